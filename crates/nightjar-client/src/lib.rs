@@ -1,0 +1,307 @@
+//! The Nightjar client: an account's profile, and sending and receiving
+//! end-to-end-encrypted messages through service nodes.
+//!
+//! - [`profile`] keeps the account key (encrypted, mode 0600) and the local
+//!   history (records encrypted at rest) in a directory.
+//! - [`logic`] is the sans-IO part: it builds signed requests and turns
+//!   retrieved envelopes into history records, given the time; no sockets.
+//! - [`Client`] is the thin async driver that talks QUIC to the node chosen by
+//!   `nightjar_registry::choose_node` and keeps a clock offset from the node
+//!   times in responses.
+//!
+//! Not here: onion paths and swarms (later issues), the command line (`nightjar`).
+
+pub mod logic;
+pub mod profile;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nightjar_crypto::identity::AccountId;
+use nightjar_registry::{NetworkFile, NodeEntry, choose_node};
+use nightjar_wire::{ErrorCode, Request, Response, ResponseBody};
+
+pub use profile::{Direction, HistoryRecord, Profile};
+
+/// How long one request may take before the client gives up on it
+/// (a waiting retrieve gets its wait on top of this).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What went wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No profile in that directory: run `nightjar account create` or `restore` first.
+    #[error("no account in profile {0}; create or restore one first")]
+    NoProfile(PathBuf),
+    /// The directory already holds an account.
+    #[error("profile {0} already holds an account; use another --profile")]
+    ProfileExists(PathBuf),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file could not be used.
+    #[error(transparent)]
+    Keystore(#[from] nightjar_keystore::KeystoreError),
+    /// The local history database failed.
+    #[error("history database ({what}): {source}")]
+    History {
+        /// The operation.
+        what: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The history database is from a newer version of Nightjar.
+    #[error("history database has schema version {0}, newer than this build; upgrade Nightjar")]
+    UnsupportedHistory(i64),
+    /// A cryptographic operation failed (e.g. a damaged history record).
+    #[error(transparent)]
+    Crypto(#[from] nightjar_crypto::CryptoError),
+    /// A message could not be sealed.
+    #[error(transparent)]
+    Envelope(#[from] nightjar_crypto::EnvelopeError),
+    /// The network or registry file is unusable.
+    #[error(transparent)]
+    Registry(#[from] nightjar_registry::RegistryError),
+    /// The node could not be reached.
+    #[error("node {addr}: {source}")]
+    Transport {
+        /// The node's address.
+        addr: SocketAddr,
+        /// What failed.
+        #[source]
+        source: nightjar_transport::TransportError,
+    },
+    /// The node refused the request.
+    #[error("node refused the request: {code}: {message}")]
+    Refused {
+        /// The node's error code.
+        code: ErrorCode,
+        /// The node's explanation.
+        message: String,
+    },
+    /// The node answered something that does not fit the request.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The message is invalid before anything is sent (empty, too long, bad TTL).
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
+}
+
+/// A message sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Hex of the message hash.
+    pub message_id: String,
+    /// The (clock-corrected) time it was sent, Unix ms.
+    pub sent_at_ms: u64,
+    /// When the node will drop it, node clock.
+    pub expiry_ms: u64,
+}
+
+/// A connected client for one profile.
+pub struct Client {
+    profile: Profile,
+    nodes: Vec<NodeEntry>,
+    endpoint: quinn::Endpoint,
+    connections: HashMap<NodeEntry, quinn::Connection>,
+    /// Node clock minus local clock, from the latest response.
+    clock_offset_ms: i64,
+}
+
+impl Client {
+    /// A client for `profile` on the network described by `network`; binds a
+    /// UDP socket on `bind` (port 0 for an ephemeral port).
+    pub fn new(profile: Profile, network: &NetworkFile, bind: SocketAddr) -> Result<Client, ClientError> {
+        let nodes = network.nodes()?;
+        let endpoint = nightjar_transport::client_endpoint(bind)
+            .map_err(|source| ClientError::Transport { addr: bind, source })?;
+        Ok(Client {
+            profile,
+            nodes,
+            endpoint,
+            connections: HashMap::new(),
+            clock_offset_ms: 0,
+        })
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The profile, mutably.
+    pub fn profile_mut(&mut self) -> &mut Profile {
+        &mut self.profile
+    }
+
+    /// The client's estimate of network time, Unix ms.
+    pub fn now_ms(&self) -> u64 {
+        logic::corrected(clock::unix_now_ms(), self.clock_offset_ms)
+    }
+
+    /// The node that holds `account`'s mailbox.
+    pub fn node_for(&self, account: &AccountId) -> Result<NodeEntry, ClientError> {
+        choose_node(&self.nodes, account.public_key())
+            .cloned()
+            .ok_or(ClientError::Registry(nightjar_registry::RegistryError::Empty))
+    }
+
+    async fn connection(&mut self, node: &NodeEntry) -> Result<quinn::Connection, ClientError> {
+        if let Some(c) = self.connections.get(node)
+            && c.close_reason().is_none()
+        {
+            return Ok(c.clone());
+        }
+        let conn = nightjar_transport::connect(&self.endpoint, node.addr, &node.id.0)
+            .await
+            .map_err(|source| ClientError::Transport {
+                addr: node.addr,
+                source,
+            })?;
+        self.connections.insert(node.clone(), conn.clone());
+        Ok(conn)
+    }
+
+    /// Send one request to `node`, reconnecting once if a pooled connection
+    /// turns out to be dead, and update the clock offset from the answer.
+    async fn call(&mut self, node: &NodeEntry, req: &Request, timeout: Duration) -> Result<Response, ClientError> {
+        let mut attempt = 0;
+        loop {
+            let conn = self.connection(node).await?;
+            let sent_at = clock::unix_now_ms();
+            match nightjar_transport::request(&conn, req, timeout).await {
+                Ok(resp) => {
+                    let received_at = clock::unix_now_ms();
+                    self.clock_offset_ms = logic::clock_offset(sent_at, received_at, resp.node_time_ms);
+                    return Ok(resp);
+                }
+                Err(e) if attempt == 0 && conn.close_reason().is_some() => {
+                    tracing::debug!(error = %e, "pooled connection was closed; reconnecting");
+                    self.connections.remove(node);
+                    attempt += 1;
+                }
+                Err(source) => {
+                    self.connections.remove(node);
+                    return Err(ClientError::Transport {
+                        addr: node.addr,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Learn the node's clock (an `info` round trip) before signing anything.
+    async fn sync_clock(&mut self, node: &NodeEntry) -> Result<(), ClientError> {
+        match self.call(node, &Request::Info, REQUEST_TIMEOUT).await?.body {
+            ResponseBody::Info { node_key, .. } if node_key == *node.id.0.as_bytes() => Ok(()),
+            ResponseBody::Info { .. } => Err(ClientError::Protocol("node reported a different key than pinned".into())),
+            ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
+            other => Err(ClientError::Protocol(format!("unexpected answer to info: {other:?}"))),
+        }
+    }
+
+    /// Seal `text` to `to` and store it on the recipient's node; returns once
+    /// the node has it durably.
+    pub async fn send(&mut self, to: &AccountId, text: &str, ttl: Duration) -> Result<Sent, ClientError> {
+        let node = self.node_for(to)?;
+        self.sync_clock(&node).await?;
+        let now = self.now_ms();
+        let prepared = logic::prepare_send(self.profile.identity(), to, text, now, ttl)?;
+        let resp = self.call(&node, &prepared.request, REQUEST_TIMEOUT).await?;
+        match resp.body {
+            ResponseBody::Stored { hash, expiry_ms, .. } => {
+                if hash != prepared.hash {
+                    return Err(ClientError::Protocol("node stored the message under a different hash".into()));
+                }
+                self.profile.record_sent(&prepared.hash, &prepared.record)?;
+                Ok(Sent {
+                    message_id: prepared.record.message_id,
+                    sent_at_ms: now,
+                    expiry_ms,
+                })
+            }
+            ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
+            other => Err(ClientError::Protocol(format!("unexpected answer to store: {other:?}"))),
+        }
+    }
+
+    /// Fetch everything new from this account's node into the history. If
+    /// nothing new is there and `wait` is given, hold a retrieve open (in
+    /// rounds of at most 30 s) until a message arrives or `wait` passes.
+    /// Returns the messages not shown before, oldest first; call
+    /// [`Profile::mark_shown`] once they have been displayed.
+    pub async fn inbox(&mut self, wait: Option<Duration>) -> Result<Vec<HistoryRecord>, ClientError> {
+        let me = self.profile.account_id();
+        let node = self.node_for(&me)?;
+        self.sync_clock(&node).await?;
+        let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+        let namespace = nightjar_wire::NAMESPACE_DEFAULT;
+        loop {
+            let remaining = deadline
+                .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
+                .unwrap_or_default();
+            let wait_ms = u32::try_from(remaining.as_millis())
+                .unwrap_or(u32::MAX)
+                .min(nightjar_wire::MAX_WAIT_MS);
+            let cursor = self.profile.cursor(node.id.0.as_bytes(), namespace)?;
+            let req = logic::retrieve_request(self.profile.identity(), namespace, cursor, wait_ms, self.now_ms());
+            let timeout = REQUEST_TIMEOUT + Duration::from_millis(u64::from(wait_ms));
+            let resp = self.call(&node, &req, timeout).await?;
+            let (messages, new_cursor, more) = match resp.body {
+                ResponseBody::Messages { messages, cursor, more } => (messages, cursor, more),
+                ResponseBody::Error { code, message } => return Err(ClientError::Refused { code, message }),
+                other => return Err(ClientError::Protocol(format!("unexpected answer to retrieve: {other:?}"))),
+            };
+            let profile = &self.profile;
+            let outcome = logic::process_messages(profile.identity(), &messages, |h| profile.knows(h))?;
+            for (hash, reason) in &outcome.rejected_reasons {
+                tracing::warn!(message = %hex::encode(hash), %reason, "ignoring a message that does not open");
+            }
+            self.profile.record_incoming(
+                node.id.0.as_bytes(),
+                namespace,
+                new_cursor.max(cursor),
+                &outcome.received,
+                &outcome.rejected,
+            )?;
+            if more {
+                continue;
+            }
+            let unshown = self.profile.unshown()?;
+            if !unshown.is_empty() || wait_ms == 0 {
+                return Ok(unshown);
+            }
+        }
+    }
+
+    /// Close connections politely.
+    pub async fn close(self) {
+        for conn in self.connections.values() {
+            conn.close(0u32.into(), b"bye");
+        }
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// The wall clock, in one place so the client's logic takes time as input.
+mod clock {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Unix milliseconds (0 before 1970).
+    pub(crate) fn unix_now_ms() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}

@@ -1,0 +1,225 @@
+//! The client's protocol logic without I/O: every function takes the time and
+//! bytes it needs and returns requests or records.
+
+use std::time::Duration;
+
+use nightjar_crypto::envelope::{Content, open, seal};
+use nightjar_crypto::hash::message_hash;
+use nightjar_crypto::identity::{AccountId, Identity};
+use nightjar_wire::{
+    LABEL_RETRIEVE, MAX_TTL_MS, MIN_TTL_MS, NAMESPACE_DEFAULT, Request, RetrieveRequest,
+    StoreRequest, WireMessage,
+};
+
+use crate::ClientError;
+use crate::profile::{Direction, HistoryRecord};
+
+/// Apply a clock offset (node minus local) to a local time.
+pub fn corrected(local_ms: u64, offset_ms: i64) -> u64 {
+    local_ms.saturating_add_signed(offset_ms)
+}
+
+/// The node-minus-local clock offset from one exchange: the node's time is
+/// taken to be read halfway through the round trip.
+pub fn clock_offset(sent_at_ms: u64, received_at_ms: u64, node_time_ms: u64) -> i64 {
+    let midpoint = sent_at_ms / 2 + received_at_ms / 2;
+    let diff = i128::from(node_time_ms) - i128::from(midpoint);
+    i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A store request ready to go, with what to record once it is acknowledged.
+#[derive(Debug, Clone)]
+pub struct PreparedSend {
+    /// The request.
+    pub request: Request,
+    /// The hash the node must answer with.
+    pub hash: [u8; 32],
+    /// The history record of the sent message.
+    pub record: HistoryRecord,
+}
+
+/// Seal `text` from `sender` to `to`, stamped `now_ms`, into a store request.
+pub fn prepare_send(
+    sender: &Identity,
+    to: &AccountId,
+    text: &str,
+    now_ms: u64,
+    ttl: Duration,
+) -> Result<PreparedSend, ClientError> {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&ttl_ms) {
+        return Err(ClientError::InvalidMessage(format!(
+            "TTL must be between {} s and {} s",
+            MIN_TTL_MS / 1000,
+            MAX_TTL_MS / 1000
+        )));
+    }
+    if text.is_empty() {
+        return Err(ClientError::InvalidMessage("the text is empty".into()));
+    }
+    let content = Content {
+        text: text.to_string(),
+        sent_at_ms: now_ms,
+    };
+    let data = seal(sender, to.public_key(), &content)?;
+    let hash = message_hash(to.public_key(), NAMESPACE_DEFAULT, &data);
+    Ok(PreparedSend {
+        request: Request::Store(StoreRequest {
+            account: to.public_key().to_bytes(),
+            namespace: NAMESPACE_DEFAULT,
+            ttl_ms,
+            data,
+        }),
+        hash,
+        record: HistoryRecord {
+            message_id: hex::encode(hash),
+            direction: Direction::Out,
+            peer: to.to_string(),
+            text: content.text,
+            sent_at_ms: now_ms,
+        },
+    })
+}
+
+/// A signed retrieve request for `account`'s own mailbox.
+pub fn retrieve_request(
+    account: &Identity,
+    namespace: u16,
+    after_seq: u64,
+    wait_ms: u32,
+    now_ms: u64,
+) -> Request {
+    let key = account.public_key().to_bytes();
+    let data = nightjar_wire::retrieve_signed_data(&key, namespace, after_seq, wait_ms, now_ms);
+    Request::Retrieve(RetrieveRequest {
+        account: key,
+        namespace,
+        after_seq,
+        wait_ms,
+        timestamp_ms: now_ms,
+        signature: account.sign_labelled(LABEL_RETRIEVE, &data),
+    })
+}
+
+/// What a batch of retrieved envelopes turned into.
+#[derive(Debug, Default)]
+pub struct Processed {
+    /// Newly received messages, in node order.
+    pub received: Vec<([u8; 32], HistoryRecord)>,
+    /// Hashes of envelopes that did not open (tampered, not for us, garbage).
+    pub rejected: Vec<[u8; 32]>,
+    /// Why each rejected envelope failed, for the log.
+    pub rejected_reasons: Vec<([u8; 32], String)>,
+}
+
+/// Open retrieved envelopes, skipping those already known, and check that the
+/// node's hash matches the data (a node cannot rename messages).
+pub fn process_messages(
+    me: &Identity,
+    messages: &[WireMessage],
+    mut known: impl FnMut(&[u8; 32]) -> Result<bool, ClientError>,
+) -> Result<Processed, ClientError> {
+    let mut out = Processed::default();
+    let my_key = me.public_key();
+    for m in messages {
+        let hash = message_hash(&my_key, NAMESPACE_DEFAULT, &m.data);
+        if hash != m.hash {
+            out.rejected_reasons
+                .push((m.hash, "node's hash does not match the data".into()));
+            continue;
+        }
+        if known(&hash)? || out.received.iter().any(|(h, _)| *h == hash) {
+            continue;
+        }
+        match open(me, &m.data) {
+            Ok(opened) => out.received.push((
+                hash,
+                HistoryRecord {
+                    message_id: hex::encode(hash),
+                    direction: Direction::In,
+                    peer: opened.sender.to_string(),
+                    text: opened.content.text.clone(),
+                    sent_at_ms: opened.content.sent_at_ms,
+                },
+            )),
+            Err(e) => {
+                out.rejected.push(hash);
+                out.rejected_reasons.push((hash, e.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn clock_offset_uses_round_trip_midpoint() {
+        assert_eq!(clock_offset(1_000, 1_100, 1_050), 0);
+        assert_eq!(clock_offset(1_000, 1_100, 601_050), 600_000);
+        assert_eq!(clock_offset(601_000, 601_100, 1_050), -600_000);
+        assert_eq!(corrected(1_000, -600_000), 0);
+    }
+
+    #[test]
+    fn sent_message_opens_for_recipient_once() {
+        let alice = Identity::generate().unwrap();
+        let bob = Identity::generate().unwrap();
+        let p = prepare_send(&alice, &bob.account_id(), "hi", 5, Duration::from_secs(60)).unwrap();
+        let Request::Store(s) = &p.request else {
+            panic!("not a store")
+        };
+        let wire = WireMessage {
+            seq: 1,
+            hash: p.hash,
+            data: s.data.clone(),
+            stored_at_ms: 5,
+            expiry_ms: 10,
+        };
+        let twice = [wire.clone(), wire];
+        let got = process_messages(&bob, &twice, |_| Ok(false)).unwrap();
+        assert_eq!(got.received.len(), 1);
+        assert_eq!(got.received[0].1.text, "hi");
+        assert_eq!(got.received[0].1.peer, alice.account_id().to_string());
+        assert_eq!(got.received[0].1.message_id, p.record.message_id);
+    }
+
+    #[test]
+    fn garbage_and_renamed_messages_are_rejected_not_fatal() {
+        let bob = Identity::generate().unwrap();
+        let data = vec![1u8; 400];
+        let good_hash = message_hash(&bob.public_key(), 0, &data);
+        let msgs = [
+            WireMessage {
+                seq: 1,
+                hash: good_hash,
+                data: data.clone(),
+                stored_at_ms: 0,
+                expiry_ms: 0,
+            },
+            WireMessage {
+                seq: 2,
+                hash: [0; 32],
+                data,
+                stored_at_ms: 0,
+                expiry_ms: 0,
+            },
+        ];
+        let got = process_messages(&bob, &msgs, |_| Ok(false)).unwrap();
+        assert!(got.received.is_empty());
+        assert_eq!(got.rejected, vec![good_hash]);
+        assert_eq!(got.rejected_reasons.len(), 2);
+    }
+
+    #[test]
+    fn ttl_outside_bounds_is_refused_before_sending() {
+        let a = Identity::generate().unwrap();
+        let to = a.account_id();
+        assert!(prepare_send(&a, &to, "x", 0, Duration::from_secs(9)).is_err());
+        assert!(prepare_send(&a, &to, "x", 0, Duration::from_secs(15 * 86_400)).is_err());
+        assert!(prepare_send(&a, &to, "", 0, Duration::from_secs(60)).is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! Domain-separation labels.
+//!
+//! Every keyed hash and every signature in Nightjar is bound to one of these
+//! ASCII labels, so that a value computed for one purpose can never be
+//! mistaken for a value computed for another. A label is used either as the
+//! BLAKE2b key (keyed hashes) or as the length-prefixed label of a labelled
+//! signature (see [`crate::identity::Identity::sign_labelled`]).
+//!
+//! These strings are part of the wire and storage formats: changing one
+//! breaks compatibility.
+
+/// Labelled-signature label of the sender's signature inside an envelope.
+pub const ENVELOPE_SIG: &str = "nightjar/v1/envelope-sig";
+
+/// BLAKE2b key (outlen 56) deriving an envelope's AEAD key and nonce.
+pub const ENVELOPE_KEY: &str = "nightjar/v1/envelope-key";
+
+/// BLAKE2b key (outlen 32) of [`crate::hash::message_hash`].
+pub const MESSAGE_HASH: &str = "nightjar/v1/message-hash";
+
+/// BLAKE2b key (outlen 32) deriving the client's local-storage key from its seed.
+pub const LOCAL_STORE: &str = "nightjar/v1/local-store";
+
+/// BLAKE2b key (outlen 32) deriving the key of a key file that has no passphrase.
+pub const KEYFILE_NOPASS: &str = "nightjar/v1/keyfile-nopass";
+
+/// BLAKE2b key (outlen 8) of the rendezvous score that picks an account's node.
+pub const NODE_CHOICE: &str = "nightjar/v1/node-choice";
+
+/// Every label defined here, for documentation and uniqueness tests.
+pub const ALL: &[&str] = &[
+    ENVELOPE_SIG,
+    ENVELOPE_KEY,
+    MESSAGE_HASH,
+    LOCAL_STORE,
+    KEYFILE_NOPASS,
+    NODE_CHOICE,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_distinct_ascii_and_fit_blake2b_keys() {
+        for (i, a) in ALL.iter().enumerate() {
+            assert!(a.is_ascii());
+            assert!(!a.is_empty() && a.len() <= 64);
+            for b in ALL.iter().skip(i + 1) {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Cryptography for Nightjar, an end-to-end-encrypted messenger.
+//!
+//! This crate is the **only** crate of the workspace that names primitive
+//! cryptography crates (ed25519-dalek, x25519-dalek, chacha20poly1305,
+//! blake2, argon2, bip39, bech32). Everything else uses the Nightjar-level
+//! operations it exports:
+//!
+//! - [`identity`]: seeds, 24-word recovery phrases, Ed25519 identities,
+//!   `nj1…` Account IDs and labelled signatures;
+//! - [`envelope`]: sealing and opening end-to-end-encrypted message
+//!   envelopes (version 1);
+//! - [`hash`]: message hashes and constant-time comparison;
+//! - [`at_rest`]: the local-storage cipher and the key file that stores the
+//!   seed;
+//! - [`labels`]: every domain-separation label in use.
+//!
+//! What it is **not** for: it does no I/O (no files, sockets, clocks or
+//! logging — callers read and write the bytes), it holds no state, and it
+//! defines no network protocol beyond the byte layouts documented here.
+//!
+//! Every construction can be reproduced with libsodium alone (Ed25519,
+//! Ed25519→X25519 conversion, X25519, keyed BLAKE2b with explicit output
+//! length, XChaCha20-Poly1305-IETF and Argon2id v1.3); `test-vectors/` at the
+//! workspace root holds vectors and an independent libsodium checker.
+
+#![forbid(unsafe_code)]
+
+pub mod at_rest;
+pub mod envelope;
+mod error;
+pub mod hash;
+pub mod identity;
+pub mod labels;
+
+pub use error::{CryptoError, EnvelopeError};

@@ -1,0 +1,196 @@
+//! The node's configuration: a TOML file whose every key a command-line flag
+//! can override (see `docs/OPERATING.md`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid setting {key}: {reason}")]
+    Invalid {
+        /// Which key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Everything a node needs to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// UDP address the QUIC endpoint listens on.
+    pub listen: SocketAddr,
+    /// Where the message database and (by default) the key file live.
+    pub data_dir: PathBuf,
+    /// The node's identity key file; default `data_dir/node.key`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Loopback TCP address for `/metrics` and `/health`; none disables it.
+    #[serde(default)]
+    pub admin: Option<SocketAddr>,
+    /// Most messages one account may hold on this node.
+    #[serde(default = "default_max_messages")]
+    pub max_messages_per_account: u64,
+    /// Most bytes one account may hold on this node.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes_per_account: u64,
+    /// Seconds between purges of expired messages.
+    #[serde(default = "default_purge_interval")]
+    pub purge_interval_secs: u64,
+    /// Most stores committed together in one transaction (one fsync).
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// The log filter (`tracing` env-filter syntax), e.g. `info` or `nightjar_node=debug`.
+    #[serde(default = "default_log")]
+    pub log: String,
+}
+
+fn default_max_messages() -> u64 {
+    10_000
+}
+fn default_max_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_purge_interval() -> u64 {
+    10
+}
+fn default_max_batch() -> usize {
+    256
+}
+fn default_log() -> String {
+    "info".to_string()
+}
+
+impl NodeConfig {
+    /// A configuration with defaults for everything but the address and directory.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> NodeConfig {
+        NodeConfig {
+            listen,
+            data_dir,
+            key_file: None,
+            admin: None,
+            max_messages_per_account: default_max_messages(),
+            max_bytes_per_account: default_max_bytes(),
+            purge_interval_secs: default_purge_interval(),
+            max_batch: default_max_batch(),
+            log: default_log(),
+        }
+    }
+
+    /// Read a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parse TOML text.
+    pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Render as TOML.
+    pub fn to_toml(&self) -> String {
+        // Serializing this plain struct cannot fail; fall back to an empty document if it ever did.
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// The key file path in force.
+    pub fn key_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("node.key"))
+    }
+
+    /// The database path.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("messages.sqlite")
+    }
+
+    /// Check ranges and the admin address (which must be loopback: metrics are
+    /// for the operator, not the world).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(admin) = self.admin
+            && !admin.ip().is_loopback()
+        {
+            return Err(ConfigError::Invalid {
+                key: "admin",
+                reason: format!("{admin} is not a loopback address; the admin endpoint is local-only"),
+            });
+        }
+        if self.max_messages_per_account == 0 || self.max_bytes_per_account == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_messages_per_account/max_bytes_per_account",
+                reason: "quotas must be positive".into(),
+            });
+        }
+        if self.purge_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "purge_interval_secs",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.max_batch == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_batch",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = NodeConfig::from_toml("listen = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\n").unwrap();
+        assert_eq!(c.max_messages_per_account, 10_000);
+        assert_eq!(c.key_path(), PathBuf::from("/tmp/x/node.key"));
+        c.validate().unwrap();
+        assert_eq!(NodeConfig::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        assert!(NodeConfig::from_toml("listen = \"127.0.0.1:4000\"\ndata_dir = \"x\"\nlisten_typo = 1\n").is_err());
+    }
+
+    #[test]
+    fn public_admin_address_is_rejected() {
+        let mut c = NodeConfig::new("127.0.0.1:1".parse().unwrap(), "d".into());
+        c.admin = Some("0.0.0.0:9000".parse().unwrap());
+        assert!(c.validate().is_err());
+    }
+}

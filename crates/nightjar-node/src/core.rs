@@ -1,0 +1,500 @@
+//! The node's request logic as a plain state machine (no sockets, no disk, no clock).
+//!
+//! [`NodeCore::handle`] takes the node's clock and a decoded request and returns
+//! an [`Action`]: either a response to send right away, or an operation for the
+//! driver to run against the store, whose result the driver turns into a
+//! response with the `*_response` functions here. The only state is the replay
+//! cache of signed requests. The tokio driver, the tests and a future network
+//! simulator all call this same code.
+
+use std::collections::{HashMap, VecDeque};
+
+use nightjar_crypto::hash::message_hash;
+use nightjar_crypto::identity::PublicKey;
+use nightjar_wire::{
+    CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MessageHash, Request, Response,
+    ResponseBody, WireError, WireMessage,
+};
+
+/// Most signed requests remembered for replay protection; beyond this the node
+/// refuses signed requests (as `Unavailable`) rather than forget one early.
+pub const MAX_REPLAY_ENTRIES: usize = 2_000_000;
+
+/// What the driver must do for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this response now.
+    Respond(Response),
+    /// Store the message durably, then answer with [`stored_response`].
+    Store {
+        /// Recipient account key.
+        account: [u8; 32],
+        /// Namespace.
+        namespace: u16,
+        /// Message hash.
+        hash: MessageHash,
+        /// The sealed envelope.
+        data: Vec<u8>,
+        /// Expiry, node clock, Unix ms.
+        expiry_ms: u64,
+    },
+    /// Read messages after the cursor; if there are none and `wait_until_ms`
+    /// is set, wait for a store to this mailbox until then. Answer with
+    /// [`messages_response`].
+    Retrieve {
+        /// Account key.
+        account: [u8; 32],
+        /// Namespace.
+        namespace: u16,
+        /// Cursor.
+        after_seq: u64,
+        /// Deadline of the wait, node clock, if the client asked to wait.
+        wait_until_ms: Option<u64>,
+    },
+    /// Delete messages, then answer with [`deleted_response`].
+    Delete {
+        /// Account key.
+        account: [u8; 32],
+        /// Namespace.
+        namespace: u16,
+        /// Hashes to delete.
+        hashes: Vec<MessageHash>,
+    },
+}
+
+/// Remembers signatures of accepted signed requests for as long as their
+/// timestamps are inside the clock window, so each can be used only once.
+#[derive(Debug, Default)]
+struct ReplayCache {
+    seen: HashMap<[u8; 64], u64>,
+    order: VecDeque<(u64, [u8; 64])>,
+}
+
+impl ReplayCache {
+    fn prune(&mut self, now_ms: u64) {
+        while let Some((forget_at, sig)) = self.order.front().copied() {
+            if forget_at > now_ms {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&sig) == Some(&forget_at) {
+                self.seen.remove(&sig);
+            }
+        }
+    }
+
+    /// Record a signature whose timestamp is `timestamp_ms`; false if it was
+    /// already recorded.
+    fn insert(&mut self, now_ms: u64, timestamp_ms: u64, sig: [u8; 64]) -> Result<bool, ()> {
+        self.prune(now_ms);
+        if self.seen.contains_key(&sig) {
+            return Ok(false);
+        }
+        if self.seen.len() >= MAX_REPLAY_ENTRIES {
+            return Err(());
+        }
+        // The request stays acceptable until its timestamp leaves the window.
+        let forget_at = timestamp_ms.saturating_add(CLOCK_WINDOW_MS).saturating_add(1);
+        self.seen.insert(sig, forget_at);
+        // Keep `order` sorted by forget_at: timestamps arrive nearly in order,
+        // so walk back from the end (usually zero steps).
+        let pos = self
+            .order
+            .iter()
+            .rposition(|(t, _)| *t <= forget_at)
+            .map_or(0, |p| p + 1);
+        self.order.insert(pos, (forget_at, sig));
+        Ok(true)
+    }
+
+    fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// The node's protocol state.
+#[derive(Debug)]
+pub struct NodeCore {
+    node_key: [u8; 32],
+    software_version: String,
+    replay: ReplayCache,
+}
+
+impl NodeCore {
+    /// A node whose identity key is `node_key`.
+    pub fn new(node_key: [u8; 32]) -> NodeCore {
+        NodeCore {
+            node_key,
+            software_version: env!("CARGO_PKG_VERSION").to_string(),
+            replay: ReplayCache::default(),
+        }
+    }
+
+    /// How many signed requests the replay cache holds now.
+    pub fn replay_entries(&self) -> usize {
+        self.replay.len()
+    }
+
+    /// Decide what to do with a request (or with bytes that failed to decode).
+    pub fn handle(&mut self, now_ms: u64, request: Result<Request, WireError>) -> Action {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return Action::Respond(Response::error(now_ms, e.code(), e.to_string())),
+        };
+        match request {
+            Request::Info => Action::Respond(Response {
+                node_time_ms: now_ms,
+                body: ResponseBody::Info {
+                    software_version: self.software_version.clone(),
+                    protocol_version: nightjar_wire::PROTOCOL_VERSION,
+                    node_key: self.node_key,
+                },
+            }),
+            Request::Store(s) => {
+                let Ok(key) = PublicKey::from_bytes(&s.account) else {
+                    return unknown_account(now_ms);
+                };
+                let hash = message_hash(&key, s.namespace, &s.data);
+                Action::Store {
+                    account: s.account,
+                    namespace: s.namespace,
+                    hash,
+                    data: s.data,
+                    expiry_ms: now_ms.saturating_add(s.ttl_ms),
+                }
+            }
+            Request::Retrieve(r) => {
+                if let Err(resp) = self.authenticate(
+                    now_ms,
+                    &r.account,
+                    LABEL_RETRIEVE,
+                    &r.signed_data(),
+                    r.timestamp_ms,
+                    &r.signature,
+                ) {
+                    return Action::Respond(resp);
+                }
+                Action::Retrieve {
+                    account: r.account,
+                    namespace: r.namespace,
+                    after_seq: r.after_seq,
+                    wait_until_ms: (r.wait_ms > 0)
+                        .then(|| now_ms.saturating_add(u64::from(r.wait_ms))),
+                }
+            }
+            Request::Delete(d) => {
+                if let Err(resp) = self.authenticate(
+                    now_ms,
+                    &d.account,
+                    LABEL_DELETE,
+                    &d.signed_data(),
+                    d.timestamp_ms,
+                    &d.signature,
+                ) {
+                    return Action::Respond(resp);
+                }
+                Action::Delete {
+                    account: d.account,
+                    namespace: d.namespace,
+                    hashes: d.hashes,
+                }
+            }
+        }
+    }
+
+    /// Check the timestamp window, the account key, the signature and replay,
+    /// cheapest first; remember the signature only once it verified.
+    fn authenticate(
+        &mut self,
+        now_ms: u64,
+        account: &[u8; 32],
+        label: &str,
+        data: &[u8],
+        timestamp_ms: u64,
+        signature: &[u8; 64],
+    ) -> Result<(), Response> {
+        if timestamp_ms.saturating_add(CLOCK_WINDOW_MS) < now_ms {
+            return Err(Response::error(
+                now_ms,
+                ErrorCode::StaleTimestamp,
+                format!("timestamp is more than {CLOCK_WINDOW_MS} ms behind the node clock"),
+            ));
+        }
+        if timestamp_ms > now_ms.saturating_add(CLOCK_WINDOW_MS) {
+            return Err(Response::error(
+                now_ms,
+                ErrorCode::FutureTimestamp,
+                format!("timestamp is more than {CLOCK_WINDOW_MS} ms ahead of the node clock"),
+            ));
+        }
+        let key = PublicKey::from_bytes(account).map_err(|_| unknown_account_response(now_ms))?;
+        if key.verify_labelled(label, data, signature).is_err() {
+            return Err(Response::error(
+                now_ms,
+                ErrorCode::BadSignature,
+                "signature does not verify for this account",
+            ));
+        }
+        match self.replay.insert(now_ms, timestamp_ms, *signature) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Response::error(
+                now_ms,
+                ErrorCode::Replay,
+                "this signed request was already used; sign a fresh one",
+            )),
+            Err(()) => Err(Response::error(
+                now_ms,
+                ErrorCode::Unavailable,
+                "replay cache full; retry shortly",
+            )),
+        }
+    }
+}
+
+fn unknown_account_response(now_ms: u64) -> Response {
+    Response::error(
+        now_ms,
+        ErrorCode::UnknownAccount,
+        "account is not a valid Ed25519 public key",
+    )
+}
+
+fn unknown_account(now_ms: u64) -> Action {
+    Action::Respond(unknown_account_response(now_ms))
+}
+
+/// The response to a finished store.
+pub fn stored_response(
+    now_ms: u64,
+    hash: MessageHash,
+    expiry_ms: u64,
+    result: Result<nightjar_store::StoreOutcome, nightjar_store::StoreError>,
+) -> Response {
+    match result {
+        Ok(outcome) => Response {
+            node_time_ms: now_ms,
+            body: ResponseBody::Stored {
+                hash,
+                expiry_ms,
+                already_stored: matches!(
+                    outcome,
+                    nightjar_store::StoreOutcome::AlreadyStored { .. }
+                ),
+            },
+        },
+        Err(e) => store_error_response(now_ms, &e),
+    }
+}
+
+/// The response to a finished read.
+pub fn messages_response(
+    now_ms: u64,
+    after_seq: u64,
+    result: Result<Vec<nightjar_store::StoredMessage>, nightjar_store::StoreError>,
+    limit_messages: usize,
+) -> Response {
+    match result {
+        Ok(rows) => {
+            let cursor = rows.last().map_or(after_seq, |m| m.seq);
+            let more = rows.len() >= limit_messages;
+            Response {
+                node_time_ms: now_ms,
+                body: ResponseBody::Messages {
+                    messages: rows
+                        .into_iter()
+                        .map(|m| WireMessage {
+                            seq: m.seq,
+                            hash: m.hash,
+                            data: m.data,
+                            stored_at_ms: m.stored_at_ms,
+                            expiry_ms: m.expiry_ms,
+                        })
+                        .collect(),
+                    cursor,
+                    more,
+                },
+            }
+        }
+        Err(e) => store_error_response(now_ms, &e),
+    }
+}
+
+/// The response to a finished delete.
+pub fn deleted_response(
+    now_ms: u64,
+    result: Result<u64, nightjar_store::StoreError>,
+) -> Response {
+    match result {
+        Ok(count) => Response {
+            node_time_ms: now_ms,
+            body: ResponseBody::Deleted { count },
+        },
+        Err(e) => store_error_response(now_ms, &e),
+    }
+}
+
+/// Map a store failure to an error response that leaks no internals.
+pub fn store_error_response(now_ms: u64, e: &nightjar_store::StoreError) -> Response {
+    match e {
+        nightjar_store::StoreError::QuotaExceeded { limit } => Response::error(
+            now_ms,
+            ErrorCode::QuotaExceeded,
+            format!("the account's {limit} quota is full"),
+        ),
+        _ => Response::error(now_ms, ErrorCode::Internal, "storage failure"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use nightjar_crypto::identity::Identity;
+    use nightjar_wire::{DeleteRequest, RetrieveRequest, StoreRequest};
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn retrieve(id: &Identity, ts: u64) -> Request {
+        let account = id.public_key().to_bytes();
+        let data = nightjar_wire::retrieve_signed_data(&account, 0, 0, 0, ts);
+        Request::Retrieve(RetrieveRequest {
+            account,
+            namespace: 0,
+            after_seq: 0,
+            wait_ms: 0,
+            timestamp_ms: ts,
+            signature: id.sign_labelled(LABEL_RETRIEVE, &data),
+        })
+    }
+
+    fn code(action: Action) -> Option<ErrorCode> {
+        match action {
+            Action::Respond(Response {
+                body: ResponseBody::Error { code, .. },
+                ..
+            }) => Some(code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn signed_retrieve_is_accepted_once_then_rejected_as_replay() {
+        let id = Identity::generate().unwrap();
+        let mut core = NodeCore::new([0; 32]);
+        let req = retrieve(&id, NOW);
+        assert!(matches!(
+            core.handle(NOW, Ok(req.clone())),
+            Action::Retrieve { .. }
+        ));
+        assert_eq!(code(core.handle(NOW + 5, Ok(req))), Some(ErrorCode::Replay));
+    }
+
+    #[test]
+    fn replay_is_forgotten_only_after_the_window() {
+        let id = Identity::generate().unwrap();
+        let mut core = NodeCore::new([0; 32]);
+        let req = retrieve(&id, NOW);
+        core.handle(NOW, Ok(req.clone()));
+        // Still inside the window: replay.
+        assert_eq!(
+            code(core.handle(NOW + CLOCK_WINDOW_MS, Ok(req.clone()))),
+            Some(ErrorCode::Replay)
+        );
+        // Outside the window the timestamp itself is stale.
+        assert_eq!(
+            code(core.handle(NOW + CLOCK_WINDOW_MS + 2, Ok(req))),
+            Some(ErrorCode::StaleTimestamp)
+        );
+        assert_eq!(core.replay_entries(), 0);
+    }
+
+    #[test]
+    fn stale_and_future_timestamps_are_rejected() {
+        let id = Identity::generate().unwrap();
+        let mut core = NodeCore::new([0; 32]);
+        assert_eq!(
+            code(core.handle(NOW, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS - 1)))),
+            Some(ErrorCode::StaleTimestamp)
+        );
+        assert_eq!(
+            code(core.handle(NOW, Ok(retrieve(&id, NOW + CLOCK_WINDOW_MS + 1)))),
+            Some(ErrorCode::FutureTimestamp)
+        );
+        assert!(matches!(
+            core.handle(NOW, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS))),
+            Action::Retrieve { .. }
+        ));
+    }
+
+    #[test]
+    fn signature_by_another_key_is_rejected() {
+        let owner = Identity::generate().unwrap();
+        let thief = Identity::generate().unwrap();
+        let mut core = NodeCore::new([0; 32]);
+        let account = owner.public_key().to_bytes();
+        let hashes = vec![[1; 32]];
+        let data = nightjar_wire::delete_signed_data(&account, 0, &hashes, NOW);
+        let req = Request::Delete(DeleteRequest {
+            account,
+            namespace: 0,
+            hashes,
+            timestamp_ms: NOW,
+            signature: thief.sign_labelled(LABEL_DELETE, &data),
+        });
+        assert_eq!(code(core.handle(NOW, Ok(req))), Some(ErrorCode::BadSignature));
+    }
+
+    #[test]
+    fn store_to_invalid_account_key_is_rejected() {
+        let mut core = NodeCore::new([0; 32]);
+        // Not a valid compressed Edwards point.
+        let mut account = [0xff; 32];
+        account[31] = 0x7f;
+        let req = Request::Store(StoreRequest {
+            account,
+            namespace: 0,
+            ttl_ms: 60_000,
+            data: vec![1],
+        });
+        assert_eq!(code(core.handle(NOW, Ok(req))), Some(ErrorCode::UnknownAccount));
+    }
+
+    #[test]
+    fn store_computes_hash_and_expiry() {
+        let id = Identity::generate().unwrap();
+        let mut core = NodeCore::new([0; 32]);
+        let req = Request::Store(StoreRequest {
+            account: id.public_key().to_bytes(),
+            namespace: 0,
+            ttl_ms: 60_000,
+            data: vec![1, 2, 3],
+        });
+        match core.handle(NOW, Ok(req)) {
+            Action::Store {
+                hash, expiry_ms, ..
+            } => {
+                assert_eq!(hash, message_hash(&id.public_key(), 0, &[1, 2, 3]));
+                assert_eq!(expiry_ms, NOW + 60_000);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn undecodable_request_gets_typed_error_with_node_time() {
+        let mut core = NodeCore::new([0; 32]);
+        match core.handle(NOW, Err(WireError::UnsupportedVersion(9))) {
+            Action::Respond(r) => {
+                assert_eq!(r.node_time_ms, NOW);
+                assert!(matches!(
+                    r.body,
+                    ResponseBody::Error {
+                        code: ErrorCode::UnsupportedVersion,
+                        ..
+                    }
+                ));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

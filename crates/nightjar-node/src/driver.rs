@@ -1,0 +1,438 @@
+//! The tokio driver: QUIC endpoint, store, waits, purge timer and admin server
+//! around [`crate::core::NodeCore`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nightjar_crypto::identity::{Identity, PublicKey};
+use nightjar_store::{NewMessage, Store, StoreConfig, StoreError};
+use nightjar_wire::{ErrorCode, MAX_RETRIEVE_BYTES, MAX_RETRIEVE_MESSAGES, Response, ResponseBody};
+use tokio::sync::{Notify, watch};
+use tracing::{debug, info, warn};
+
+use crate::config::NodeConfig;
+use crate::core::{self, Action, NodeCore};
+use crate::metrics::{KindLabels, Metrics, RequestLabels};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The message store could not be opened.
+    #[error("cannot open the message store: {0}")]
+    Store(#[from] StoreError),
+    /// The QUIC endpoint could not be set up.
+    #[error(transparent)]
+    Transport(#[from] nightjar_transport::TransportError),
+    /// The admin address could not be bound.
+    #[error("cannot bind admin address {addr}: {source}")]
+    Admin {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The wall clock in Unix milliseconds (0 if the clock is before 1970).
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+type MailboxKey = ([u8; 32], u16);
+
+struct Shared {
+    core: Mutex<NodeCore>,
+    store: Store,
+    waiters: Mutex<HashMap<MailboxKey, Arc<Notify>>>,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent (each
+    // critical section is a single map or state update), so recover the guard.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn waiter(&self, key: MailboxKey) -> Arc<Notify> {
+        lock(&self.waiters).entry(key).or_default().clone()
+    }
+
+    fn wake(&self, key: &MailboxKey) {
+        if let Some(n) = lock(&self.waiters).get(key) {
+            n.notify_waiters();
+        }
+    }
+
+    fn prune_waiters(&self) {
+        lock(&self.waiters).retain(|_, n| Arc::strong_count(n) > 1);
+    }
+}
+
+/// A node running on the current tokio runtime.
+pub struct RunningNode {
+    /// The node's identity key.
+    pub node_key: PublicKey,
+    /// The QUIC address it listens on.
+    pub listen: SocketAddr,
+    /// The admin (metrics) address, if enabled.
+    pub admin: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    endpoint: quinn::Endpoint,
+    store: Store,
+}
+
+impl RunningNode {
+    /// Stop accepting, finish the writes in flight, close the store.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.endpoint.close(0u32.into(), b"node shutting down");
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.endpoint.wait_idle().await;
+        let store = self.store;
+        let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+    }
+}
+
+/// Start a node: open the store, bind QUIC (and the admin address), and serve
+/// until [`RunningNode::shutdown`].
+pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode, NodeError> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let store = Store::open(StoreConfig {
+        path: config.db_path(),
+        max_messages_per_account: config.max_messages_per_account,
+        max_bytes_per_account: config.max_bytes_per_account,
+        max_batch: config.max_batch,
+    })?;
+    let endpoint = nightjar_transport::server_endpoint(&identity, config.listen)?;
+    let listen = endpoint
+        .local_addr()
+        .map_err(|source| nightjar_transport::TransportError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let node_key = identity.public_key();
+    let (stop, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        core: Mutex::new(NodeCore::new(node_key.to_bytes())),
+        store: store.clone(),
+        waiters: Mutex::new(HashMap::new()),
+        metrics: Metrics::new(),
+        shutdown: stop_rx.clone(),
+    });
+    let mut tasks = Vec::new();
+    let mut admin = None;
+    if let Some(addr) = config.admin {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Admin { addr, source })?;
+        admin = listener.local_addr().ok();
+        tasks.push(tokio::spawn(serve_admin(listener, shared.clone())));
+    }
+    tasks.push(tokio::spawn(accept_loop(endpoint.clone(), shared.clone())));
+    tasks.push(tokio::spawn(purge_loop(
+        shared.clone(),
+        Duration::from_secs(config.purge_interval_secs),
+    )));
+    info!(
+        node_id = %node_key.to_hex(),
+        %listen,
+        admin = ?admin,
+        "nightjar-node serving"
+    );
+    Ok(RunningNode {
+        node_key,
+        listen,
+        admin,
+        stop,
+        tasks,
+        endpoint,
+        store,
+    })
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => i,
+            _ = shutdown.changed() => break,
+        };
+        let Some(incoming) = incoming else { break };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    debug!(error = %e, "handshake failed");
+                    return;
+                }
+            };
+            shared.metrics.connections.inc();
+            serve_connection(conn, shared.clone()).await;
+            shared.metrics.connections.dec();
+        });
+    }
+}
+
+async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
+    loop {
+        let (send, recv) = match conn.accept_bi().await {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(error = %e, "connection closed");
+                return;
+            }
+        };
+        tokio::spawn(serve_stream(send, recv, shared.clone()));
+    }
+}
+
+async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, shared: Arc<Shared>) {
+    let started = Instant::now();
+    let request = match nightjar_transport::read_request(&mut recv).await {
+        Ok(r) => r,
+        Err(e) => {
+            debug!(error = %e, "stream failed before a request arrived");
+            return;
+        }
+    };
+    let kind = request.as_ref().map_or("invalid", |r| r.kind());
+    let action = lock(&shared.core).handle(unix_now_ms(), request);
+    let response = match action {
+        Action::Respond(r) => r,
+        Action::Store {
+            account,
+            namespace,
+            hash,
+            data,
+            expiry_ms,
+        } => {
+            let pending = shared.store.store(NewMessage {
+                account,
+                namespace,
+                hash,
+                data,
+                now_ms: unix_now_ms(),
+                expiry_ms,
+            });
+            let result = pending.await.unwrap_or(Err(StoreError::WriterGone));
+            if let Err(e) = &result
+                && !matches!(e, StoreError::QuotaExceeded { .. })
+            {
+                warn!(error = %e, "store failed");
+            }
+            if matches!(result, Ok(nightjar_store::StoreOutcome::Stored { .. })) {
+                shared.wake(&(account, namespace));
+            }
+            core::stored_response(unix_now_ms(), hash, expiry_ms, result)
+        }
+        Action::Retrieve {
+            account,
+            namespace,
+            after_seq,
+            wait_until_ms,
+        } => retrieve(&shared, &mut send, account, namespace, after_seq, wait_until_ms).await,
+        Action::Delete {
+            account,
+            namespace,
+            hashes,
+        } => {
+            let result = shared
+                .store
+                .delete(account, namespace, hashes)
+                .await
+                .unwrap_or(Err(StoreError::WriterGone));
+            if let Err(e) = &result {
+                warn!(error = %e, "delete failed");
+            }
+            core::deleted_response(unix_now_ms(), result)
+        }
+    };
+    let outcome = match &response.body {
+        ResponseBody::Error { code, .. } => code.name(),
+        _ => "ok",
+    };
+    debug!(kind, outcome, "request answered");
+    shared
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels { kind, outcome })
+        .inc();
+    shared
+        .metrics
+        .request_seconds
+        .get_or_create(&KindLabels { kind })
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(e) = nightjar_transport::write_response(&mut send, &response).await {
+        debug!(error = %e, "could not deliver a response");
+    }
+}
+
+async fn read_mailbox(
+    shared: &Shared,
+    account: [u8; 32],
+    namespace: u16,
+    after_seq: u64,
+) -> Result<Vec<nightjar_store::StoredMessage>, StoreError> {
+    let store = shared.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.retrieve(
+            &account,
+            namespace,
+            after_seq,
+            unix_now_ms(),
+            MAX_RETRIEVE_MESSAGES,
+            MAX_RETRIEVE_BYTES,
+        )
+    })
+    .await
+    .unwrap_or(Err(StoreError::WriterGone))
+}
+
+/// Read the mailbox; if it is empty and the client asked to wait, hold the
+/// request until a store to this mailbox lands, the deadline passes, the
+/// client goes away, or the node shuts down.
+async fn retrieve(
+    shared: &Shared,
+    send: &mut quinn::SendStream,
+    account: [u8; 32],
+    namespace: u16,
+    after_seq: u64,
+    wait_until_ms: Option<u64>,
+) -> Response {
+    let deadline = wait_until_ms.map(|until| {
+        let ms = until.saturating_sub(unix_now_ms());
+        tokio::time::Instant::now() + Duration::from_millis(ms)
+    });
+    let notify = shared.waiter((account, namespace));
+    let mut shutdown = shared.shutdown.clone();
+    let mut waiting = false;
+    let response = loop {
+        // Register interest before reading, so a store that lands between the
+        // read and the wait still wakes us.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let rows = read_mailbox(shared, account, namespace, after_seq).await;
+        let expired = deadline.is_none_or(|d| tokio::time::Instant::now() >= d);
+        let stopping = *shutdown.borrow();
+        if !matches!(&rows, Ok(r) if r.is_empty()) || expired || stopping {
+            break core::messages_response(unix_now_ms(), after_seq, rows, MAX_RETRIEVE_MESSAGES);
+        }
+        if !waiting {
+            waiting = true;
+            shared.metrics.waiting_retrieves.inc();
+        }
+        let Some(deadline) = deadline else {
+            break core::messages_response(unix_now_ms(), after_seq, rows, MAX_RETRIEVE_MESSAGES);
+        };
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.changed() => {}
+            _ = send.stopped() => {
+                break Response::error(unix_now_ms(), ErrorCode::Unavailable, "client went away");
+            }
+        }
+    };
+    if waiting {
+        shared.metrics.waiting_retrieves.dec();
+    }
+    response
+}
+
+async fn purge_loop(shared: Arc<Shared>, every: Duration) {
+    let mut shutdown = shared.shutdown.clone();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match shared.store.purge_expired(unix_now_ms()).await {
+            Ok(Ok(n)) => {
+                shared.metrics.purged.inc_by(n);
+                if n > 0 {
+                    debug!(purged = n, "expired messages removed");
+                }
+            }
+            Ok(Err(e)) => warn!(error = %e, "purge failed"),
+            Err(_) => return,
+        }
+        shared.prune_waiters();
+        let store = shared.store.clone();
+        if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.stats()).await {
+            shared
+                .metrics
+                .stored_messages
+                .set(i64::try_from(stats.messages).unwrap_or(i64::MAX));
+            shared
+                .metrics
+                .stored_bytes
+                .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+            shared
+                .metrics
+                .store_commits
+                .set(i64::try_from(stats.commits).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+async fn serve_admin(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    use axum::routing::get;
+    let metrics_shared = shared.clone();
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let shared = metrics_shared.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        shared.metrics.render(),
+                    )
+                }
+            }),
+        )
+        .route("/health", get(|| async { "ok\n" }));
+    let mut shutdown = shared.shutdown.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        })
+        .await;
+    if let Err(e) = result {
+        warn!(error = %e, "admin server stopped");
+    }
+}

@@ -1,0 +1,24 @@
+//! The Nightjar service node: stores sealed envelopes for a limited time and
+//! answers `store`, `retrieve` (with push-style waiting), `delete` and `info`.
+//!
+//! The protocol logic is the sans-IO state machine in [`core`]: it takes the
+//! clock and a decoded request and says what to do. [`driver`] is the thin
+//! tokio layer that runs it over QUIC (`nightjar-transport`) against the
+//! SQLite store (`nightjar-store`), serves Prometheus metrics on a loopback
+//! admin address, and purges expired messages. [`config`] is the TOML
+//! configuration the `nightjar-node` binary reads.
+//!
+//! A node never sees plaintext: envelopes are sealed to their recipients and
+//! carry no sender the node can read. Logs at info level carry no IP
+//! addresses, account IDs or message data.
+//!
+//! Not here: swarms and replication, onion relaying (later issues), client
+//! logic (`nightjar-client`).
+
+pub mod config;
+pub mod core;
+pub mod driver;
+pub mod metrics;
+
+pub use config::NodeConfig;
+pub use driver::{NodeError, RunningNode, start, unix_now_ms};

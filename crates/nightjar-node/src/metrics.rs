@@ -1,0 +1,111 @@
+//! Prometheus metrics of a node, served on the local-only admin address.
+//!
+//! Labels are request kinds and outcome codes only: never accounts, hashes or
+//! peer addresses.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `store`, `retrieve`, `delete`, `info` or `invalid`.
+    pub kind: &'static str,
+    /// `ok` or an error code name.
+    pub outcome: &'static str,
+}
+
+/// Labels naming a request kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The request kind.
+    pub kind: &'static str,
+}
+
+/// Every metric the node exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests answered, by kind and outcome.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Time from a request's arrival to its answer, by kind (retrieve waits included).
+    pub request_seconds: Family<KindLabels, Histogram>,
+    /// Open client connections.
+    pub connections: Gauge,
+    /// Retrieves currently waiting for a message.
+    pub waiting_retrieves: Gauge,
+    /// Messages held (refreshed by the purge loop).
+    pub stored_messages: Gauge,
+    /// Bytes of message data held (refreshed by the purge loop).
+    pub stored_bytes: Gauge,
+    /// Database commits so far (each is one fsync shared by a batch of writes).
+    pub store_commits: Gauge,
+    /// Expired messages removed.
+    pub purged: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics in its own registry.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("nightjar");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_seconds = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_1, 2.0, 20))
+        });
+        let connections = Gauge::default();
+        let waiting_retrieves = Gauge::default();
+        let stored_messages = Gauge::default();
+        let stored_bytes = Gauge::default();
+        let store_commits = Gauge::default();
+        let purged = Counter::default();
+        registry.register("requests", "Requests answered", requests.clone());
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to answer",
+            request_seconds.clone(),
+        );
+        registry.register("connections", "Open connections", connections.clone());
+        registry.register(
+            "waiting_retrieves",
+            "Retrieves waiting for a message",
+            waiting_retrieves.clone(),
+        );
+        registry.register("stored_messages", "Messages held", stored_messages.clone());
+        registry.register("stored_bytes", "Bytes of messages held", stored_bytes.clone());
+        registry.register(
+            "store_commits",
+            "Database commits (fsyncs) so far",
+            store_commits.clone(),
+        );
+        registry.register("purged_messages", "Expired messages removed", purged.clone());
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            connections,
+            waiting_retrieves,
+            stored_messages,
+            stored_bytes,
+            store_commits,
+            purged,
+        }
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,296 @@
+//! Nightjar's transport: QUIC with TLS 1.3 keyed by the node's Ed25519 identity.
+//!
+//! A node presents a self-signed certificate made from its Ed25519 identity key.
+//! Nobody checks it against a certificate authority: a client *pins* the node's
+//! key (from the registry or network file) and accepts the handshake only if
+//! the TLS 1.3 `CertificateVerify` signature verifies under that pinned key, so
+//! only the holder of the node's private key can complete it. Clients connect
+//! without a certificate. The ALPN is `nightjar/1`.
+//!
+//! On a connection, each request uses its own bidirectional stream: the client
+//! writes one request frame and finishes its half; the node answers with one
+//! response frame and finishes (see `nightjar-wire` for the frame format).
+//!
+//! This crate is **not** the protocol: it does not interpret requests, and it
+//! holds no state beyond QUIC's own. Node logic lives in `nightjar-node`, client
+//! logic in `nightjar-client`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nightjar_crypto::identity::{Identity, PublicKey};
+use nightjar_wire::{MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, Request, Response, WireError};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// The server name clients put in the TLS handshake. It carries no meaning:
+/// identity comes from the pinned key, not from names.
+pub const SERVER_NAME: &str = "nightjar-node";
+
+/// How long an idle connection stays open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What went wrong in the transport.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The TLS configuration could not be built (a bug or a bad key).
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// The UDP socket could not be bound; pick another address or free the port.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address that was asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection could not be started.
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect {
+        /// The peer.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The connection broke, or the peer's key did not match the pinned one.
+    #[error("connection failed: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    /// A stream could not be written.
+    #[error("stream write failed: {0}")]
+    Write(String),
+    /// A stream could not be read, or the peer sent more than the limit.
+    #[error("stream read failed: {0}")]
+    Read(String),
+    /// The peer sent a frame that does not decode.
+    #[error("bad frame from peer: {0}")]
+    Frame(#[from] WireError),
+    /// The peer did not answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The DER SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): a fixed
+/// 12-byte header followed by the 32 key bytes.
+fn ed25519_spki(key: &[u8; 32]) -> Vec<u8> {
+    const HEADER: [u8; 12] = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    let mut out = Vec::with_capacity(44);
+    out.extend_from_slice(&HEADER);
+    out.extend_from_slice(key);
+    out
+}
+
+fn transport_config() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    if let Ok(idle) = quinn::IdleTimeout::try_from(IDLE_TIMEOUT) {
+        t.max_idle_timeout(Some(idle));
+    }
+    t.keep_alive_interval(Some(Duration::from_secs(15)));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(256));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    Arc::new(t)
+}
+
+/// The QUIC server configuration of a node: a self-signed certificate from its
+/// identity key, TLS 1.3 only, ALPN `nightjar/1`, no client certificates.
+pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TransportError> {
+    let pkcs8 = identity.pkcs8_der();
+    let key_der = PrivatePkcs8KeyDer::from(pkcs8.as_slice());
+    let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&key_der, &rcgen::PKCS_ED25519)
+        .map_err(|e| TransportError::Tls(format!("node key: {e}")))?;
+    let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
+        .map_err(|e| TransportError::Tls(format!("certificate params: {e}")))?;
+    let cert = params
+        .self_signed(&key_pair)
+        .map_err(|e| TransportError::Tls(format!("self-signing: {e}")))?;
+    let cert_der = cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        pkcs8.as_slice().to_vec(),
+    ));
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TransportError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der], key)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    tls.alpn_protocols = vec![nightjar_wire::ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(transport_config());
+    Ok(config)
+}
+
+/// Accepts exactly one server key: the pinned one.
+#[derive(Debug)]
+struct PinnedKey {
+    spki: Vec<u8>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedKey {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // The certificate is only a carrier. Authentication is the
+        // CertificateVerify signature, checked below against the pinned key
+        // rather than against whatever key the certificate names.
+        if !intermediates.is_empty() {
+            return Err(rustls::Error::General(
+                "node sent a certificate chain; nodes use a single self-signed certificate".into(),
+            ));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        _cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if dss.scheme != SignatureScheme::ED25519 {
+            return Err(rustls::Error::General(
+                "node signed with a scheme other than Ed25519".into(),
+            ));
+        }
+        let spki = SubjectPublicKeyInfoDer::from(self.spki.as_slice());
+        rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// The QUIC client configuration for talking to the node whose identity key
+/// is `pinned`: the handshake fails unless the node proves it holds that key.
+pub fn client_config(pinned: &PublicKey) -> Result<quinn::ClientConfig, TransportError> {
+    let provider = provider();
+    let verifier = PinnedKey {
+        spki: ed25519_spki(pinned.as_bytes()),
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TransportError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![nightjar_wire::ALPN.to_vec()];
+    tls.enable_early_data = false;
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(transport_config());
+    Ok(config)
+}
+
+/// A QUIC endpoint that only makes outgoing connections, bound to `bind`
+/// (use port 0 for an ephemeral port).
+pub fn client_endpoint(bind: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
+    quinn::Endpoint::client(bind).map_err(|source| TransportError::Bind { addr: bind, source })
+}
+
+/// A node's QUIC endpoint, listening on `listen`.
+pub fn server_endpoint(
+    identity: &Identity,
+    listen: SocketAddr,
+) -> Result<quinn::Endpoint, TransportError> {
+    let config = server_config(identity)?;
+    quinn::Endpoint::server(config, listen)
+        .map_err(|source| TransportError::Bind { addr: listen, source })
+}
+
+/// Connect to the node at `addr` whose identity key is `key`.
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    key: &PublicKey,
+) -> Result<quinn::Connection, TransportError> {
+    let config = client_config(key)?;
+    let connecting = endpoint
+        .connect_with(config, addr, SERVER_NAME)
+        .map_err(|e| TransportError::Connect {
+            addr,
+            reason: e.to_string(),
+        })?;
+    Ok(connecting.await?)
+}
+
+/// Send one request on a new stream and read the response, giving up after `timeout`.
+pub async fn request(
+    conn: &quinn::Connection,
+    req: &Request,
+    timeout: Duration,
+) -> Result<Response, TransportError> {
+    let exchange = async {
+        let (mut send, mut recv) = conn.open_bi().await?;
+        send.write_all(&req.to_frame())
+            .await
+            .map_err(|e| TransportError::Write(e.to_string()))?;
+        send.finish()
+            .map_err(|e| TransportError::Write(e.to_string()))?;
+        let bytes = recv
+            .read_to_end(MAX_RESPONSE_FRAME)
+            .await
+            .map_err(|e| TransportError::Read(e.to_string()))?;
+        Ok::<_, TransportError>(Response::from_frame(&bytes)?)
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| TransportError::Timeout(timeout))?
+}
+
+/// Read one request frame from a stream a peer opened (at most
+/// [`MAX_REQUEST_FRAME`] bytes). The outer error is a transport failure; the
+/// inner one a frame that arrived whole but does not decode, which deserves
+/// an error response.
+pub async fn read_request(
+    recv: &mut quinn::RecvStream,
+) -> Result<Result<Request, WireError>, TransportError> {
+    match recv.read_to_end(MAX_REQUEST_FRAME).await {
+        Ok(bytes) => Ok(Request::from_frame(&bytes)),
+        Err(quinn::ReadToEndError::TooLong) => Ok(Err(WireError::FrameTooLarge {
+            len: MAX_REQUEST_FRAME + 1,
+            limit: MAX_REQUEST_FRAME,
+        })),
+        Err(e) => Err(TransportError::Read(e.to_string())),
+    }
+}
+
+/// Write one response frame and finish the stream.
+pub async fn write_response(
+    send: &mut quinn::SendStream,
+    response: &Response,
+) -> Result<(), TransportError> {
+    send.write_all(&response.to_frame())
+        .await
+        .map_err(|e| TransportError::Write(e.to_string()))?;
+    send.finish()
+        .map_err(|e| TransportError::Write(e.to_string()))
+}

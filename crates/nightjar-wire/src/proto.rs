@@ -1,0 +1,164 @@
+//! The protobuf schema of requests and responses, as prost structs.
+//!
+//! These types mirror `docs/PROTOCOL.md` field by field. They are the raw,
+//! unvalidated form: [`crate::Request`] and [`crate::Response`] are what the rest
+//! of the code uses, built from these only after every length and range check.
+
+#![allow(missing_docs)] // each field is specified in docs/PROTOCOL.md
+
+/// Outer request message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Request {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(oneof = "request::Body", tags = "10, 11, 12, 13")]
+    pub body: Option<request::Body>,
+}
+
+/// Nested types of [`Request`].
+pub mod request {
+    /// Which request this is.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        #[prost(message, tag = "10")]
+        Store(super::Store),
+        #[prost(message, tag = "11")]
+        Retrieve(super::Retrieve),
+        #[prost(message, tag = "12")]
+        Delete(super::Delete),
+        #[prost(message, tag = "13")]
+        Info(super::Info),
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Store {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub namespace: u32,
+    #[prost(uint64, tag = "3")]
+    pub ttl_ms: u64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Retrieve {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub namespace: u32,
+    #[prost(uint64, tag = "3")]
+    pub after_seq: u64,
+    #[prost(uint32, tag = "4")]
+    pub wait_ms: u32,
+    #[prost(uint64, tag = "5")]
+    pub timestamp_ms: u64,
+    #[prost(bytes = "vec", tag = "6")]
+    pub signature: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Delete {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub namespace: u32,
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub hashes: Vec<Vec<u8>>,
+    #[prost(uint64, tag = "4")]
+    pub timestamp_ms: u64,
+    #[prost(bytes = "vec", tag = "5")]
+    pub signature: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Info {}
+
+/// Outer response message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Response {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(uint64, tag = "2")]
+    pub node_time_ms: u64,
+    #[prost(oneof = "response::Body", tags = "10, 11, 12, 13, 15")]
+    pub body: Option<response::Body>,
+}
+
+/// Nested types of [`Response`].
+pub mod response {
+    /// Which response this is.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        #[prost(message, tag = "10")]
+        Stored(super::Stored),
+        #[prost(message, tag = "11")]
+        Messages(super::Messages),
+        #[prost(message, tag = "12")]
+        Deleted(super::Deleted),
+        #[prost(message, tag = "13")]
+        Info(super::InfoOk),
+        #[prost(message, tag = "15")]
+        Error(super::Error),
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Stored {
+    #[prost(bytes = "vec", tag = "1")]
+    pub hash: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub expiry_ms: u64,
+    #[prost(bool, tag = "3")]
+    pub already_stored: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Message {
+    #[prost(uint64, tag = "1")]
+    pub seq: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub hash: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub data: Vec<u8>,
+    #[prost(uint64, tag = "4")]
+    pub stored_at_ms: u64,
+    #[prost(uint64, tag = "5")]
+    pub expiry_ms: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Messages {
+    #[prost(message, repeated, tag = "1")]
+    pub messages: Vec<Message>,
+    #[prost(uint64, tag = "2")]
+    pub cursor: u64,
+    #[prost(bool, tag = "3")]
+    pub more: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Deleted {
+    #[prost(uint64, tag = "1")]
+    pub count: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct InfoOk {
+    #[prost(string, tag = "1")]
+    pub software_version: String,
+    #[prost(uint32, tag = "2")]
+    pub protocol_version: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub node_key: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Error {
+    #[prost(uint32, tag = "1")]
+    pub code: u32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}

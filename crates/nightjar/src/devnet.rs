@@ -1,0 +1,419 @@
+//! `nightjar devnet`: a local network of real `nightjar-node` processes on loopback.
+//!
+//! `up` writes (once) each node's key and config, the genesis registry and
+//! `network.toml` into a directory, starts the nodes, and waits until each
+//! answers an `info` request over QUIC. Running `up` again on the same
+//! directory restarts the same nodes with the same keys, ports and data.
+//! `down` stops them. The state lives in `DIR/devnet.json`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use nightjar_crypto::identity::{Identity, PublicKey};
+use nightjar_node::NodeConfig;
+use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The devnet's network name.
+pub const NETWORK_NAME: &str = "nightjar-devnet";
+const STATE_FILE: &str = "devnet.json";
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Subcommand)]
+pub enum DevnetCmd {
+    /// Create (or reuse) a devnet in DIR and start its nodes.
+    Up {
+        /// How many nodes (used when DIR holds no devnet yet).
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Return once the nodes answer, leaving them running (stop them with `devnet down`).
+        #[arg(long)]
+        detach: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the devnet's nodes.
+    Down {
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// One node of the devnet, as recorded in `devnet.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevnetNode {
+    /// Position in the devnet (0-based).
+    pub index: usize,
+    /// Hex of the node's identity key.
+    pub node_id: String,
+    /// Its QUIC address.
+    pub addr: SocketAddr,
+    /// Its metrics address.
+    pub admin: SocketAddr,
+    /// The running process, if any.
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DevnetState {
+    network: String,
+    nodes: Vec<DevnetNode>,
+}
+
+fn node_dir(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("node-{index}"))
+}
+
+fn config_path(dir: &Path, index: usize) -> PathBuf {
+    node_dir(dir, index).join("node.toml")
+}
+
+fn load_state(dir: &Path) -> anyhow::Result<Option<DevnetState>> {
+    let path = dir.join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).with_context(|| format!("{} is damaged", path.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn save_state(dir: &Path, state: &DevnetState) -> anyhow::Result<()> {
+    let path = dir.join(STATE_FILE);
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Free loopback ports: a UDP one for QUIC and a TCP one for metrics per
+/// node, all held open together so no two nodes get the same port.
+fn free_ports(n: usize) -> anyhow::Result<Vec<(SocketAddr, SocketAddr)>> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").context("no free UDP port")?;
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").context("no free TCP port")?;
+        held.push((udp, tcp));
+    }
+    held.iter()
+        .map(|(u, t)| Ok((u.local_addr()?, t.local_addr()?)))
+        .collect()
+}
+
+/// Write keys, configs, the registry and the network file of a new devnet.
+fn create(dir: &Path, n: usize) -> anyhow::Result<DevnetState> {
+    if n == 0 {
+        bail!("a devnet needs at least one node");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let ports = free_ports(n)?;
+    let mut nodes = Vec::with_capacity(n);
+    for (index, (addr, admin)) in ports.into_iter().enumerate() {
+        let ndir = node_dir(dir, index);
+        std::fs::create_dir_all(&ndir)?;
+        let identity = Identity::generate()?;
+        let mut config = NodeConfig::new(addr, ndir.clone());
+        config.admin = Some(admin);
+        nightjar_keystore::create(&config.key_path(), identity.seed(), None)?;
+        std::fs::write(config_path(dir, index), config.to_toml())?;
+        nodes.push(DevnetNode {
+            index,
+            node_id: identity.public_key().to_hex(),
+            addr,
+            admin,
+            pid: None,
+        });
+    }
+    let entries = entries(&nodes)?;
+    let registry = Registry {
+        network: NETWORK_NAME.to_string(),
+        nodes: entries.clone(),
+    };
+    std::fs::write(dir.join("registry.toml"), registry.to_toml())?;
+    let network = NetworkFile {
+        network: NETWORK_NAME.to_string(),
+        registry: None,
+        seeds: entries,
+    };
+    std::fs::write(dir.join("network.toml"), network.to_toml(Some("registry.toml")))?;
+    let state = DevnetState {
+        network: NETWORK_NAME.to_string(),
+        nodes,
+    };
+    save_state(dir, &state)?;
+    Ok(state)
+}
+
+fn entries(nodes: &[DevnetNode]) -> anyhow::Result<Vec<NodeEntry>> {
+    nodes
+        .iter()
+        .map(|n| {
+            Ok(NodeEntry {
+                id: n.node_id.parse::<NodeId>().map_err(anyhow::Error::msg)?,
+                addr: n.addr,
+            })
+        })
+        .collect()
+}
+
+/// The `nightjar-node` binary: `NIGHTJAR_NODE_BIN`, else next to this executable, else PATH.
+fn node_binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("NIGHTJAR_NODE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().context("cannot locate the nightjar executable")?;
+    if let Some(sibling) = exe.parent().map(|d| d.join("nightjar-node"))
+        && sibling.is_file()
+    {
+        return Ok(sibling);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for d in std::env::split_paths(&path) {
+            let c = d.join("nightjar-node");
+            if c.is_file() {
+                return Ok(c);
+            }
+        }
+    }
+    bail!(
+        "nightjar-node not found next to {} or on PATH; build it (`cargo build --release --bin nightjar-node`) or set NIGHTJAR_NODE_BIN",
+        exe.display()
+    )
+}
+
+/// Whether `pid` is a live `nightjar-node` process running this devnet's node `index`.
+fn is_our_node(pid: u32, dir: &Path, index: usize) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        && let Some(state) = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next())
+        && (state == "Z" || state == "X")
+    {
+        return false;
+    }
+    let want = config_path(dir, index);
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.iter().any(|a| a.ends_with(b"nightjar-node"))
+        && args.iter().any(|a| *a == want.as_os_str().as_encoded_bytes())
+}
+
+fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        // The process may be gone already; that is the goal.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), sig);
+    }
+}
+
+/// Stop one node: SIGTERM, then SIGKILL if it has not exited in time.
+fn stop_node(dir: &Path, node: &DevnetNode) {
+    let Some(pid) = node.pid else { return };
+    if !is_our_node(pid, dir, node.index) {
+        return;
+    }
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while is_our_node(pid, dir, node.index) {
+        if Instant::now() >= deadline {
+            signal(pid, nix::sys::signal::Signal::SIGKILL);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn wait_ready(node: &DevnetNode, child: &mut std::process::Child, log: &Path) -> anyhow::Result<()> {
+    let key = PublicKey::from_slice(&hex::decode(&node.node_id)?)?;
+    let endpoint = nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: String = tail.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            bail!("node {} exited ({status}) before answering:\n{tail}", node.index);
+        }
+        let attempt = async {
+            let conn = nightjar_transport::connect(&endpoint, node.addr, &key).await?;
+            let resp = nightjar_transport::request(&conn, &nightjar_wire::Request::Info, Duration::from_secs(2)).await?;
+            conn.close(0u32.into(), b"ready");
+            Ok::<_, nightjar_transport::TransportError>(resp)
+        };
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            endpoint.wait_idle().await;
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("node {} did not answer within {READY_TIMEOUT:?}; see {}", node.index, log.display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Start every node of the devnet in `dir` that is not running; returns the updated state.
+pub async fn up(dir: &Path, n: usize, detach: bool) -> anyhow::Result<DevnetState> {
+    let mut state = match load_state(dir)? {
+        Some(s) => s,
+        None => create(dir, n)?,
+    };
+    let binary = node_binary()?;
+    let mut children = Vec::new();
+    for node in &mut state.nodes {
+        if let Some(pid) = node.pid
+            && is_our_node(pid, dir, node.index)
+        {
+            continue;
+        }
+        let log_path = node_dir(dir, node.index).join("node.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let mut cmd = std::process::Command::new(&binary);
+        cmd.arg("--config")
+            .arg(config_path(dir, node.index))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if detach {
+            // Own process group: the terminal's Ctrl-C for this command does not reach the nodes.
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        node.pid = Some(child.id());
+        children.push((node.clone(), child, log_path));
+    }
+    save_state(dir, &state)?;
+    for (node, child, log) in &mut children {
+        if let Err(e) = wait_ready(node, child, log).await {
+            for (n, c, _) in &mut children {
+                let _ = c.kill();
+                let _ = c.wait();
+                let _ = n;
+            }
+            for node in &mut state.nodes {
+                node.pid = None;
+            }
+            save_state(dir, &state)?;
+            return Err(e);
+        }
+    }
+    if detach {
+        // The nodes outlive this process; init reaps them when they exit.
+        for (_, child, _) in children {
+            drop(child);
+        }
+    } else {
+        // Keep the handles so the nodes are reaped when `run` stops them.
+        CHILDREN.with(|c| c.borrow_mut().extend(children.into_iter().map(|(_, c, _)| c)));
+    }
+    Ok(state)
+}
+
+thread_local! {
+    static CHILDREN: std::cell::RefCell<Vec<std::process::Child>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Stop every node of the devnet in `dir`.
+pub fn down(dir: &Path) -> anyhow::Result<()> {
+    let Some(mut state) = load_state(dir)? else {
+        bail!("no devnet in {}", dir.display());
+    };
+    for node in &state.nodes {
+        stop_node(dir, node);
+    }
+    for node in &mut state.nodes {
+        node.pid = None;
+    }
+    save_state(dir, &state)
+}
+
+fn describe(dir: &Path, state: &DevnetState, json: bool) -> anyhow::Result<()> {
+    let network = dir.join("network.toml");
+    if json {
+        println!(
+            "{}",
+            json!({
+                "dir": dir,
+                "network": network,
+                "registry": dir.join("registry.toml"),
+                "nodes": state.nodes,
+            })
+        );
+    } else {
+        println!("devnet {} is up: {} nodes", dir.display(), state.nodes.len());
+        for n in &state.nodes {
+            println!(
+                "  node {:>2}  {}  quic {}  metrics http://{}/metrics  pid {}",
+                n.index,
+                n.node_id,
+                n.addr,
+                n.admin,
+                n.pid.map_or("-".to_string(), |p| p.to_string())
+            );
+        }
+        println!("use it with: export NIGHTJAR_NETWORK={}", network.display());
+    }
+    Ok(())
+}
+
+/// Run a `devnet` subcommand.
+pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
+    match cmd {
+        DevnetCmd::Up {
+            nodes,
+            dir,
+            detach,
+            json,
+        } => {
+            let dir = std::path::absolute(dir)?;
+            let state = up(&dir, *nodes, *detach).await?;
+            describe(&dir, &state, *json)?;
+            if !*detach {
+                eprintln!("press Ctrl-C to stop the devnet");
+                wait_for_signal().await;
+                eprintln!("stopping");
+                down(&dir)?;
+                CHILDREN.with(|c| {
+                    for mut child in c.borrow_mut().drain(..) {
+                        let _ = child.wait();
+                    }
+                });
+            }
+            Ok(())
+        }
+        DevnetCmd::Down { dir } => {
+            let dir = std::path::absolute(dir)?;
+            down(&dir)
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! `nightjar`: the user's command. Accounts, sending and receiving, a local
+//! devnet of real `nightjar-node` processes, and a self-contained demo.
+//!
+//! Every command that prints data has `--json`; the command names and JSON
+//! keys are a scripting contract documented in `docs/CLI.md`.
+
+mod demo;
+mod devnet;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use nightjar_client::{Client, Profile};
+use nightjar_crypto::identity::{AccountId, Identity};
+use nightjar_registry::NetworkFile;
+use serde_json::json;
+
+/// Nightjar: private messaging without phone numbers.
+#[derive(Debug, Parser)]
+#[command(name = "nightjar", version)]
+struct Cli {
+    /// Profile directory (account key and local history).
+    #[arg(long, global = true, env = "NIGHTJAR_PROFILE")]
+    profile: Option<PathBuf>,
+    /// Network file naming the seed nodes (a devnet writes DIR/network.toml).
+    #[arg(long, global = true, env = "NIGHTJAR_NETWORK")]
+    network: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, restore or show this profile's account.
+    Account {
+        #[command(subcommand)]
+        action: AccountCmd,
+    },
+    /// Send an end-to-end-encrypted message.
+    Send {
+        /// The recipient's Account ID (nj1…).
+        account_id: String,
+        /// The message text.
+        text: String,
+        /// How long the network keeps the message, in seconds (10 s to 14 days).
+        #[arg(long, default_value_t = 14 * 24 * 3600)]
+        ttl: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show messages not shown before.
+    Inbox {
+        /// Wait up to this many seconds for a message if none is there.
+        #[arg(long)]
+        wait: Option<u64>,
+        /// Print one JSON object per message, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a local network of real nightjar-node processes.
+    Devnet {
+        #[command(subcommand)]
+        action: devnet::DevnetCmd,
+    },
+    /// Start a throwaway network, create two accounts, exchange messages both ways.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCmd {
+    /// Make a new account (a fresh key pair and its 24-word recovery phrase).
+    Create {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore an account from its recovery phrase, read from standard input.
+    Restore {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show this profile's Account ID.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NIGHTJAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The default profile directory: `$XDG_DATA_HOME/nightjar/default` or
+/// `~/.local/share/nightjar/default`.
+fn default_profile() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("nightjar/default"));
+    }
+    let home = std::env::var_os("HOME").context("set --profile (or NIGHTJAR_PROFILE): no HOME")?;
+    Ok(PathBuf::from(home).join(".local/share/nightjar/default"))
+}
+
+fn profile_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+    match &cli.profile {
+        Some(p) => Ok(p.clone()),
+        None => default_profile(),
+    }
+}
+
+fn network_file(cli: &Cli) -> anyhow::Result<NetworkFile> {
+    let path = cli
+        .network
+        .as_ref()
+        .context("no network file: pass --network FILE or set NIGHTJAR_NETWORK (a devnet writes DIR/network.toml)")?;
+    Ok(NetworkFile::load(path)?)
+}
+
+fn passphrase() -> Option<Vec<u8>> {
+    nightjar_keystore::passphrase_from_env()
+}
+
+fn warn_if_no_passphrase() {
+    if passphrase().is_none() {
+        eprintln!(
+            "note: the account key is stored without a passphrase, protected only by file permissions; \
+             set {} to encrypt it with one",
+            nightjar_keystore::PASSPHRASE_ENV
+        );
+    }
+}
+
+/// A local bind address of the right family for the network's nodes.
+fn bind_for(network: &NetworkFile) -> SocketAddr {
+    match network.seeds.first().map(|s| s.addr) {
+        Some(SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
+        _ => SocketAddr::from(([0, 0, 0, 0], 0)),
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}")?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Account { action } => account(&cli, action),
+        Command::Send {
+            account_id,
+            text,
+            ttl,
+            json,
+        } => {
+            let to: AccountId = account_id
+                .trim()
+                .parse()
+                .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
+            let network = network_file(&cli)?;
+            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let mut client = Client::new(profile, &network, bind_for(&network))?;
+            let sent = client.send(&to, text, Duration::from_secs(*ttl)).await;
+            client.close().await;
+            let sent = sent?;
+            if *json {
+                print_json(&json!({ "message_id": sent.message_id }))
+            } else {
+                println!("sent {}", sent.message_id);
+                Ok(())
+            }
+        }
+        Command::Inbox { wait, json } => {
+            let network = network_file(&cli)?;
+            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let mut client = Client::new(profile, &network, bind_for(&network))?;
+            let result = client.inbox(wait.map(Duration::from_secs)).await;
+            let messages = match result {
+                Ok(m) => m,
+                Err(e) => {
+                    client.close().await;
+                    return Err(e.into());
+                }
+            };
+            {
+                let mut out = std::io::stdout().lock();
+                for m in &messages {
+                    if *json {
+                        writeln!(
+                            out,
+                            "{}",
+                            json!({
+                                "message_id": m.message_id,
+                                "from": m.peer,
+                                "text": m.text,
+                                "sent_at": m.sent_at_ms,
+                            })
+                        )?;
+                    } else {
+                        writeln!(out, "[{}] {}: {}", format_time(m.sent_at_ms), m.peer, m.text)?;
+                    }
+                }
+                out.flush()?;
+            }
+            // Only once printed are they marked shown: a crash in between shows them again
+            // rather than losing them.
+            let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
+            client.profile_mut().mark_shown(&ids)?;
+            client.close().await;
+            if !*json && messages.is_empty() {
+                eprintln!("no new messages");
+            }
+            Ok(())
+        }
+        Command::Devnet { action } => devnet::run(action).await,
+        Command::Demo => demo::run().await,
+    }
+}
+
+fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
+    let dir = profile_dir(cli)?;
+    match action {
+        AccountCmd::Create { json } => {
+            let identity = Identity::generate()?;
+            let mnemonic = identity.mnemonic();
+            let profile = Profile::create(&dir, identity, passphrase().as_deref())?;
+            warn_if_no_passphrase();
+            let id = profile.account_id().to_string();
+            if *json {
+                print_json(&json!({ "account_id": id, "mnemonic": mnemonic.as_str() }))
+            } else {
+                println!("account id: {id}");
+                println!("recovery phrase (write it down; it is not stored): {}", mnemonic.as_str());
+                Ok(())
+            }
+        }
+        AccountCmd::Restore { json } => {
+            // The phrase is a secret: Zeroizing wipes our copy when it goes out of scope.
+            let mut phrase = zeroize::Zeroizing::new(String::new());
+            std::io::stdin()
+                .take(4096)
+                .read_to_string(&mut phrase)
+                .context("cannot read the recovery phrase from standard input")?;
+            let identity =
+                Identity::from_mnemonic(phrase.trim()).context("the recovery phrase is not valid")?;
+            let profile = Profile::create(&dir, identity, passphrase().as_deref())?;
+            warn_if_no_passphrase();
+            let id = profile.account_id().to_string();
+            if *json {
+                print_json(&json!({ "account_id": id }))
+            } else {
+                println!("account id: {id}");
+                Ok(())
+            }
+        }
+        AccountCmd::Show { json } => {
+            if !Profile::exists(&dir) {
+                bail!("no account in profile {}; run `nightjar account create`", dir.display());
+            }
+            let profile = Profile::open(&dir, passphrase().as_deref())?;
+            let id = profile.account_id().to_string();
+            if *json {
+                print_json(&json!({ "account_id": id }))
+            } else {
+                println!("{id}");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `HH:MM:SS.mmm` UTC of a Unix-millisecond time.
+fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60,
+        ms % 1000
+    )
+}

@@ -121,7 +121,11 @@ pub struct Client {
 impl Client {
     /// A client for `profile` on the network described by `network`; binds a
     /// UDP socket on `bind` (port 0 for an ephemeral port).
-    pub fn new(profile: Profile, network: &NetworkFile, bind: SocketAddr) -> Result<Client, ClientError> {
+    pub fn new(
+        profile: Profile,
+        network: &NetworkFile,
+        bind: SocketAddr,
+    ) -> Result<Client, ClientError> {
         let nodes = network.nodes()?;
         let endpoint = nightjar_transport::client_endpoint(bind)
             .map_err(|source| ClientError::Transport { addr: bind, source })?;
@@ -153,7 +157,9 @@ impl Client {
     pub fn node_for(&self, account: &AccountId) -> Result<NodeEntry, ClientError> {
         choose_node(&self.nodes, account.public_key())
             .cloned()
-            .ok_or(ClientError::Registry(nightjar_registry::RegistryError::Empty))
+            .ok_or(ClientError::Registry(
+                nightjar_registry::RegistryError::Empty,
+            ))
     }
 
     async fn connection(&mut self, node: &NodeEntry) -> Result<quinn::Connection, ClientError> {
@@ -174,7 +180,12 @@ impl Client {
 
     /// Send one request to `node`, reconnecting once if a pooled connection
     /// turns out to be dead, and update the clock offset from the answer.
-    async fn call(&mut self, node: &NodeEntry, req: &Request, timeout: Duration) -> Result<Response, ClientError> {
+    async fn call(
+        &mut self,
+        node: &NodeEntry,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
         let mut attempt = 0;
         loop {
             let conn = self.connection(node).await?;
@@ -182,7 +193,8 @@ impl Client {
             match nightjar_transport::request(&conn, req, timeout).await {
                 Ok(resp) => {
                     let received_at = clock::unix_now_ms();
-                    self.clock_offset_ms = logic::clock_offset(sent_at, received_at, resp.node_time_ms);
+                    self.clock_offset_ms =
+                        logic::clock_offset(sent_at, received_at, resp.node_time_ms);
                     return Ok(resp);
                 }
                 Err(e) if attempt == 0 && conn.close_reason().is_some() => {
@@ -205,24 +217,37 @@ impl Client {
     async fn sync_clock(&mut self, node: &NodeEntry) -> Result<(), ClientError> {
         match self.call(node, &Request::Info, REQUEST_TIMEOUT).await?.body {
             ResponseBody::Info { node_key, .. } if node_key == *node.id.0.as_bytes() => Ok(()),
-            ResponseBody::Info { .. } => Err(ClientError::Protocol("node reported a different key than pinned".into())),
+            ResponseBody::Info { .. } => Err(ClientError::Protocol(
+                "node reported a different key than pinned".into(),
+            )),
             ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
-            other => Err(ClientError::Protocol(format!("unexpected answer to info: {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected answer to info: {other:?}"
+            ))),
         }
     }
 
     /// Seal `text` to `to` and store it on the recipient's node; returns once
     /// the node has it durably.
-    pub async fn send(&mut self, to: &AccountId, text: &str, ttl: Duration) -> Result<Sent, ClientError> {
+    pub async fn send(
+        &mut self,
+        to: &AccountId,
+        text: &str,
+        ttl: Duration,
+    ) -> Result<Sent, ClientError> {
         let node = self.node_for(to)?;
         self.sync_clock(&node).await?;
         let now = self.now_ms();
         let prepared = logic::prepare_send(self.profile.identity(), to, text, now, ttl)?;
         let resp = self.call(&node, &prepared.request, REQUEST_TIMEOUT).await?;
         match resp.body {
-            ResponseBody::Stored { hash, expiry_ms, .. } => {
+            ResponseBody::Stored {
+                hash, expiry_ms, ..
+            } => {
                 if hash != prepared.hash {
-                    return Err(ClientError::Protocol("node stored the message under a different hash".into()));
+                    return Err(ClientError::Protocol(
+                        "node stored the message under a different hash".into(),
+                    ));
                 }
                 self.profile.record_sent(&prepared.hash, &prepared.record)?;
                 Ok(Sent {
@@ -232,7 +257,9 @@ impl Client {
                 })
             }
             ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
-            other => Err(ClientError::Protocol(format!("unexpected answer to store: {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected answer to store: {other:?}"
+            ))),
         }
     }
 
@@ -241,7 +268,10 @@ impl Client {
     /// rounds of at most 30 s) until a message arrives or `wait` passes.
     /// Returns the messages not shown before, oldest first; call
     /// [`Profile::mark_shown`] once they have been displayed.
-    pub async fn inbox(&mut self, wait: Option<Duration>) -> Result<Vec<HistoryRecord>, ClientError> {
+    pub async fn inbox(
+        &mut self,
+        wait: Option<Duration>,
+    ) -> Result<Vec<HistoryRecord>, ClientError> {
         let me = self.profile.account_id();
         let node = self.node_for(&me)?;
         self.sync_clock(&node).await?;
@@ -255,16 +285,33 @@ impl Client {
                 .unwrap_or(u32::MAX)
                 .min(nightjar_wire::MAX_WAIT_MS);
             let cursor = self.profile.cursor(node.id.0.as_bytes(), namespace)?;
-            let req = logic::retrieve_request(self.profile.identity(), namespace, cursor, wait_ms, self.now_ms());
+            let req = logic::retrieve_request(
+                self.profile.identity(),
+                namespace,
+                cursor,
+                wait_ms,
+                self.now_ms(),
+            );
             let timeout = REQUEST_TIMEOUT + Duration::from_millis(u64::from(wait_ms));
             let resp = self.call(&node, &req, timeout).await?;
             let (messages, new_cursor, more) = match resp.body {
-                ResponseBody::Messages { messages, cursor, more } => (messages, cursor, more),
-                ResponseBody::Error { code, message } => return Err(ClientError::Refused { code, message }),
-                other => return Err(ClientError::Protocol(format!("unexpected answer to retrieve: {other:?}"))),
+                ResponseBody::Messages {
+                    messages,
+                    cursor,
+                    more,
+                } => (messages, cursor, more),
+                ResponseBody::Error { code, message } => {
+                    return Err(ClientError::Refused { code, message });
+                }
+                other => {
+                    return Err(ClientError::Protocol(format!(
+                        "unexpected answer to retrieve: {other:?}"
+                    )));
+                }
             };
             let profile = &self.profile;
-            let outcome = logic::process_messages(profile.identity(), &messages, |h| profile.knows(h))?;
+            let outcome =
+                logic::process_messages(profile.identity(), &messages, |h| profile.knows(h))?;
             for (hash, reason) in &outcome.rejected_reasons {
                 tracing::warn!(message = %hex::encode(hash), %reason, "ignoring a message that does not open");
             }

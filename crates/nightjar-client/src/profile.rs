@@ -224,7 +224,8 @@ impl Profile {
         for (hash, record) in received {
             sealed.push((hash, self.seal_record(hash, record)?));
         }
-        let cursor = i64::try_from(cursor).map_err(|_| ClientError::Protocol("cursor out of range".into()))?;
+        let cursor = i64::try_from(cursor)
+            .map_err(|_| ClientError::Protocol("cursor out of range".into()))?;
         let tx = self.db.transaction().map_err(db_err("begin"))?;
         for (hash, blob) in sealed {
             tx.execute(
@@ -250,7 +251,11 @@ impl Profile {
     }
 
     /// Record a message this account sent.
-    pub fn record_sent(&mut self, hash: &[u8; 32], record: &HistoryRecord) -> Result<(), ClientError> {
+    pub fn record_sent(
+        &mut self,
+        hash: &[u8; 32],
+        record: &HistoryRecord,
+    ) -> Result<(), ClientError> {
         let blob = self.seal_record(hash, record)?;
         self.db
             .execute(
@@ -268,7 +273,9 @@ impl Profile {
             .prepare("SELECT hash, record FROM messages WHERE direction = 0 AND shown = 0 AND record IS NOT NULL ORDER BY id")
             .map_err(db_err("prepare unshown"))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(db_err("read unshown"))?;
         let mut out = Vec::new();
         for row in rows {
@@ -302,7 +309,9 @@ impl Profile {
             .prepare("SELECT hash, record FROM messages WHERE record IS NOT NULL ORDER BY id")
             .map_err(db_err("prepare history"))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(db_err("read history"))?;
         let mut out = Vec::new();
         for row in rows {

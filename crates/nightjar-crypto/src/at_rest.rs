@@ -234,7 +234,9 @@ fn parse_header(blob: &[u8]) -> Result<Header<'_>, CryptoError> {
         }
         KDF_ARGON2ID => {
             // libsodium's Argon2id is single-lane; its minimum memory is 8 KiB.
-            if p != 1 || !(8..=ARGON2_MAX_M_KIB).contains(&m_kib) || !(1..=ARGON2_MAX_T).contains(&t)
+            if p != 1
+                || !(8..=ARGON2_MAX_M_KIB).contains(&m_kib)
+                || !(1..=ARGON2_MAX_T).contains(&t)
             {
                 return Err(CryptoError::KeyfileBadParams { m_kib, t, p });
             }
@@ -259,8 +261,8 @@ fn argon2id(
     t: u32,
     p: u32,
 ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-    let params = argon2::Params::new(m_kib, t, p, Some(32))
-        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+    let params =
+        argon2::Params::new(m_kib, t, p, Some(32)).map_err(|e| CryptoError::Kdf(e.to_string()))?;
     let ctx = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = Zeroizing::new([0u8; 32]);
     ctx.hash_password_into(passphrase, salt, &mut *key)
@@ -385,9 +387,15 @@ mod tests {
         let blob = c.encrypt(b"messages/1", b"secret text").unwrap();
         assert_eq!(blob.len(), 11 + LOCAL_OVERHEAD);
         assert_eq!(&**c.decrypt(b"messages/1", &blob).unwrap(), b"secret text");
-        assert_eq!(c.decrypt(b"messages/2", &blob), Err(CryptoError::DecryptFailed));
+        assert_eq!(
+            c.decrypt(b"messages/2", &blob),
+            Err(CryptoError::DecryptFailed)
+        );
         let other = LocalCipher::from_seed(&Seed::from_bytes([1; 32]));
-        assert_eq!(other.decrypt(b"messages/1", &blob), Err(CryptoError::DecryptFailed));
+        assert_eq!(
+            other.decrypt(b"messages/1", &blob),
+            Err(CryptoError::DecryptFailed)
+        );
     }
 
     #[test]
@@ -420,8 +428,14 @@ mod tests {
         assert_eq!(blob[1], KDF_NONE);
         assert_eq!(&blob[18..30], &[0u8; 12]);
         assert!(!keyfile_needs_passphrase(&blob).unwrap());
-        assert_eq!(open_seed(&blob, None).unwrap().as_bytes(), seed().as_bytes());
-        assert_eq!(open_seed(&blob, Some(b"")).unwrap().as_bytes(), seed().as_bytes());
+        assert_eq!(
+            open_seed(&blob, None).unwrap().as_bytes(),
+            seed().as_bytes()
+        );
+        assert_eq!(
+            open_seed(&blob, Some(b"")).unwrap().as_bytes(),
+            seed().as_bytes()
+        );
         assert_eq!(
             open_seed(&blob, Some(b"pw")).unwrap_err(),
             CryptoError::PassphraseNotExpected
@@ -446,7 +460,10 @@ mod tests {
             open_seed(&blob, Some(b"wrong horse")).unwrap_err(),
             CryptoError::WrongPassphrase
         );
-        assert_eq!(open_seed(&blob, None).unwrap_err(), CryptoError::PassphraseRequired);
+        assert_eq!(
+            open_seed(&blob, None).unwrap_err(),
+            CryptoError::PassphraseRequired
+        );
         assert_eq!(
             open_seed(&blob, Some(b"")).unwrap_err(),
             CryptoError::PassphraseRequired
@@ -457,7 +474,10 @@ mod tests {
     fn keyfile_rejects_malformed_files() {
         let blob = seal_seed(&seed(), None).unwrap();
         assert_eq!(open_seed(&[], None).unwrap_err(), CryptoError::Truncated(0));
-        assert_eq!(open_seed(&blob[..101], None).unwrap_err(), CryptoError::Truncated(101));
+        assert_eq!(
+            open_seed(&blob[..101], None).unwrap_err(),
+            CryptoError::Truncated(101)
+        );
         let mut longer = blob.clone();
         longer.push(0);
         assert!(matches!(
@@ -466,14 +486,20 @@ mod tests {
         ));
         let mut v = blob.clone();
         v[0] = 2;
-        assert_eq!(open_seed(&v, None).unwrap_err(), CryptoError::KeyfileUnknownVersion(2));
+        assert_eq!(
+            open_seed(&v, None).unwrap_err(),
+            CryptoError::KeyfileUnknownVersion(2)
+        );
         assert_eq!(
             keyfile_needs_passphrase(&v).unwrap_err(),
             CryptoError::KeyfileUnknownVersion(2)
         );
         let mut k = blob.clone();
         k[1] = 7;
-        assert_eq!(open_seed(&k, None).unwrap_err(), CryptoError::KeyfileUnknownKdf(7));
+        assert_eq!(
+            open_seed(&k, None).unwrap_err(),
+            CryptoError::KeyfileUnknownKdf(7)
+        );
         let mut params = blob.clone();
         params[21] = 1;
         assert!(matches!(
@@ -487,7 +513,11 @@ mod tests {
             }
             let mut t = blob.clone();
             t[i] ^= 0x10;
-            assert_eq!(open_seed(&t, None).unwrap_err(), CryptoError::KeyfileCorrupt, "byte {i}");
+            assert_eq!(
+                open_seed(&t, None).unwrap_err(),
+                CryptoError::KeyfileCorrupt,
+                "byte {i}"
+            );
         }
     }
 

@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 
 use crate::error::EnvelopeError;
 use crate::hash::blake2b_keyed_56;
-use crate::identity::{AccountId, Identity, PublicKey, labelled_message, os_random};
+use crate::identity::{AccountId, Identity, PublicKey, os_random};
 use crate::labels;
 
 /// Version byte of envelope format 1.
@@ -104,9 +104,8 @@ pub fn padded_len(content_len: usize) -> Option<usize> {
 
 /// Pads content: `content ‖ 0x80 ‖ 0x00…` up to [`padded_len`].
 pub fn pad(content: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-    let len = padded_len(content.len()).ok_or(EnvelopeError::ContentTooLarge {
-        len: content.len(),
-    })?;
+    let len =
+        padded_len(content.len()).ok_or(EnvelopeError::ContentTooLarge { len: content.len() })?;
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(content);
     out.push(0x80);
@@ -147,11 +146,21 @@ fn cipher_and_nonce(h: &[u8; 56]) -> (XChaCha20Poly1305, [u8; 24]) {
     (cipher, nonce_arr)
 }
 
-/// Builds the signed message `24 ‖ "nightjar/v1/envelope-sig" ‖ M ‖ A ‖ R`.
+/// Builds the signed message `24 ‖ "nightjar/v1/envelope-sig" ‖ M ‖ A ‖ R`
+/// (the labelled-signature layout of [`Identity::sign_labelled`]).
 fn sig_message(m: &[u8], a: &[u8; 32], r: &[u8; 32]) -> Vec<u8> {
-    // The label is a valid constant, so this cannot fail; fall back to an
-    // empty message (which no signature verifies over) rather than panic.
-    labelled_message(labels::ENVELOPE_SIG, &[m, a, r]).unwrap_or_default()
+    const LABEL: &str = labels::ENVELOPE_SIG;
+    const LABEL_LEN: u8 = {
+        assert!(!LABEL.is_empty() && LABEL.len() <= crate::identity::MAX_LABEL_LEN);
+        LABEL.len() as u8
+    };
+    let mut msg = Vec::with_capacity(1 + LABEL.len() + m.len() + 2 * PUBLIC_LEN);
+    msg.push(LABEL_LEN);
+    msg.extend_from_slice(LABEL.as_bytes());
+    msg.extend_from_slice(m);
+    msg.extend_from_slice(a);
+    msg.extend_from_slice(r);
+    msg
 }
 
 /// Seals `content` from `sender` to `recipient` with fresh randomness.
@@ -272,8 +281,7 @@ pub fn open(recipient: &Identity, envelope: &[u8]) -> Result<Opened, EnvelopeErr
         .verify_labelled_parts(&sig_message(m, a, &r), sig)
         .map_err(|_| EnvelopeError::BadSignature)?;
     let c = unpad(m)?;
-    let content =
-        <Content as prost::Message>::decode(c).map_err(|_| EnvelopeError::BadContent)?;
+    let content = <Content as prost::Message>::decode(c).map_err(|_| EnvelopeError::BadContent)?;
     Ok(Opened {
         sender: sender.account_id(),
         content,
@@ -451,7 +459,10 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut t = env.clone();
                 t[i] ^= bit;
-                assert!(open(&bob, &t).is_err(), "flip of byte {i} bit {bit:#x} accepted");
+                assert!(
+                    open(&bob, &t).is_err(),
+                    "flip of byte {i} bit {bit:#x} accepted"
+                );
             }
         }
     }

@@ -34,7 +34,9 @@ pub enum CryptoError {
     },
 
     /// A recovery phrase did not have exactly 24 words.
-    #[error("the recovery phrase has {0} words, but it must have exactly 24; check for missing or extra words")]
+    #[error(
+        "the recovery phrase has {0} words, but it must have exactly 24; check for missing or extra words"
+    )]
     MnemonicWordCount(usize),
 
     /// A recovery phrase contained a word that is not in the BIP39 English list.
@@ -90,9 +92,7 @@ pub enum CryptoError {
     BadSignature,
 
     /// Authenticated decryption failed.
-    #[error(
-        "decryption failed: the data was altered or corrupted, or encrypted under another key"
-    )]
+    #[error("decryption failed: the data was altered or corrupted, or encrypted under another key")]
     DecryptFailed,
 
     /// A ciphertext or key file is shorter than its format allows.
@@ -122,7 +122,9 @@ pub enum CryptoError {
     },
 
     /// A key file without a passphrase failed to decrypt: it was altered.
-    #[error("the key file is corrupted (it failed its integrity check); restore it from a backup or from your recovery phrase")]
+    #[error(
+        "the key file is corrupted (it failed its integrity check); restore it from a backup or from your recovery phrase"
+    )]
     KeyfileCorrupt,
 
     /// The key file is protected by a passphrase and none was given.
@@ -130,7 +132,9 @@ pub enum CryptoError {
     PassphraseRequired,
 
     /// A passphrase was given for a key file that is not protected by one.
-    #[error("the key file is not protected by a passphrase, but one was given; open it without a passphrase")]
+    #[error(
+        "the key file is not protected by a passphrase, but one was given; open it without a passphrase"
+    )]
     PassphraseNotExpected,
 
     /// The passphrase does not open the key file.
@@ -157,7 +161,9 @@ pub enum EnvelopeError {
     },
 
     /// The envelope is larger than [`crate::envelope::MAX_ENVELOPE_LEN`].
-    #[error("the envelope is {len} bytes, more than the 76800-byte maximum; it is not a valid envelope")]
+    #[error(
+        "the envelope is {len} bytes, more than the 76800-byte maximum; it is not a valid envelope"
+    )]
     TooLarge {
         /// Envelope length.
         len: usize,
@@ -172,11 +178,15 @@ pub enum EnvelopeError {
     Truncated,
 
     /// The Diffie-Hellman result was all zeros (a low-order point was involved).
-    #[error("key agreement produced an all-zero secret (low-order point); the key or envelope is malicious or damaged")]
+    #[error(
+        "key agreement produced an all-zero secret (low-order point); the key or envelope is malicious or damaged"
+    )]
     LowOrderPoint,
 
     /// Authenticated decryption failed.
-    #[error("the envelope failed to decrypt: it was altered, or it was not encrypted for this identity")]
+    #[error(
+        "the envelope failed to decrypt: it was altered, or it was not encrypted for this identity"
+    )]
     DecryptFailed,
 
     /// The sender key inside the envelope is not a valid Ed25519 public key.
@@ -186,7 +196,9 @@ pub enum EnvelopeError {
     /// The sender's signature does not verify (over the content, the sender
     /// key and *our* key): it was forged, altered, or re-encrypted for us
     /// after being meant for someone else.
-    #[error("the envelope's signature does not verify: it was forged, altered, or meant for someone else")]
+    #[error(
+        "the envelope's signature does not verify: it was forged, altered, or meant for someone else"
+    )]
     BadSignature,
 
     /// The padded content is not correctly padded.

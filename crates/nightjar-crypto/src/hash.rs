@@ -17,8 +17,8 @@ use crate::labels;
 /// Keyed BLAKE2b of the concatenation of `parts`, with the MAC type fixing
 /// the output length.
 fn keyed<M: KeyInit + Update + FixedOutput>(label: &'static str, parts: &[&[u8]]) -> Output<M> {
-    // Labels are compile-time constants of 1..=64 bytes (see `labels` tests),
-    // which is exactly the key length BLAKE2b accepts.
+    // Labels are compile-time constants of 1..=64 bytes (asserted at compile
+    // time in `labels`), exactly the key lengths BLAKE2b accepts.
     let mut mac = match M::new_from_slice(label.as_bytes()) {
         Ok(mac) => mac,
         Err(_) => unreachable!("domain labels are 1..=64 bytes"),
@@ -118,10 +118,9 @@ mod tests {
     fn message_hash_matches_libsodium_known_answer() {
         // libsodium: pk = crypto_sign_seed_keypair([7; 32]).pk;
         // crypto_generichash(32, pk ‖ 00 05 ‖ "hello", key "nightjar/v1/message-hash").
-        let account = crate::identity::Identity::from_seed(crate::identity::Seed::from_bytes(
-            [7u8; 32],
-        ))
-        .public_key();
+        let account =
+            crate::identity::Identity::from_seed(crate::identity::Seed::from_bytes([7u8; 32]))
+                .public_key();
         assert_eq!(
             account.to_hex(),
             "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c"
@@ -130,6 +129,19 @@ mod tests {
             hex::encode(message_hash(&account, 5, b"hello")),
             "dca25c416cd76b01c6ea6fc9dcd7ba8d8485f8a387e9c34f1604158804719bbd"
         );
-        assert_ne!(message_hash(&account, 5, b"hello"), message_hash(&account, 6, b"hello"));
+        assert_ne!(
+            message_hash(&account, 5, b"hello"),
+            message_hash(&account, 6, b"hello")
+        );
+    }
+
+    #[test]
+    fn rendezvous_score_matches_libsodium_known_answer() {
+        // libsodium: a = pk([7; 32]), n = pk([8; 32]);
+        // crypto_generichash(8, a ‖ n, key "nightjar/v1/node-choice"), big-endian.
+        let seed = |b| crate::identity::Seed::from_bytes([b; 32]);
+        let account = crate::identity::Identity::from_seed(seed(7)).public_key();
+        let node = crate::identity::Identity::from_seed(seed(8)).public_key();
+        assert_eq!(rendezvous_score(&account, &node), 0x0a6c_8c3a_fbf3_62db);
     }
 }

@@ -213,7 +213,11 @@ impl PublicKey {
     }
 
     /// Verifies `sig` over an already-built labelled message.
-    pub(crate) fn verify_labelled_parts(&self, msg: &[u8], sig: &[u8; 64]) -> Result<(), CryptoError> {
+    pub(crate) fn verify_labelled_parts(
+        &self,
+        msg: &[u8],
+        sig: &[u8; 64],
+    ) -> Result<(), CryptoError> {
         let sig = Signature::from_bytes(sig);
         self.0
             .verify_strict(msg, &sig)
@@ -444,8 +448,7 @@ const HRP: Hrp = Hrp::parse_unchecked(ACCOUNT_ID_HRP);
 
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        bech32::encode_lower_to_fmt::<Bech32m, _>(f, HRP, self.0.as_bytes())
-            .map_err(|_| fmt::Error)
+        bech32::encode_lower_to_fmt::<Bech32m, _>(f, HRP, self.0.as_bytes()).map_err(|_| fmt::Error)
     }
 }
 
@@ -458,7 +461,9 @@ impl FromStr for AccountId {
     fn from_str(s: &str) -> Result<AccountId, CryptoError> {
         let unchecked = UncheckedHrpstring::new(s).map_err(|_| CryptoError::AccountIdMalformed)?;
         if unchecked.hrp() != HRP {
-            return Err(CryptoError::AccountIdWrongPrefix(unchecked.hrp().to_lowercase()));
+            return Err(CryptoError::AccountIdWrongPrefix(
+                unchecked.hrp().to_lowercase(),
+            ));
         }
         let checked = unchecked
             .validate_and_remove_checksum::<Bech32m>()
@@ -618,17 +623,27 @@ mod tests {
         let mut msg = vec![2u8];
         msg.extend_from_slice(b"abxyz");
         let vk = VerifyingKey::from_bytes(id.public_key().as_bytes()).unwrap();
-        vk.verify_strict(&msg, &Signature::from_bytes(&sig)).unwrap();
+        vk.verify_strict(&msg, &Signature::from_bytes(&sig))
+            .unwrap();
     }
 
     #[test]
     fn invalid_labels_are_rejected() {
         let id = Identity::from_seed(Seed::from_bytes([1u8; 32]));
-        assert_eq!(id.try_sign_labelled("", b""), Err(CryptoError::InvalidLabel));
+        assert_eq!(
+            id.try_sign_labelled("", b""),
+            Err(CryptoError::InvalidLabel)
+        );
         let long = "x".repeat(65);
-        assert_eq!(id.try_sign_labelled(&long, b""), Err(CryptoError::InvalidLabel));
+        assert_eq!(
+            id.try_sign_labelled(&long, b""),
+            Err(CryptoError::InvalidLabel)
+        );
         assert!(id.try_sign_labelled(&"x".repeat(64), b"").is_ok());
-        assert_eq!(id.try_sign_labelled("é", b""), Err(CryptoError::InvalidLabel));
+        assert_eq!(
+            id.try_sign_labelled("é", b""),
+            Err(CryptoError::InvalidLabel)
+        );
         let sig = [0u8; 64];
         assert_eq!(
             id.public_key().verify_labelled("", b"", &sig),
@@ -641,15 +656,23 @@ mod tests {
         // Identity point (small order).
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert_eq!(PublicKey::from_bytes(&identity), Err(CryptoError::InvalidPublicKey));
+        assert_eq!(
+            PublicKey::from_bytes(&identity),
+            Err(CryptoError::InvalidPublicKey)
+        );
         // Non-canonical encoding of y = 1 (p + 1).
-        let noncanon =
-            hex32("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
-        assert_eq!(PublicKey::from_bytes(&noncanon), Err(CryptoError::InvalidPublicKey));
+        let noncanon = hex32("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+        assert_eq!(
+            PublicKey::from_bytes(&noncanon),
+            Err(CryptoError::InvalidPublicKey)
+        );
         // Not on the curve (y = 2 has no x).
         let mut y2 = [0u8; 32];
         y2[0] = 2;
-        assert_eq!(PublicKey::from_bytes(&y2), Err(CryptoError::InvalidPublicKey));
+        assert_eq!(
+            PublicKey::from_bytes(&y2),
+            Err(CryptoError::InvalidPublicKey)
+        );
         assert!(matches!(
             PublicKey::from_slice(&[0u8; 31]),
             Err(CryptoError::InvalidLength { got: 31, .. })
@@ -666,7 +689,10 @@ mod tests {
         assert_eq!(text.len(), 61);
         assert_eq!(text, text.to_lowercase());
         assert_eq!(text.parse::<AccountId>().unwrap(), id.account_id());
-        assert_eq!(text.to_uppercase().parse::<AccountId>().unwrap(), id.account_id());
+        assert_eq!(
+            text.to_uppercase().parse::<AccountId>().unwrap(),
+            id.account_id()
+        );
 
         // Same data with the (non-m) bech32 checksum must be rejected.
         let bech32 = bech32::encode::<bech32::Bech32>(HRP, id.public_key().as_bytes()).unwrap();
@@ -678,7 +704,10 @@ mod tests {
         let mut chars: Vec<char> = text.chars().collect();
         chars[10] = if chars[10] == 'q' { 'p' } else { 'q' };
         let typo: String = chars.into_iter().collect();
-        assert_eq!(typo.parse::<AccountId>().unwrap_err(), CryptoError::AccountIdChecksum);
+        assert_eq!(
+            typo.parse::<AccountId>().unwrap_err(),
+            CryptoError::AccountIdChecksum
+        );
     }
 
     #[test]
@@ -686,26 +715,45 @@ mod tests {
         let id = Identity::from_seed(Seed::from_bytes([9u8; 32]));
         let text = id.account_id().to_string();
         let mixed = format!("NJ1{}", &text[3..]);
-        assert_eq!(mixed.parse::<AccountId>().unwrap_err(), CryptoError::AccountIdMalformed);
+        assert_eq!(
+            mixed.parse::<AccountId>().unwrap_err(),
+            CryptoError::AccountIdMalformed
+        );
 
-        let other = bech32::encode::<Bech32m>(Hrp::parse("sj").unwrap(), id.public_key().as_bytes())
-            .unwrap();
+        let other =
+            bech32::encode::<Bech32m>(Hrp::parse("sj").unwrap(), id.public_key().as_bytes())
+                .unwrap();
         assert_eq!(
             other.parse::<AccountId>().unwrap_err(),
             CryptoError::AccountIdWrongPrefix("sj".into())
         );
         let short = bech32::encode::<Bech32m>(HRP, &[1u8; 31]).unwrap();
-        assert_eq!(short.parse::<AccountId>().unwrap_err(), CryptoError::AccountIdLength);
+        assert_eq!(
+            short.parse::<AccountId>().unwrap_err(),
+            CryptoError::AccountIdLength
+        );
         let long = bech32::encode::<Bech32m>(HRP, &[1u8; 33]).unwrap();
-        assert_eq!(long.parse::<AccountId>().unwrap_err(), CryptoError::AccountIdLength);
+        assert_eq!(
+            long.parse::<AccountId>().unwrap_err(),
+            CryptoError::AccountIdLength
+        );
 
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let weak = bech32::encode::<Bech32m>(HRP, &identity).unwrap();
-        assert_eq!(weak.parse::<AccountId>().unwrap_err(), CryptoError::InvalidPublicKey);
+        assert_eq!(
+            weak.parse::<AccountId>().unwrap_err(),
+            CryptoError::InvalidPublicKey
+        );
 
-        assert_eq!("".parse::<AccountId>().unwrap_err(), CryptoError::AccountIdMalformed);
-        assert_eq!("nj1".parse::<AccountId>().unwrap_err(), CryptoError::AccountIdMalformed);
+        assert_eq!(
+            "".parse::<AccountId>().unwrap_err(),
+            CryptoError::AccountIdMalformed
+        );
+        assert_eq!(
+            "nj1".parse::<AccountId>().unwrap_err(),
+            CryptoError::AccountIdMalformed
+        );
     }
 
     #[test]
@@ -714,8 +762,7 @@ mod tests {
         // padding bits, with a valid bech32m checksum.
         let id = Identity::from_seed(Seed::from_bytes([9u8; 32]));
         let text = id.account_id().to_string();
-        let checked =
-            bech32::primitives::decode::CheckedHrpstring::new::<Bech32m>(&text).unwrap();
+        let checked = bech32::primitives::decode::CheckedHrpstring::new::<Bech32m>(&text).unwrap();
         let mut fes: Vec<bech32::Fe32> = checked.fe32_iter().collect();
         let last = fes.len() - 1;
         fes[last] = bech32::Fe32::try_from(fes[last].to_u8() | 1).unwrap();
@@ -725,7 +772,10 @@ mod tests {
             .with_checksum::<Bech32m>(&HRP)
             .chars()
             .collect();
-        assert_eq!(s.parse::<AccountId>().unwrap_err(), CryptoError::AccountIdLength);
+        assert_eq!(
+            s.parse::<AccountId>().unwrap_err(),
+            CryptoError::AccountIdLength
+        );
     }
 
     #[test]
@@ -752,9 +802,6 @@ mod tests {
         assert_eq!(der.len(), 48);
         let key = SigningKey::from_pkcs8_der(&der).unwrap();
         assert_eq!(key.to_bytes(), [4u8; 32]);
-        assert_eq!(
-            key.verifying_key().to_bytes(),
-            id.public_key().to_bytes()
-        );
+        assert_eq!(key.verifying_key().to_bytes(), id.public_key().to_bytes());
     }
 }

@@ -37,6 +37,22 @@ pub const ALL: &[&str] = &[
     NODE_CHOICE,
 ];
 
+// Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a
+// labelled-signature label (1..=64 ASCII bytes); checked at compile time.
+const _: () = {
+    let mut i = 0;
+    while i < ALL.len() {
+        let label = ALL[i].as_bytes();
+        assert!(!label.is_empty() && label.len() <= 64);
+        let mut j = 0;
+        while j < label.len() {
+            assert!(label[j].is_ascii());
+            j += 1;
+        }
+        i += 1;
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,8 +122,8 @@ fn dir() -> PathBuf {
 
 fn read<T: for<'de> Deserialize<'de>>(name: &str) -> File<T> {
     let path = dir().join(name);
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("cannot parse {name}: {e}"))
 }
 
@@ -204,11 +204,7 @@ fn envelope_inputs() -> Vec<(String, String, u8)> {
     vec![
         ("empty".into(), String::new(), 0x01),
         ("short-utf8".into(), "héllo, nightjar 🐦".into(), 0x02),
-        (
-            "fills-256-bucket".into(),
-            "b".repeat(len_for(255)),
-            0x03,
-        ),
+        ("fills-256-bucket".into(), "b".repeat(len_for(255)), 0x03),
         (
             "crosses-into-512-bucket".into(),
             "b".repeat(len_for(256)),
@@ -356,8 +352,8 @@ fn gen_envelope() -> File<EnvelopeCase> {
             let s = x25519_dalek::x25519(e, y);
             let hk = blake2b_56(labels::ENVELOPE_KEY, &[&s, &e_pub, &y]);
 
-            let env = envelope::seal_with_ephemeral(&sender, &recipient.public_key(), &c, &e)
-                .unwrap();
+            let env =
+                envelope::seal_with_ephemeral(&sender, &recipient.public_key(), &c, &e).unwrap();
             EnvelopeCase {
                 name,
                 sender_seed: SENDER_SEED.into(),
@@ -394,7 +390,11 @@ fn gen_envelope() -> File<EnvelopeCase> {
 fn gen_keyfile() -> File<KeyfileCase> {
     let inputs: &[(&str, Option<&str>, u8)] = &[
         (IDENTITY_SEEDS[2], None, 0x10),
-        (IDENTITY_SEEDS[4], Some("correct horse battery staple"), 0x20),
+        (
+            IDENTITY_SEEDS[4],
+            Some("correct horse battery staple"),
+            0x20,
+        ),
         (SENDER_SEED, Some("pässwörd 🔑"), 0x30),
     ];
     let cases = inputs
@@ -403,8 +403,7 @@ fn gen_keyfile() -> File<KeyfileCase> {
             let salt = [*b; 16];
             let nonce = [b.wrapping_add(1); 24];
             let sd = seed(s);
-            let blob =
-                at_rest::seal_seed_with(&sd, pw.map(str::as_bytes), &salt, &nonce).unwrap();
+            let blob = at_rest::seal_seed_with(&sd, pw.map(str::as_bytes), &salt, &nonce).unwrap();
             let (kdf, m_kib, t, p, key) = match pw {
                 None => (0, 0, 0, 0, blake2b_32(labels::KEYFILE_NOPASS, &[&salt])),
                 Some(pw) => {
@@ -447,7 +446,12 @@ fn gen_keyfile() -> File<KeyfileCase> {
 fn gen_local_store() -> File<LocalStoreCase> {
     let inputs: &[(&str, &[u8], &[u8], u8)] = &[
         (IDENTITY_SEEDS[2], b"", b"", 0x01),
-        (IDENTITY_SEEDS[4], b"messages/42", b"a stored message body", 0x02),
+        (
+            IDENTITY_SEEDS[4],
+            b"messages/42",
+            b"a stored message body",
+            0x02,
+        ),
         (SENDER_SEED, b"contacts", &[0x00; 100], 0x03),
     ];
     let cases = inputs
@@ -570,7 +574,10 @@ fn envelope_vectors_replay() {
         let mut signed_data = padded.clone();
         signed_data.extend_from_slice(&sender.public_key().to_bytes());
         signed_data.extend_from_slice(&recipient.public_key().to_bytes());
-        assert_eq!(h(labelled(labels::ENVELOPE_SIG, &signed_data)), c.signed_message);
+        assert_eq!(
+            h(labelled(labels::ENVELOPE_SIG, &signed_data)),
+            c.signed_message
+        );
         assert_eq!(
             h(sender.sign_labelled(labels::ENVELOPE_SIG, &signed_data)),
             c.signature
@@ -587,7 +594,10 @@ fn envelope_vectors_replay() {
         assert_eq!(opened.sender, sender.account_id());
         assert_eq!(opened.content, content);
     }
-    assert!(sizes.len() >= 3, "envelope vectors should span several buckets");
+    assert!(
+        sizes.len() >= 3,
+        "envelope vectors should span several buckets"
+    );
     assert!(sizes.contains(&256) && sizes.contains(&512));
 }
 
@@ -608,7 +618,10 @@ fn keyfile_vectors_replay() {
         .unwrap();
         assert_eq!(h(&blob), c.keyfile);
         assert_eq!(blob.len(), 102);
-        assert_eq!(at_rest::keyfile_needs_passphrase(&blob).unwrap(), c.kdf == 1);
+        assert_eq!(
+            at_rest::keyfile_needs_passphrase(&blob).unwrap(),
+            c.kdf == 1
+        );
         let opened = at_rest::open_seed(&unh(&c.keyfile), pw).unwrap();
         assert_eq!(h(opened.as_bytes()), c.seed);
     }

@@ -143,7 +143,9 @@ impl NodeConfig {
         {
             return Err(ConfigError::Invalid {
                 key: "admin",
-                reason: format!("{admin} is not a loopback address; the admin endpoint is local-only"),
+                reason: format!(
+                    "{admin} is not a loopback address; the admin endpoint is local-only"
+                ),
             });
         }
         if self.max_messages_per_account == 0 || self.max_bytes_per_account == 0 {
@@ -175,7 +177,8 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_defaults() {
-        let c = NodeConfig::from_toml("listen = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\n").unwrap();
+        let c =
+            NodeConfig::from_toml("listen = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\n").unwrap();
         assert_eq!(c.max_messages_per_account, 10_000);
         assert_eq!(c.key_path(), PathBuf::from("/tmp/x/node.key"));
         c.validate().unwrap();
@@ -184,7 +187,12 @@ mod tests {
 
     #[test]
     fn unknown_key_is_rejected() {
-        assert!(NodeConfig::from_toml("listen = \"127.0.0.1:4000\"\ndata_dir = \"x\"\nlisten_typo = 1\n").is_err());
+        assert!(
+            NodeConfig::from_toml(
+                "listen = \"127.0.0.1:4000\"\ndata_dir = \"x\"\nlisten_typo = 1\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

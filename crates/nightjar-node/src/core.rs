@@ -94,7 +94,9 @@ impl ReplayCache {
             return Err(());
         }
         // The request stays acceptable until its timestamp leaves the window.
-        let forget_at = timestamp_ms.saturating_add(CLOCK_WINDOW_MS).saturating_add(1);
+        let forget_at = timestamp_ms
+            .saturating_add(CLOCK_WINDOW_MS)
+            .saturating_add(1);
         self.seen.insert(sig, forget_at);
         // Keep `order` sorted by forget_at: timestamps arrive nearly in order,
         // so walk back from the end (usually zero steps).
@@ -320,10 +322,7 @@ pub fn messages_response(
 }
 
 /// The response to a finished delete.
-pub fn deleted_response(
-    now_ms: u64,
-    result: Result<u64, nightjar_store::StoreError>,
-) -> Response {
+pub fn deleted_response(now_ms: u64, result: Result<u64, nightjar_store::StoreError>) -> Response {
     match result {
         Ok(count) => Response {
             node_time_ms: now_ms,
@@ -441,7 +440,10 @@ mod tests {
             timestamp_ms: NOW,
             signature: thief.sign_labelled(LABEL_DELETE, &data),
         });
-        assert_eq!(code(core.handle(NOW, Ok(req))), Some(ErrorCode::BadSignature));
+        assert_eq!(
+            code(core.handle(NOW, Ok(req))),
+            Some(ErrorCode::BadSignature)
+        );
     }
 
     #[test]
@@ -456,7 +458,10 @@ mod tests {
             ttl_ms: 60_000,
             data: vec![1],
         });
-        assert_eq!(code(core.handle(NOW, Ok(req))), Some(ErrorCode::UnknownAccount));
+        assert_eq!(
+            code(core.handle(NOW, Ok(req))),
+            Some(ErrorCode::UnknownAccount)
+        );
     }
 
     #[test]

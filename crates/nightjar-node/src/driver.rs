@@ -58,12 +58,17 @@ pub fn unix_now_ms() -> u64 {
 
 type MailboxKey = ([u8; 32], u16);
 
+/// Most writes (stores and deletes) queued for the store at once; beyond this
+/// the node answers `Unavailable` instead of queueing without bound.
+pub const MAX_PENDING_WRITES: usize = 8192;
+
 struct Shared {
     core: Mutex<NodeCore>,
     store: Store,
     waiters: Mutex<HashMap<MailboxKey, Arc<Notify>>>,
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
+    write_slots: tokio::sync::Semaphore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -131,12 +136,13 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         max_batch: config.max_batch,
     })?;
     let endpoint = nightjar_transport::server_endpoint(&identity, config.listen)?;
-    let listen = endpoint
-        .local_addr()
-        .map_err(|source| nightjar_transport::TransportError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let listen =
+        endpoint
+            .local_addr()
+            .map_err(|source| nightjar_transport::TransportError::Bind {
+                addr: config.listen,
+                source,
+            })?;
     let node_key = identity.public_key();
     let (stop, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -145,6 +151,7 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         waiters: Mutex::new(HashMap::new()),
         metrics: Metrics::new(),
         shutdown: stop_rx.clone(),
+        write_slots: tokio::sync::Semaphore::new(MAX_PENDING_WRITES),
     });
     let mut tasks = Vec::new();
     let mut admin = None;
@@ -214,7 +221,11 @@ async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
     }
 }
 
-async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, shared: Arc<Shared>) {
+async fn serve_stream(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    shared: Arc<Shared>,
+) {
     let started = Instant::now();
     let request = match nightjar_transport::read_request(&mut recv).await {
         Ok(r) => r,
@@ -225,6 +236,21 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
     };
     let kind = request.as_ref().map_or("invalid", |r| r.kind());
     let action = lock(&shared.core).handle(unix_now_ms(), request);
+    let _write_slot = match &action {
+        Action::Store { .. } | Action::Delete { .. } => match shared.write_slots.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let busy = Response::error(
+                    unix_now_ms(),
+                    ErrorCode::Unavailable,
+                    "too many writes in flight; retry shortly",
+                );
+                finish(&shared, &mut send, kind, started, busy).await;
+                return;
+            }
+        },
+        _ => None,
+    };
     let response = match action {
         Action::Respond(r) => r,
         Action::Store {
@@ -258,7 +284,17 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
             namespace,
             after_seq,
             wait_until_ms,
-        } => retrieve(&shared, &mut send, account, namespace, after_seq, wait_until_ms).await,
+        } => {
+            retrieve(
+                &shared,
+                &mut send,
+                account,
+                namespace,
+                after_seq,
+                wait_until_ms,
+            )
+            .await
+        }
         Action::Delete {
             account,
             namespace,
@@ -275,6 +311,17 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
             core::deleted_response(unix_now_ms(), result)
         }
     };
+    finish(&shared, &mut send, kind, started, response).await;
+}
+
+/// Count the answer in the metrics and send it.
+async fn finish(
+    shared: &Shared,
+    send: &mut quinn::SendStream,
+    kind: &'static str,
+    started: Instant,
+    response: Response,
+) {
     let outcome = match &response.body {
         ResponseBody::Error { code, .. } => code.name(),
         _ => "ok",
@@ -290,7 +337,7 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
         .request_seconds
         .get_or_create(&KindLabels { kind })
         .observe(started.elapsed().as_secs_f64());
-    if let Err(e) = nightjar_transport::write_response(&mut send, &response).await {
+    if let Err(e) = nightjar_transport::write_response(send, &response).await {
         debug!(error = %e, "could not deliver a response");
     }
 }

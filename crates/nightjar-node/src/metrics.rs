@@ -80,13 +80,21 @@ impl Metrics {
             waiting_retrieves.clone(),
         );
         registry.register("stored_messages", "Messages held", stored_messages.clone());
-        registry.register("stored_bytes", "Bytes of messages held", stored_bytes.clone());
+        registry.register(
+            "stored_bytes",
+            "Bytes of messages held",
+            stored_bytes.clone(),
+        );
         registry.register(
             "store_commits",
             "Database commits (fsyncs) so far",
             store_commits.clone(),
         );
-        registry.register("purged_messages", "Expired messages removed", purged.clone());
+        registry.register(
+            "purged_messages",
+            "Expired messages removed",
+            purged.clone(),
+        );
         Metrics {
             registry,
             requests,

@@ -355,7 +355,8 @@ mod tests {
             Registry::from_toml(&dup.to_toml()),
             Err(RegistryError::InvalidNode { index: 1, .. })
         ));
-        let bad = "version = 1\nnetwork = \"d\"\n[[nodes]]\nnode_id = \"zz\"\naddr = \"127.0.0.1:1\"\n";
+        let bad =
+            "version = 1\nnetwork = \"d\"\n[[nodes]]\nnode_id = \"zz\"\naddr = \"127.0.0.1:1\"\n";
         assert!(matches!(
             Registry::from_toml(bad),
             Err(RegistryError::InvalidNode { index: 0, .. })

@@ -22,7 +22,9 @@ use std::time::Duration;
 use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_wire::{MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, Request, Response, WireError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime,
+};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The server name clients put in the TLS handshake. It carries no meaning:
@@ -222,8 +224,10 @@ pub fn server_endpoint(
     listen: SocketAddr,
 ) -> Result<quinn::Endpoint, TransportError> {
     let config = server_config(identity)?;
-    quinn::Endpoint::server(config, listen)
-        .map_err(|source| TransportError::Bind { addr: listen, source })
+    quinn::Endpoint::server(config, listen).map_err(|source| TransportError::Bind {
+        addr: listen,
+        source,
+    })
 }
 
 /// Connect to the node at `addr` whose identity key is `key`.

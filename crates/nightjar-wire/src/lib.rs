@@ -682,12 +682,9 @@ pub fn unframe(bytes: &[u8], limit: usize) -> Result<&[u8], WireError> {
 }
 
 fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], WireError> {
-    bytes.try_into().map_err(|_| {
-        invalid(
-            field,
-            format!("{} bytes, expected {N}", bytes.len()),
-        )
-    })
+    bytes
+        .try_into()
+        .map_err(|_| invalid(field, format!("{} bytes, expected {N}", bytes.len())))
 }
 
 fn namespace(n: u32) -> Result<u16, WireError> {

@@ -44,22 +44,31 @@ async fn exchange(
     let (mut to, got, arrived) = waiting.await.context("receiver task failed")?;
     let mut got = got?;
     let record = got.pop().context("the message did not arrive")?;
-    to.profile_mut().mark_shown(std::slice::from_ref(&record.message_id))?;
+    to.profile_mut()
+        .mark_shown(std::slice::from_ref(&record.message_id))?;
     Ok((to, record, acked, arrived.duration_since(started)))
 }
 
 /// Run the demo.
 pub async fn run() -> anyhow::Result<()> {
     let total = Instant::now();
-    let tmp = tempfile::Builder::new().prefix("nightjar-demo-").tempdir()?;
-    println!("Nightjar demo (everything runs on loopback in {})", tmp.path().display());
+    let tmp = tempfile::Builder::new()
+        .prefix("nightjar-demo-")
+        .tempdir()?;
+    println!(
+        "Nightjar demo (everything runs on loopback in {})",
+        tmp.path().display()
+    );
 
     let started = Instant::now();
     let mut nodes = Vec::with_capacity(NODES);
     let mut entries = Vec::with_capacity(NODES);
     for i in 0..NODES {
         let identity = Identity::generate()?;
-        let config = NodeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), tmp.path().join(format!("node-{i}")));
+        let config = NodeConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            tmp.path().join(format!("node-{i}")),
+        );
         let node = nightjar_node::start(config, identity).await?;
         entries.push(NodeEntry {
             id: NodeId(node.node_key),
@@ -80,7 +89,10 @@ pub async fn run() -> anyhow::Result<()> {
     };
     std::fs::write(&network_path, network.to_toml(Some("registry.toml")))?;
     let network = NetworkFile::load(&network_path)?;
-    println!("  started {NODES} service nodes in {}", ms(started.elapsed()));
+    println!(
+        "  started {NODES} service nodes in {}",
+        ms(started.elapsed())
+    );
 
     let started = Instant::now();
     let alice_id = Identity::generate()?;
@@ -94,19 +106,34 @@ pub async fn run() -> anyhow::Result<()> {
     let bind = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut alice = Client::new(alice, &network, bind)?;
     let mut bob = Client::new(bob, &network, bind)?;
-    println!("  alice's mailbox is on node {}", short(&alice.node_for(&alice.profile().account_id())?));
-    println!("  bob's mailbox is on node   {}", short(&bob.node_for(&bob.profile().account_id())?));
+    println!(
+        "  alice's mailbox is on node {}",
+        short(&alice.node_for(&alice.profile().account_id())?)
+    );
+    println!(
+        "  bob's mailbox is on node   {}",
+        short(&bob.node_for(&bob.profile().account_id())?)
+    );
     println!();
-    println!("Conversation (ack = durable on the node; delivered = arrived at the waiting recipient):");
+    println!(
+        "Conversation (ack = durable on the node; delivered = arrived at the waiting recipient):"
+    );
 
     let script = [
         (true, "Hi Bob! No phone number needed."),
         (false, "Hi Alice. Only we can read this."),
-        (true, "The node stores ciphertext and never learns who sent it."),
+        (
+            true,
+            "The node stores ciphertext and never learns who sent it.",
+        ),
         (false, "And it pushed this to you without polling."),
     ];
     for (alice_speaks, text) in script {
-        let (sender_name, receiver_name) = if alice_speaks { ("alice", "bob") } else { ("bob", "alice") };
+        let (sender_name, receiver_name) = if alice_speaks {
+            ("alice", "bob")
+        } else {
+            ("bob", "alice")
+        };
         let (record, acked, delivered) = if alice_speaks {
             let (b, record, acked, delivered) = exchange(&mut alice, bob, text).await?;
             bob = b;
@@ -117,7 +144,11 @@ pub async fn run() -> anyhow::Result<()> {
             (record, acked, delivered)
         };
         println!("  {sender_name:>5} → {receiver_name:<5} {:?}", record.text);
-        println!("                ack {}, delivered {}", ms(acked), ms(delivered));
+        println!(
+            "                ack {}, delivered {}",
+            ms(acked),
+            ms(delivered)
+        );
     }
     println!();
     println!("Bob's local history (decrypted from his encrypted store):");

@@ -82,9 +82,11 @@ fn config_path(dir: &Path, index: usize) -> PathBuf {
 fn load_state(dir: &Path) -> anyhow::Result<Option<DevnetState>> {
     let path = dir.join(STATE_FILE);
     match std::fs::read(&path) {
-        Ok(bytes) => Ok(Some(
-            serde_json::from_slice(&bytes).with_context(|| format!("{} is damaged", path.display()))?,
-        )),
+        Ok(bytes) => {
+            Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!("{} is damaged", path.display())
+            })?))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -146,7 +148,10 @@ fn create(dir: &Path, n: usize) -> anyhow::Result<DevnetState> {
         registry: None,
         seeds: entries,
     };
-    std::fs::write(dir.join("network.toml"), network.to_toml(Some("registry.toml")))?;
+    std::fs::write(
+        dir.join("network.toml"),
+        network.to_toml(Some("registry.toml")),
+    )?;
     let state = DevnetState {
         network: NETWORK_NAME.to_string(),
         nodes,
@@ -198,7 +203,10 @@ fn is_our_node(pid: u32, dir: &Path, index: usize) -> bool {
         return false;
     };
     if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        && let Some(state) = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next())
+        && let Some(state) = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
         && (state == "Z" || state == "X")
     {
         return false;
@@ -206,7 +214,9 @@ fn is_our_node(pid: u32, dir: &Path, index: usize) -> bool {
     let want = config_path(dir, index);
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     args.iter().any(|a| a.ends_with(b"nightjar-node"))
-        && args.iter().any(|a| *a == want.as_os_str().as_encoded_bytes())
+        && args
+            .iter()
+            .any(|a| *a == want.as_os_str().as_encoded_bytes())
 }
 
 fn signal(pid: u32, sig: nix::sys::signal::Signal) {
@@ -233,19 +243,39 @@ fn stop_node(dir: &Path, node: &DevnetNode) {
     }
 }
 
-async fn wait_ready(node: &DevnetNode, child: &mut std::process::Child, log: &Path) -> anyhow::Result<()> {
+async fn wait_ready(
+    node: &DevnetNode,
+    child: &mut std::process::Child,
+    log: &Path,
+) -> anyhow::Result<()> {
     let key = PublicKey::from_slice(&hex::decode(&node.node_id)?)?;
     let endpoint = nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait()? {
             let tail = std::fs::read_to_string(log).unwrap_or_default();
-            let tail: String = tail.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-            bail!("node {} exited ({status}) before answering:\n{tail}", node.index);
+            let tail: String = tail
+                .lines()
+                .rev()
+                .take(10)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            bail!(
+                "node {} exited ({status}) before answering:\n{tail}",
+                node.index
+            );
         }
         let attempt = async {
             let conn = nightjar_transport::connect(&endpoint, node.addr, &key).await?;
-            let resp = nightjar_transport::request(&conn, &nightjar_wire::Request::Info, Duration::from_secs(2)).await?;
+            let resp = nightjar_transport::request(
+                &conn,
+                &nightjar_wire::Request::Info,
+                Duration::from_secs(2),
+            )
+            .await?;
             conn.close(0u32.into(), b"ready");
             Ok::<_, nightjar_transport::TransportError>(resp)
         };
@@ -254,7 +284,11 @@ async fn wait_ready(node: &DevnetNode, child: &mut std::process::Child, log: &Pa
             return Ok(());
         }
         if Instant::now() >= deadline {
-            bail!("node {} did not answer within {READY_TIMEOUT:?}; see {}", node.index, log.display());
+            bail!(
+                "node {} did not answer within {READY_TIMEOUT:?}; see {}",
+                node.index,
+                log.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -319,7 +353,10 @@ pub async fn up(dir: &Path, n: usize, detach: bool) -> anyhow::Result<DevnetStat
         }
     } else {
         // Keep the handles so the nodes are reaped when `run` stops them.
-        CHILDREN.with(|c| c.borrow_mut().extend(children.into_iter().map(|(_, c, _)| c)));
+        CHILDREN.with(|c| {
+            c.borrow_mut()
+                .extend(children.into_iter().map(|(_, c, _)| c))
+        });
     }
     Ok(state)
 }
@@ -355,7 +392,11 @@ fn describe(dir: &Path, state: &DevnetState, json: bool) -> anyhow::Result<()> {
             })
         );
     } else {
-        println!("devnet {} is up: {} nodes", dir.display(), state.nodes.len());
+        println!(
+            "devnet {} is up: {} nodes",
+            dir.display(),
+            state.nodes.len()
+        );
         for n in &state.nodes {
             println!(
                 "  node {:>2}  {}  quic {}  metrics http://{}/metrics  pid {}",
@@ -405,7 +446,10 @@ pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -225,7 +225,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             })
                         )?;
                     } else {
-                        writeln!(out, "[{}] {}: {}", format_time(m.sent_at_ms), m.peer, m.text)?;
+                        writeln!(
+                            out,
+                            "[{}] {}: {}",
+                            format_time(m.sent_at_ms),
+                            m.peer,
+                            m.text
+                        )?;
                     }
                 }
                 out.flush()?;
@@ -258,7 +264,10 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
                 print_json(&json!({ "account_id": id, "mnemonic": mnemonic.as_str() }))
             } else {
                 println!("account id: {id}");
-                println!("recovery phrase (write it down; it is not stored): {}", mnemonic.as_str());
+                println!(
+                    "recovery phrase (write it down; it is not stored): {}",
+                    mnemonic.as_str()
+                );
                 Ok(())
             }
         }
@@ -269,8 +278,8 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
                 .take(4096)
                 .read_to_string(&mut phrase)
                 .context("cannot read the recovery phrase from standard input")?;
-            let identity =
-                Identity::from_mnemonic(phrase.trim()).context("the recovery phrase is not valid")?;
+            let identity = Identity::from_mnemonic(phrase.trim())
+                .context("the recovery phrase is not valid")?;
             let profile = Profile::create(&dir, identity, passphrase().as_deref())?;
             warn_if_no_passphrase();
             let id = profile.account_id().to_string();
@@ -283,7 +292,10 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
         }
         AccountCmd::Show { json } => {
             if !Profile::exists(&dir) {
-                bail!("no account in profile {}; run `nightjar account create`", dir.display());
+                bail!(
+                    "no account in profile {}; run `nightjar account create`",
+                    dir.display()
+                );
             }
             let profile = Profile::open(&dir, passphrase().as_deref())?;
             let id = profile.account_id().to_string();

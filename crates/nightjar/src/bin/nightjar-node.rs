@@ -48,7 +48,9 @@ fn build_config(args: &Args) -> anyhow::Result<NodeConfig> {
     let mut config = match &args.config {
         Some(path) => NodeConfig::from_file(path)?,
         None => {
-            let listen = args.listen.context("--listen is required without --config")?;
+            let listen = args
+                .listen
+                .context("--listen is required without --config")?;
             let data_dir = args
                 .data_dir
                 .clone()

@@ -1,0 +1,149 @@
+//! End to end through the `nightjar` command against a devnet of real
+//! `nightjar-node` processes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::{Devnet, TestProfile, files_under};
+
+/// A plaintext that is easy to search for on disk.
+fn text(i: usize) -> String {
+    format!("plaintext-marker-{i:03}-the-owl-flies-at-midnight")
+}
+
+#[test]
+fn hundred_messages_arrive_once_in_order_across_a_node_restart_and_leave_no_plaintext() {
+    let devnet = Devnet::up(3);
+    let alice = TestProfile::new(&devnet.network());
+    let bob = TestProfile::new(&devnet.network());
+    let (alice_id, alice_mnemonic) = alice.create();
+    let (bob_id, bob_mnemonic) = bob.create();
+    assert!(alice_id.starts_with("nj1") && bob_id.starts_with("nj1"));
+    assert_ne!(alice_id, bob_id);
+    assert_eq!(bob_mnemonic.split_whitespace().count(), 24);
+
+    let mut sent_ids = Vec::new();
+    for i in 0..100 {
+        if i == 50 {
+            // Restart every node: what was acknowledged must survive.
+            devnet.stop();
+            devnet.start(3);
+        }
+        sent_ids.push(alice.send(&bob_id, &text(i)));
+    }
+
+    let got = bob.inbox(&[]);
+    let texts: Vec<&str> = got.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (0..100).map(text).collect();
+    assert_eq!(
+        texts, expected,
+        "bob must read exactly the 100 texts, in order"
+    );
+    for (m, id) in got.iter().zip(&sent_ids) {
+        assert_eq!(m["from"], alice_id.as_str());
+        assert_eq!(m["message_id"], id.as_str());
+        assert!(m["sent_at"].as_u64().unwrap() > 1_600_000_000_000);
+    }
+    assert!(
+        bob.inbox(&[]).is_empty(),
+        "each message is shown once per profile"
+    );
+
+    // Bob on a second device: same account from the phrase on stdin, and the
+    // messages are still on the network for it.
+    let bob2 = TestProfile::new(&devnet.network());
+    assert_eq!(bob2.restore(&bob_mnemonic), bob_id);
+    let shown = bob2
+        .cmd()
+        .args(["account", "show", "--json"])
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["account_id"], bob_id.as_str());
+    let again: Vec<String> = bob2
+        .inbox(&[])
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(again, expected);
+
+    // A waiting inbox returns when nothing comes, with nothing.
+    assert!(bob2.inbox(&["--wait", "1"]).is_empty());
+
+    // Nothing on disk holds a plaintext, nor the recovery phrases.
+    devnet.stop();
+    let roots = [
+        devnet.dir.path(),
+        alice.dir.path(),
+        bob.dir.path(),
+        bob2.dir.path(),
+    ];
+    let mut needles: Vec<Vec<u8>> = expected.iter().map(|t| t.as_bytes().to_vec()).collect();
+    needles.push(b"plaintext-marker".to_vec());
+    needles.push(alice_mnemonic.as_bytes().to_vec());
+    needles.push(bob_mnemonic.as_bytes().to_vec());
+    let mut scanned = 0;
+    for root in roots {
+        for file in files_under(root) {
+            let bytes = std::fs::read(&file).unwrap();
+            scanned += bytes.len();
+            for needle in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{} contains plaintext {:?}",
+                    file.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    }
+    assert!(
+        scanned > 100 * 256,
+        "the scan must have covered the stored messages ({scanned} bytes)"
+    );
+}
+
+#[test]
+fn restore_rejects_a_bad_phrase_and_create_refuses_to_overwrite() {
+    let devnet_dir = tempfile::tempdir().unwrap();
+    let network = devnet_dir.path().join("network.toml");
+    let p = TestProfile::new(&network);
+    let (id, _) = p.create();
+    let out = p
+        .cmd()
+        .args(["account", "create", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a second create must not replace the account"
+    );
+    let out = p
+        .cmd()
+        .args(["account", "show", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["account_id"], id.as_str());
+
+    let q = TestProfile::new(&network);
+    let mut child = q
+        .cmd()
+        .args(["account", "restore", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"abandon abandon abandon")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recovery phrase"));
+}

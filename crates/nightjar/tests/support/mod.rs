@@ -1,0 +1,336 @@
+//! Shared helpers for the integration tests: real `nightjar` and
+//! `nightjar-node` processes, each test in its own temporary directory with
+//! ports the OS picked, and every child stopped on drop (also on failure).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const NIGHTJAR: &str = env!("CARGO_BIN_EXE_nightjar");
+pub const NIGHTJAR_NODE: &str = env!("CARGO_BIN_EXE_nightjar-node");
+
+/// A `nightjar` command with a clean environment: no inherited profile,
+/// network or passphrase, and the node binary of this build.
+pub fn nightjar() -> Command {
+    let mut cmd = Command::new(NIGHTJAR);
+    for var in [
+        "NIGHTJAR_PROFILE",
+        "NIGHTJAR_NETWORK",
+        "NIGHTJAR_PASSPHRASE",
+        "NIGHTJAR_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NIGHTJAR_NODE_BIN", NIGHTJAR_NODE);
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Run and require success; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn nightjar");
+    check(&out, cmd);
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+fn check(out: &Output, cmd: &Command) {
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}:\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A devnet of real node processes in a temporary directory; `devnet down`
+/// on drop, and SIGKILL to any pid still recorded as a last resort.
+pub struct Devnet {
+    pub dir: tempfile::TempDir,
+}
+
+impl Devnet {
+    pub fn up(nodes: usize) -> Devnet {
+        let dir = tempfile::Builder::new()
+            .prefix("nj-devnet-")
+            .tempdir()
+            .unwrap();
+        let devnet = Devnet { dir };
+        devnet.start(nodes);
+        devnet
+    }
+
+    pub fn start(&self, nodes: usize) -> Value {
+        let out = run_ok(
+            nightjar()
+                .args(["devnet", "up", "--detach", "--json", "--nodes"])
+                .arg(nodes.to_string())
+                .arg("--dir")
+                .arg(self.dir.path()),
+        );
+        serde_json::from_str(&out).unwrap()
+    }
+
+    pub fn stop(&self) {
+        run_ok(
+            nightjar()
+                .args(["devnet", "down", "--dir"])
+                .arg(self.dir.path()),
+        );
+    }
+
+    pub fn network(&self) -> PathBuf {
+        self.dir.path().join("network.toml")
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        let Ok(bytes) = std::fs::read(self.dir.path().join("devnet.json")) else {
+            return vec![];
+        };
+        let state: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        state["nodes"]
+            .as_array()
+            .map(|nodes| {
+                nodes
+                    .iter()
+                    .filter_map(|n| n["pid"].as_i64())
+                    .map(|p| p as i32)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let pids = self.pids();
+        let _ = nightjar()
+            .args(["devnet", "down", "--dir"])
+            .arg(self.dir.path())
+            .output();
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A client profile in its own temporary directory.
+pub struct TestProfile {
+    pub dir: tempfile::TempDir,
+    pub network: PathBuf,
+}
+
+impl TestProfile {
+    pub fn new(network: &Path) -> TestProfile {
+        TestProfile {
+            dir: tempfile::Builder::new()
+                .prefix("nj-profile-")
+                .tempdir()
+                .unwrap(),
+            network: network.to_path_buf(),
+        }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = nightjar();
+        c.arg("--profile")
+            .arg(self.dir.path())
+            .arg("--network")
+            .arg(&self.network);
+        c
+    }
+
+    pub fn create(&self) -> (String, String) {
+        let v: Value =
+            serde_json::from_str(&run_ok(self.cmd().args(["account", "create", "--json"])))
+                .unwrap();
+        (
+            v["account_id"].as_str().unwrap().to_string(),
+            v["mnemonic"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub fn restore(&self, mnemonic: &str) -> String {
+        let mut child = self
+            .cmd()
+            .args(["account", "restore", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(mnemonic.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "restore failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["account_id"].as_str().unwrap().to_string()
+    }
+
+    pub fn send(&self, to: &str, text: &str) -> String {
+        let v: Value = serde_json::from_str(&run_ok(
+            self.cmd()
+                .args(["send", to, text, "--ttl", "3600", "--json"]),
+        ))
+        .unwrap();
+        v["message_id"].as_str().unwrap().to_string()
+    }
+
+    pub fn inbox(&self, extra: &[&str]) -> Vec<Value> {
+        run_ok(self.cmd().args(["inbox", "--json"]).args(extra))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// A free loopback UDP port (the OS picks it; released just before use).
+pub fn free_udp_addr() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A free loopback TCP port.
+pub fn free_tcp_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// One `nightjar-node` process started directly, killed on drop.
+pub struct NodeProcess {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub key: nightjar_crypto::identity::PublicKey,
+}
+
+impl NodeProcess {
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("node.log")
+    }
+
+    /// Start a node with the given extra flags and wait until it answers.
+    pub async fn start(extra: &[&str]) -> NodeProcess {
+        let dir = tempfile::Builder::new()
+            .prefix("nj-node-")
+            .tempdir()
+            .unwrap();
+        let addr = free_udp_addr();
+        let admin = free_tcp_addr();
+        let base = |c: &mut Command| {
+            c.arg("--listen")
+                .arg(addr.to_string())
+                .arg("--data-dir")
+                .arg(dir.path())
+                .arg("--admin")
+                .arg(admin.to_string());
+        };
+        let mut id_cmd = Command::new(NIGHTJAR_NODE);
+        base(&mut id_cmd);
+        id_cmd
+            .arg("--print-node-id")
+            .env_remove("NIGHTJAR_PASSPHRASE");
+        let id = run_ok(&mut id_cmd);
+        let key =
+            nightjar_crypto::identity::PublicKey::from_slice(&hex::decode(id.trim()).unwrap())
+                .unwrap();
+        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
+        let mut cmd = Command::new(NIGHTJAR_NODE);
+        base(&mut cmd);
+        cmd.args(extra)
+            .arg("--log")
+            .arg("info")
+            .env_remove("RUST_LOG")
+            .env_remove("NIGHTJAR_PASSPHRASE");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut node = NodeProcess {
+            child,
+            dir,
+            addr,
+            admin,
+            key,
+        };
+        node.wait_ready().await;
+        node
+    }
+
+    async fn wait_ready(&mut self) {
+        let endpoint = nightjar_transport::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "node exited with {status}: {}",
+                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                );
+            }
+            if let Ok(conn) = nightjar_transport::connect(&endpoint, self.addr, &self.key).await
+                && nightjar_transport::request(
+                    &conn,
+                    &nightjar_wire::Request::Info,
+                    Duration::from_secs(2),
+                )
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node did not answer in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file under `root`, recursively.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Independent check of Nightjar's test vectors with libsodium (via PyNaCl).
+
+Recomputes every value in test-vectors/*.json from its inputs using only
+libsodium primitives (plus hashlib for the BIP39 checksum and a small BIP-350
+bech32m decoder written here), and byte-compares with the file.
+
+    pip install pynacl
+    python3 test-vectors/check_libsodium.py
+
+Exits non-zero on any mismatch; ends with 'N passed, M failed'.
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+try:
+    import nacl
+    import nacl.bindings as sodium
+    import nacl.encoding
+    import nacl.hash
+    import nacl.pwhash
+except ImportError:  # pragma: no cover
+    sys.exit("PyNaCl is required: pip install pynacl")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+PASSED = 0
+FAILED = 0
+
+
+def check(what, got, expected):
+    """Record one comparison."""
+    global PASSED, FAILED
+    if got == expected:
+        PASSED += 1
+    else:
+        FAILED += 1
+        print(f"MISMATCH {what}:\n  libsodium: {show(got)}\n  vector:    {show(expected)}",
+              file=sys.stderr)
+        if isinstance(got, bytes) and isinstance(expected, bytes):
+            at = next((i for i, (x, y) in enumerate(zip(got, expected)) if x != y),
+                      min(len(got), len(expected)))
+            print(f"  first difference at byte {at}", file=sys.stderr)
+
+
+def show(value):
+    """Short printable form of a compared value."""
+    if isinstance(value, (bytes, bytearray)):
+        text = value.hex()
+        if len(text) > 96:
+            text = f"{text[:48]}…{text[-48:]} ({len(value)} bytes)"
+        return text
+    return repr(value)
+
+
+def load(name):
+    """Yields (index, case); an exception while checking a case counts as a failure."""
+    global FAILED
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    if not cases:
+        FAILED += 1
+        print(f"MISMATCH {name}: no cases", file=sys.stderr)
+    for i, case in enumerate(cases):
+        yield i, case
+
+
+def guarded(fn):
+    """Runs fn(index, case) for each case of a vector file, counting crashes as failures."""
+    def run(name, *args):
+        global FAILED
+        for i, case in load(name):
+            try:
+                fn(i, case, *args)
+            except Exception as e:  # noqa: BLE001 - any error is a failed vector
+                FAILED += 1
+                print(f"MISMATCH {name}[{i}]: {type(e).__name__}: {e}", file=sys.stderr)
+    return run
+
+
+def unhex(s):
+    return bytes.fromhex(s)
+
+
+def blake2b(data, outlen, key):
+    """crypto_generichash(out, outlen, data, key)."""
+    return nacl.hash.blake2b(data, digest_size=outlen, key=key, encoder=nacl.encoding.RawEncoder)
+
+
+def keypair(seed):
+    """crypto_sign_seed_keypair -> (pk, sk64)."""
+    return sodium.crypto_sign_seed_keypair(seed)
+
+
+def sign_detached(msg, sk):
+    return sodium.crypto_sign(msg, sk)[:64]
+
+
+def labelled(label, data):
+    lb = label.encode("ascii")
+    assert 1 <= len(lb) <= 64
+    return bytes([len(lb)]) + lb + data
+
+
+# --- BIP39 (English), from the word list written next to the vectors -------
+
+def load_words():
+    path = os.path.join(HERE, "bip39-english.txt")
+    with open(path, encoding="utf-8") as f:
+        words = f.read().split()
+    # Well-known SHA-256 of the official english.txt (one word per line).
+    digest = hashlib.sha256(("\n".join(words) + "\n").encode()).hexdigest()
+    check("bip39-english.txt sha256", digest,
+          "2f5eed53a4727b4bf8880d8f3f199efc90e58503646d9ff8eff3a2ed3b24dbda")
+    return words
+
+
+def mnemonic_from_entropy(entropy, words):
+    cs_bits = len(entropy) * 8 // 32
+    checksum = hashlib.sha256(entropy).digest()[0] >> (8 - cs_bits)
+    n = (int.from_bytes(entropy, "big") << cs_bits) | checksum
+    total = len(entropy) * 8 + cs_bits
+    return " ".join(words[(n >> (total - 11 * (i + 1))) & 0x7FF] for i in range(total // 11))
+
+
+# --- bech32m (BIP-350) decoder ---------------------------------------------
+
+CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+BECH32M_CONST = 0x2BC830A3
+
+
+def bech32_polymod(values):
+    gen = [0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3]
+    chk = 1
+    for v in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ v
+        for i in range(5):
+            chk ^= gen[i] if ((top >> i) & 1) else 0
+    return chk
+
+
+def hrp_expand(hrp):
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+def bech32m_decode(s):
+    """Returns (hrp, data bytes) or raises ValueError."""
+    if s.lower() != s and s.upper() != s:
+        raise ValueError("mixed case")
+    s = s.lower()
+    pos = s.rfind("1")
+    if pos < 1 or pos + 7 > len(s):
+        raise ValueError("bad separator position")
+    hrp, data = s[:pos], s[pos + 1:]
+    if any(c not in CHARSET for c in data):
+        raise ValueError("bad character")
+    values = [CHARSET.find(c) for c in data]
+    if bech32_polymod(hrp_expand(hrp) + values) != BECH32M_CONST:
+        raise ValueError("bad bech32m checksum")
+    acc, bits, out = 0, 0, []
+    for v in values[:-6]:
+        acc = (acc << 5) | v
+        bits += 5
+        while bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xFF)
+    if bits >= 5 or (acc & ((1 << bits) - 1)):
+        raise ValueError("bad padding")
+    return hrp, bytes(out)
+
+
+# --- minimal protobuf encoder for Content {string text = 1; uint64 sent_at_ms = 2;}
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def encode_content(text, sent_at_ms):
+    out = b""
+    t = text.encode("utf-8")
+    if t:  # proto3 omits default values
+        out += b"\x0a" + varint(len(t)) + t
+    if sent_at_ms:
+        out += b"\x10" + varint(sent_at_ms)
+    return out
+
+
+def pad(c):
+    assert len(c) <= 65535
+    size = 256
+    while size < len(c) + 1:
+        size *= 2
+    return c + b"\x80" + b"\x00" * (size - len(c) - 1)
+
+
+def xchacha_encrypt(key, nonce, msg, aad):
+    return sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(msg, aad, nonce, key)
+
+
+def xchacha_decrypt(key, nonce, ct, aad):
+    return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(ct, aad, nonce, key)
+
+
+# --- checks -------------------------------------------------------------------
+
+PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+
+
+@guarded
+def check_identity(_i, c, words):
+    try:
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:
+        serialization = None
+    seed = unhex(c["seed"])
+    tag = f"identity[{c['seed'][:8]}]"
+    pk, sk = keypair(seed)
+    check(f"{tag} ed25519_public", pk, unhex(c["ed25519_public"]))
+    xs = sodium.crypto_sign_ed25519_sk_to_curve25519(sk)
+    check(f"{tag} x25519_secret", xs, unhex(c["x25519_secret"]))
+    xp = sodium.crypto_sign_ed25519_pk_to_curve25519(pk)
+    check(f"{tag} x25519_public (pk_to_curve25519)", xp, unhex(c["x25519_public"]))
+    check(f"{tag} x25519_public (scalarmult_base)",
+          sodium.crypto_scalarmult_base(xs), unhex(c["x25519_public"]))
+    check(f"{tag} mnemonic", mnemonic_from_entropy(seed, words), c["mnemonic"])
+    try:
+        hrp, data = bech32m_decode(c["account_id"])
+    except ValueError as e:
+        hrp, data = f"error: {e}", b""
+    check(f"{tag} account_id hrp", hrp, "nj")
+    check(f"{tag} account_id payload", data, pk)
+    check(f"{tag} account_id lowercase", c["account_id"], c["account_id"].lower())
+    der = unhex(c["pkcs8_der"])
+    check(f"{tag} pkcs8_der", der, PKCS8_PREFIX + seed)
+    if serialization is not None:
+        key = serialization.load_der_private_key(der, password=None)
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                            serialization.PublicFormat.Raw)
+        check(f"{tag} pkcs8_der public key (cryptography)", raw, pk)
+
+
+@guarded
+def check_labelled(i, c):
+    tag = f"labelled_signature[{i}]"
+    pk, sk = keypair(unhex(c["seed"]))
+    check(f"{tag} ed25519_public", pk, unhex(c["ed25519_public"]))
+    msg = labelled(c["label"], unhex(c["data"]))
+    check(f"{tag} signed_message", msg, unhex(c["signed_message"]))
+    sig = unhex(c["signature"])
+    check(f"{tag} signature", sign_detached(msg, sk), sig)
+    check(f"{tag} crypto_sign_open", sodium.crypto_sign_open(sig + msg, pk), msg)
+
+
+@guarded
+def check_message_hash(i, c):
+    data = unhex(c["account"]) + c["namespace"].to_bytes(2, "big") + unhex(c["data"])
+    check(f"message_hash[{i}]", blake2b(data, 32, b"nightjar/v1/message-hash"),
+          unhex(c["hash"]))
+
+
+@guarded
+def check_envelope(_i, c):
+    tag = f"envelope[{c['name']}]"
+    a, a_sk = keypair(unhex(c["sender_seed"]))
+    r, r_sk = keypair(unhex(c["recipient_seed"]))
+    check(f"{tag} sender key", a, unhex(c["sender_ed25519_public"]))
+    check(f"{tag} recipient key", r, unhex(c["recipient_ed25519_public"]))
+    content = encode_content(c["text"], c["sent_at_ms"])
+    check(f"{tag} content_protobuf", content, unhex(c["content_protobuf"]))
+    m = pad(content)
+    check(f"{tag} padded", m, unhex(c["padded"]))
+    msg = labelled("nightjar/v1/envelope-sig", m + a + r)
+    check(f"{tag} signed_message", msg, unhex(c["signed_message"]))
+    sig = sign_detached(msg, a_sk)
+    check(f"{tag} signature", sig, unhex(c["signature"]))
+    p = a + sig + m
+
+    e = unhex(c["ephemeral_secret"])
+    big_e = sodium.crypto_scalarmult_base(e)
+    check(f"{tag} ephemeral_public", big_e, unhex(c["ephemeral_public"]))
+    y = sodium.crypto_sign_ed25519_pk_to_curve25519(r)
+    check(f"{tag} recipient_x25519_public", y, unhex(c["recipient_x25519_public"]))
+    s = sodium.crypto_scalarmult(e, y)
+    check(f"{tag} shared_secret", s, unhex(c["shared_secret"]))
+    h = blake2b(s + big_e + y, 56, b"nightjar/v1/envelope-key")
+    key, nonce = h[:32], h[32:]
+    check(f"{tag} aead_key", key, unhex(c["aead_key"]))
+    check(f"{tag} aead_nonce", nonce, unhex(c["aead_nonce"]))
+    aad = b"\x01" + big_e
+    env = b"\x01" + big_e + xchacha_encrypt(key, nonce, p, aad)
+    check(f"{tag} envelope", env, unhex(c["envelope"]))
+    check(f"{tag} overhead", len(env) - len(m), 145)
+
+    # Recipient side: open the vector's envelope with libsodium.
+    blob = unhex(c["envelope"])
+    rx = sodium.crypto_sign_ed25519_sk_to_curve25519(r_sk)
+    s2 = sodium.crypto_scalarmult(rx, blob[1:33])
+    h2 = blake2b(s2 + blob[1:33] + sodium.crypto_scalarmult_base(rx), 56,
+                 b"nightjar/v1/envelope-key")
+    p2 = xchacha_decrypt(h2[:32], h2[32:], blob[33:], blob[:33])
+    a2, sig2, m2 = p2[:32], p2[32:96], p2[96:]
+    signed = labelled("nightjar/v1/envelope-sig", m2 + a2 + r)
+    check(f"{tag} open: signature verifies",
+          sodium.crypto_sign_open(sig2 + signed, a2), signed)
+    check(f"{tag} open: content", m2[:m2.rstrip(b'\x00').rfind(b'\x80')], content)
+
+
+@guarded
+def check_keyfile(i, c):
+    tag = f"keyfile[{i}, kdf {c['kdf']}]"
+    salt, nonce, seed = unhex(c["salt"]), unhex(c["nonce"]), unhex(c["seed"])
+    if c["kdf"] == 0:
+        check(f"{tag} params", (c["m_kib"], c["t"], c["p"]), (0, 0, 0))
+        key = blake2b(salt, 32, b"nightjar/v1/keyfile-nopass")
+    else:
+        check(f"{tag} params", (c["m_kib"], c["t"], c["p"]), (19456, 2, 1))
+        key = nacl.pwhash.argon2id.kdf(
+            32, c["passphrase"].encode("utf-8"), salt,
+            opslimit=c["t"], memlimit=c["m_kib"] * 1024)
+    check(f"{tag} key", key, unhex(c["key"]))
+    header = (bytes([1, c["kdf"]]) + salt + c["m_kib"].to_bytes(4, "big")
+              + c["t"].to_bytes(4, "big") + c["p"].to_bytes(4, "big") + nonce)
+    blob = header + xchacha_encrypt(key, nonce, seed, header)
+    check(f"{tag} keyfile", blob, unhex(c["keyfile"]))
+    check(f"{tag} length", len(blob), 102)
+
+
+@guarded
+def check_local_store(i, c):
+    tag = f"local_store[{i}]"
+    key = blake2b(unhex(c["seed"]), 32, b"nightjar/v1/local-store")
+    check(f"{tag} key", key, unhex(c["key"]))
+    nonce = unhex(c["nonce"])
+    blob = nonce + xchacha_encrypt(key, nonce, unhex(c["plaintext"]), unhex(c["aad"]))
+    check(f"{tag} blob", blob, unhex(c["blob"]))
+
+
+def self_test_bech32m():
+    """BIP-350 examples: valid bech32m strings decode, a bech32 string does not."""
+    for valid in ("A1LQFN3A", "a1lqfn3a"):
+        check(f"bech32m self-test {valid}", bech32m_decode(valid), ("a", b""))
+    try:
+        bech32m_decode("a12uel5l")  # valid bech32 (BIP-173), invalid bech32m
+        check("bech32m self-test rejects bech32", "accepted", "rejected")
+    except ValueError:
+        check("bech32m self-test rejects bech32", "rejected", "rejected")
+
+
+def main():
+    self_test_bech32m()
+    words = load_words()
+    check_identity("identity.json", words)
+    check_labelled("labelled_signature.json")
+    check_message_hash("message_hash.json")
+    check_envelope("envelope.json")
+    check_keyfile("keyfile.json")
+    check_local_store("local_store.json")
+    print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
+    print(f"{PASSED} passed, {FAILED} failed")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -84,9 +84,8 @@ impl ReplayCache {
     }
 
     /// Record a signature whose timestamp is `timestamp_ms`; false if it was
-    /// already recorded.
-    fn insert(&mut self, now_ms: u64, timestamp_ms: u64, sig: [u8; 64]) -> Result<bool, ()> {
-        self.prune(now_ms);
+    /// already recorded. Call [`ReplayCache::prune`] first.
+    fn insert(&mut self, timestamp_ms: u64, sig: [u8; 64]) -> Result<bool, ()> {
         if self.seen.contains_key(&sig) {
             return Ok(false);
         }
@@ -215,6 +214,7 @@ impl NodeCore {
         timestamp_ms: u64,
         signature: &[u8; 64],
     ) -> Result<(), Response> {
+        self.replay.prune(now_ms);
         if timestamp_ms.saturating_add(CLOCK_WINDOW_MS) < now_ms {
             return Err(Response::error(
                 now_ms,
@@ -237,7 +237,7 @@ impl NodeCore {
                 "signature does not verify for this account",
             ));
         }
-        match self.replay.insert(now_ms, timestamp_ms, *signature) {
+        match self.replay.insert(timestamp_ms, *signature) {
             Ok(true) => Ok(()),
             Ok(false) => Err(Response::error(
                 now_ms,

@@ -90,7 +90,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = build_config(&args)?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(log_filter(&config.log)))
         .context("invalid log filter")?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -113,6 +113,17 @@ fn main() -> anyhow::Result<()> {
         node.shutdown().await;
         Ok(())
     })
+}
+
+/// The operator's filter, with the QUIC and TLS libraries capped at `error`
+/// unless the filter names them: their warnings can carry peer addresses, and
+/// a node must not log client addresses (docs/OPERATING.md).
+fn log_filter(configured: &str) -> String {
+    if ["quinn", "rustls"].iter().any(|c| configured.contains(c)) {
+        configured.to_string()
+    } else {
+        format!("{configured},quinn=error,quinn_proto=error,quinn_udp=error,rustls=error")
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

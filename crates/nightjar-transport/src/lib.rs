@@ -5,7 +5,9 @@
 //! key (from the registry or network file) and accepts the handshake only if
 //! the TLS 1.3 `CertificateVerify` signature verifies under that pinned key, so
 //! only the holder of the node's private key can complete it. Clients connect
-//! without a certificate. The ALPN is `nightjar/1`.
+//! without a certificate; a node connecting to another node presents its own
+//! self-signed certificate, and [`peer_node_key`] tells the accepting node
+//! which key the peer proved it holds. The ALPN is `nightjar/1`.
 //!
 //! On a connection, each request uses its own bidirectional stream: the client
 //! writes one request frame and finishes its half; the node answers with one
@@ -79,14 +81,17 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// The DER header of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE,
+/// AlgorithmIdentifier { id-Ed25519 }, BIT STRING of 33 bytes (0 unused bits).
+const SPKI_HEADER: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
 /// The DER SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): a fixed
 /// 12-byte header followed by the 32 key bytes.
 fn ed25519_spki(key: &[u8; 32]) -> Vec<u8> {
-    const HEADER: [u8; 12] = [
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-    ];
     let mut out = Vec::with_capacity(44);
-    out.extend_from_slice(&HEADER);
+    out.extend_from_slice(&SPKI_HEADER);
     out.extend_from_slice(key);
     out
 }
@@ -102,9 +107,16 @@ fn transport_config() -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
-/// The QUIC server configuration of a node: a self-signed certificate from its
-/// identity key, TLS 1.3 only, ALPN `nightjar/1`, no client certificates.
-pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TransportError> {
+/// A self-signed certificate for `identity`'s Ed25519 key, and the key in PKCS#8.
+fn self_signed(
+    identity: &Identity,
+) -> Result<
+    (
+        CertificateDer<'static>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    TransportError,
+> {
     let pkcs8 = identity.pkcs8_der();
     let key_der = PrivatePkcs8KeyDer::from(pkcs8.as_slice());
     let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&key_der, &rcgen::PKCS_ED25519)
@@ -114,15 +126,121 @@ pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, Transpo
     let cert = params
         .self_signed(&key_pair)
         .map_err(|e| TransportError::Tls(format!("self-signing: {e}")))?;
-    let cert_der = cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         pkcs8.as_slice().to_vec(),
     ));
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+    Ok((cert.der().clone(), key))
+}
+
+/// The Ed25519 key of a certificate's SubjectPublicKeyInfo, if that is what it holds.
+fn cert_ed25519_key(cert: &CertificateDer<'_>) -> Option<[u8; 32]> {
+    let (rest, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let raw = parsed.public_key().raw;
+    if raw.len() != 44 {
+        return None;
+    }
+    let (header, key) = raw.split_first_chunk::<12>()?;
+    if *header != SPKI_HEADER {
+        return None;
+    }
+    key.try_into().ok()
+}
+
+/// Lets clients connect without a certificate, and lets nodes present one.
+/// A presented certificate must hold an Ed25519 key, and the handshake
+/// signature must verify under that key, so [`peer_node_key`] names a key the
+/// peer proved it holds. Whether that key is a registered node is for the
+/// node's logic to decide.
+#[derive(Debug)]
+struct OptionalNodeCert {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for OptionalNodeCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        if !intermediates.is_empty() || cert_ed25519_key(end_entity).is_none() {
+            return Err(rustls::Error::General(
+                "peer certificate must be a single self-signed Ed25519 certificate".into(),
+            ));
+        }
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let key = cert_ed25519_key(cert).ok_or_else(|| {
+            rustls::Error::General("peer certificate holds no Ed25519 key".into())
+        })?;
+        let spki = ed25519_spki(&key);
+        rustls::crypto::verify_tls13_signature_with_raw_key(
+            message,
+            &SubjectPublicKeyInfoDer::from(spki.as_slice()),
+            dss,
+            &self.algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// The Ed25519 key the peer of `conn` proved it holds with a client
+/// certificate (nodes present one; clients do not).
+pub fn peer_node_key(conn: &quinn::Connection) -> Option<PublicKey> {
+    let identity = conn.peer_identity()?;
+    let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    let key = cert_ed25519_key(certs.first()?)?;
+    PublicKey::from_bytes(&key).ok()
+}
+
+/// The QUIC server configuration of a node: a self-signed certificate from its
+/// identity key, TLS 1.3 only, ALPN `nightjar/1`, optional client
+/// certificates (presented by other nodes).
+pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TransportError> {
+    let (cert, key) = self_signed(identity)?;
+    let provider = provider();
+    let verifier = OptionalNodeCert {
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TransportError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der], key)
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(vec![cert], key)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     tls.alpn_protocols = vec![nightjar_wire::ALPN.to_vec()];
     tls.max_early_data_size = 0;
@@ -191,18 +309,31 @@ impl ServerCertVerifier for PinnedKey {
 
 /// The QUIC client configuration for talking to the node whose identity key
 /// is `pinned`: the handshake fails unless the node proves it holds that key.
-pub fn client_config(pinned: &PublicKey) -> Result<quinn::ClientConfig, TransportError> {
+/// A node connecting to another node passes its own identity as `as_node`
+/// and presents a certificate for it; clients pass `None`.
+pub fn client_config(
+    pinned: &PublicKey,
+    as_node: Option<&Identity>,
+) -> Result<quinn::ClientConfig, TransportError> {
     let provider = provider();
     let verifier = PinnedKey {
         spki: ed25519_spki(pinned.as_bytes()),
         algorithms: provider.signature_verification_algorithms,
     };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TransportError::Tls(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let mut tls = match as_node {
+        Some(identity) => {
+            let (cert, key) = self_signed(identity)?;
+            builder
+                .with_client_auth_cert(vec![cert], key)
+                .map_err(|e| TransportError::Tls(e.to_string()))?
+        }
+        None => builder.with_no_client_auth(),
+    };
     tls.alpn_protocols = vec![nightjar_wire::ALPN.to_vec()];
     tls.enable_early_data = false;
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
@@ -230,13 +361,24 @@ pub fn server_endpoint(
     })
 }
 
-/// Connect to the node at `addr` whose identity key is `key`.
+/// Connect, as a client, to the node at `addr` whose identity key is `key`.
 pub async fn connect(
     endpoint: &quinn::Endpoint,
     addr: SocketAddr,
     key: &PublicKey,
 ) -> Result<quinn::Connection, TransportError> {
-    let config = client_config(key)?;
+    connect_with(endpoint, addr, key, None).await
+}
+
+/// Connect to the node at `addr` whose identity key is `key`, presenting
+/// `as_node`'s certificate if given (node-to-node connections).
+pub async fn connect_with(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    key: &PublicKey,
+    as_node: Option<&Identity>,
+) -> Result<quinn::Connection, TransportError> {
+    let config = client_config(key, as_node)?;
     let connecting = endpoint
         .connect_with(config, addr, SERVER_NAME)
         .map_err(|e| TransportError::Connect {

@@ -20,14 +20,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nightjar_crypto::identity::AccountId;
-use nightjar_registry::{NetworkFile, NodeEntry, choose_node};
-use nightjar_wire::{ErrorCode, Request, Response, ResponseBody};
+use nightjar_registry::{
+    NetworkFile, NodeEntry, NodeId, Registry, RegistryEvent, SwarmId, SwarmMap,
+};
+use nightjar_wire::{ErrorCode, Request, Response, ResponseBody, SwarmInfo};
 
 pub use profile::{Direction, HistoryRecord, Profile};
 
 /// How long one request may take before the client gives up on it
 /// (a waiting retrieve gets its wait on top of this).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the client waits for a QUIC handshake before trying another node.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What went wrong on the client side.
 #[derive(Debug, thiserror::Error)]
@@ -108,14 +113,41 @@ pub struct Sent {
     pub expiry_ms: u64,
 }
 
+/// The swarm map a network file leads to: the registry's, or (without a
+/// registry) the seeds joined in order.
+pub fn swarm_map(network: &NetworkFile) -> Result<SwarmMap, ClientError> {
+    match &network.registry {
+        Some(path) => {
+            let registry = Registry::load(path)?;
+            if registry.network != network.network {
+                return Err(ClientError::Protocol(format!(
+                    "registry is for network {:?}, network file for {:?}",
+                    registry.network, network.network
+                )));
+            }
+            Ok(registry.swarm_map()?)
+        }
+        None => {
+            let joins: Vec<RegistryEvent> = network
+                .seeds
+                .iter()
+                .map(|n| RegistryEvent::Join { node: n.clone() })
+                .collect();
+            Ok(SwarmMap::replay(&joins)?)
+        }
+    }
+}
+
 /// A connected client for one profile.
 pub struct Client {
     profile: Profile,
-    nodes: Vec<NodeEntry>,
+    map: SwarmMap,
     endpoint: quinn::Endpoint,
     connections: HashMap<NodeEntry, quinn::Connection>,
     /// Node clock minus local clock, from the latest response.
     clock_offset_ms: i64,
+    /// Whether any node has answered yet (so the offset means something).
+    clock_known: bool,
 }
 
 impl Client {
@@ -126,15 +158,16 @@ impl Client {
         network: &NetworkFile,
         bind: SocketAddr,
     ) -> Result<Client, ClientError> {
-        let nodes = network.nodes()?;
+        let map = swarm_map(network)?;
         let endpoint = nightjar_transport::client_endpoint(bind)
             .map_err(|source| ClientError::Transport { addr: bind, source })?;
         Ok(Client {
             profile,
-            nodes,
+            map,
             endpoint,
             connections: HashMap::new(),
             clock_offset_ms: 0,
+            clock_known: false,
         })
     }
 
@@ -153,10 +186,30 @@ impl Client {
         logic::corrected(clock::unix_now_ms(), self.clock_offset_ms)
     }
 
-    /// The node that holds `account`'s mailbox.
+    /// The swarm that holds `account`'s mailbox, from the registry snapshot.
+    pub fn swarm_for(&self, account: &AccountId) -> Result<(SwarmId, Vec<NodeEntry>), ClientError> {
+        let swarm =
+            self.map
+                .swarm_for_account(account.public_key())
+                .ok_or(ClientError::Registry(
+                    nightjar_registry::RegistryError::Empty,
+                ))?;
+        Ok((swarm, self.map.members(swarm).unwrap_or_default()))
+    }
+
+    /// The members of `account`'s swarm in the order this client tries them:
+    /// by rendezvous score, so one account keeps reading from the same node
+    /// (and its cursor) while that node answers.
+    pub fn members_for(&self, account: &AccountId) -> Result<Vec<NodeEntry>, ClientError> {
+        let (_, members) = self.swarm_for(account)?;
+        Ok(logic::preference_order(account, members))
+    }
+
+    /// The node this client reads `account`'s mailbox from first.
     pub fn node_for(&self, account: &AccountId) -> Result<NodeEntry, ClientError> {
-        choose_node(&self.nodes, account.public_key())
-            .cloned()
+        self.members_for(account)?
+            .into_iter()
+            .next()
             .ok_or(ClientError::Registry(
                 nightjar_registry::RegistryError::Empty,
             ))
@@ -168,8 +221,11 @@ impl Client {
         {
             return Ok(c.clone());
         }
-        let conn = nightjar_transport::connect(&self.endpoint, node.addr, &node.id.0)
+        let connecting = nightjar_transport::connect(&self.endpoint, node.addr, &node.id.0);
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .map_err(|_| nightjar_transport::TransportError::Timeout(CONNECT_TIMEOUT))
+            .and_then(|r| r)
             .map_err(|source| ClientError::Transport {
                 addr: node.addr,
                 source,
@@ -213,8 +269,13 @@ impl Client {
         }
     }
 
-    /// Learn the node's clock (an `info` round trip) before signing anything.
+    /// Learn the network's clock (an `info` round trip) before signing
+    /// anything, unless a node has answered already; every later response
+    /// keeps the offset current.
     async fn sync_clock(&mut self, node: &NodeEntry) -> Result<(), ClientError> {
+        if self.clock_known {
+            return Ok(());
+        }
         match self.call(node, &Request::Info, REQUEST_TIMEOUT).await?.body {
             ResponseBody::Info { node_key, .. } if node_key == *node.id.0.as_bytes() => Ok(()),
             ResponseBody::Info { .. } => Err(ClientError::Protocol(
@@ -227,19 +288,62 @@ impl Client {
         }
     }
 
-    /// Seal `text` to `to` and store it on the recipient's node; returns once
-    /// the node has it durably.
+    /// Seal `text` to `to` and store it in the recipient's swarm; returns once
+    /// a write quorum of the swarm holds it durably. Tries the swarm's members
+    /// in turn, and follows a "wrong swarm" answer once.
     pub async fn send(
         &mut self,
         to: &AccountId,
         text: &str,
         ttl: Duration,
     ) -> Result<Sent, ClientError> {
-        let node = self.node_for(to)?;
-        self.sync_clock(&node).await?;
+        let mut candidates = self.members_for(to)?;
+        let mut redirected = false;
+        let mut last_error = None;
+        let mut i = 0;
+        while let Some(node) = candidates.get(i).cloned() {
+            i += 1;
+            match self.send_via(&node, to, text, ttl).await {
+                Ok(SendOutcome::Sent(sent)) => return Ok(sent),
+                Ok(SendOutcome::WrongSwarm(info)) if !redirected => {
+                    redirected = true;
+                    candidates = logic::preference_order(to, nodes_of(&info));
+                    i = 0;
+                }
+                Ok(SendOutcome::WrongSwarm(_)) => {
+                    last_error = Some(ClientError::Protocol(
+                        "nodes disagree on the account's swarm".into(),
+                    ));
+                }
+                Err(e) if is_worth_another_node(&e) => {
+                    tracing::debug!(error = %e, "store failed on one swarm member; trying another");
+                    last_error = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or(ClientError::Registry(
+            nightjar_registry::RegistryError::Empty,
+        )))
+    }
+
+    async fn send_via(
+        &mut self,
+        node: &NodeEntry,
+        to: &AccountId,
+        text: &str,
+        ttl: Duration,
+    ) -> Result<SendOutcome, ClientError> {
+        self.sync_clock(node).await?;
         let now = self.now_ms();
         let prepared = logic::prepare_send(self.profile.identity(), to, text, now, ttl)?;
-        let resp = self.call(&node, &prepared.request, REQUEST_TIMEOUT).await?;
+        let resp = self
+            .call(
+                node,
+                &prepared.request,
+                REQUEST_TIMEOUT + Duration::from_secs(10),
+            )
+            .await?;
         match resp.body {
             ResponseBody::Stored {
                 hash, expiry_ms, ..
@@ -250,12 +354,13 @@ impl Client {
                     ));
                 }
                 self.profile.record_sent(&prepared.hash, &prepared.record)?;
-                Ok(Sent {
+                Ok(SendOutcome::Sent(Sent {
                     message_id: prepared.record.message_id,
                     sent_at_ms: now,
                     expiry_ms,
-                })
+                }))
             }
+            ResponseBody::WrongSwarm(info) => Ok(SendOutcome::WrongSwarm(info)),
             ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
             other => Err(ClientError::Protocol(format!(
                 "unexpected answer to store: {other:?}"
@@ -273,9 +378,29 @@ impl Client {
         wait: Option<Duration>,
     ) -> Result<Vec<HistoryRecord>, ClientError> {
         let me = self.profile.account_id();
-        let node = self.node_for(&me)?;
-        self.sync_clock(&node).await?;
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+        let mut last_error = None;
+        for node in self.members_for(&me)? {
+            match self.inbox_via(&node, deadline).await {
+                Ok(messages) => return Ok(messages),
+                Err(e) if is_worth_another_node(&e) => {
+                    tracing::debug!(error = %e, "reading from one swarm member failed; trying another");
+                    last_error = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or(ClientError::Registry(
+            nightjar_registry::RegistryError::Empty,
+        )))
+    }
+
+    async fn inbox_via(
+        &mut self,
+        node: &NodeEntry,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Vec<HistoryRecord>, ClientError> {
+        self.sync_clock(node).await?;
         let namespace = nightjar_wire::NAMESPACE_DEFAULT;
         loop {
             let remaining = deadline
@@ -293,7 +418,7 @@ impl Client {
                 self.now_ms(),
             );
             let timeout = REQUEST_TIMEOUT + Duration::from_millis(u64::from(wait_ms));
-            let resp = self.call(&node, &req, timeout).await?;
+            let resp = self.call(node, &req, timeout).await?;
             let (messages, new_cursor, more) = match resp.body {
                 ResponseBody::Messages {
                     messages,
@@ -302,6 +427,12 @@ impl Client {
                 } => (messages, cursor, more),
                 ResponseBody::Error { code, message } => {
                     return Err(ClientError::Refused { code, message });
+                }
+                ResponseBody::WrongSwarm(_) => {
+                    return Err(ClientError::Refused {
+                        code: ErrorCode::Unavailable,
+                        message: "node is not in this account's swarm".into(),
+                    });
                 }
                 other => {
                     return Err(ClientError::Protocol(format!(
@@ -338,6 +469,34 @@ impl Client {
             conn.close(0u32.into(), b"bye");
         }
         self.endpoint.wait_idle().await;
+    }
+}
+
+enum SendOutcome {
+    Sent(Sent),
+    WrongSwarm(SwarmInfo),
+}
+
+fn nodes_of(info: &SwarmInfo) -> Vec<NodeEntry> {
+    info.nodes
+        .iter()
+        .filter_map(|(key, addr)| {
+            nightjar_crypto::identity::PublicKey::from_bytes(key)
+                .ok()
+                .map(|k| NodeEntry {
+                    id: NodeId(k),
+                    addr: *addr,
+                })
+        })
+        .collect()
+}
+
+/// Whether another member of the swarm might succeed where this one failed.
+fn is_worth_another_node(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport { .. } => true,
+        ClientError::Refused { code, .. } => code.is_retryable(),
+        _ => false,
     }
 }
 

@@ -14,6 +14,21 @@ use nightjar_wire::{
 use crate::ClientError;
 use crate::profile::{Direction, HistoryRecord};
 
+/// The members of a swarm in the order a client tries them for `account`:
+/// highest rendezvous score first, so the choice is stable per account.
+pub fn preference_order(
+    account: &AccountId,
+    mut members: Vec<nightjar_registry::NodeEntry>,
+) -> Vec<nightjar_registry::NodeEntry> {
+    members.sort_by_key(|n| {
+        std::cmp::Reverse(nightjar_crypto::hash::rendezvous_score(
+            account.public_key(),
+            &n.id.0,
+        ))
+    });
+    members
+}
+
 /// Apply a clock offset (node minus local) to a local time.
 pub fn corrected(local_ms: u64, offset_ms: i64) -> u64 {
     local_ms.saturating_add_signed(offset_ms)

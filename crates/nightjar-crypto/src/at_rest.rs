@@ -167,11 +167,13 @@ pub const ARGON2_T: u32 = 2;
 /// Argon2id lanes used when writing key files (libsodium supports only 1).
 pub const ARGON2_P: u32 = 1;
 
-/// Largest Argon2id memory cost accepted when reading, in KiB (1 GiB).
-pub const ARGON2_MAX_M_KIB: u32 = 1 << 20;
+/// Largest Argon2id memory cost accepted when reading, in KiB (256 MiB):
+/// enough headroom over [`ARGON2_M_KIB`] for stronger settings later, while a
+/// hostile key file cannot make opening it cost more than about a second.
+pub const ARGON2_MAX_M_KIB: u32 = 256 * 1024;
 
 /// Largest Argon2id pass count accepted when reading.
-pub const ARGON2_MAX_T: u32 = 64;
+pub const ARGON2_MAX_T: u32 = 16;
 
 /// Length of a key file's header (authenticated, unencrypted), in bytes.
 pub const KEYFILE_HEADER_LEN: usize = 1 + 1 + 16 + 12 + 24;

@@ -63,6 +63,43 @@ pub fn rendezvous_score(account: &PublicKey, node: &PublicKey) -> u64 {
     u64::from_be_bytes(out.into())
 }
 
+/// The position of `account` on the 64-bit swarm ring: the account's
+/// mailbox lives in the swarm whose ID is nearest to it.
+///
+/// `BLAKE2b(outlen = 8, key = "nightjar/v1/ring-position",
+///          input = account key (32 bytes))`, read as a big-endian u64.
+///
+/// libsodium: `crypto_generichash(out, 8, key, 32, "nightjar/v1/ring-position", 25)`.
+pub fn ring_position(account: &PublicKey) -> u64 {
+    ring_position_of_bytes(account.as_bytes())
+}
+
+/// [`ring_position`] of raw key bytes, for stores that hold keys already
+/// validated when they arrived.
+pub fn ring_position_of_bytes(account: &[u8; 32]) -> u64 {
+    let out = keyed::<Blake2bMac<U8>>(labels::RING_POSITION, &[account]);
+    u64::from_be_bytes(out.into())
+}
+
+/// The anti-entropy digest of a set of entries, each `(message hash,
+/// expiry_ms, is_tombstone)`, in the order given (sorted by ring position,
+/// then hash): two nodes holding the same entries get the same digest.
+///
+/// `BLAKE2b(outlen = 32, key = "nightjar/v1/sync-digest",
+///          input = for each entry: hash (32) ‖ expiry_ms (u64 BE) ‖ [tombstone as 0 or 1])`.
+pub fn sync_digest<'a>(entries: impl IntoIterator<Item = (&'a [u8; 32], u64, bool)>) -> [u8; 32] {
+    let mut mac = match Blake2bMac::<U32>::new_from_slice(labels::SYNC_DIGEST.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("domain labels are 1..=64 bytes"),
+    };
+    for (hash, expiry_ms, tombstone) in entries {
+        mac.update(hash);
+        mac.update(&expiry_ms.to_be_bytes());
+        mac.update(&[u8::from(tombstone)]);
+    }
+    mac.finalize_fixed().into()
+}
+
 /// Compares two byte strings in constant time (for equal lengths).
 ///
 /// Returns `false` at once if the lengths differ; lengths are not secret.
@@ -75,6 +112,17 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn sync_digest_depends_on_every_field_and_order() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let base = sync_digest([(&a, 5, false), (&b, 6, false)]);
+        assert_eq!(base, sync_digest([(&a, 5, false), (&b, 6, false)]));
+        assert_ne!(base, sync_digest([(&b, 6, false), (&a, 5, false)]));
+        assert_ne!(base, sync_digest([(&a, 5, false), (&b, 7, false)]));
+        assert_ne!(base, sync_digest([(&a, 5, false), (&b, 6, true)]));
+        assert_ne!(base, sync_digest([(&a, 5, false)]));
+    }
 
     #[test]
     fn ct_eq_compares_contents_and_lengths() {
@@ -143,5 +191,28 @@ mod tests {
         let account = crate::identity::Identity::from_seed(seed(7)).public_key();
         let node = crate::identity::Identity::from_seed(seed(8)).public_key();
         assert_eq!(rendezvous_score(&account, &node), 0x0a6c_8c3a_fbf3_62db);
+    }
+
+    #[test]
+    fn ring_position_is_keyed_and_depends_on_the_account() {
+        let seed = |b| crate::identity::Seed::from_bytes([b; 32]);
+        let a = crate::identity::Identity::from_seed(seed(7)).public_key();
+        let b = crate::identity::Identity::from_seed(seed(8)).public_key();
+        assert_eq!(ring_position(&a), ring_position(&a));
+        assert_ne!(ring_position(&a), ring_position(&b));
+        // Same input, different key: not the rendezvous hash nor an unkeyed one.
+        let other = keyed::<Blake2bMac<U8>>(labels::NODE_CHOICE, &[a.as_bytes()]);
+        assert_ne!(ring_position(&a), u64::from_be_bytes(other.into()));
+    }
+
+    #[test]
+    fn ring_position_matches_libsodium_known_answer() {
+        // libsodium: a = pk([7; 32]), b = pk([8; 32]);
+        // crypto_generichash(8, key bytes, key "nightjar/v1/ring-position"), big-endian.
+        let seed = |b| crate::identity::Seed::from_bytes([b; 32]);
+        let a = crate::identity::Identity::from_seed(seed(7)).public_key();
+        let b = crate::identity::Identity::from_seed(seed(8)).public_key();
+        assert_eq!(ring_position(&a), 0x6058_2623_6926_ba87);
+        assert_eq!(ring_position(&b), 0xc257_a3fe_6519_06c5);
     }
 }

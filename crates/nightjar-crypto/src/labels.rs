@@ -27,6 +27,13 @@ pub const KEYFILE_NOPASS: &str = "nightjar/v1/keyfile-nopass";
 /// BLAKE2b key (outlen 8) of the rendezvous score that picks an account's node.
 pub const NODE_CHOICE: &str = "nightjar/v1/node-choice";
 
+/// BLAKE2b key (outlen 8) of [`crate::hash::ring_position`], an account's
+/// position on the swarm ring.
+pub const RING_POSITION: &str = "nightjar/v1/ring-position";
+
+/// BLAKE2b key (outlen 32) of the anti-entropy digest of a set of entries.
+pub const SYNC_DIGEST: &str = "nightjar/v1/sync-digest";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -35,6 +42,8 @@ pub const ALL: &[&str] = &[
     LOCAL_STORE,
     KEYFILE_NOPASS,
     NODE_CHOICE,
+    RING_POSITION,
+    SYNC_DIGEST,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

@@ -66,6 +66,17 @@ pub struct NodeConfig {
     /// The log filter (`tracing` env-filter syntax), e.g. `info` or `nightjar_node=debug`.
     #[serde(default = "default_log")]
     pub log: String,
+    /// The registry file (devnet form); the node re-reads it when it changes.
+    /// Without one the node serves every account alone.
+    #[serde(default)]
+    pub registry: Option<PathBuf>,
+    /// Durable copies a store needs before it is acknowledged; default a
+    /// majority of the account's swarm.
+    #[serde(default)]
+    pub write_quorum: Option<usize>,
+    /// Seconds between anti-entropy rounds with the swarm's other members.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_secs: u64,
 }
 
 fn default_max_messages() -> u64 {
@@ -79,6 +90,9 @@ fn default_purge_interval() -> u64 {
 }
 fn default_max_batch() -> usize {
     256
+}
+fn default_sync_interval() -> u64 {
+    5
 }
 fn default_log() -> String {
     "info".to_string()
@@ -97,6 +111,9 @@ impl NodeConfig {
             purge_interval_secs: default_purge_interval(),
             max_batch: default_max_batch(),
             log: default_log(),
+            registry: None,
+            write_quorum: None,
+            sync_interval_secs: default_sync_interval(),
         }
     }
 
@@ -157,6 +174,18 @@ impl NodeConfig {
         if self.purge_interval_secs == 0 {
             return Err(ConfigError::Invalid {
                 key: "purge_interval_secs",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.sync_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "sync_interval_secs",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.write_quorum == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "write_quorum",
                 reason: "must be at least 1".into(),
             });
         }

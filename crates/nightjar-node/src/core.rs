@@ -11,9 +11,10 @@ use std::collections::{HashMap, VecDeque};
 
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::PublicKey;
+use nightjar_registry::{NodeEntry, NodeId, SwarmMap};
 use nightjar_wire::{
-    CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MessageHash, Request, Response,
-    ResponseBody, WireError, WireMessage,
+    CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, MessageHash, MessageKey,
+    Request, Response, ResponseBody, SwarmInfo, WireError, WireMessage,
 };
 
 /// Most signed requests remembered for replay protection; beyond this the node
@@ -25,7 +26,9 @@ pub const MAX_REPLAY_ENTRIES: usize = 2_000_000;
 pub enum Action {
     /// Send this response now.
     Respond(Response),
-    /// Store the message durably, then answer with [`stored_response`].
+    /// Store the message durably and send it to `replicate_to` as a
+    /// `Replicate`; answer with [`stored_response`] once `quorum` nodes
+    /// (this one included) hold it.
     Store {
         /// Recipient account key.
         account: [u8; 32],
@@ -37,6 +40,10 @@ pub enum Action {
         data: Vec<u8>,
         /// Expiry, node clock, Unix ms.
         expiry_ms: u64,
+        /// The other members of the account's swarm (empty for a replica).
+        replicate_to: Vec<NodeEntry>,
+        /// How many durable copies (this node's included) make the store succeed.
+        quorum: usize,
     },
     /// Read messages after the cursor; if there are none and `wait_until_ms`
     /// is set, wait for a store to this mailbox until then. Answer with
@@ -51,7 +58,8 @@ pub enum Action {
         /// Deadline of the wait, node clock, if the client asked to wait.
         wait_until_ms: Option<u64>,
     },
-    /// Delete messages, then answer with [`deleted_response`].
+    /// Delete messages (leaving tombstones), forward the signed request to
+    /// `forward_to`, then answer with [`deleted_response`].
     Delete {
         /// Account key.
         account: [u8; 32],
@@ -59,7 +67,59 @@ pub enum Action {
         namespace: u16,
         /// Hashes to delete.
         hashes: Vec<MessageHash>,
+        /// The original signed request, to forward as is.
+        request: Request,
+        /// The other members of the account's swarm (empty when forwarded by a member).
+        forward_to: Vec<NodeEntry>,
     },
+    /// Answer with digests of the entries in a ring range.
+    SyncDigest {
+        /// Range start.
+        start: u64,
+        /// Range end.
+        end: u64,
+        /// Number of buckets.
+        buckets: u32,
+    },
+    /// Answer with the entries in a ring range.
+    SyncList {
+        /// Range start.
+        start: u64,
+        /// Range end.
+        end: u64,
+    },
+    /// Answer with the named messages.
+    SyncFetch(Vec<MessageKey>),
+}
+
+/// How many durable copies a store needs before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteQuorum {
+    /// A majority of the swarm: `members / 2 + 1`.
+    Majority,
+    /// A fixed number of members (capped at the swarm's size).
+    Count(usize),
+}
+
+impl WriteQuorum {
+    /// The quorum for a swarm of `members` nodes.
+    pub fn of(self, members: usize) -> usize {
+        match self {
+            WriteQuorum::Majority => members / 2 + 1,
+            WriteQuorum::Count(n) => n.clamp(1, members.max(1)),
+        }
+    }
+}
+
+/// Where an account's requests belong, from this node's point of view.
+enum Placement {
+    /// This node serves it; these are the other members and the quorum.
+    Here {
+        peers: Vec<NodeEntry>,
+        quorum: usize,
+    },
+    /// Another swarm holds it.
+    Elsewhere(SwarmInfo),
 }
 
 /// Remembers signatures of accepted signed requests for as long as their
@@ -119,15 +179,84 @@ pub struct NodeCore {
     node_key: [u8; 32],
     software_version: String,
     replay: ReplayCache,
+    map: Option<SwarmMap>,
+    quorum: WriteQuorum,
 }
 
 impl NodeCore {
-    /// A node whose identity key is `node_key`.
+    /// A node whose identity key is `node_key`. Without a swarm map it serves
+    /// every account alone (a single-node network).
     pub fn new(node_key: [u8; 32]) -> NodeCore {
         NodeCore {
             node_key,
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             replay: ReplayCache::default(),
+            map: None,
+            quorum: WriteQuorum::Majority,
+        }
+    }
+
+    /// Set the write quorum rule.
+    pub fn set_quorum(&mut self, quorum: WriteQuorum) {
+        self.quorum = quorum;
+    }
+
+    /// Install the swarm map replayed from the registry.
+    pub fn set_map(&mut self, map: SwarmMap) {
+        self.map = Some(map);
+    }
+
+    /// The swarm map in force, if any.
+    pub fn map(&self) -> Option<&SwarmMap> {
+        self.map.as_ref()
+    }
+
+    /// Whether `key` belongs to a node of the registry (other than this one).
+    pub fn is_registered_peer(&self, key: &PublicKey) -> bool {
+        key.as_bytes() != &self.node_key
+            && self
+                .map
+                .as_ref()
+                .is_some_and(|m| m.node(&NodeId(*key)).is_some())
+    }
+
+    fn swarm_info(map: &SwarmMap, swarm: nightjar_registry::SwarmId) -> SwarmInfo {
+        SwarmInfo {
+            swarm_id: swarm.0,
+            nodes: map
+                .members(swarm)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| (n.id.0.to_bytes(), n.addr))
+                .collect(),
+        }
+    }
+
+    fn placement(&self, account: &PublicKey) -> Placement {
+        let Some(map) = self.map.as_ref().filter(|m| m.node_count() > 0) else {
+            return Placement::Here {
+                peers: Vec::new(),
+                quorum: 1,
+            };
+        };
+        let Some(swarm) = map.swarm_for_account(account) else {
+            return Placement::Here {
+                peers: Vec::new(),
+                quorum: 1,
+            };
+        };
+        let members = map.members(swarm).unwrap_or_default();
+        if members.iter().any(|n| n.id.0.as_bytes() == &self.node_key) {
+            let quorum = self.quorum.of(members.len());
+            Placement::Here {
+                peers: members
+                    .into_iter()
+                    .filter(|n| n.id.0.as_bytes() != &self.node_key)
+                    .collect(),
+                quorum,
+            }
+        } else {
+            Placement::Elsewhere(Self::swarm_info(map, swarm))
         }
     }
 
@@ -136,12 +265,28 @@ impl NodeCore {
         self.replay.len()
     }
 
-    /// Decide what to do with a request (or with bytes that failed to decode).
-    pub fn handle(&mut self, now_ms: u64, request: Result<Request, WireError>) -> Action {
+    /// Decide what to do with a request (or with bytes that failed to
+    /// decode). `peer` is the key the sender proved with a certificate, if any;
+    /// requests from registered nodes are replicas and forwards, not client
+    /// requests.
+    pub fn handle(
+        &mut self,
+        now_ms: u64,
+        peer: Option<&PublicKey>,
+        request: Result<Request, WireError>,
+    ) -> Action {
         let request = match request {
             Ok(r) => r,
             Err(e) => return Action::Respond(Response::error(now_ms, e.code(), e.to_string())),
         };
+        let from_node = peer.is_some_and(|k| self.is_registered_peer(k));
+        if request.is_node_only() && !from_node {
+            return Action::Respond(Response::error(
+                now_ms,
+                ErrorCode::NotANode,
+                "only registered nodes may send this request",
+            ));
+        }
         match request {
             Request::Info => Action::Respond(Response {
                 node_time_ms: now_ms,
@@ -155,6 +300,10 @@ impl NodeCore {
                 let Ok(key) = PublicKey::from_bytes(&s.account) else {
                     return unknown_account(now_ms);
                 };
+                let (replicate_to, quorum) = match self.placement(&key) {
+                    Placement::Here { peers, quorum } => (peers, quorum),
+                    Placement::Elsewhere(info) => return wrong_swarm(now_ms, info),
+                };
                 let hash = message_hash(&key, s.namespace, &s.data);
                 Action::Store {
                     account: s.account,
@@ -162,9 +311,74 @@ impl NodeCore {
                     hash,
                     data: s.data,
                     expiry_ms: now_ms.saturating_add(s.ttl_ms),
+                    replicate_to,
+                    quorum,
                 }
             }
+            Request::Replicate(r) => {
+                let Ok(key) = PublicKey::from_bytes(&r.account) else {
+                    return unknown_account(now_ms);
+                };
+                if let Placement::Elsewhere(info) = self.placement(&key) {
+                    return wrong_swarm(now_ms, info);
+                }
+                // The entry node's clock sets the expiry; refuse what is already
+                // expired or beyond any TTL (allowing for clock skew).
+                let latest = now_ms.saturating_add(MAX_TTL_MS + CLOCK_WINDOW_MS);
+                if r.expiry_ms <= now_ms || r.expiry_ms > latest {
+                    return Action::Respond(Response::error(
+                        now_ms,
+                        ErrorCode::TtlOutOfRange,
+                        "replica expiry is in the past or beyond the longest TTL",
+                    ));
+                }
+                let hash = message_hash(&key, r.namespace, &r.data);
+                Action::Store {
+                    account: r.account,
+                    namespace: r.namespace,
+                    hash,
+                    data: r.data,
+                    expiry_ms: r.expiry_ms,
+                    replicate_to: Vec::new(),
+                    quorum: 1,
+                }
+            }
+            Request::GetSwarm { account } => {
+                let Ok(key) = PublicKey::from_bytes(&account) else {
+                    return unknown_account(now_ms);
+                };
+                let info = match (
+                    &self.map,
+                    self.map.as_ref().and_then(|m| m.swarm_for_account(&key)),
+                ) {
+                    (Some(map), Some(swarm)) => Self::swarm_info(map, swarm),
+                    _ => SwarmInfo {
+                        swarm_id: 0,
+                        nodes: Vec::new(),
+                    },
+                };
+                Action::Respond(Response {
+                    node_time_ms: now_ms,
+                    body: ResponseBody::Swarm(info),
+                })
+            }
+            Request::SyncDigest {
+                start,
+                end,
+                buckets,
+            } => Action::SyncDigest {
+                start,
+                end,
+                buckets,
+            },
+            Request::SyncList { start, end } => Action::SyncList { start, end },
+            Request::SyncFetch(keys) => Action::SyncFetch(keys),
             Request::Retrieve(r) => {
+                if let Ok(key) = PublicKey::from_bytes(&r.account)
+                    && let Placement::Elsewhere(info) = self.placement(&key)
+                {
+                    return wrong_swarm(now_ms, info);
+                }
                 if let Err(resp) = self.authenticate(
                     now_ms,
                     &r.account,
@@ -184,6 +398,13 @@ impl NodeCore {
                 }
             }
             Request::Delete(d) => {
+                let forward_to = match PublicKey::from_bytes(&d.account).map(|k| self.placement(&k))
+                {
+                    Ok(Placement::Elsewhere(info)) => return wrong_swarm(now_ms, info),
+                    Ok(Placement::Here { peers, .. }) if !from_node => peers,
+                    _ => Vec::new(),
+                };
+                let request = Request::Delete(d.clone());
                 if let Err(resp) = self.authenticate(
                     now_ms,
                     &d.account,
@@ -198,6 +419,8 @@ impl NodeCore {
                     account: d.account,
                     namespace: d.namespace,
                     hashes: d.hashes,
+                    request,
+                    forward_to,
                 }
             }
         }
@@ -261,30 +484,33 @@ fn unknown_account_response(now_ms: u64) -> Response {
     )
 }
 
+fn wrong_swarm(now_ms: u64, info: SwarmInfo) -> Action {
+    Action::Respond(Response {
+        node_time_ms: now_ms,
+        body: ResponseBody::WrongSwarm(info),
+    })
+}
+
 fn unknown_account(now_ms: u64) -> Action {
     Action::Respond(unknown_account_response(now_ms))
 }
 
-/// The response to a finished store.
+/// The response to a store that reached its quorum.
 pub fn stored_response(
     now_ms: u64,
     hash: MessageHash,
     expiry_ms: u64,
-    result: Result<nightjar_store::StoreOutcome, nightjar_store::StoreError>,
+    already_stored: bool,
+    receipts: Vec<nightjar_wire::Receipt>,
 ) -> Response {
-    match result {
-        Ok(outcome) => Response {
-            node_time_ms: now_ms,
-            body: ResponseBody::Stored {
-                hash,
-                expiry_ms,
-                already_stored: matches!(
-                    outcome,
-                    nightjar_store::StoreOutcome::AlreadyStored { .. }
-                ),
-            },
+    Response {
+        node_time_ms: now_ms,
+        body: ResponseBody::Stored {
+            hash,
+            expiry_ms,
+            already_stored,
+            receipts,
         },
-        Err(e) => store_error_response(now_ms, &e),
     }
 }
 
@@ -382,10 +608,13 @@ mod tests {
         let mut core = NodeCore::new([0; 32]);
         let req = retrieve(&id, NOW);
         assert!(matches!(
-            core.handle(NOW, Ok(req.clone())),
+            core.handle(NOW, None, Ok(req.clone())),
             Action::Retrieve { .. }
         ));
-        assert_eq!(code(core.handle(NOW + 5, Ok(req))), Some(ErrorCode::Replay));
+        assert_eq!(
+            code(core.handle(NOW + 5, None, Ok(req))),
+            Some(ErrorCode::Replay)
+        );
     }
 
     #[test]
@@ -393,15 +622,15 @@ mod tests {
         let id = Identity::generate().unwrap();
         let mut core = NodeCore::new([0; 32]);
         let req = retrieve(&id, NOW);
-        core.handle(NOW, Ok(req.clone()));
+        core.handle(NOW, None, Ok(req.clone()));
         // Still inside the window: replay.
         assert_eq!(
-            code(core.handle(NOW + CLOCK_WINDOW_MS, Ok(req.clone()))),
+            code(core.handle(NOW + CLOCK_WINDOW_MS, None, Ok(req.clone()))),
             Some(ErrorCode::Replay)
         );
         // Outside the window the timestamp itself is stale.
         assert_eq!(
-            code(core.handle(NOW + CLOCK_WINDOW_MS + 2, Ok(req))),
+            code(core.handle(NOW + CLOCK_WINDOW_MS + 2, None, Ok(req))),
             Some(ErrorCode::StaleTimestamp)
         );
         assert_eq!(core.replay_entries(), 0);
@@ -412,15 +641,15 @@ mod tests {
         let id = Identity::generate().unwrap();
         let mut core = NodeCore::new([0; 32]);
         assert_eq!(
-            code(core.handle(NOW, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS - 1)))),
+            code(core.handle(NOW, None, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS - 1)))),
             Some(ErrorCode::StaleTimestamp)
         );
         assert_eq!(
-            code(core.handle(NOW, Ok(retrieve(&id, NOW + CLOCK_WINDOW_MS + 1)))),
+            code(core.handle(NOW, None, Ok(retrieve(&id, NOW + CLOCK_WINDOW_MS + 1)))),
             Some(ErrorCode::FutureTimestamp)
         );
         assert!(matches!(
-            core.handle(NOW, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS))),
+            core.handle(NOW, None, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS))),
             Action::Retrieve { .. }
         ));
     }
@@ -441,7 +670,7 @@ mod tests {
             signature: thief.sign_labelled(LABEL_DELETE, &data),
         });
         assert_eq!(
-            code(core.handle(NOW, Ok(req))),
+            code(core.handle(NOW, None, Ok(req))),
             Some(ErrorCode::BadSignature)
         );
     }
@@ -459,7 +688,7 @@ mod tests {
             data: vec![1],
         });
         assert_eq!(
-            code(core.handle(NOW, Ok(req))),
+            code(core.handle(NOW, None, Ok(req))),
             Some(ErrorCode::UnknownAccount)
         );
     }
@@ -474,7 +703,7 @@ mod tests {
             ttl_ms: 60_000,
             data: vec![1, 2, 3],
         });
-        match core.handle(NOW, Ok(req)) {
+        match core.handle(NOW, None, Ok(req)) {
             Action::Store {
                 hash, expiry_ms, ..
             } => {
@@ -488,7 +717,7 @@ mod tests {
     #[test]
     fn undecodable_request_gets_typed_error_with_node_time() {
         let mut core = NodeCore::new([0; 32]);
-        match core.handle(NOW, Err(WireError::UnsupportedVersion(9))) {
+        match core.handle(NOW, None, Err(WireError::UnsupportedVersion(9))) {
             Action::Respond(r) => {
                 assert_eq!(r.node_time_ms, NOW);
                 assert!(matches!(

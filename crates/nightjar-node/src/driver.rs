@@ -7,14 +7,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nightjar_crypto::identity::{Identity, PublicKey};
-use nightjar_store::{NewMessage, Store, StoreConfig, StoreError};
-use nightjar_wire::{ErrorCode, MAX_RETRIEVE_BYTES, MAX_RETRIEVE_MESSAGES, Response, ResponseBody};
+use nightjar_registry::{NodeEntry, NodeId, Registry};
+use nightjar_store::{NewMessage, Store, StoreConfig, StoreError, StoreOutcome};
+use nightjar_wire::{
+    ErrorCode, LABEL_RECEIPT, MAX_RETRIEVE_BYTES, MAX_RETRIEVE_MESSAGES, MAX_SYNC_ENTRIES,
+    MessageHash, Receipt, ReplicateRequest, Request, Response, ResponseBody,
+};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::NodeConfig;
-use crate::core::{self, Action, NodeCore};
+use crate::core::{self, Action, NodeCore, WriteQuorum};
 use crate::metrics::{KindLabels, Metrics, RequestLabels};
+use crate::peers::Peers;
+use crate::sync::{self, Arc64, SyncDriver};
+
+/// How long a tombstone for a message this node never held is kept.
+pub const TOMBSTONE_TTL_MS: u64 = nightjar_wire::MAX_TTL_MS;
+/// How long a store waits for its write quorum before answering `quorum_not_reached`.
+pub const QUORUM_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the node checks its registry file for changes.
+pub const REGISTRY_POLL: Duration = Duration::from_secs(1);
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +51,9 @@ pub enum NodeError {
     /// The QUIC endpoint could not be set up.
     #[error(transparent)]
     Transport(#[from] nightjar_transport::TransportError),
+    /// The registry file is unusable.
+    #[error("registry: {0}")]
+    Registry(#[from] nightjar_registry::RegistryError),
     /// The admin address could not be bound.
     #[error("cannot bind admin address {addr}: {source}")]
     Admin {
@@ -65,6 +81,9 @@ pub const MAX_PENDING_WRITES: usize = 8192;
 struct Shared {
     core: Mutex<NodeCore>,
     store: Store,
+    identity: Identity,
+    peers: Arc<Peers>,
+    quorum: WriteQuorum,
     waiters: Mutex<HashMap<MailboxKey, Arc<Notify>>>,
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
@@ -124,17 +143,24 @@ impl RunningNode {
 /// Start a node: open the store, bind QUIC (and the admin address), and serve
 /// until [`RunningNode::shutdown`].
 pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode, NodeError> {
+    let identity_for_log = identity.public_key();
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;
-    let store = Store::open(StoreConfig {
-        path: config.db_path(),
-        max_messages_per_account: config.max_messages_per_account,
-        max_bytes_per_account: config.max_bytes_per_account,
-        max_batch: config.max_batch,
-    })?;
+    let mut store_config = StoreConfig::new(
+        config.db_path(),
+        nightjar_crypto::hash::ring_position_of_bytes,
+    );
+    store_config.max_messages_per_account = config.max_messages_per_account;
+    store_config.max_bytes_per_account = config.max_bytes_per_account;
+    store_config.max_batch = config.max_batch;
+    let store = Store::open(store_config)?;
+    let registry = match &config.registry {
+        Some(path) => Some((path.clone(), Registry::load(path)?.swarm_map()?)),
+        None => None,
+    };
     let endpoint = nightjar_transport::server_endpoint(&identity, config.listen)?;
     let listen =
         endpoint
@@ -143,11 +169,23 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
                 addr: config.listen,
                 source,
             })?;
-    let node_key = identity.public_key();
+    let node_key = identity_for_log;
     let (stop, stop_rx) = watch::channel(false);
+    let quorum = config
+        .write_quorum
+        .map_or(WriteQuorum::Majority, WriteQuorum::Count);
+    let mut node_core = NodeCore::new(node_key.to_bytes());
+    node_core.set_quorum(quorum);
+    let registry_path = registry.as_ref().map(|(p, _)| p.clone());
+    if let Some((_, map)) = registry {
+        node_core.set_map(map);
+    }
     let shared = Arc::new(Shared {
-        core: Mutex::new(NodeCore::new(node_key.to_bytes())),
+        core: Mutex::new(node_core),
         store: store.clone(),
+        peers: Arc::new(Peers::new(endpoint.clone(), identity.clone())),
+        identity,
+        quorum,
         waiters: Mutex::new(HashMap::new()),
         metrics: Metrics::new(),
         shutdown: stop_rx.clone(),
@@ -167,6 +205,13 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         shared.clone(),
         Duration::from_secs(config.purge_interval_secs),
     )));
+    if let Some(path) = registry_path {
+        tasks.push(tokio::spawn(registry_loop(shared.clone(), path)));
+        tasks.push(tokio::spawn(sync_loop(
+            shared.clone(),
+            Duration::from_secs(config.sync_interval_secs),
+        )));
+    }
     info!(
         node_id = %node_key.to_hex(),
         %listen,
@@ -209,6 +254,7 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
 }
 
 async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
+    let peer = nightjar_transport::peer_node_key(&conn);
     loop {
         let (send, recv) = match conn.accept_bi().await {
             Ok(s) => s,
@@ -217,7 +263,7 @@ async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
                 return;
             }
         };
-        tokio::spawn(serve_stream(send, recv, shared.clone()));
+        tokio::spawn(serve_stream(send, recv, shared.clone(), peer));
     }
 }
 
@@ -225,6 +271,7 @@ async fn serve_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     shared: Arc<Shared>,
+    peer: Option<PublicKey>,
 ) {
     let started = Instant::now();
     let request = match nightjar_transport::read_request(&mut recv).await {
@@ -235,7 +282,7 @@ async fn serve_stream(
         }
     };
     let kind = request.as_ref().map_or("invalid", |r| r.kind());
-    let action = lock(&shared.core).handle(unix_now_ms(), request);
+    let action = lock(&shared.core).handle(unix_now_ms(), peer.as_ref(), request);
     let _write_slot = match &action {
         Action::Store { .. } | Action::Delete { .. } => match shared.write_slots.try_acquire() {
             Ok(permit) => Some(permit),
@@ -259,25 +306,20 @@ async fn serve_stream(
             hash,
             data,
             expiry_ms,
+            replicate_to,
+            quorum,
         } => {
-            let pending = shared.store.store(NewMessage {
+            store_replicated(
+                &shared,
                 account,
                 namespace,
                 hash,
                 data,
-                now_ms: unix_now_ms(),
                 expiry_ms,
-            });
-            let result = pending.await.unwrap_or(Err(StoreError::WriterGone));
-            if let Err(e) = &result
-                && !matches!(e, StoreError::QuotaExceeded { .. })
-            {
-                warn!(error = %e, "store failed");
-            }
-            if matches!(result, Ok(nightjar_store::StoreOutcome::Stored { .. })) {
-                shared.wake(&(account, namespace));
-            }
-            core::stored_response(unix_now_ms(), hash, expiry_ms, result)
+                replicate_to,
+                quorum,
+            )
+            .await
         }
         Action::Retrieve {
             account,
@@ -299,10 +341,23 @@ async fn serve_stream(
             account,
             namespace,
             hashes,
+            request,
+            forward_to,
         } => {
+            // Forward the signed request as is; members that miss it get the
+            // tombstones from anti-entropy.
+            for member in forward_to {
+                let peers = shared.peers.clone();
+                let request = request.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = peers.request(&member, &request, QUORUM_TIMEOUT).await {
+                        debug!(error = %e, "forwarding a delete failed");
+                    }
+                });
+            }
             let result = shared
                 .store
-                .delete(account, namespace, hashes)
+                .delete(account, namespace, hashes, unix_now_ms(), TOMBSTONE_TTL_MS)
                 .await
                 .unwrap_or(Err(StoreError::WriterGone));
             if let Err(e) = &result {
@@ -310,8 +365,281 @@ async fn serve_stream(
             }
             core::deleted_response(unix_now_ms(), result)
         }
+        Action::SyncDigest {
+            start,
+            end,
+            buckets,
+        } => {
+            let arc = Arc64 { start, end };
+            let entries = own_entries(&shared, arc).await;
+            match entries {
+                Ok(entries) => Response {
+                    node_time_ms: unix_now_ms(),
+                    body: ResponseBody::Digest(sync::bucket_digests(arc, buckets, &entries)),
+                },
+                Err(e) => core::store_error_response(unix_now_ms(), &e),
+            }
+        }
+        Action::SyncList { start, end } => match own_entries(&shared, Arc64 { start, end }).await {
+            Ok(entries) => {
+                let truncated = entries.len() > MAX_SYNC_ENTRIES;
+                let entries = &entries[..entries.len().min(MAX_SYNC_ENTRIES)];
+                Response {
+                    node_time_ms: unix_now_ms(),
+                    body: ResponseBody::Entries {
+                        entries: sync::to_wire(entries),
+                        truncated,
+                    },
+                }
+            }
+            Err(e) => core::store_error_response(unix_now_ms(), &e),
+        },
+        Action::SyncFetch(keys) => {
+            let store = shared.store.clone();
+            let keys = sync::fetch_keys(&keys);
+            let now = unix_now_ms();
+            match tokio::task::spawn_blocking(move || store.fetch(&keys, now))
+                .await
+                .unwrap_or(Err(StoreError::WriterGone))
+            {
+                Ok(messages) => Response {
+                    node_time_ms: unix_now_ms(),
+                    body: ResponseBody::Full(
+                        messages
+                            .into_iter()
+                            .map(|m| nightjar_wire::FullMessage {
+                                account: m.account,
+                                namespace: m.namespace,
+                                data: m.data,
+                                expiry_ms: m.expiry_ms,
+                            })
+                            .collect(),
+                    ),
+                },
+                Err(e) => core::store_error_response(unix_now_ms(), &e),
+            }
+        }
     };
     finish(&shared, &mut send, kind, started, response).await;
+}
+
+/// The entries of `arc` this node holds for its own swarm (all of them
+/// without a swarm map).
+async fn own_entries(
+    shared: &Shared,
+    arc: Arc64,
+) -> Result<Vec<nightjar_store::SyncEntry>, StoreError> {
+    let store = shared.store.clone();
+    let now = unix_now_ms();
+    let entries = tokio::task::spawn_blocking(move || store.list_range(arc.start, arc.end, now))
+        .await
+        .unwrap_or(Err(StoreError::WriterGone))?;
+    let core = lock(&shared.core);
+    let me = NodeId(shared.identity.public_key());
+    Ok(
+        match core
+            .map()
+            .and_then(|m| m.swarm_of_node(&me).map(|s| (m, s)))
+        {
+            Some((map, swarm)) => sync::owned(map, swarm, entries),
+            None => entries,
+        },
+    )
+}
+
+/// This node's signed receipt for a message it holds durably.
+fn receipt(identity: &Identity, hash: &MessageHash, expiry_ms: u64) -> Receipt {
+    Receipt {
+        node_key: identity.public_key().to_bytes(),
+        expiry_ms,
+        signature: identity.sign_labelled(
+            LABEL_RECEIPT,
+            &nightjar_wire::receipt_signed_data(hash, expiry_ms),
+        ),
+    }
+}
+
+/// A receipt from `member` for this message, if it is one and it verifies.
+fn verified_receipt(member: &NodeEntry, hash: &MessageHash, resp: &Response) -> Option<Receipt> {
+    let ResponseBody::Stored {
+        hash: stored,
+        receipts,
+        ..
+    } = &resp.body
+    else {
+        return None;
+    };
+    if stored != hash {
+        return None;
+    }
+    receipts.iter().copied().find(|r| {
+        r.node_key == member.id.0.to_bytes()
+            && member
+                .id
+                .0
+                .verify_labelled(
+                    LABEL_RECEIPT,
+                    &nightjar_wire::receipt_signed_data(hash, r.expiry_ms),
+                    &r.signature,
+                )
+                .is_ok()
+    })
+}
+
+/// Store locally and at the other swarm members at once; answer when
+/// `quorum` copies (this one included) are durable, with their receipts.
+#[allow(clippy::too_many_arguments)]
+async fn store_replicated(
+    shared: &Arc<Shared>,
+    account: [u8; 32],
+    namespace: u16,
+    hash: MessageHash,
+    data: Vec<u8>,
+    expiry_ms: u64,
+    replicate_to: Vec<NodeEntry>,
+    quorum: usize,
+) -> Response {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(replicate_to.len().max(1));
+    if !replicate_to.is_empty() {
+        let req = Request::Replicate(ReplicateRequest {
+            account,
+            namespace,
+            data: data.clone(),
+            expiry_ms,
+        });
+        for member in replicate_to {
+            let peers = shared.peers.clone();
+            let req = req.clone();
+            let tx = tx.clone();
+            // Each replica keeps going after the client has its answer.
+            tokio::spawn(async move {
+                let receipt = match peers.request(&member, &req, QUORUM_TIMEOUT).await {
+                    Ok(resp) => verified_receipt(&member, &hash, &resp),
+                    Err(e) => {
+                        debug!(error = %e, "replication to a swarm member failed");
+                        None
+                    }
+                };
+                let _ = tx.send(receipt).await;
+            });
+        }
+    }
+    drop(tx);
+    let local = shared
+        .store
+        .store(NewMessage {
+            account,
+            namespace,
+            hash,
+            data,
+            now_ms: unix_now_ms(),
+            expiry_ms,
+        })
+        .await
+        .unwrap_or(Err(StoreError::WriterGone));
+    let already_stored = match local {
+        Ok(StoreOutcome::Stored { .. }) => {
+            shared.wake(&(account, namespace));
+            false
+        }
+        Ok(StoreOutcome::AlreadyStored { .. }) => true,
+        Ok(StoreOutcome::Tombstoned) => {
+            return Response::error(
+                unix_now_ms(),
+                ErrorCode::Deleted,
+                "the recipient deleted this message",
+            );
+        }
+        Err(e) => {
+            if !matches!(e, StoreError::QuotaExceeded { .. }) {
+                warn!(error = %e, "store failed");
+            }
+            return core::store_error_response(unix_now_ms(), &e);
+        }
+    };
+    let mut receipts = vec![receipt(&shared.identity, &hash, expiry_ms)];
+    let deadline = tokio::time::Instant::now() + QUORUM_TIMEOUT;
+    while receipts.len() < quorum {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(Some(r))) => receipts.push(r),
+            Ok(Some(None)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    if receipts.len() < quorum {
+        return Response::error(
+            unix_now_ms(),
+            ErrorCode::QuorumNotReached,
+            format!(
+                "{} of {quorum} swarm members confirmed; retry",
+                receipts.len()
+            ),
+        );
+    }
+    core::stored_response(unix_now_ms(), hash, expiry_ms, already_stored, receipts)
+}
+
+/// Re-read the registry file when it changes and install the new swarm map.
+async fn registry_loop(shared: Arc<Shared>, path: std::path::PathBuf) {
+    let mut shutdown = shared.shutdown.clone();
+    let stamp = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut seen = stamp(&path);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(REGISTRY_POLL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = stamp(&path);
+        if now == seen {
+            continue;
+        }
+        match Registry::load(&path).and_then(|r| r.swarm_map()) {
+            Ok(map) => {
+                seen = now;
+                shared.peers.retain(&map.nodes());
+                let height = map.height();
+                lock(&shared.core).set_map(map);
+                info!(height, "registry changed; swarm map updated");
+            }
+            // A half-written file: try again on the next poll.
+            Err(e) => debug!(error = %e, "registry not readable yet"),
+        }
+    }
+}
+
+/// Anti-entropy and hand-off rounds.
+async fn sync_loop(shared: Arc<Shared>, every: Duration) {
+    let mut shutdown = shared.shutdown.clone();
+    let driver = SyncDriver {
+        me: NodeId(shared.identity.public_key()),
+        store: shared.store.clone(),
+        peers: shared.peers.clone(),
+        quorum: shared.quorum,
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let Some(map) = lock(&shared.core).map().cloned() else {
+            continue;
+        };
+        let stats = driver.round(&map, unix_now_ms()).await;
+        if stats != sync::RoundStats::default() {
+            info!(
+                pulled = stats.pulled,
+                tombstones = stats.tombstones,
+                handed_off = stats.handed_off,
+                "anti-entropy round"
+            );
+            shared.metrics.synced.inc_by(stats.pulled);
+            shared.metrics.handed_off.inc_by(stats.handed_off);
+        }
+    }
 }
 
 /// Count the answer in the metrics and send it.

@@ -19,6 +19,8 @@ pub mod config;
 pub mod core;
 pub mod driver;
 pub mod metrics;
+pub mod peers;
+pub mod sync;
 
 pub use config::NodeConfig;
 pub use driver::{NodeError, RunningNode, start, unix_now_ms};

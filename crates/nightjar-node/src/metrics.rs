@@ -45,6 +45,10 @@ pub struct Metrics {
     pub store_commits: Gauge,
     /// Expired messages removed.
     pub purged: Counter,
+    /// Messages pulled from swarm peers by anti-entropy.
+    pub synced: Counter,
+    /// Messages handed to the swarm that now owns them.
+    pub handed_off: Counter,
 }
 
 impl Default for Metrics {
@@ -67,6 +71,8 @@ impl Metrics {
         let stored_bytes = Gauge::default();
         let store_commits = Gauge::default();
         let purged = Counter::default();
+        let synced = Counter::default();
+        let handed_off = Counter::default();
         registry.register("requests", "Requests answered", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -105,6 +111,8 @@ impl Metrics {
             stored_bytes,
             store_commits,
             purged,
+            synced,
+            handed_off,
         }
     }
 

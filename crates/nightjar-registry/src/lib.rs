@@ -1,26 +1,37 @@
 //! Nightjar's node registry and network file, in their devnet form.
 //!
 //! The **registry** says which service nodes exist: each node's Ed25519
-//! identity key (its node ID) and its address. On the devnet it is a genesis
-//! file (`registry.toml`); later it becomes an ordered log of join and exit
-//! events and then a staking contract's events. The **network file**
-//! (`network.toml`) is what a client starts from: the network's name, its seed
-//! nodes, and (devnet only) where the registry file is.
+//! identity key (its node ID) and its address. On the devnet it is a file
+//! (`registry.toml`) holding an ordered log: the genesis nodes, then join and
+//! exit events; later the log comes from a staking contract's events. The
+//! **network file** (`network.toml`) is what a client starts from: the
+//! network's name, its seed nodes, and (devnet only) where the registry file
+//! is.
 //!
-//! [`choose_node`] is the one place where a client decides which node holds an
-//! account's mailbox. Today it is rendezvous hashing over the registry's nodes
-//! (every client derives the same node for an account); swarms replace it.
+//! Replaying the log gives a [`SwarmMap`]: the nodes grouped into swarms, and
+//! for every account the swarm that holds its mailbox
+//! ([`swarm_members_for_account`]); the rules are in the [`swarm`] module.
+//! [`choose_node`] (rendezvous hashing over the nodes, one node per account)
+//! is what clients still use until they move to swarms.
 //!
 //! This crate does no networking and reads files only in [`Registry::load`]
 //! and [`NetworkFile::load`]; both formats are specified in `docs/PROTOCOL.md`.
 
-use std::collections::HashSet;
+pub mod swarm;
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use nightjar_crypto::identity::PublicKey;
 use serde::{Deserialize, Serialize};
+
+pub use swarm::{
+    MAX_SWARM_SIZE, MIN_SWARM_SIZE, ParseSwarmIdError, RegistryEvent, SwarmId, SwarmMap,
+    TARGET_SWARM_SIZE,
+};
 
 /// The only file format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -75,11 +86,52 @@ pub enum RegistryError {
     /// There are no nodes to talk to.
     #[error("the registry lists no nodes")]
     Empty,
+    /// An `[[events]]` entry is malformed.
+    #[error("event entry {index}: {reason}")]
+    InvalidEvent {
+        /// Position in the `[[events]]` list (0-based).
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An event of the registry log does not fit the events before it.
+    #[error("registry log event {position}: {problem}")]
+    EventRejected {
+        /// Position in the whole log (0-based; the genesis nodes come first).
+        position: u64,
+        /// What is wrong.
+        problem: Box<EventProblem>,
+    },
 }
 
-/// A node's identity key, shown as 64 lowercase hex digits.
+/// Why a registry event cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventProblem {
+    /// A join of a node that is already in the network.
+    #[error("node {0} joins but is already in the network")]
+    AlreadyJoined(NodeId),
+    /// An exit of a node that is not in the network.
+    #[error("node {0} exits but is not in the network")]
+    NotJoined(NodeId),
+}
+
+/// A node's identity key, shown as 64 lowercase hex digits. Node IDs are
+/// ordered by their 32 key bytes (the same order as their hex).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodeId(pub PublicKey);
+
+impl Ord for NodeId {
+    fn cmp(&self, other: &NodeId) -> Ordering {
+        self.0.as_bytes().cmp(other.0.as_bytes())
+    }
+}
+
+impl PartialOrd for NodeId {
+    fn partial_cmp(&self, other: &NodeId) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,11 +167,22 @@ struct RawNode {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawEvent {
+    kind: String,
+    node_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    addr: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRegistry {
     version: u32,
     network: String,
     #[serde(default)]
     nodes: Vec<RawNode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    events: Vec<RawEvent>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -156,6 +219,52 @@ fn parse_nodes(raw: Vec<RawNode>) -> Result<Vec<NodeEntry>, RegistryError> {
     Ok(out)
 }
 
+fn parse_events(raw: Vec<RawEvent>) -> Result<Vec<RegistryEvent>, RegistryError> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (index, e) in raw.into_iter().enumerate() {
+        let invalid = |reason| RegistryError::InvalidEvent { index, reason };
+        let id: NodeId = e.node_id.parse().map_err(invalid)?;
+        let event = match (e.kind.as_str(), e.addr) {
+            ("join", Some(addr)) => {
+                let addr: SocketAddr = addr
+                    .parse()
+                    .map_err(|err| invalid(format!("addr {addr:?}: {err}")))?;
+                RegistryEvent::Join {
+                    node: NodeEntry { id, addr },
+                }
+            }
+            ("join", None) => return Err(invalid("a join needs an addr".into())),
+            ("exit", None) => RegistryEvent::Exit { id },
+            ("exit", Some(_)) => return Err(invalid("an exit has no addr".into())),
+            (kind, _) => {
+                return Err(invalid(format!(
+                    "kind {kind:?} is neither \"join\" nor \"exit\""
+                )));
+            }
+        };
+        out.push(event);
+    }
+    Ok(out)
+}
+
+fn events_to_raw(events: &[RegistryEvent]) -> Vec<RawEvent> {
+    events
+        .iter()
+        .map(|e| match e {
+            RegistryEvent::Join { node } => RawEvent {
+                kind: "join".into(),
+                node_id: node.id.to_string(),
+                addr: Some(node.addr.to_string()),
+            },
+            RegistryEvent::Exit { id } => RawEvent {
+                kind: "exit".into(),
+                node_id: id.to_string(),
+                addr: None,
+            },
+        })
+        .collect()
+}
+
 fn to_raw(nodes: &[NodeEntry]) -> Vec<RawNode> {
     nodes
         .iter()
@@ -181,13 +290,21 @@ fn read_bounded(path: &Path) -> Result<String, RegistryError> {
     std::fs::read_to_string(path).map_err(read_err)
 }
 
-/// The set of service nodes (devnet genesis form).
+/// The registry log (devnet form): genesis nodes, then join and exit events.
+///
+/// The whole log ([`Registry::log`]) is the genesis nodes as joins, in
+/// order, followed by `events`; replaying it ([`Registry::swarm_map`]) gives
+/// the current nodes and swarms. A registry read from a file always has a
+/// valid log; one built by hand is checked when it is replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registry {
     /// The network's name; clients and nodes refuse to mix networks.
     pub network: String,
-    /// The nodes, in file order.
+    /// The genesis nodes, in file order (`[[nodes]]`): the log's first
+    /// events, all joins. The *current* nodes are [`Registry::live_nodes`].
     pub nodes: Vec<NodeEntry>,
+    /// The events after genesis, in order (`[[events]]`).
+    pub events: Vec<RegistryEvent>,
 }
 
 impl Registry {
@@ -209,10 +326,73 @@ impl Registry {
                 version: raw.version,
             });
         }
-        Ok(Registry {
+        let registry = Registry {
             network: raw.network,
             nodes: parse_nodes(raw.nodes)?,
-        })
+            events: parse_events(raw.events)?,
+        };
+        registry.swarm_map()?;
+        Ok(registry)
+    }
+
+    /// A registry with genesis nodes only.
+    pub fn genesis(network: impl Into<String>, nodes: Vec<NodeEntry>) -> Registry {
+        Registry {
+            network: network.into(),
+            nodes,
+            events: Vec::new(),
+        }
+    }
+
+    /// The whole log: the genesis nodes as joins, then `events`.
+    pub fn log(&self) -> Vec<RegistryEvent> {
+        self.nodes
+            .iter()
+            .map(|node| RegistryEvent::Join { node: node.clone() })
+            .chain(self.events.iter().cloned())
+            .collect()
+    }
+
+    /// Replays the whole log into the current swarms.
+    ///
+    /// Fails with [`RegistryError::EventRejected`] if an event does not fit
+    /// (its `position` counts the genesis nodes first).
+    pub fn swarm_map(&self) -> Result<SwarmMap, RegistryError> {
+        let mut map = SwarmMap::new();
+        for node in &self.nodes {
+            map.apply(&RegistryEvent::Join { node: node.clone() })?;
+        }
+        for event in &self.events {
+            map.apply(event)?;
+        }
+        Ok(map)
+    }
+
+    /// The nodes in the network after the whole log, in the order of their
+    /// latest join (for a registry without events: the genesis nodes, in
+    /// file order).
+    pub fn live_nodes(&self) -> Result<Vec<NodeEntry>, RegistryError> {
+        let map = self.swarm_map()?;
+        let mut joined_at = HashMap::new();
+        for (position, event) in self.log().into_iter().enumerate() {
+            if let RegistryEvent::Join { node } = event {
+                joined_at.insert(node.id, position);
+            }
+        }
+        let mut live = map.nodes();
+        live.sort_by_key(|n| joined_at.get(&n.id).copied().unwrap_or(usize::MAX));
+        Ok(live)
+    }
+
+    /// Appends `event` to the log if it fits (a join of a node not in the
+    /// network, an exit of one that is); otherwise returns
+    /// [`RegistryError::EventRejected`] and leaves the registry unchanged.
+    ///
+    /// This replays the whole log; it is meant for devnet tools.
+    pub fn append(&mut self, event: RegistryEvent) -> Result<(), RegistryError> {
+        self.swarm_map()?.apply(&event)?;
+        self.events.push(event);
+        Ok(())
     }
 
     /// Read a registry file.
@@ -226,6 +406,7 @@ impl Registry {
             version: FORMAT_VERSION,
             network: self.network.clone(),
             nodes: to_raw(&self.nodes),
+            events: events_to_raw(&self.events),
         };
         // A struct of strings and vectors always serializes.
         toml::to_string(&raw).unwrap_or_default()
@@ -286,8 +467,9 @@ impl NetworkFile {
         toml::to_string(&raw).unwrap_or_default()
     }
 
-    /// The node list a client uses: the registry when the network file names
-    /// one (and it belongs to the same network), else the seeds.
+    /// The node list a client uses: the registry's current nodes
+    /// ([`Registry::live_nodes`]) when the network file names one (and it
+    /// belongs to the same network), else the seeds.
     pub fn nodes(&self) -> Result<Vec<NodeEntry>, RegistryError> {
         match &self.registry {
             Some(path) => {
@@ -301,10 +483,11 @@ impl NetworkFile {
                         ),
                     });
                 }
-                if reg.nodes.is_empty() {
+                let nodes = reg.live_nodes()?;
+                if nodes.is_empty() {
                     return Err(RegistryError::Empty);
                 }
-                Ok(reg.nodes)
+                Ok(nodes)
             }
             None => Ok(self.seeds.clone()),
         }
@@ -322,6 +505,14 @@ pub fn choose_node<'a>(nodes: &'a [NodeEntry], account: &PublicKey) -> Option<&'
         .max_by_key(|n| nightjar_crypto::hash::rendezvous_score(account, &n.id.0))
 }
 
+/// The members of the swarm that holds `account`'s mailbox (sorted by node
+/// ID); empty if the map has no swarms.
+pub fn swarm_members_for_account(map: &SwarmMap, account: &PublicKey) -> Vec<NodeEntry> {
+    map.swarm_for_account(account)
+        .and_then(|swarm| map.members(swarm))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -335,13 +526,172 @@ mod tests {
         }
     }
 
+    /// The position and problem of an [`RegistryError::EventRejected`].
+    pub(crate) fn rejection<T>(r: Result<T, RegistryError>) -> Option<(u64, EventProblem)> {
+        match r {
+            Err(RegistryError::EventRejected { position, problem }) => Some((position, *problem)),
+            _ => None,
+        }
+    }
+
     #[test]
     fn registry_round_trips() {
         let reg = Registry {
             network: "devnet".into(),
             nodes: vec![node(1), node(2)],
+            events: Vec::new(),
         };
         assert_eq!(Registry::from_toml(&reg.to_toml()).unwrap(), reg);
+    }
+
+    #[test]
+    fn registry_with_events_round_trips() {
+        let (a, b, c) = (node(1), node(2), node(3));
+        let mut reg = Registry::genesis("devnet", vec![a.clone(), b.clone()]);
+        reg.append(RegistryEvent::Join { node: c.clone() }).unwrap();
+        reg.append(RegistryEvent::Exit { id: a.id }).unwrap();
+        reg.append(RegistryEvent::Join { node: node(4) }).unwrap();
+        let text = reg.to_toml();
+        assert!(text.contains("[[nodes]]") && text.contains("[[events]]"));
+        assert!(text.contains("kind = \"exit\""));
+        let parsed = Registry::from_toml(&text).unwrap();
+        assert_eq!(parsed, reg);
+        assert_eq!(parsed.log().len(), 5);
+        assert_eq!(parsed.swarm_map().unwrap().height(), 5);
+        // Current nodes, in the order of their latest join.
+        let live: Vec<_> = parsed.live_nodes().unwrap();
+        assert_eq!(live, vec![b, c, reg.events[2].clone().into_join().unwrap()]);
+    }
+
+    impl RegistryEvent {
+        fn into_join(self) -> Option<NodeEntry> {
+            match self {
+                RegistryEvent::Join { node } => Some(node),
+                RegistryEvent::Exit { .. } => None,
+            }
+        }
+    }
+
+    #[test]
+    fn genesis_only_files_keep_the_old_format() {
+        let reg = Registry::genesis("d", vec![node(1)]);
+        let text = reg.to_toml();
+        assert!(!text.contains("events"));
+        let old = format!(
+            "version = 1\nnetwork = \"d\"\n[[nodes]]\nnode_id = \"{}\"\naddr = \"127.0.0.1:1\"\n",
+            reg.nodes[0].id
+        );
+        assert_eq!(Registry::from_toml(&old).unwrap(), reg);
+        assert_eq!(reg.live_nodes().unwrap(), reg.nodes);
+    }
+
+    #[test]
+    fn malformed_and_misplaced_events_are_rejected() {
+        let id = node(1).id;
+        let head = "version = 1\nnetwork = \"d\"\n";
+        let with = |events: &str| Registry::from_toml(&format!("{head}{events}"));
+        let join =
+            format!("[[events]]\nkind = \"join\"\nnode_id = \"{id}\"\naddr = \"127.0.0.1:1\"\n");
+        let exit = format!("[[events]]\nkind = \"exit\"\nnode_id = \"{id}\"\n");
+        assert!(with(&join).is_ok());
+        assert!(with(&format!("{join}{exit}")).is_ok());
+        let cases = [
+            format!("[[events]]\nkind = \"leave\"\nnode_id = \"{id}\"\n"),
+            format!("[[events]]\nkind = \"join\"\nnode_id = \"{id}\"\n"),
+            format!("[[events]]\nkind = \"exit\"\nnode_id = \"{id}\"\naddr = \"127.0.0.1:1\"\n"),
+            "[[events]]\nkind = \"exit\"\nnode_id = \"00\"\n".to_string(),
+            format!("[[events]]\nkind = \"join\"\nnode_id = \"{id}\"\naddr = \"nowhere\"\n"),
+        ];
+        for case in &cases {
+            assert!(
+                matches!(
+                    with(&format!("{join}{case}")),
+                    Err(RegistryError::InvalidEvent { index: 1, .. })
+                ),
+                "{case}"
+            );
+        }
+        assert!(matches!(
+            with(&format!(
+                "{join}[[events]]\nkind = \"exit\"\nnode_id = \"{id}\"\nextra = 1\n"
+            )),
+            Err(RegistryError::Parse { .. })
+        ));
+        assert_eq!(
+            rejection(with(&exit)),
+            Some((0, EventProblem::NotJoined(id)))
+        );
+        assert_eq!(
+            rejection(with(&format!("{join}{exit}{exit}"))),
+            Some((2, EventProblem::NotJoined(id)))
+        );
+        // A join of a genesis node: positions count the genesis nodes first.
+        let genesis = format!("[[nodes]]\nnode_id = \"{id}\"\naddr = \"127.0.0.1:1\"\n");
+        assert_eq!(
+            rejection(with(&format!("{genesis}{join}"))),
+            Some((1, EventProblem::AlreadyJoined(id)))
+        );
+    }
+
+    #[test]
+    fn append_rejects_events_that_do_not_fit() {
+        let a = node(1);
+        let mut reg = Registry::genesis("d", vec![a.clone()]);
+        let before = reg.clone();
+        assert!(matches!(
+            reg.append(RegistryEvent::Join { node: a.clone() }),
+            Err(RegistryError::EventRejected { position: 1, .. })
+        ));
+        assert!(matches!(
+            reg.append(RegistryEvent::Exit { id: node(2).id }),
+            Err(RegistryError::EventRejected { position: 1, .. })
+        ));
+        assert_eq!(reg, before);
+        reg.append(RegistryEvent::Exit { id: a.id }).unwrap();
+        reg.append(RegistryEvent::Join { node: a }).unwrap();
+        assert_eq!(reg.events.len(), 2);
+    }
+
+    #[test]
+    fn network_file_uses_the_registry_s_current_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (node(1), node(2), node(3));
+        let mut reg = Registry::genesis("d", vec![a.clone(), b.clone()]);
+        reg.append(RegistryEvent::Exit { id: a.id }).unwrap();
+        reg.append(RegistryEvent::Join { node: c.clone() }).unwrap();
+        std::fs::write(dir.path().join("registry.toml"), reg.to_toml()).unwrap();
+        let net = NetworkFile {
+            network: "d".into(),
+            registry: None,
+            seeds: vec![a.clone()],
+        };
+        let path = dir.path().join("network.toml");
+        std::fs::write(&path, net.to_toml(Some("registry.toml"))).unwrap();
+        let loaded = NetworkFile::load(&path).unwrap();
+        assert_eq!(loaded.nodes().unwrap(), vec![b.clone(), c]);
+
+        reg.append(RegistryEvent::Exit { id: b.id }).unwrap();
+        let last = match &reg.events[1] {
+            RegistryEvent::Join { node } => node.id,
+            RegistryEvent::Exit { .. } => unreachable!(),
+        };
+        reg.append(RegistryEvent::Exit { id: last }).unwrap();
+        std::fs::write(dir.path().join("registry.toml"), reg.to_toml()).unwrap();
+        assert!(matches!(loaded.nodes(), Err(RegistryError::Empty)));
+    }
+
+    #[test]
+    fn swarm_members_for_account_is_the_account_s_swarm() {
+        let nodes: Vec<_> = (1..=12).map(node).collect();
+        let reg = Registry::genesis("d", nodes);
+        let map = reg.swarm_map().unwrap();
+        assert_eq!(map.swarm_count(), 2);
+        let account = Identity::generate().unwrap().public_key();
+        let members = swarm_members_for_account(&map, &account);
+        let swarm = map.swarm_for_account(&account).unwrap();
+        assert_eq!(Some(members.clone()), map.members(swarm));
+        assert!((MIN_SWARM_SIZE..=MAX_SWARM_SIZE).contains(&members.len()));
+        assert!(swarm_members_for_account(&SwarmMap::new(), &account).is_empty());
     }
 
     #[test]
@@ -350,6 +700,7 @@ mod tests {
         let dup = Registry {
             network: "d".into(),
             nodes: vec![n.clone(), n],
+            events: Vec::new(),
         };
         assert!(matches!(
             Registry::from_toml(&dup.to_toml()),

@@ -9,14 +9,17 @@ use std::sync::Arc;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The account is over its quota; `limit` is `"messages"` or `"bytes"`.
-    /// Nothing was stored and existing messages are untouched.
+    /// The account is over its quota; `limit` is `"messages"`, `"bytes"`
+    /// or `"tombstones"`. The operation changed nothing: nothing was stored
+    /// (or, for `"tombstones"`, nothing was deleted) and existing data is
+    /// untouched.
     ///
     /// What to do: reject the request (e.g. "mailbox full") and let the
-    /// client retry later, once it has deleted messages or they expired.
+    /// client retry later, once it has deleted messages or they (or the
+    /// tombstones) expired.
     #[error("account quota exceeded: too many {limit}")]
     QuotaExceeded {
-        /// Which quota was hit: `"messages"` or `"bytes"`.
+        /// Which quota was hit: `"messages"`, `"bytes"` or `"tombstones"`.
         limit: &'static str,
     },
 
@@ -86,6 +89,18 @@ pub enum StoreError {
         field: &'static str,
         /// The offending value.
         value: u64,
+    },
+
+    /// A batch read asked for more keys than one call allows
+    /// (see [`crate::Store::MAX_FETCH_KEYS`]). Nothing was read.
+    ///
+    /// What to do: split the request into chunks of at most `max` keys.
+    #[error("too many keys in one request ({given} > {max})")]
+    TooManyKeys {
+        /// How many keys were given.
+        given: usize,
+        /// The most one call accepts.
+        max: usize,
     },
 
     /// The message's `expiry_ms` is not after `now_ms`, so it would never be

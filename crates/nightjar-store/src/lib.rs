@@ -8,6 +8,14 @@
 //! Writes go through one writer thread that batches concurrent requests into
 //! a single transaction and acknowledges each only after `COMMIT`.
 //!
+//! For swarms, every row also records its account's *ring position*
+//! ([`StoreConfig::ring_position`]): nodes list ring ranges for
+//! anti-entropy ([`Store::list_range`]), fetch what peers miss
+//! ([`Store::fetch`]) and drop ranges handed over to other swarms
+//! ([`Store::drop_range`]). Deletes leave tombstones (replicated with
+//! [`Store::add_tombstones`]) so that sync cannot resurrect deleted
+//! messages ([`StoreOutcome::Tombstoned`]).
+//!
 //! What it is **not**: it does no networking, no cryptography (payloads and
 //! hashes are opaque and not verified), and never reads the clock: every
 //! time-dependent call takes `now_ms: u64`, Unix milliseconds, from the
@@ -16,7 +24,16 @@
 //! ```no_run
 //! # fn main() -> Result<(), nightjar_store::StoreError> {
 //! use nightjar_store::{NewMessage, Store, StoreConfig};
-//! let store = Store::open(StoreConfig { path: "/var/lib/nightjar/messages.sqlite".into(), ..Default::default() })?;
+//! // Stand-in: real nodes use the network's hash of the account key.
+//! fn ring_position(account: &[u8; 32]) -> u64 {
+//!     let mut first = [0u8; 8];
+//!     first.copy_from_slice(&account[..8]);
+//!     u64::from_be_bytes(first)
+//! }
+//! let store = Store::open(StoreConfig::new(
+//!     "/var/lib/nightjar/messages.sqlite".into(),
+//!     ring_position,
+//! ))?;
 //! let rx = store.store(NewMessage {
 //!     account: [1; 32], namespace: 0, hash: [2; 32], data: b"ciphertext".to_vec(),
 //!     now_ms: 1_700_000_000_000, expiry_ms: 1_700_000_060_000,
@@ -24,10 +41,14 @@
 //! let outcome = rx.blocking_recv().map_err(|_| nightjar_store::StoreError::WriterGone)??;
 //! let msgs = store.retrieve(&[1; 32], 0, 0, 1_700_000_000_001, 100, 1 << 20)?;
 //! assert_eq!(msgs[0].seq, outcome.seq());
+//! // Anti-entropy: everything live in the whole ring (start == end).
+//! let entries = store.list_range(0, 0, 1_700_000_000_001)?;
+//! assert_eq!(entries[0].position, ring_position(&[1; 32]));
 //! # Ok(()) }
 //! ```
 
 mod error;
+mod ring;
 mod schema;
 mod store;
 mod types;
@@ -38,4 +59,7 @@ mod tests;
 
 pub use error::StoreError;
 pub use store::Store;
-pub use types::{NewMessage, StoreConfig, StoreOutcome, StoreStats, StoredMessage};
+pub use types::{
+    FullMessage, NewMessage, StoreConfig, StoreOutcome, StoreStats, StoredMessage, SyncEntry,
+    Tombstone,
+};

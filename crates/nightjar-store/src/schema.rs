@@ -2,16 +2,30 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::types::Value;
+use rusqlite::{Connection, params};
 
 use crate::error::StoreError;
+use crate::ring;
 
 /// Schema version written to `PRAGMA user_version`.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+///
+/// History:
+/// - 1: `messages` and `account_usage`.
+/// - 2: `messages.pos` (ring position) and its index; `tombstones` and
+///   `tombstone_usage`. Version-1 files are migrated on open.
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The tables and indexes of version 1 that version 2 keeps unchanged
+/// (except that `messages` gains `pos`; see [`CREATE_SCHEMA`]).
+///
+/// `pos` is a ring position encoded by [`crate::ring::pos_to_sql`]. Its
+/// `DEFAULT 0` exists only because `ALTER TABLE ... ADD COLUMN ... NOT NULL`
+/// requires a default; with it, fresh and migrated databases have the same
+/// columns. The store always writes `pos` explicitly.
 const CREATE_SCHEMA: &str = "
 CREATE TABLE messages (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -21,6 +35,7 @@ CREATE TABLE messages (
     data         BLOB    NOT NULL,
     stored_at_ms INTEGER NOT NULL,
     expiry_ms    INTEGER NOT NULL,
+    pos          INTEGER NOT NULL DEFAULT 0,
     UNIQUE (account, namespace, hash)
 );
 CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
@@ -30,7 +45,35 @@ CREATE TABLE account_usage (
     messages INTEGER NOT NULL,
     bytes    INTEGER NOT NULL
 ) WITHOUT ROWID;
-PRAGMA user_version = 1;
+";
+
+/// What version 2 adds on top of the `messages` table having `pos`; run by
+/// both creation and migration, so both end with the same schema.
+///
+/// - `messages_by_pos` drives ring range scans. Besides its key `(pos,
+///   hash)` it carries the other columns a range listing returns, so
+///   listing never reads message payloads.
+/// - `tombstones` records deleted messages until `expiry_ms`, so that
+///   replication and sync do not resurrect them; `pos` as in `messages`.
+/// - `tombstone_usage` counts each account's tombstones (for the cap),
+///   like `account_usage` counts messages; rows with 0 are deleted.
+const CREATE_V2_ADDITIONS: &str = "
+CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
+CREATE TABLE tombstones (
+    account   BLOB    NOT NULL,
+    namespace INTEGER NOT NULL,
+    hash      BLOB    NOT NULL,
+    pos       INTEGER NOT NULL,
+    expiry_ms INTEGER NOT NULL,
+    PRIMARY KEY (account, namespace, hash)
+) WITHOUT ROWID;
+CREATE INDEX tombstones_by_pos ON tombstones (pos, hash);
+CREATE INDEX tombstones_by_expiry ON tombstones (expiry_ms);
+CREATE TABLE tombstone_usage (
+    account    BLOB    PRIMARY KEY NOT NULL,
+    tombstones INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 2;
 ";
 
 /// Settings shared by both connections.
@@ -62,10 +105,14 @@ pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates the schema in an empty database, or checks the version of an
-/// existing one. Runs in one immediate transaction, so concurrent openers
-/// and crashes never leave a half-created schema.
-pub(crate) fn init(conn: &mut Connection) -> Result<(), StoreError> {
+/// Creates the schema in an empty database, migrates a version-1 one, or
+/// checks the version of an existing one. Runs in one immediate
+/// transaction, so concurrent openers and crashes never leave a
+/// half-created or half-migrated schema.
+pub(crate) fn init(
+    conn: &mut Connection,
+    ring_position: fn(&[u8; 32]) -> u64,
+) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(StoreError::sql("begin schema transaction"))?;
@@ -84,10 +131,73 @@ pub(crate) fn init(conn: &mut Connection) -> Result<(), StoreError> {
             }
             tx.execute_batch(CREATE_SCHEMA)
                 .map_err(StoreError::sql("create schema"))?;
+            tx.execute_batch(CREATE_V2_ADDITIONS)
+                .map_err(StoreError::sql("create schema"))?;
             tx.commit().map_err(StoreError::sql("commit schema"))?;
+            Ok(())
+        }
+        1 => {
+            migrate_v1_to_v2(&tx, ring_position)?;
+            tx.commit().map_err(StoreError::sql("commit migration"))?;
             Ok(())
         }
         SCHEMA_VERSION => Ok(()),
         other => Err(StoreError::UnsupportedSchema(other)),
     }
+}
+
+/// Adds `messages.pos`, fills it for every row (one `UPDATE` per account,
+/// through the `(account, ...)` index) and creates the version-2 additions.
+/// Runs inside the caller's transaction: on any error nothing changes.
+///
+/// A row whose account is not a 32-byte blob (damaged outside this crate)
+/// does not stop the migration: it keeps the stored default `pos = 0` (ring position 2^63) and a warning
+/// is logged; reads that reach it report [`StoreError::Corrupt`] as before.
+fn migrate_v1_to_v2(
+    tx: &rusqlite::Transaction<'_>,
+    ring_position: fn(&[u8; 32]) -> u64,
+) -> Result<(), StoreError> {
+    const OP: &str = "migrate schema 1 to 2";
+    tx.execute_batch("ALTER TABLE messages ADD COLUMN pos INTEGER NOT NULL DEFAULT 0")
+        .map_err(StoreError::sql(OP))?;
+    // Raw values, so that a malformed account cannot abort the migration.
+    let accounts: Vec<Value> = tx
+        .prepare("SELECT DISTINCT account FROM messages")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(StoreError::sql(OP))?;
+    let mut update = tx
+        .prepare("UPDATE messages SET pos = ?2 WHERE account = ?1")
+        .map_err(StoreError::sql(OP))?;
+    let mut rows: usize = 0;
+    let mut skipped: usize = 0;
+    for account in &accounts {
+        let key = match account {
+            Value::Blob(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).ok(),
+            _ => None,
+        };
+        let Some(key) = key else {
+            skipped = skipped.saturating_add(1);
+            continue;
+        };
+        let pos = ring::pos_to_sql(ring_position(&key));
+        let n = update
+            .execute(params![account, pos])
+            .map_err(StoreError::sql(OP))?;
+        rows = rows.saturating_add(n);
+    }
+    drop(update);
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "schema migration: accounts that are not 32-byte blobs keep ring position 0"
+        );
+    }
+    tx.execute_batch(CREATE_V2_ADDITIONS)
+        .map_err(StoreError::sql(OP))?;
+    tracing::info!(
+        accounts = accounts.len(),
+        rows,
+        "migrated message store schema from version 1 to 2"
+    );
+    Ok(())
 }

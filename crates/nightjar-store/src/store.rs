@@ -1,26 +1,37 @@
 //! The [`Store`] handle.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use crate::error::{StoreError, from_disk, to_i64};
+use crate::ring::{pos_from_sql, sql_intervals};
 use crate::schema;
-use crate::types::{NewMessage, StoreConfig, StoreOutcome, StoreStats, StoredMessage};
-use crate::writer::{self, Limits, Op};
+use crate::types::{
+    FullMessage, NewMessage, StoreConfig, StoreOutcome, StoreStats, StoredMessage, SyncEntry,
+    Tombstone,
+};
+use crate::writer::{self, CountOp, Op, Settings};
 
 /// Handle to one node's message store. Cheap to clone; `Send + Sync`.
 ///
-/// Writes ([`Store::store`], [`Store::delete`], [`Store::purge_expired`]) are
-/// queued to a single writer thread and answered through a oneshot channel
-/// once durably committed. Reads ([`Store::retrieve`], [`Store::stats`])
-/// block the calling thread on a separate read connection; call them from
-/// `spawn_blocking` in async code.
+/// Writes ([`Store::store`], [`Store::delete`], [`Store::add_tombstones`],
+/// [`Store::drop_range`], [`Store::purge_expired`]) are queued to a single
+/// writer thread and answered through a oneshot channel once durably
+/// committed. Reads ([`Store::retrieve`], [`Store::list_range`],
+/// [`Store::fetch`], [`Store::stats`]) block the calling thread on a separate
+/// read connection; call them from `spawn_blocking` in async code.
+///
+/// Every message and tombstone carries its account's ring position
+/// ([`StoreConfig::ring_position`]); ring ranges `[start, end)` follow one
+/// convention everywhere: `start < end` is `start <= p < end`, `start > end`
+/// wraps (`p >= start || p < end`), and `start == end` is the whole ring.
 ///
 /// The writer thread finishes all queued work and exits when the last handle
 /// is dropped (the drop waits for it) or on [`Store::shutdown`].
@@ -36,6 +47,17 @@ struct Inner {
     commits: Arc<AtomicU64>,
     path: PathBuf,
 }
+
+/// Live messages in an interval of encoded positions (`?1..=?2`, now `?3`).
+/// `+expiry_ms` keeps the planner off the expiry index: the position range
+/// is what bounds the scan (`messages_by_pos` covers every column read).
+pub(crate) const LIST_MESSAGES: &str = "SELECT account, namespace, hash, pos, expiry_ms
+     FROM messages WHERE pos BETWEEN ?1 AND ?2 AND +expiry_ms > ?3";
+
+/// Live tombstones in an interval of encoded positions, like
+/// [`LIST_MESSAGES`] (through `tombstones_by_pos`).
+pub(crate) const LIST_TOMBSTONES: &str = "SELECT account, namespace, hash, pos, expiry_ms
+     FROM tombstones WHERE pos BETWEEN ?1 AND ?2 AND +expiry_ms > ?3";
 
 /// Locks a mutex, ignoring poisoning: nothing panics while these are held,
 /// and the guarded values stay valid anyway.
@@ -90,6 +112,13 @@ impl Store {
     /// version, enables WAL with `synchronous=FULL`, and spawns the writer
     /// thread that owns the write connection.
     ///
+    /// A version-1 database (before ring positions and tombstones) is
+    /// migrated to version 2 in one transaction: `messages` gains `pos`,
+    /// computed for every row with `config.ring_position`, and the
+    /// tombstone tables are created. If anything fails, the file is left
+    /// at version 1. The migration rewrites every message row, so it can
+    /// take a while on a large store.
+    ///
     /// # Errors
     /// [`StoreError::Io`] if the directory or thread cannot be created,
     /// [`StoreError::UnsupportedSchema`] for an unknown or foreign database,
@@ -103,23 +132,25 @@ impl Store {
         let mut write_conn =
             Connection::open(&config.path).map_err(StoreError::sql("open write connection"))?;
         schema::configure_writer(&write_conn)?;
-        schema::init(&mut write_conn)?;
+        schema::init(&mut write_conn, config.ring_position)?;
 
         let read_conn =
             Connection::open(&config.path).map_err(StoreError::sql("open read connection"))?;
         schema::configure_reader(&read_conn)?;
 
-        let limits = Limits {
+        let settings = Settings {
             max_messages: config.max_messages_per_account,
             max_bytes: config.max_bytes_per_account,
+            max_tombstones: config.max_tombstones_per_account,
             max_batch: config.max_batch,
+            ring_position: config.ring_position,
         };
         let commits = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel();
         let thread_commits = Arc::clone(&commits);
         let handle = std::thread::Builder::new()
             .name("nightjar-store-writer".to_owned())
-            .spawn(move || writer::run(write_conn, rx, limits, thread_commits))
+            .spawn(move || writer::run(write_conn, rx, settings, thread_commits))
             .map_err(StoreError::io("spawn writer thread"))?;
 
         Ok(Store {
@@ -139,6 +170,9 @@ impl Store {
     /// has committed (durable), or with the error that prevented it. Storing
     /// a live duplicate `(account, namespace, hash)` is idempotent and raises
     /// its expiry to the later of the two ([`StoreOutcome::AlreadyStored`]).
+    /// If the message was deleted and its tombstone has not expired
+    /// (`expiry_ms > msg.now_ms`), nothing is stored
+    /// ([`StoreOutcome::Tombstoned`]).
     /// A `RecvError` on the receiver means [`StoreError::WriterGone`].
     pub fn store(&self, msg: NewMessage) -> oneshot::Receiver<Result<StoreOutcome, StoreError>> {
         let (reply, rx) = oneshot::channel();
@@ -146,31 +180,86 @@ impl Store {
         rx
     }
 
+    /// Queues a count-returning operation.
+    fn submit_count(&self, work: CountOp) -> oneshot::Receiver<Result<u64, StoreError>> {
+        let (reply, rx) = oneshot::channel();
+        self.inner.submit(Op::Count { work, reply });
+        rx
+    }
+
     /// Queues deletion of the listed messages of one account namespace
-    /// (expired or not). Resolves after commit with the number of rows
-    /// deleted; unknown hashes are ignored.
+    /// (expired or not), leaving a tombstone for every listed hash so that
+    /// replication and sync cannot bring the messages back. Resolves after
+    /// commit with the number of messages deleted; repeated hashes count
+    /// once.
+    ///
+    /// A tombstone expires with the message it replaces if that message is
+    /// held and live, else at `now_ms + tombstone_ttl_ms` (the hash may name
+    /// a message not replicated here yet); one that would already be
+    /// expired is not written. An existing tombstone keeps the later expiry.
+    ///
+    /// # Errors (through the receiver)
+    /// [`StoreError::QuotaExceeded`] with `limit: "tombstones"` if the new
+    /// tombstones would put the account over
+    /// [`StoreConfig::max_tombstones_per_account`] (after removing its
+    /// expired ones); then nothing is deleted.
+    /// [`StoreError::ValueOutOfRange`] if `now_ms` or
+    /// `now_ms + tombstone_ttl_ms` exceeds `i64::MAX`.
     pub fn delete(
         &self,
         account: [u8; 32],
         namespace: u16,
         hashes: Vec<[u8; 32]>,
+        now_ms: u64,
+        tombstone_ttl_ms: u64,
     ) -> oneshot::Receiver<Result<u64, StoreError>> {
-        let (reply, rx) = oneshot::channel();
-        self.inner.submit(Op::Delete {
+        self.submit_count(CountOp::Delete {
             account,
             namespace,
             hashes,
-            reply,
-        });
-        rx
+            now_ms,
+            tombstone_ttl_ms,
+        })
     }
 
-    /// Queues removal of every message with `expiry_ms <= now_ms`. Resolves
-    /// after commit with the number of rows removed.
+    /// Queues insertion of tombstones received from other swarm members,
+    /// all in one transaction. Each deletes the message it names, if held,
+    /// and blocks storing it again until the tombstone expires. On conflict
+    /// with an existing tombstone the later expiry is kept, and a tombstone
+    /// never expires before the message it deleted here would have.
+    /// Resolves after commit with the number of messages deleted.
+    ///
+    /// # Errors (through the receiver)
+    /// All or nothing: [`StoreError::ValueOutOfRange`] if an `expiry_ms`
+    /// exceeds `i64::MAX`; [`StoreError::QuotaExceeded`] with
+    /// `limit: "tombstones"` if an account would exceed
+    /// [`StoreConfig::max_tombstones_per_account`] (expired tombstones
+    /// count until purged, as this call has no clock). Callers that want one
+    /// account's excess not to block others should send one call per
+    /// account.
+    pub fn add_tombstones(
+        &self,
+        tombstones: Vec<Tombstone>,
+    ) -> oneshot::Receiver<Result<u64, StoreError>> {
+        self.submit_count(CountOp::AddTombstones(tombstones))
+    }
+
+    /// Queues removal of every message and tombstone whose ring position is
+    /// in `[start, end)` (see [`Store`] for the range convention;
+    /// `start == end` removes **everything**). No tombstones are written:
+    /// this is for data handed over to its new owners, not deleted.
+    /// Resolves after commit with the number of messages removed (removed
+    /// tombstones are not counted; see [`Store::stats`]).
+    pub fn drop_range(&self, start: u64, end: u64) -> oneshot::Receiver<Result<u64, StoreError>> {
+        self.submit_count(CountOp::DropRange { start, end })
+    }
+
+    /// Queues removal of every message and every tombstone with
+    /// `expiry_ms <= now_ms`. Resolves after commit with the number of
+    /// messages removed (removed tombstones are not counted; see
+    /// [`Store::stats`]).
     pub fn purge_expired(&self, now_ms: u64) -> oneshot::Receiver<Result<u64, StoreError>> {
-        let (reply, rx) = oneshot::channel();
-        self.inner.submit(Op::Purge { now_ms, reply });
-        rx
+        self.submit_count(CountOp::Purge { now_ms })
     }
 
     /// Returns live messages (`expiry_ms > now_ms`) of one account namespace
@@ -236,25 +325,149 @@ impl Store {
         Ok(out)
     }
 
-    /// Store-wide totals for metrics (includes expired messages not yet
-    /// purged). Blocking; O(number of accounts).
+    /// The most keys one [`Store::fetch`] call accepts.
+    pub const MAX_FETCH_KEYS: usize = 1_000;
+
+    /// Lists every live message and live tombstone (`expiry_ms > now_ms`)
+    /// whose ring position is in `[start, end)` (see [`Store`] for the
+    /// range convention), sorted by `(position, hash, tombstone)` (then
+    /// account and namespace). Payloads are not read. For anti-entropy:
+    /// compare digests of these lists between swarm members, then
+    /// [`Store::fetch`] the missing messages and [`Store::add_tombstones`]
+    /// the missing tombstones. Blocking; reads one consistent snapshot,
+    /// through the position indexes (cost proportional to the range's
+    /// rows, not the store's).
+    ///
+    /// # Errors
+    /// [`StoreError::ValueOutOfRange`] if `now_ms` exceeds `i64::MAX`,
+    /// [`StoreError::Corrupt`] if a row does not decode,
+    /// [`StoreError::Sqlite`] on database errors.
+    pub fn list_range(
+        &self,
+        start: u64,
+        end: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SyncEntry>, StoreError> {
+        const OP: &str = "list range";
+        let now = to_i64("now_ms", now_ms)?;
+        let mut conn = lock(&self.inner.reader);
+        let tx = conn.transaction().map_err(StoreError::sql(OP))?;
+        let mut out = Vec::new();
+        for (lo, hi) in sql_intervals(start, end) {
+            for (tombstone, query) in [(false, LIST_MESSAGES), (true, LIST_TOMBSTONES)] {
+                let mut stmt = tx.prepare_cached(query).map_err(StoreError::sql(OP))?;
+                let mut rows = stmt
+                    .query(params![lo, hi, now])
+                    .map_err(StoreError::sql(OP))?;
+                while let Some(row) = rows.next().map_err(StoreError::sql(OP))? {
+                    let account: [u8; 32] =
+                        row.get(0).map_err(StoreError::sql("decode account"))?;
+                    let namespace: i64 = row.get(1).map_err(StoreError::sql("decode namespace"))?;
+                    let hash: [u8; 32] = row.get(2).map_err(StoreError::sql("decode hash"))?;
+                    let pos: i64 = row.get(3).map_err(StoreError::sql("decode pos"))?;
+                    let expiry: i64 = row.get(4).map_err(StoreError::sql("decode expiry_ms"))?;
+                    out.push(SyncEntry {
+                        account,
+                        namespace: namespace_from_disk(namespace)?,
+                        hash,
+                        position: pos_from_sql(pos),
+                        expiry_ms: from_disk("expiry_ms", expiry)?,
+                        tombstone,
+                    });
+                }
+            }
+        }
+        drop(tx);
+        drop(conn);
+        out.sort_unstable_by(|a, b| {
+            (a.position, a.hash, a.tombstone, a.account, a.namespace).cmp(&(
+                b.position,
+                b.hash,
+                b.tombstone,
+                b.account,
+                b.namespace,
+            ))
+        });
+        Ok(out)
+    }
+
+    /// Returns the held, live (`expiry_ms > now_ms`) messages among `keys`
+    /// (`(account, namespace, hash)`), in the order of `keys`; keys not held
+    /// or expired are skipped, repeated keys are returned once. For
+    /// replication and hand-over. Blocking; one consistent snapshot.
+    ///
+    /// # Errors
+    /// [`StoreError::TooManyKeys`] for more than [`Store::MAX_FETCH_KEYS`]
+    /// keys, [`StoreError::ValueOutOfRange`] if `now_ms` exceeds
+    /// `i64::MAX`, [`StoreError::Corrupt`] if a row does not decode,
+    /// [`StoreError::Sqlite`] on database errors.
+    pub fn fetch(
+        &self,
+        keys: &[([u8; 32], u16, [u8; 32])],
+        now_ms: u64,
+    ) -> Result<Vec<FullMessage>, StoreError> {
+        const OP: &str = "fetch";
+        if keys.len() > Self::MAX_FETCH_KEYS {
+            return Err(StoreError::TooManyKeys {
+                given: keys.len(),
+                max: Self::MAX_FETCH_KEYS,
+            });
+        }
+        let now = to_i64("now_ms", now_ms)?;
+        let mut conn = lock(&self.inner.reader);
+        let tx = conn.transaction().map_err(StoreError::sql(OP))?;
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT data, expiry_ms FROM messages
+                 WHERE account = ?1 AND namespace = ?2 AND hash = ?3 AND expiry_ms > ?4",
+            )
+            .map_err(StoreError::sql(OP))?;
+        let mut seen = HashSet::with_capacity(keys.len());
+        let mut out = Vec::new();
+        for key @ (account, namespace, hash) in keys {
+            if !seen.insert(key) {
+                continue;
+            }
+            let found: Option<(Vec<u8>, i64)> = stmt
+                .query_row(params![account, i64::from(*namespace), hash, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(StoreError::sql(OP))?;
+            if let Some((data, expiry)) = found {
+                out.push(FullMessage {
+                    account: *account,
+                    namespace: *namespace,
+                    hash: *hash,
+                    data,
+                    expiry_ms: from_disk("expiry_ms", expiry)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Store-wide totals for metrics (includes expired messages and
+    /// tombstones not yet purged). Blocking; O(number of accounts).
     ///
     /// # Errors
     /// [`StoreError::Sqlite`] or [`StoreError::Corrupt`] on database errors.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let conn = lock(&self.inner.reader);
-        let (messages, bytes, accounts): (i64, i64, i64) = conn
+        let (messages, bytes, accounts, tombstones): (i64, i64, i64, i64) = conn
             .query_row(
-                "SELECT coalesce(sum(messages), 0), coalesce(sum(bytes), 0), count(*)
+                "SELECT coalesce(sum(messages), 0), coalesce(sum(bytes), 0), count(*),
+                        (SELECT coalesce(sum(tombstones), 0) FROM tombstone_usage)
                  FROM account_usage",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .map_err(StoreError::sql("stats"))?;
         Ok(StoreStats {
             messages: from_disk("total messages", messages)?,
             bytes: from_disk("total bytes", bytes)?,
             accounts: from_disk("accounts", accounts)?,
+            tombstones: from_disk("total tombstones", tombstones)?,
             commits: self.inner.commits.load(Ordering::Relaxed),
         })
     }
@@ -271,4 +484,10 @@ impl Store {
     pub fn close(self) {
         self.shutdown();
     }
+}
+
+/// Converts a namespace read from disk; out of `u16` range means corrupt.
+fn namespace_from_disk(value: i64) -> Result<u16, StoreError> {
+    u16::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("namespace out of range ({value})")))
 }

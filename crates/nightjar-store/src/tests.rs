@@ -5,11 +5,15 @@ use super::*;
 const ACCOUNT: [u8; 32] = [7; 32];
 const NOW: u64 = 1_700_000_000_000;
 
+/// Test ring position: the account's first 8 bytes, big-endian.
+fn ring(account: &[u8; 32]) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&account[..8]);
+    u64::from_be_bytes(first)
+}
+
 fn config(path: &Path) -> StoreConfig {
-    StoreConfig {
-        path: path.join("node").join("messages.sqlite"),
-        ..StoreConfig::default()
-    }
+    StoreConfig::new(path.join("node").join("messages.sqlite"), ring)
 }
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -210,7 +214,7 @@ fn delete_frees_quota() {
         Err(StoreError::QuotaExceeded { .. })
     ));
     let deleted = store
-        .delete(ACCOUNT, 0, vec![[1; 32], [1; 32], [42; 32]])
+        .delete(ACCOUNT, 0, vec![[1; 32], [1; 32], [42; 32]], NOW, 60_000)
         .blocking_recv()
         .expect("answer")
         .expect("delete");
@@ -220,7 +224,7 @@ fn delete_frees_quota() {
     assert_eq!(hashes, vec![2, 3]);
     // Wrong namespace deletes nothing.
     let none = store
-        .delete(ACCOUNT, 1, vec![[2; 32]])
+        .delete(ACCOUNT, 1, vec![[2; 32]], NOW, 60_000)
         .blocking_recv()
         .expect("answer");
     assert_eq!(none.expect("delete"), 0);
@@ -426,10 +430,7 @@ fn unknown_schema_version_is_rejected() {
         let raw = rusqlite::Connection::open(&foreign).expect("raw open");
         raw.execute_batch("CREATE TABLE t (x)").expect("create");
     }
-    let cfg = StoreConfig {
-        path: foreign,
-        ..StoreConfig::default()
-    };
+    let cfg = StoreConfig::new(foreign, ring);
     assert!(matches!(
         Store::open(cfg),
         Err(StoreError::UnsupportedSchema(0))
@@ -458,4 +459,800 @@ fn shutdown_is_idempotent_and_later_writes_fail() {
     ));
     // Reads still work.
     assert_eq!(all(&clone, NOW).len(), 1);
+}
+
+// ---- Ring positions, tombstones and sync ----
+
+const TTL: u64 = 60_000;
+
+/// An account whose test ring position is `pos`.
+fn account_at(pos: u64, tag: u8) -> [u8; 32] {
+    let mut account = [tag; 32];
+    account[..8].copy_from_slice(&pos.to_be_bytes());
+    account
+}
+
+fn msg_for(account: [u8; 32], namespace: u16, hash_byte: u8, expiry_ms: u64) -> NewMessage {
+    NewMessage {
+        account,
+        namespace,
+        hash: [hash_byte; 32],
+        data: vec![hash_byte; 3],
+        now_ms: NOW,
+        expiry_ms,
+    }
+}
+
+fn count(rx: tokio::sync::oneshot::Receiver<Result<u64, StoreError>>) -> Result<u64, StoreError> {
+    rx.blocking_recv().expect("writer answered")
+}
+
+fn del(store: &Store, account: [u8; 32], namespace: u16, hashes: &[u8], now_ms: u64) -> u64 {
+    let hashes = hashes.iter().map(|&b| [b; 32]).collect();
+    count(store.delete(account, namespace, hashes, now_ms, TTL)).expect("delete")
+}
+
+fn tomb(account: [u8; 32], namespace: u16, hash_byte: u8, expiry_ms: u64) -> Tombstone {
+    Tombstone {
+        account,
+        namespace,
+        hash: [hash_byte; 32],
+        expiry_ms,
+    }
+}
+
+/// `(position, hash byte, tombstone)` of each entry, in order.
+fn summary(entries: &[SyncEntry]) -> Vec<(u64, u8, bool)> {
+    entries
+        .iter()
+        .map(|e| (e.position, e.hash[0], e.tombstone))
+        .collect()
+}
+
+fn positions(store: &Store, start: u64, end: u64) -> Vec<u64> {
+    store
+        .list_range(start, end, NOW)
+        .expect("list_range")
+        .iter()
+        .map(|e| e.position)
+        .collect()
+}
+
+#[test]
+fn ring_position_encoding_preserves_order_at_extremes() {
+    use crate::ring::{pos_from_sql, pos_to_sql};
+    const HALF: u64 = 1 << 63;
+    let values = [0, 1, 2, HALF - 1, HALF, HALF + 1, u64::MAX - 1, u64::MAX];
+    assert_eq!(pos_to_sql(0), i64::MIN);
+    assert_eq!(pos_to_sql(HALF), 0);
+    assert_eq!(pos_to_sql(u64::MAX), i64::MAX);
+    for w in values.windows(2) {
+        assert!(pos_to_sql(w[0]) < pos_to_sql(w[1]), "{} vs {}", w[0], w[1]);
+    }
+    for v in values {
+        assert_eq!(pos_from_sql(pos_to_sql(v)), v);
+    }
+    for raw in [i64::MIN, -1, 0, 1, i64::MAX] {
+        assert_eq!(pos_to_sql(pos_from_sql(raw)), raw);
+    }
+    // SQLite orders the encoded values the same way.
+    let conn = rusqlite::Connection::open_in_memory().expect("memory db");
+    conn.execute_batch("CREATE TABLE t (pos INTEGER NOT NULL)")
+        .expect("create");
+    for v in values.iter().rev() {
+        conn.execute("INSERT INTO t VALUES (?1)", [pos_to_sql(*v)])
+            .expect("insert");
+    }
+    let sorted: Vec<u64> = conn
+        .prepare("SELECT pos FROM t ORDER BY pos")
+        .expect("prepare")
+        .query_map([], |r| r.get::<_, i64>(0))
+        .expect("query")
+        .map(|r| pos_from_sql(r.expect("row")))
+        .collect();
+    assert_eq!(sorted, values.to_vec());
+}
+
+#[test]
+fn store_after_delete_is_tombstoned_not_resurrected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    put(&store, msg(1, b"gone", NOW, NOW + 10 * TTL)).expect("store");
+    put(&store, msg(2, b"kept", NOW, NOW + 10 * TTL)).expect("store");
+    assert_eq!(del(&store, ACCOUNT, 0, &[1], NOW + 1), 1);
+
+    // A replica (or sync) re-sending the message does not bring it back.
+    assert_eq!(
+        put(&store, msg(1, b"gone", NOW + 2, NOW + 20 * TTL)).expect("store"),
+        StoreOutcome::Tombstoned
+    );
+    assert_eq!(StoreOutcome::Tombstoned.seq(), 0);
+    let hashes: Vec<u8> = all(&store, NOW + 2).iter().map(|m| m.hash[0]).collect();
+    assert_eq!(hashes, vec![2]);
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.messages, stats.bytes, stats.tombstones), (1, 4, 1));
+    // The tombstone lives as long as the deleted message would have.
+    let entries = store.list_range(0, 0, NOW + 2).expect("list_range");
+    let t: Vec<_> = entries.iter().filter(|e| e.tombstone).collect();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].expiry_ms, NOW + 10 * TTL);
+    assert_eq!(t[0].position, ring(&ACCOUNT));
+    // Deleting it again deletes nothing and keeps one tombstone.
+    assert_eq!(del(&store, ACCOUNT, 0, &[1], NOW + 3), 0);
+    assert_eq!(store.stats().expect("stats").tombstones, 1);
+    // Once the tombstone expired, the hash may be stored again.
+    assert!(matches!(
+        put(&store, msg(1, b"new", NOW + 10 * TTL, NOW + 11 * TTL)),
+        Ok(StoreOutcome::Stored { .. })
+    ));
+}
+
+#[test]
+fn tombstone_for_unknown_hash_blocks_later_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    assert_eq!(del(&store, ACCOUNT, 0, &[5, 5], NOW), 0);
+    let entries = store.list_range(0, 0, NOW).expect("list_range");
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].tombstone);
+    assert_eq!(entries[0].expiry_ms, NOW + TTL);
+    assert_eq!(
+        (entries[0].account, entries[0].namespace, entries[0].hash),
+        (ACCOUNT, 0, [5; 32])
+    );
+    // The message arrives late by replication: it stays deleted.
+    assert_eq!(
+        put(&store, msg(5, b"late", NOW + 1, NOW + 10 * TTL)).expect("store"),
+        StoreOutcome::Tombstoned
+    );
+    // Other namespaces are not affected.
+    let mut other_ns = msg(5, b"late", NOW + 1, NOW + 10 * TTL);
+    other_ns.namespace = 1;
+    assert!(matches!(
+        put(&store, other_ns),
+        Ok(StoreOutcome::Stored { .. })
+    ));
+    assert!(all(&store, NOW + 1).is_empty());
+    // After `now + tombstone_ttl_ms` it no longer blocks.
+    assert!(matches!(
+        put(&store, msg(5, b"later", NOW + TTL, NOW + 10 * TTL)),
+        Ok(StoreOutcome::Stored { .. })
+    ));
+    // A TTL overflowing i64 is rejected, nothing changes.
+    assert!(matches!(
+        count(store.delete(ACCOUNT, 0, vec![[5; 32]], NOW, u64::MAX)),
+        Err(StoreError::ValueOutOfRange { .. })
+    ));
+    assert_eq!(all(&store, NOW + TTL).len(), 1);
+}
+
+#[test]
+fn add_tombstones_deletes_existing_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let other = account_at(42, 1);
+    put(&store, msg(1, b"aaa", NOW, NOW + 5 * TTL)).expect("store");
+    put(&store, msg(2, b"bb", NOW, NOW + 5 * TTL)).expect("store");
+    put(&store, msg_for(other, 3, 1, NOW + 5 * TTL)).expect("store");
+
+    let deleted = count(store.add_tombstones(vec![
+        // Held; the sender's expiry is earlier than our copy's.
+        tomb(ACCOUNT, 0, 1, NOW + TTL),
+        // Not held here.
+        tomb(ACCOUNT, 0, 9, NOW + 2 * TTL),
+        // Held by another account.
+        tomb(other, 3, 1, NOW + 7 * TTL),
+    ]))
+    .expect("add_tombstones");
+    assert_eq!(deleted, 2);
+    let hashes: Vec<u8> = all(&store, NOW).iter().map(|m| m.hash[0]).collect();
+    assert_eq!(hashes, vec![2]);
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        (
+            stats.messages,
+            stats.bytes,
+            stats.accounts,
+            stats.tombstones
+        ),
+        (1, 2, 1, 3)
+    );
+    let expiry_of = |account: [u8; 32], hash: u8| {
+        store
+            .list_range(0, 0, NOW)
+            .expect("list_range")
+            .into_iter()
+            .find(|e| e.tombstone && e.account == account && e.hash == [hash; 32])
+            .map(|e| e.expiry_ms)
+    };
+    // Raised to our copy's expiry, so it cannot come back in between.
+    assert_eq!(expiry_of(ACCOUNT, 1), Some(NOW + 5 * TTL));
+    assert_eq!(expiry_of(other, 1), Some(NOW + 7 * TTL));
+
+    // Conflicts keep the later expiry.
+    let again = count(store.add_tombstones(vec![
+        tomb(ACCOUNT, 0, 9, NOW + TTL),
+        tomb(ACCOUNT, 0, 1, NOW + 9 * TTL),
+    ]))
+    .expect("add_tombstones");
+    assert_eq!(again, 0);
+    assert_eq!(expiry_of(ACCOUNT, 9), Some(NOW + 2 * TTL));
+    assert_eq!(expiry_of(ACCOUNT, 1), Some(NOW + 9 * TTL));
+    assert_eq!(store.stats().expect("stats").tombstones, 3);
+
+    // Replicated tombstones block stores too.
+    assert_eq!(
+        put(&store, msg(9, b"x", NOW, NOW + TTL)).expect("store"),
+        StoreOutcome::Tombstoned
+    );
+    // All or nothing: an out-of-range expiry fails the whole call.
+    assert!(matches!(
+        count(store.add_tombstones(vec![
+            tomb(ACCOUNT, 0, 2, NOW + TTL),
+            tomb(ACCOUNT, 0, 3, u64::MAX),
+        ])),
+        Err(StoreError::ValueOutOfRange {
+            field: "expiry_ms",
+            ..
+        })
+    ));
+    assert_eq!(all(&store, NOW).len(), 1);
+    assert_eq!(count(store.add_tombstones(Vec::new())).expect("count"), 0);
+}
+
+#[test]
+fn list_range_handles_wraparound_and_full_ring() {
+    const HALF: u64 = 1 << 63;
+    const MAX: u64 = u64::MAX;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    // Stored out of order.
+    for (i, pos) in [HALF, MAX, 1, 0].into_iter().enumerate() {
+        let tag = u8::try_from(i).expect("small");
+        put(&store, msg_for(account_at(pos, tag), 0, tag, NOW + TTL)).expect("store");
+    }
+    let cases: [(u64, u64, &[u64]); 12] = [
+        (0, 2, &[0, 1]),
+        (0, 1, &[0]),
+        (1, HALF, &[1]),
+        (2, HALF, &[]),
+        (HALF, MAX, &[HALF]),
+        (HALF, 0, &[HALF, MAX]),
+        (MAX, 0, &[MAX]),
+        (MAX, 1, &[0, MAX]),
+        (1, 0, &[1, HALF, MAX]),
+        (HALF + 1, HALF, &[0, 1, MAX]),
+        (0, 0, &[0, 1, HALF, MAX]),
+        (7, 7, &[0, 1, HALF, MAX]),
+    ];
+    for (start, end, want) in cases {
+        assert_eq!(
+            positions(&store, start, end),
+            want.to_vec(),
+            "range [{start}, {end})"
+        );
+    }
+    let full = store.list_range(MAX, MAX, NOW).expect("list_range");
+    assert_eq!(full.len(), 4);
+    for e in &full {
+        assert_eq!(e.position, ring(&e.account));
+        assert!(!e.tombstone);
+        assert_eq!(e.expiry_ms, NOW + TTL);
+    }
+    assert!(matches!(
+        store.list_range(0, 0, u64::MAX),
+        Err(StoreError::ValueOutOfRange {
+            field: "now_ms",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn list_range_includes_tombstones_and_skips_expired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let a = account_at(100, 1);
+    let b = account_at(200, 2);
+    put(&store, msg_for(a, 0, 7, NOW + 10)).expect("store");
+    put(&store, msg_for(a, 0, 3, NOW + TTL)).expect("store");
+    put(&store, msg_for(b, 0, 1, NOW + TTL)).expect("store");
+    // Same position and hash as a's message 7, other namespace: tombstone.
+    assert_eq!(del(&store, a, 1, &[7], NOW), 0);
+    // A short-lived tombstone.
+    count(store.add_tombstones(vec![tomb(b, 0, 9, NOW + 10)])).expect("add");
+
+    let got = store.list_range(0, 0, NOW).expect("list_range");
+    assert_eq!(
+        summary(&got),
+        vec![
+            (100, 3, false),
+            (100, 7, false),
+            (100, 7, true),
+            (200, 1, false),
+            (200, 9, true),
+        ]
+    );
+    assert_eq!((got[2].namespace, got[2].expiry_ms), (1, NOW + TTL));
+    // At NOW + 10 the short-lived message and tombstone are expired.
+    let got = store.list_range(0, 0, NOW + 10).expect("list_range");
+    assert_eq!(
+        summary(&got),
+        vec![(100, 3, false), (100, 7, true), (200, 1, false)]
+    );
+    // A sub-range.
+    let got = store.list_range(150, 250, NOW + 10).expect("list_range");
+    assert_eq!(summary(&got), vec![(200, 1, false)]);
+}
+
+#[test]
+fn list_range_uses_position_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    Store::open(cfg.clone()).expect("open").close();
+    let raw = rusqlite::Connection::open(&cfg.path).expect("raw open");
+    for (sql, index) in [
+        (crate::store::LIST_MESSAGES, "messages_by_pos"),
+        (crate::store::LIST_TOMBSTONES, "tombstones_by_pos"),
+    ] {
+        let plan: Vec<String> = raw
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("prepare")
+            .query_map(rusqlite::params![0i64, 1i64, 2i64], |r| r.get(3))
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("SEARCH") && plan.contains(index) && plan.contains("pos>? AND pos<?"),
+            "{sql}: {plan}"
+        );
+        assert!(!plan.contains("SCAN"), "{sql}: {plan}");
+    }
+}
+
+#[test]
+fn fetch_returns_held_unexpired_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let other = account_at(5, 5);
+    put(&store, msg(1, b"one", NOW, NOW + TTL)).expect("store");
+    put(&store, msg(2, b"short", NOW, NOW + 10)).expect("store");
+    put(&store, msg_for(other, 4, 3, NOW + 2 * TTL)).expect("store");
+    let keys = [
+        (other, 4, [3; 32]),
+        (ACCOUNT, 0, [2; 32]), // expired at NOW + 10
+        (ACCOUNT, 0, [9; 32]), // unknown
+        (ACCOUNT, 1, [1; 32]), // wrong namespace
+        (ACCOUNT, 0, [1; 32]),
+        (other, 4, [3; 32]), // repeated
+    ];
+    let got = store.fetch(&keys, NOW + 10).expect("fetch");
+    assert_eq!(
+        got,
+        vec![
+            FullMessage {
+                account: other,
+                namespace: 4,
+                hash: [3; 32],
+                data: vec![3; 3],
+                expiry_ms: NOW + 2 * TTL,
+            },
+            FullMessage {
+                account: ACCOUNT,
+                namespace: 0,
+                hash: [1; 32],
+                data: b"one".to_vec(),
+                expiry_ms: NOW + TTL,
+            },
+        ]
+    );
+    assert_eq!(store.fetch(&keys, NOW).expect("fetch").len(), 3);
+    assert!(store.fetch(&[], NOW).expect("fetch").is_empty());
+    // Tombstoned (deleted) messages are not held.
+    assert_eq!(del(&store, ACCOUNT, 0, &[1], NOW), 1);
+    assert!(
+        store
+            .fetch(&[(ACCOUNT, 0, [1; 32])], NOW)
+            .expect("fetch")
+            .is_empty()
+    );
+    // At most MAX_FETCH_KEYS keys per call.
+    let many = vec![(ACCOUNT, 0, [1; 32]); Store::MAX_FETCH_KEYS];
+    assert!(store.fetch(&many, NOW).is_ok());
+    let too_many = vec![(ACCOUNT, 0, [1; 32]); Store::MAX_FETCH_KEYS + 1];
+    assert!(matches!(
+        store.fetch(&too_many, NOW),
+        Err(StoreError::TooManyKeys {
+            given: 1_001,
+            max: 1_000
+        })
+    ));
+}
+
+#[test]
+fn drop_range_removes_messages_and_tombstones_in_range_only() {
+    const HALF: u64 = 1 << 63;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let accounts = [0, 1, HALF, u64::MAX].map(|p| account_at(p, 3));
+    for (i, account) in accounts.iter().enumerate() {
+        let tag = u8::try_from(i).expect("small");
+        put(&store, msg_for(*account, 0, tag, NOW + TTL)).expect("store");
+        put(&store, msg_for(*account, 1, tag, NOW + TTL)).expect("store");
+        // And a tombstone for an unknown hash of each account.
+        assert_eq!(del(&store, *account, 0, &[100 + tag], NOW), 0);
+    }
+    let before = store.stats().expect("stats");
+    assert_eq!(
+        (before.messages, before.accounts, before.tombstones),
+        (8, 4, 4)
+    );
+
+    // Wrapping range: positions HALF, MAX and 0.
+    let dropped = count(store.drop_range(HALF, 1)).expect("drop_range");
+    assert_eq!(dropped, 6);
+    let left = store.list_range(0, 0, NOW).expect("list_range");
+    assert_eq!(
+        summary(&left),
+        vec![(1, 1, false), (1, 1, false), (1, 101, true)]
+    );
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        (
+            stats.messages,
+            stats.bytes,
+            stats.accounts,
+            stats.tombstones
+        ),
+        (2, 6, 1, 1)
+    );
+    // No tombstones were written, and the dropped ones are gone: the
+    // messages can come back (e.g. if the accounts move back here).
+    assert!(matches!(
+        put(&store, msg_for(accounts[2], 0, 2, NOW + TTL)),
+        Ok(StoreOutcome::Stored { .. })
+    ));
+    assert!(matches!(
+        put(&store, msg_for(accounts[2], 0, 102, NOW + TTL)),
+        Ok(StoreOutcome::Stored { .. })
+    ));
+    // An empty range drops nothing; the whole ring drops everything.
+    assert_eq!(count(store.drop_range(2, HALF)).expect("count"), 0);
+    assert_eq!(count(store.drop_range(5, 5)).expect("count"), 4);
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        (
+            stats.messages,
+            stats.bytes,
+            stats.accounts,
+            stats.tombstones
+        ),
+        (0, 0, 0, 0)
+    );
+    assert!(store.list_range(0, 0, NOW).expect("list_range").is_empty());
+}
+
+#[test]
+fn purge_removes_expired_tombstones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    put(&store, msg(1, b"a", NOW, NOW + 10)).expect("store");
+    put(&store, msg(2, b"b", NOW, NOW + 3 * TTL)).expect("store");
+    assert_eq!(del(&store, ACCOUNT, 0, &[1, 2, 3], NOW), 2);
+    count(store.add_tombstones(vec![tomb(ACCOUNT, 5, 4, NOW + 20)])).expect("add");
+    put(&store, msg(6, b"c", NOW, NOW + 20)).expect("store");
+    // Tombstones expire at NOW + 10 (1), NOW + 3 * TTL (2), NOW + TTL (3),
+    // NOW + 20 (4).
+    assert_eq!(store.stats().expect("stats").tombstones, 4);
+
+    // Returns the messages removed; tombstones are removed too.
+    assert_eq!(count(store.purge_expired(NOW + 20)).expect("count"), 1);
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.messages, stats.tombstones), (0, 2));
+    let left = store.list_range(0, 0, NOW + 20).expect("list_range");
+    assert_eq!(
+        summary(&left),
+        vec![(ring(&ACCOUNT), 2, true), (ring(&ACCOUNT), 3, true)]
+    );
+
+    assert_eq!(count(store.purge_expired(NOW + TTL)).expect("count"), 0);
+    assert_eq!(store.stats().expect("stats").tombstones, 1);
+    assert_eq!(count(store.purge_expired(NOW + 3 * TTL)).expect("count"), 0);
+    assert_eq!(store.stats().expect("stats").tombstones, 0);
+    assert!(store.list_range(0, 0, NOW).expect("list_range").is_empty());
+}
+
+#[test]
+fn tombstone_cap_is_enforced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig {
+        max_tombstones_per_account: 2,
+        ..config(dir.path())
+    })
+    .expect("open");
+    put(&store, msg(1, b"held", NOW, NOW + 10 * TTL)).expect("store");
+    assert_eq!(del(&store, ACCOUNT, 0, &[8, 9], NOW), 0);
+    // A third tombstone is over the cap: the whole delete fails and the
+    // message is still there.
+    assert!(matches!(
+        count(store.delete(ACCOUNT, 0, vec![[1; 32]], NOW, TTL)),
+        Err(StoreError::QuotaExceeded {
+            limit: "tombstones"
+        })
+    ));
+    assert_eq!(all(&store, NOW).len(), 1);
+    // Tombstones do not count toward the message quota, and re-deleting
+    // already tombstoned hashes needs no new tombstone.
+    assert_eq!(del(&store, ACCOUNT, 0, &[8], NOW), 0);
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.messages, stats.tombstones), (1, 2));
+    // Replicated tombstones are capped too, all or nothing.
+    assert!(matches!(
+        count(store.add_tombstones(vec![
+            tomb([9; 32], 0, 1, NOW + TTL),
+            tomb(ACCOUNT, 0, 1, NOW + TTL),
+        ])),
+        Err(StoreError::QuotaExceeded {
+            limit: "tombstones"
+        })
+    ));
+    assert_eq!(all(&store, NOW).len(), 1);
+    // Other accounts are unaffected.
+    assert_eq!(del(&store, [9; 32], 0, &[1, 2], NOW), 0);
+    // Once the account's tombstones expired they make room (removed on
+    // demand, without a purge).
+    assert_eq!(del(&store, ACCOUNT, 0, &[1], NOW + TTL), 1);
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.messages, stats.tombstones), (0, 3));
+}
+
+/// The version-1 schema, as shipped.
+const V1_SCHEMA: &str = "
+CREATE TABLE messages (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account      BLOB    NOT NULL,
+    namespace    INTEGER NOT NULL,
+    hash         BLOB    NOT NULL,
+    data         BLOB    NOT NULL,
+    stored_at_ms INTEGER NOT NULL,
+    expiry_ms    INTEGER NOT NULL,
+    UNIQUE (account, namespace, hash)
+);
+CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
+CREATE INDEX messages_by_expiry ON messages (expiry_ms);
+CREATE TABLE account_usage (
+    account  BLOB    PRIMARY KEY NOT NULL,
+    messages INTEGER NOT NULL,
+    bytes    INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+";
+
+/// `(account, namespace, hash byte, data, expiry_ms)` of a version-1 row.
+type V1Row = ([u8; 32], u16, u8, &'static [u8], u64);
+
+/// Creates a version-1 database with messages of two accounts (one of them
+/// expired) and one deleted row. Returns the two accounts.
+fn create_v1(path: &Path) -> ([u8; 32], [u8; 32]) {
+    let a = account_at(0xAAAA_0000_0000_0001, 1);
+    let b = account_at(0x0000_0000_0000_BBBB, 2);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let raw = rusqlite::Connection::open(path).expect("raw open");
+    raw.execute_batch(V1_SCHEMA).expect("v1 schema");
+    let rows: [V1Row; 5] = [
+        (a, 0, 1, b"a-one", NOW + TTL),
+        (a, 0, 2, b"a-two", NOW + TTL),
+        (b, 3, 1, b"b-one", NOW + TTL),
+        (b, 3, 2, b"b-expired", NOW - 1),
+        (b, 3, 3, b"b-deleted", NOW + TTL),
+    ];
+    for (account, namespace, hash, data, expiry) in rows {
+        raw.execute(
+            "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                account,
+                namespace,
+                [hash; 32],
+                data,
+                i64::try_from(NOW - 100).expect("fits"),
+                i64::try_from(expiry).expect("fits")
+            ],
+        )
+        .expect("insert");
+    }
+    raw.execute("DELETE FROM messages WHERE seq = 5", [])
+        .expect("delete");
+    raw.execute_batch(&format!(
+        "INSERT INTO account_usage VALUES (x'{}', 2, 10), (x'{}', 2, 14);",
+        hex(&a),
+        hex(&b)
+    ))
+    .expect("usage");
+    (a, b)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn user_version(path: &Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .expect("raw open")
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("user_version")
+}
+
+#[test]
+fn v1_database_is_migrated_with_positions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    let (a, b) = create_v1(&cfg.path);
+    assert_eq!(user_version(&cfg.path), 1);
+
+    let store = Store::open(cfg.clone()).expect("open migrates");
+    assert_eq!(user_version(&cfg.path), 2);
+    // Every live row is listed at its account's position.
+    let entries = store.list_range(0, 0, NOW).expect("list_range");
+    assert_eq!(
+        summary(&entries),
+        vec![
+            (ring(&b), 1, false),
+            (ring(&a), 1, false),
+            (ring(&a), 2, false),
+        ]
+    );
+    assert_eq!(
+        positions(&store, 0xAAAA_0000_0000_0000, 0xAAAA_0000_0000_0002),
+        vec![ring(&a); 2]
+    );
+    // The expired row got its position too (raw check of every row).
+    {
+        let raw = rusqlite::Connection::open(&cfg.path).expect("raw open");
+        let mut stmt = raw
+            .prepare("SELECT account, pos FROM messages")
+            .expect("prepare");
+        let rows: Vec<([u8; 32], i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        assert_eq!(rows.len(), 4);
+        for (account, pos) in rows {
+            assert_eq!(crate::ring::pos_from_sql(pos), ring(&account));
+        }
+    }
+    // Old data and usage are intact.
+    let got = store
+        .retrieve(&a, 0, 0, NOW, 100, 1 << 20)
+        .expect("retrieve");
+    let seqs: Vec<u64> = got.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2]);
+    assert_eq!(got[1].data, b"a-two");
+    assert_eq!(got[1].stored_at_ms, NOW - 100);
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        (
+            stats.messages,
+            stats.bytes,
+            stats.accounts,
+            stats.tombstones
+        ),
+        (4, 24, 2, 0)
+    );
+    // Sequence numbers are still never reused, new rows get positions, and
+    // tombstones work.
+    let new = put(&store, msg_for(b, 3, 9, NOW + TTL)).expect("store");
+    assert_eq!(new, StoreOutcome::Stored { seq: 6 });
+    assert_eq!(del(&store, a, 0, &[1], NOW), 1);
+    assert_eq!(
+        put(&store, msg_for(a, 0, 1, NOW + TTL)).expect("store"),
+        StoreOutcome::Tombstoned
+    );
+    assert_eq!(
+        summary(&store.list_range(0, 0, NOW).expect("list_range")),
+        vec![
+            (ring(&b), 1, false),
+            (ring(&b), 9, false),
+            (ring(&a), 1, true),
+            (ring(&a), 2, false),
+        ]
+    );
+    store.close();
+    // Reopening a version-2 file does not migrate again.
+    let store = Store::open(cfg.clone()).expect("reopen");
+    assert_eq!(store.list_range(0, 0, NOW).expect("list_range").len(), 4);
+    assert_eq!(user_version(&cfg.path), 2);
+}
+
+/// `(type, name, table)` of every schema object, then each table's and
+/// index's columns.
+fn schema_shape(path: &Path) -> Vec<String> {
+    let raw = rusqlite::Connection::open(path).expect("raw open");
+    let objects: Vec<(String, String, String)> = raw
+        .prepare(
+            "SELECT type, name, tbl_name FROM sqlite_schema
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    let mut shape = Vec::new();
+    for (kind, name, table) in objects {
+        let pragma = if kind == "table" {
+            "pragma_table_info"
+        } else {
+            "pragma_index_xinfo"
+        };
+        let columns: Vec<String> = raw
+            .prepare(&format!("SELECT * FROM {pragma}(?1)"))
+            .expect("prepare")
+            .query_map([&name], |r| {
+                let n = r.as_ref().column_count();
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).expect("cell")))
+                    .collect();
+                Ok(cells.join(","))
+            })
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        shape.push(format!("{kind} {name} on {table}: {}", columns.join(" | ")));
+    }
+    shape
+}
+
+#[test]
+fn migrated_schema_matches_fresh_schema() {
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let fresh_cfg = config(fresh.path());
+    Store::open(fresh_cfg.clone()).expect("open").close();
+
+    let migrated = tempfile::tempdir().expect("tempdir");
+    let migrated_cfg = config(migrated.path());
+    create_v1(&migrated_cfg.path);
+    Store::open(migrated_cfg.clone()).expect("open").close();
+
+    let fresh_shape = schema_shape(&fresh_cfg.path);
+    assert!(
+        fresh_shape
+            .iter()
+            .any(|s| s.starts_with("table tombstones "))
+    );
+    assert!(
+        fresh_shape
+            .iter()
+            .any(|s| s.starts_with("index messages_by_pos "))
+    );
+    assert_eq!(fresh_shape, schema_shape(&migrated_cfg.path));
+}
+
+#[test]
+fn failed_migration_leaves_version_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    create_v1(&cfg.path);
+    {
+        // A conflicting object makes the last migration step fail.
+        let raw = rusqlite::Connection::open(&cfg.path).expect("raw open");
+        raw.execute_batch("CREATE TABLE tombstone_usage (x)")
+            .expect("create");
+    }
+    assert!(matches!(
+        Store::open(cfg.clone()),
+        Err(StoreError::Sqlite { .. })
+    ));
+    assert_eq!(user_version(&cfg.path), 1);
+    let raw = rusqlite::Connection::open(&cfg.path).expect("raw open");
+    let has_pos: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'pos'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("query");
+    assert_eq!(has_pos, 0);
 }

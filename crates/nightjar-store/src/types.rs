@@ -3,11 +3,40 @@
 use std::path::PathBuf;
 
 /// How to open a [`crate::Store`] and the per-account limits it enforces.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// There is no `Default`: the ring position function is defined by the
+/// network and has no sensible default. Use [`StoreConfig::new`], with
+/// struct update syntax for the other fields:
+///
+/// ```
+/// # use nightjar_store::StoreConfig;
+/// fn ring_position(account: &[u8; 32]) -> u64 {
+///     let mut first = [0u8; 8];
+///     first.copy_from_slice(&account[..8]);
+///     u64::from_be_bytes(first)
+/// }
+/// let config = StoreConfig {
+///     max_batch: 64,
+///     ..StoreConfig::new("messages.sqlite".into(), ring_position)
+/// };
+/// assert_eq!(config.max_tombstones_per_account, 100_000);
+/// ```
+///
+/// Not `PartialEq`: function pointers do not compare meaningfully.
+#[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// Path of the SQLite database file. Missing parent directories are
     /// created. SQLite also creates `<path>-wal` and `<path>-shm` next to it.
     pub path: PathBuf,
+    /// Maps an account to its position on the swarm ring (a hash of the
+    /// account key). The store records each message's and tombstone's
+    /// position so that ring ranges can be listed and dropped
+    /// ([`crate::Store::list_range`], [`crate::Store::drop_range`]).
+    ///
+    /// Must be deterministic and must not change for an existing database:
+    /// positions are computed when rows are written (and for every row when
+    /// a version-1 database is migrated), never recomputed later.
+    pub ring_position: fn(&[u8; 32]) -> u64,
     /// Maximum number of messages one account may hold, over all its
     /// namespaces (expired but not yet purged messages count until purged).
     /// Default 10 000.
@@ -15,17 +44,28 @@ pub struct StoreConfig {
     /// Maximum total `data` bytes one account may hold, over all its
     /// namespaces. Default 100 MiB.
     pub max_bytes_per_account: u64,
+    /// Maximum number of tombstones (records of deleted messages) one
+    /// account may have, over all its namespaces. Tombstones do not count
+    /// toward the message and byte quotas. Expired but not yet purged
+    /// tombstones count until purged. Default 100 000.
+    pub max_tombstones_per_account: u64,
     /// Maximum number of queued write operations committed together in one
     /// transaction (values below 1 are treated as 1). Default 256.
     pub max_batch: usize,
 }
 
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from("messages.sqlite"),
+impl StoreConfig {
+    /// A configuration for the database at `path` using `ring_position`,
+    /// with the default limits (10 000 messages and 100 MiB per account,
+    /// 100 000 tombstones per account, batches of up to 256 operations).
+    #[must_use]
+    pub fn new(path: PathBuf, ring_position: fn(&[u8; 32]) -> u64) -> StoreConfig {
+        StoreConfig {
+            path,
+            ring_position,
             max_messages_per_account: 10_000,
             max_bytes_per_account: 100 * 1024 * 1024,
+            max_tombstones_per_account: 100_000,
             max_batch: 256,
         }
     }
@@ -63,14 +103,22 @@ pub enum StoreOutcome {
         /// Sequence number of the existing message.
         seq: u64,
     },
+    /// The message was deleted earlier: an unexpired tombstone exists for
+    /// its `(account, namespace, hash)`. Nothing was stored, so replication
+    /// and sync cannot resurrect deleted messages. Callers usually treat
+    /// this like success (the message existed and was deleted).
+    Tombstoned,
 }
 
 impl StoreOutcome {
-    /// Sequence number of the message, whether new or existing.
+    /// Sequence number of the message, whether new or existing; `0` for
+    /// [`StoreOutcome::Tombstoned`] (sequence numbers start at 1, and `0`
+    /// as a retrieval cursor means "from the start").
     #[must_use]
     pub fn seq(&self) -> u64 {
         match *self {
             StoreOutcome::Stored { seq } | StoreOutcome::AlreadyStored { seq } => seq,
+            StoreOutcome::Tombstoned => 0,
         }
     }
 }
@@ -91,6 +139,56 @@ pub struct StoredMessage {
     pub expiry_ms: u64,
 }
 
+/// A record that a message was deleted, replicated between swarm members
+/// ([`crate::Store::add_tombstones`]). While unexpired it blocks storing the
+/// message again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tombstone {
+    /// The account of the deleted message.
+    pub account: [u8; 32],
+    /// Its namespace.
+    pub namespace: u16,
+    /// Its hash.
+    pub hash: [u8; 32],
+    /// When the tombstone expires, Unix milliseconds (at most `i64::MAX`).
+    pub expiry_ms: u64,
+}
+
+/// One entry of a ring range listing ([`crate::Store::list_range`]): a held
+/// message or a tombstone, without payload. Anti-entropy compares digests of
+/// these between swarm members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SyncEntry {
+    /// The account.
+    pub account: [u8; 32],
+    /// The namespace.
+    pub namespace: u16,
+    /// The message hash.
+    pub hash: [u8; 32],
+    /// The account's ring position (as computed when the row was written).
+    pub position: u64,
+    /// Expiry of the message or tombstone, Unix milliseconds.
+    pub expiry_ms: u64,
+    /// `true` for a tombstone (a deleted message), `false` for a message.
+    pub tombstone: bool,
+}
+
+/// A message with its full key, as returned by [`crate::Store::fetch`] for
+/// replication and hand-over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullMessage {
+    /// The account.
+    pub account: [u8; 32],
+    /// The namespace.
+    pub namespace: u16,
+    /// The message hash.
+    pub hash: [u8; 32],
+    /// The opaque payload.
+    pub data: Vec<u8>,
+    /// When the message expires, Unix milliseconds.
+    pub expiry_ms: u64,
+}
+
 /// Store-wide counters, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -100,6 +198,8 @@ pub struct StoreStats {
     pub bytes: u64,
     /// Accounts holding at least one message.
     pub accounts: u64,
+    /// Tombstones held (including expired ones not purged yet).
+    pub tombstones: u64,
     /// Write transactions committed by this handle's writer thread since
     /// [`crate::Store::open`] (each commit may carry many operations).
     pub commits: u64,

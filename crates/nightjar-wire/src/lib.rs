@@ -43,6 +43,18 @@ pub const MAX_RETRIEVE_BYTES: usize = 7_800_000;
 pub const MAX_RETRIEVE_MESSAGES: usize = 1_000;
 /// The namespace of direct messages.
 pub const NAMESPACE_DEFAULT: u16 = 0;
+/// Most buckets a sync digest request may ask for.
+pub const MAX_SYNC_BUCKETS: u32 = 1024;
+/// Most entries one sync list response carries (the rest is marked truncated).
+pub const MAX_SYNC_ENTRIES: usize = 20_000;
+/// Most messages one sync fetch may name (their data must fit a response frame).
+pub const MAX_FETCH_KEYS: usize = 100;
+/// Most nodes a swarm description may list.
+pub const MAX_SWARM_NODES: usize = 64;
+/// Most receipts a store response may carry.
+pub const MAX_RECEIPTS: usize = 64;
+/// Domain label of a node's store receipt signature.
+pub const LABEL_RECEIPT: &str = "nightjar/v1/receipt";
 /// Domain label of the retrieve request signature.
 pub const LABEL_RETRIEVE: &str = "nightjar/v1/retrieve";
 /// Domain label of the delete request signature.
@@ -136,6 +148,13 @@ pub enum ErrorCode {
     Internal,
     /// The node is overloaded or shutting down; retry later or elsewhere.
     Unavailable,
+    /// The request is for registered nodes only (replication, sync).
+    NotANode,
+    /// The message is stored on this node, but fewer swarm members than the
+    /// write quorum confirmed it; retry the store (it is idempotent).
+    QuorumNotReached,
+    /// The recipient deleted this message; it will not be stored again.
+    Deleted,
     /// A code this build does not know (from a newer peer).
     Unknown(u32),
 }
@@ -156,6 +175,9 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => 10,
             ErrorCode::Internal => 11,
             ErrorCode::Unavailable => 12,
+            ErrorCode::NotANode => 13,
+            ErrorCode::QuorumNotReached => 14,
+            ErrorCode::Deleted => 15,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -175,6 +197,9 @@ impl ErrorCode {
             10 => ErrorCode::QuotaExceeded,
             11 => ErrorCode::Internal,
             12 => ErrorCode::Unavailable,
+            13 => ErrorCode::NotANode,
+            14 => ErrorCode::QuorumNotReached,
+            15 => ErrorCode::Deleted,
             n => ErrorCode::Unknown(n),
         }
     }
@@ -194,6 +219,9 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::NotANode => "not_a_node",
+            ErrorCode::QuorumNotReached => "quorum_not_reached",
+            ErrorCode::Deleted => "deleted",
             ErrorCode::Unknown(_) => "unknown",
         }
     }
@@ -204,6 +232,7 @@ impl ErrorCode {
             self,
             ErrorCode::Internal
                 | ErrorCode::Unavailable
+                | ErrorCode::QuorumNotReached
                 | ErrorCode::StaleTimestamp
                 | ErrorCode::FutureTimestamp
         )
@@ -334,6 +363,84 @@ pub fn delete_signed_data(
     out
 }
 
+/// Node to node: hold a copy of a message another swarm member accepted,
+/// with that member's expiry. Only registered nodes may send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicateRequest {
+    /// Recipient account key.
+    pub account: AccountKey,
+    /// Namespace.
+    pub namespace: u16,
+    /// The sealed envelope.
+    pub data: Vec<u8>,
+    /// Expiry set by the entry node, Unix ms.
+    pub expiry_ms: u64,
+}
+
+/// A message's identity in a swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey {
+    /// Account key.
+    pub account: AccountKey,
+    /// Namespace.
+    pub namespace: u16,
+    /// Message hash.
+    pub hash: MessageHash,
+}
+
+/// One entry of a sync listing: a message or a tombstone (deleted message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncEntry {
+    /// Which message.
+    pub key: MessageKey,
+    /// Its expiry (for a tombstone: until when the deletion is remembered).
+    pub expiry_ms: u64,
+    /// True for a deletion.
+    pub tombstone: bool,
+}
+
+/// A whole message, as sync fetch returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullMessage {
+    /// Account key.
+    pub account: AccountKey,
+    /// Namespace.
+    pub namespace: u16,
+    /// The sealed envelope.
+    pub data: Vec<u8>,
+    /// Expiry, Unix ms.
+    pub expiry_ms: u64,
+}
+
+/// A swarm: its ID on the ring and its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmInfo {
+    /// The swarm's ID on the 64-bit ring.
+    pub swarm_id: u64,
+    /// Members: identity key and QUIC address.
+    pub nodes: Vec<([u8; 32], std::net::SocketAddr)>,
+}
+
+/// A swarm member's signed statement that it durably holds a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The member's identity key.
+    pub node_key: [u8; 32],
+    /// The expiry it holds the message until.
+    pub expiry_ms: u64,
+    /// Ed25519 signature by `node_key` under [`LABEL_RECEIPT`] over
+    /// [`receipt_signed_data`].
+    pub signature: [u8; 64],
+}
+
+/// The bytes a receipt signature covers: message hash (32) ‖ expiry_ms (u64 BE).
+pub fn receipt_signed_data(hash: &MessageHash, expiry_ms: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40);
+    out.extend_from_slice(hash);
+    out.extend_from_slice(&expiry_ms.to_be_bytes());
+    out
+}
+
 /// A validated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -345,6 +452,31 @@ pub enum Request {
     Delete(DeleteRequest),
     /// Ask for the node's version and time.
     Info,
+    /// Node to node: hold a replica.
+    Replicate(ReplicateRequest),
+    /// Node to node: digests of the entries in a ring range, split into buckets.
+    SyncDigest {
+        /// Range start (inclusive) on the ring.
+        start: u64,
+        /// Range end (exclusive); `start == end` is the whole ring; wraps if `start > end`.
+        end: u64,
+        /// How many equal sub-ranges to digest (1..=[`MAX_SYNC_BUCKETS`]).
+        buckets: u32,
+    },
+    /// Node to node: list the entries in a ring range.
+    SyncList {
+        /// Range start.
+        start: u64,
+        /// Range end.
+        end: u64,
+    },
+    /// Node to node: the full messages named (1..=[`MAX_FETCH_KEYS`]).
+    SyncFetch(Vec<MessageKey>),
+    /// Which swarm holds this account, and its members.
+    GetSwarm {
+        /// The account key.
+        account: AccountKey,
+    },
 }
 
 impl Request {
@@ -355,7 +487,23 @@ impl Request {
             Request::Retrieve(_) => "retrieve",
             Request::Delete(_) => "delete",
             Request::Info => "info",
+            Request::Replicate(_) => "replicate",
+            Request::SyncDigest { .. } => "sync_digest",
+            Request::SyncList { .. } => "sync_list",
+            Request::SyncFetch(_) => "sync_fetch",
+            Request::GetSwarm { .. } => "get_swarm",
         }
+    }
+
+    /// Whether only registered nodes may send this request.
+    pub fn is_node_only(&self) -> bool {
+        matches!(
+            self,
+            Request::Replicate(_)
+                | Request::SyncDigest { .. }
+                | Request::SyncList { .. }
+                | Request::SyncFetch(_)
+        )
     }
 
     /// Encode as a complete frame (length prefix included).
@@ -383,6 +531,31 @@ impl Request {
                 signature: r.signature.to_vec(),
             }),
             Request::Info => proto::request::Body::Info(proto::Info {}),
+            Request::Replicate(r) => proto::request::Body::Replicate(proto::Replicate {
+                account: r.account.to_vec(),
+                namespace: u32::from(r.namespace),
+                data: r.data.clone(),
+                expiry_ms: r.expiry_ms,
+            }),
+            Request::SyncDigest {
+                start,
+                end,
+                buckets,
+            } => proto::request::Body::SyncDigest(proto::SyncDigest {
+                start: *start,
+                end: *end,
+                buckets: *buckets,
+            }),
+            Request::SyncList { start, end } => proto::request::Body::SyncList(proto::SyncList {
+                start: *start,
+                end: *end,
+            }),
+            Request::SyncFetch(keys) => proto::request::Body::SyncFetch(proto::SyncFetch {
+                keys: keys.iter().map(key_to_proto).collect(),
+            }),
+            Request::GetSwarm { account } => proto::request::Body::GetSwarm(proto::GetSwarm {
+                account: account.to_vec(),
+            }),
         };
         frame(&proto::Request {
             version: PROTOCOL_VERSION,
@@ -452,6 +625,54 @@ impl Request {
                 }))
             }
             proto::request::Body::Info(_) => Ok(Request::Info),
+            proto::request::Body::Replicate(r) => {
+                if r.data.len() > MAX_MESSAGE_SIZE {
+                    return Err(WireError::MessageTooLarge(r.data.len()));
+                }
+                if r.data.is_empty() {
+                    return Err(invalid("data", "empty message"));
+                }
+                Ok(Request::Replicate(ReplicateRequest {
+                    account: fixed("account", &r.account)?,
+                    namespace: namespace(r.namespace)?,
+                    data: r.data,
+                    expiry_ms: r.expiry_ms,
+                }))
+            }
+            proto::request::Body::SyncDigest(d) => {
+                if d.buckets == 0 || d.buckets > MAX_SYNC_BUCKETS {
+                    return Err(invalid(
+                        "buckets",
+                        format!("{}, need 1..={MAX_SYNC_BUCKETS}", d.buckets),
+                    ));
+                }
+                Ok(Request::SyncDigest {
+                    start: d.start,
+                    end: d.end,
+                    buckets: d.buckets,
+                })
+            }
+            proto::request::Body::SyncList(l) => Ok(Request::SyncList {
+                start: l.start,
+                end: l.end,
+            }),
+            proto::request::Body::SyncFetch(f) => {
+                if f.keys.is_empty() || f.keys.len() > MAX_FETCH_KEYS {
+                    return Err(invalid(
+                        "keys",
+                        format!("{} keys, need 1..={MAX_FETCH_KEYS}", f.keys.len()),
+                    ));
+                }
+                Ok(Request::SyncFetch(
+                    f.keys
+                        .iter()
+                        .map(key_from_proto)
+                        .collect::<Result<_, _>>()?,
+                ))
+            }
+            proto::request::Body::GetSwarm(g) => Ok(Request::GetSwarm {
+                account: fixed("account", &g.account)?,
+            }),
         }
     }
 }
@@ -482,6 +703,9 @@ pub enum ResponseBody {
         expiry_ms: u64,
         /// True when the node already held it (the store is idempotent).
         already_stored: bool,
+        /// Signed receipts of the swarm members that hold it durably
+        /// (the answering node's included).
+        receipts: Vec<Receipt>,
     },
     /// Messages after the cursor.
     Messages {
@@ -513,6 +737,21 @@ pub enum ResponseBody {
         /// A human-readable detail; carries no user data.
         message: String,
     },
+    /// This node is not in the account's swarm; ask one of these nodes.
+    WrongSwarm(SwarmInfo),
+    /// The account's swarm (answer to `GetSwarm`).
+    Swarm(SwarmInfo),
+    /// Sync digests, one per bucket.
+    Digest(Vec<[u8; 32]>),
+    /// Sync listing.
+    Entries {
+        /// Entries sorted by ring position, then hash.
+        entries: Vec<SyncEntry>,
+        /// True when the range held more than [`MAX_SYNC_ENTRIES`] entries.
+        truncated: bool,
+    },
+    /// Fetched messages.
+    Full(Vec<FullMessage>),
 }
 
 /// A node's response: every response carries the node's clock.
@@ -543,10 +782,19 @@ impl Response {
                 hash,
                 expiry_ms,
                 already_stored,
+                receipts,
             } => proto::response::Body::Stored(proto::Stored {
                 hash: hash.to_vec(),
                 expiry_ms: *expiry_ms,
                 already_stored: *already_stored,
+                receipts: receipts
+                    .iter()
+                    .map(|r| proto::Receipt {
+                        node_key: r.node_key.to_vec(),
+                        expiry_ms: r.expiry_ms,
+                        signature: r.signature.to_vec(),
+                    })
+                    .collect(),
             }),
             ResponseBody::Messages {
                 messages,
@@ -582,6 +830,39 @@ impl Response {
                 code: code.as_u32(),
                 message: message.clone(),
             }),
+            ResponseBody::WrongSwarm(info) => {
+                proto::response::Body::WrongSwarm(swarm_to_proto(info))
+            }
+            ResponseBody::Swarm(info) => proto::response::Body::Swarm(swarm_to_proto(info)),
+            ResponseBody::Digest(d) => proto::response::Body::Digest(proto::Digest {
+                digests: d.iter().map(|x| x.to_vec()).collect(),
+            }),
+            ResponseBody::Entries { entries, truncated } => {
+                proto::response::Body::Entries(proto::Entries {
+                    entries: entries
+                        .iter()
+                        .map(|e| proto::Entry {
+                            account: e.key.account.to_vec(),
+                            namespace: u32::from(e.key.namespace),
+                            hash: e.key.hash.to_vec(),
+                            expiry_ms: e.expiry_ms,
+                            tombstone: e.tombstone,
+                        })
+                        .collect(),
+                    truncated: *truncated,
+                })
+            }
+            ResponseBody::Full(messages) => proto::response::Body::Full(proto::Full {
+                messages: messages
+                    .iter()
+                    .map(|m| proto::FullMessage {
+                        account: m.account.to_vec(),
+                        namespace: u32::from(m.namespace),
+                        data: m.data.clone(),
+                        expiry_ms: m.expiry_ms,
+                    })
+                    .collect(),
+            }),
         };
         frame(&proto::Response {
             version: PROTOCOL_VERSION,
@@ -598,11 +879,30 @@ impl Response {
             return Err(WireError::UnsupportedVersion(raw.version));
         }
         let body = match raw.body.ok_or(WireError::MissingField("body"))? {
-            proto::response::Body::Stored(s) => ResponseBody::Stored {
-                hash: fixed("hash", &s.hash)?,
-                expiry_ms: s.expiry_ms,
-                already_stored: s.already_stored,
-            },
+            proto::response::Body::Stored(s) => {
+                if s.receipts.len() > MAX_RECEIPTS {
+                    return Err(invalid(
+                        "receipts",
+                        format!("{} receipts", s.receipts.len()),
+                    ));
+                }
+                ResponseBody::Stored {
+                    hash: fixed("hash", &s.hash)?,
+                    expiry_ms: s.expiry_ms,
+                    already_stored: s.already_stored,
+                    receipts: s
+                        .receipts
+                        .iter()
+                        .map(|r| {
+                            Ok(Receipt {
+                                node_key: fixed("node_key", &r.node_key)?,
+                                expiry_ms: r.expiry_ms,
+                                signature: fixed("signature", &r.signature)?,
+                            })
+                        })
+                        .collect::<Result<_, WireError>>()?,
+                }
+            }
             proto::response::Body::Messages(m) => ResponseBody::Messages {
                 messages: m
                     .messages
@@ -633,6 +933,66 @@ impl Response {
                 code: ErrorCode::from_u32(e.code),
                 message: e.message,
             },
+            proto::response::Body::WrongSwarm(w) => ResponseBody::WrongSwarm(swarm_from_proto(&w)?),
+            proto::response::Body::Swarm(w) => ResponseBody::Swarm(swarm_from_proto(&w)?),
+            proto::response::Body::Digest(d) => {
+                if d.digests.len() > MAX_SYNC_BUCKETS as usize {
+                    return Err(invalid("digests", format!("{} digests", d.digests.len())));
+                }
+                ResponseBody::Digest(
+                    d.digests
+                        .iter()
+                        .map(|x| fixed("digests", x))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            proto::response::Body::Entries(e) => {
+                if e.entries.len() > MAX_SYNC_ENTRIES {
+                    return Err(invalid("entries", format!("{} entries", e.entries.len())));
+                }
+                ResponseBody::Entries {
+                    entries: e
+                        .entries
+                        .iter()
+                        .map(|x| {
+                            Ok(SyncEntry {
+                                key: MessageKey {
+                                    account: fixed("account", &x.account)?,
+                                    namespace: namespace(x.namespace)?,
+                                    hash: fixed("hash", &x.hash)?,
+                                },
+                                expiry_ms: x.expiry_ms,
+                                tombstone: x.tombstone,
+                            })
+                        })
+                        .collect::<Result<_, WireError>>()?,
+                    truncated: e.truncated,
+                }
+            }
+            proto::response::Body::Full(f) => {
+                if f.messages.len() > MAX_FETCH_KEYS {
+                    return Err(invalid(
+                        "messages",
+                        format!("{} messages", f.messages.len()),
+                    ));
+                }
+                ResponseBody::Full(
+                    f.messages
+                        .into_iter()
+                        .map(|m| {
+                            if m.data.len() > MAX_MESSAGE_SIZE {
+                                return Err(WireError::MessageTooLarge(m.data.len()));
+                            }
+                            Ok(FullMessage {
+                                account: fixed("account", &m.account)?,
+                                namespace: namespace(m.namespace)?,
+                                data: m.data,
+                                expiry_ms: m.expiry_ms,
+                            })
+                        })
+                        .collect::<Result<_, _>>()?,
+                )
+            }
         };
         Ok(Response {
             node_time_ms: raw.node_time_ms,
@@ -679,6 +1039,56 @@ pub fn unframe(bytes: &[u8], limit: usize) -> Result<&[u8], WireError> {
         std::cmp::Ordering::Greater => Err(WireError::TrailingBytes(body.len() - announced)),
         std::cmp::Ordering::Equal => Ok(body),
     }
+}
+
+fn key_to_proto(k: &MessageKey) -> proto::MessageKey {
+    proto::MessageKey {
+        account: k.account.to_vec(),
+        namespace: u32::from(k.namespace),
+        hash: k.hash.to_vec(),
+    }
+}
+
+fn key_from_proto(k: &proto::MessageKey) -> Result<MessageKey, WireError> {
+    Ok(MessageKey {
+        account: fixed("account", &k.account)?,
+        namespace: namespace(k.namespace)?,
+        hash: fixed("hash", &k.hash)?,
+    })
+}
+
+fn swarm_to_proto(info: &SwarmInfo) -> proto::Swarm {
+    proto::Swarm {
+        swarm_id: info.swarm_id,
+        nodes: info
+            .nodes
+            .iter()
+            .map(|(key, addr)| proto::SwarmNode {
+                node_key: key.to_vec(),
+                addr: addr.to_string(),
+            })
+            .collect(),
+    }
+}
+
+fn swarm_from_proto(s: &proto::Swarm) -> Result<SwarmInfo, WireError> {
+    if s.nodes.len() > MAX_SWARM_NODES {
+        return Err(invalid("nodes", format!("{} nodes", s.nodes.len())));
+    }
+    Ok(SwarmInfo {
+        swarm_id: s.swarm_id,
+        nodes: s
+            .nodes
+            .iter()
+            .map(|n| {
+                let addr = n
+                    .addr
+                    .parse()
+                    .map_err(|_| invalid("addr", format!("{:?} is not ip:port", n.addr)))?;
+                Ok((fixed("node_key", &n.node_key)?, addr))
+            })
+            .collect::<Result<_, WireError>>()?,
+    })
 }
 
 fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], WireError> {
@@ -732,6 +1142,24 @@ mod tests {
                 signature: [2; 64],
             }),
             Request::Info,
+            Request::Replicate(ReplicateRequest {
+                account: [3; 32],
+                namespace: 1,
+                data: vec![1; 500],
+                expiry_ms: 77,
+            }),
+            Request::SyncDigest {
+                start: u64::MAX,
+                end: 5,
+                buckets: 16,
+            },
+            Request::SyncList { start: 0, end: 0 },
+            Request::SyncFetch(vec![MessageKey {
+                account: [1; 32],
+                namespace: 2,
+                hash: [3; 32],
+            }]),
+            Request::GetSwarm { account: [6; 32] },
         ];
         for r in reqs {
             assert_eq!(Request::from_frame(&r.to_frame()).unwrap(), r);
@@ -745,7 +1173,39 @@ mod tests {
                 hash: [3; 32],
                 expiry_ms: 10,
                 already_stored: true,
+                receipts: vec![Receipt {
+                    node_key: [4; 32],
+                    expiry_ms: 10,
+                    signature: [5; 64],
+                }],
             },
+            ResponseBody::WrongSwarm(SwarmInfo {
+                swarm_id: 9,
+                nodes: vec![([1; 32], "127.0.0.1:5".parse().unwrap())],
+            }),
+            ResponseBody::Swarm(SwarmInfo {
+                swarm_id: u64::MAX,
+                nodes: vec![],
+            }),
+            ResponseBody::Digest(vec![[1; 32], [2; 32]]),
+            ResponseBody::Entries {
+                entries: vec![SyncEntry {
+                    key: MessageKey {
+                        account: [1; 32],
+                        namespace: 0,
+                        hash: [2; 32],
+                    },
+                    expiry_ms: 5,
+                    tombstone: true,
+                }],
+                truncated: false,
+            },
+            ResponseBody::Full(vec![FullMessage {
+                account: [1; 32],
+                namespace: 0,
+                data: vec![1, 2],
+                expiry_ms: 3,
+            }]),
             ResponseBody::Messages {
                 messages: vec![WireMessage {
                     seq: 1,

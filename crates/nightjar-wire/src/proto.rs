@@ -11,7 +11,7 @@
 pub struct Request {
     #[prost(uint32, tag = "1")]
     pub version: u32,
-    #[prost(oneof = "request::Body", tags = "10, 11, 12, 13")]
+    #[prost(oneof = "request::Body", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18")]
     pub body: Option<request::Body>,
 }
 
@@ -28,6 +28,16 @@ pub mod request {
         Delete(super::Delete),
         #[prost(message, tag = "13")]
         Info(super::Info),
+        #[prost(message, tag = "14")]
+        Replicate(super::Replicate),
+        #[prost(message, tag = "15")]
+        SyncDigest(super::SyncDigest),
+        #[prost(message, tag = "16")]
+        SyncList(super::SyncList),
+        #[prost(message, tag = "17")]
+        SyncFetch(super::SyncFetch),
+        #[prost(message, tag = "18")]
+        GetSwarm(super::GetSwarm),
     }
 }
 
@@ -76,6 +86,58 @@ pub struct Delete {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Info {}
 
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Replicate {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub namespace: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub data: Vec<u8>,
+    #[prost(uint64, tag = "4")]
+    pub expiry_ms: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SyncDigest {
+    #[prost(uint64, tag = "1")]
+    pub start: u64,
+    #[prost(uint64, tag = "2")]
+    pub end: u64,
+    #[prost(uint32, tag = "3")]
+    pub buckets: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SyncList {
+    #[prost(uint64, tag = "1")]
+    pub start: u64,
+    #[prost(uint64, tag = "2")]
+    pub end: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MessageKey {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub namespace: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub hash: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SyncFetch {
+    #[prost(message, repeated, tag = "1")]
+    pub keys: Vec<MessageKey>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetSwarm {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+}
+
 /// Outer response message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Response {
@@ -83,7 +145,10 @@ pub struct Response {
     pub version: u32,
     #[prost(uint64, tag = "2")]
     pub node_time_ms: u64,
-    #[prost(oneof = "response::Body", tags = "10, 11, 12, 13, 15")]
+    #[prost(
+        oneof = "response::Body",
+        tags = "10, 11, 12, 13, 15, 16, 17, 18, 19, 20"
+    )]
     pub body: Option<response::Body>,
 }
 
@@ -102,6 +167,16 @@ pub mod response {
         Info(super::InfoOk),
         #[prost(message, tag = "15")]
         Error(super::Error),
+        #[prost(message, tag = "16")]
+        WrongSwarm(super::Swarm),
+        #[prost(message, tag = "17")]
+        Swarm(super::Swarm),
+        #[prost(message, tag = "18")]
+        Digest(super::Digest),
+        #[prost(message, tag = "19")]
+        Entries(super::Entries),
+        #[prost(message, tag = "20")]
+        Full(super::Full),
     }
 }
 
@@ -113,6 +188,80 @@ pub struct Stored {
     pub expiry_ms: u64,
     #[prost(bool, tag = "3")]
     pub already_stored: bool,
+    #[prost(message, repeated, tag = "4")]
+    pub receipts: Vec<Receipt>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Receipt {
+    #[prost(bytes = "vec", tag = "1")]
+    pub node_key: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub expiry_ms: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub signature: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SwarmNode {
+    #[prost(bytes = "vec", tag = "1")]
+    pub node_key: Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub addr: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Swarm {
+    #[prost(uint64, tag = "1")]
+    pub swarm_id: u64,
+    #[prost(message, repeated, tag = "2")]
+    pub nodes: Vec<SwarmNode>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Digest {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub digests: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Entry {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub namespace: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub hash: Vec<u8>,
+    #[prost(uint64, tag = "4")]
+    pub expiry_ms: u64,
+    #[prost(bool, tag = "5")]
+    pub tombstone: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Entries {
+    #[prost(message, repeated, tag = "1")]
+    pub entries: Vec<Entry>,
+    #[prost(bool, tag = "2")]
+    pub truncated: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FullMessage {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub namespace: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub data: Vec<u8>,
+    #[prost(uint64, tag = "4")]
+    pub expiry_ms: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Full {
+    #[prost(message, repeated, tag = "1")]
+    pub messages: Vec<FullMessage>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

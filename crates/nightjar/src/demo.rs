@@ -61,26 +61,31 @@ pub async fn run() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let mut nodes = Vec::with_capacity(NODES);
+    // Keys and ports first, so the registry exists before the nodes start
+    // and every node knows the swarm (all three nodes form one swarm).
+    let mut identities = Vec::with_capacity(NODES);
     let mut entries = Vec::with_capacity(NODES);
-    for i in 0..NODES {
+    let sockets: Vec<std::net::UdpSocket> = (0..NODES)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    for socket in &sockets {
         let identity = Identity::generate()?;
-        let config = NodeConfig::new(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            tmp.path().join(format!("node-{i}")),
-        );
-        let node = nightjar_node::start(config, identity).await?;
         entries.push(NodeEntry {
-            id: NodeId(node.node_key),
-            addr: node.listen,
+            id: NodeId(identity.public_key()),
+            addr: socket.local_addr()?,
         });
-        nodes.push(node);
+        identities.push(identity);
     }
-    let registry = Registry {
-        network: crate::devnet::NETWORK_NAME.to_string(),
-        nodes: entries.clone(),
-    };
-    std::fs::write(tmp.path().join("registry.toml"), registry.to_toml())?;
+    drop(sockets);
+    let registry = Registry::genesis(crate::devnet::NETWORK_NAME, entries.clone());
+    let registry_path = tmp.path().join("registry.toml");
+    std::fs::write(&registry_path, registry.to_toml())?;
+    let mut nodes = Vec::with_capacity(NODES);
+    for (i, (identity, entry)) in identities.into_iter().zip(&entries).enumerate() {
+        let mut config = NodeConfig::new(entry.addr, tmp.path().join(format!("node-{i}")));
+        config.registry = Some(registry_path.clone());
+        nodes.push(nightjar_node::start(config, identity).await?);
+    }
     let network_path = tmp.path().join("network.toml");
     let network = NetworkFile {
         network: registry.network.clone(),
@@ -107,11 +112,14 @@ pub async fn run() -> anyhow::Result<()> {
     let mut alice = Client::new(alice, &network, bind)?;
     let mut bob = Client::new(bob, &network, bind)?;
     println!(
-        "  alice's mailbox is on node {}",
+        "  one swarm of {NODES} nodes holds both mailboxes; a message is acknowledged once a majority holds it"
+    );
+    println!(
+        "  alice reads from node {}",
         short(&alice.node_for(&alice.profile().account_id())?)
     );
     println!(
-        "  bob's mailbox is on node   {}",
+        "  bob reads from node   {}",
         short(&bob.node_for(&bob.profile().account_id())?)
     );
     println!();

@@ -22,6 +22,9 @@ use serde_json::json;
 /// The devnet's network name.
 pub const NETWORK_NAME: &str = "nightjar-devnet";
 const STATE_FILE: &str = "devnet.json";
+const REGISTRY_FILE: &str = "registry.toml";
+/// Devnet nodes run anti-entropy every 2 s (the default is 5 s) so tests converge quickly.
+const SYNC_INTERVAL_SECS: u64 = 2;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -48,11 +51,60 @@ pub enum DevnetCmd {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Show each node and whether it runs.
+    Status {
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop one node (SIGTERM, or SIGKILL with --kill).
+    StopNode {
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node's index.
+        #[arg(long)]
+        index: usize,
+        /// Kill it at once with SIGKILL (a crash).
+        #[arg(long)]
+        kill: bool,
+    },
+    /// Start one stopped node again (same key, address and data).
+    StartNode {
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node's index.
+        #[arg(long)]
+        index: usize,
+    },
+    /// Create a node, append its join event to the registry, and start it.
+    AddNode {
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Append a node's exit event to the registry. The node keeps running
+    /// to hand its data to the new owners; stop it afterwards with stop-node.
+    RemoveNode {
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node's index.
+        #[arg(long)]
+        index: usize,
+    },
 }
 
 /// One node of the devnet, as recorded in `devnet.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DevnetNode {
+pub(crate) struct DevnetNode {
     /// Position in the devnet (0-based).
     pub index: usize,
     /// Hex of the node's identity key.
@@ -63,6 +115,13 @@ pub struct DevnetNode {
     pub admin: SocketAddr,
     /// The running process, if any.
     pub pid: Option<u32>,
+    /// False once an exit event for the node is in the registry.
+    #[serde(default = "registered_default")]
+    pub registered: bool,
+}
+
+fn registered_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,27 +181,11 @@ fn create(dir: &Path, n: usize) -> anyhow::Result<DevnetState> {
     let ports = free_ports(n)?;
     let mut nodes = Vec::with_capacity(n);
     for (index, (addr, admin)) in ports.into_iter().enumerate() {
-        let ndir = node_dir(dir, index);
-        std::fs::create_dir_all(&ndir)?;
-        let identity = Identity::generate()?;
-        let mut config = NodeConfig::new(addr, ndir.clone());
-        config.admin = Some(admin);
-        nightjar_keystore::create(&config.key_path(), identity.seed(), None)?;
-        std::fs::write(config_path(dir, index), config.to_toml())?;
-        nodes.push(DevnetNode {
-            index,
-            node_id: identity.public_key().to_hex(),
-            addr,
-            admin,
-            pid: None,
-        });
+        nodes.push(new_node(dir, index, addr, admin)?);
     }
     let entries = entries(&nodes)?;
-    let registry = Registry {
-        network: NETWORK_NAME.to_string(),
-        nodes: entries.clone(),
-    };
-    std::fs::write(dir.join("registry.toml"), registry.to_toml())?;
+    let registry = Registry::genesis(NETWORK_NAME, entries.clone());
+    write_registry(dir, &registry)?;
     let network = NetworkFile {
         network: NETWORK_NAME.to_string(),
         registry: None,
@@ -158,6 +201,40 @@ fn create(dir: &Path, n: usize) -> anyhow::Result<DevnetState> {
     };
     save_state(dir, &state)?;
     Ok(state)
+}
+
+/// Write a node's key and config; the node joins the registry separately.
+fn new_node(
+    dir: &Path,
+    index: usize,
+    addr: SocketAddr,
+    admin: SocketAddr,
+) -> anyhow::Result<DevnetNode> {
+    let ndir = node_dir(dir, index);
+    std::fs::create_dir_all(&ndir)?;
+    let identity = Identity::generate()?;
+    let mut config = NodeConfig::new(addr, ndir);
+    config.admin = Some(admin);
+    config.registry = Some(dir.join(REGISTRY_FILE));
+    config.sync_interval_secs = SYNC_INTERVAL_SECS;
+    nightjar_keystore::create(&config.key_path(), identity.seed(), None)?;
+    std::fs::write(config_path(dir, index), config.to_toml())?;
+    Ok(DevnetNode {
+        index,
+        node_id: identity.public_key().to_hex(),
+        addr,
+        admin,
+        pid: None,
+        registered: true,
+    })
+}
+
+/// Replace the registry file atomically, so running nodes never read half of it.
+fn write_registry(dir: &Path, registry: &Registry) -> anyhow::Result<()> {
+    let tmp = dir.join(format!("{REGISTRY_FILE}.tmp"));
+    std::fs::write(&tmp, registry.to_toml())?;
+    std::fs::rename(&tmp, dir.join(REGISTRY_FILE))
+        .with_context(|| format!("cannot write {}", dir.join(REGISTRY_FILE).display()))
 }
 
 fn entries(nodes: &[DevnetNode]) -> anyhow::Result<Vec<NodeEntry>> {
@@ -294,50 +371,62 @@ async fn wait_ready(
     }
 }
 
+/// Start the process of `node`; returns the child.
+fn spawn_node(
+    dir: &Path,
+    node: &DevnetNode,
+    detach: bool,
+) -> anyhow::Result<(std::process::Child, PathBuf)> {
+    let binary = node_binary()?;
+    let log_path = node_dir(dir, node.index).join("node.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let mut cmd = std::process::Command::new(&binary);
+    cmd.arg("--config")
+        .arg(config_path(dir, node.index))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if detach {
+        // Own process group: the terminal's Ctrl-C for this command does not reach the nodes.
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    Ok((child, log_path))
+}
+
+fn running(dir: &Path, node: &DevnetNode) -> bool {
+    node.pid
+        .is_some_and(|pid| is_our_node(pid, dir, node.index))
+}
+
 /// Start every node of the devnet in `dir` that is not running; returns the updated state.
 pub async fn up(dir: &Path, n: usize, detach: bool) -> anyhow::Result<DevnetState> {
     let mut state = match load_state(dir)? {
         Some(s) => s,
         None => create(dir, n)?,
     };
-    let binary = node_binary()?;
     let mut children = Vec::new();
     for node in &mut state.nodes {
-        if let Some(pid) = node.pid
-            && is_our_node(pid, dir, node.index)
-        {
+        if running(dir, node) {
             continue;
         }
-        let log_path = node_dir(dir, node.index).join("node.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?;
-        let mut cmd = std::process::Command::new(&binary);
-        cmd.arg("--config")
-            .arg(config_path(dir, node.index))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        if detach {
-            // Own process group: the terminal's Ctrl-C for this command does not reach the nodes.
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0);
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let (child, log_path) = spawn_node(dir, node, detach)?;
         node.pid = Some(child.id());
         children.push((node.clone(), child, log_path));
     }
     save_state(dir, &state)?;
     for (node, child, log) in &mut children {
         if let Err(e) = wait_ready(node, child, log).await {
-            for (n, c, _) in &mut children {
+            for (_, c, _) in &mut children {
                 let _ = c.kill();
                 let _ = c.wait();
-                let _ = n;
             }
             for node in &mut state.nodes {
                 node.pid = None;
@@ -346,19 +435,100 @@ pub async fn up(dir: &Path, n: usize, detach: bool) -> anyhow::Result<DevnetStat
             return Err(e);
         }
     }
-    if detach {
-        // The nodes outlive this process; init reaps them when they exit.
-        for (_, child, _) in children {
-            drop(child);
-        }
-    } else {
+    if !detach {
         // Keep the handles so the nodes are reaped when `run` stops them.
         CHILDREN.with(|c| {
             c.borrow_mut()
                 .extend(children.into_iter().map(|(_, c, _)| c))
         });
     }
+    // Detached nodes outlive this process; init reaps them when they exit.
     Ok(state)
+}
+
+fn state_or_fail(dir: &Path) -> anyhow::Result<DevnetState> {
+    load_state(dir)?.with_context(|| format!("no devnet in {}", dir.display()))
+}
+
+fn node_mut(state: &mut DevnetState, index: usize) -> anyhow::Result<&mut DevnetNode> {
+    let count = state.nodes.len();
+    state
+        .nodes
+        .get_mut(index)
+        .with_context(|| format!("no node {index}; the devnet has {count}"))
+}
+
+/// Start one node and wait until it answers.
+pub async fn start_node(dir: &Path, index: usize) -> anyhow::Result<()> {
+    let mut state = state_or_fail(dir)?;
+    let node = node_mut(&mut state, index)?;
+    if running(dir, node) {
+        return Ok(());
+    }
+    let (mut child, log) = spawn_node(dir, node, true)?;
+    node.pid = Some(child.id());
+    let snapshot = node.clone();
+    save_state(dir, &state)?;
+    wait_ready(&snapshot, &mut child, &log).await
+}
+
+/// Stop one node, gracefully or with SIGKILL.
+pub fn stop_one(dir: &Path, index: usize, kill: bool) -> anyhow::Result<()> {
+    let mut state = state_or_fail(dir)?;
+    let node = node_mut(&mut state, index)?;
+    if kill {
+        if let Some(pid) = node.pid
+            && is_our_node(pid, dir, node.index)
+        {
+            signal(pid, nix::sys::signal::Signal::SIGKILL);
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while is_our_node(pid, dir, node.index) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    } else {
+        stop_node(dir, node);
+    }
+    node.pid = None;
+    save_state(dir, &state)
+}
+
+/// Add a node: key, config, join event, process.
+pub async fn add_node(dir: &Path) -> anyhow::Result<DevnetNode> {
+    let mut state = state_or_fail(dir)?;
+    let index = state.nodes.len();
+    let (addr, admin) = free_ports(1)?.into_iter().next().context("no free port")?;
+    let node = new_node(dir, index, addr, admin)?;
+    let mut registry = Registry::load(&dir.join(REGISTRY_FILE))?;
+    let entry = entries(std::slice::from_ref(&node))?
+        .into_iter()
+        .next()
+        .context("node entry")?;
+    // Start first, so the node is up when the others learn about it.
+    let (mut child, log) = spawn_node(dir, &node, true)?;
+    let mut node = node;
+    node.pid = Some(child.id());
+    state.nodes.push(node.clone());
+    save_state(dir, &state)?;
+    wait_ready(&node, &mut child, &log).await?;
+    registry.append(nightjar_registry::RegistryEvent::Join { node: entry })?;
+    write_registry(dir, &registry)?;
+    Ok(node)
+}
+
+/// Remove a node from the registry (an exit event); it keeps running.
+pub fn remove_node(dir: &Path, index: usize) -> anyhow::Result<()> {
+    let mut state = state_or_fail(dir)?;
+    let node = node_mut(&mut state, index)?;
+    if !node.registered {
+        bail!("node {index} has already left the registry");
+    }
+    let id = node.node_id.parse::<NodeId>().map_err(anyhow::Error::msg)?;
+    let mut registry = Registry::load(&dir.join(REGISTRY_FILE))?;
+    registry.append(nightjar_registry::RegistryEvent::Exit { id })?;
+    write_registry(dir, &registry)?;
+    node.registered = false;
+    save_state(dir, &state)
 }
 
 thread_local! {
@@ -441,6 +611,68 @@ pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
             let dir = std::path::absolute(dir)?;
             down(&dir)
         }
+        DevnetCmd::Status { dir, json } => {
+            let dir = std::path::absolute(dir)?;
+            let state = state_or_fail(&dir)?;
+            let nodes: Vec<_> = state
+                .nodes
+                .iter()
+                .map(|n| {
+                    json!({
+                        "index": n.index,
+                        "node_id": n.node_id,
+                        "addr": n.addr,
+                        "admin": n.admin,
+                        "pid": n.pid,
+                        "running": running(&dir, n),
+                        "registered": n.registered,
+                    })
+                })
+                .collect();
+            if *json {
+                println!("{}", json!({ "nodes": nodes }));
+            } else {
+                for n in &state.nodes {
+                    println!(
+                        "node {:>2}  {}  {}  {}{}",
+                        n.index,
+                        n.node_id,
+                        n.addr,
+                        if running(&dir, n) {
+                            "running"
+                        } else {
+                            "stopped"
+                        },
+                        if n.registered {
+                            ""
+                        } else {
+                            "  (left the registry)"
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        DevnetCmd::StopNode { dir, index, kill } => {
+            stop_one(&std::path::absolute(dir)?, *index, *kill)
+        }
+        DevnetCmd::StartNode { dir, index } => start_node(&std::path::absolute(dir)?, *index).await,
+        DevnetCmd::AddNode { dir, json } => {
+            let node = add_node(&std::path::absolute(dir)?).await?;
+            if *json {
+                println!(
+                    "{}",
+                    json!({ "index": node.index, "node_id": node.node_id, "addr": node.addr })
+                );
+            } else {
+                println!(
+                    "added node {} ({}) at {}",
+                    node.index, node.node_id, node.addr
+                );
+            }
+            Ok(())
+        }
+        DevnetCmd::RemoveNode { dir, index } => remove_node(&std::path::absolute(dir)?, *index),
     }
 }
 

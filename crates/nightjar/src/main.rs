@@ -62,6 +62,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the swarm that holds an account's messages.
+    Swarm {
+        /// The Account ID (nj1…).
+        account_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a local network of real nightjar-node processes.
     Devnet {
         #[command(subcommand)]
@@ -245,6 +253,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("no new messages");
             }
             Ok(())
+        }
+        Command::Swarm { account_id, json } => {
+            let account: AccountId = account_id
+                .trim()
+                .parse()
+                .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
+            let map = nightjar_client::swarm_map(&network_file(&cli)?)?;
+            let swarm = map
+                .swarm_for_account(account.public_key())
+                .context("the registry lists no nodes")?;
+            let members = map.members(swarm).unwrap_or_default();
+            if *json {
+                let nodes: Vec<_> = members
+                    .iter()
+                    .map(|n| json!({ "node_id": n.id.to_string(), "addr": n.addr.to_string() }))
+                    .collect();
+                print_json(&json!({ "swarm_id": swarm.to_string(), "nodes": nodes }))
+            } else {
+                println!("swarm {swarm} ({} nodes)", members.len());
+                for n in &members {
+                    println!("  {}  {}", n.id, n.addr);
+                }
+                Ok(())
+            }
         }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,

@@ -1,0 +1,545 @@
+//! Anti-entropy and hand-off between nodes, and the ring arithmetic they use.
+//!
+//! Every sync round a node (1) compares, with each other member of its swarm,
+//! digests of what both hold over its swarm's arc of the ring, split into
+//! buckets; for each bucket that differs it lists the peer's entries and
+//! pulls the messages and tombstones it lacks (each node pulls; the peer does
+//! the same on its own round). Then (2) it hands every message it holds that
+//! now belongs to another swarm to that swarm's members, and drops its copies
+//! only once a write quorum of the new owners holds each of them.
+//!
+//! The pure parts (arcs, buckets, digests, diffs) are functions here with unit
+//! tests; [`SyncDriver`] runs them against the store and the peer pool.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nightjar_crypto::hash::{message_hash, sync_digest};
+use nightjar_crypto::identity::PublicKey;
+use nightjar_registry::{NodeEntry, NodeId, SwarmId, SwarmMap};
+use nightjar_store::{NewMessage, Store, StoreOutcome, SyncEntry, Tombstone};
+use nightjar_wire::{MAX_FETCH_KEYS, MessageKey, ReplicateRequest, Request, ResponseBody};
+use tracing::{debug, warn};
+
+use crate::core::WriteQuorum;
+use crate::peers::Peers;
+
+/// Buckets per digest comparison.
+pub const SYNC_BUCKETS: u32 = 64;
+/// Timeout of one sync or hand-off request.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A half-open range of the ring: `[start, end)`, wrapping when `start > end`,
+/// the whole ring when `start == end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arc64 {
+    /// First position in the range.
+    pub start: u64,
+    /// First position after the range.
+    pub end: u64,
+}
+
+impl Arc64 {
+    /// The number of positions covered (2^64 for the whole ring).
+    pub fn span(self) -> u128 {
+        match self.end.wrapping_sub(self.start) {
+            0 => 1u128 << 64,
+            n => u128::from(n),
+        }
+    }
+
+    /// Whether `p` is in the range.
+    pub fn contains(self, p: u64) -> bool {
+        u128::from(p.wrapping_sub(self.start)) < self.span()
+    }
+
+    /// The `i`-th of `n` equal sub-ranges (the last takes the remainder).
+    pub fn bucket(self, i: u32, n: u32) -> Arc64 {
+        let span = self.span();
+        let n = u128::from(n.max(1));
+        let lo = span * u128::from(i) / n;
+        let hi = span * (u128::from(i) + 1) / n;
+        // lo and hi are at most 2^64; truncating 2^64 to 0 is the wrap we want.
+        Arc64 {
+            start: self.start.wrapping_add(lo as u64),
+            end: self.start.wrapping_add(hi as u64),
+        }
+    }
+
+    /// Which of `n` buckets holds `p` (p must be in the range).
+    pub fn bucket_of(self, p: u64, n: u32) -> u32 {
+        let n = n.max(1);
+        let span = self.span();
+        let offset = u128::from(p.wrapping_sub(self.start));
+        let lower = |i: u32| span * u128::from(i) / u128::from(n);
+        // Bucket i covers offsets [lower(i), lower(i + 1)); start from the
+        // estimate and correct for rounding.
+        let mut i = u32::try_from(offset * u128::from(n) / span)
+            .unwrap_or(n - 1)
+            .min(n - 1);
+        while i + 1 < n && lower(i + 1) <= offset {
+            i += 1;
+        }
+        while i > 0 && lower(i) > offset {
+            i -= 1;
+        }
+        i
+    }
+}
+
+/// An over-approximation of the positions owned by `swarm` (exactly filter
+/// entries with [`SwarmMap::swarm_for_position`]): from halfway to the
+/// previous swarm ID to halfway to the next, one position wider each side.
+pub fn swarm_arc(map: &SwarmMap, swarm: SwarmId) -> Arc64 {
+    let ids: Vec<u64> = map.swarms().into_iter().map(|(id, _)| id.0).collect();
+    let Some(i) = ids.iter().position(|&id| id == swarm.0) else {
+        return Arc64 { start: 0, end: 0 };
+    };
+    if ids.len() < 2 {
+        return Arc64 { start: 0, end: 0 };
+    }
+    let prev = ids[(i + ids.len() - 1) % ids.len()];
+    let next = ids[(i + 1) % ids.len()];
+    let back = swarm.0.wrapping_sub(prev) / 2;
+    let ahead = next.wrapping_sub(swarm.0) / 2;
+    Arc64 {
+        start: swarm.0.wrapping_sub(back).wrapping_sub(1),
+        end: swarm.0.wrapping_add(ahead).wrapping_add(2),
+    }
+}
+
+/// The entries of `entries` (sorted) that `swarm` owns.
+pub fn owned(map: &SwarmMap, swarm: SwarmId, entries: Vec<SyncEntry>) -> Vec<SyncEntry> {
+    entries
+        .into_iter()
+        .filter(|e| map.swarm_for_position(e.position) == Some(swarm))
+        .collect()
+}
+
+/// Digest of each of `n` buckets of `arc` over `entries` (sorted by position, hash).
+pub fn bucket_digests(arc: Arc64, n: u32, entries: &[SyncEntry]) -> Vec<[u8; 32]> {
+    let mut per_bucket: Vec<Vec<(&[u8; 32], u64, bool)>> = vec![Vec::new(); n as usize];
+    for e in entries {
+        if arc.contains(e.position)
+            && let Some(b) = per_bucket.get_mut(arc.bucket_of(e.position, n) as usize)
+        {
+            b.push((&e.hash, e.expiry_ms, e.tombstone));
+        }
+    }
+    per_bucket.into_iter().map(sync_digest).collect()
+}
+
+/// What to take from a peer's listing of a range, given ours.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pull {
+    /// Tombstones we lack or hold with an earlier expiry.
+    pub tombstones: Vec<Tombstone>,
+    /// Messages we lack (and have not deleted) or hold with an earlier expiry.
+    pub fetch: Vec<MessageKey>,
+}
+
+/// Compare the peer's entries with ours: deletions win over messages, and
+/// later expiries win over earlier ones.
+pub fn diff(ours: &[SyncEntry], theirs: &[nightjar_wire::SyncEntry]) -> Pull {
+    // For each message: the latest expiry we hold, and whether we deleted it.
+    let mut have: HashMap<MessageKey, (u64, bool)> = HashMap::new();
+    for e in ours {
+        let key = MessageKey {
+            account: e.account,
+            namespace: e.namespace,
+            hash: e.hash,
+        };
+        let slot = have.entry(key).or_insert((0, false));
+        slot.0 = slot.0.max(e.expiry_ms);
+        slot.1 |= e.tombstone;
+    }
+    let mut pull = Pull::default();
+    for t in theirs {
+        let mine = have.get(&t.key).copied();
+        if t.tombstone {
+            let known = mine.is_some_and(|(exp, tomb)| tomb && exp >= t.expiry_ms);
+            if !known {
+                pull.tombstones.push(Tombstone {
+                    account: t.key.account,
+                    namespace: t.key.namespace,
+                    hash: t.key.hash,
+                    expiry_ms: t.expiry_ms,
+                });
+            }
+        } else {
+            let known = mine.is_some_and(|(exp, tomb)| tomb || exp >= t.expiry_ms);
+            if !known {
+                pull.fetch.push(t.key);
+            }
+        }
+    }
+    pull
+}
+
+/// Runs sync rounds against the store and the peers.
+pub struct SyncDriver {
+    /// This node.
+    pub me: NodeId,
+    /// The store.
+    pub store: Store,
+    /// Connections to other nodes.
+    pub peers: Arc<Peers>,
+    /// The write quorum rule (hand-off waits for it at the new owners).
+    pub quorum: WriteQuorum,
+}
+
+/// What one round did, for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoundStats {
+    /// Messages pulled from swarm peers.
+    pub pulled: u64,
+    /// Tombstones pulled.
+    pub tombstones: u64,
+    /// Messages handed to their new swarm.
+    pub handed_off: u64,
+}
+
+impl SyncDriver {
+    async fn local_range(&self, arc: Arc64, now_ms: u64) -> Vec<SyncEntry> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.list_range(arc.start, arc.end, now_ms))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+
+    /// One round: pull from each swarm peer, then hand off what moved away.
+    pub async fn round(&self, map: &SwarmMap, now_ms: u64) -> RoundStats {
+        let mut stats = RoundStats::default();
+        if let Some(swarm) = map.swarm_of_node(&self.me) {
+            let arc = swarm_arc(map, swarm);
+            for peer in map.members(swarm).unwrap_or_default() {
+                if peer.id == self.me {
+                    continue;
+                }
+                match self.pull_from(map, swarm, arc, &peer, now_ms).await {
+                    Ok((m, t)) => {
+                        stats.pulled += m;
+                        stats.tombstones += t;
+                    }
+                    Err(e) => debug!(error = %e, "sync with a swarm peer failed"),
+                }
+            }
+        }
+        stats.handed_off = self.hand_off(map, now_ms).await;
+        stats
+    }
+
+    async fn pull_from(
+        &self,
+        map: &SwarmMap,
+        swarm: SwarmId,
+        arc: Arc64,
+        peer: &NodeEntry,
+        now_ms: u64,
+    ) -> Result<(u64, u64), String> {
+        let ours = owned(map, swarm, self.local_range(arc, now_ms).await);
+        let mine = bucket_digests(arc, SYNC_BUCKETS, &ours);
+        let req = Request::SyncDigest {
+            start: arc.start,
+            end: arc.end,
+            buckets: SYNC_BUCKETS,
+        };
+        let theirs = match self
+            .peers
+            .request(peer, &req, SYNC_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?
+            .body
+        {
+            ResponseBody::Digest(d) => d,
+            other => return Err(format!("unexpected answer to sync_digest: {other:?}")),
+        };
+        let (mut pulled, mut tombs) = (0, 0);
+        for (i, (a, b)) in mine.iter().zip(theirs.iter()).enumerate() {
+            if a == b {
+                continue;
+            }
+            let bucket = arc.bucket(i as u32, SYNC_BUCKETS);
+            let req = Request::SyncList {
+                start: bucket.start,
+                end: bucket.end,
+            };
+            let entries = match self
+                .peers
+                .request(peer, &req, SYNC_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())?
+                .body
+            {
+                ResponseBody::Entries { entries, .. } => entries,
+                other => return Err(format!("unexpected answer to sync_list: {other:?}")),
+            };
+            let ours_here: Vec<SyncEntry> = ours
+                .iter()
+                .filter(|e| bucket.contains(e.position))
+                .cloned()
+                .collect();
+            let pull = diff(&ours_here, &entries);
+            if !pull.tombstones.is_empty() {
+                tombs += pull.tombstones.len() as u64;
+                let _ = self.store.add_tombstones(pull.tombstones).await;
+            }
+            for chunk in pull.fetch.chunks(MAX_FETCH_KEYS) {
+                let req = Request::SyncFetch(chunk.to_vec());
+                let messages = match self
+                    .peers
+                    .request(peer, &req, SYNC_TIMEOUT)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .body
+                {
+                    ResponseBody::Full(m) => m,
+                    other => return Err(format!("unexpected answer to sync_fetch: {other:?}")),
+                };
+                for m in messages {
+                    if self.store_copy(&m, now_ms).await {
+                        pulled += 1;
+                    }
+                }
+            }
+        }
+        Ok((pulled, tombs))
+    }
+
+    /// Store a message pulled from a peer, after checking its hash.
+    async fn store_copy(&self, m: &nightjar_wire::FullMessage, now_ms: u64) -> bool {
+        let Ok(key) = PublicKey::from_bytes(&m.account) else {
+            return false;
+        };
+        if m.expiry_ms <= now_ms {
+            return false;
+        }
+        let hash = message_hash(&key, m.namespace, &m.data);
+        let result = self
+            .store
+            .store(NewMessage {
+                account: m.account,
+                namespace: m.namespace,
+                hash,
+                data: m.data.clone(),
+                now_ms,
+                expiry_ms: m.expiry_ms,
+            })
+            .await;
+        matches!(
+            result,
+            Ok(Ok(
+                StoreOutcome::Stored { .. } | StoreOutcome::AlreadyStored { .. }
+            ))
+        )
+    }
+
+    /// Hand every message held outside this node's swarm to its owners; drop
+    /// the moved range once every message in it reached a quorum there.
+    async fn hand_off(&self, map: &SwarmMap, now_ms: u64) -> u64 {
+        if map.node_count() == 0 {
+            return 0;
+        }
+        let mine = map.swarm_of_node(&self.me);
+        // Everything outside our arc (the whole ring if we left the registry).
+        let outside = match mine {
+            Some(swarm) => {
+                let arc = swarm_arc(map, swarm);
+                if arc.start == arc.end {
+                    return 0;
+                }
+                Arc64 {
+                    start: arc.end.wrapping_sub(2),
+                    end: arc.start.wrapping_add(1),
+                }
+            }
+            None => Arc64 { start: 0, end: 0 },
+        };
+        let entries = self.local_range(outside, now_ms).await;
+        let mut by_swarm: BTreeMap<SwarmId, Vec<SyncEntry>> = BTreeMap::new();
+        let mut moved_tombstones = Vec::new();
+        for e in entries {
+            match map.swarm_for_position(e.position) {
+                Some(dest) if Some(dest) != mine => {
+                    if e.tombstone {
+                        moved_tombstones.push(e);
+                    } else {
+                        by_swarm.entry(dest).or_default().push(e);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if by_swarm.is_empty() && moved_tombstones.is_empty() {
+            return 0;
+        }
+        let mut handed = 0;
+        let mut all_ok = true;
+        for (dest, entries) in by_swarm {
+            let members = map.members(dest).unwrap_or_default();
+            let need = self.quorum.of(members.len());
+            for chunk in entries.chunks(MAX_FETCH_KEYS) {
+                let keys: Vec<_> = chunk
+                    .iter()
+                    .map(|e| (e.account, e.namespace, e.hash))
+                    .collect();
+                let store = self.store.clone();
+                let full = tokio::task::spawn_blocking(move || store.fetch(&keys, now_ms))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                for m in full {
+                    let req = Request::Replicate(ReplicateRequest {
+                        account: m.account,
+                        namespace: m.namespace,
+                        data: m.data,
+                        expiry_ms: m.expiry_ms,
+                    });
+                    let mut acks = 0;
+                    for member in &members {
+                        if let Ok(resp) = self.peers.request(member, &req, SYNC_TIMEOUT).await
+                            && matches!(resp.body, ResponseBody::Stored { .. })
+                        {
+                            acks += 1;
+                        }
+                    }
+                    if acks >= need {
+                        handed += 1;
+                    } else {
+                        all_ok = false;
+                    }
+                }
+            }
+        }
+        if all_ok {
+            // Every message outside our arc now lives on its owners: drop ours.
+            let _ = self.store.drop_range(outside.start, outside.end).await;
+        } else {
+            warn!("hand-off incomplete; keeping the data and retrying next round");
+        }
+        handed
+    }
+}
+
+/// Decode-side check used by the node when answering sync requests.
+pub fn fetch_keys(keys: &[MessageKey]) -> Vec<([u8; 32], u16, [u8; 32])> {
+    keys.iter()
+        .map(|k| (k.account, k.namespace, k.hash))
+        .collect()
+}
+
+/// Convert store entries to wire entries.
+pub fn to_wire(entries: &[SyncEntry]) -> Vec<nightjar_wire::SyncEntry> {
+    entries
+        .iter()
+        .map(|e| nightjar_wire::SyncEntry {
+            key: MessageKey {
+                account: e.account,
+                namespace: e.namespace,
+                hash: e.hash,
+            },
+            expiry_ms: e.expiry_ms,
+            tombstone: e.tombstone,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn arcs_wrap_and_buckets_tile_the_range() {
+        let whole = Arc64 { start: 0, end: 0 };
+        assert_eq!(whole.span(), 1u128 << 64);
+        assert!(whole.contains(u64::MAX));
+        let wrap = Arc64 {
+            start: u64::MAX - 9,
+            end: 10,
+        };
+        assert_eq!(wrap.span(), 20);
+        assert!(wrap.contains(u64::MAX) && wrap.contains(0) && wrap.contains(9));
+        assert!(!wrap.contains(10) && !wrap.contains(u64::MAX - 10));
+        for arc in [
+            whole,
+            wrap,
+            Arc64 {
+                start: 5,
+                end: 1000,
+            },
+        ] {
+            let n = 7;
+            let mut total = 0u128;
+            for i in 0..n {
+                let b = arc.bucket(i, n);
+                total += b.span() % (1u128 << 64);
+                if i + 1 < n {
+                    assert_eq!(b.end, arc.bucket(i + 1, n).start);
+                }
+            }
+            assert_eq!(arc.bucket(n - 1, n).end, arc.end);
+            assert!(total <= arc.span());
+            for p in [
+                arc.start,
+                arc.start.wrapping_add(3),
+                arc.end.wrapping_sub(1),
+            ] {
+                let i = arc.bucket_of(p, n);
+                assert!(arc.bucket(i, n).contains(p), "{arc:?} p={p} i={i}");
+            }
+        }
+    }
+
+    fn entry(pos: u64, hash: u8, expiry: u64, tomb: bool) -> SyncEntry {
+        SyncEntry {
+            account: [1; 32],
+            namespace: 0,
+            hash: [hash; 32],
+            position: pos,
+            expiry_ms: expiry,
+            tombstone: tomb,
+        }
+    }
+
+    fn wire(e: &SyncEntry) -> nightjar_wire::SyncEntry {
+        to_wire(std::slice::from_ref(e))[0]
+    }
+
+    #[test]
+    fn diff_pulls_missing_and_later_and_lets_deletions_win() {
+        let ours = vec![
+            entry(1, 1, 100, false),
+            entry(2, 2, 100, false),
+            entry(3, 3, 100, true),
+        ];
+        let theirs = vec![
+            wire(&entry(1, 1, 100, false)), // same
+            wire(&entry(2, 2, 200, false)), // later expiry: fetch
+            wire(&entry(3, 3, 100, false)), // we deleted it: never fetch
+            wire(&entry(4, 4, 100, false)), // missing: fetch
+            wire(&entry(1, 1, 100, true)),  // they deleted it: take the tombstone
+        ];
+        let pull = diff(&ours, &theirs);
+        let fetched: Vec<u8> = pull.fetch.iter().map(|k| k.hash[0]).collect();
+        assert_eq!(fetched, vec![2, 4]);
+        assert_eq!(pull.tombstones.len(), 1);
+        assert_eq!(pull.tombstones[0].hash, [1; 32]);
+    }
+
+    #[test]
+    fn equal_sets_give_equal_digests_and_a_difference_shows_in_one_bucket() {
+        let arc = Arc64 { start: 0, end: 0 };
+        let a = vec![entry(5, 1, 10, false), entry(1 << 63, 2, 10, false)];
+        let mut b = a.clone();
+        assert_eq!(bucket_digests(arc, 8, &a), bucket_digests(arc, 8, &b));
+        b[1].expiry_ms = 11;
+        let (da, db) = (bucket_digests(arc, 8, &a), bucket_digests(arc, 8, &b));
+        let differing: Vec<usize> = (0..8).filter(|&i| da[i] != db[i]).collect();
+        assert_eq!(differing, vec![4]);
+    }
+}

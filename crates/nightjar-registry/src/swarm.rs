@@ -86,13 +86,13 @@
 //!   `1/max(S_before, S_after)` of all accounts — the share that a fair new
 //!   swarm must receive anyway — and usually none.
 //! * **Hysteresis.** A swarm is created only when every swarm has at least
-//!   `TARGET` members (and there are more than enough nodes for one more
-//!   swarm of `MIN`), and retired only when every swarm is down to `MIN` and
-//!   one falls below it. Right after a creation every old swarm that gave a
-//!   node still has more than `MIN`, so no single exit retires a swarm; right
-//!   after a retirement there are `MIN·(S+1) − 1` nodes in `S` swarms, so no
-//!   single join creates one. A node that flaps in and out never makes
-//!   accounts move back and forth.
+//!   `TARGET` members, and going from `S` to `S + 1` swarms needs more than
+//!   `MIN·(S+1)` nodes; going back from `S + 1` to `S` happens only when every
+//!   swarm is down to `MIN` and one falls below it, i.e. at exactly
+//!   `MIN·(S+1) − 1` nodes. So after a creation at least two exits are
+//!   needed before a retirement, and after a retirement at least two joins
+//!   before a creation: a node that flaps in and out never makes accounts
+//!   move back and forth.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -396,7 +396,7 @@ impl SwarmMap {
             let first = SwarmId::nth(0);
             self.create_swarm(first);
             self.add_member(first, node.id);
-        } else if fewest >= TARGET_SWARM_SIZE && before + 1 >= MIN_SWARM_SIZE * (count + 1) {
+        } else if fewest >= TARGET_SWARM_SIZE && before + 1 > MIN_SWARM_SIZE * (count + 1) {
             // Rule 2: take the donors before the new swarm exists, so it is
             // never its own donor.
             let mut members = vec![node.id];

@@ -1,0 +1,289 @@
+//! Swarms on a real devnet: quorum writes survive crashed members, killed and
+//! wiped nodes catch up by anti-entropy, and membership changes move data to
+//! the new owners without losing anything acknowledged.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nightjar_client::{Client, Profile, logic};
+use nightjar_crypto::identity::Identity;
+use nightjar_registry::{NetworkFile, NodeEntry};
+use nightjar_wire::ResponseBody;
+use serde_json::Value;
+use support::{Devnet, run_ok};
+
+const TTL: Duration = Duration::from_secs(3600);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn devnet_cmd(devnet: &Devnet, args: &[&str]) -> String {
+    run_ok(
+        support::nightjar()
+            .arg("devnet")
+            .args(args)
+            .arg("--dir")
+            .arg(devnet.dir.path()),
+    )
+}
+
+fn status(devnet: &Devnet) -> Vec<Value> {
+    let v: Value = serde_json::from_str(&devnet_cmd(devnet, &["status", "--json"])).unwrap();
+    v["nodes"].as_array().unwrap().clone()
+}
+
+/// Devnet index of each node ID.
+fn indices(devnet: &Devnet) -> HashMap<String, usize> {
+    status(devnet)
+        .iter()
+        .map(|n| {
+            (
+                n["node_id"].as_str().unwrap().to_string(),
+                n["index"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect()
+}
+
+fn network(devnet: &Devnet) -> NetworkFile {
+    NetworkFile::load(&devnet.network()).unwrap()
+}
+
+/// Every message hash `node` holds for `account`, read page by page with a
+/// signed retrieve straight to that node.
+async fn held_by(node: &NodeEntry, account: &Identity) -> Option<BTreeSet<String>> {
+    let endpoint =
+        nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0))).ok()?;
+    let conn = tokio::time::timeout(
+        Duration::from_secs(3),
+        nightjar_transport::connect(&endpoint, node.addr, &node.id.0),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let mut cursor = 0;
+    let mut out = BTreeSet::new();
+    loop {
+        let req = logic::retrieve_request(account, 0, cursor, 0, now_ms());
+        let resp = nightjar_transport::request(&conn, &req, Duration::from_secs(10))
+            .await
+            .ok()?;
+        match resp.body {
+            ResponseBody::Messages {
+                messages,
+                cursor: next,
+                more,
+            } => {
+                out.extend(messages.iter().map(|m| hex::encode(m.hash)));
+                cursor = next;
+                if !more {
+                    break;
+                }
+            }
+            _ => return None,
+        }
+    }
+    conn.close(0u32.into(), b"done");
+    Some(out)
+}
+
+/// Wait until every member of `account`'s current swarm holds all of `expected`.
+async fn wait_converged(
+    devnet: &Devnet,
+    account: &Identity,
+    expected: &BTreeSet<String>,
+    limit: Duration,
+) {
+    let started = Instant::now();
+    loop {
+        let map = nightjar_client::swarm_map(&network(devnet)).unwrap();
+        let swarm = map.swarm_for_account(&account.public_key()).unwrap();
+        let members = map.members(swarm).unwrap();
+        let mut missing = Vec::new();
+        for m in &members {
+            match held_by(m, account).await {
+                Some(held) if expected.is_subset(&held) => {}
+                Some(held) => missing.push(format!(
+                    "{} lacks {}",
+                    m.id,
+                    expected.difference(&held).count()
+                )),
+                None => missing.push(format!("{} unreachable", m.id)),
+            }
+        }
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "swarm did not converge in {limit:?}: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn sender(devnet: &Devnet, dir: &std::path::Path) -> Client {
+    let profile = Profile::create(dir, Identity::generate().unwrap(), None).unwrap();
+    Client::new(
+        profile,
+        &network(devnet),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_killed_members_and_killed_or_wiped_nodes_catch_up() {
+    let devnet = Devnet::up(12);
+    let bob = support::TestProfile::new(&devnet.network());
+    let (bob_id, bob_phrase) = bob.create();
+    let bob_identity = Identity::from_mnemonic(&bob_phrase).unwrap();
+
+    let swarm: Value =
+        serde_json::from_str(&run_ok(bob.cmd().args(["swarm", &bob_id, "--json"]))).unwrap();
+    let members: Vec<String> = swarm["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        (5..=10).contains(&members.len()),
+        "swarm of {}",
+        members.len()
+    );
+    assert_eq!(swarm["swarm_id"].as_str().unwrap().len(), 16);
+    let index = indices(&devnet);
+    let victims = [index[&members[0]], index[&members[1]]];
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut alice = sender(&devnet, &tmp.path().join("alice"));
+    let to = bob_id.parse().unwrap();
+    let mut acked = BTreeSet::new();
+    for i in 0..1000 {
+        if i == 300 {
+            devnet_cmd(
+                &devnet,
+                &["stop-node", "--kill", "--index", &victims[0].to_string()],
+            );
+        }
+        if i == 600 {
+            devnet_cmd(
+                &devnet,
+                &["stop-node", "--kill", "--index", &victims[1].to_string()],
+            );
+        }
+        match alice.send(&to, &format!("message {i}"), TTL).await {
+            Ok(sent) => {
+                assert!(acked.insert(sent.message_id), "message ids are unique");
+            }
+            Err(e) => eprintln!("message {i} not acknowledged: {e}"),
+        }
+    }
+    assert!(
+        acked.len() >= 990,
+        "only {} of 1000 stores were acknowledged with two members down",
+        acked.len()
+    );
+
+    // Every acknowledged message is read back exactly once.
+    let got = bob.inbox(&[]);
+    let ids: Vec<String> = got
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect();
+    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), unique.len(), "a message was shown twice");
+    assert!(
+        acked.is_subset(&unique),
+        "{} acknowledged messages missing",
+        acked.difference(&unique).count()
+    );
+
+    // Restart the first victim as it was, and the second with an empty disk.
+    let wiped = devnet.dir.path().join(format!("node-{}", victims[1]));
+    for f in [
+        "messages.sqlite",
+        "messages.sqlite-wal",
+        "messages.sqlite-shm",
+    ] {
+        let _ = std::fs::remove_file(wiped.join(f));
+    }
+    devnet_cmd(&devnet, &["start-node", "--index", &victims[0].to_string()]);
+    devnet_cmd(&devnet, &["start-node", "--index", &victims[1].to_string()]);
+    wait_converged(&devnet, &bob_identity, &acked, Duration::from_secs(90)).await;
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_joining_and_leaving_while_messages_flow_lose_nothing() {
+    let devnet = Devnet::up(10);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut alice = sender(&devnet, &tmp.path().join("alice"));
+    let recipients: Vec<Identity> = (0..6).map(|_| Identity::generate().unwrap()).collect();
+    let mut acked: Vec<BTreeSet<String>> = vec![BTreeSet::new(); recipients.len()];
+
+    let mut step = 0;
+    let changes: [&[&str]; 5] = [
+        &["add-node"],
+        &["remove-node", "--index", "0"],
+        &["add-node"],
+        &["remove-node", "--index", "1"],
+        &["add-node"],
+    ];
+    for change in changes {
+        devnet_cmd(&devnet, change);
+        for _ in 0..20 {
+            let r = step % recipients.len();
+            step += 1;
+            if let Ok(sent) = alice
+                .send(&recipients[r].account_id(), &format!("message {step}"), TTL)
+                .await
+            {
+                acked[r].insert(sent.message_id);
+            }
+        }
+    }
+    let total: usize = acked.iter().map(BTreeSet::len).sum();
+    assert!(total >= 95, "only {total} of 100 stores acknowledged");
+
+    // Every account's messages end up on every member of its current swarm
+    // (including the nodes that joined empty), and are retrievable.
+    for (r, identity) in recipients.iter().enumerate() {
+        wait_converged(&devnet, identity, &acked[r], Duration::from_secs(90)).await;
+    }
+    for r in 0..recipients.len() {
+        let dir = tmp.path().join(format!("r{r}"));
+        let profile = Profile::create(
+            &dir,
+            Identity::from_seed(recipients[r].seed().clone()),
+            None,
+        )
+        .unwrap();
+        let mut client = Client::new(
+            profile,
+            &network(&devnet),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .unwrap();
+        let got: BTreeSet<String> = client
+            .inbox(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.message_id)
+            .collect();
+        assert_eq!(got, acked[r], "recipient {r}");
+        client.close().await;
+    }
+    alice.close().await;
+}

@@ -5,11 +5,12 @@
 //!   history (records encrypted at rest) in a directory.
 //! - [`logic`] is the sans-IO part: it builds signed requests and turns
 //!   retrieved envelopes into history records, given the time; no sockets.
-//! - [`Client`] is the thin async driver that talks QUIC to the node chosen by
-//!   `nightjar_registry::choose_node` and keeps a clock offset from the node
-//!   times in responses.
+//! - [`Client`] is the thin async driver: it finds the account's swarm in the
+//!   registry snapshot, talks QUIC to its members (in a stable preference
+//!   order, moving on when one fails or redirects), and keeps a clock offset
+//!   from the node times in responses.
 //!
-//! Not here: onion paths and swarms (later issues), the command line (`nightjar`).
+//! Not here: onion paths (a later issue), the command line (`nightjar`).
 
 pub mod logic;
 pub mod profile;
@@ -251,6 +252,7 @@ impl Client {
                     let received_at = clock::unix_now_ms();
                     self.clock_offset_ms =
                         logic::clock_offset(sent_at, received_at, resp.node_time_ms);
+                    self.clock_known = true;
                     return Ok(resp);
                 }
                 Err(e) if attempt == 0 && conn.close_reason().is_some() => {
@@ -298,13 +300,36 @@ impl Client {
         ttl: Duration,
     ) -> Result<Sent, ClientError> {
         let mut candidates = self.members_for(to)?;
-        let mut redirected = false;
+        // Learn the network's time from the first member that answers, then
+        // seal once: every retry stores the same envelope (same message ID),
+        // so a store that reached some nodes before failing is not duplicated.
         let mut last_error = None;
+        for node in &candidates {
+            match self.sync_clock(node).await {
+                Ok(()) => break,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        if !self.clock_known {
+            return Err(last_error.unwrap_or(ClientError::Registry(
+                nightjar_registry::RegistryError::Empty,
+            )));
+        }
+        let now = self.now_ms();
+        let prepared = logic::prepare_send(self.profile.identity(), to, text, now, ttl)?;
+        let mut redirected = false;
         let mut i = 0;
         while let Some(node) = candidates.get(i).cloned() {
             i += 1;
-            match self.send_via(&node, to, text, ttl).await {
-                Ok(SendOutcome::Sent(sent)) => return Ok(sent),
+            match self.store_via(&node, &prepared).await {
+                Ok(SendOutcome::Sent(expiry_ms)) => {
+                    self.profile.record_sent(&prepared.hash, &prepared.record)?;
+                    return Ok(Sent {
+                        message_id: prepared.record.message_id,
+                        sent_at_ms: now,
+                        expiry_ms,
+                    });
+                }
                 Ok(SendOutcome::WrongSwarm(info)) if !redirected => {
                     redirected = true;
                     candidates = logic::preference_order(to, nodes_of(&info));
@@ -327,23 +352,13 @@ impl Client {
         )))
     }
 
-    async fn send_via(
+    async fn store_via(
         &mut self,
         node: &NodeEntry,
-        to: &AccountId,
-        text: &str,
-        ttl: Duration,
+        prepared: &logic::PreparedSend,
     ) -> Result<SendOutcome, ClientError> {
-        self.sync_clock(node).await?;
-        let now = self.now_ms();
-        let prepared = logic::prepare_send(self.profile.identity(), to, text, now, ttl)?;
-        let resp = self
-            .call(
-                node,
-                &prepared.request,
-                REQUEST_TIMEOUT + Duration::from_secs(10),
-            )
-            .await?;
+        let timeout = REQUEST_TIMEOUT + Duration::from_secs(10);
+        let resp = self.call(node, &prepared.request, timeout).await?;
         match resp.body {
             ResponseBody::Stored {
                 hash, expiry_ms, ..
@@ -353,12 +368,7 @@ impl Client {
                         "node stored the message under a different hash".into(),
                     ));
                 }
-                self.profile.record_sent(&prepared.hash, &prepared.record)?;
-                Ok(SendOutcome::Sent(Sent {
-                    message_id: prepared.record.message_id,
-                    sent_at_ms: now,
-                    expiry_ms,
-                }))
+                Ok(SendOutcome::Sent(expiry_ms))
             }
             ResponseBody::WrongSwarm(info) => Ok(SendOutcome::WrongSwarm(info)),
             ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
@@ -473,7 +483,8 @@ impl Client {
 }
 
 enum SendOutcome {
-    Sent(Sent),
+    /// Stored by a write quorum; the expiry the entry node set.
+    Sent(u64),
     WrongSwarm(SwarmInfo),
 }
 

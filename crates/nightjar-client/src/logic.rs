@@ -116,6 +116,24 @@ pub fn retrieve_request(
     })
 }
 
+/// A signed delete request for messages in `account`'s own mailbox.
+pub fn delete_request(
+    account: &Identity,
+    namespace: u16,
+    hashes: Vec<[u8; 32]>,
+    now_ms: u64,
+) -> Request {
+    let key = account.public_key().to_bytes();
+    let data = nightjar_wire::delete_signed_data(&key, namespace, &hashes, now_ms);
+    Request::Delete(nightjar_wire::DeleteRequest {
+        account: key,
+        namespace,
+        hashes,
+        timestamp_ms: now_ms,
+        signature: account.sign_labelled(nightjar_wire::LABEL_DELETE, &data),
+    })
+}
+
 /// What a batch of retrieved envelopes turned into.
 #[derive(Debug, Default)]
 pub struct Processed {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::PublicKey;
-use nightjar_registry::{NodeEntry, NodeId, SwarmMap};
+use nightjar_registry::{NodeEntry, SwarmMap};
 use nightjar_wire::{
     CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, MessageHash, MessageKey,
     Request, Response, ResponseBody, SwarmInfo, WireError, WireMessage,
@@ -180,6 +180,9 @@ pub struct NodeCore {
     software_version: String,
     replay: ReplayCache,
     map: Option<SwarmMap>,
+    /// Every node key the registry log ever named (a node that left may
+    /// still hand its data over).
+    known_nodes: std::collections::HashSet<[u8; 32]>,
     quorum: WriteQuorum,
 }
 
@@ -192,6 +195,7 @@ impl NodeCore {
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             replay: ReplayCache::default(),
             map: None,
+            known_nodes: std::collections::HashSet::new(),
             quorum: WriteQuorum::Majority,
         }
     }
@@ -201,8 +205,12 @@ impl NodeCore {
         self.quorum = quorum;
     }
 
-    /// Install the swarm map replayed from the registry.
-    pub fn set_map(&mut self, map: SwarmMap) {
+    /// Install the swarm map replayed from the registry, and the keys of
+    /// every node the registry log ever named.
+    pub fn set_map(&mut self, map: SwarmMap, known_nodes: impl IntoIterator<Item = [u8; 32]>) {
+        self.known_nodes = known_nodes.into_iter().collect();
+        self.known_nodes
+            .extend(map.nodes().iter().map(|n| n.id.0.to_bytes()));
         self.map = Some(map);
     }
 
@@ -211,13 +219,11 @@ impl NodeCore {
         self.map.as_ref()
     }
 
-    /// Whether `key` belongs to a node of the registry (other than this one).
+    /// Whether `key` belongs to a node the registry named at some point
+    /// (other than this one): current members replicate and sync, and nodes
+    /// that left hand their data over.
     pub fn is_registered_peer(&self, key: &PublicKey) -> bool {
-        key.as_bytes() != &self.node_key
-            && self
-                .map
-                .as_ref()
-                .is_some_and(|m| m.node(&NodeId(*key)).is_some())
+        key.as_bytes() != &self.node_key && self.known_nodes.contains(key.as_bytes())
     }
 
     fn swarm_info(map: &SwarmMap, swarm: nightjar_registry::SwarmId) -> SwarmInfo {

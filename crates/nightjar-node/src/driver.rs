@@ -158,7 +158,11 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     store_config.max_batch = config.max_batch;
     let store = Store::open(store_config)?;
     let registry = match &config.registry {
-        Some(path) => Some((path.clone(), Registry::load(path)?.swarm_map()?)),
+        Some(path) => {
+            let registry = Registry::load(path)?;
+            let known = known_nodes(&registry);
+            Some((path.clone(), registry.swarm_map()?, known))
+        }
         None => None,
     };
     let endpoint = nightjar_transport::server_endpoint(&identity, config.listen)?;
@@ -176,9 +180,9 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         .map_or(WriteQuorum::Majority, WriteQuorum::Count);
     let mut node_core = NodeCore::new(node_key.to_bytes());
     node_core.set_quorum(quorum);
-    let registry_path = registry.as_ref().map(|(p, _)| p.clone());
-    if let Some((_, map)) = registry {
-        node_core.set_map(map);
+    let registry_path = registry.as_ref().map(|(p, _, _)| p.clone());
+    if let Some((_, map, known)) = registry {
+        node_core.set_map(map, known);
     }
     let shared = Arc::new(Shared {
         core: Mutex::new(node_core),
@@ -597,18 +601,30 @@ async fn registry_loop(shared: Arc<Shared>, path: std::path::PathBuf) {
         if now == seen {
             continue;
         }
-        match Registry::load(&path).and_then(|r| r.swarm_map()) {
-            Ok(map) => {
+        match Registry::load(&path).and_then(|r| Ok((r.swarm_map()?, known_nodes(&r)))) {
+            Ok((map, known)) => {
                 seen = now;
                 shared.peers.retain(&map.nodes());
                 let height = map.height();
-                lock(&shared.core).set_map(map);
+                lock(&shared.core).set_map(map, known);
                 info!(height, "registry changed; swarm map updated");
             }
             // A half-written file: try again on the next poll.
             Err(e) => debug!(error = %e, "registry not readable yet"),
         }
     }
+}
+
+/// The key of every node the registry log ever named.
+fn known_nodes(registry: &Registry) -> Vec<[u8; 32]> {
+    registry
+        .log()
+        .iter()
+        .filter_map(|e| match e {
+            nightjar_registry::RegistryEvent::Join { node } => Some(node.id.0.to_bytes()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Anti-entropy and hand-off rounds.

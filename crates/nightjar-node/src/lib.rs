@@ -12,8 +12,13 @@
 //! carry no sender the node can read. Logs at info level carry no IP
 //! addresses, account IDs or message data.
 //!
-//! Not here: swarms and replication, onion relaying (later issues), client
-//! logic (`nightjar-client`).
+//! Swarms: with a registry file the node knows the swarm map; it serves only
+//! accounts of its own swarm (others get a "wrong swarm" answer naming the
+//! right one), replicates each store to its swarm peers over pooled
+//! node-to-node connections ([`peers`]) and acknowledges it once a write
+//! quorum holds it, and runs anti-entropy and hand-off rounds ([`sync`]).
+//!
+//! Not here: onion relaying (a later issue), client logic (`nightjar-client`).
 
 pub mod config;
 pub mod core;

@@ -101,6 +101,16 @@ impl Metrics {
             "Expired messages removed",
             purged.clone(),
         );
+        registry.register(
+            "synced_messages",
+            "Messages pulled from swarm peers by anti-entropy",
+            synced.clone(),
+        );
+        registry.register(
+            "handed_off_messages",
+            "Messages handed to the swarm that now owns them",
+            handed_off.clone(),
+        );
         Metrics {
             registry,
             requests,

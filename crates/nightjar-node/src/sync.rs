@@ -337,14 +337,17 @@ impl SyncDriver {
         )
     }
 
-    /// Hand every message held outside this node's swarm to its owners; drop
-    /// the moved range once every message in it reached a quorum there.
+    /// Hand every message held outside this node's swarm to its owners.
+    /// An account's copies here (messages and tombstones) are dropped only
+    /// once each of its messages reached a write quorum of its new swarm;
+    /// otherwise they stay and the next round tries again.
     async fn hand_off(&self, map: &SwarmMap, now_ms: u64) -> u64 {
         if map.node_count() == 0 {
             return 0;
         }
         let mine = map.swarm_of_node(&self.me);
-        // Everything outside our arc (the whole ring if we left the registry).
+        // Candidates: everything outside our arc (the whole ring if we left
+        // the registry); the exact owner is decided per entry below.
         let outside = match mine {
             Some(swarm) => {
                 let arc = swarm_arc(map, swarm);
@@ -358,40 +361,35 @@ impl SyncDriver {
             }
             None => Arc64 { start: 0, end: 0 },
         };
-        let entries = self.local_range(outside, now_ms).await;
-        let mut by_swarm: BTreeMap<SwarmId, Vec<SyncEntry>> = BTreeMap::new();
-        let mut moved_tombstones = Vec::new();
-        for e in entries {
+        // Per account (one ring position each): its destination and messages.
+        let mut accounts: BTreeMap<u64, (SwarmId, Vec<SyncEntry>)> = BTreeMap::new();
+        for e in self.local_range(outside, now_ms).await {
             match map.swarm_for_position(e.position) {
                 Some(dest) if Some(dest) != mine => {
-                    if e.tombstone {
-                        moved_tombstones.push(e);
-                    } else {
-                        by_swarm.entry(dest).or_default().push(e);
+                    let slot = accounts.entry(e.position).or_insert((dest, Vec::new()));
+                    if !e.tombstone {
+                        slot.1.push(e);
                     }
                 }
                 _ => {}
             }
         }
-        if by_swarm.is_empty() && moved_tombstones.is_empty() {
-            return 0;
-        }
         let mut handed = 0;
-        let mut all_ok = true;
-        for (dest, entries) in by_swarm {
+        for (position, (dest, messages)) in accounts {
             let members = map.members(dest).unwrap_or_default();
             let need = self.quorum.of(members.len());
-            for chunk in entries.chunks(MAX_FETCH_KEYS) {
+            let mut complete = true;
+            for chunk in messages.chunks(MAX_FETCH_KEYS) {
                 let keys: Vec<_> = chunk
                     .iter()
                     .map(|e| (e.account, e.namespace, e.hash))
                     .collect();
                 let store = self.store.clone();
-                let full = tokio::task::spawn_blocking(move || store.fetch(&keys, now_ms))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or_default();
+                let fetched = tokio::task::spawn_blocking(move || store.fetch(&keys, now_ms)).await;
+                let Ok(Ok(full)) = fetched else {
+                    complete = false;
+                    break;
+                };
                 for m in full {
                     let req = Request::Replicate(ReplicateRequest {
                         account: m.account,
@@ -410,16 +408,19 @@ impl SyncDriver {
                     if acks >= need {
                         handed += 1;
                     } else {
-                        all_ok = false;
+                        complete = false;
                     }
                 }
             }
-        }
-        if all_ok {
-            // Every message outside our arc now lives on its owners: drop ours.
-            let _ = self.store.drop_range(outside.start, outside.end).await;
-        } else {
-            warn!("hand-off incomplete; keeping the data and retrying next round");
+            if complete {
+                // This account now lives on its new swarm: drop our copies.
+                let _ = self
+                    .store
+                    .drop_range(position, position.wrapping_add(1))
+                    .await;
+            } else {
+                warn!("hand-off incomplete; keeping the data and retrying next round");
+            }
         }
         handed
     }

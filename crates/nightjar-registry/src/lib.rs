@@ -11,8 +11,6 @@
 //! Replaying the log gives a [`SwarmMap`]: the nodes grouped into swarms, and
 //! for every account the swarm that holds its mailbox
 //! ([`swarm_members_for_account`]); the rules are in the [`swarm`] module.
-//! [`choose_node`] (rendezvous hashing over the nodes, one node per account)
-//! is what clients still use until they move to swarms.
 //!
 //! This crate does no networking and reads files only in [`Registry::load`]
 //! and [`NetworkFile::load`]; both formats are specified in `docs/PROTOCOL.md`.
@@ -428,6 +426,12 @@ pub struct NetworkFile {
 impl NetworkFile {
     /// Parse network TOML; a relative `registry` path is resolved against `base_dir`.
     pub fn from_toml(text: &str, base_dir: &Path) -> Result<NetworkFile, RegistryError> {
+        if text.len() as u64 > MAX_FILE_SIZE {
+            return Err(RegistryError::TooLarge {
+                path: PathBuf::from("<network file>"),
+                size: text.len() as u64,
+            });
+        }
         let raw: RawNetwork = toml::from_str(text).map_err(|e| RegistryError::Parse {
             what: "network file",
             message: e.to_string(),
@@ -492,17 +496,6 @@ impl NetworkFile {
             None => Ok(self.seeds.clone()),
         }
     }
-}
-
-/// The node that holds `account`'s mailbox: the node with the highest
-/// rendezvous score `BLAKE2b(key "nightjar/v1/node-choice", account ‖ node_id)`,
-/// read as a big-endian number (ties cannot happen between distinct nodes in
-/// practice; they fall to file order). Every client computes the same answer
-/// from the same registry, and removing a node moves only that node's accounts.
-pub fn choose_node<'a>(nodes: &'a [NodeEntry], account: &PublicKey) -> Option<&'a NodeEntry> {
-    nodes
-        .iter()
-        .max_by_key(|n| nightjar_crypto::hash::rendezvous_score(account, &n.id.0))
 }
 
 /// The members of the swarm that holds `account`'s mailbox (sorted by node
@@ -730,23 +723,5 @@ mod tests {
         let parsed = NetworkFile::from_toml(&text, Path::new("/x/y")).unwrap();
         assert_eq!(parsed.registry, Some(PathBuf::from("/x/y/registry.toml")));
         assert_eq!(parsed.seeds, net.seeds);
-    }
-
-    #[test]
-    fn node_choice_is_deterministic_and_stable_when_others_leave() {
-        let nodes: Vec<_> = (1..=5).map(node).collect();
-        let account = Identity::generate().unwrap().public_key();
-        let chosen = choose_node(&nodes, &account).unwrap().clone();
-        let mut shuffled = nodes.clone();
-        shuffled.reverse();
-        assert_eq!(choose_node(&shuffled, &account).unwrap(), &chosen);
-        let without_other: Vec<_> = nodes
-            .iter()
-            .filter(|n| n.id == chosen.id)
-            .chain(nodes.iter().filter(|n| n.id != chosen.id).skip(1))
-            .cloned()
-            .collect();
-        assert_eq!(without_other.len(), 4);
-        assert_eq!(choose_node(&without_other, &account).unwrap(), &chosen);
     }
 }

@@ -208,6 +208,27 @@ async fn every_kind_of_bad_input_gets_a_typed_error_and_loses_nothing() {
         Some(ErrorCode::QuotaExceeded)
     );
 
+    // Replication and sync are for registered nodes only: refused from a
+    // client, and from a node key the registry does not list.
+    let replica = Request::Replicate(nightjar_wire::ReplicateRequest {
+        account: owner.public_key().to_bytes(),
+        namespace: 0,
+        data: vec![1; 300],
+        expiry_ms: now_ms() + 60_000,
+    });
+    assert_eq!(
+        code(&call(&conn, &replica).await),
+        Some(ErrorCode::NotANode)
+    );
+    let stranger = Identity::generate().unwrap();
+    let as_node =
+        nightjar_transport::connect_with(&endpoint, node.addr, &node.key, Some(&stranger))
+            .await
+            .unwrap();
+    for req in [replica, Request::SyncList { start: 0, end: 0 }] {
+        assert_eq!(code(&call(&as_node, &req).await), Some(ErrorCode::NotANode));
+    }
+
     // The node still serves another client, and holds every accepted message.
     assert!(matches!(
         call(&bystander, &Request::Info).await.body,

@@ -165,6 +165,42 @@ async fn acknowledged_messages_survive_killed_members_and_killed_or_wiped_nodes_
     let index = indices(&devnet);
     let victims = [index[&members[0]], index[&members[1]]];
 
+    // A node outside Bob's swarm answers a store with Bob's swarm.
+    let map = nightjar_client::swarm_map(&network(&devnet)).unwrap();
+    let outsider = map
+        .nodes()
+        .into_iter()
+        .find(|n| !members.contains(&n.id.to_string()))
+        .unwrap();
+    let endpoint =
+        nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let conn = nightjar_transport::connect(&endpoint, outsider.addr, &outsider.id.0)
+        .await
+        .unwrap();
+    let misdirected = logic::prepare_send(
+        &Identity::generate().unwrap(),
+        &bob_identity.account_id(),
+        "x",
+        now_ms(),
+        TTL,
+    )
+    .unwrap();
+    match nightjar_transport::request(&conn, &misdirected.request, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .body
+    {
+        ResponseBody::WrongSwarm(info) => {
+            let named: BTreeSet<String> = info.nodes.iter().map(|(k, _)| hex::encode(k)).collect();
+            assert_eq!(named, members.iter().cloned().collect::<BTreeSet<_>>());
+            assert_eq!(
+                format!("{:016x}", info.swarm_id),
+                swarm["swarm_id"].as_str().unwrap()
+            );
+        }
+        other => panic!("expected wrong_swarm, got {other:?}"),
+    }
+
     let tmp = tempfile::tempdir().unwrap();
     let mut alice = sender(&devnet, &tmp.path().join("alice"));
     let to = bob_id.parse().unwrap();
@@ -284,6 +320,88 @@ async fn nodes_joining_and_leaving_while_messages_flow_lose_nothing() {
             .collect();
         assert_eq!(got, acked[r], "recipient {r}");
         client.close().await;
+    }
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_reaches_every_member_and_sync_never_brings_the_message_back() {
+    let devnet = Devnet::up(5);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut alice = sender(&devnet, &tmp.path().join("alice"));
+    let bob = Identity::generate().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            alice
+                .send(&bob.account_id(), &format!("m{i}"), TTL)
+                .await
+                .unwrap()
+                .message_id,
+        );
+    }
+    let all: BTreeSet<String> = ids.iter().cloned().collect();
+    wait_converged(&devnet, &bob, &all, Duration::from_secs(60)).await;
+
+    // One member is down while the first message is deleted through another.
+    let map = nightjar_client::swarm_map(&network(&devnet)).unwrap();
+    let members = map
+        .members(map.swarm_for_account(&bob.public_key()).unwrap())
+        .unwrap();
+    let index = indices(&devnet);
+    let (down, via) = (&members[0], &members[1]);
+    devnet_cmd(
+        &devnet,
+        &[
+            "stop-node",
+            "--kill",
+            "--index",
+            &index[&down.id.to_string()].to_string(),
+        ],
+    );
+    let endpoint =
+        nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let conn = nightjar_transport::connect(&endpoint, via.addr, &via.id.0)
+        .await
+        .unwrap();
+    let hash: [u8; 32] = hex::decode(&ids[0]).unwrap().try_into().unwrap();
+    let resp = nightjar_transport::request(
+        &conn,
+        &logic::delete_request(&bob, 0, vec![hash], now_ms()),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(resp.body, ResponseBody::Deleted { count: 1 }),
+        "{resp:?}"
+    );
+    devnet_cmd(
+        &devnet,
+        &[
+            "start-node",
+            "--index",
+            &index[&down.id.to_string()].to_string(),
+        ],
+    );
+
+    // The member that missed the delete learns it from its peers, and no
+    // peer re-learns the message from it.
+    let rest: BTreeSet<String> = ids[1..].iter().cloned().collect();
+    let started = Instant::now();
+    loop {
+        let mut held = Vec::new();
+        for m in &members {
+            held.push(held_by(m, &bob).await);
+        }
+        if held.iter().all(|h| h.as_ref() == Some(&rest)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "delete did not converge: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     alice.close().await;
 }

@@ -39,6 +39,19 @@ struct Args {
     /// Log filter, e.g. `info` or `debug`.
     #[arg(long)]
     log: Option<String>,
+    /// Registry file (devnet form); re-read whenever it changes.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Durable copies a store needs before it is acknowledged (default: a
+    /// majority of the swarm).
+    #[arg(long)]
+    write_quorum: Option<usize>,
+    /// Seconds between anti-entropy rounds.
+    #[arg(long)]
+    sync_interval_secs: Option<u64>,
+    /// Most writes sharing one commit.
+    #[arg(long)]
+    max_batch: Option<usize>,
     /// Print the node ID (creating the key if needed) and exit.
     #[arg(long)]
     print_node_id: bool,
@@ -81,6 +94,18 @@ fn build_config(args: &Args) -> anyhow::Result<NodeConfig> {
     }
     if let Some(v) = &args.log {
         config.log = v.clone();
+    }
+    if let Some(v) = &args.registry {
+        config.registry = Some(v.clone());
+    }
+    if let Some(v) = args.write_quorum {
+        config.write_quorum = Some(v);
+    }
+    if let Some(v) = args.sync_interval_secs {
+        config.sync_interval_secs = v;
+    }
+    if let Some(v) = args.max_batch {
+        config.max_batch = v;
     }
     config.validate()?;
     Ok(config)

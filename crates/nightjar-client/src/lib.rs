@@ -32,6 +32,9 @@ pub use profile::{Direction, HistoryRecord, Profile};
 /// (a waiting retrieve gets its wait on top of this).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a node that failed to answer is tried only after the others.
+pub const RETRY_UNREACHABLE_AFTER: Duration = Duration::from_secs(30);
+
 /// How long the client waits for a QUIC handshake before trying another node.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -145,6 +148,8 @@ pub struct Client {
     map: SwarmMap,
     endpoint: quinn::Endpoint,
     connections: HashMap<NodeEntry, quinn::Connection>,
+    /// Nodes that failed to answer, and when: tried last for a while.
+    unreachable: HashMap<NodeEntry, std::time::Instant>,
     /// Node clock minus local clock, from the latest response.
     clock_offset_ms: i64,
     /// Whether any node has answered yet (so the offset means something).
@@ -167,6 +172,7 @@ impl Client {
             map,
             endpoint,
             connections: HashMap::new(),
+            unreachable: HashMap::new(),
             clock_offset_ms: 0,
             clock_known: false,
         })
@@ -200,10 +206,19 @@ impl Client {
 
     /// The members of `account`'s swarm in the order this client tries them:
     /// by rendezvous score, so one account keeps reading from the same node
-    /// (and its cursor) while that node answers.
+    /// (and its cursor) while that node answers; members that failed to
+    /// answer in the last [`RETRY_UNREACHABLE_AFTER`] go last.
     pub fn members_for(&self, account: &AccountId) -> Result<Vec<NodeEntry>, ClientError> {
         let (_, members) = self.swarm_for(account)?;
-        Ok(logic::preference_order(account, members))
+        let mut ordered = logic::preference_order(account, members);
+        ordered.sort_by_key(|n| self.recently_unreachable(n));
+        Ok(ordered)
+    }
+
+    fn recently_unreachable(&self, node: &NodeEntry) -> bool {
+        self.unreachable
+            .get(node)
+            .is_some_and(|at| at.elapsed() < RETRY_UNREACHABLE_AFTER)
     }
 
     /// The node this client reads `account`'s mailbox from first.
@@ -245,7 +260,14 @@ impl Client {
     ) -> Result<Response, ClientError> {
         let mut attempt = 0;
         loop {
-            let conn = self.connection(node).await?;
+            let conn = match self.connection(node).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.unreachable
+                        .insert(node.clone(), std::time::Instant::now());
+                    return Err(e);
+                }
+            };
             let sent_at = clock::unix_now_ms();
             match nightjar_transport::request(&conn, req, timeout).await {
                 Ok(resp) => {
@@ -253,6 +275,7 @@ impl Client {
                     self.clock_offset_ms =
                         logic::clock_offset(sent_at, received_at, resp.node_time_ms);
                     self.clock_known = true;
+                    self.unreachable.remove(node);
                     return Ok(resp);
                 }
                 Err(e) if attempt == 0 && conn.close_reason().is_some() => {
@@ -262,6 +285,8 @@ impl Client {
                 }
                 Err(source) => {
                     self.connections.remove(node);
+                    self.unreachable
+                        .insert(node.clone(), std::time::Instant::now());
                     return Err(ClientError::Transport {
                         addr: node.addr,
                         source,

@@ -163,7 +163,20 @@ async fn acknowledged_messages_survive_killed_members_and_killed_or_wiped_nodes_
     );
     assert_eq!(swarm["swarm_id"].as_str().unwrap().len(), 16);
     let index = indices(&devnet);
-    let victims = [index[&members[0]], index[&members[1]]];
+    // Kill the two members the client prefers for Bob: the worst case.
+    let preferred = logic::preference_order(
+        &bob_identity.account_id(),
+        nightjar_client::swarm_map(&network(&devnet))
+            .unwrap()
+            .nodes()
+            .into_iter()
+            .filter(|n| members.contains(&n.id.to_string()))
+            .collect(),
+    );
+    let victims = [
+        index[&preferred[0].id.to_string()],
+        index[&preferred[1].id.to_string()],
+    ];
 
     // A node outside Bob's swarm answers a store with Bob's swarm.
     let map = nightjar_client::swarm_map(&network(&devnet)).unwrap();

@@ -155,6 +155,10 @@ pub enum ErrorCode {
     QuorumNotReached,
     /// The recipient deleted this message; it will not be stored again.
     Deleted,
+    /// The node's disk is full; it still serves reads. Retry elsewhere or later.
+    StorageFull,
+    /// This connection or address sent more than the node allows; slow down.
+    RateLimited,
     /// A code this build does not know (from a newer peer).
     Unknown(u32),
 }
@@ -178,6 +182,8 @@ impl ErrorCode {
             ErrorCode::NotANode => 13,
             ErrorCode::QuorumNotReached => 14,
             ErrorCode::Deleted => 15,
+            ErrorCode::StorageFull => 16,
+            ErrorCode::RateLimited => 17,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -200,6 +206,8 @@ impl ErrorCode {
             13 => ErrorCode::NotANode,
             14 => ErrorCode::QuorumNotReached,
             15 => ErrorCode::Deleted,
+            16 => ErrorCode::StorageFull,
+            17 => ErrorCode::RateLimited,
             n => ErrorCode::Unknown(n),
         }
     }
@@ -222,6 +230,8 @@ impl ErrorCode {
             ErrorCode::NotANode => "not_a_node",
             ErrorCode::QuorumNotReached => "quorum_not_reached",
             ErrorCode::Deleted => "deleted",
+            ErrorCode::StorageFull => "storage_full",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unknown(_) => "unknown",
         }
     }
@@ -233,6 +243,8 @@ impl ErrorCode {
             ErrorCode::Internal
                 | ErrorCode::Unavailable
                 | ErrorCode::QuorumNotReached
+                | ErrorCode::StorageFull
+                | ErrorCode::RateLimited
                 | ErrorCode::StaleTimestamp
                 | ErrorCode::FutureTimestamp
         )

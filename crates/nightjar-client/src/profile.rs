@@ -268,24 +268,7 @@ impl Profile {
 
     /// Incoming messages not yet shown, oldest first.
     pub fn unshown(&self) -> Result<Vec<HistoryRecord>, ClientError> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT hash, record FROM messages WHERE direction = 0 AND shown = 0 AND record IS NOT NULL ORDER BY id")
-            .map_err(db_err("prepare unshown"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .map_err(db_err("read unshown"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (hash, blob) = row.map_err(db_err("read unshown"))?;
-            let hash: [u8; 32] = hash
-                .try_into()
-                .map_err(|_| ClientError::Protocol("history holds a malformed hash".into()))?;
-            out.push(self.open_record(&hash, &blob)?);
-        }
-        Ok(out)
+        self.records("direction = 0 AND shown = 0 AND record IS NOT NULL")
     }
 
     /// Mark messages as shown, so `inbox` prints each once.
@@ -304,10 +287,14 @@ impl Profile {
 
     /// The whole conversation history, oldest first.
     pub fn history(&self) -> Result<Vec<HistoryRecord>, ClientError> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT hash, record FROM messages WHERE record IS NOT NULL ORDER BY id")
-            .map_err(db_err("prepare history"))?;
+        self.records("record IS NOT NULL")
+    }
+
+    /// The decrypted records of the rows matching `condition` (a fixed SQL
+    /// expression from this module, never user input), oldest first.
+    fn records(&self, condition: &str) -> Result<Vec<HistoryRecord>, ClientError> {
+        let sql = format!("SELECT hash, record FROM messages WHERE {condition} ORDER BY id");
+        let mut stmt = self.db.prepare(&sql).map_err(db_err("prepare history read"))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))

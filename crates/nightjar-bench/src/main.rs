@@ -88,6 +88,8 @@ async fn network(dir: &Path, n: usize) -> anyhow::Result<(Vec<RunningNode>, Vec<
         let mut config = NodeConfig::new(entry.addr, dir.join(format!("node-{i}")));
         config.registry = Some(registry_path.clone());
         config.log = "warn".into();
+        // The load generator is one client pushing as hard as it can.
+        config.requests_per_sec_per_connection = u32::MAX / 4;
         nodes.push(nightjar_node::start(config, identity).await?);
     }
     Ok((nodes, entries))

@@ -294,7 +294,10 @@ impl Profile {
     /// expression from this module, never user input), oldest first.
     fn records(&self, condition: &str) -> Result<Vec<HistoryRecord>, ClientError> {
         let sql = format!("SELECT hash, record FROM messages WHERE {condition} ORDER BY id");
-        let mut stmt = self.db.prepare(&sql).map_err(db_err("prepare history read"))?;
+        let mut stmt = self
+            .db
+            .prepare(&sql)
+            .map_err(db_err("prepare history read"))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))

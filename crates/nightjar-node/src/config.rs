@@ -77,6 +77,24 @@ pub struct NodeConfig {
     /// Seconds between anti-entropy rounds with the swarm's other members.
     #[serde(default = "default_sync_interval")]
     pub sync_interval_secs: u64,
+    /// Milliseconds a request frame has to arrive completely, counted from
+    /// the moment its stream opens; a slower stream is answered `bad_request`
+    /// and freed.
+    #[serde(default = "default_request_read_timeout")]
+    pub request_read_timeout_ms: u64,
+    /// Requests per second one connection may make (a token bucket holding
+    /// twice this many); beyond it the node answers `rate_limited` without
+    /// reading the request. Connections from registered nodes are exempt.
+    #[serde(default = "default_requests_per_sec")]
+    pub requests_per_sec_per_connection: u32,
+    /// Most concurrent connections (handshakes included) from one IP address
+    /// (one /64 prefix for IPv6); extra ones are refused before the handshake.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// Most concurrent connections (handshakes included) from everyone;
+    /// extra ones are refused before the handshake.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 fn default_max_messages() -> u64 {
@@ -93,6 +111,18 @@ fn default_max_batch() -> usize {
 }
 fn default_sync_interval() -> u64 {
     5
+}
+fn default_request_read_timeout() -> u64 {
+    10_000
+}
+fn default_requests_per_sec() -> u32 {
+    300
+}
+fn default_max_connections_per_ip() -> usize {
+    64
+}
+fn default_max_connections() -> usize {
+    10_000
 }
 fn default_log() -> String {
     "info".to_string()
@@ -114,6 +144,10 @@ impl NodeConfig {
             registry: None,
             write_quorum: None,
             sync_interval_secs: default_sync_interval(),
+            request_read_timeout_ms: default_request_read_timeout(),
+            requests_per_sec_per_connection: default_requests_per_sec(),
+            max_connections_per_ip: default_max_connections_per_ip(),
+            max_connections: default_max_connections(),
         }
     }
 
@@ -195,6 +229,21 @@ impl NodeConfig {
                 reason: "must be at least 1".into(),
             });
         }
+        let limits: [(&'static str, bool); 4] = [
+            ("request_read_timeout_ms", self.request_read_timeout_ms == 0),
+            (
+                "requests_per_sec_per_connection",
+                self.requests_per_sec_per_connection == 0,
+            ),
+            ("max_connections_per_ip", self.max_connections_per_ip == 0),
+            ("max_connections", self.max_connections == 0),
+        ];
+        if let Some((key, _)) = limits.into_iter().find(|(_, zero)| *zero) {
+            return Err(ConfigError::Invalid {
+                key,
+                reason: "must be at least 1".into(),
+            });
+        }
         Ok(())
     }
 }
@@ -209,6 +258,11 @@ mod tests {
         let c =
             NodeConfig::from_toml("listen = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\n").unwrap();
         assert_eq!(c.max_messages_per_account, 10_000);
+        assert_eq!(c.request_read_timeout_ms, 10_000);
+        assert_eq!(c.requests_per_sec_per_connection, 300);
+        assert_eq!(c.max_connections_per_ip, 64);
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c, NodeConfig::new(c.listen, c.data_dir.clone()));
         assert_eq!(c.key_path(), PathBuf::from("/tmp/x/node.key"));
         c.validate().unwrap();
         assert_eq!(NodeConfig::from_toml(&c.to_toml()).unwrap(), c);
@@ -222,6 +276,31 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn limits_round_trip_and_zero_is_rejected() {
+        let mut c = NodeConfig::new("127.0.0.1:1".parse().unwrap(), "d".into());
+        c.request_read_timeout_ms = 1_000;
+        c.requests_per_sec_per_connection = 50;
+        c.max_connections_per_ip = 8;
+        c.max_connections = 100;
+        c.validate().unwrap();
+        assert_eq!(NodeConfig::from_toml(&c.to_toml()).unwrap(), c);
+        let zeroed: [fn(&mut NodeConfig); 4] = [
+            |c| c.request_read_timeout_ms = 0,
+            |c| c.requests_per_sec_per_connection = 0,
+            |c| c.max_connections_per_ip = 0,
+            |c| c.max_connections = 0,
+        ];
+        for (i, zero) in zeroed.iter().enumerate() {
+            let mut bad = c.clone();
+            zero(&mut bad);
+            assert!(
+                matches!(bad.validate(), Err(ConfigError::Invalid { .. })),
+                "case {i}"
+            );
+        }
     }
 
     #[test]

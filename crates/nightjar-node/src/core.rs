@@ -565,12 +565,22 @@ pub fn deleted_response(now_ms: u64, result: Result<u64, nightjar_store::StoreEr
 }
 
 /// Map a store failure to an error response that leaks no internals.
+///
+/// A full disk is `storage_full` (retryable: the client tries another
+/// member; this node keeps serving reads); other store failures are
+/// `internal`.
 pub fn store_error_response(now_ms: u64, e: &nightjar_store::StoreError) -> Response {
     match e {
         nightjar_store::StoreError::QuotaExceeded { limit } => Response::error(
             now_ms,
             ErrorCode::QuotaExceeded,
             format!("the account's {limit} quota is full"),
+        ),
+        nightjar_store::StoreError::DiskFull { .. } => Response::error(
+            now_ms,
+            ErrorCode::StorageFull,
+            "this node's disk is full: nothing was stored; reads still work; \
+             try another node or retry later",
         ),
         _ => Response::error(now_ms, ErrorCode::Internal, "storage failure"),
     }
@@ -606,6 +616,36 @@ mod tests {
             }) => Some(code),
             _ => None,
         }
+    }
+
+    #[test]
+    fn disk_full_is_storage_full_and_other_store_failures_stay_internal() {
+        let full =
+            store_error_response(NOW, &nightjar_store::StoreError::DiskFull { op: "commit" });
+        assert_eq!(full.node_time_ms, NOW);
+        match &full.body {
+            ResponseBody::Error { code, message } => {
+                assert_eq!(*code, ErrorCode::StorageFull);
+                assert!(code.is_retryable());
+                assert!(message.contains("disk is full"), "{message}");
+                assert!(!message.contains("commit"), "leaks internals: {message}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+        assert_eq!(
+            code(Action::Respond(store_error_response(
+                NOW,
+                &nightjar_store::StoreError::WriterGone
+            ))),
+            Some(ErrorCode::Internal)
+        );
+        assert_eq!(
+            code(Action::Respond(store_error_response(
+                NOW,
+                &nightjar_store::StoreError::QuotaExceeded { limit: "bytes" }
+            ))),
+            Some(ErrorCode::QuotaExceeded)
+        );
     }
 
     #[test]

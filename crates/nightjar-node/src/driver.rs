@@ -2,7 +2,7 @@
 //! around [`crate::core::NodeCore`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::NodeConfig;
 use crate::core::{self, Action, NodeCore, WriteQuorum};
-use crate::metrics::{KindLabels, Metrics, RequestLabels};
+use crate::metrics::{KindLabels, Metrics, RefusedLabels, RequestLabels};
 use crate::peers::Peers;
 use crate::sync::{self, Arc64, SyncDriver};
 
@@ -78,6 +78,139 @@ type MailboxKey = ([u8; 32], u16);
 /// the node answers `Unavailable` instead of queueing without bound.
 pub const MAX_PENDING_WRITES: usize = 8192;
 
+/// The key connections are counted under: an IPv4 address, or the /64
+/// prefix of an IPv6 one (one host usually holds a whole /64). IPv4-mapped
+/// IPv6 addresses count as their IPv4 address.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
+    }
+}
+
+/// Which connection limit refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// `max_connections_per_ip`.
+    PerIp,
+    /// `max_connections`.
+    Total,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::PerIp => "per_ip",
+            Refusal::Total => "total",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ConnectionCounts {
+    total: usize,
+    per_source: HashMap<IpAddr, usize>,
+}
+
+/// Counts open connections (handshakes included), overall and per source.
+#[derive(Debug)]
+struct ConnectionLimits {
+    max_total: usize,
+    max_per_source: usize,
+    counts: Mutex<ConnectionCounts>,
+}
+
+/// One admitted connection; dropping it frees its place.
+#[derive(Debug)]
+struct ConnectionSlot {
+    limits: Arc<ConnectionLimits>,
+    source: IpAddr,
+}
+
+impl ConnectionLimits {
+    fn new(max_total: usize, max_per_source: usize) -> Arc<ConnectionLimits> {
+        Arc::new(ConnectionLimits {
+            max_total,
+            max_per_source,
+            counts: Mutex::new(ConnectionCounts::default()),
+        })
+    }
+
+    /// Admit a connection from `ip`, or say which limit it would break.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        let source = source_key(ip);
+        let mut counts = lock(&self.counts);
+        if counts.total >= self.max_total {
+            return Err(Refusal::Total);
+        }
+        let from_source = counts.per_source.get(&source).copied().unwrap_or(0);
+        if from_source >= self.max_per_source {
+            return Err(Refusal::PerIp);
+        }
+        counts.total += 1;
+        counts.per_source.insert(source, from_source + 1);
+        Ok(ConnectionSlot {
+            limits: self.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.limits.counts);
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_source.get_mut(&self.source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.per_source.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// A connection's request budget: `rate` requests a second, up to twice
+/// that in a burst.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(per_sec: u32, now: Instant) -> TokenBucket {
+        let rate = f64::from(per_sec);
+        TokenBucket {
+            rate,
+            capacity: 2.0 * rate,
+            tokens: 2.0 * rate,
+            last: now,
+        }
+    }
+
+    /// Take one token if there is one.
+    fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The per-stream and per-connection limits in force.
+#[derive(Debug, Clone, Copy)]
+struct StreamLimits {
+    read_timeout: Duration,
+    requests_per_sec: u32,
+}
+
 struct Shared {
     core: Mutex<NodeCore>,
     store: Store,
@@ -88,6 +221,8 @@ struct Shared {
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
     write_slots: tokio::sync::Semaphore,
+    limits: StreamLimits,
+    connections: Arc<ConnectionLimits>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -194,6 +329,11 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         metrics: Metrics::new(),
         shutdown: stop_rx.clone(),
         write_slots: tokio::sync::Semaphore::new(MAX_PENDING_WRITES),
+        limits: StreamLimits {
+            read_timeout: Duration::from_millis(config.request_read_timeout_ms),
+            requests_per_sec: config.requests_per_sec_per_connection,
+        },
+        connections: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
     });
     let mut tasks = Vec::new();
     let mut admin = None;
@@ -241,8 +381,25 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
             _ = shutdown.changed() => break,
         };
         let Some(incoming) = incoming else { break };
+        // Count the connection before its handshake costs anything; refuse it
+        // outright when its source or the node is at its limit.
+        let slot = match shared.connections.admit(incoming.remote_address().ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                let limit = refusal.label();
+                debug!(limit, "incoming connection refused");
+                shared
+                    .metrics
+                    .refused_connections
+                    .get_or_create(&RefusedLabels { limit })
+                    .inc();
+                incoming.refuse();
+                continue;
+            }
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let conn = match incoming.await {
                 Ok(c) => c,
                 Err(e) => {
@@ -259,7 +416,10 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
 
 async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
     let peer = nightjar_transport::peer_node_key(&conn);
+    let mut budget = TokenBucket::new(shared.limits.requests_per_sec, Instant::now());
     loop {
+        // QUIC flow control (the transport's concurrent-stream cap) bounds
+        // how many of these are in progress at once.
         let (send, recv) = match conn.accept_bi().await {
             Ok(s) => s,
             Err(e) => {
@@ -267,7 +427,65 @@ async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
                 return;
             }
         };
-        tokio::spawn(serve_stream(send, recv, shared.clone(), peer));
+        let read_deadline = tokio::time::Instant::now() + shared.limits.read_timeout;
+        // Registered nodes carry replication and sync for whole swarms: they
+        // are few, authenticated, and not rate limited.
+        let allowed = budget.try_take(Instant::now())
+            || peer
+                .as_ref()
+                .is_some_and(|k| lock(&shared.core).is_registered_peer(k));
+        if allowed {
+            tokio::spawn(serve_stream(
+                send,
+                recv,
+                shared.clone(),
+                peer,
+                read_deadline,
+            ));
+        } else {
+            shared.metrics.rate_limited.inc();
+            tokio::spawn(refuse_stream(send, recv, read_deadline));
+        }
+    }
+}
+
+/// Error code for streams the node stops reading (the request took too long
+/// or is not wanted); the answer on the stream says why.
+const STREAM_STOPPED: u32 = 1;
+
+/// Answer `rate_limited` without decoding anything, then discard what the
+/// client sends on the stream (up to the read deadline) so it can finish its
+/// half cleanly and read the answer.
+async fn refuse_stream(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    read_deadline: tokio::time::Instant,
+) {
+    let response = Response::error(
+        unix_now_ms(),
+        ErrorCode::RateLimited,
+        "too many requests on this connection; slow down and retry",
+    );
+    let exchange = async {
+        if let Err(e) = nightjar_transport::write_response(&mut send, &response).await {
+            debug!(error = %e, "could not deliver a rate_limited answer");
+        }
+        let mut discarded = 0usize;
+        while discarded <= nightjar_wire::MAX_REQUEST_FRAME {
+            match recv
+                .read_chunk(nightjar_wire::MAX_REQUEST_FRAME, true)
+                .await
+            {
+                Ok(Some(chunk)) => discarded += chunk.bytes.len(),
+                Ok(None) | Err(_) => return,
+            }
+        }
+    };
+    if tokio::time::timeout_at(read_deadline, exchange)
+        .await
+        .is_err()
+    {
+        let _ = recv.stop(STREAM_STOPPED.into());
     }
 }
 
@@ -276,12 +494,29 @@ async fn serve_stream(
     mut recv: quinn::RecvStream,
     shared: Arc<Shared>,
     peer: Option<PublicKey>,
+    read_deadline: tokio::time::Instant,
 ) {
     let started = Instant::now();
-    let request = match nightjar_transport::read_request(&mut recv).await {
-        Ok(r) => r,
-        Err(e) => {
+    let read = tokio::time::timeout_at(read_deadline, nightjar_transport::read_request(&mut recv));
+    let request = match read.await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             debug!(error = %e, "stream failed before a request arrived");
+            return;
+        }
+        Err(_) => {
+            // A request that never finishes must not hold a stream (and its
+            // buffer) forever: stop reading, say why, and free it.
+            let _ = recv.stop(STREAM_STOPPED.into());
+            let response = Response::error(
+                unix_now_ms(),
+                ErrorCode::BadRequest,
+                format!(
+                    "the request did not arrive completely within {} ms",
+                    shared.limits.read_timeout.as_millis()
+                ),
+            );
+            finish(&shared, &mut send, "invalid", started, response).await;
             return;
         }
     };
@@ -825,5 +1060,50 @@ async fn serve_admin(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         .await;
     if let Err(e) = result {
         warn!(error = %e, "admin server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn token_bucket_allows_a_burst_of_twice_the_rate_then_the_rate() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(10, t0);
+        let burst = (0..100).filter(|_| bucket.try_take(t0)).count();
+        assert_eq!(burst, 20);
+        // Half a second later: five more.
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!((0..100).filter(|_| bucket.try_take(t1)).count(), 5);
+        // A long pause refills only up to the burst.
+        let t2 = t1 + Duration::from_secs(3600);
+        assert_eq!((0..100).filter(|_| bucket.try_take(t2)).count(), 20);
+    }
+
+    #[test]
+    fn connection_limits_count_per_source_and_in_total_and_free_on_drop() {
+        let limits = ConnectionLimits::new(5, 2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let a1 = limits.admit(a).unwrap();
+        let _a2 = limits.admit(a).unwrap();
+        assert_eq!(limits.admit(a).unwrap_err(), Refusal::PerIp);
+        // The same IPv4 address, mapped into IPv6, is the same source.
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(limits.admit(mapped).unwrap_err(), Refusal::PerIp);
+        drop(a1);
+        let _a3 = limits.admit(mapped).unwrap();
+        let _b1 = limits.admit(b).unwrap();
+        // One IPv6 /64 is one source.
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::ffff:2".parse().unwrap();
+        let _v1 = limits.admit(v6a).unwrap();
+        let _v2 = limits.admit(v6b).unwrap();
+        assert_eq!(limits.admit(b).unwrap_err(), Refusal::Total);
+        drop((_b1, _v1, _v2, _a2, _a3));
+        assert_eq!(lock(&limits.counts).total, 0);
+        assert!(lock(&limits.counts).per_source.is_empty());
     }
 }

@@ -26,6 +26,14 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Labels of a refused connection.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// Which limit refused it: `per_ip` (`max_connections_per_ip`) or
+    /// `total` (`max_connections`). Never the address itself.
+    pub limit: &'static str,
+}
+
 /// Every metric the node exports.
 pub struct Metrics {
     registry: Registry,
@@ -49,6 +57,10 @@ pub struct Metrics {
     pub synced: Counter,
     /// Messages handed to the swarm that now owns them.
     pub handed_off: Counter,
+    /// Incoming connections refused before the handshake, by the limit that refused them.
+    pub refused_connections: Family<RefusedLabels, Counter>,
+    /// Request streams answered `rate_limited` (they are not counted in `requests`).
+    pub rate_limited: Counter,
 }
 
 impl Default for Metrics {
@@ -73,6 +85,8 @@ impl Metrics {
         let purged = Counter::default();
         let synced = Counter::default();
         let handed_off = Counter::default();
+        let refused_connections = Family::<RefusedLabels, Counter>::default();
+        let rate_limited = Counter::default();
         registry.register("requests", "Requests answered", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -111,6 +125,16 @@ impl Metrics {
             "Messages handed to the swarm that now owns them",
             handed_off.clone(),
         );
+        registry.register(
+            "refused_connections",
+            "Incoming connections refused before the handshake, by limit",
+            refused_connections.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Request streams answered rate_limited",
+            rate_limited.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -123,6 +147,8 @@ impl Metrics {
             purged,
             synced,
             handed_off,
+            refused_connections,
+            rate_limited,
         }
     }
 

@@ -23,12 +23,13 @@ pub enum StoreError {
         limit: &'static str,
     },
 
-    /// SQLite reported an error while performing `op`.
+    /// SQLite reported an error while performing `op` (other than a full
+    /// disk, which is [`StoreError::DiskFull`]).
     ///
     /// What to do: report a temporary server error to the client. For a
     /// write, the operation was *not* made durable and may be retried.
-    /// Persistent failures (disk full, I/O errors, `SQLITE_CORRUPT`) need an
-    /// operator: check the disk and the database file.
+    /// Persistent failures (I/O errors, `SQLITE_CORRUPT`) need an operator:
+    /// check the disk and the database file.
     #[error("sqlite error during {op}")]
     Sqlite {
         /// What the store was doing (e.g. `"commit"`, `"retrieve"`).
@@ -36,6 +37,22 @@ pub enum StoreError {
         /// The underlying SQLite error.
         #[source]
         source: Arc<rusqlite::Error>,
+    },
+
+    /// The disk is full; reads still work; free space and writes resume.
+    ///
+    /// SQLite reported `SQLITE_FULL`, or the OS reported `ENOSPC`, while
+    /// performing `op`. A write that fails this way was *not* made durable
+    /// and changed nothing; the writer thread keeps running, so the same
+    /// write may be retried once space is available.
+    ///
+    /// What to do: refuse the write with a retryable "storage full" error
+    /// (the client can try another node), keep serving reads, and alert an
+    /// operator to free disk space. No restart is needed.
+    #[error("disk full during {op}")]
+    DiskFull {
+        /// What the store was doing (e.g. `"commit"`, `"insert message"`).
+        op: &'static str,
     },
 
     /// A filesystem or OS operation (creating the parent directory,
@@ -118,9 +135,17 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps a rusqlite error. Errors converting column values from disk
-    /// (wrong type, wrong blob size, out of range) become [`StoreError::Corrupt`].
+    /// (wrong type, wrong blob size, out of range) become [`StoreError::Corrupt`];
+    /// `SQLITE_FULL` becomes [`StoreError::DiskFull`].
     pub(crate) fn sqlite(op: &'static str, err: rusqlite::Error) -> Self {
         match err {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error {
+                    code: rusqlite::ErrorCode::DiskFull,
+                    ..
+                },
+                _,
+            ) => StoreError::DiskFull { op },
             rusqlite::Error::InvalidColumnType(..)
             | rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::IntegralValueOutOfRange(..)
@@ -137,11 +162,22 @@ impl StoreError {
         move |err| Self::sqlite(op, err)
     }
 
-    /// Returns a mapper for `map_err` on I/O errors.
+    /// Returns a mapper for `map_err` on I/O errors; `ENOSPC` becomes
+    /// [`StoreError::DiskFull`].
     pub(crate) fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> Self {
-        move |err| StoreError::Io {
-            op,
-            source: Arc::new(err),
+        move |err| Self::from_io(op, err)
+    }
+
+    /// Wraps an I/O error; `ENOSPC` (and other "storage full" errors)
+    /// become [`StoreError::DiskFull`].
+    pub(crate) fn from_io(op: &'static str, err: std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::StorageFull {
+            StoreError::DiskFull { op }
+        } else {
+            StoreError::Io {
+                op,
+                source: Arc::new(err),
+            }
         }
     }
 }

@@ -122,8 +122,19 @@ impl Store {
     /// # Errors
     /// [`StoreError::Io`] if the directory or thread cannot be created,
     /// [`StoreError::UnsupportedSchema`] for an unknown or foreign database,
-    /// [`StoreError::Sqlite`] if SQLite cannot open or set up the file.
+    /// [`StoreError::DiskFull`] if the disk is too full to create or
+    /// migrate the file, [`StoreError::Sqlite`] if SQLite cannot open or set
+    /// up the file.
     pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        Self::open_with(config, |_| Ok(()))
+    }
+
+    /// [`Store::open`], running `setup` on the write connection once the
+    /// schema is ready (tests use it to cap the database size).
+    pub(crate) fn open_with(
+        config: StoreConfig,
+        setup: impl FnOnce(&Connection) -> Result<(), StoreError>,
+    ) -> Result<Store, StoreError> {
         if let Some(parent) = config.path.parent()
             && !parent.as_os_str().is_empty()
         {
@@ -133,6 +144,7 @@ impl Store {
             Connection::open(&config.path).map_err(StoreError::sql("open write connection"))?;
         schema::configure_writer(&write_conn)?;
         schema::init(&mut write_conn, config.ring_position)?;
+        setup(&write_conn)?;
 
         let read_conn =
             Connection::open(&config.path).map_err(StoreError::sql("open read connection"))?;

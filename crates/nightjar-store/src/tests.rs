@@ -1256,3 +1256,166 @@ fn failed_migration_leaves_version_1() {
         .expect("query");
     assert_eq!(has_pos, 0);
 }
+
+#[test]
+fn sqlite_full_and_enospc_are_disk_full() {
+    let full = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some("database or disk is full".to_owned()),
+    );
+    assert!(matches!(
+        StoreError::sqlite("commit", full),
+        StoreError::DiskFull { op: "commit" }
+    ));
+    let enospc = std::io::Error::from(std::io::ErrorKind::StorageFull);
+    assert!(matches!(
+        StoreError::from_io("create parent directory", enospc),
+        StoreError::DiskFull {
+            op: "create parent directory"
+        }
+    ));
+    #[cfg(target_os = "linux")]
+    assert!(matches!(
+        StoreError::io("spawn writer thread")(std::io::Error::from_raw_os_error(28)),
+        StoreError::DiskFull { .. }
+    ));
+    // Other errors keep their variants.
+    let busy = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+        None,
+    );
+    assert!(matches!(
+        StoreError::sqlite("commit", busy),
+        StoreError::Sqlite { op: "commit", .. }
+    ));
+    assert!(matches!(
+        StoreError::from_io(
+            "x",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied)
+        ),
+        StoreError::Io { op: "x", .. }
+    ));
+    assert_eq!(
+        StoreError::DiskFull { op: "commit" }.to_string(),
+        "disk full during commit"
+    );
+}
+
+/// A store whose database cannot grow past its current size plus
+/// `extra_pages` pages: SQLite then answers `SQLITE_FULL`, as on a full disk.
+fn open_capped(dir: &tempfile::TempDir, extra_pages: i64) -> Store {
+    Store::open_with(config(dir.path()), |conn| {
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .map_err(StoreError::sql("page_count"))?;
+        conn.pragma_update(None, "max_page_count", pages + extra_pages)
+            .map_err(StoreError::sql("max_page_count"))
+    })
+    .expect("open capped store")
+}
+
+/// Stores 4 KiB messages (hash bytes from `first`) until one fails; returns
+/// how many were stored and the error.
+fn fill(store: &Store, first: u8, expiry_ms: u64) -> (usize, StoreError) {
+    for i in 0..=u8::MAX - first {
+        match put(store, msg(first + i, &[i; 4096], NOW, expiry_ms)) {
+            Ok(StoreOutcome::Stored { .. }) => {}
+            Ok(other) => panic!("unexpected outcome {other:?}"),
+            Err(e) => return (usize::from(i), e),
+        }
+    }
+    panic!("the capped database never filled up");
+}
+
+#[test]
+fn full_database_is_disk_full_reads_work_and_writes_resume_after_space_is_freed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_capped(&dir, 40);
+    // Messages that expire early fill most of the space...
+    let (early, err) = fill(&store, 0, NOW + 1_000);
+    assert!(early > 0, "nothing fit before the cap");
+    assert!(
+        matches!(err, StoreError::DiskFull { .. }),
+        "expected DiskFull, got {err:?}"
+    );
+
+    // The writer survived: further writes get an answer (still full).
+    for _ in 0..3 {
+        let err = put(&store, msg(200, &[1; 4096], NOW, NOW + 60_000)).expect_err("still full");
+        assert!(matches!(err, StoreError::DiskFull { .. }), "got {err:?}");
+    }
+    // Concurrent writes in one batch are all answered, none hangs.
+    let rxs: Vec<_> = (0..8u8)
+        .map(|i| store.store(msg(210 + i, &[i; 4096], NOW, NOW + 60_000)))
+        .collect();
+    for rx in rxs {
+        let answer = rx.blocking_recv().expect("writer answered");
+        assert!(
+            matches!(answer, Err(StoreError::DiskFull { .. })),
+            "got {answer:?}"
+        );
+    }
+
+    // Reads keep working and see exactly what was acknowledged.
+    let held = all(&store, NOW + 1);
+    assert_eq!(held.len(), early);
+    assert_eq!(
+        store.stats().expect("stats").messages,
+        u64::try_from(early).expect("fits")
+    );
+
+    // Freeing space (purging the expired messages) lets writes resume.
+    let purged = count(store.purge_expired(NOW + 1_000)).expect("purge on a full database");
+    assert_eq!(purged, u64::try_from(early).expect("fits"));
+    let out = put(&store, msg(250, b"after", NOW + 1_000, NOW + 60_000)).expect("store resumes");
+    assert!(matches!(out, StoreOutcome::Stored { .. }));
+    assert_eq!(all(&store, NOW + 1_001).len(), 1);
+    store.close();
+
+    // Nothing was damaged.
+    let conn =
+        rusqlite::Connection::open(dir.path().join("node").join("messages.sqlite")).expect("open");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn disk_full_in_a_batch_fails_only_what_did_not_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_capped(&dir, 40);
+    // Small and large writes queued together: every one gets an answer,
+    // small ones may succeed, and every failure is DiskFull.
+    let rxs: Vec<_> = (0..64u8)
+        .map(|i| {
+            let data = if i % 2 == 0 {
+                vec![i; 16]
+            } else {
+                vec![i; 8192]
+            };
+            store.store(msg(i, &data, NOW, NOW + 60_000))
+        })
+        .collect();
+    let mut stored = 0usize;
+    let mut full = 0usize;
+    for rx in rxs {
+        match rx.blocking_recv().expect("writer answered") {
+            Ok(StoreOutcome::Stored { .. }) => stored += 1,
+            Err(StoreError::DiskFull { .. }) => full += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(full > 0, "the cap was never reached");
+    // What was acknowledged is exactly what is held.
+    assert_eq!(all(&store, NOW + 1).len(), stored);
+    // The writer is alive: a small write may still fit, and never hangs.
+    let answer = put(&store, msg(100, b"x", NOW, NOW + 60_000));
+    assert!(
+        matches!(
+            answer,
+            Ok(StoreOutcome::Stored { .. }) | Err(StoreError::DiskFull { .. })
+        ),
+        "got {answer:?}"
+    );
+}

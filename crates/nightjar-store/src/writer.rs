@@ -128,6 +128,15 @@ impl Pending {
         }
     }
 
+    /// The operation's own error, if it is [`StoreError::DiskFull`].
+    fn disk_full(&self) -> Option<StoreError> {
+        let err = match self {
+            Pending::Store(_, Err(e)) | Pending::Count(_, Err(e)) => e,
+            _ => return None,
+        };
+        matches!(err, StoreError::DiskFull { .. }).then(|| err.clone())
+    }
+
     /// Sends the answer. If the batch failed, successful results are replaced
     /// by `failure` (they were not made durable); errors are kept.
     fn answer(self, failure: Option<&StoreError>) {
@@ -247,7 +256,12 @@ fn run_in_savepoint(
         return (placeholder(op, &err), Some(err));
     }
     let pending = op.execute(conn, settings);
-    let end = if pending.is_ok() {
+    // SQLite may roll back the whole transaction on some errors (e.g. disk
+    // full); the savepoint is then gone and earlier operations are lost.
+    let rolled_back = conn.is_autocommit();
+    let end = if rolled_back {
+        Ok(())
+    } else if pending.is_ok() {
         conn.execute_batch("RELEASE nj_op")
             .map_err(StoreError::sql("release savepoint"))
     } else {
@@ -255,16 +269,19 @@ fn run_in_savepoint(
             .map_err(StoreError::sql("rollback to savepoint"))
     };
     let fatal = match end {
-        Err(err) => Some(err),
-        // SQLite may roll back the whole transaction on some errors
-        // (e.g. disk full); earlier operations would then be lost.
-        Ok(()) if conn.is_autocommit() => Some(StoreError::sqlite(
-            "batch",
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                Some("transaction was rolled back by SQLite during the batch".to_owned()),
-            ),
-        )),
+        // A full disk is the real cause, whatever failed after it.
+        Err(err) => Some(pending.disk_full().unwrap_or(err)),
+        Ok(()) if rolled_back || conn.is_autocommit() => {
+            Some(pending.disk_full().unwrap_or_else(|| {
+                StoreError::sqlite(
+                    "batch",
+                    rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                        Some("transaction was rolled back by SQLite during the batch".to_owned()),
+                    ),
+                )
+            }))
+        }
         Ok(()) => None,
     };
     (pending, fatal)

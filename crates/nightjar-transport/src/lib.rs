@@ -96,15 +96,37 @@ fn ed25519_spki(key: &[u8; 32]) -> Vec<u8> {
     out
 }
 
-fn transport_config() -> Arc<quinn::TransportConfig> {
+/// Most bidirectional streams a peer may have open on one connection at
+/// once; further streams wait for QUIC flow control (`MAX_STREAMS`).
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+
+/// Bytes a node accepts on one request stream before the application reads
+/// them: a whole request frame and some slack.
+pub const SERVER_STREAM_WINDOW: u32 = 2 * MAX_REQUEST_FRAME as u32;
+
+/// Bytes a node accepts on one connection, over all its streams, before the
+/// application reads them.
+pub const SERVER_CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+
+fn transport_config() -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     if let Ok(idle) = quinn::IdleTimeout::try_from(IDLE_TIMEOUT) {
         t.max_idle_timeout(Some(idle));
     }
     t.keep_alive_interval(Some(Duration::from_secs(15)));
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(256));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(MAX_CONCURRENT_STREAMS));
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
-    Arc::new(t)
+    t
+}
+
+/// A node's transport settings: requests are small, so what a connection can
+/// make the node buffer is bounded well below QUIC's defaults (which let one
+/// connection queue up to 256 × 1.25 MB unread).
+fn server_transport_config() -> quinn::TransportConfig {
+    let mut t = transport_config();
+    t.stream_receive_window(quinn::VarInt::from_u32(SERVER_STREAM_WINDOW));
+    t.receive_window(quinn::VarInt::from_u32(SERVER_CONNECTION_WINDOW));
+    t
 }
 
 /// A self-signed certificate for `identity`'s Ed25519 key, and the key in PKCS#8.
@@ -247,7 +269,7 @@ pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, Transpo
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(transport_config());
+    config.transport_config(Arc::new(server_transport_config()));
     Ok(config)
 }
 
@@ -339,7 +361,7 @@ pub fn client_config(
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(transport_config());
+    config.transport_config(Arc::new(transport_config()));
     Ok(config)
 }
 

@@ -25,6 +25,9 @@ const STATE_FILE: &str = "devnet.json";
 const REGISTRY_FILE: &str = "registry.toml";
 /// Devnet nodes run anti-entropy every 2 s (the default is 5 s) so tests converge quickly.
 const SYNC_INTERVAL_SECS: u64 = 2;
+/// On a devnet every node and client connects from 127.0.0.1, so the
+/// per-address connection limit is raised from its internet default.
+const DEVNET_MAX_CONNECTIONS_PER_IP: usize = 4096;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -217,6 +220,8 @@ fn new_node(
     config.admin = Some(admin);
     config.registry = Some(dir.join(REGISTRY_FILE));
     config.sync_interval_secs = SYNC_INTERVAL_SECS;
+    // Every devnet node, client and test shares the loopback address.
+    config.max_connections_per_ip = DEVNET_MAX_CONNECTIONS_PER_IP;
     nightjar_keystore::create(&config.key_path(), identity.seed(), None)?;
     std::fs::write(config_path(dir, index), config.to_toml())?;
     Ok(DevnetNode {

@@ -6,23 +6,16 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use nightjar_crypto::identity::Identity;
 use nightjar_wire::{
     DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, Request, Response, ResponseBody,
     RetrieveRequest, StoreRequest,
 };
-use support::NodeProcess;
+use support::{NodeProcess, unix_now_ms as now_ms};
 
 const QUOTA: usize = 5;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// Send raw bytes as one request stream and read the response.
 async fn raw(conn: &quinn::Connection, bytes: &[u8]) -> Response {

@@ -8,23 +8,16 @@ mod support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nightjar_client::{Client, Profile, logic};
 use nightjar_crypto::identity::Identity;
-use nightjar_registry::{NetworkFile, NodeEntry};
+use nightjar_registry::NetworkFile;
 use nightjar_wire::ResponseBody;
 use serde_json::Value;
-use support::{Devnet, run_ok};
+use support::{Devnet, held_by, run_ok, unix_now_ms as now_ms};
 
 const TTL: Duration = Duration::from_secs(3600);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 fn devnet_cmd(devnet: &Devnet, args: &[&str]) -> String {
     run_ok(
@@ -56,44 +49,6 @@ fn indices(devnet: &Devnet) -> HashMap<String, usize> {
 
 fn network(devnet: &Devnet) -> NetworkFile {
     NetworkFile::load(&devnet.network()).unwrap()
-}
-
-/// Every message hash `node` holds for `account`, read page by page with a
-/// signed retrieve straight to that node.
-async fn held_by(node: &NodeEntry, account: &Identity) -> Option<BTreeSet<String>> {
-    let endpoint =
-        nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0))).ok()?;
-    let conn = tokio::time::timeout(
-        Duration::from_secs(3),
-        nightjar_transport::connect(&endpoint, node.addr, &node.id.0),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let mut cursor = 0;
-    let mut out = BTreeSet::new();
-    loop {
-        let req = logic::retrieve_request(account, 0, cursor, 0, now_ms());
-        let resp = nightjar_transport::request(&conn, &req, Duration::from_secs(10))
-            .await
-            .ok()?;
-        match resp.body {
-            ResponseBody::Messages {
-                messages,
-                cursor: next,
-                more,
-            } => {
-                out.extend(messages.iter().map(|m| hex::encode(m.hash)));
-                cursor = next;
-                if !more {
-                    break;
-                }
-            }
-            _ => return None,
-        }
-    }
-    conn.close(0u32.into(), b"done");
-    Some(out)
 }
 
 /// Wait until every member of `account`'s current swarm holds all of `expected`.

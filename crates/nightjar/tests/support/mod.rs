@@ -334,3 +334,211 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Wait until the node `child` at `addr` answers `info` (panics with its log
+/// at `log` if it exits first, or after 30 s).
+pub async fn wait_answering(
+    child: &mut Child,
+    addr: SocketAddr,
+    key: &nightjar_crypto::identity::PublicKey,
+    log: &Path,
+) {
+    let endpoint = nightjar_transport::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "node exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if let Ok(Ok(conn)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            nightjar_transport::connect(&endpoint, addr, key),
+        )
+        .await
+            && nightjar_transport::request(
+                &conn,
+                &nightjar_wire::Request::Info,
+                Duration::from_secs(2),
+            )
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node did not answer in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One `nightjar-node` process on a data directory the test owns (which may
+/// be on a special file system), logging to a file elsewhere; it can be
+/// SIGKILLed and restarted on the same directory, ports and key. Killed on
+/// drop.
+pub struct NodeAt {
+    pub child: Option<Child>,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub key: nightjar_crypto::identity::PublicKey,
+    extra: Vec<String>,
+}
+
+impl NodeAt {
+    /// Start a node on `data_dir` (key in `data_dir/node.key`), logging to
+    /// `log` (appended), with extra flags; wait until it answers.
+    pub async fn start(data_dir: &Path, log: &Path, extra: &[&str]) -> NodeAt {
+        let mut node = NodeAt {
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            log: log.to_path_buf(),
+            addr: free_udp_addr(),
+            admin: free_tcp_addr(),
+            // Replaced below by the node's real key.
+            key: nightjar_crypto::identity::Identity::generate()
+                .unwrap()
+                .public_key(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut id_cmd = node.command();
+        id_cmd.arg("--print-node-id");
+        let id = run_ok(&mut id_cmd);
+        node.key =
+            nightjar_crypto::identity::PublicKey::from_slice(&hex::decode(id.trim()).unwrap())
+                .unwrap();
+        node.spawn().await;
+        node
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(NIGHTJAR_NODE);
+        c.arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--admin")
+            .arg(self.admin.to_string())
+            .env_remove("RUST_LOG")
+            .env_remove("NIGHTJAR_PASSPHRASE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "node already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut cmd = self.command();
+        cmd.args(&self.extra)
+            .arg("--log")
+            .arg("info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // Owned by `self` before waiting, so it is killed on drop even if
+        // waiting fails.
+        let child = self.child.insert(cmd.spawn().unwrap());
+        wait_answering(child, self.addr, &self.key, &self.log).await;
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node running").id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// SIGKILL the node and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start the node again on the same data directory, ports and key.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeAt {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Every message hash (hex) the node at `addr` holds for `account`, read
+/// page by page (cursor, `more`) with signed retrieves; `None` if the node
+/// cannot be reached or does not answer with messages.
+pub async fn held_at(
+    addr: SocketAddr,
+    key: &nightjar_crypto::identity::PublicKey,
+    account: &nightjar_crypto::identity::Identity,
+) -> Option<std::collections::BTreeSet<String>> {
+    let endpoint =
+        nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0))).ok()?;
+    let conn = tokio::time::timeout(
+        Duration::from_secs(3),
+        nightjar_transport::connect(&endpoint, addr, key),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let mut cursor = 0;
+    let mut out = std::collections::BTreeSet::new();
+    loop {
+        let req = nightjar_client::logic::retrieve_request(account, 0, cursor, 0, unix_now_ms());
+        let resp = nightjar_transport::request(&conn, &req, Duration::from_secs(10))
+            .await
+            .ok()?;
+        match resp.body {
+            nightjar_wire::ResponseBody::Messages {
+                messages,
+                cursor: next,
+                more,
+            } => {
+                out.extend(messages.iter().map(|m| hex::encode(m.hash)));
+                cursor = next;
+                if !more {
+                    break;
+                }
+            }
+            _ => return None,
+        }
+    }
+    conn.close(0u32.into(), b"done");
+    Some(out)
+}
+
+/// Every message hash (hex) the registered `node` holds for `account`
+/// (see [`held_at`]).
+pub async fn held_by(
+    node: &nightjar_registry::NodeEntry,
+    account: &nightjar_crypto::identity::Identity,
+) -> Option<std::collections::BTreeSet<String>> {
+    held_at(node.addr, &node.id.0, account).await
+}

@@ -124,7 +124,7 @@ pub async fn run() -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "Conversation (ack = durable on the node; delivered = arrived at the waiting recipient):"
+        "Conversation (ack = durable on a majority of the swarm; delivered = arrived at the waiting recipient):"
     );
 
     let script = [

@@ -356,10 +356,11 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
             Duration::from_secs(config.sync_interval_secs),
         )));
     }
+    // Ports only: logs at info level carry no IP address, not even the node's own.
     info!(
         node_id = %node_key.to_hex(),
-        %listen,
-        admin = ?admin,
+        quic_port = listen.port(),
+        admin_port = ?admin.map(|a| a.port()),
         "nightjar-node serving"
     );
     Ok(RunningNode {

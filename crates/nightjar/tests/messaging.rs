@@ -5,7 +5,21 @@
 
 mod support;
 
+use std::str::FromStr;
+
 use support::{Devnet, TestProfile, files_under};
+
+/// Whether `text` holds something shaped like a dotted-quad IPv4 address.
+fn looks_like_ipv4(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .any(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 4
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.parse::<u8>().is_ok())
+        })
+}
 
 /// A plaintext that is easy to search for on disk.
 fn text(i: usize) -> String {
@@ -102,6 +116,50 @@ fn hundred_messages_arrive_once_in_order_across_a_node_restart_and_leave_no_plai
         scanned > 100 * 256,
         "the scan must have covered the stored messages ({scanned} bytes)"
     );
+
+    // The nodes' logs at their default level name no IP address, account or
+    // message text.
+    let logs: Vec<_> = files_under(devnet.dir.path())
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "node.log"))
+        .collect();
+    assert_eq!(logs.len(), 3);
+    let accounts = [
+        alice_id.clone(),
+        bob_id.clone(),
+        nightjar_crypto::identity::AccountId::from_str(&alice_id)
+            .unwrap()
+            .public_key()
+            .to_hex(),
+        nightjar_crypto::identity::AccountId::from_str(&bob_id)
+            .unwrap()
+            .public_key()
+            .to_hex(),
+    ];
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains("nightjar-node serving"),
+            "{}: {text}",
+            log.display()
+        );
+        assert!(
+            !looks_like_ipv4(&text),
+            "{} names an IP address: {text}",
+            log.display()
+        );
+        for needle in accounts
+            .iter()
+            .map(String::as_str)
+            .chain(expected.iter().map(String::as_str))
+        {
+            assert!(
+                !text.contains(needle),
+                "{} contains {needle}",
+                log.display()
+            );
+        }
+    }
 }
 
 #[test]

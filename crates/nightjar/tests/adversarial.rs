@@ -17,7 +17,7 @@ use nightjar_transport::TransportError;
 use nightjar_wire::{
     ErrorCode, LABEL_RETRIEVE, Request, Response, ResponseBody, RetrieveRequest, StoreRequest,
 };
-use support::NodeProcess;
+use support::{NodeProcess, raw_request as raw};
 
 /// A node started with `--config FILE` holding `limits` (TOML). The flags
 /// `NodeProcess` adds (listen, data dir, admin) override the placeholders.
@@ -100,21 +100,6 @@ fn retrieve(account: &Identity, wait_ms: u32) -> Request {
         timestamp_ms: ts,
         signature: account.sign_labelled(LABEL_RETRIEVE, &data),
     })
-}
-
-/// Raw bytes as one request stream; the response.
-async fn raw(conn: &quinn::Connection, bytes: &[u8]) -> Response {
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let _ = send.write_all(bytes).await;
-    let _ = send.finish();
-    let resp = tokio::time::timeout(
-        Duration::from_secs(10),
-        recv.read_to_end(nightjar_wire::MAX_RESPONSE_FRAME),
-    )
-    .await
-    .expect("node answered in time")
-    .expect("node answered");
-    Response::from_frame(&resp).unwrap()
 }
 
 /// The well-behaved client: `info`, a store and a retrieve all answered

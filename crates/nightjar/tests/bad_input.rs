@@ -13,25 +13,9 @@ use nightjar_wire::{
     DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, Request, Response, ResponseBody,
     RetrieveRequest, StoreRequest,
 };
-use support::{NodeProcess, unix_now_ms as now_ms};
+use support::{NodeProcess, raw_request as raw, unix_now_ms as now_ms};
 
 const QUOTA: usize = 5;
-
-/// Send raw bytes as one request stream and read the response.
-async fn raw(conn: &quinn::Connection, bytes: &[u8]) -> Response {
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    // The node may answer (and stop reading) before an oversized frame is fully written.
-    let _ = send.write_all(bytes).await;
-    let _ = send.finish();
-    let resp = tokio::time::timeout(
-        Duration::from_secs(10),
-        recv.read_to_end(nightjar_wire::MAX_RESPONSE_FRAME),
-    )
-    .await
-    .expect("node answered in time")
-    .expect("node answered");
-    Response::from_frame(&resp).unwrap()
-}
 
 async fn call(conn: &quinn::Connection, req: &Request) -> Response {
     nightjar_transport::request(conn, req, Duration::from_secs(10))

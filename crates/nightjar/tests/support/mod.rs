@@ -542,3 +542,20 @@ pub async fn held_by(
 ) -> Option<std::collections::BTreeSet<String>> {
     held_at(node.addr, &node.id.0, account).await
 }
+
+/// Send raw bytes as one request stream and read the node's response frame.
+/// The node may answer (and stop reading) before an oversized frame is fully
+/// written, so write errors are ignored.
+pub async fn raw_request(conn: &quinn::Connection, bytes: &[u8]) -> nightjar_wire::Response {
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let _ = send.write_all(bytes).await;
+    let _ = send.finish();
+    let resp = tokio::time::timeout(
+        Duration::from_secs(10),
+        recv.read_to_end(nightjar_wire::MAX_RESPONSE_FRAME),
+    )
+    .await
+    .expect("node answered in time")
+    .expect("node answered");
+    nightjar_wire::Response::from_frame(&resp).unwrap()
+}

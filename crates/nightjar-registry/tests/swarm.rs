@@ -514,33 +514,3 @@ fn twenty_two_hundred_nodes() {
         next - N
     );
 }
-
-/// Lookup time over 2,200 nodes (target ≤ 2 µs); run with
-/// `cargo test --release -p nightjar-registry --test swarm -- --ignored --nocapture`.
-#[test]
-#[ignore = "timing; run in release"]
-fn lookup_speed() {
-    let log: Vec<_> = (0..2_200)
-        .map(|i| RegistryEvent::Join { node: node(9, i) })
-        .collect();
-    let map = SwarmMap::replay(&log).unwrap();
-    let keys: Vec<_> = accounts().iter().map(|(k, _)| *k).collect();
-    let rounds = 200;
-    let start = std::time::Instant::now();
-    let mut hits = 0u64;
-    for _ in 0..rounds {
-        for k in &keys {
-            hits = hits
-                .wrapping_add(std::hint::black_box(map.swarm_for_account(k)).map_or(0, |s| s.0));
-        }
-    }
-    let per = start.elapsed() / (rounds * keys.len() as u32);
-    println!(
-        "swarm_for_account: {per:?} per lookup ({} swarms, {hits})",
-        map.swarm_count()
-    );
-    let start = std::time::Instant::now();
-    let map2 = SwarmMap::replay(&log).unwrap();
-    println!("replay of 2,200 joins: {:?}", start.elapsed());
-    assert_eq!(map, map2);
-}

@@ -14,10 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nightjar_crypto::identity::Identity;
 use nightjar_transport::TransportError;
-use nightjar_wire::{
-    ErrorCode, LABEL_RETRIEVE, Request, Response, ResponseBody, RetrieveRequest, StoreRequest,
-};
-use support::{NodeProcess, raw_request as raw};
+use nightjar_wire::{ErrorCode, LABEL_RETRIEVE, Request, Response, ResponseBody, RetrieveRequest};
+use support::{NodeProcess, error_code as code, raw_request as raw, store_request as store};
 
 /// A node started with `--config FILE` holding `limits` (TOML). The flags
 /// `NodeProcess` adds (listen, data dir, admin) override the placeholders.
@@ -70,22 +68,6 @@ fn fresh_ts() -> u64 {
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| Some(now.max(l + 1)))
         .unwrap();
     now.max(prev + 1)
-}
-
-fn code(resp: &Response) -> Option<ErrorCode> {
-    match &resp.body {
-        ResponseBody::Error { code, .. } => Some(*code),
-        _ => None,
-    }
-}
-
-fn store(account: &Identity, data: Vec<u8>, ttl_ms: u64) -> Request {
-    Request::Store(StoreRequest {
-        account: account.public_key().to_bytes(),
-        namespace: 0,
-        ttl_ms,
-        data,
-    })
 }
 
 fn retrieve(account: &Identity, wait_ms: u32) -> Request {

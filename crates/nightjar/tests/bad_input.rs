@@ -13,7 +13,10 @@ use nightjar_wire::{
     DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, Request, Response, ResponseBody,
     RetrieveRequest, StoreRequest,
 };
-use support::{NodeProcess, raw_request as raw, unix_now_ms as now_ms};
+use support::{
+    NodeProcess, error_code as code, raw_request as raw, store_request as store,
+    unix_now_ms as now_ms,
+};
 
 const QUOTA: usize = 5;
 
@@ -21,22 +24,6 @@ async fn call(conn: &quinn::Connection, req: &Request) -> Response {
     nightjar_transport::request(conn, req, Duration::from_secs(10))
         .await
         .unwrap()
-}
-
-fn code(resp: &Response) -> Option<ErrorCode> {
-    match &resp.body {
-        ResponseBody::Error { code, .. } => Some(*code),
-        _ => None,
-    }
-}
-
-fn store(account: &Identity, data: Vec<u8>, ttl_ms: u64) -> Request {
-    Request::Store(StoreRequest {
-        account: account.public_key().to_bytes(),
-        namespace: 0,
-        ttl_ms,
-        data,
-    })
 }
 
 fn retrieve(signer: &Identity, account: &Identity, ts: u64) -> Request {

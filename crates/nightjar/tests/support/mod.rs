@@ -559,3 +559,25 @@ pub async fn raw_request(conn: &quinn::Connection, bytes: &[u8]) -> nightjar_wir
     .expect("node answered");
     nightjar_wire::Response::from_frame(&resp).unwrap()
 }
+
+/// The error code of a response, if it is an error.
+pub fn error_code(resp: &nightjar_wire::Response) -> Option<nightjar_wire::ErrorCode> {
+    match &resp.body {
+        nightjar_wire::ResponseBody::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// A store of `data` into `account`'s default namespace.
+pub fn store_request(
+    account: &nightjar_crypto::identity::Identity,
+    data: Vec<u8>,
+    ttl_ms: u64,
+) -> nightjar_wire::Request {
+    nightjar_wire::Request::Store(nightjar_wire::StoreRequest {
+        account: account.public_key().to_bytes(),
+        namespace: 0,
+        ttl_ms,
+        data,
+    })
+}

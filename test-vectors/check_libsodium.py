@@ -347,6 +347,160 @@ def check_local_store(i, c):
     check(f"{tag} blob", blob, unhex(c["blob"]))
 
 
+# --- onion layers (v1) -------------------------------------------------------
+
+REQUEST_BUCKETS = [1024, 4096, 16384, 65536, 98304]
+RESPONSE_BUCKETS = [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 8454144]
+HOP_ERROR_PAD = 1024
+
+
+def bucket_pad(frame, buckets):
+    """u32be(|frame|) || frame || zeros, to the smallest bucket >= 4 + |frame|."""
+    size = next(b for b in buckets if b >= 4 + len(frame))
+    return len(frame).to_bytes(4, "big") + frame + b"\x00" * (size - 4 - len(frame))
+
+
+def bucket_unpad(d, buckets):
+    """Inverse of bucket_pad, with every check a reader makes."""
+    if len(d) not in buckets:
+        raise ValueError("not a bucket")
+    n = int.from_bytes(d[:4], "big")
+    if n > len(d) - 4 or any(d[4 + n:]):
+        raise ValueError("bad padding")
+    return d[4:4 + n]
+
+
+def onion_hop_keys(s, big_e, y):
+    """(request key, request nonce, response key, response nonce)."""
+    q = blake2b(s + big_e + y, 56, b"nightjar/v1/onion-request")
+    r = blake2b(s + big_e + y, 56, b"nightjar/v1/onion-response")
+    return q[:32], q[32:], r[:32], r[32:]
+
+
+@guarded
+def check_onion(_i, c):
+    name = c["name"]
+    hops = c["hops"]
+    n = len(hops)
+    check(f"onion[{name}] 1..=8 hops", 1 <= n <= 8, True)
+    f = unhex(c["request_frame"])
+    g = unhex(c["response_frame"])
+    d = bucket_pad(f, REQUEST_BUCKETS)
+    check(f"onion[{name}] padded_request", d, unhex(c["padded_request"]))
+    d_resp = bucket_pad(g, RESPONSE_BUCKETS)
+    check(f"onion[{name}] padded_response", d_resp, unhex(c["padded_response"]))
+
+    # Client side: per-hop keys from the node keys and ephemeral secrets.
+    keys = []
+    for i, hop in enumerate(hops):
+        tag = f"onion[{name}] hop {i}"
+        pk, _ = keypair(unhex(hop["node_seed"]))
+        check(f"{tag} node_ed25519_public", pk, unhex(hop["node_ed25519_public"]))
+        y = sodium.crypto_sign_ed25519_pk_to_curve25519(pk)
+        check(f"{tag} node_x25519_public", y, unhex(hop["node_x25519_public"]))
+        e = unhex(hop["ephemeral_secret"])
+        big_e = sodium.crypto_scalarmult_base(e)
+        check(f"{tag} ephemeral_public", big_e, unhex(hop["ephemeral_public"]))
+        s = sodium.crypto_scalarmult(e, y)
+        check(f"{tag} shared_secret", s, unhex(hop["shared_secret"]))
+        check(f"{tag} shared secret not all zero", any(s), True)
+        rk, rn, sk_, sn = onion_hop_keys(s, big_e, y)
+        check(f"{tag} request_key", rk, unhex(hop["request_key"]))
+        check(f"{tag} request_nonce", rn, unhex(hop["request_nonce"]))
+        check(f"{tag} response_key", sk_, unhex(hop["response_key"]))
+        check(f"{tag} response_nonce", sn, unhex(hop["response_nonce"]))
+        keys.append((pk, big_e, rk, rn, sk_, sn))
+
+    # Layers, destination first.
+    inner = None
+    for i in reversed(range(n)):
+        tag = f"onion[{name}] hop {i}"
+        _, big_e, rk, rn, _, _ = keys[i]
+        if i == n - 1:
+            p = b"\x01\x02" + d
+        else:
+            p = (b"\x01\x01" + keys[i + 1][0] + keys[i + 1][1]
+                 + hops[i]["timeout_ms"].to_bytes(4, "big") + inner)
+        check(f"{tag} layer_plaintext", p, unhex(hops[i]["layer_plaintext"]))
+        inner = xchacha_encrypt(rk, rn, p, b"\x01" + big_e)
+        check(f"{tag} layer", inner, unhex(hops[i]["layer"]))
+    check(f"onion[{name}] layer sizes",
+          len(inner), 2 + len(d) + 16 + (n - 1) * 86)
+
+    # Node side: each node peels the vector's layer with its own secret.
+    big_e, layer = unhex(hops[0]["ephemeral_public"]), unhex(hops[0]["layer"])
+    for i, hop in enumerate(hops):
+        tag = f"onion[{name}] peel {i}"
+        _, sk = keypair(unhex(hop["node_seed"]))
+        x = sodium.crypto_sign_ed25519_sk_to_curve25519(sk)
+        s = sodium.crypto_scalarmult(x, big_e)
+        rk, rn, _, _ = onion_hop_keys(s, big_e, sodium.crypto_scalarmult_base(x))
+        p = xchacha_decrypt(rk, rn, layer, b"\x01" + big_e)
+        check(f"{tag} version", p[0], 1)
+        if i < n - 1:
+            check(f"{tag} kind", p[1], 1)
+            check(f"{tag} next", p[2:34], unhex(hops[i + 1]["node_ed25519_public"]))
+            check(f"{tag} timeout_ms", int.from_bytes(p[66:70], "big"), hop["timeout_ms"])
+            big_e, layer = p[34:66], p[70:]
+        else:
+            check(f"{tag} kind", p[1], 2)
+            check(f"{tag} request_frame", bucket_unpad(p[2:], REQUEST_BUCKETS), f)
+
+    # The answer, destination first, and the client opening it.
+    blob = None
+    for i in reversed(range(n)):
+        tag = f"onion[{name}] answer {i}"
+        _, big_e, _, _, sk_, sn = keys[i]
+        r = b"\x01\x02" + d_resp if i == n - 1 else b"\x01\x01" + blob
+        check(f"{tag} response_plaintext", r, unhex(hops[i]["response_plaintext"]))
+        blob = xchacha_encrypt(sk_, sn, r, b"\x01" + big_e)
+        check(f"{tag} response", blob, unhex(hops[i]["response"]))
+    blob = unhex(hops[0]["response"])
+    for i in range(n):
+        _, big_e, _, _, sk_, sn = keys[i]
+        r = xchacha_decrypt(sk_, sn, blob, b"\x01" + big_e)
+        check(f"onion[{name}] open {i} kind", r[:2], b"\x01\x02" if i == n - 1 else b"\x01\x01")
+        blob = r[2:]
+    check(f"onion[{name}] open: response_frame", bucket_unpad(blob, RESPONSE_BUCKETS), g)
+
+    # The hop-error answer: hop k reports that hop k + 1 failed.
+    k = c.get("hop_error_hop")
+    if k is None:
+        check(f"onion[{name}] no hop-error answers",
+              [h.get("hop_error_response") for h in hops], [None] * n)
+        return
+    code = c["hop_error_code"]
+    check(f"onion[{name}] hop error code known", 1 <= code <= 5, True)
+    check(f"onion[{name}] hop error from a relay", k < n - 1, True)
+    blob = None
+    for i in reversed(range(k + 1)):
+        tag = f"onion[{name}] hop error {i}"
+        _, big_e, _, _, sk_, sn = keys[i]
+        if i == k:
+            r = b"\x01\x03" + bytes([code]) + b"\x00" * (HOP_ERROR_PAD - 1)
+        else:
+            r = b"\x01\x01" + blob
+        check(f"{tag} plaintext", r, unhex(hops[i]["hop_error_plaintext"]))
+        blob = xchacha_encrypt(sk_, sn, r, b"\x01" + big_e)
+        check(f"{tag} response", blob, unhex(hops[i]["hop_error_response"]))
+    check(f"onion[{name}] hop error size", len(blob) - 18 * k, 2 + HOP_ERROR_PAD + 16)
+    check(f"onion[{name}] no hop-error answers after hop {k}",
+          [h.get("hop_error_response") for h in hops[k + 1:]], [None] * (n - k - 1))
+    blob = unhex(hops[0]["hop_error_response"])
+    for i in range(k + 1):
+        _, big_e, _, _, sk_, sn = keys[i]
+        r = xchacha_decrypt(sk_, sn, blob, b"\x01" + big_e)
+        blob = r[2:]
+    check(f"onion[{name}] open hop error", (r[:3], i), (b"\x01\x03" + bytes([code]), k))
+
+
+@guarded
+def check_registry_snapshot(i, c):
+    check(f"registry_snapshot[{i}]",
+          blake2b(c["text"].encode("utf-8"), 32, b"nightjar/v1/registry-snapshot"),
+          unhex(c["hash"]))
+
+
 def self_test_bech32m():
     """BIP-350 examples: valid bech32m strings decode, a bech32 string does not."""
     for valid in ("A1LQFN3A", "a1lqfn3a"):
@@ -367,6 +521,8 @@ def main():
     check_envelope("envelope.json")
     check_keyfile("keyfile.json")
     check_local_store("local_store.json")
+    check_onion("onion.json")
+    check_registry_snapshot("registry_snapshot.json")
     print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0

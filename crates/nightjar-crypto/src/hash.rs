@@ -100,6 +100,16 @@ pub fn sync_digest<'a>(entries: impl IntoIterator<Item = (&'a [u8; 32], u64, boo
     mac.finalize_fixed().into()
 }
 
+/// The hash of a registry snapshot, as a node serves it to `GetRegistry`:
+/// whoever holds the text checks that it hashes to the value it expected.
+///
+/// `BLAKE2b(outlen = 32, key = "nightjar/v1/registry-snapshot", input = text bytes)`.
+///
+/// libsodium: `crypto_generichash(out, 32, text, len, "nightjar/v1/registry-snapshot", 29)`.
+pub fn registry_snapshot_hash(text: &[u8]) -> [u8; 32] {
+    *blake2b_keyed_32(labels::REGISTRY_SNAPSHOT, &[text])
+}
+
 /// Compares two byte strings in constant time (for equal lengths).
 ///
 /// Returns `false` at once if the lengths differ; lengths are not secret.
@@ -122,6 +132,20 @@ mod tests {
         assert_ne!(base, sync_digest([(&a, 5, false), (&b, 7, false)]));
         assert_ne!(base, sync_digest([(&a, 5, false), (&b, 6, true)]));
         assert_ne!(base, sync_digest([(&a, 5, false)]));
+    }
+
+    #[test]
+    fn registry_snapshot_hash_is_keyed_blake2b_32() {
+        let text = b"version = 1\n";
+        assert_eq!(
+            registry_snapshot_hash(text),
+            *blake2b_keyed_32(labels::REGISTRY_SNAPSHOT, &[text])
+        );
+        assert_ne!(
+            registry_snapshot_hash(text),
+            *blake2b_keyed_32(labels::MESSAGE_HASH, &[text])
+        );
+        assert_ne!(registry_snapshot_hash(text), registry_snapshot_hash(b""));
     }
 
     #[test]

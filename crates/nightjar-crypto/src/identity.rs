@@ -36,6 +36,30 @@ pub(crate) fn os_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     getrandom::fill(buf).map_err(|e| CryptoError::RandomUnavailable(e.to_string()))
 }
 
+/// A uniformly random index in `0..n`, from the operating system's random
+/// number generator (for example, to pick the nodes of an onion path).
+///
+/// Draws 64-bit values and rejects those in the incomplete last block, so
+/// every index is exactly equally likely. Fails with
+/// [`CryptoError::EmptyChoice`] if `n` is 0 and with
+/// [`CryptoError::RandomUnavailable`] if the generator fails.
+pub fn random_index(n: usize) -> Result<usize, CryptoError> {
+    let n64 = u64::try_from(n).map_err(|_| CryptoError::EmptyChoice)?;
+    if n64 == 0 {
+        return Err(CryptoError::EmptyChoice);
+    }
+    // The largest multiple of n that fits: values at or above it are redrawn.
+    let zone = (u64::MAX / n64) * n64;
+    loop {
+        let mut buf = [0u8; 8];
+        os_random(&mut buf)?;
+        let x = u64::from_le_bytes(buf);
+        if x < zone {
+            return usize::try_from(x % n64).map_err(|_| CryptoError::EmptyChoice);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Seed
 // ---------------------------------------------------------------------------
@@ -282,6 +306,12 @@ pub struct Identity {
     seed: Seed,
     signing: SigningKey,
     x25519_secret: StaticSecret,
+    /// The same X25519 secret, parsed once for aws-lc-rs, whose X25519 is
+    /// 2–3× faster than x25519-dalek's on the machines we measured
+    /// (`BENCHMARKS.md`, onion hop): every onion hop a node relays and every
+    /// envelope a client opens does one agreement with it. `None` only if
+    /// aws-lc-rs refused the scalar (then x25519-dalek is used).
+    x25519_fast: Option<std::sync::Arc<aws_lc_rs::agreement::PrivateKey>>,
     public: PublicKey,
     x25519_public: [u8; 32],
 }
@@ -305,6 +335,12 @@ impl Identity {
             *last |= 64;
         }
         let x25519_secret = StaticSecret::from(*scalar);
+        let x25519_fast = aws_lc_rs::agreement::PrivateKey::from_private_key(
+            &aws_lc_rs::agreement::X25519,
+            &*scalar,
+        )
+        .ok()
+        .map(std::sync::Arc::new);
         let x25519_public = x25519_dalek::PublicKey::from(&x25519_secret).to_bytes();
         // A key derived from a secret scalar is a valid, prime-order point.
         let public = PublicKey(signing.verifying_key());
@@ -312,6 +348,7 @@ impl Identity {
             seed,
             signing,
             x25519_secret,
+            x25519_fast,
             public,
             x25519_public,
         }
@@ -353,6 +390,23 @@ impl Identity {
     /// X25519 with this identity's secret; `None` if the result is all zero
     /// (the peer's point has small order).
     pub(crate) fn x25519_agree(&self, their_public: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+        if let Some(key) = &self.x25519_fast {
+            let peer = aws_lc_rs::agreement::UnparsedPublicKey::new(
+                &aws_lc_rs::agreement::X25519,
+                their_public,
+            );
+            // aws-lc-rs refuses a small-order point (all-zero result) itself.
+            return aws_lc_rs::agreement::agree(key, peer, (), |shared| {
+                let mut out = Zeroizing::new([0u8; 32]);
+                if shared.len() != out.len() {
+                    return Err(());
+                }
+                out.copy_from_slice(shared);
+                Ok(out)
+            })
+            .ok()
+            .filter(|s| s.iter().any(|&b| b != 0));
+        }
         let shared = self
             .x25519_secret
             .diffie_hellman(&x25519_dalek::PublicKey::from(*their_public));
@@ -776,6 +830,19 @@ mod tests {
             s.parse::<AccountId>().unwrap_err(),
             CryptoError::AccountIdLength
         );
+    }
+
+    #[test]
+    fn random_index_stays_in_range_and_covers_it() {
+        assert_eq!(random_index(0), Err(CryptoError::EmptyChoice));
+        assert_eq!(random_index(1).unwrap(), 0);
+        let mut seen = [0usize; 7];
+        for _ in 0..2_000 {
+            seen[random_index(7).unwrap()] += 1;
+        }
+        // Each of 7 values is expected ~286 times; 150 is > 8 sigma below.
+        assert!(seen.iter().all(|&c| c > 150), "{seen:?}");
+        assert!(random_index(usize::MAX).unwrap() < usize::MAX);
     }
 
     #[test]

@@ -34,6 +34,15 @@ pub const RING_POSITION: &str = "nightjar/v1/ring-position";
 /// BLAKE2b key (outlen 32) of the anti-entropy digest of a set of entries.
 pub const SYNC_DIGEST: &str = "nightjar/v1/sync-digest";
 
+/// BLAKE2b key (outlen 56) deriving an onion hop's request key and nonce.
+pub const ONION_REQUEST: &str = "nightjar/v1/onion-request";
+
+/// BLAKE2b key (outlen 56) deriving an onion hop's response key and nonce.
+pub const ONION_RESPONSE: &str = "nightjar/v1/onion-response";
+
+/// BLAKE2b key (outlen 32) of [`crate::hash::registry_snapshot_hash`].
+pub const REGISTRY_SNAPSHOT: &str = "nightjar/v1/registry-snapshot";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -44,6 +53,9 @@ pub const ALL: &[&str] = &[
     NODE_CHOICE,
     RING_POSITION,
     SYNC_DIGEST,
+    ONION_REQUEST,
+    ONION_RESPONSE,
+    REGISTRY_SNAPSHOT,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

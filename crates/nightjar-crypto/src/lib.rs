@@ -1,15 +1,19 @@
 //! Cryptography for Nightjar, an end-to-end-encrypted messenger.
 //!
 //! This crate is the **only** crate of the workspace that names primitive
-//! cryptography crates (ed25519-dalek, x25519-dalek, chacha20poly1305,
-//! blake2, argon2, bip39, bech32). Everything else uses the Nightjar-level
+//! cryptography crates (ed25519-dalek, x25519-dalek, aws-lc-rs for the
+//! identity's X25519, chacha20poly1305, blake2, argon2, bip39, bech32). Everything else uses the Nightjar-level
 //! operations it exports:
 //!
 //! - [`identity`]: seeds, 24-word recovery phrases, Ed25519 identities,
-//!   `nj1…` Account IDs and labelled signatures;
+//!   `nj1…` Account IDs, labelled signatures and uniform random choice
+//!   ([`random_index`]);
 //! - [`envelope`]: sealing and opening end-to-end-encrypted message
 //!   envelopes (version 1);
-//! - [`hash`]: message hashes and constant-time comparison;
+//! - [`onion`]: building, peeling and answering onion layers (version 1),
+//!   which carry a request through a path of service nodes;
+//! - [`hash`]: message hashes, ring positions, the registry snapshot hash
+//!   and constant-time comparison;
 //! - [`at_rest`]: the local-storage cipher and the key file that stores the
 //!   seed;
 //! - [`labels`]: every domain-separation label in use.
@@ -26,10 +30,13 @@
 #![forbid(unsafe_code)]
 
 pub mod at_rest;
+pub mod bound;
 pub mod envelope;
 mod error;
 pub mod hash;
 pub mod identity;
 pub mod labels;
+pub mod onion;
 
-pub use error::{CryptoError, EnvelopeError};
+pub use error::{CryptoError, EnvelopeError, OnionError};
+pub use identity::random_index;

@@ -20,11 +20,14 @@ use std::path::PathBuf;
 use blake2::Blake2bMac;
 use blake2::digest::consts::{U32, U56};
 use blake2::digest::{FixedOutput, KeyInit, Update};
+use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::AeadInOut;
 use nightjar_crypto::at_rest::{self, LocalCipher};
 use nightjar_crypto::envelope::{self, Content};
-use nightjar_crypto::hash::message_hash;
+use nightjar_crypto::hash::{message_hash, registry_snapshot_hash};
 use nightjar_crypto::identity::{AccountId, Identity, PublicKey, Seed};
 use nightjar_crypto::labels;
+use nightjar_crypto::onion::{self, HopFailure, OnionError, Peeled, ReplyKey};
 use serde::{Deserialize, Serialize};
 
 // ---------------------------------------------------------------------------
@@ -112,6 +115,58 @@ struct LocalStoreCase {
     blob: String,
 }
 
+#[derive(Serialize, Deserialize)]
+struct OnionHopCase {
+    node_seed: String,
+    node_ed25519_public: String,
+    node_x25519_public: String,
+    /// How long this node waits for the next (0 and unused for the last hop).
+    timeout_ms: u32,
+    ephemeral_secret: String,
+    ephemeral_public: String,
+    shared_secret: String,
+    request_key: String,
+    request_nonce: String,
+    response_key: String,
+    response_nonce: String,
+    /// P_i.
+    layer_plaintext: String,
+    /// L_i.
+    layer: String,
+    /// R_i of the answer to the request.
+    response_plaintext: String,
+    /// B_i of the answer to the request.
+    response: String,
+    /// R_i of the hop-error answer (hops up to the failing one only).
+    hop_error_plaintext: Option<String>,
+    /// B_i of the hop-error answer (hops up to the failing one only).
+    hop_error_response: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OnionCase {
+    name: String,
+    /// F.
+    request_frame: String,
+    /// D.
+    padded_request: String,
+    /// G.
+    response_frame: String,
+    /// D'.
+    padded_response: String,
+    /// The relay that answers a hop error in the hop-error answer, if any.
+    hop_error_hop: Option<usize>,
+    /// Its code.
+    hop_error_code: Option<u8>,
+    hops: Vec<OnionHopCase>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RegistrySnapshotCase {
+    text: String,
+    hash: String,
+}
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -168,6 +223,18 @@ fn blake2b_56(key: &str, parts: &[&[u8]]) -> [u8; 56] {
     m.finalize_fixed().into()
 }
 
+fn xchacha_open(key: &[u8], nonce: &[u8], aad: &[u8], blob: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new_from_slice(key).unwrap();
+    let (ct, tag) = blob.split_at(blob.len() - 16);
+    let mut out = ct.to_vec();
+    let tag: [u8; 16] = tag.try_into().unwrap();
+    let nonce: [u8; 24] = nonce.try_into().unwrap();
+    cipher
+        .decrypt_inout_detached(&nonce.into(), aad, out.as_mut_slice().into(), &tag.into())
+        .unwrap();
+    out
+}
+
 fn labelled(label: &str, data: &[u8]) -> Vec<u8> {
     let mut m = vec![u8::try_from(label.len()).unwrap()];
     m.extend_from_slice(label.as_bytes());
@@ -217,6 +284,60 @@ fn envelope_inputs() -> Vec<(String, String, u8)> {
         ),
     ]
 }
+
+/// A request frame: `Request { version: 1, info: {} }` (length 4, then
+/// `08 01` version 1 and `6a 00` an empty field 13).
+const ONION_INFO_FRAME: &str = "0000000408016a00";
+
+/// A response frame: `Response { version: 1, node_time_ms: 1_700_000_000_000,
+/// error: { code: 18, message: "onion test" } }`.
+fn onion_response_frame() -> Vec<u8> {
+    let mut body = vec![0x08, 0x01, 0x10];
+    let mut t = SENT_AT_MS;
+    while t >= 0x80 {
+        body.push((t as u8 & 0x7f) | 0x80);
+        t >>= 7;
+    }
+    body.push(t as u8);
+    let error = [&[0x08u8, 18, 0x12, 10][..], b"onion test"].concat();
+    body.push(0x7a); // field 15, length-delimited
+    body.push(u8::try_from(error.len()).unwrap());
+    body.extend_from_slice(&error);
+    let mut frame = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Inputs of one onion case.
+struct OnionInput {
+    name: &'static str,
+    /// Node i's seed is 32 times `seeds[i]`; its ephemeral secret 32 times `seeds[i] ^ 0x3c`.
+    seeds: Vec<u8>,
+    request: Vec<u8>,
+    /// The relay that answers a hop error, if the case has a hop-error answer.
+    error_hop: Option<usize>,
+}
+
+fn onion_inputs() -> Vec<OnionInput> {
+    let mut big = 1500u32.to_be_bytes().to_vec();
+    big.extend((0..1500u32).map(|i| (i % 251) as u8));
+    vec![
+        OnionInput {
+            name: "four-hops",
+            seeds: vec![0xc1, 0xc2, 0xc3, 0xc4],
+            request: unh(ONION_INFO_FRAME),
+            error_hop: Some(1),
+        },
+        OnionInput {
+            name: "one-hop-4096-bucket",
+            seeds: vec![0xc5],
+            request: big,
+            error_hop: None,
+        },
+    ]
+}
+
+const HOP_ERROR_CODE: HopFailure = HopFailure::TimedOut;
 
 fn content(text: &str) -> Content {
     Content {
@@ -480,6 +601,233 @@ fn gen_local_store() -> File<LocalStoreCase> {
     }
 }
 
+/// One hop of a peeled path: its ephemeral key, its layer, what it found
+/// inside and its reply key.
+type PeeledHop = ([u8; 32], Vec<u8>, Peeled, ReplyKey);
+
+/// Peels the path's layers at each node in turn.
+fn peel_path(nodes: &[Identity], e0: [u8; 32], l0: Vec<u8>) -> Vec<PeeledHop> {
+    let (mut e, mut l) = (e0, l0);
+    let mut out = Vec::new();
+    for node in nodes {
+        let (peeled, reply) = onion::peel(node, &e, &l).unwrap();
+        let next = match &peeled {
+            Peeled::Forward {
+                ephemeral_key,
+                layer,
+                ..
+            } => Some((*ephemeral_key, layer.clone())),
+            Peeled::Deliver { .. } => None,
+        };
+        out.push((e, l, peeled, reply));
+        match next {
+            Some((ne, nl)) => (e, l) = (ne, nl),
+            None => break,
+        }
+    }
+    assert_eq!(out.len(), nodes.len());
+    out
+}
+
+/// `u32be(len) ‖ bytes ‖ 0x00…` to the smallest bucket.
+fn pad_to_bucket(bytes: &[u8], buckets: &[usize]) -> Vec<u8> {
+    let bucket = *buckets.iter().find(|&&b| b >= bytes.len() + 4).unwrap();
+    let mut d = u32::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+    d.extend_from_slice(bytes);
+    d.resize(bucket, 0);
+    d
+}
+
+fn gen_onion() -> File<OnionCase> {
+    let cases = onion_inputs()
+        .into_iter()
+        .map(|input| {
+            let OnionInput {
+                name,
+                seeds,
+                request,
+                error_hop,
+            } = input;
+            let n = seeds.len();
+            let nodes: Vec<Identity> = seeds
+                .iter()
+                .map(|&b| Identity::from_seed(Seed::from_bytes([b; 32])))
+                .collect();
+            let timeouts: Vec<u32> = (0..n)
+                .map(|i| {
+                    if i + 1 < n {
+                        5_000 - 1_000 * i as u32
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let ephemerals: Vec<[u8; 32]> = seeds.iter().map(|&b| [b ^ 0x3c; 32]).collect();
+            let hops: Vec<(PublicKey, u32)> = nodes
+                .iter()
+                .zip(&timeouts)
+                .map(|(id, &t)| (id.public_key(), t))
+                .collect();
+            let (packet, keys) =
+                onion::build_with_ephemerals(&hops, &request, &ephemerals).unwrap();
+            assert_eq!(keys.hops(), n);
+
+            // Independent per-hop values.
+            let e_pubs: Vec<[u8; 32]> = ephemerals
+                .iter()
+                .map(|e| x25519_dalek::x25519(*e, x25519_dalek::X25519_BASEPOINT_BYTES))
+                .collect();
+            let d = pad_to_bucket(&request, &onion::REQUEST_BUCKETS);
+            let g = onion_response_frame();
+            let d_resp = pad_to_bucket(&g, &onion::RESPONSE_BUCKETS);
+
+            // Peeling is deterministic: a second peel of the path gives a
+            // second set of the same reply keys, for the hop-error answer.
+            let mut path = peel_path(&nodes, packet.ephemeral_key, packet.layer.clone());
+            let mut path2 = peel_path(&nodes, packet.ephemeral_key, packet.layer.clone());
+
+            // The answer: destination first, then each relay.
+            let mut responses = vec![Vec::new(); n];
+            let mut response_plaintexts = vec![Vec::new(); n];
+            let mut error_responses = vec![None; n];
+            let mut error_plaintexts = vec![None; n];
+            let mut inner = Vec::new();
+            let mut error_inner: Option<Vec<u8>> = None;
+            for i in (0..n).rev() {
+                let (_, _, _, reply) = path.pop().unwrap();
+                let (_, _, _, reply2) = path2.pop().unwrap();
+                let (r, b) = if i + 1 == n {
+                    let r = [&[0x01u8, 0x02][..], &d_resp].concat();
+                    (r, reply.final_response(&g).unwrap())
+                } else {
+                    let r = [&[0x01u8, 0x01][..], &inner].concat();
+                    (r, reply.relayed(&inner))
+                };
+                let error_answer = if Some(i) == error_hop {
+                    let mut r = vec![0x01, 0x03, HOP_ERROR_CODE.as_u8()];
+                    r.resize(2 + onion::HOP_ERROR_PAD, 0);
+                    Some((r, reply2.hop_error(HOP_ERROR_CODE)))
+                } else {
+                    error_inner
+                        .as_ref()
+                        .map(|e_in| ([&[0x01u8, 0x01][..], e_in].concat(), reply2.relayed(e_in)))
+                };
+                if let Some((r, b)) = error_answer {
+                    error_plaintexts[i] = Some(r);
+                    error_inner = Some(b.clone());
+                    error_responses[i] = Some(b);
+                }
+                response_plaintexts[i] = r;
+                responses[i] = b.clone();
+                inner = b;
+            }
+            assert_eq!(keys.open(&responses[0]).unwrap(), g);
+            if let (Some(hop), Some(b0)) = (error_hop, &error_responses[0]) {
+                assert_eq!(
+                    keys.open(b0),
+                    Err(OnionError::HopFailed {
+                        hop,
+                        failure: HOP_ERROR_CODE
+                    })
+                );
+            }
+
+            let layers: Vec<Vec<u8>> = peel_path(&nodes, packet.ephemeral_key, packet.layer)
+                .into_iter()
+                .map(|(_, l, _, _)| l)
+                .collect();
+            let hop_cases = (0..n)
+                .map(|i| {
+                    let y = nodes[i].public_key().x25519();
+                    let s = x25519_dalek::x25519(ephemerals[i], y);
+                    let q = blake2b_56(labels::ONION_REQUEST, &[&s, &e_pubs[i], &y]);
+                    let r = blake2b_56(labels::ONION_RESPONSE, &[&s, &e_pubs[i], &y]);
+                    let plaintext = if i + 1 == n {
+                        [&[0x01u8, 0x02][..], &d].concat()
+                    } else {
+                        [
+                            &[0x01u8, 0x01][..],
+                            nodes[i + 1].public_key().as_bytes(),
+                            &e_pubs[i + 1],
+                            &timeouts[i].to_be_bytes(),
+                            &layers[i + 1],
+                        ]
+                        .concat()
+                    };
+                    OnionHopCase {
+                        node_seed: h([seeds[i]; 32]),
+                        node_ed25519_public: nodes[i].public_key().to_hex(),
+                        node_x25519_public: h(y),
+                        timeout_ms: timeouts[i],
+                        ephemeral_secret: h(ephemerals[i]),
+                        ephemeral_public: h(e_pubs[i]),
+                        shared_secret: h(s),
+                        request_key: h(&q[..32]),
+                        request_nonce: h(&q[32..]),
+                        response_key: h(&r[..32]),
+                        response_nonce: h(&r[32..]),
+                        layer_plaintext: h(&plaintext),
+                        layer: h(&layers[i]),
+                        response_plaintext: h(&response_plaintexts[i]),
+                        response: h(&responses[i]),
+                        hop_error_plaintext: error_plaintexts[i].as_ref().map(h),
+                        hop_error_response: error_responses[i].as_ref().map(h),
+                    }
+                })
+                .collect();
+            OnionCase {
+                name: name.into(),
+                request_frame: h(&request),
+                padded_request: h(&d),
+                response_frame: h(&g),
+                padded_response: h(&d_resp),
+                hop_error_hop: error_hop,
+                hop_error_code: error_hop.map(|_| HOP_ERROR_CODE.as_u8()),
+                hops: hop_cases,
+            }
+        })
+        .collect();
+    File {
+        description: "Onion layers v1. Per hop i: Y = crypto_sign_ed25519_pk_to_curve25519(node \
+                      key N_i); E = X25519(e, 9); S = X25519(e, Y); q = BLAKE2b(outlen 56, key \
+                      'nightjar/v1/onion-request', S || E || Y), r = the same with key \
+                      'nightjar/v1/onion-response'; request key/nonce = q[0..32]/q[32..56], \
+                      response key/nonce = r[0..32]/r[32..56]; aad = 0x01 || E. D = u32be(|F|) \
+                      || F || zeros to a request bucket; P_last = 0x01 || 0x02 || D; P_i = 0x01 \
+                      || 0x01 || N_{i+1} || E_{i+1} || u32be(timeout_ms_i) || L_{i+1}; L_i = \
+                      XChaCha20-Poly1305-IETF(request key, nonce, P_i, aad). Answer: D' = \
+                      u32be(|G|) || G || zeros to a response bucket; R_last = 0x01 || 0x02 || D'; \
+                      R_i = 0x01 || 0x01 || B_{i+1}; hop error R = 0x01 || 0x03 || code || \
+                      0x00 * 1023; B_i = XChaCha20-Poly1305-IETF(response key, nonce, R_i, aad)."
+            .into(),
+        cases,
+    }
+}
+
+fn gen_registry_snapshot() -> File<RegistrySnapshotCase> {
+    let texts = [
+        String::new(),
+        "version = 1\nnetwork = \"nightjar-devnet\"\n".to_string(),
+        "version = 1\nnetwork = \"nightjar-devnet\"\n\n[[nodes]]\nnode_id = \
+         \"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"\n\
+         addr = \"127.0.0.1:40001\"\n"
+            .to_string(),
+        "# 🐦 réseau\n".repeat(40),
+    ];
+    File {
+        description: "Registry snapshot hash = BLAKE2b(outlen 32, key \
+                      'nightjar/v1/registry-snapshot', UTF-8 bytes of the text)."
+            .into(),
+        cases: texts
+            .into_iter()
+            .map(|text| RegistrySnapshotCase {
+                hash: h(registry_snapshot_hash(text.as_bytes())),
+                text,
+            })
+            .collect(),
+    }
+}
+
 #[test]
 fn regenerate_vectors() {
     if std::env::var("NIGHTJAR_REGEN_VECTORS").as_deref() != Ok("1") {
@@ -493,6 +841,8 @@ fn regenerate_vectors() {
     write("envelope.json", &gen_envelope());
     write("keyfile.json", &gen_keyfile());
     write("local_store.json", &gen_local_store());
+    write("onion.json", &gen_onion());
+    write("registry_snapshot.json", &gen_registry_snapshot());
     let mut words = bip39::Language::English.word_list().join("\n");
     words.push('\n');
     fs::write(dir().join("bip39-english.txt"), words).unwrap();
@@ -641,5 +991,156 @@ fn local_store_vectors_replay() {
         assert_eq!(h(&blob), c.blob);
         let pt = cipher.decrypt(&unh(&c.aad), &unh(&c.blob)).unwrap();
         assert_eq!(h(&*pt), c.plaintext);
+    }
+}
+
+#[test]
+fn onion_vectors_replay() {
+    let file: File<OnionCase> = read("onion.json");
+    assert!(file.cases.iter().any(|c| c.hops.len() == 4));
+    assert!(file.cases.iter().any(|c| c.hop_error_hop == Some(1)));
+    for c in &file.cases {
+        let n = c.hops.len();
+        let nodes: Vec<Identity> = c
+            .hops
+            .iter()
+            .map(|x| Identity::from_seed(seed(&x.node_seed)))
+            .collect();
+        let request = unh(&c.request_frame);
+        let g = unh(&c.response_frame);
+        assert_eq!(
+            h(pad_to_bucket(&request, &onion::REQUEST_BUCKETS)),
+            c.padded_request
+        );
+        assert_eq!(
+            h(pad_to_bucket(&g, &onion::RESPONSE_BUCKETS)),
+            c.padded_response
+        );
+
+        // Keys of every hop, from the primitives.
+        for (x, node) in c.hops.iter().zip(&nodes) {
+            assert_eq!(node.public_key().to_hex(), x.node_ed25519_public);
+            let y = node.public_key().x25519();
+            assert_eq!(h(y), x.node_x25519_public);
+            let e = unh32(&x.ephemeral_secret);
+            let e_pub = x25519_dalek::x25519(e, x25519_dalek::X25519_BASEPOINT_BYTES);
+            assert_eq!(h(e_pub), x.ephemeral_public);
+            let s = x25519_dalek::x25519(e, y);
+            assert_eq!(h(s), x.shared_secret);
+            let q = blake2b_56(labels::ONION_REQUEST, &[&s, &e_pub, &y]);
+            let r = blake2b_56(labels::ONION_RESPONSE, &[&s, &e_pub, &y]);
+            assert_eq!(
+                (h(&q[..32]), h(&q[32..])),
+                (x.request_key.clone(), x.request_nonce.clone())
+            );
+            assert_eq!(
+                (h(&r[..32]), h(&r[32..])),
+                (x.response_key.clone(), x.response_nonce.clone())
+            );
+            // Each layer and answer opens with the vector's keys to its plaintext.
+            let aad = [&[0x01u8][..], &e_pub].concat();
+            let open = |key: &str, nonce: &str, blob: &str| {
+                h(xchacha_open(&unh(key), &unh(nonce), &aad, &unh(blob)))
+            };
+            assert_eq!(
+                open(&x.request_key, &x.request_nonce, &x.layer),
+                x.layer_plaintext
+            );
+            assert_eq!(
+                open(&x.response_key, &x.response_nonce, &x.response),
+                x.response_plaintext
+            );
+            if let (Some(p), Some(b)) = (&x.hop_error_plaintext, &x.hop_error_response) {
+                assert_eq!(&open(&x.response_key, &x.response_nonce, b), p);
+            }
+        }
+
+        // The crate builds the same layers and nodes peel them.
+        let hops: Vec<(PublicKey, u32)> = nodes
+            .iter()
+            .zip(&c.hops)
+            .map(|(id, x)| (id.public_key(), x.timeout_ms))
+            .collect();
+        let ephemerals: Vec<[u8; 32]> = c.hops.iter().map(|x| unh32(&x.ephemeral_secret)).collect();
+        let (packet, keys) = onion::build_with_ephemerals(&hops, &request, &ephemerals).unwrap();
+        assert_eq!(h(packet.ephemeral_key), c.hops[0].ephemeral_public);
+        assert_eq!(h(&packet.layer), c.hops[0].layer, "{}", c.name);
+        let mut path = peel_path(&nodes, packet.ephemeral_key, packet.layer);
+        for (i, (e, l, peeled, _)) in path.iter().enumerate() {
+            assert_eq!(h(e), c.hops[i].ephemeral_public);
+            assert_eq!(h(l), c.hops[i].layer, "{} layer {i}", c.name);
+            match peeled {
+                Peeled::Forward {
+                    next,
+                    ephemeral_key,
+                    timeout_ms,
+                    layer,
+                } => {
+                    assert_eq!(h(next), c.hops[i + 1].node_ed25519_public);
+                    assert_eq!(h(ephemeral_key), c.hops[i + 1].ephemeral_public);
+                    assert_eq!(*timeout_ms, c.hops[i].timeout_ms);
+                    assert_eq!(h(layer), c.hops[i + 1].layer);
+                }
+                Peeled::Deliver { request_frame } => {
+                    assert_eq!(i + 1, n);
+                    assert_eq!(request_frame, &request);
+                }
+            }
+        }
+
+        // The answer, wrapped back by the nodes' reply keys.
+        let mut blob = Vec::new();
+        for i in (0..n).rev() {
+            let (_, _, _, reply) = path.pop().unwrap();
+            blob = if i + 1 == n {
+                reply.final_response(&g).unwrap()
+            } else {
+                reply.relayed(&blob)
+            };
+            assert_eq!(h(&blob), c.hops[i].response, "{} answer {i}", c.name);
+        }
+        assert_eq!(keys.open(&unh(&c.hops[0].response)).unwrap(), g);
+
+        // The hop-error answer.
+        if let (Some(hop), Some(code)) = (c.hop_error_hop, c.hop_error_code) {
+            let failure = HopFailure::from_u8(code).unwrap();
+            let mut replies: Vec<ReplyKey> = peel_path(
+                &nodes,
+                unh32(&c.hops[0].ephemeral_public),
+                unh(&c.hops[0].layer),
+            )
+            .into_iter()
+            .map(|(_, _, _, r)| r)
+            .take(hop + 1)
+            .collect();
+            let mut blob = replies.pop().unwrap().hop_error(failure);
+            assert_eq!(Some(h(&blob)), c.hops[hop].hop_error_response);
+            for i in (0..hop).rev() {
+                blob = replies.pop().unwrap().relayed(&blob);
+                assert_eq!(Some(h(&blob)), c.hops[i].hop_error_response);
+            }
+            assert!(
+                c.hops[hop + 1..]
+                    .iter()
+                    .all(|x| x.hop_error_response.is_none())
+            );
+            assert_eq!(
+                keys.open(&unh(c.hops[0].hop_error_response.as_ref().unwrap())),
+                Err(OnionError::HopFailed { hop, failure })
+            );
+        }
+    }
+}
+
+#[test]
+fn registry_snapshot_vectors_replay() {
+    let file: File<RegistrySnapshotCase> = read("registry_snapshot.json");
+    assert!(file.cases.len() >= 3);
+    for c in &file.cases {
+        assert_eq!(h(registry_snapshot_hash(c.text.as_bytes())), c.hash);
+        assert_eq!(
+            h(blake2b_32(labels::REGISTRY_SNAPSHOT, &[c.text.as_bytes()])),
+            c.hash
+        );
     }
 }

@@ -20,11 +20,14 @@ use prost::Message as _;
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The TLS ALPN identifier of this protocol version.
 pub const ALPN: &[u8] = b"nightjar/1";
-/// Largest request frame a node reads, length prefix included (one maximal
-/// message plus room for the other fields).
-pub const MAX_REQUEST_FRAME: usize = 80 * 1024;
-/// Largest response frame a client reads, length prefix included.
-pub const MAX_RESPONSE_FRAME: usize = 8 * 1024 * 1024;
+/// Largest request frame a node reads, length prefix included (128 KiB: a
+/// maximal onion layer of [`MAX_ONION_LAYER`] bytes, or one maximal message,
+/// plus room for the other fields).
+pub const MAX_REQUEST_FRAME: usize = 128 * 1024;
+/// Largest response frame a client reads, length prefix included (9 MiB: a
+/// maximal onion answer, 8,454,144 bytes of padded response plus 18 bytes per
+/// hop, plus room for the other fields).
+pub const MAX_RESPONSE_FRAME: usize = 9 * 1024 * 1024;
 /// Largest message (`data` of a store) a node accepts, in bytes.
 pub const MAX_MESSAGE_SIZE: usize = 76_800;
 /// Shortest time to live a node accepts.
@@ -53,6 +56,14 @@ pub const MAX_FETCH_KEYS: usize = 100;
 pub const MAX_SWARM_NODES: usize = 64;
 /// Most receipts a store response may carry.
 pub const MAX_RECEIPTS: usize = 64;
+/// Longest onion `layer` a request may carry, in bytes (at least
+/// `nightjar_crypto::onion::MAX_LAYER_LEN`, 98,924).
+pub const MAX_ONION_LAYER: usize = 100_000;
+/// Most hops an onion path may have: an onion request's `hop` is below this.
+pub const MAX_ONION_HOPS: u32 = 8;
+/// Longest registry text a `Registry` response may carry (4 MiB, the limit of
+/// a registry file).
+pub const MAX_REGISTRY_TEXT: usize = 4 * 1024 * 1024;
 /// Domain label of a node's store receipt signature.
 pub const LABEL_RECEIPT: &str = "nightjar/v1/receipt";
 /// Domain label of the retrieve request signature.
@@ -159,6 +170,9 @@ pub enum ErrorCode {
     StorageFull,
     /// This connection or address sent more than the node allows; slow down.
     RateLimited,
+    /// The node could not open its onion layer (it does not decrypt, is
+    /// malformed, or is too large); not retryable at that hop.
+    OnionFailed,
     /// A code this build does not know (from a newer peer).
     Unknown(u32),
 }
@@ -184,6 +198,7 @@ impl ErrorCode {
             ErrorCode::Deleted => 15,
             ErrorCode::StorageFull => 16,
             ErrorCode::RateLimited => 17,
+            ErrorCode::OnionFailed => 18,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -208,6 +223,7 @@ impl ErrorCode {
             15 => ErrorCode::Deleted,
             16 => ErrorCode::StorageFull,
             17 => ErrorCode::RateLimited,
+            18 => ErrorCode::OnionFailed,
             n => ErrorCode::Unknown(n),
         }
     }
@@ -232,6 +248,7 @@ impl ErrorCode {
             ErrorCode::Deleted => "deleted",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::OnionFailed => "onion_failed",
             ErrorCode::Unknown(_) => "unknown",
         }
     }
@@ -453,6 +470,19 @@ pub fn receipt_signed_data(hash: &MessageHash, expiry_ms: u64) -> Vec<u8> {
     out
 }
 
+/// Peel one onion layer: relay it to the next hop, or deliver the request
+/// inside. Anyone may send it (`docs/PROTOCOL.md`, "Onion routing").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnionRequest {
+    /// The ephemeral X25519 public key of this hop's layer.
+    pub ephemeral_key: [u8; 32],
+    /// This hop's layer, 1..=[`MAX_ONION_LAYER`] bytes.
+    pub layer: Vec<u8>,
+    /// The position of the receiving node on the path (0 = the guard), below
+    /// [`MAX_ONION_HOPS`].
+    pub hop: u32,
+}
+
 /// A validated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -489,6 +519,10 @@ pub enum Request {
         /// The account key.
         account: AccountKey,
     },
+    /// Peel an onion layer and relay or deliver it.
+    Onion(OnionRequest),
+    /// The node's current registry snapshot.
+    GetRegistry,
 }
 
 impl Request {
@@ -504,6 +538,8 @@ impl Request {
             Request::SyncList { .. } => "sync_list",
             Request::SyncFetch(_) => "sync_fetch",
             Request::GetSwarm { .. } => "get_swarm",
+            Request::Onion(_) => "onion",
+            Request::GetRegistry => "get_registry",
         }
     }
 
@@ -568,6 +604,12 @@ impl Request {
             Request::GetSwarm { account } => proto::request::Body::GetSwarm(proto::GetSwarm {
                 account: account.to_vec(),
             }),
+            Request::Onion(o) => proto::request::Body::Onion(proto::Onion {
+                ephemeral_key: o.ephemeral_key.to_vec(),
+                layer: o.layer.clone(),
+                hop: o.hop,
+            }),
+            Request::GetRegistry => proto::request::Body::GetRegistry(proto::GetRegistry {}),
         };
         frame(&proto::Request {
             version: PROTOCOL_VERSION,
@@ -685,6 +727,26 @@ impl Request {
             proto::request::Body::GetSwarm(g) => Ok(Request::GetSwarm {
                 account: fixed("account", &g.account)?,
             }),
+            proto::request::Body::Onion(o) => {
+                if o.layer.is_empty() || o.layer.len() > MAX_ONION_LAYER {
+                    return Err(invalid(
+                        "layer",
+                        format!("{} bytes, need 1..={MAX_ONION_LAYER}", o.layer.len()),
+                    ));
+                }
+                if o.hop >= MAX_ONION_HOPS {
+                    return Err(invalid(
+                        "hop",
+                        format!("{}, need 0..{MAX_ONION_HOPS}", o.hop),
+                    ));
+                }
+                Ok(Request::Onion(OnionRequest {
+                    ephemeral_key: fixed("ephemeral_key", &o.ephemeral_key)?,
+                    layer: o.layer,
+                    hop: o.hop,
+                }))
+            }
+            proto::request::Body::GetRegistry(_) => Ok(Request::GetRegistry),
         }
     }
 }
@@ -764,6 +826,20 @@ pub enum ResponseBody {
     },
     /// Fetched messages.
     Full(Vec<FullMessage>),
+    /// The answer to an onion request: this hop's response layer (opened by
+    /// the client with `nightjar_crypto::onion::ReturnKeys::open`).
+    Onion(Vec<u8>),
+    /// The node's registry snapshot (answer to `GetRegistry`). The reader
+    /// must check `hash` against the text
+    /// (`nightjar_crypto::hash::registry_snapshot_hash`); this crate does not.
+    Registry {
+        /// Number of events in the registry log.
+        height: u64,
+        /// `registry_snapshot_hash(text)`.
+        hash: [u8; 32],
+        /// The registry in TOML, at most [`MAX_REGISTRY_TEXT`] bytes.
+        text: String,
+    },
 }
 
 /// A node's response: every response carries the node's clock.
@@ -875,6 +951,16 @@ impl Response {
                     })
                     .collect(),
             }),
+            ResponseBody::Onion(blob) => {
+                proto::response::Body::Onion(proto::OnionBlob { blob: blob.clone() })
+            }
+            ResponseBody::Registry { height, hash, text } => {
+                proto::response::Body::Registry(proto::Registry {
+                    height: *height,
+                    hash: hash.to_vec(),
+                    text: text.clone(),
+                })
+            }
         };
         frame(&proto::Response {
             version: PROTOCOL_VERSION,
@@ -1004,6 +1090,28 @@ impl Response {
                         })
                         .collect::<Result<_, _>>()?,
                 )
+            }
+            proto::response::Body::Onion(o) => {
+                if o.blob.is_empty() || o.blob.len() > MAX_RESPONSE_FRAME {
+                    return Err(invalid(
+                        "blob",
+                        format!("{} bytes, need 1..={MAX_RESPONSE_FRAME}", o.blob.len()),
+                    ));
+                }
+                ResponseBody::Onion(o.blob)
+            }
+            proto::response::Body::Registry(r) => {
+                if r.text.len() > MAX_REGISTRY_TEXT {
+                    return Err(invalid(
+                        "text",
+                        format!("{} bytes, more than {MAX_REGISTRY_TEXT}", r.text.len()),
+                    ));
+                }
+                ResponseBody::Registry {
+                    height: r.height,
+                    hash: fixed("hash", &r.hash)?,
+                    text: r.text,
+                }
             }
         };
         Ok(Response {
@@ -1172,6 +1280,17 @@ mod tests {
                 hash: [3; 32],
             }]),
             Request::GetSwarm { account: [6; 32] },
+            Request::Onion(OnionRequest {
+                ephemeral_key: [8; 32],
+                layer: vec![0xab; MAX_ONION_LAYER],
+                hop: MAX_ONION_HOPS - 1,
+            }),
+            Request::Onion(OnionRequest {
+                ephemeral_key: [0; 32],
+                layer: vec![1],
+                hop: 0,
+            }),
+            Request::GetRegistry,
         ];
         for r in reqs {
             assert_eq!(Request::from_frame(&r.to_frame()).unwrap(), r);
@@ -1238,6 +1357,21 @@ mod tests {
             ResponseBody::Error {
                 code: ErrorCode::Replay,
                 message: "seen".into(),
+            },
+            ResponseBody::Error {
+                code: ErrorCode::OnionFailed,
+                message: "cannot open the layer".into(),
+            },
+            ResponseBody::Onion(vec![7; 1042]),
+            ResponseBody::Registry {
+                height: 12,
+                hash: [9; 32],
+                text: "version = 1\nnetwork = \"nightjar-devnet\"\n".into(),
+            },
+            ResponseBody::Registry {
+                height: 0,
+                hash: [0; 32],
+                text: String::new(),
             },
         ];
         for body in bodies {
@@ -1333,6 +1467,148 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn onion_frame(ephemeral_key: Vec<u8>, layer: Vec<u8>, hop: u32) -> Vec<u8> {
+        frame(&proto::Request {
+            version: 1,
+            body: Some(proto::request::Body::Onion(proto::Onion {
+                ephemeral_key,
+                layer,
+                hop,
+            })),
+        })
+    }
+
+    fn field_of(err: WireError) -> &'static str {
+        match err {
+            WireError::InvalidField { field, .. } => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn onion_request_fields_are_validated() {
+        assert!(Request::from_frame(&onion_frame(vec![1; 32], vec![1; 10], 7)).is_ok());
+        for len in [0, 31, 33] {
+            let err = Request::from_frame(&onion_frame(vec![1; len], vec![1; 10], 0)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BadRequest);
+            assert_eq!(field_of(err), "ephemeral_key");
+        }
+        for layer in [vec![], vec![1; MAX_ONION_LAYER + 1]] {
+            let err = Request::from_frame(&onion_frame(vec![1; 32], layer, 0)).unwrap_err();
+            assert_eq!(field_of(err), "layer");
+        }
+        for hop in [MAX_ONION_HOPS, u32::MAX] {
+            let err = Request::from_frame(&onion_frame(vec![1; 32], vec![1], hop)).unwrap_err();
+            assert_eq!(field_of(err), "hop");
+        }
+    }
+
+    #[test]
+    fn largest_onion_request_fits_a_request_frame() {
+        let r = Request::Onion(OnionRequest {
+            ephemeral_key: [0xff; 32],
+            layer: vec![0xff; MAX_ONION_LAYER],
+            hop: MAX_ONION_HOPS - 1,
+        });
+        assert!(r.to_frame().len() <= MAX_REQUEST_FRAME);
+        assert_eq!(Request::from_frame(&r.to_frame()).unwrap(), r);
+    }
+
+    #[test]
+    fn onion_and_get_registry_are_open_to_clients() {
+        let onion = Request::Onion(OnionRequest {
+            ephemeral_key: [1; 32],
+            layer: vec![1],
+            hop: 0,
+        });
+        assert!(!onion.is_node_only());
+        assert!(!Request::GetRegistry.is_node_only());
+        assert_eq!(onion.kind(), "onion");
+        assert_eq!(Request::GetRegistry.kind(), "get_registry");
+    }
+
+    fn response_frame(body: proto::response::Body) -> Vec<u8> {
+        frame(&proto::Response {
+            version: 1,
+            node_time_ms: 1,
+            body: Some(body),
+        })
+    }
+
+    #[test]
+    fn onion_and_registry_responses_are_validated() {
+        let empty = response_frame(proto::response::Body::Onion(proto::OnionBlob {
+            blob: vec![],
+        }));
+        assert_eq!(field_of(Response::from_frame(&empty).unwrap_err()), "blob");
+
+        let registry = |hash: Vec<u8>, text: String| {
+            response_frame(proto::response::Body::Registry(proto::Registry {
+                height: 1,
+                hash,
+                text,
+            }))
+        };
+        for len in [0, 31, 33] {
+            let err = Response::from_frame(&registry(vec![0; len], "x".into())).unwrap_err();
+            assert_eq!(field_of(err), "hash");
+        }
+        let err = Response::from_frame(&registry(vec![0; 32], "x".repeat(MAX_REGISTRY_TEXT + 1)))
+            .unwrap_err();
+        assert_eq!(field_of(err), "text");
+        assert!(
+            Response::from_frame(&registry(vec![0; 32], "x".repeat(MAX_REGISTRY_TEXT))).is_ok()
+        );
+
+        // Invalid UTF-8 in the text is a malformed protobuf.
+        let mut bad = proto::Registry {
+            height: 1,
+            hash: vec![0; 32],
+            text: "ab".into(),
+        }
+        .encode_to_vec();
+        let at = bad.len() - 1;
+        bad[at] = 0xff;
+        let mut outer = vec![
+            0x08,
+            0x01,
+            0x10,
+            0x01,
+            0xb2,
+            0x01,
+            u8::try_from(bad.len()).unwrap(),
+        ];
+        outer.extend_from_slice(&bad);
+        let mut f = u32::try_from(outer.len()).unwrap().to_be_bytes().to_vec();
+        f.extend_from_slice(&outer);
+        assert!(matches!(
+            Response::from_frame(&f).unwrap_err(),
+            WireError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn onion_failed_is_code_18_and_not_retryable() {
+        assert_eq!(ErrorCode::OnionFailed.as_u32(), 18);
+        assert_eq!(ErrorCode::from_u32(18), ErrorCode::OnionFailed);
+        assert_eq!(ErrorCode::OnionFailed.name(), "onion_failed");
+        assert!(!ErrorCode::OnionFailed.is_retryable());
+        assert_eq!(ErrorCode::from_u32(19), ErrorCode::Unknown(19));
+    }
+
+    #[test]
+    fn frame_limits_hold_the_largest_onion_answer() {
+        // 8,454,144 padded bytes + version, kind and tag at each of 8 hops.
+        let blob = vec![0u8; 8_454_144 + 8 * 18];
+        let r = Response {
+            node_time_ms: u64::MAX,
+            body: ResponseBody::Onion(blob),
+        };
+        assert!(r.to_frame().len() <= MAX_RESPONSE_FRAME);
+        assert_eq!(MAX_REQUEST_FRAME, 131_072);
+        assert_eq!(MAX_RESPONSE_FRAME, 9_437_184);
     }
 
     #[test]

@@ -11,7 +11,10 @@
 pub struct Request {
     #[prost(uint32, tag = "1")]
     pub version: u32,
-    #[prost(oneof = "request::Body", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18")]
+    #[prost(
+        oneof = "request::Body",
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"
+    )]
     pub body: Option<request::Body>,
 }
 
@@ -38,6 +41,10 @@ pub mod request {
         SyncFetch(super::SyncFetch),
         #[prost(message, tag = "18")]
         GetSwarm(super::GetSwarm),
+        #[prost(message, tag = "19")]
+        Onion(super::Onion),
+        #[prost(message, tag = "20")]
+        GetRegistry(super::GetRegistry),
     }
 }
 
@@ -138,6 +145,19 @@ pub struct GetSwarm {
     pub account: Vec<u8>,
 }
 
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Onion {
+    #[prost(bytes = "vec", tag = "1")]
+    pub ephemeral_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub layer: Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub hop: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetRegistry {}
+
 /// Outer response message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Response {
@@ -147,7 +167,7 @@ pub struct Response {
     pub node_time_ms: u64,
     #[prost(
         oneof = "response::Body",
-        tags = "10, 11, 12, 13, 15, 16, 17, 18, 19, 20"
+        tags = "10, 11, 12, 13, 15, 16, 17, 18, 19, 20, 21, 22"
     )]
     pub body: Option<response::Body>,
 }
@@ -177,6 +197,10 @@ pub mod response {
         Entries(super::Entries),
         #[prost(message, tag = "20")]
         Full(super::Full),
+        #[prost(message, tag = "21")]
+        Onion(super::OnionBlob),
+        #[prost(message, tag = "22")]
+        Registry(super::Registry),
     }
 }
 
@@ -310,4 +334,20 @@ pub struct Error {
     pub code: u32,
     #[prost(string, tag = "2")]
     pub message: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OnionBlob {
+    #[prost(bytes = "vec", tag = "1")]
+    pub blob: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Registry {
+    #[prost(uint64, tag = "1")]
+    pub height: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub hash: Vec<u8>,
+    #[prost(string, tag = "3")]
+    pub text: String,
 }

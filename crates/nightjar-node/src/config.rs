@@ -95,6 +95,16 @@ pub struct NodeConfig {
     /// extra ones are refused before the handshake.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Longest this node waits, as an onion relay, for the next hop's answer
+    /// (a layer may ask for less, never for more).
+    #[serde(default = "default_max_hop_timeout")]
+    pub max_hop_timeout_ms: u64,
+    /// Test networks only: record which addresses connected, which accounts
+    /// were named in requests and the first bytes of every onion answer, and
+    /// serve them on the admin address at `/debug/accounting`. Off by default;
+    /// never enable it on a node that serves real users.
+    #[serde(default)]
+    pub debug_accounting: bool,
 }
 
 fn default_max_messages() -> u64 {
@@ -124,6 +134,9 @@ fn default_max_connections_per_ip() -> usize {
 fn default_max_connections() -> usize {
     10_000
 }
+fn default_max_hop_timeout() -> u64 {
+    45_000
+}
 fn default_log() -> String {
     "info".to_string()
 }
@@ -148,6 +161,8 @@ impl NodeConfig {
             requests_per_sec_per_connection: default_requests_per_sec(),
             max_connections_per_ip: default_max_connections_per_ip(),
             max_connections: default_max_connections(),
+            max_hop_timeout_ms: default_max_hop_timeout(),
+            debug_accounting: false,
         }
     }
 
@@ -229,8 +244,9 @@ impl NodeConfig {
                 reason: "must be at least 1".into(),
             });
         }
-        let limits: [(&'static str, bool); 4] = [
+        let limits: [(&'static str, bool); 5] = [
             ("request_read_timeout_ms", self.request_read_timeout_ms == 0),
+            ("max_hop_timeout_ms", self.max_hop_timeout_ms == 0),
             (
                 "requests_per_sec_per_connection",
                 self.requests_per_sec_per_connection == 0,

@@ -14,7 +14,7 @@ use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, SwarmMap};
 use nightjar_wire::{
     CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, MessageHash, MessageKey,
-    Request, Response, ResponseBody, SwarmInfo, WireError, WireMessage,
+    OnionRequest, Request, Response, ResponseBody, SwarmInfo, WireError, WireMessage,
 };
 
 /// Most signed requests remembered for replay protection; beyond this the node
@@ -90,6 +90,32 @@ pub enum Action {
     },
     /// Answer with the named messages.
     SyncFetch(Vec<MessageKey>),
+    /// Peel this node's onion layer and relay or deliver it
+    /// (see [`crate::onion::step`]).
+    Onion(OnionRequest),
+}
+
+/// The registry snapshot a node serves to bootstrapping clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySnapshot {
+    /// Events in the log.
+    pub height: u64,
+    /// `registry_snapshot_hash` of `text`.
+    pub hash: [u8; 32],
+    /// The registry in its canonical TOML form.
+    pub text: std::sync::Arc<str>,
+}
+
+impl RegistrySnapshot {
+    /// The snapshot of `registry`.
+    pub fn of(registry: &nightjar_registry::Registry) -> RegistrySnapshot {
+        let text = registry.to_toml();
+        RegistrySnapshot {
+            height: u64::try_from(registry.log().len()).unwrap_or(u64::MAX),
+            hash: nightjar_crypto::hash::registry_snapshot_hash(text.as_bytes()),
+            text: text.into(),
+        }
+    }
 }
 
 /// How many durable copies a store needs before it is acknowledged.
@@ -184,6 +210,9 @@ pub struct NodeCore {
     /// still hand its data over).
     known_nodes: std::collections::HashSet<[u8; 32]>,
     quorum: WriteQuorum,
+    snapshot: Option<RegistrySnapshot>,
+    /// The current map's nodes by key bytes.
+    nodes_by_key: HashMap<[u8; 32], NodeEntry>,
 }
 
 impl NodeCore {
@@ -197,7 +226,24 @@ impl NodeCore {
             map: None,
             known_nodes: std::collections::HashSet::new(),
             quorum: WriteQuorum::Majority,
+            snapshot: None,
+            nodes_by_key: HashMap::new(),
         }
+    }
+
+    /// Install the registry snapshot served to `get_registry`.
+    pub fn set_snapshot(&mut self, snapshot: RegistrySnapshot) {
+        self.snapshot = Some(snapshot);
+    }
+
+    /// The current registry's node with this key, unless it is this node.
+    /// A lookup by the key's bytes (no point decompression): every onion hop
+    /// does one.
+    pub fn registered_node(&self, key: &[u8; 32]) -> Option<NodeEntry> {
+        if key == &self.node_key {
+            return None;
+        }
+        self.nodes_by_key.get(key).cloned()
     }
 
     /// Set the write quorum rule.
@@ -209,8 +255,12 @@ impl NodeCore {
     /// every node the registry log ever named.
     pub fn set_map(&mut self, map: SwarmMap, known_nodes: impl IntoIterator<Item = [u8; 32]>) {
         self.known_nodes = known_nodes.into_iter().collect();
-        self.known_nodes
-            .extend(map.nodes().iter().map(|n| n.id.0.to_bytes()));
+        self.nodes_by_key = map
+            .nodes()
+            .into_iter()
+            .map(|n| (n.id.0.to_bytes(), n))
+            .collect();
+        self.known_nodes.extend(self.nodes_by_key.keys().copied());
         self.map = Some(map);
     }
 
@@ -294,6 +344,22 @@ impl NodeCore {
             ));
         }
         match request {
+            Request::Onion(onion) => Action::Onion(onion),
+            Request::GetRegistry => Action::Respond(match &self.snapshot {
+                Some(snap) => Response {
+                    node_time_ms: now_ms,
+                    body: ResponseBody::Registry {
+                        height: snap.height,
+                        hash: snap.hash,
+                        text: snap.text.to_string(),
+                    },
+                },
+                None => Response::error(
+                    now_ms,
+                    ErrorCode::Unavailable,
+                    "this node runs without a registry",
+                ),
+            }),
             Request::Info => Action::Respond(Response {
                 node_time_ms: now_ms,
                 body: ResponseBody::Info {

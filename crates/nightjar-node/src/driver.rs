@@ -7,18 +7,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nightjar_crypto::identity::{Identity, PublicKey};
+use nightjar_crypto::onion::HopFailure;
 use nightjar_registry::{NodeEntry, NodeId, Registry};
 use nightjar_store::{NewMessage, Store, StoreConfig, StoreError, StoreOutcome};
 use nightjar_wire::{
     ErrorCode, LABEL_RECEIPT, MAX_RETRIEVE_BYTES, MAX_RETRIEVE_MESSAGES, MAX_SYNC_ENTRIES,
-    MessageHash, Receipt, ReplicateRequest, Request, Response, ResponseBody,
+    MessageHash, OnionRequest, Receipt, ReplicateRequest, Request, Response, ResponseBody,
 };
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
+use crate::accounting::Accounting;
 use crate::config::NodeConfig;
 use crate::core::{self, Action, NodeCore, WriteQuorum};
 use crate::metrics::{KindLabels, Metrics, RefusedLabels, RequestLabels};
+use crate::onion::{self, OnionStep};
 use crate::peers::Peers;
 use crate::sync::{self, Arc64, SyncDriver};
 
@@ -209,6 +212,7 @@ impl TokenBucket {
 struct StreamLimits {
     read_timeout: Duration,
     requests_per_sec: u32,
+    max_hop_timeout: Duration,
 }
 
 struct Shared {
@@ -223,6 +227,8 @@ struct Shared {
     write_slots: tokio::sync::Semaphore,
     limits: StreamLimits,
     connections: Arc<ConnectionLimits>,
+    /// Test networks only (`debug_accounting`): what this node saw.
+    accounting: Option<Mutex<Accounting>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -296,7 +302,9 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         Some(path) => {
             let registry = Registry::load(path)?;
             let known = known_nodes(&registry);
-            Some((path.clone(), registry.swarm_map()?, known))
+            let map = registry.swarm_map()?;
+            let snapshot = core::RegistrySnapshot::of(&registry);
+            Some((path.clone(), map, known, snapshot))
         }
         None => None,
     };
@@ -315,9 +323,10 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         .map_or(WriteQuorum::Majority, WriteQuorum::Count);
     let mut node_core = NodeCore::new(node_key.to_bytes());
     node_core.set_quorum(quorum);
-    let registry_path = registry.as_ref().map(|(p, _, _)| p.clone());
-    if let Some((_, map, known)) = registry {
+    let registry_path = registry.as_ref().map(|(p, _, _, _)| p.clone());
+    if let Some((_, map, known, snapshot)) = registry {
         node_core.set_map(map, known);
+        node_core.set_snapshot(snapshot);
     }
     let shared = Arc::new(Shared {
         core: Mutex::new(node_core),
@@ -332,8 +341,12 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         limits: StreamLimits {
             read_timeout: Duration::from_millis(config.request_read_timeout_ms),
             requests_per_sec: config.requests_per_sec_per_connection,
+            max_hop_timeout: Duration::from_millis(config.max_hop_timeout_ms),
         },
         connections: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
+        accounting: config
+            .debug_accounting
+            .then(|| Mutex::new(Accounting::default())),
     });
     let mut tasks = Vec::new();
     let mut admin = None;
@@ -417,6 +430,9 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
 
 async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
     let peer = nightjar_transport::peer_node_key(&conn);
+    if let Some(accounting) = &shared.accounting {
+        lock(accounting).saw_connection(conn.remote_address().ip(), peer.is_some());
+    }
     let mut budget = TokenBucket::new(shared.limits.requests_per_sec, Instant::now());
     loop {
         // QUIC flow control (the transport's concurrent-stream cap) bounds
@@ -522,24 +538,43 @@ async fn serve_stream(
         }
     };
     let kind = request.as_ref().map_or("invalid", |r| r.kind());
+    if let (Some(accounting), Ok(r)) = (&shared.accounting, &request) {
+        lock(accounting).saw_request(r);
+    }
     let action = lock(&shared.core).handle(unix_now_ms(), peer.as_ref(), request);
+    let response = match action {
+        Action::Onion(onion) => {
+            let (kind, response) = serve_onion(&shared, &mut send, onion).await;
+            finish(&shared, &mut send, kind, started, response).await;
+            return;
+        }
+        action => execute(&shared, &mut send, action).await,
+    };
+    finish(&shared, &mut send, kind, started, response).await;
+}
+
+/// Carry out what the core decided, and say what to answer.
+async fn execute(shared: &Arc<Shared>, send: &mut quinn::SendStream, action: Action) -> Response {
     let _write_slot = match &action {
         Action::Store { .. } | Action::Delete { .. } => match shared.write_slots.try_acquire() {
             Ok(permit) => Some(permit),
             Err(_) => {
-                let busy = Response::error(
+                return Response::error(
                     unix_now_ms(),
                     ErrorCode::Unavailable,
                     "too many writes in flight; retry shortly",
                 );
-                finish(&shared, &mut send, kind, started, busy).await;
-                return;
             }
         },
         _ => None,
     };
-    let response = match action {
+    match action {
         Action::Respond(r) => r,
+        Action::Onion(_) => Response::error(
+            unix_now_ms(),
+            ErrorCode::BadRequest,
+            "an onion layer may not deliver another onion request",
+        ),
         Action::Store {
             account,
             namespace,
@@ -550,7 +585,7 @@ async fn serve_stream(
             quorum,
         } => {
             store_replicated(
-                &shared,
+                shared,
                 account,
                 namespace,
                 hash,
@@ -566,17 +601,7 @@ async fn serve_stream(
             namespace,
             after_seq,
             wait_until_ms,
-        } => {
-            retrieve(
-                &shared,
-                &mut send,
-                account,
-                namespace,
-                after_seq,
-                wait_until_ms,
-            )
-            .await
-        }
+        } => retrieve(shared, send, account, namespace, after_seq, wait_until_ms).await,
         Action::Delete {
             account,
             namespace,
@@ -611,7 +636,7 @@ async fn serve_stream(
             buckets,
         } => {
             let arc = Arc64 { start, end };
-            let entries = own_entries(&shared, arc).await;
+            let entries = own_entries(shared, arc).await;
             match entries {
                 Ok(entries) => Response {
                     node_time_ms: unix_now_ms(),
@@ -620,7 +645,7 @@ async fn serve_stream(
                 Err(e) => core::store_error_response(unix_now_ms(), &e),
             }
         }
-        Action::SyncList { start, end } => match own_entries(&shared, Arc64 { start, end }).await {
+        Action::SyncList { start, end } => match own_entries(shared, Arc64 { start, end }).await {
             Ok(entries) => {
                 let truncated = entries.len() > MAX_SYNC_ENTRIES;
                 let entries = &entries[..entries.len().min(MAX_SYNC_ENTRIES)];
@@ -659,8 +684,76 @@ async fn serve_stream(
                 Err(e) => core::store_error_response(unix_now_ms(), &e),
             }
         }
+    }
+}
+
+/// Peel this node's onion layer; forward it to the next hop and wrap the
+/// answer, or handle the request it carries and wrap the response.
+async fn serve_onion(
+    shared: &Arc<Shared>,
+    send: &mut quinn::SendStream,
+    onion: OnionRequest,
+) -> (&'static str, Response) {
+    let step = onion::step(
+        &shared.identity,
+        unix_now_ms(),
+        &onion,
+        shared.limits.max_hop_timeout,
+        |key| lock(&shared.core).registered_node(key),
+    );
+    let (kind, response) = match step {
+        OnionStep::Respond(r) => ("onion_relay", r),
+        OnionStep::Forward {
+            next,
+            onion,
+            timeout,
+            reply,
+        } => {
+            let request = Request::Onion(onion);
+            let exchange = shared.peers.request(&next, &request, timeout);
+            let answer = tokio::select! {
+                a = exchange => a,
+                _ = send.stopped() => {
+                    // The previous hop gave up; so do we (dropping the
+                    // exchange resets the stream to the next hop).
+                    return (
+                        "onion_relay",
+                        Response::error(unix_now_ms(), ErrorCode::Unavailable, "previous hop went away"),
+                    );
+                }
+            };
+            let now = unix_now_ms();
+            let response = match answer {
+                Ok(answer) => onion::wrap_relayed(now, reply, &answer),
+                Err(nightjar_transport::TransportError::Timeout(_)) => {
+                    onion::wrap_failure(now, reply, HopFailure::TimedOut)
+                }
+                Err(e) => {
+                    debug!(error = %e, "next hop unreachable");
+                    onion::wrap_failure(now, reply, HopFailure::Unreachable)
+                }
+            };
+            ("onion_relay", response)
+        }
+        OnionStep::Deliver { request, reply } => {
+            let started = Instant::now();
+            let kind = request.as_ref().map_or("invalid", |r| r.kind());
+            if let (Some(accounting), Ok(r)) = (&shared.accounting, &request) {
+                lock(accounting).saw_request(r);
+            }
+            let action = lock(&shared.core).handle(unix_now_ms(), None, request);
+            let inner = execute(shared, send, action).await;
+            count(shared, kind, started, &inner);
+            (
+                "onion_deliver",
+                onion::wrap_final(unix_now_ms(), reply, &inner),
+            )
+        }
     };
-    finish(&shared, &mut send, kind, started, response).await;
+    if let (Some(accounting), ResponseBody::Onion(blob)) = (&shared.accounting, &response.body) {
+        lock(accounting).saw_onion_answer(blob);
+    }
+    (kind, response)
 }
 
 /// The entries of `arc` this node holds for its own swarm (all of them
@@ -837,12 +930,22 @@ async fn registry_loop(shared: Arc<Shared>, path: std::path::PathBuf) {
         if now == seen {
             continue;
         }
-        match Registry::load(&path).and_then(|r| Ok((r.swarm_map()?, known_nodes(&r)))) {
-            Ok((map, known)) => {
+        let loaded = Registry::load(&path).and_then(|r| {
+            Ok((
+                r.swarm_map()?,
+                known_nodes(&r),
+                core::RegistrySnapshot::of(&r),
+            ))
+        });
+        match loaded {
+            Ok((map, known, snapshot)) => {
                 seen = now;
                 shared.peers.retain(&map.nodes());
                 let height = map.height();
-                lock(&shared.core).set_map(map, known);
+                let mut core = lock(&shared.core);
+                core.set_map(map, known);
+                core.set_snapshot(snapshot);
+                drop(core);
                 info!(height, "registry changed; swarm map updated");
             }
             // A half-written file: try again on the next poll.
@@ -866,11 +969,17 @@ fn known_nodes(registry: &Registry) -> Vec<[u8; 32]> {
 /// Anti-entropy and hand-off rounds.
 async fn sync_loop(shared: Arc<Shared>, every: Duration) {
     let mut shutdown = shared.shutdown.clone();
+    let waker = Arc::downgrade(&shared);
     let driver = SyncDriver {
         me: NodeId(shared.identity.public_key()),
         store: shared.store.clone(),
         peers: shared.peers.clone(),
         quorum: shared.quorum,
+        on_stored: Arc::new(move |account, namespace| {
+            if let Some(shared) = waker.upgrade() {
+                shared.wake(&(account, namespace));
+            }
+        }),
     };
     loop {
         tokio::select! {
@@ -902,6 +1011,14 @@ async fn finish(
     started: Instant,
     response: Response,
 ) {
+    count(shared, kind, started, &response);
+    if let Err(e) = nightjar_transport::write_response(send, &response).await {
+        debug!(error = %e, "could not deliver a response");
+    }
+}
+
+/// Count an answer in the metrics.
+fn count(shared: &Shared, kind: &'static str, started: Instant, response: &Response) {
     let outcome = match &response.body {
         ResponseBody::Error { code, .. } => code.name(),
         _ => "ok",
@@ -917,9 +1034,6 @@ async fn finish(
         .request_seconds
         .get_or_create(&KindLabels { kind })
         .observe(started.elapsed().as_secs_f64());
-    if let Err(e) = nightjar_transport::write_response(send, &response).await {
-        debug!(error = %e, "could not deliver a response");
-    }
 }
 
 async fn read_mailbox(
@@ -1053,6 +1167,28 @@ async fn serve_admin(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             }),
         )
         .route("/health", get(|| async { "ok\n" }));
+    let app = if shared.accounting.is_some() {
+        let debug_shared = shared.clone();
+        app.route(
+            "/debug/accounting",
+            get(move || {
+                let shared = debug_shared.clone();
+                async move {
+                    let body = shared
+                        .accounting
+                        .as_ref()
+                        .map(|a| lock(a).to_json())
+                        .unwrap_or_default();
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                }
+            }),
+        )
+    } else {
+        app
+    };
     let mut shutdown = shared.shutdown.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

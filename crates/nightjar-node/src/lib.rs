@@ -18,12 +18,20 @@
 //! node-to-node connections ([`peers`]) and acknowledges it once a write
 //! quorum holds it, and runs anti-entropy and hand-off rounds ([`sync`]).
 //!
-//! Not here: onion relaying (a later issue), client logic (`nightjar-client`).
+//! Onion relaying: an `onion` request carries one layer for this node
+//! ([`onion`] decides, sans-IO): forward it to the next hop over the pooled
+//! node-to-node connections and wrap the answer, or handle the request it
+//! carries as the destination. With `debug_accounting` (test networks only)
+//! the node records what it saw ([`accounting`]).
+//!
+//! Not here: client logic and path selection (`nightjar-client`).
 
+pub mod accounting;
 pub mod config;
 pub mod core;
 pub mod driver;
 pub mod metrics;
+pub mod onion;
 pub mod peers;
 pub mod sync;
 

@@ -69,15 +69,30 @@ impl Peers {
         req: &Request,
         timeout: Duration,
     ) -> Result<Response, TransportError> {
+        let pooled = self.cached(node).is_some();
         let conn = self.connection(node).await?;
-        let result = nightjar_transport::request(&conn, req, timeout).await;
+        let mut result = nightjar_transport::request(&conn, req, timeout).await;
         if result.is_err() {
-            self.conns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(node);
+            self.forget(node);
+            // A pooled connection the other side had already closed (it
+            // restarted, or idled out) is not a failure of the node: try once
+            // more on a fresh connection.
+            if pooled && conn.close_reason().is_some() {
+                let conn = self.connection(node).await?;
+                result = nightjar_transport::request(&conn, req, timeout).await;
+                if result.is_err() {
+                    self.forget(node);
+                }
+            }
         }
         result
+    }
+
+    fn forget(&self, node: &NodeEntry) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(node);
     }
 
     /// Forget connections to nodes not in `keep`.

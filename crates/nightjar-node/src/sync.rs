@@ -187,6 +187,9 @@ pub struct SyncDriver {
     pub peers: Arc<Peers>,
     /// The write quorum rule (hand-off waits for it at the new owners).
     pub quorum: WriteQuorum,
+    /// Called with (account, namespace) after a pulled message is stored, so
+    /// retrieves waiting on that mailbox answer at once.
+    pub on_stored: Arc<dyn Fn([u8; 32], u16) + Send + Sync>,
 }
 
 /// What one round did, for logs and tests.
@@ -329,12 +332,14 @@ impl SyncDriver {
                 expiry_ms: m.expiry_ms,
             })
             .await;
-        matches!(
-            result,
-            Ok(Ok(
-                StoreOutcome::Stored { .. } | StoreOutcome::AlreadyStored { .. }
-            ))
-        )
+        match result {
+            Ok(Ok(StoreOutcome::Stored { .. })) => {
+                (self.on_stored)(m.account, m.namespace);
+                true
+            }
+            Ok(Ok(StoreOutcome::AlreadyStored { .. })) => true,
+            _ => false,
+        }
     }
 
     /// Hand every message held outside this node's swarm to its owners.

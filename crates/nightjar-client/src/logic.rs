@@ -42,6 +42,67 @@ pub fn clock_offset(sent_at_ms: u64, received_at_ms: u64, node_time_ms: u64) -> 
     i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// How many offset samples a [`ClockEstimator`] keeps.
+pub const CLOCK_SAMPLES: usize = 9;
+
+/// The network's clock as seen from this client: the median of the last
+/// [`CLOCK_SAMPLES`] offsets (node time minus local round-trip midpoint, see
+/// [`clock_offset`]), so one node whose clock is wrong, or lies, cannot move
+/// it far.
+#[derive(Debug, Clone, Default)]
+pub struct ClockEstimator {
+    /// Oldest first; at most [`CLOCK_SAMPLES`].
+    samples: std::collections::VecDeque<i64>,
+}
+
+impl ClockEstimator {
+    /// An estimator with no samples.
+    pub fn new() -> ClockEstimator {
+        ClockEstimator::default()
+    }
+
+    /// Add one offset sample in ms (node minus local), forgetting the oldest
+    /// beyond [`CLOCK_SAMPLES`].
+    pub fn add(&mut self, sample_ms: i64) {
+        self.samples.push_back(sample_ms);
+        while self.samples.len() > CLOCK_SAMPLES {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Add the sample one exchange gives (see [`clock_offset`]).
+    pub fn add_exchange(&mut self, sent_at_ms: u64, received_at_ms: u64, node_time_ms: u64) {
+        self.add(clock_offset(sent_at_ms, received_at_ms, node_time_ms));
+    }
+
+    /// How many samples are held.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether no sample is held yet.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// The estimated offset (node minus local) in ms: the median of the
+    /// samples, `None` before the first. With an even number of samples it
+    /// is the mean of the two middle ones, rounded down.
+    pub fn offset_ms(&self) -> Option<i64> {
+        let mut sorted: Vec<i64> = self.samples.iter().copied().collect();
+        sorted.sort_unstable();
+        let mid = sorted.len() / 2;
+        let upper = *sorted.get(mid)?;
+        if sorted.len() % 2 == 1 {
+            return Some(upper);
+        }
+        let lower = *sorted.get(mid.checked_sub(1)?)?;
+        let mean = (i128::from(lower) + i128::from(upper)).div_euclid(2);
+        // The mean of two i64 values is an i64.
+        i64::try_from(mean).ok()
+    }
+}
+
 /// A store request ready to go, with what to record once it is acknowledged.
 #[derive(Debug, Clone)]
 pub struct PreparedSend {
@@ -195,6 +256,78 @@ mod tests {
         assert_eq!(clock_offset(1_000, 1_100, 601_050), 600_000);
         assert_eq!(clock_offset(601_000, 601_100, 1_050), -600_000);
         assert_eq!(corrected(1_000, -600_000), 0);
+    }
+
+    #[test]
+    fn clock_estimator_is_empty_until_a_sample_arrives() {
+        let mut c = ClockEstimator::new();
+        assert_eq!(c.offset_ms(), None);
+        c.add(42);
+        assert_eq!(c.offset_ms(), Some(42));
+        c.add(50);
+        assert_eq!(c.offset_ms(), Some(46), "mean of the two middles");
+        c.add(-3);
+        c.add(-4);
+        assert_eq!(c.offset_ms(), Some(19), "(-3 + 42) / 2 rounded down");
+        c.add(i64::MAX);
+        c.add(i64::MAX);
+        assert_eq!(c.offset_ms(), Some(46), "-4 -3 42 50 MAX MAX");
+        c.add(i64::MIN);
+        c.add(i64::MIN);
+        assert!(c.offset_ms().is_some(), "no overflow");
+    }
+
+    #[test]
+    fn clock_estimator_keeps_the_last_nine_samples() {
+        let mut c = ClockEstimator::new();
+        for _ in 0..CLOCK_SAMPLES {
+            c.add(-1_000_000);
+        }
+        for _ in 0..CLOCK_SAMPLES {
+            c.add(7);
+        }
+        assert_eq!(c.len(), CLOCK_SAMPLES);
+        assert_eq!(c.offset_ms(), Some(7), "old samples forgotten");
+    }
+
+    #[test]
+    fn one_lying_node_cannot_move_the_median_much() {
+        let honest = [980, 1_010, 995, 1_003, 1_020, 990, 1_001, 1_007];
+        for lie in [i64::MIN, -86_400_000, 0, 86_400_000, i64::MAX] {
+            for position in 0..=honest.len() {
+                let mut c = ClockEstimator::new();
+                for (i, s) in honest.iter().enumerate() {
+                    if i == position {
+                        c.add(lie);
+                    }
+                    c.add(*s);
+                }
+                if position == honest.len() {
+                    c.add(lie);
+                }
+                let offset = c.offset_ms().unwrap();
+                assert!(
+                    (980..=1_020).contains(&offset),
+                    "lie {lie} at {position}: {offset}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_ten_minute_skew_is_fully_corrected() {
+        let skew = 10 * 60 * 1000;
+        let mut c = ClockEstimator::new();
+        let mut local = 1_700_000_000_000u64;
+        for rtt in [40, 120, 60, 80, 200] {
+            // The node reads its clock halfway through the round trip.
+            let node_time = local + rtt / 2 + skew;
+            c.add_exchange(local, local + rtt, node_time);
+            local += 5_000;
+        }
+        let offset = c.offset_ms().unwrap();
+        assert_eq!(offset, i64::try_from(skew).unwrap());
+        assert_eq!(corrected(local, offset), local + skew);
     }
 
     #[test]

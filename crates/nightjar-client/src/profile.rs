@@ -5,7 +5,9 @@
 //! - `history.sqlite` — the local history. Every message record (sender or
 //!   recipient, text, times) is encrypted with the profile's
 //!   [`LocalCipher`]; only message hashes, directions and read cursors are
-//!   stored in the clear. The directory itself is mode 0700.
+//!   stored in the clear. The same database holds a small key-value `state`
+//!   table (guards, the cached registry snapshot) whose values are encrypted
+//!   the same way, bound to their key name. The directory itself is mode 0700.
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +22,9 @@ use crate::ClientError;
 pub const IDENTITY_FILE: &str = "identity.key";
 /// File name of the history database inside a profile.
 pub const HISTORY_FILE: &str = "history.sqlite";
-/// Schema version of the history database.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version of the history database: 1 had `cursors` and `messages`;
+/// 2 added `state`. Older databases are migrated when opened.
+const SCHEMA_VERSION: i64 = 2;
 
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +79,52 @@ fn db_err(what: &'static str) -> impl FnOnce(rusqlite::Error) -> ClientError {
     move |source| ClientError::History { what, source }
 }
 
+/// Bring the database to [`SCHEMA_VERSION`], one step at a time, in one
+/// immediate transaction (so two processes opening the same old profile do
+/// not both migrate it).
+fn migrate(db: &Connection) -> Result<(), ClientError> {
+    db.execute_batch("BEGIN IMMEDIATE")
+        .map_err(db_err("begin migration"))?;
+    let result = migrate_steps(db);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = db.execute_batch(end).map_err(db_err("end migration"));
+    result.and(ended)
+}
+
+fn migrate_steps(db: &Connection) -> Result<(), ClientError> {
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db_err("schema version"))?;
+    if !(0..=SCHEMA_VERSION).contains(&version) {
+        return Err(ClientError::UnsupportedHistory(version));
+    }
+    if version < 1 {
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS cursors (
+                 node_id BLOB NOT NULL, namespace INTEGER NOT NULL, seq INTEGER NOT NULL,
+                 PRIMARY KEY (node_id, namespace));
+             CREATE TABLE IF NOT EXISTS messages (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 hash BLOB NOT NULL UNIQUE,
+                 direction INTEGER NOT NULL,
+                 shown INTEGER NOT NULL DEFAULT 0,
+                 record BLOB);",
+        )
+        .map_err(db_err("create schema"))?;
+    }
+    if version < 2 {
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL);",
+        )
+        .map_err(db_err("add state table"))?;
+    }
+    if version != SCHEMA_VERSION {
+        db.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db_err("set schema version"))?;
+    }
+    Ok(())
+}
+
 impl Profile {
     /// Whether `dir` already holds an account.
     pub fn exists(dir: &Path) -> bool {
@@ -128,30 +177,7 @@ impl Profile {
             .map_err(db_err("journal mode"))?;
         db.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err("synchronous"))?;
-        let version: i64 = db
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(db_err("schema version"))?;
-        match version {
-            0 => {
-                db.execute_batch(
-                    "BEGIN;
-                     CREATE TABLE IF NOT EXISTS cursors (
-                         node_id BLOB NOT NULL, namespace INTEGER NOT NULL, seq INTEGER NOT NULL,
-                         PRIMARY KEY (node_id, namespace));
-                     CREATE TABLE IF NOT EXISTS messages (
-                         id INTEGER PRIMARY KEY AUTOINCREMENT,
-                         hash BLOB NOT NULL UNIQUE,
-                         direction INTEGER NOT NULL,
-                         shown INTEGER NOT NULL DEFAULT 0,
-                         record BLOB);
-                     PRAGMA user_version = 1;
-                     COMMIT;",
-                )
-                .map_err(db_err("create schema"))?;
-            }
-            SCHEMA_VERSION => {}
-            other => return Err(ClientError::UnsupportedHistory(other)),
-        }
+        migrate(&db)?;
         let cipher = LocalCipher::from_seed(identity.seed());
         Ok(Profile {
             dir: dir.to_path_buf(),
@@ -180,6 +206,49 @@ impl Profile {
         let mut aad = b"nightjar/history/v1".to_vec();
         aad.extend_from_slice(hash);
         aad
+    }
+
+    fn state_aad(key: &str) -> Vec<u8> {
+        let mut aad = b"nightjar/state/v1\0".to_vec();
+        aad.extend_from_slice(key.as_bytes());
+        aad
+    }
+
+    /// The value saved under `key` in the profile's state table (decrypted),
+    /// or `None` if there is none. A value that does not decrypt (damaged,
+    /// or from another account) is an error.
+    pub fn load_state(&self, key: &str) -> Result<Option<Vec<u8>>, ClientError> {
+        let blob: Option<Vec<u8>> = self
+            .db
+            .query_row(
+                "SELECT value FROM state WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err("read state"))?;
+        match blob {
+            None => Ok(None),
+            Some(blob) => {
+                let value = self.cipher.decrypt(&Self::state_aad(key), &blob)?;
+                Ok(Some(value.to_vec()))
+            }
+        }
+    }
+
+    /// Save `value` under `key` in the profile's state table (replacing any
+    /// previous value), encrypted with the profile's at-rest key and bound to
+    /// `key`, so a value cannot be moved to another key unnoticed.
+    pub fn save_state(&mut self, key: &str, value: &[u8]) -> Result<(), ClientError> {
+        let blob = self.cipher.encrypt(&Self::state_aad(key), value)?;
+        self.db
+            .execute(
+                "INSERT INTO state (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, blob],
+            )
+            .map_err(db_err("write state"))?;
+        Ok(())
     }
 
     /// The read cursor for a node's mailbox.
@@ -325,5 +394,107 @@ impl Profile {
         let json = self.cipher.decrypt(&Self::aad(hash), blob)?;
         serde_json::from_slice(&json)
             .map_err(|e| ClientError::Protocol(format!("history record does not decode: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const SECRET: &[u8] = b"guard-node-7f3a9c-plaintext-marker";
+
+    fn files_contain(dir: &Path, needle: &[u8]) -> bool {
+        std::fs::read_dir(dir).unwrap().any(|e| {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        })
+    }
+
+    #[test]
+    fn state_values_round_trip_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Profile::create(dir.path(), Identity::generate().unwrap(), None).unwrap();
+        assert_eq!(p.load_state("guards").unwrap(), None);
+        p.save_state("guards", SECRET).unwrap();
+        p.save_state("registry", b"").unwrap();
+        assert_eq!(p.load_state("guards").unwrap().as_deref(), Some(SECRET));
+        assert_eq!(p.load_state("registry").unwrap().as_deref(), Some(&b""[..]));
+        p.save_state("registry", b"v2").unwrap();
+        assert_eq!(
+            p.load_state("registry").unwrap().as_deref(),
+            Some(&b"v2"[..])
+        );
+        drop(p);
+
+        let p = Profile::open(dir.path(), None).unwrap();
+        assert_eq!(p.load_state("guards").unwrap().as_deref(), Some(SECRET));
+        assert_eq!(
+            p.load_state("registry").unwrap().as_deref(),
+            Some(&b"v2"[..])
+        );
+        assert_eq!(p.load_state("other").unwrap(), None);
+        drop(p);
+        assert!(
+            !files_contain(dir.path(), SECRET),
+            "state stored in plaintext"
+        );
+    }
+
+    #[test]
+    fn state_value_moved_to_another_key_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Profile::create(dir.path(), Identity::generate().unwrap(), None).unwrap();
+        p.save_state("guards", SECRET).unwrap();
+        p.db.execute(
+            "INSERT INTO state (key, value) SELECT 'registry', value FROM state WHERE key = 'guards'",
+            [],
+        )
+        .unwrap();
+        assert!(p.load_state("registry").is_err());
+    }
+
+    #[test]
+    fn a_version_1_profile_is_migrated_and_keeps_its_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity::generate().unwrap();
+        let to = identity.account_id();
+        let mut p = Profile::create(dir.path(), identity, None).unwrap();
+        let record = HistoryRecord {
+            message_id: hex::encode([7u8; 32]),
+            direction: Direction::Out,
+            peer: to.to_string(),
+            text: "before the upgrade".into(),
+            sent_at_ms: 1,
+        };
+        p.record_sent(&[7; 32], &record).unwrap();
+        drop(p);
+        // Turn the database back into what version 1 wrote.
+        let db = Connection::open(dir.path().join(HISTORY_FILE)).unwrap();
+        db.execute_batch("DROP TABLE state; PRAGMA user_version = 1;")
+            .unwrap();
+        drop(db);
+
+        let mut p = Profile::open(dir.path(), None).unwrap();
+        assert_eq!(p.history().unwrap(), vec![record]);
+        p.save_state("guards", b"x").unwrap();
+        assert_eq!(p.load_state("guards").unwrap().as_deref(), Some(&b"x"[..]));
+        let version: i64 =
+            p.db.pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Profile::create(dir.path(), Identity::generate().unwrap(), None).unwrap());
+        let db = Connection::open(dir.path().join(HISTORY_FILE)).unwrap();
+        db.execute_batch("PRAGMA user_version = 99;").unwrap();
+        drop(db);
+        assert!(matches!(
+            Profile::open(dir.path(), None),
+            Err(ClientError::UnsupportedHistory(99))
+        ));
     }
 }

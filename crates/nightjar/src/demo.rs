@@ -1,10 +1,12 @@
 //! `nightjar demo`: the whole story on a throwaway network.
 //!
-//! Starts three real nodes inside this process (QUIC on loopback, SQLite in a
+//! Starts six real nodes inside this process (QUIC on loopback, SQLite in a
 //! temporary directory), creates Alice's and Bob's profiles, and exchanges
-//! messages both ways. Bob and Alice each hold a waiting retrieve open, so a
-//! message arrives as soon as it is stored (no polling). Prints each step
-//! with its timing, then stops everything and deletes the directory.
+//! messages both ways. Every request travels through an onion path (guard →
+//! relay → relay → swarm member). Bob and Alice each hold a waiting retrieve
+//! open through their paths, so a message arrives as soon as it is stored (no
+//! polling). Prints each step with its timing, then stops everything and
+//! deletes the directory.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,7 +17,8 @@ use nightjar_crypto::identity::Identity;
 use nightjar_node::NodeConfig;
 use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry};
 
-const NODES: usize = 3;
+/// Enough for onion paths (three relays plus a destination) and one swarm.
+const NODES: usize = 6;
 const TTL: Duration = Duration::from_secs(3600);
 
 fn ms(d: Duration) -> String {
@@ -62,7 +65,7 @@ pub async fn run() -> anyhow::Result<()> {
 
     let started = Instant::now();
     // Keys and ports first, so the registry exists before the nodes start
-    // and every node knows the swarm (all three nodes form one swarm).
+    // and every node knows the swarm.
     let mut identities = Vec::with_capacity(NODES);
     let mut entries = Vec::with_capacity(NODES);
     let sockets: Vec<std::net::UdpSocket> = (0..NODES)
@@ -109,11 +112,14 @@ pub async fn run() -> anyhow::Result<()> {
     println!("    bob    {}", bob.account_id());
 
     let bind = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut alice = Client::new(alice, &network, bind)?;
-    let mut bob = Client::new(bob, &network, bind)?;
+    let mut alice = Client::connect(alice, &network, bind).await?;
+    let mut bob = Client::connect(bob, &network, bind).await?;
+    let (_, members) = alice.swarm_for(&alice.profile().account_id())?;
     println!(
-        "  one swarm of {NODES} nodes holds both mailboxes; a message is acknowledged once a majority holds it"
+        "  a swarm of {} nodes holds alice's mailbox; a message is acknowledged once a majority holds it",
+        members.len()
     );
+    println!("  every request goes through an onion path: guard → relay → relay → swarm member");
     println!(
         "  alice reads from node {}",
         short(&alice.node_for(&alice.profile().account_id())?)

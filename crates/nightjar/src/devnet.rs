@@ -6,7 +6,7 @@
 //! directory restarts the same nodes with the same keys, ports and data.
 //! `down` stops them. The state lives in `DIR/devnet.json`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -35,8 +35,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum DevnetCmd {
     /// Create (or reuse) a devnet in DIR and start its nodes.
     Up {
-        /// How many nodes (used when DIR holds no devnet yet).
-        #[arg(long, default_value_t = 3)]
+        /// How many nodes (used when DIR holds no devnet yet). Onion paths
+        /// need at least four: three relays and a destination.
+        #[arg(long, default_value_t = 6)]
         nodes: usize,
         /// The devnet's directory.
         #[arg(long)]
@@ -44,6 +45,14 @@ pub enum DevnetCmd {
         /// Return once the nodes answer, leaving them running (stop them with `devnet down`).
         #[arg(long)]
         detach: bool,
+        /// Give node i the loopback address IP_BASE + i (e.g. 127.0.1.1, .2, …)
+        /// instead of sharing 127.0.0.1 (used when DIR holds no devnet yet).
+        #[arg(long)]
+        ip_base: Option<Ipv4Addr>,
+        /// Run the nodes with `debug_accounting` (test networks only; used when
+        /// DIR holds no devnet yet).
+        #[arg(long)]
+        debug_accounting: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -131,6 +140,35 @@ fn registered_default() -> bool {
 pub(crate) struct DevnetState {
     network: String,
     nodes: Vec<DevnetNode>,
+    /// Node i listens on this address + i (else 127.0.0.1).
+    #[serde(default)]
+    ip_base: Option<Ipv4Addr>,
+    /// Whether nodes record debug accounting.
+    #[serde(default)]
+    debug_accounting: bool,
+}
+
+impl DevnetState {
+    /// The address node `index` listens on.
+    fn ip_of(&self, index: usize) -> anyhow::Result<IpAddr> {
+        ip_of(self.ip_base, index)
+    }
+}
+
+fn ip_of(base: Option<Ipv4Addr>, index: usize) -> anyhow::Result<IpAddr> {
+    let Some(base) = base else {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    };
+    let offset = u32::try_from(index).context("too many nodes")?;
+    let ip = Ipv4Addr::from(
+        u32::from(base)
+            .checked_add(offset)
+            .context("--ip-base leaves no room for this many nodes")?,
+    );
+    if !ip.is_loopback() {
+        bail!("{ip} is not a loopback address; --ip-base must leave every node inside 127.0.0.0/8");
+    }
+    Ok(IpAddr::V4(ip))
 }
 
 fn node_dir(dir: &Path, index: usize) -> PathBuf {
@@ -161,12 +199,14 @@ fn save_state(dir: &Path, state: &DevnetState) -> anyhow::Result<()> {
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Free loopback ports: a UDP one for QUIC and a TCP one for metrics per
-/// node, all held open together so no two nodes get the same port.
-fn free_ports(n: usize) -> anyhow::Result<Vec<(SocketAddr, SocketAddr)>> {
-    let mut held = Vec::with_capacity(n);
-    for _ in 0..n {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").context("no free UDP port")?;
+/// Free loopback ports: a UDP one on each given address for QUIC and a TCP
+/// one on 127.0.0.1 for metrics, all held open together so no two nodes get
+/// the same port.
+fn free_ports(ips: &[IpAddr]) -> anyhow::Result<Vec<(SocketAddr, SocketAddr)>> {
+    let mut held = Vec::with_capacity(ips.len());
+    for ip in ips {
+        let udp = std::net::UdpSocket::bind(SocketAddr::new(*ip, 0))
+            .with_context(|| format!("no free UDP port on {ip}"))?;
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").context("no free TCP port")?;
         held.push((udp, tcp));
     }
@@ -176,15 +216,23 @@ fn free_ports(n: usize) -> anyhow::Result<Vec<(SocketAddr, SocketAddr)>> {
 }
 
 /// Write keys, configs, the registry and the network file of a new devnet.
-fn create(dir: &Path, n: usize) -> anyhow::Result<DevnetState> {
+fn create(
+    dir: &Path,
+    n: usize,
+    ip_base: Option<Ipv4Addr>,
+    debug_accounting: bool,
+) -> anyhow::Result<DevnetState> {
     if n == 0 {
         bail!("a devnet needs at least one node");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let ports = free_ports(n)?;
+    let ips = (0..n)
+        .map(|i| ip_of(ip_base, i))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ports = free_ports(&ips)?;
     let mut nodes = Vec::with_capacity(n);
     for (index, (addr, admin)) in ports.into_iter().enumerate() {
-        nodes.push(new_node(dir, index, addr, admin)?);
+        nodes.push(new_node(dir, index, addr, admin, debug_accounting)?);
     }
     let entries = entries(&nodes)?;
     let registry = Registry::genesis(NETWORK_NAME, entries.clone());
@@ -201,6 +249,8 @@ fn create(dir: &Path, n: usize) -> anyhow::Result<DevnetState> {
     let state = DevnetState {
         network: NETWORK_NAME.to_string(),
         nodes,
+        ip_base,
+        debug_accounting,
     };
     save_state(dir, &state)?;
     Ok(state)
@@ -212,6 +262,7 @@ fn new_node(
     index: usize,
     addr: SocketAddr,
     admin: SocketAddr,
+    debug_accounting: bool,
 ) -> anyhow::Result<DevnetNode> {
     let ndir = node_dir(dir, index);
     std::fs::create_dir_all(&ndir)?;
@@ -222,6 +273,7 @@ fn new_node(
     config.sync_interval_secs = SYNC_INTERVAL_SECS;
     // Every devnet node, client and test shares the loopback address.
     config.max_connections_per_ip = DEVNET_MAX_CONNECTIONS_PER_IP;
+    config.debug_accounting = debug_accounting;
     nightjar_keystore::create(&config.key_path(), identity.seed(), None)?;
     std::fs::write(config_path(dir, index), config.to_toml())?;
     Ok(DevnetNode {
@@ -412,10 +464,16 @@ fn running(dir: &Path, node: &DevnetNode) -> bool {
 }
 
 /// Start every node of the devnet in `dir` that is not running; returns the updated state.
-pub async fn up(dir: &Path, n: usize, detach: bool) -> anyhow::Result<DevnetState> {
+pub async fn up(
+    dir: &Path,
+    n: usize,
+    detach: bool,
+    ip_base: Option<Ipv4Addr>,
+    debug_accounting: bool,
+) -> anyhow::Result<DevnetState> {
     let mut state = match load_state(dir)? {
         Some(s) => s,
-        None => create(dir, n)?,
+        None => create(dir, n, ip_base, debug_accounting)?,
     };
     let mut children = Vec::new();
     for node in &mut state.nodes {
@@ -502,8 +560,12 @@ pub fn stop_one(dir: &Path, index: usize, kill: bool) -> anyhow::Result<()> {
 pub async fn add_node(dir: &Path) -> anyhow::Result<DevnetNode> {
     let mut state = state_or_fail(dir)?;
     let index = state.nodes.len();
-    let (addr, admin) = free_ports(1)?.into_iter().next().context("no free port")?;
-    let node = new_node(dir, index, addr, admin)?;
+    let ip = state.ip_of(index)?;
+    let (addr, admin) = free_ports(&[ip])?
+        .into_iter()
+        .next()
+        .context("no free port")?;
+    let node = new_node(dir, index, addr, admin, state.debug_accounting)?;
     let mut registry = Registry::load(&dir.join(REGISTRY_FILE))?;
     let entry = entries(std::slice::from_ref(&node))?
         .into_iter()
@@ -594,10 +656,12 @@ pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
             nodes,
             dir,
             detach,
+            ip_base,
+            debug_accounting,
             json,
         } => {
             let dir = std::path::absolute(dir)?;
-            let state = up(&dir, *nodes, *detach).await?;
+            let state = up(&dir, *nodes, *detach, *ip_base, *debug_accounting).await?;
             describe(&dir, &state, *json)?;
             if !*detach {
                 eprintln!("press Ctrl-C to stop the devnet");

@@ -29,6 +29,10 @@ struct Cli {
     /// Network file naming the seed nodes (a devnet writes DIR/network.toml).
     #[arg(long, global = true, env = "NIGHTJAR_NETWORK")]
     network: Option<PathBuf>,
+    /// Local IP address the client sends from (e.g. 127.0.0.77 on a devnet);
+    /// default: any address of the seeds' family.
+    #[arg(long, global = true, env = "NIGHTJAR_BIND")]
+    bind: Option<std::net::IpAddr>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +63,18 @@ enum Command {
         #[arg(long)]
         wait: Option<u64>,
         /// Print one JSON object per message, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Wait for messages and print each as it arrives, until interrupted.
+    Watch {
+        /// Print one JSON object per message, one per line (the keys of `inbox --json`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show this client's guards and onion paths.
+    Paths {
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -165,8 +181,12 @@ fn warn_if_no_passphrase() {
     }
 }
 
-/// A local bind address of the right family for the network's nodes.
-fn bind_for(network: &NetworkFile) -> SocketAddr {
+/// The local address to send from: `--bind`, or any address of the right
+/// family for the network's nodes.
+fn bind_for(cli: &Cli, network: &NetworkFile) -> SocketAddr {
+    if let Some(ip) = cli.bind {
+        return SocketAddr::new(ip, 0);
+    }
     match network.seeds.first().map(|s| s.addr) {
         Some(SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
         _ => SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -195,7 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
             let network = network_file(&cli)?;
             let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
-            let mut client = Client::new(profile, &network, bind_for(&network))?;
+            let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let sent = client.send(&to, text, Duration::from_secs(*ttl)).await;
             client.close().await;
             let sent = sent?;
@@ -209,50 +229,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inbox { wait, json } => {
             let network = network_file(&cli)?;
             let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
-            let mut client = Client::new(profile, &network, bind_for(&network))?;
+            let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let result = client.inbox(wait.map(Duration::from_secs)).await;
-            let messages = match result {
-                Ok(m) => m,
-                Err(e) => {
-                    client.close().await;
-                    return Err(e.into());
-                }
+            let shown = match result {
+                Ok(messages) => show_messages(&mut client, &messages, *json),
+                Err(e) => Err(e.into()),
             };
-            {
-                let mut out = std::io::stdout().lock();
-                for m in &messages {
-                    if *json {
-                        writeln!(
-                            out,
-                            "{}",
-                            json!({
-                                "message_id": m.message_id,
-                                "from": m.peer,
-                                "text": m.text,
-                                "sent_at": m.sent_at_ms,
-                            })
-                        )?;
-                    } else {
-                        writeln!(
-                            out,
-                            "[{}] {}: {}",
-                            format_time(m.sent_at_ms),
-                            m.peer,
-                            m.text
-                        )?;
-                    }
-                }
-                out.flush()?;
-            }
-            // Only once printed are they marked shown: a crash in between shows them again
-            // rather than losing them.
-            let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
-            client.profile_mut().mark_shown(&ids)?;
             client.close().await;
-            if !*json && messages.is_empty() {
+            if !*json && shown? == 0 {
                 eprintln!("no new messages");
             }
             Ok(())
+        }
+        Command::Watch { json } => {
+            let network = network_file(&cli)?;
+            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
+            let outcome = watch(&mut client, *json).await;
+            client.close().await;
+            outcome
+        }
+        Command::Paths { json } => {
+            let network = network_file(&cli)?;
+            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
+            let warmed = client.warm_paths().await;
+            let (guards, paths) = client.paths();
+            client.close().await;
+            warmed?;
+            if *json {
+                let guards: Vec<String> = guards.iter().map(ToString::to_string).collect();
+                let paths: Vec<Vec<String>> = paths
+                    .iter()
+                    .map(|p| p.hops.iter().map(|n| n.id.to_string()).collect())
+                    .collect();
+                print_json(&json!({ "guards": guards, "paths": paths }))
+            } else {
+                for g in &guards {
+                    println!("guard {g}");
+                }
+                for p in &paths {
+                    let hops: Vec<String> = p.hops.iter().map(|n| n.id.to_string()).collect();
+                    println!("path  {}", hops.join(" -> "));
+                }
+                Ok(())
+            }
         }
         Command::Swarm { account_id, json } => {
             let account: AccountId = account_id
@@ -280,6 +301,75 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,
+    }
+}
+
+/// Print messages (JSON lines or text), then mark them shown: only once
+/// printed, so a crash in between shows them again rather than losing them.
+fn show_messages(
+    client: &mut Client,
+    messages: &[nightjar_client::HistoryRecord],
+    json: bool,
+) -> anyhow::Result<usize> {
+    {
+        let mut out = std::io::stdout().lock();
+        for m in messages {
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({
+                        "message_id": m.message_id,
+                        "from": m.peer,
+                        "text": m.text,
+                        "sent_at": m.sent_at_ms,
+                    })
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "[{}] {}: {}",
+                    format_time(m.sent_at_ms),
+                    m.peer,
+                    m.text
+                )?;
+            }
+        }
+        out.flush()?;
+    }
+    let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
+    client.profile_mut().mark_shown(&ids)?;
+    Ok(messages.len())
+}
+
+/// Hold a waiting retrieve open through the onion path, print what arrives,
+/// and wait again; stop on Ctrl-C or SIGTERM. Failures are retried with a
+/// growing pause (the client rebuilds its paths as needed).
+async fn watch(client: &mut Client, json: bool) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install a SIGTERM handler")?;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let round = tokio::select! {
+            r = client.inbox(Some(Duration::from_secs(u64::from(nightjar_wire::MAX_WAIT_MS / 1000)))) => r,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = terminate.recv() => return Ok(()),
+        };
+        match round {
+            Ok(messages) => {
+                show_messages(client, &messages, json)?;
+                pause = Duration::from_millis(200);
+            }
+            Err(e) => {
+                eprintln!("watch: {e}; retrying in {} ms", pause.as_millis());
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                    _ = terminate.recv() => return Ok(()),
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 

@@ -497,3 +497,90 @@ async fn a_client_vanishing_during_a_waiting_retrieve_is_forgotten() {
     assert!(metric(&node, "nightjar_connections").await <= 1.0);
     assert_serving(&good, &owner).await;
 }
+
+fn onion(ephemeral_key: [u8; 32], layer: Vec<u8>, hop: u32) -> Request {
+    Request::Onion(nightjar_wire::OnionRequest {
+        ephemeral_key,
+        layer,
+        hop,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_onion_layers_get_their_errors_and_the_node_keeps_serving() {
+    use nightjar_crypto::onion::{HopFailure, OnionError};
+    let node = start_node("").await;
+    let ep = endpoint("127.0.0.1:0");
+    let conn = connect(&ep, &node).await;
+    let owner = Identity::generate().unwrap();
+    let t = Duration::from_secs(10);
+    let ask = |req: Request| {
+        let conn = conn.clone();
+        async move { nightjar_transport::request(&conn, &req, t).await.unwrap() }
+    };
+
+    // Random bytes as a layer: the node has no key to answer with.
+    let garbage = ask(onion([9; 32], vec![0x5a; 2_000], 0)).await;
+    assert_eq!(code(&garbage), Some(ErrorCode::OnionFailed), "{garbage:?}");
+    // A layer for another node.
+    let other = Identity::generate().unwrap();
+    let (packet, _) =
+        nightjar_crypto::onion::build(&[(other.public_key(), 0)], &Request::Info.to_frame())
+            .unwrap();
+    let wrong = ask(onion(packet.ephemeral_key, packet.layer, 0)).await;
+    assert_eq!(code(&wrong), Some(ErrorCode::OnionFailed), "{wrong:?}");
+    // Too many hops already, and a layer over the size limit: refused before peeling.
+    let deep = ask(onion([9; 32], vec![1; 100], nightjar_wire::MAX_ONION_HOPS)).await;
+    assert_eq!(code(&deep), Some(ErrorCode::BadRequest), "{deep:?}");
+    let big = ask(onion([9; 32], vec![1; nightjar_wire::MAX_ONION_LAYER + 1], 0)).await;
+    assert!(
+        matches!(code(&big), Some(ErrorCode::BadRequest | ErrorCode::TooLarge)),
+        "{big:?}"
+    );
+    // A valid layer naming a next hop that is not a registered node: the
+    // client learns that this hop could not forward, nothing more.
+    let stranger = Identity::generate().unwrap();
+    let (packet, keys) = nightjar_crypto::onion::build(
+        &[(node.key, 1_000), (stranger.public_key(), 0)],
+        &Request::Info.to_frame(),
+    )
+    .unwrap();
+    let answer = ask(onion(packet.ephemeral_key, packet.layer, 0)).await;
+    let ResponseBody::Onion(blob) = &answer.body else {
+        panic!("expected an onion answer, got {answer:?}");
+    };
+    match keys.open(blob) {
+        Err(OnionError::HopFailed { hop: 0, failure }) => {
+            assert_eq!(failure, HopFailure::NotANode);
+        }
+        other => panic!("expected hop 0 to report its next hop, got {other:?}"),
+    }
+    // A layer delivering a node-only request: refused as from any client,
+    // inside the onion answer.
+    let (packet, keys) = nightjar_crypto::onion::build(
+        &[(node.key, 0)],
+        &Request::SyncList { start: 0, end: 0 }.to_frame(),
+    )
+    .unwrap();
+    let answer = ask(onion(packet.ephemeral_key, packet.layer, 0)).await;
+    let ResponseBody::Onion(blob) = &answer.body else {
+        panic!("expected an onion answer, got {answer:?}");
+    };
+    let inner = Response::from_frame(&keys.open(blob).unwrap()).unwrap();
+    assert_eq!(code(&inner), Some(ErrorCode::NotANode), "{inner:?}");
+    // A layer delivering a store: it lands like a direct store.
+    let (packet, keys) = nightjar_crypto::onion::build(
+        &[(node.key, 0)],
+        &store(&owner, vec![3; 300], 3_600_000).to_frame(),
+    )
+    .unwrap();
+    let answer = ask(onion(packet.ephemeral_key, packet.layer, 0)).await;
+    let ResponseBody::Onion(blob) = &answer.body else {
+        panic!("expected an onion answer, got {answer:?}");
+    };
+    let inner = Response::from_frame(&keys.open(blob).unwrap()).unwrap();
+    assert!(matches!(inner.body, ResponseBody::Stored { .. }), "{inner:?}");
+
+    assert_serving(&conn, &owner).await;
+    ep.close(0u32.into(), b"done");
+}

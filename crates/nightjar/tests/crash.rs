@@ -349,13 +349,15 @@ impl Drop for Frozen {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_node_converges_with_its_swarm_after_resume() {
     const FROZEN_FOR: Duration = Duration::from_secs(60);
-    let devnet = Devnet::up(5);
+    // Six nodes: with one frozen, onion paths still find two guards, two
+    // relays and a destination.
+    let devnet = Devnet::up(6);
     let network = NetworkFile::load(&devnet.network()).unwrap();
     let map = nightjar_client::swarm_map(&network).unwrap();
     let bob = Identity::generate().unwrap();
     let swarm = map.swarm_for_account(&bob.public_key()).unwrap();
     let members = map.members(swarm).unwrap();
-    assert_eq!(members.len(), 5, "5 nodes make one swarm");
+    assert_eq!(members.len(), 6, "6 nodes make one swarm");
 
     // Freeze the member the client tries last, so sends need no failover.
     let order = logic::preference_order(&bob.account_id(), members.clone());
@@ -383,7 +385,9 @@ async fn a_frozen_node_converges_with_its_swarm_after_resume() {
         None,
     )
     .unwrap();
-    let mut alice = Client::new(profile, &network, SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let mut alice = Client::connect(profile, &network, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let to = bob.account_id();
     let mut sent = BTreeSet::new();
     for i in 0..30 {

@@ -28,7 +28,7 @@ fn text(i: usize) -> String {
 
 #[test]
 fn hundred_messages_arrive_once_in_order_across_a_node_restart_and_leave_no_plaintext() {
-    let devnet = Devnet::up(3);
+    let devnet = Devnet::up(5);
     let alice = TestProfile::new(&devnet.network());
     let bob = TestProfile::new(&devnet.network());
     let (alice_id, alice_mnemonic) = alice.create();
@@ -123,7 +123,7 @@ fn hundred_messages_arrive_once_in_order_across_a_node_restart_and_leave_no_plai
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "node.log"))
         .collect();
-    assert_eq!(logs.len(), 3);
+    assert_eq!(logs.len(), 5);
     let accounts = [
         alice_id.clone(),
         bob_id.clone(),

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -18,34 +18,6 @@ use serde_json::Value;
 use support::{Devnet, held_by, run_ok, unix_now_ms as now_ms};
 
 const TTL: Duration = Duration::from_secs(3600);
-
-fn devnet_cmd(devnet: &Devnet, args: &[&str]) -> String {
-    run_ok(
-        support::nightjar()
-            .arg("devnet")
-            .args(args)
-            .arg("--dir")
-            .arg(devnet.dir.path()),
-    )
-}
-
-fn status(devnet: &Devnet) -> Vec<Value> {
-    let v: Value = serde_json::from_str(&devnet_cmd(devnet, &["status", "--json"])).unwrap();
-    v["nodes"].as_array().unwrap().clone()
-}
-
-/// Devnet index of each node ID.
-fn indices(devnet: &Devnet) -> HashMap<String, usize> {
-    status(devnet)
-        .iter()
-        .map(|n| {
-            (
-                n["node_id"].as_str().unwrap().to_string(),
-                n["index"].as_u64().unwrap() as usize,
-            )
-        })
-        .collect()
-}
 
 fn network(devnet: &Devnet) -> NetworkFile {
     NetworkFile::load(&devnet.network()).unwrap()
@@ -86,13 +58,14 @@ async fn wait_converged(
     }
 }
 
-fn sender(devnet: &Devnet, dir: &std::path::Path) -> Client {
+async fn sender(devnet: &Devnet, dir: &std::path::Path) -> Client {
     let profile = Profile::create(dir, Identity::generate().unwrap(), None).unwrap();
-    Client::new(
+    Client::connect(
         profile,
         &network(devnet),
         SocketAddr::from(([127, 0, 0, 1], 0)),
     )
+    .await
     .unwrap()
 }
 
@@ -117,7 +90,7 @@ async fn acknowledged_messages_survive_killed_members_and_killed_or_wiped_nodes_
         members.len()
     );
     assert_eq!(swarm["swarm_id"].as_str().unwrap().len(), 16);
-    let index = indices(&devnet);
+    let index = devnet.indices();
     // Kill the two members the client prefers for Bob: the worst case.
     let preferred = logic::preference_order(
         &bob_identity.account_id(),
@@ -170,21 +143,15 @@ async fn acknowledged_messages_survive_killed_members_and_killed_or_wiped_nodes_
     }
 
     let tmp = tempfile::tempdir().unwrap();
-    let mut alice = sender(&devnet, &tmp.path().join("alice"));
+    let mut alice = sender(&devnet, &tmp.path().join("alice")).await;
     let to = bob_id.parse().unwrap();
     let mut acked = BTreeSet::new();
     for i in 0..1000 {
         if i == 300 {
-            devnet_cmd(
-                &devnet,
-                &["stop-node", "--kill", "--index", &victims[0].to_string()],
-            );
+            devnet.cmd(&["stop-node", "--kill", "--index", &victims[0].to_string()]);
         }
         if i == 600 {
-            devnet_cmd(
-                &devnet,
-                &["stop-node", "--kill", "--index", &victims[1].to_string()],
-            );
+            devnet.cmd(&["stop-node", "--kill", "--index", &victims[1].to_string()]);
         }
         match alice.send(&to, &format!("message {i}"), TTL).await {
             Ok(sent) => {
@@ -222,8 +189,8 @@ async fn acknowledged_messages_survive_killed_members_and_killed_or_wiped_nodes_
     ] {
         let _ = std::fs::remove_file(wiped.join(f));
     }
-    devnet_cmd(&devnet, &["start-node", "--index", &victims[0].to_string()]);
-    devnet_cmd(&devnet, &["start-node", "--index", &victims[1].to_string()]);
+    devnet.cmd(&["start-node", "--index", &victims[0].to_string()]);
+    devnet.cmd(&["start-node", "--index", &victims[1].to_string()]);
     wait_converged(&devnet, &bob_identity, &acked, Duration::from_secs(90)).await;
     alice.close().await;
 }
@@ -232,7 +199,7 @@ async fn acknowledged_messages_survive_killed_members_and_killed_or_wiped_nodes_
 async fn nodes_joining_and_leaving_while_messages_flow_lose_nothing() {
     let devnet = Devnet::up(10);
     let tmp = tempfile::tempdir().unwrap();
-    let mut alice = sender(&devnet, &tmp.path().join("alice"));
+    let mut alice = sender(&devnet, &tmp.path().join("alice")).await;
     let recipients: Vec<Identity> = (0..6).map(|_| Identity::generate().unwrap()).collect();
     let mut acked: Vec<BTreeSet<String>> = vec![BTreeSet::new(); recipients.len()];
 
@@ -245,7 +212,7 @@ async fn nodes_joining_and_leaving_while_messages_flow_lose_nothing() {
         &["add-node"],
     ];
     for change in changes {
-        devnet_cmd(&devnet, change);
+        devnet.cmd(change);
         for _ in 0..20 {
             let r = step % recipients.len();
             step += 1;
@@ -273,11 +240,12 @@ async fn nodes_joining_and_leaving_while_messages_flow_lose_nothing() {
             None,
         )
         .unwrap();
-        let mut client = Client::new(
+        let mut client = Client::connect(
             profile,
             &network(&devnet),
             SocketAddr::from(([127, 0, 0, 1], 0)),
         )
+        .await
         .unwrap();
         let got: BTreeSet<String> = client
             .inbox(None)
@@ -296,7 +264,7 @@ async fn nodes_joining_and_leaving_while_messages_flow_lose_nothing() {
 async fn a_delete_reaches_every_member_and_sync_never_brings_the_message_back() {
     let devnet = Devnet::up(5);
     let tmp = tempfile::tempdir().unwrap();
-    let mut alice = sender(&devnet, &tmp.path().join("alice"));
+    let mut alice = sender(&devnet, &tmp.path().join("alice")).await;
     let bob = Identity::generate().unwrap();
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -316,17 +284,14 @@ async fn a_delete_reaches_every_member_and_sync_never_brings_the_message_back() 
     let members = map
         .members(map.swarm_for_account(&bob.public_key()).unwrap())
         .unwrap();
-    let index = indices(&devnet);
+    let index = devnet.indices();
     let (down, via) = (&members[0], &members[1]);
-    devnet_cmd(
-        &devnet,
-        &[
-            "stop-node",
-            "--kill",
-            "--index",
-            &index[&down.id.to_string()].to_string(),
-        ],
-    );
+    devnet.cmd(&[
+        "stop-node",
+        "--kill",
+        "--index",
+        &index[&down.id.to_string()].to_string(),
+    ]);
     let endpoint =
         nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let conn = nightjar_transport::connect(&endpoint, via.addr, &via.id.0)
@@ -344,14 +309,11 @@ async fn a_delete_reaches_every_member_and_sync_never_brings_the_message_back() 
         matches!(resp.body, ResponseBody::Deleted { count: 1 }),
         "{resp:?}"
     );
-    devnet_cmd(
-        &devnet,
-        &[
-            "start-node",
-            "--index",
-            &index[&down.id.to_string()].to_string(),
-        ],
-    );
+    devnet.cmd(&[
+        "start-node",
+        "--index",
+        &index[&down.id.to_string()].to_string(),
+    ]);
 
     // The member that missed the delete learns it from its peers, and no
     // peer re-learns the message from it.

@@ -57,24 +57,64 @@ pub struct Devnet {
 
 impl Devnet {
     pub fn up(nodes: usize) -> Devnet {
+        Devnet::up_with(nodes, &[])
+    }
+
+    /// A devnet created with extra `devnet up` options (e.g. `--ip-base`).
+    pub fn up_with(nodes: usize, extra: &[&str]) -> Devnet {
         let dir = tempfile::Builder::new()
             .prefix("nj-devnet-")
             .tempdir()
             .unwrap();
         let devnet = Devnet { dir };
-        devnet.start(nodes);
+        devnet.start_with(nodes, extra);
         devnet
     }
 
     pub fn start(&self, nodes: usize) -> Value {
+        self.start_with(nodes, &[])
+    }
+
+    fn start_with(&self, nodes: usize, extra: &[&str]) -> Value {
         let out = run_ok(
             nightjar()
                 .args(["devnet", "up", "--detach", "--json", "--nodes"])
                 .arg(nodes.to_string())
+                .args(extra)
                 .arg("--dir")
                 .arg(self.dir.path()),
         );
         serde_json::from_str(&out).unwrap()
+    }
+
+    /// Run `nightjar devnet ARGS --dir DIR` and return its stdout.
+    pub fn cmd(&self, args: &[&str]) -> String {
+        run_ok(
+            nightjar()
+                .arg("devnet")
+                .args(args)
+                .arg("--dir")
+                .arg(self.dir.path()),
+        )
+    }
+
+    /// `devnet status --json`: one object per node.
+    pub fn status(&self) -> Vec<Value> {
+        let v: Value = serde_json::from_str(&self.cmd(&["status", "--json"])).unwrap();
+        v["nodes"].as_array().unwrap().clone()
+    }
+
+    /// Devnet index of each node ID (hex).
+    pub fn indices(&self) -> std::collections::HashMap<String, usize> {
+        self.status()
+            .iter()
+            .map(|n| {
+                (
+                    n["node_id"].as_str().unwrap().to_string(),
+                    n["index"].as_u64().unwrap() as usize,
+                )
+            })
+            .collect()
     }
 
     pub fn stop(&self) {
@@ -127,6 +167,8 @@ impl Drop for Devnet {
 pub struct TestProfile {
     pub dir: tempfile::TempDir,
     pub network: PathBuf,
+    /// The local address the client sends from (`--bind`), if set.
+    pub bind: Option<String>,
 }
 
 impl TestProfile {
@@ -137,7 +179,15 @@ impl TestProfile {
                 .tempdir()
                 .unwrap(),
             network: network.to_path_buf(),
+            bind: None,
         }
+    }
+
+    /// A profile whose client sends from `ip`.
+    pub fn bound(network: &Path, ip: &str) -> TestProfile {
+        let mut p = TestProfile::new(network);
+        p.bind = Some(ip.to_string());
+        p
     }
 
     pub fn cmd(&self) -> Command {
@@ -146,7 +196,26 @@ impl TestProfile {
             .arg(self.dir.path())
             .arg("--network")
             .arg(&self.network);
+        if let Some(ip) = &self.bind {
+            c.arg("--bind").arg(ip);
+        }
         c
+    }
+
+    /// `paths --json`: (guards, paths), node IDs in hex.
+    pub fn paths(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let v: Value = serde_json::from_str(&run_ok(self.cmd().args(["paths", "--json"]))).unwrap();
+        let ids = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        };
+        (
+            ids(&v["guards"]),
+            v["paths"].as_array().unwrap().iter().map(ids).collect(),
+        )
     }
 
     pub fn create(&self) -> (String, String) {
@@ -198,6 +267,30 @@ impl TestProfile {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+}
+
+/// GET `path` from an admin address (HTTP/1.0, blocking); returns the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) => {
+            assert!(
+                head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+                "{head}"
+            );
+            body.to_string()
+        }
+        None => panic!("no HTTP body in {response:?}"),
     }
 }
 

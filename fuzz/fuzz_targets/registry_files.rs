@@ -1,39 +1,5 @@
-//! Fuzzes the TOML decoders of `nightjar-registry`: `Registry::from_toml`
-//! (the devnet `registry.toml`) and `NetworkFile::from_toml` (a client's
-//! `network.toml`).
-//!
-//! Checks: neither panics (nor overflows the stack) on any text, and a
-//! registry or network file that parses survives `to_toml` → `from_toml`
-//! unchanged.
+//! Fuzzes `Registry::from_toml` and `NetworkFile::from_toml` (`registry.toml`, `network.toml`).
+//! The body, and what it checks, is `nightjar_fuzzing::registry_files`.
 #![no_main]
 
-use std::path::Path;
-
-use libfuzzer_sys::fuzz_target;
-use nightjar_registry::{NetworkFile, Registry};
-
-fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-
-    if let Ok(registry) = Registry::from_toml(&text) {
-        let rendered = registry.to_toml();
-        match Registry::from_toml(&rendered) {
-            Ok(again) => assert_eq!(again, registry, "registry changed across a round trip"),
-            Err(e) => panic!("rendered registry does not parse: {e}\n{rendered}"),
-        }
-    }
-
-    let base = Path::new("/nonexistent");
-    if let Ok(network) = NetworkFile::from_toml(&text, base) {
-        // The registry path is written back as given; pass the resolved one
-        // (absolute, since `base` is) so the re-parse resolves to the same.
-        let registry = network.registry.as_ref().and_then(|p| p.to_str());
-        if network.registry.is_none() || registry.is_some() {
-            let rendered = network.to_toml(registry);
-            match NetworkFile::from_toml(&rendered, base) {
-                Ok(again) => assert_eq!(again, network, "network file changed across a round trip"),
-                Err(e) => panic!("rendered network file does not parse: {e}\n{rendered}"),
-            }
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nightjar_fuzzing::registry_files(data));

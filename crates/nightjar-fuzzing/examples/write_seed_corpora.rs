@@ -1,0 +1,760 @@
+//! Writes the committed seed corpora, `fuzz/corpus/TARGET/NAME`, with the
+//! real encoders: valid frames, envelopes, files and texts (named `valid-…`),
+//! plus a few interesting invalid ones (`bad-…`), so that fuzzing starts past
+//! checksums, length prefixes and AEAD tags, and so that
+//! `tests/replay_corpora.rs` replays every decoder's accepting path in CI.
+//!
+//! ```sh
+//! cargo run -p nightjar-fuzzing --example write_seed_corpora
+//! ```
+//!
+//! It replaces every file in each target's corpus directory. Everything is
+//! deterministic except the two `valid-history-*.sqlite` databases (the
+//! profile seals records and key files under random nonces).
+
+#![allow(clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use nightjar_client::paths::GuardRecord;
+use nightjar_client::{Direction, GuardState, HistoryRecord, Profile};
+use nightjar_crypto::at_rest::seal_seed_with;
+use nightjar_crypto::envelope::{self, Content};
+use nightjar_crypto::hash::message_hash;
+use nightjar_crypto::identity::{Identity, PublicKey, Seed};
+use nightjar_fuzzing::{
+    ENVELOPE_RECIPIENT_SEED, PROFILE_SEED, PROFILE_STATE_KEYS, TARGETS,
+    profile_history_record_blob, profile_identity,
+};
+use nightjar_node::NodeConfig;
+use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry, RegistryEvent};
+use nightjar_wire::{
+    DeleteRequest, ErrorCode, FullMessage, LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, MessageKey,
+    Receipt, ReplicateRequest, Request, Response, ResponseBody, RetrieveRequest, StoreRequest,
+    SwarmInfo, SyncEntry, WireMessage, receipt_signed_data,
+};
+
+type Corpus = BTreeMap<String, Vec<u8>>;
+
+fn identity(byte: u8) -> Identity {
+    Identity::from_seed(Seed::from_bytes([byte; 32]))
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+const T0: u64 = 1_764_150_000_000;
+
+/// An envelope from identity 8 to the fuzz recipient.
+fn sample_envelope(text: &str) -> Vec<u8> {
+    let recipient = Identity::from_seed(Seed::from_bytes(ENVELOPE_RECIPIENT_SEED));
+    envelope::seal_with_ephemeral(
+        &identity(8),
+        &recipient.public_key(),
+        &Content {
+            text: text.to_owned(),
+            sent_at_ms: T0,
+        },
+        &[9; 32],
+    )
+    .expect("seal a sample envelope")
+}
+
+fn request_frames() -> Corpus {
+    let alice = identity(1);
+    let account = alice.public_key().to_bytes();
+    let env = sample_envelope("hello");
+    let hash = message_hash(&alice.public_key(), 0, &env);
+
+    let mut retrieve = RetrieveRequest {
+        account,
+        namespace: 0,
+        after_seq: 41,
+        wait_ms: 5_000,
+        timestamp_ms: T0,
+        signature: [0; 64],
+    };
+    retrieve.signature = alice.sign_labelled(LABEL_RETRIEVE, &retrieve.signed_data());
+    let mut delete = DeleteRequest {
+        account,
+        namespace: 0,
+        hashes: vec![hash, [0xab; 32]],
+        timestamp_ms: T0,
+        signature: [0; 64],
+    };
+    delete.signature = alice.sign_labelled(LABEL_DELETE, &delete.signed_data());
+    let store = Request::Store(StoreRequest {
+        account,
+        namespace: 0,
+        ttl_ms: 3_600_000,
+        data: env.clone(),
+    });
+    let key = MessageKey {
+        account,
+        namespace: 0,
+        hash,
+    };
+
+    let mut c = Corpus::new();
+    c.insert("valid-store".into(), store.to_frame());
+    c.insert(
+        "valid-retrieve".into(),
+        Request::Retrieve(retrieve).to_frame(),
+    );
+    c.insert("valid-delete".into(), Request::Delete(delete).to_frame());
+    c.insert("valid-info".into(), Request::Info.to_frame());
+    c.insert(
+        "valid-replicate".into(),
+        Request::Replicate(ReplicateRequest {
+            account,
+            namespace: 3,
+            data: env.clone(),
+            expiry_ms: T0 + 3_600_000,
+        })
+        .to_frame(),
+    );
+    c.insert(
+        "valid-sync-digest".into(),
+        Request::SyncDigest {
+            start: u64::MAX - 5,
+            end: 1 << 40,
+            buckets: 16,
+        }
+        .to_frame(),
+    );
+    c.insert(
+        "valid-sync-list".into(),
+        Request::SyncList { start: 7, end: 7 }.to_frame(),
+    );
+    c.insert(
+        "valid-sync-fetch".into(),
+        Request::SyncFetch(vec![
+            key,
+            MessageKey {
+                namespace: 9,
+                ..key
+            },
+        ])
+        .to_frame(),
+    );
+    c.insert(
+        "valid-get-swarm".into(),
+        Request::GetSwarm { account }.to_frame(),
+    );
+
+    // Invalid ones: the encoder does not validate, the decoder must.
+    let store_frame = store.to_frame();
+    c.insert(
+        "bad-truncated-store".into(),
+        store_frame[..store_frame.len() - 10].to_vec(),
+    );
+    let mut trailing = Request::Info.to_frame();
+    trailing.push(0);
+    c.insert("bad-trailing-byte".into(), trailing);
+    c.insert(
+        "bad-length-prefix-4gib".into(),
+        vec![0xff, 0xff, 0xff, 0xff, 0x08, 0x01, 0x6a, 0x00],
+    );
+    let mut version = Request::Info.to_frame();
+    // version is field 1, a varint: 0x08 0x01 right after the prefix.
+    assert_eq!(&version[4..6], &[0x08, 0x01], "info frame layout changed");
+    version[5] = 0x02;
+    c.insert("bad-version-2".into(), version);
+    c.insert(
+        "bad-store-ttl-zero".into(),
+        Request::Store(StoreRequest {
+            account,
+            namespace: 0,
+            ttl_ms: 0,
+            data: env,
+        })
+        .to_frame(),
+    );
+    c.insert(
+        "bad-sync-fetch-empty".into(),
+        Request::SyncFetch(vec![]).to_frame(),
+    );
+    c
+}
+
+fn response_frames() -> Corpus {
+    let node = identity(20);
+    let alice = identity(1);
+    let account = alice.public_key().to_bytes();
+    let env = sample_envelope("hi there");
+    let hash = message_hash(&alice.public_key(), 0, &env);
+    let expiry = T0 + 3_600_000;
+    let receipt = Receipt {
+        node_key: node.public_key().to_bytes(),
+        expiry_ms: expiry,
+        signature: node.sign_labelled(LABEL_RECEIPT, &receipt_signed_data(&hash, expiry)),
+    };
+    let swarm = SwarmInfo {
+        swarm_id: 0x1234_5678_9abc_def0,
+        nodes: vec![
+            (node.public_key().to_bytes(), addr(40001)),
+            (
+                identity(21).public_key().to_bytes(),
+                "[::1]:40003".parse().expect("an IPv6 address"),
+            ),
+        ],
+    };
+    let key = MessageKey {
+        account,
+        namespace: 0,
+        hash,
+    };
+    let bodies = [
+        (
+            "valid-stored",
+            ResponseBody::Stored {
+                hash,
+                expiry_ms: expiry,
+                already_stored: false,
+                receipts: vec![receipt],
+            },
+        ),
+        (
+            "valid-messages",
+            ResponseBody::Messages {
+                messages: vec![
+                    WireMessage {
+                        seq: 1,
+                        hash,
+                        data: env.clone(),
+                        stored_at_ms: T0,
+                        expiry_ms: expiry,
+                    },
+                    WireMessage {
+                        seq: 2,
+                        hash: [0xcd; 32],
+                        data: vec![1, 2, 3],
+                        stored_at_ms: T0 + 1,
+                        expiry_ms: expiry + 1,
+                    },
+                ],
+                cursor: 2,
+                more: true,
+            },
+        ),
+        ("valid-deleted", ResponseBody::Deleted { count: 2 }),
+        (
+            "valid-info",
+            ResponseBody::Info {
+                software_version: "0.1.0".into(),
+                protocol_version: 1,
+                node_key: node.public_key().to_bytes(),
+            },
+        ),
+        (
+            "valid-error",
+            ResponseBody::Error {
+                code: ErrorCode::from_u32(7),
+                message: "quota exceeded".into(),
+            },
+        ),
+        ("valid-wrong-swarm", ResponseBody::WrongSwarm(swarm.clone())),
+        ("valid-swarm", ResponseBody::Swarm(swarm)),
+        (
+            "valid-digest",
+            ResponseBody::Digest(vec![[0; 32], [0x11; 32], [0xff; 32]]),
+        ),
+        (
+            "valid-entries",
+            ResponseBody::Entries {
+                entries: vec![
+                    SyncEntry {
+                        key,
+                        expiry_ms: expiry,
+                        tombstone: false,
+                    },
+                    SyncEntry {
+                        key: MessageKey {
+                            hash: [0xee; 32],
+                            ..key
+                        },
+                        expiry_ms: expiry,
+                        tombstone: true,
+                    },
+                ],
+                truncated: false,
+            },
+        ),
+        (
+            "valid-full",
+            ResponseBody::Full(vec![FullMessage {
+                account,
+                namespace: 0,
+                data: env,
+                expiry_ms: expiry,
+            }]),
+        ),
+    ];
+    let mut c = Corpus::new();
+    for (name, body) in bodies {
+        let frame = Response {
+            node_time_ms: T0,
+            body,
+        }
+        .to_frame();
+        c.insert(name.into(), frame);
+    }
+    let messages = c["valid-messages"].clone();
+    c.insert(
+        "bad-truncated-messages".into(),
+        messages[..messages.len() / 2].to_vec(),
+    );
+    c.insert(
+        "bad-length-prefix-4gib".into(),
+        vec![0xff, 0xff, 0xff, 0xff, 0x08, 0x01],
+    );
+    c
+}
+
+fn envelopes() -> Corpus {
+    let mut c = Corpus::new();
+    let short = sample_envelope("hello");
+    c.insert("valid-short".into(), short.clone());
+    c.insert("valid-1000-chars".into(), sample_envelope(&"é".repeat(500)));
+    c.insert("valid-empty-text".into(), sample_envelope(""));
+    c.insert(
+        "bad-other-recipient".into(),
+        envelope::seal_with_ephemeral(
+            &identity(8),
+            &identity(30).public_key(),
+            &Content {
+                text: "not for you".into(),
+                sent_at_ms: T0,
+            },
+            &[9; 32],
+        )
+        .expect("seal"),
+    );
+    let mut version = short.clone();
+    version[0] = 0x02;
+    c.insert("bad-version-2".into(), version);
+    c.insert("bad-truncated".into(), short[..short.len() - 1].to_vec());
+    // As a mask over the reference envelope: all zero opens it, one bit does not.
+    c.insert("mask-zero".into(), vec![0; 64]);
+    let mut one_bit = vec![0; 200];
+    one_bit[150] = 0x01;
+    c.insert("mask-one-bit".into(), one_bit);
+    c
+}
+
+fn node_id(byte: u8) -> NodeId {
+    NodeId(identity(byte).public_key())
+}
+
+fn registry_files() -> Corpus {
+    let nodes: Vec<NodeEntry> = (0..4)
+        .map(|i| NodeEntry {
+            id: node_id(40 + i),
+            addr: addr(41000 + u16::from(i)),
+        })
+        .collect();
+    let mut registry = Registry::genesis("devnet", nodes.clone());
+    let mut c = Corpus::new();
+    c.insert(
+        "valid-registry-genesis".into(),
+        registry.to_toml().into_bytes(),
+    );
+    registry
+        .append(RegistryEvent::Join {
+            node: NodeEntry {
+                id: node_id(50),
+                addr: "[::1]:41010".parse().expect("an IPv6 address"),
+            },
+        })
+        .expect("join");
+    registry
+        .append(RegistryEvent::Exit { id: node_id(41) })
+        .expect("exit");
+    c.insert(
+        "valid-registry-events".into(),
+        registry.to_toml().into_bytes(),
+    );
+    let network = NetworkFile {
+        network: "devnet".into(),
+        registry: Some(PathBuf::from("registry.toml")),
+        seeds: nodes[..2].to_vec(),
+    };
+    c.insert(
+        "valid-network".into(),
+        network.to_toml(Some("registry.toml")).into_bytes(),
+    );
+    c.insert(
+        "valid-network-no-registry".into(),
+        network.to_toml(None).into_bytes(),
+    );
+
+    let genesis = Registry::genesis("devnet", nodes.clone()).to_toml();
+    c.insert(
+        "bad-registry-version-2".into(),
+        genesis.replace("version = 1", "version = 2").into_bytes(),
+    );
+    c.insert(
+        "bad-registry-exit-unknown".into(),
+        format!(
+            "{genesis}\n[[events]]\nkind = \"exit\"\nnode_id = \"{}\"\n",
+            node_id(99)
+        )
+        .into_bytes(),
+    );
+    c.insert(
+        "bad-registry-join-twice".into(),
+        format!(
+            "{genesis}\n[[events]]\nkind = \"join\"\nnode_id = \"{}\"\naddr = \"127.0.0.1:1\"\n",
+            nodes[0].id
+        )
+        .into_bytes(),
+    );
+    c.insert(
+        "bad-deep-nesting".into(),
+        format!("version = 1\nnetwork = {}", "[".repeat(5000)).into_bytes(),
+    );
+    c
+}
+
+fn keyfiles() -> Corpus {
+    let seed = Seed::from_bytes([0x33; 32]);
+    let plain = seal_seed_with(&seed, None, &[1; 16], &[2; 24]).expect("seal");
+    let argon = seal_seed_with(&seed, Some(b"pass"), &[1; 16], &[2; 24]).expect("seal");
+    let mut c = Corpus::new();
+    c.insert("valid-no-passphrase".into(), plain.clone());
+    c.insert("valid-argon2id".into(), argon.clone());
+    // The real file with cheap Argon2id parameters (m = 8 KiB, t = 1): the
+    // fuzzer runs the KDF on it (then the tag fails).
+    let mut cheap = argon.clone();
+    cheap[18..22].copy_from_slice(&8u32.to_be_bytes());
+    cheap[22..26].copy_from_slice(&1u32.to_be_bytes());
+    c.insert("bad-argon2id-cheap-params".into(), cheap);
+    let mut greedy = argon;
+    greedy[18..22].copy_from_slice(&u32::MAX.to_be_bytes());
+    c.insert("bad-argon2id-4tib".into(), greedy);
+    let mut version = plain.clone();
+    version[0] = 0x02;
+    c.insert("bad-version-2".into(), version);
+    let mut kdf = plain.clone();
+    kdf[1] = 0x07;
+    c.insert("bad-kdf-7".into(), kdf);
+    let mut flipped = plain.clone();
+    flipped[80] ^= 0x01;
+    c.insert("bad-flipped-body".into(), flipped);
+    c.insert("bad-truncated".into(), plain[..60].to_vec());
+    c
+}
+
+fn account_texts() -> Corpus {
+    let alice = identity(1);
+    let phrase = alice.mnemonic().as_str().to_owned();
+    let id = alice.account_id().to_string();
+    let words: Vec<&str> = phrase.split_whitespace().collect();
+    let mut c = Corpus::new();
+    c.insert("valid-account-id".into(), id.clone().into_bytes());
+    c.insert("valid-phrase".into(), phrase.clone().into_bytes());
+    c.insert(
+        "valid-phrase-extra-spaces".into(),
+        format!("  {}\n", words.join("   ")).into_bytes(),
+    );
+    let mut swapped = words.clone();
+    swapped.swap(0, 1);
+    c.insert("bad-phrase-checksum".into(), swapped.join(" ").into_bytes());
+    c.insert(
+        "bad-phrase-23-words".into(),
+        words[..23].join(" ").into_bytes(),
+    );
+    let mut bad_id = id.clone().into_bytes();
+    let last = bad_id.len() - 1;
+    bad_id[last] = if bad_id[last] == b'q' { b'p' } else { b'q' };
+    c.insert("bad-account-id-checksum".into(), bad_id);
+    c.insert(
+        "valid-account-id-upper".into(),
+        id.to_uppercase().into_bytes(),
+    );
+    let mut mixed = id.to_uppercase();
+    mixed.replace_range(0..3, "nj1");
+    c.insert("bad-account-id-mixed-case".into(), mixed.into_bytes());
+    c
+}
+
+fn node_configs(root: &Path) -> Corpus {
+    let mut c = Corpus::new();
+    let example = std::fs::read(root.join("contrib/node.toml")).expect("read contrib/node.toml");
+    c.insert("valid-contrib-example".into(), example);
+    let minimal = NodeConfig::new(addr(22020), PathBuf::from("/var/lib/nightjar"));
+    c.insert("valid-defaults".into(), minimal.to_toml().into_bytes());
+    let mut full = minimal.clone();
+    full.listen = "[::]:22020".parse().expect("an IPv6 address");
+    full.admin = Some(addr(9120));
+    full.key_file = Some(PathBuf::from("keys/node.key"));
+    full.registry = Some(PathBuf::from("/etc/nightjar/registry.toml"));
+    full.write_quorum = Some(3);
+    full.log = "nightjar_node=debug,info".into();
+    c.insert("valid-every-key".into(), full.to_toml().into_bytes());
+
+    c.insert(
+        "bad-unknown-key".into(),
+        b"listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nlisten_typo = 1\n".to_vec(),
+    );
+    // Parses, but `validate` refuses it.
+    c.insert(
+        "bad-public-admin".into(),
+        b"listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nadmin = \"0.0.0.0:9120\"\nmax_batch = 0\n"
+            .to_vec(),
+    );
+    c.insert(
+        "bad-negative-quota".into(),
+        b"listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nmax_messages_per_account = -1\n".to_vec(),
+    );
+    c.insert(
+        "bad-listen-not-an-address".into(),
+        b"listen = \"localhost\"\ndata_dir = \"d\"\n".to_vec(),
+    );
+    c
+}
+
+/// A profile of [`PROFILE_SEED`] with `records` (sent ones and received
+/// ones, one of them shown) and one rejected envelope; its history database.
+fn history_database(records: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let profile_dir = dir.path().join("profile");
+    let mut profile =
+        Profile::create(&profile_dir, profile_identity(), None).expect("create a profile");
+    assert_eq!(profile.identity().seed().as_bytes(), &PROFILE_SEED);
+    let peer = identity(2).account_id().to_string();
+    let mut received = Vec::new();
+    for i in 0..records {
+        let hash = [u8::try_from(i).expect("few records"); 32];
+        let record = HistoryRecord {
+            message_id: hex::encode(hash),
+            direction: if i % 2 == 0 {
+                Direction::In
+            } else {
+                Direction::Out
+            },
+            peer: peer.clone(),
+            text: format!("message {i}"),
+            sent_at_ms: T0 + i as u64,
+        };
+        if i % 2 == 0 {
+            received.push((hash, record));
+        } else {
+            profile.record_sent(&hash, &record).expect("record sent");
+        }
+    }
+    profile
+        .record_incoming(&[0x77; 32], 0, 12, &received, &[[0xfe; 32]])
+        .expect("record incoming");
+    if records > 0 {
+        // The client's saved state, as `Client::connect` writes it.
+        let guards = GuardState {
+            guards: vec![
+                GuardRecord {
+                    id: node_id(40),
+                    failures: 0,
+                },
+                GuardRecord {
+                    id: node_id(41),
+                    failures: 3,
+                },
+            ],
+        };
+        let registry = Registry::genesis(
+            "devnet",
+            (0..4)
+                .map(|i| NodeEntry {
+                    id: node_id(40 + i),
+                    addr: addr(41000 + u16::from(i)),
+                })
+                .collect(),
+        );
+        let seeds: Vec<u8> = [40, 41]
+            .iter()
+            .flat_map(|&i| node_id(i).0.to_bytes())
+            .collect();
+        for (key, value) in PROFILE_STATE_KEYS.iter().zip([
+            guards.to_bytes(),
+            registry.to_toml().into_bytes(),
+            seeds,
+        ]) {
+            profile.save_state(key, &value).expect("save state");
+        }
+    }
+    if let Some((_, first)) = received.first() {
+        profile
+            .mark_shown(std::slice::from_ref(&first.message_id))
+            .expect("mark shown");
+    }
+    drop(profile);
+    std::fs::read(profile_dir.join("history.sqlite")).expect("read history.sqlite")
+}
+
+fn profile_files() -> Corpus {
+    let record = HistoryRecord {
+        message_id: hex::encode([0x4a; 32]),
+        direction: Direction::Out,
+        peer: identity(2).account_id().to_string(),
+        text: "see you at 8".into(),
+        sent_at_ms: T0,
+    };
+    let mut c = Corpus::new();
+    c.insert(
+        "valid-sealed-record".into(),
+        profile_history_record_blob(&record, &[5; 24]),
+    );
+    c.insert(
+        "valid-record-json".into(),
+        serde_json::to_vec(&record).expect("encode a record"),
+    );
+    c.insert("mask-zero".into(), vec![0; 48]);
+    c.insert(
+        "valid-guard-state".into(),
+        GuardState {
+            guards: vec![GuardRecord {
+                id: node_id(40),
+                failures: 255,
+            }],
+        }
+        .to_bytes(),
+    );
+    c.insert(
+        "bad-record-json-direction".into(),
+        br#"{"message_id":"00","direction":"sideways","peer":"p","text":"t","sent_at_ms":1}"#
+            .to_vec(),
+    );
+    let full = history_database(4);
+    let small = small_pages(&full);
+    let empty = small_pages(&history_database(0));
+    c.insert("valid-history-empty-512b-pages.sqlite".into(), empty);
+    // The schema version is the header's user_version, bytes 60..64.
+    let mut future = small.clone();
+    future[60..64].copy_from_slice(&1000u32.to_be_bytes());
+    c.insert("bad-history-version-1000.sqlite".into(), future);
+    c.insert(
+        "bad-history-first-page-only.sqlite".into(),
+        full[..4096.min(full.len())].to_vec(),
+    );
+    c.insert("valid-history-4-records.sqlite".into(), full);
+    c.insert("valid-history-4-records-512b-pages.sqlite".into(), small);
+    c
+}
+
+/// The same database with 512-byte pages (the default is 4096): a valid
+/// history the client opens as well, eight times smaller, so the fuzzer's
+/// mutations land on records and schema rather than on empty page space.
+fn small_pages(db: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("history.sqlite");
+    std::fs::write(&path, db).expect("write a database copy");
+    let conn = rusqlite::Connection::open(&path).expect("open the copy");
+    conn.pragma_update(None, "journal_mode", "DELETE")
+        .expect("leave WAL mode");
+    conn.pragma_update(None, "page_size", 512)
+        .expect("set the page size");
+    conn.execute_batch("VACUUM").expect("vacuum");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("back to WAL mode");
+    drop(conn);
+    std::fs::read(&path).expect("read the copy")
+}
+
+/// Onion packets as a relay gets them (ephemeral key ‖ layer), for the
+/// reference relay `ONION_NODE_SEEDS[0]`, and masks over the reference packet.
+fn onion_layers() -> Corpus {
+    use nightjar_crypto::onion;
+    let mut c = Corpus::new();
+    let reference = nightjar_fuzzing::onion_reference_packet();
+    c.insert("valid-reference-2-hops".into(), reference.clone());
+    let relay = identity_of(nightjar_fuzzing::ONION_NODE_SEEDS[0]);
+    let dest = identity_of(nightjar_fuzzing::ONION_NODE_SEEDS[1]);
+    let packet = |hops: &[(PublicKey, u32)], frame: &[u8], first: u8| {
+        let ephemerals: Vec<[u8; 32]> = (0..hops.len())
+            .map(|i| [first.wrapping_add(i as u8); 32])
+            .collect();
+        let (p, _) = onion::build_with_ephemerals(hops, frame, &ephemerals).expect("build");
+        let mut bytes = p.ephemeral_key.to_vec();
+        bytes.extend_from_slice(&p.layer);
+        bytes
+    };
+    let info = nightjar_wire::Request::Info.to_frame();
+    c.insert(
+        "valid-deliver-info".into(),
+        packet(&[(relay.public_key(), 0)], &info, 40),
+    );
+    c.insert(
+        "valid-4-hops-4096-bucket".into(),
+        packet(
+            &[
+                (relay.public_key(), 9_000),
+                (dest.public_key(), 8_000),
+                (identity(23).public_key(), 7_000),
+                (identity(24).public_key(), 0),
+            ],
+            &vec![0x42; 2_000],
+            50,
+        ),
+    );
+    let mut truncated = reference.clone();
+    truncated.truncate(reference.len() - 1);
+    c.insert("bad-truncated".into(), truncated);
+    c.insert("bad-key-only".into(), reference[..32].to_vec());
+    c.insert("mask-zero".into(), vec![0; 64]);
+    let mut one_bit = vec![0; 120];
+    one_bit[100] = 0x80;
+    c.insert("mask-one-bit-in-layer".into(), one_bit);
+    let mut key_bit = vec![0; 8];
+    key_bit[3] = 0x01;
+    c.insert("mask-one-bit-in-key".into(), key_bit);
+    c
+}
+
+fn identity_of(seed: [u8; 32]) -> Identity {
+    Identity::from_seed(Seed::from_bytes(seed))
+}
+
+fn main() {
+    // With target names as arguments, only those corpora are rewritten.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut corpora: BTreeMap<&str, Corpus> = BTreeMap::new();
+    corpora.insert("request_frame", request_frames());
+    corpora.insert("response_frame", response_frames());
+    corpora.insert("envelope_open", envelopes());
+    corpora.insert("registry_files", registry_files());
+    corpora.insert("keyfile", keyfiles());
+    corpora.insert("account_text", account_texts());
+    corpora.insert("node_config", node_configs(&root));
+    corpora.insert("profile_files", profile_files());
+    corpora.insert("onion_layer", onion_layers());
+
+    let mut total = 0;
+    for (target, function) in TARGETS {
+        let corpus = corpora
+            .remove(target)
+            .unwrap_or_else(|| panic!("no seeds for target {target}"));
+        if !only.is_empty() && !only.iter().any(|t| t == target) {
+            continue;
+        }
+        let dir = root.join("fuzz/corpus").join(target);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("clear the old seed corpus");
+        }
+        std::fs::create_dir_all(&dir).expect("create the corpus directory");
+        for (name, bytes) in &corpus {
+            function(bytes);
+            std::fs::write(dir.join(name), bytes).expect("write a seed");
+            total += bytes.len();
+        }
+        println!("{target}: {} seeds", corpus.len());
+    }
+    assert!(
+        corpora.is_empty(),
+        "seeds for unknown targets: {:?}",
+        corpora.keys()
+    );
+    println!("{total} bytes in all");
+}

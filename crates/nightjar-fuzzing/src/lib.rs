@@ -1,0 +1,61 @@
+//! The bodies of Nightjar's fuzz targets: one function per target, each
+//! taking the fuzzer's bytes, `pub fn TARGET(data: &[u8])`.
+//!
+//! Each function feeds the bytes to one decoder of outside input (a wire
+//! frame, an envelope, an onion layer, a TOML file, a key file, a profile's
+//! files), and when
+//! the decoder accepts them checks what must then hold: the value re-encodes
+//! and decodes back to itself, related decoders agree, an altered ciphertext
+//! never opens. Bad input must only ever give an `Err`; **a panic in here is a
+//! finding** (a decoder panicked, or an invariant broke).
+//!
+//! Two users call them:
+//! - `fuzz/` (cargo-fuzz, libFuzzer, nightly): each `fuzz/fuzz_targets/*.rs`
+//!   is one line calling the function of the same name;
+//! - `tests/replay_corpora.rs` here: `cargo test` runs every function on
+//!   every file of `fuzz/corpus/TARGET/` (the committed seed corpora) and
+//!   `fuzz/regressions/TARGET/`, so CI replays the corpora on stable.
+//!
+//! [`TARGETS`] lists them all by name.
+//!
+//! Not for: production code (nothing here is a decoder of its own, and
+//! `publish = false`), property tests of one crate's logic (those live beside
+//! the code), or anything that needs the network. `examples/write_seed_corpora.rs`
+//! regenerates the valid inputs of the seed corpora with the real encoders.
+
+mod account;
+mod envelope;
+mod keyfile;
+mod node_config;
+mod onion;
+mod profile;
+mod registry;
+mod wire;
+
+pub use account::account_text;
+pub use envelope::{ENVELOPE_RECIPIENT_SEED, envelope_open};
+pub use keyfile::keyfile;
+pub use node_config::node_config;
+pub use onion::{ONION_INNER_FRAME, ONION_NODE_SEEDS, onion_layer, onion_reference_packet};
+pub use profile::{
+    HISTORY_AAD_LABEL, PROFILE_SEED, PROFILE_STATE_KEYS, profile_files,
+    profile_history_record_blob, profile_identity,
+};
+pub use registry::registry_files;
+pub use wire::{request_frame, response_frame};
+
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+/// Every target, by its name in `fuzz/Cargo.toml` and `fuzz/corpus/`.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("request_frame", request_frame),
+    ("response_frame", response_frame),
+    ("envelope_open", envelope_open),
+    ("registry_files", registry_files),
+    ("keyfile", keyfile),
+    ("account_text", account_text),
+    ("node_config", node_config),
+    ("profile_files", profile_files),
+    ("onion_layer", onion_layer),
+];

@@ -1,13 +1,53 @@
 //! Smoke run of each benchmark with tiny sizes: checks the JSON shape and
 //! that every figure is positive, never the speed.
+//!
+//! Node processes are this package's own binary (its hidden `node`
+//! subcommand runs the node library exactly as `nightjar-node` does), since
+//! `cargo test -p nightjar-bench` does not build the `nightjar` package.
 
 #![allow(clippy::unwrap_used)]
 
+use std::process::Command;
+
+const BENCH: &str = env!("CARGO_BIN_EXE_nightjar-bench");
+
+/// Run `nightjar-bench ARGS` (node processes from this binary) in a fresh
+/// directory and return its JSON.
+fn bench(args: &[&str], dir_flag: bool) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BENCH);
+    cmd.args(args).env("NIGHTJAR_NODE_BIN", BENCH);
+    if dir_flag {
+        cmd.arg("--dir").arg(dir.path());
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.stderr.is_empty(), "no human summary on stderr");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout of {args:?} is not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn assert_positive(v: &serde_json::Value, keys: &[&str]) {
+    for key in keys {
+        let x = v[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing in {v}"));
+        assert!(x > 0.0 && x.is_finite(), "{key} = {x} in {v}");
+    }
+}
+
 #[test]
 fn store_benchmark_prints_positive_figures() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightjar-bench"))
-        .args([
+    let v = bench(
+        &[
             "store",
             "--nodes",
             "3",
@@ -15,28 +55,130 @@ fn store_benchmark_prints_positive_figures() {
             "20",
             "--concurrency",
             "2",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        true,
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["bench"], "store");
     assert_eq!(v["acked"], 20);
-    for key in [
-        "stores_per_sec",
-        "stores_per_cpu_sec",
-        "single_node_stores_per_sec",
-        "ratio",
-        "receipts_per_store",
-    ] {
-        assert!(v[key].as_f64().unwrap() > 0.0, "{key} in {v}");
-    }
+    assert_eq!(v["one_node_process_acked"], 20);
+    assert_positive(
+        &v,
+        &[
+            "stores_per_sec",
+            "stores_per_cpu_sec",
+            "single_node_stores_per_sec",
+            "ratio",
+            "receipts_per_store",
+            "one_node_process_stores_per_sec",
+            "one_node_process_stores_per_cpu_sec",
+            "sqlite_rows_per_sec",
+            "sqlite_rows_per_cpu_sec",
+            "ratio_sqlite",
+        ],
+    );
     // Three nodes form one swarm; a majority (2) must have signed each store.
     assert!(v["receipts_per_store"].as_f64().unwrap() >= 2.0);
+}
+
+#[test]
+fn onion_hop_benchmark_prints_positive_figures() {
+    let v = bench(
+        &[
+            "onion-hop",
+            "--iterations",
+            "14",
+            "--requests",
+            "10",
+            "--concurrency",
+            "2",
+        ],
+        true,
+    );
+    assert_eq!(v["bench"], "onion-hop");
+    assert_eq!(v["relayed"], 10);
+    assert_eq!(v["failed"], 0);
+    assert_positive(
+        &v,
+        &[
+            "hops_per_cpu_sec",
+            "bound_per_cpu_sec",
+            "ratio",
+            "x25519_dalek_us",
+            "x25519_aws_lc_us",
+            "framed_hops_per_cpu_sec",
+            "relay_hops_per_sec",
+            "ratio_networked",
+        ],
+    );
+    // The relay process's CPU clock ticks every 10 ms, so ten hops may not
+    // register: only its presence is checked.
+    assert!(v["relay_hops_per_cpu_sec"].as_f64().is_some(), "{v}");
+}
+
+#[test]
+fn latency_benchmark_prints_positive_figures() {
+    let v = bench(
+        &[
+            "latency",
+            "--nodes",
+            "5",
+            "--messages",
+            "3",
+            "--warmup",
+            "1",
+        ],
+        true,
+    );
+    assert_eq!(v["bench"], "latency");
+    assert_eq!(v["messages"], 3);
+    assert_positive(&v, &["p50_ms", "p90_ms", "p99_ms"]);
+    assert!(v["p50_ms"].as_f64() <= v["p99_ms"].as_f64());
+}
+
+#[test]
+fn memory_benchmark_prints_positive_figures() {
+    let v = bench(
+        &[
+            "memory",
+            "--messages",
+            "200",
+            "--accounts",
+            "10",
+            "--concurrency",
+            "8",
+        ],
+        true,
+    );
+    assert_eq!(v["bench"], "memory");
+    assert_eq!(v["messages"], 200);
+    assert_positive(&v, &["rss_idle_mb", "rss_loaded_mb", "stores_per_sec"]);
+}
+
+#[test]
+fn swarm_lookup_benchmark_prints_positive_figures() {
+    let v = bench(
+        &["swarm-lookup", "--nodes", "60", "--lookups", "700"],
+        false,
+    );
+    assert_eq!(v["bench"], "swarm-lookup");
+    assert_positive(&v, &["lookup_ns", "baseline_ns", "ratio", "replay_ms"]);
+    assert!(v["swarms"].as_u64().unwrap() > 1, "{v}");
+}
+
+#[test]
+fn micro_benchmarks_print_positive_figures() {
+    let v = bench(&["micro", "--iterations", "10"], false);
+    assert_eq!(v["bench"], "micro");
+    assert_positive(
+        &v,
+        &[
+            "envelope_seal_ns",
+            "envelope_open_ns",
+            "layer_build_4hop_ns",
+            "layer_peel_ns",
+            "layer_wrap_ns",
+            "registry_replay_2200_ns",
+            "swarm_lookup_2200_ns",
+        ],
+    );
 }

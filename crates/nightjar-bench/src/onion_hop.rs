@@ -1,0 +1,549 @@
+//! `onion-hop`: what one relay hop costs, against the bare primitives.
+//!
+//! 1. In process: the node's own relay code, `nightjar_node::onion::step` on
+//!    a forward layer (peel: X25519, two keyed BLAKE2b, XChaCha20-Poly1305
+//!    open; the registry lookup of the next hop through `NodeCore`) and
+//!    `onion::wrap_relayed` of an answer blob as large as the layer. A second
+//!    figure adds what the driver does around it without the network:
+//!    decoding the request frame, `NodeCore::handle`, encoding the forwarded
+//!    request, decoding the next hop's response frame and encoding the
+//!    answer.
+//! 2. The bound, in the same run on the same bytes:
+//!    `nightjar_crypto::bound::hop_bound` (X25519, the same KDF, an AEAD
+//!    open of the layer and a seal of the answer, in reused buffers) with the
+//!    fastest X25519 and AEAD measured here (x25519-dalek or aws-lc-rs;
+//!    RustCrypto or aws-lc-rs ChaCha20-Poly1305 behind HChaCha20).
+//! 3. Networked: one real relay node in a child process (QUIC on loopback)
+//!    forwarding 2-hop onion requests from a load generator to a sink node
+//!    in this process that answers `info`; the relay's CPU time comes from
+//!    `/proc/<pid>/stat`.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nightjar_crypto::bound::{self, AeadImpl, StaticX25519, X25519Impl};
+use nightjar_crypto::identity::{Identity, PublicKey};
+use nightjar_crypto::onion::{self as layers, ReturnKeys};
+use nightjar_node::core::NodeCore;
+use nightjar_node::onion::{OnionStep, step, wrap_relayed};
+use nightjar_registry::{NodeEntry, NodeId, Registry};
+use nightjar_wire::{OnionRequest, Request, Response, ResponseBody};
+use serde_json::json;
+
+use crate::util::{self, NodeBinary, NodeProcess, interleaved};
+
+/// Settings of one run.
+pub struct Args {
+    /// Relay hops timed in process (split over rounds).
+    pub iterations: usize,
+    /// Request frame carried by the onion, bytes.
+    pub payload: usize,
+    /// Onion requests sent through the networked relay (0 skips it).
+    pub requests: usize,
+    /// Requests in flight at once through the networked relay.
+    pub concurrency: usize,
+    /// Where to find `nightjar-node`.
+    pub node_bin: Option<PathBuf>,
+    /// Directory for the nodes' files.
+    pub dir: Option<PathBuf>,
+}
+
+const ROUNDS: usize = 7;
+const NOW_MS: u64 = 1_800_000_000_000;
+
+fn onion_request(
+    hops: &[(PublicKey, u32)],
+    frame: &[u8],
+) -> anyhow::Result<(OnionRequest, ReturnKeys)> {
+    let (packet, keys) = layers::build(hops, frame)?;
+    Ok((
+        OnionRequest {
+            ephemeral_key: packet.ephemeral_key,
+            layer: packet.layer,
+            hop: 0,
+        },
+        keys,
+    ))
+}
+
+/// Per-operation CPU costs, ns.
+struct InProcess {
+    relay_ns: f64,
+    framed_ns: f64,
+    bound_ns: f64,
+    bound_x25519: X25519Impl,
+    bound_aead: AeadImpl,
+    x25519_dalek_ns: f64,
+    x25519_aws_lc_ns: f64,
+    x25519_aws_lc_parse_each_ns: f64,
+    kdf_ns: f64,
+    open_rustcrypto_ns: f64,
+    open_aws_lc_ns: f64,
+    seal_rustcrypto_ns: f64,
+    seal_aws_lc_ns: f64,
+    next_hop_lookup_ns: f64,
+    next_hop_key_parse_ns: f64,
+    layer_len: usize,
+}
+
+fn in_process(iterations: usize, payload: usize) -> anyhow::Result<InProcess> {
+    let relay = Identity::generate()?;
+    let sink = Identity::generate()?;
+    let sink_entry = NodeEntry {
+        id: NodeId(sink.public_key()),
+        addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+    };
+    let relay_entry = NodeEntry {
+        id: NodeId(relay.public_key()),
+        addr: SocketAddr::from(([127, 0, 0, 1], 8)),
+    };
+    // The relay's core with a registry of the two nodes, as the driver has it.
+    let registry = Registry::genesis("bench", vec![relay_entry, sink_entry]);
+    let mut core = NodeCore::new(relay.public_key().to_bytes());
+    core.set_map(registry.swarm_map()?, []);
+
+    let frame = vec![0x5a; payload];
+    let (onion, _) = onion_request(
+        &[(relay.public_key(), 10_000), (sink.public_key(), 0)],
+        &frame,
+    )?;
+    let layer_len = onion.layer.len();
+    // The next hop's answer: a blob as large as the layer this hop peeled.
+    let answer = Response {
+        node_time_ms: NOW_MS,
+        body: ResponseBody::Onion(vec![0xa5; layer_len]),
+    };
+    let max_timeout = Duration::from_secs(45);
+    let per_round = (iterations / ROUNDS).max(1);
+
+    let relay_op = |core: &NodeCore| -> anyhow::Result<()> {
+        let s = step(&relay, NOW_MS, &onion, max_timeout, |k| {
+            core.registered_node(k)
+        });
+        let OnionStep::Forward { reply, onion, .. } = s else {
+            bail!("the relay did not forward: {s:?}");
+        };
+        black_box(&onion);
+        black_box(wrap_relayed(NOW_MS, reply, &answer));
+        Ok(())
+    };
+    let frame_in = Request::Onion(onion.clone()).to_frame();
+    let answer_frame = answer.to_frame();
+    let framed_op = |core: &mut NodeCore| -> anyhow::Result<()> {
+        let req = Request::from_frame(black_box(&frame_in))?;
+        let nightjar_node::core::Action::Onion(o) = core.handle(NOW_MS, None, Ok(req)) else {
+            bail!("the core did not route the onion request");
+        };
+        let s = step(&relay, NOW_MS, &o, max_timeout, |k| core.registered_node(k));
+        let OnionStep::Forward { reply, onion, .. } = s else {
+            bail!("the relay did not forward: {s:?}");
+        };
+        black_box(Request::Onion(onion).to_frame());
+        let ans = Response::from_frame(black_box(&answer_frame))?;
+        black_box(wrap_relayed(NOW_MS, reply, &ans).to_frame());
+        Ok(())
+    };
+
+    // The primitives, each on its own.
+    let dalek = StaticX25519::of_identity(X25519Impl::Dalek, &relay)?;
+    let aws = StaticX25519::of_identity(X25519Impl::AwsLc, &relay)?;
+    let e = onion.ephemeral_key;
+    let agree = |k: &StaticX25519| -> anyhow::Result<()> {
+        black_box(k.agree(black_box(&e)).context("X25519 failed")?);
+        Ok(())
+    };
+    let secret_scalar = {
+        // Any scalar: the parse-each-time cost does not depend on which.
+        let mut s = [0u8; 32];
+        util::Rng::new(7).fill(&mut s);
+        s
+    };
+    let [
+        x25519_dalek_ns,
+        x25519_aws_lc_ns,
+        x25519_aws_lc_parse_each_ns,
+    ] = interleaved(
+        ROUNDS,
+        per_round,
+        [&mut || agree(&dalek), &mut || agree(&aws), &mut || {
+            black_box(
+                bound::x25519_aws_lc(black_box(&secret_scalar), &e).context("X25519 failed")?,
+            );
+            Ok(())
+        }],
+    )?;
+    let shared = dalek.agree(&e).context("X25519 failed")?;
+    let y = relay.x25519_public();
+    let (req_key, resp_key) = bound::hop_kdf(&shared, &e, &y);
+    let aad = bound::hop_aad(&e);
+    let mut plain = vec![0u8; layer_len - 16];
+    let mut plain2 = plain.clone();
+    let mut response = vec![0u8; 2 + layer_len + 16];
+    let mut response2 = response.clone();
+    let sink_key = sink.public_key().to_bytes();
+    let [
+        kdf_ns,
+        open_rustcrypto_ns,
+        open_aws_lc_ns,
+        seal_rustcrypto_ns,
+        seal_aws_lc_ns,
+        next_hop_lookup_ns,
+        next_hop_key_parse_ns,
+    ] = interleaved(
+        ROUNDS,
+        per_round,
+        [
+            &mut || {
+                black_box(bound::hop_kdf(black_box(&shared), &e, &y));
+                Ok(())
+            },
+            &mut || {
+                bound::aead_open(
+                    AeadImpl::RustCrypto,
+                    &req_key,
+                    &aad,
+                    black_box(&onion.layer),
+                    &mut plain,
+                )?;
+                Ok(())
+            },
+            &mut || {
+                bound::aead_open(
+                    AeadImpl::AwsLc,
+                    &req_key,
+                    &aad,
+                    black_box(&onion.layer),
+                    &mut plain2,
+                )?;
+                Ok(())
+            },
+            &mut || {
+                bound::aead_seal(
+                    AeadImpl::RustCrypto,
+                    &resp_key,
+                    &aad,
+                    black_box(&mut response),
+                )?;
+                Ok(())
+            },
+            &mut || {
+                bound::aead_seal(AeadImpl::AwsLc, &resp_key, &aad, black_box(&mut response2))?;
+                Ok(())
+            },
+            &mut || {
+                black_box(
+                    core.registered_node(black_box(&sink_key))
+                        .context("lookup")?,
+                );
+                Ok(())
+            },
+            &mut || {
+                black_box(PublicKey::from_bytes(black_box(&sink_key))?);
+                Ok(())
+            },
+        ],
+    )?;
+
+    // The bound: the fastest of each.
+    let (bound_x25519, bound_key) = if x25519_aws_lc_ns < x25519_dalek_ns {
+        (X25519Impl::AwsLc, &aws)
+    } else {
+        (X25519Impl::Dalek, &dalek)
+    };
+    let bound_aead = if open_aws_lc_ns + seal_aws_lc_ns < open_rustcrypto_ns + seal_rustcrypto_ns {
+        AeadImpl::AwsLc
+    } else {
+        AeadImpl::RustCrypto
+    };
+    let mut bound_plain = Vec::new();
+    let bound_op = |plain: &mut Vec<u8>, response: &mut Vec<u8>| -> anyhow::Result<()> {
+        bound::hop_bound(
+            bound_key,
+            bound_aead,
+            &e,
+            black_box(&onion.layer),
+            plain,
+            response,
+        )?;
+        black_box(&response);
+        Ok(())
+    };
+
+    // The relay's path and the bound, interleaved.
+    let core = std::cell::RefCell::new(core);
+    let [relay_ns, bound_ns, framed_ns] = interleaved(
+        ROUNDS,
+        per_round,
+        [
+            &mut || relay_op(&core.borrow()),
+            &mut || bound_op(&mut bound_plain, &mut response),
+            &mut || framed_op(&mut core.borrow_mut()),
+        ],
+    )?;
+    Ok(InProcess {
+        relay_ns,
+        framed_ns,
+        bound_ns,
+        bound_x25519,
+        bound_aead,
+        x25519_dalek_ns,
+        x25519_aws_lc_ns,
+        x25519_aws_lc_parse_each_ns,
+        kdf_ns,
+        open_rustcrypto_ns,
+        open_aws_lc_ns,
+        seal_rustcrypto_ns,
+        seal_aws_lc_ns,
+        next_hop_lookup_ns,
+        next_hop_key_parse_ns,
+        layer_len,
+    })
+}
+
+/// Result of the networked phase.
+struct Networked {
+    layer_bytes: usize,
+    relayed: usize,
+    failed: usize,
+    relay_cpu: f64,
+    wall: Duration,
+}
+
+async fn networked(args: &Args) -> anyhow::Result<Networked> {
+    let bin = NodeBinary::find(args.node_bin.as_deref())?;
+    let tmp = util::bench_dir(args.dir.clone())?;
+    let (mut ids, entries) = util::node_identities(2)?;
+    let registry_path = tmp.path().join("registry.toml");
+    std::fs::write(
+        &registry_path,
+        Registry::genesis("bench", entries.clone()).to_toml(),
+    )?;
+    let sink_id = ids.pop().context("two identities")?;
+    let relay_id = ids.pop().context("two identities")?;
+    let (relay_entry, sink_entry) = (entries[0].clone(), entries[1].clone());
+    // The sink runs in this process; the relay in its own, so its CPU time
+    // can be read alone.
+    let sink = nightjar_node::start(
+        util::bench_config(
+            sink_entry.addr,
+            tmp.path().join("sink"),
+            Some(registry_path.clone()),
+        ),
+        sink_id,
+    )
+    .await?;
+    let relay = NodeProcess::start(
+        &bin,
+        &util::bench_config(
+            relay_entry.addr,
+            tmp.path().join("relay"),
+            Some(registry_path.clone()),
+        ),
+        &relay_id,
+    )
+    .await?;
+
+    // Build every packet first: the generator's CPU is not the relay's, but
+    // on two shared cores it would slow the relay down.
+    // The sink answers `info`; its frame fits the smallest bucket, so the
+    // relay's layer is as large as in process for payloads up to 1020 bytes.
+    let frame = Request::Info.to_frame();
+    let hops = [(relay_entry.id.0, 10_000u32), (sink_entry.id.0, 0u32)];
+    let warmup = 20.min(args.requests.max(1));
+    let total = args.requests + warmup;
+    let mut packets = Vec::with_capacity(total);
+    for _ in 0..total {
+        let (o, keys) = onion_request(&hops, &frame)?;
+        packets.push((Request::Onion(o), keys));
+    }
+    let layer_bytes = match packets.first() {
+        Some((Request::Onion(o), _)) => o.layer.len(),
+        _ => 0,
+    };
+    let packets = Arc::new(packets);
+
+    let endpoint = nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let conns_n = args.concurrency.clamp(1, 4);
+    let mut conns = Vec::with_capacity(conns_n);
+    for _ in 0..conns_n {
+        conns.push(
+            nightjar_transport::connect(&endpoint, relay_entry.addr, &relay_entry.id.0).await?,
+        );
+    }
+
+    let run = |range: std::ops::Range<usize>, concurrency: usize| {
+        let packets = packets.clone();
+        let conns = conns.clone();
+        async move {
+            let next = Arc::new(AtomicUsize::new(range.start));
+            let mut tasks = tokio::task::JoinSet::new();
+            for t in 0..concurrency {
+                let conn = conns[t % conns.len()].clone();
+                let packets = packets.clone();
+                let next = next.clone();
+                let end = range.end;
+                tasks.spawn(async move {
+                    let (mut ok, mut failed) = (0usize, 0usize);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= end {
+                            break;
+                        }
+                        let Some((req, keys)) = packets.get(i) else {
+                            break;
+                        };
+                        match nightjar_transport::request(&conn, req, Duration::from_secs(30)).await
+                        {
+                            Ok(Response {
+                                body: ResponseBody::Onion(blob),
+                                ..
+                            }) => match keys.open(&blob).map(|f| Response::from_frame(&f)) {
+                                Ok(Ok(Response {
+                                    body: ResponseBody::Info { .. },
+                                    ..
+                                })) => ok += 1,
+                                _ => failed += 1,
+                            },
+                            _ => failed += 1,
+                        }
+                    }
+                    (ok, failed)
+                });
+            }
+            let (mut ok, mut failed) = (0, 0);
+            while let Some(r) = tasks.join_next().await {
+                let (o, f) = r?;
+                ok += o;
+                failed += f;
+            }
+            Ok::<_, anyhow::Error>((ok, failed))
+        }
+    };
+    // Warm up: the relay's pooled connection to the sink, caches.
+    let (warm_ok, _) = run(0..warmup, 1).await?;
+    if warm_ok == 0 {
+        bail!(
+            "no onion request made it through the relay; see {}",
+            relay.log.display()
+        );
+    }
+    let cpu0 = relay.cpu_seconds()?;
+    let t0 = Instant::now();
+    let (relayed, failed) = run(warmup..total, args.concurrency.max(1)).await?;
+    let wall = t0.elapsed();
+    let relay_cpu = relay.cpu_seconds()? - cpu0;
+    endpoint.close(0u32.into(), b"done");
+    drop(relay);
+    sink.shutdown().await;
+    Ok(Networked {
+        layer_bytes,
+        relayed,
+        failed,
+        relay_cpu,
+        wall,
+    })
+}
+
+/// Run the benchmark and print its JSON.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.iterations == 0 {
+        bail!("--iterations must be positive");
+    }
+    if args.payload > layers::MAX_REQUEST_FRAME_LEN {
+        bail!(
+            "--payload must be at most {} bytes",
+            layers::MAX_REQUEST_FRAME_LEN
+        );
+    }
+    let p = in_process(args.iterations, args.payload)?;
+    let per_sec = |ns: f64| if ns > 0.0 { 1e9 / ns } else { 0.0 };
+    let hops = per_sec(p.relay_ns);
+    let bound_rate = per_sec(p.bound_ns);
+    let mut out = json!({
+        "bench": "onion-hop",
+        "iterations": args.iterations,
+        "payload": args.payload,
+        "layer_bytes": p.layer_len,
+        "hops_per_cpu_sec": hops,
+        "framed_hops_per_cpu_sec": per_sec(p.framed_ns),
+        "bound_per_cpu_sec": bound_rate,
+        "ratio": hops / bound_rate.max(f64::MIN_POSITIVE),
+        "ratio_framed": per_sec(p.framed_ns) / bound_rate.max(f64::MIN_POSITIVE),
+        "bound_x25519": format!("{:?}", p.bound_x25519),
+        "bound_aead": format!("{:?}", p.bound_aead),
+        "x25519_dalek_us": p.x25519_dalek_ns / 1e3,
+        "x25519_aws_lc_us": p.x25519_aws_lc_ns / 1e3,
+        "x25519_aws_lc_parse_each_us": p.x25519_aws_lc_parse_each_ns / 1e3,
+        "kdf_us": p.kdf_ns / 1e3,
+        "aead_open_rustcrypto_us": p.open_rustcrypto_ns / 1e3,
+        "aead_open_aws_lc_us": p.open_aws_lc_ns / 1e3,
+        "aead_seal_rustcrypto_us": p.seal_rustcrypto_ns / 1e3,
+        "aead_seal_aws_lc_us": p.seal_aws_lc_ns / 1e3,
+        "next_hop_lookup_us": p.next_hop_lookup_ns / 1e3,
+        "next_hop_key_parse_us": p.next_hop_key_parse_ns / 1e3,
+        "relay_hop_us": p.relay_ns / 1e3,
+        "framed_hop_us": p.framed_ns / 1e3,
+        "bound_hop_us": p.bound_ns / 1e3,
+    });
+    eprintln!(
+        "in process: {:.0} hops per CPU-second ({:.1} µs; {:.1} µs with framing) against a bound of \
+         {:.0} ({:.1} µs, X25519 {:?}, AEAD {:?}): ratio {:.2}",
+        hops,
+        p.relay_ns / 1e3,
+        p.framed_ns / 1e3,
+        bound_rate,
+        p.bound_ns / 1e3,
+        p.bound_x25519,
+        p.bound_aead,
+        hops / bound_rate.max(f64::MIN_POSITIVE),
+    );
+    eprintln!(
+        "  X25519: x25519-dalek {:.1} µs, aws-lc-rs {:.1} µs (static key; {:.1} µs parsing the key each time); \
+         KDF {:.2} µs; open {} B: RustCrypto {:.2} µs, aws-lc-rs {:.2} µs; next-hop lookup {:.1} µs (of which parsing the key {:.1} µs)",
+        p.x25519_dalek_ns / 1e3,
+        p.x25519_aws_lc_ns / 1e3,
+        p.x25519_aws_lc_parse_each_ns / 1e3,
+        p.kdf_ns / 1e3,
+        p.layer_len,
+        p.open_rustcrypto_ns / 1e3,
+        p.open_aws_lc_ns / 1e3,
+        p.next_hop_lookup_ns / 1e3,
+        p.next_hop_key_parse_ns / 1e3,
+    );
+    if args.requests > 0 {
+        let n = networked(&args).await?;
+        let relay_rate = if n.relay_cpu > 0.0 {
+            n.relayed as f64 / n.relay_cpu
+        } else {
+            0.0
+        };
+        let wall_rate = n.relayed as f64 / n.wall.as_secs_f64().max(f64::MIN_POSITIVE);
+        out["requests"] = json!(args.requests);
+        out["concurrency"] = json!(args.concurrency);
+        out["networked_layer_bytes"] = json!(n.layer_bytes);
+        out["relayed"] = json!(n.relayed);
+        out["failed"] = json!(n.failed);
+        out["relay_cpu_sec"] = json!(n.relay_cpu);
+        out["relay_hops_per_sec"] = json!(wall_rate);
+        out["relay_hops_per_cpu_sec"] = json!(relay_rate);
+        out["relay_cpu_us_per_hop"] = json!(1e6 / relay_rate.max(f64::MIN_POSITIVE));
+        out["ratio_networked"] = json!(relay_rate / bound_rate.max(f64::MIN_POSITIVE));
+        eprintln!(
+            "networked: the relay process forwarded {} onion requests ({} failed) at {:.0}/s, \
+             {:.0} per CPU-second ({:.1} µs each): ratio {:.2}",
+            n.relayed,
+            n.failed,
+            wall_rate,
+            relay_rate,
+            1e6 / relay_rate.max(f64::MIN_POSITIVE),
+            relay_rate / bound_rate.max(f64::MIN_POSITIVE),
+        );
+    }
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! `store`: acknowledged durable stores.
+//!
+//! 1. Through an N-node swarm (every node real: QUIC on loopback, SQLite on
+//!    disk, in this process), against the same load on a single node in this
+//!    process, in the same run (`ratio`, `ratio_cpu`).
+//! 2. One node in its own process (its CPU time read from `/proc`), against
+//!    bare SQLite inserting the same rows into a table with the same columns
+//!    and indexes, with the same durability (WAL, `synchronous=FULL`) and
+//!    one commit per `concurrency` rows, the most a node with that many
+//!    stores in flight could share one commit among (`ratio_sqlite`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use nightjar_client::logic::prepare_send;
+use nightjar_crypto::identity::Identity;
+use nightjar_node::{NodeConfig, RunningNode};
+use nightjar_registry::{NodeEntry, NodeId, Registry};
+use nightjar_wire::{Request, ResponseBody};
+use serde_json::json;
+
+use crate::util::{self, NodeBinary, NodeProcess, cpu_seconds};
+
+/// A network of `n` in-process nodes forming one registry.
+async fn network(dir: &Path, n: usize) -> anyhow::Result<(Vec<RunningNode>, Vec<NodeEntry>)> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    let mut identities = Vec::with_capacity(n);
+    let mut entries = Vec::with_capacity(n);
+    for s in &sockets {
+        let id = Identity::generate()?;
+        entries.push(NodeEntry {
+            id: NodeId(id.public_key()),
+            addr: s.local_addr()?,
+        });
+        identities.push(id);
+    }
+    drop(sockets);
+    let registry_path = dir.join("registry.toml");
+    std::fs::write(
+        &registry_path,
+        Registry::genesis("bench", entries.clone()).to_toml(),
+    )?;
+    let mut nodes = Vec::with_capacity(n);
+    for (i, (identity, entry)) in identities.into_iter().zip(&entries).enumerate() {
+        let mut config = NodeConfig::new(entry.addr, dir.join(format!("node-{i}")));
+        config.registry = Some(registry_path.clone());
+        config.log = "warn".into();
+        // The load generator is one client pushing as hard as it can.
+        config.requests_per_sec_per_connection = u32::MAX / 4;
+        nodes.push(nightjar_node::start(config, identity).await?);
+    }
+    Ok((nodes, entries))
+}
+
+/// Result of one phase.
+struct Phase {
+    acked: usize,
+    wall: Duration,
+    cpu: f64,
+    receipts: usize,
+}
+
+/// Seal `messages` envelopes to one recipient (before any timing: the
+/// phases measure the nodes, not the client's crypto).
+fn sealed_requests(messages: usize) -> anyhow::Result<Vec<Request>> {
+    let sender = Identity::generate()?;
+    let recipient = Identity::generate()?.account_id();
+    Ok((0..messages)
+        .map(|i| {
+            prepare_send(
+                &sender,
+                &recipient,
+                &format!("bench {i}"),
+                1,
+                Duration::from_secs(3600),
+            )
+            .map(|p| p.request)
+        })
+        .collect::<Result<_, _>>()?)
+}
+
+/// Send `requests` with `concurrency` in flight, one connection each,
+/// spread over `entries`; returns (acked, receipts, wall time, CPU seconds
+/// by `cpu`). The clocks start once every connection is up.
+async fn drive(
+    entries: &[NodeEntry],
+    requests: Arc<Vec<Request>>,
+    concurrency: usize,
+    cpu: impl Fn() -> anyhow::Result<f64>,
+) -> anyhow::Result<(usize, usize, Duration, f64)> {
+    let endpoint = nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let mut conns = Vec::with_capacity(concurrency);
+    for i in 0..concurrency {
+        let e = &entries[i % entries.len()];
+        conns.push(nightjar_transport::connect(&endpoint, e.addr, &e.id.0).await?);
+    }
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu0 = cpu()?;
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for conn in conns {
+        let requests = requests.clone();
+        let next = next.clone();
+        tasks.spawn(async move {
+            let (mut acked, mut receipts) = (0usize, 0usize);
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(req) = requests.get(i) else { break };
+                if let Ok(resp) =
+                    nightjar_transport::request(&conn, req, Duration::from_secs(30)).await
+                    && let ResponseBody::Stored { receipts: r, .. } = resp.body
+                {
+                    acked += 1;
+                    receipts += r.len();
+                }
+            }
+            (acked, receipts)
+        });
+    }
+    let (mut acked, mut receipts) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (a, rc) = r?;
+        acked += a;
+        receipts += rc;
+    }
+    let wall = t0.elapsed();
+    let used = cpu()? - cpu0;
+    endpoint.close(0u32.into(), b"done");
+    Ok((acked, receipts, wall, used))
+}
+
+/// Store `messages` pre-sealed envelopes through `entries` with
+/// `concurrency` in flight, spreading entry points over the members.
+async fn run_phase(
+    dir: &Path,
+    n: usize,
+    messages: usize,
+    concurrency: usize,
+) -> anyhow::Result<Phase> {
+    let (nodes, entries) = network(dir, n).await?;
+    let requests = sealed_requests(messages)?;
+    let requests = Arc::new(requests);
+    let (acked, receipts, wall, cpu) = drive(&entries, requests, concurrency, cpu_seconds).await?;
+    for node in nodes {
+        node.shutdown().await;
+    }
+    Ok(Phase {
+        acked,
+        wall,
+        cpu,
+        receipts,
+    })
+}
+
+/// The columns and indexes of the node store's `messages` table
+/// (`nightjar-store` schema version 2).
+const SQLITE_SCHEMA: &str = "
+CREATE TABLE messages (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account      BLOB    NOT NULL,
+    namespace    INTEGER NOT NULL,
+    hash         BLOB    NOT NULL,
+    data         BLOB    NOT NULL,
+    stored_at_ms INTEGER NOT NULL,
+    expiry_ms    INTEGER NOT NULL,
+    pos          INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account, namespace, hash)
+);
+CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
+CREATE INDEX messages_by_expiry ON messages (expiry_ms);
+CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
+";
+
+/// Bare SQLite: the rows of `requests` inserted into `path` with the node
+/// store's durability (WAL, `synchronous=FULL`), `batch` rows per commit.
+/// Returns (rows, wall time, CPU seconds of this process).
+fn sqlite_phase(
+    path: &Path,
+    requests: &[Request],
+    batch: usize,
+) -> anyhow::Result<(usize, Duration, f64)> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        bail!("SQLite refused WAL mode ({mode})");
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SQLITE_SCHEMA)?;
+    // Hashes and ring positions first: the node computes them too, but this
+    // phase is the floor for the write itself.
+    let now = 1_800_000_000_000i64;
+    // (account, namespace, hash, data, expiry, ring position)
+    type Row<'a> = ([u8; 32], u16, [u8; 32], &'a [u8], i64, i64);
+    let rows: Vec<Row<'_>> = requests
+        .iter()
+        .filter_map(|r| match r {
+            Request::Store(s) => {
+                let key = nightjar_crypto::identity::PublicKey::from_bytes(&s.account).ok()?;
+                let hash = nightjar_crypto::hash::message_hash(&key, s.namespace, &s.data);
+                let pos = nightjar_crypto::hash::ring_position(&key) ^ (1 << 63);
+                let ttl = i64::try_from(s.ttl_ms).unwrap_or(i64::MAX);
+                Some((
+                    s.account,
+                    s.namespace,
+                    hash,
+                    s.data.as_slice(),
+                    now.saturating_add(ttl),
+                    pos as i64,
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    let cpu0 = cpu_seconds()?;
+    let t0 = Instant::now();
+    for chunk in rows.chunks(batch.max(1)) {
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (account, namespace, hash, data, expiry, pos) in chunk {
+                stmt.execute(rusqlite::params![
+                    &account[..],
+                    namespace,
+                    &hash[..],
+                    data,
+                    now,
+                    expiry,
+                    pos
+                ])?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok((rows.len(), t0.elapsed(), cpu_seconds()? - cpu0))
+}
+
+/// One node in its own process: the same load as [`run_phase`], with the
+/// node's CPU time read from `/proc`.
+async fn process_phase(
+    dir: &Path,
+    bin: &NodeBinary,
+    messages: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Phase, Vec<Request>)> {
+    let (ids, entries) = util::node_identities(1)?;
+    let config = util::bench_config(entries[0].addr, dir.join("node"), None);
+    let node = NodeProcess::start(bin, &config, &ids[0]).await?;
+    let requests = sealed_requests(messages)?;
+    let shared = Arc::new(requests.clone());
+    let (acked, receipts, wall, cpu) =
+        drive(&entries, shared, concurrency, || node.cpu_seconds()).await?;
+    drop(node);
+    Ok((
+        Phase {
+            acked,
+            wall,
+            cpu,
+            receipts,
+        },
+        requests,
+    ))
+}
+
+/// Run the benchmark and print its JSON.
+pub async fn run(
+    nodes: usize,
+    messages: usize,
+    concurrency: usize,
+    dir: Option<PathBuf>,
+    node_bin: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    if nodes == 0 || messages == 0 || concurrency == 0 {
+        bail!("--nodes, --messages and --concurrency must be positive");
+    }
+    let bin = NodeBinary::find(node_bin.as_deref())?;
+    let tmp = util::bench_dir(dir)?;
+    let single_dir = tmp.path().join("single");
+    let swarm_dir = tmp.path().join("swarm");
+    std::fs::create_dir_all(&single_dir)?;
+    std::fs::create_dir_all(&swarm_dir)?;
+    let single = run_phase(&single_dir, 1, messages, concurrency).await?;
+    let swarm = run_phase(&swarm_dir, nodes, messages, concurrency).await?;
+    let process_dir = tmp.path().join("process");
+    std::fs::create_dir_all(&process_dir)?;
+    let (process, requests) = process_phase(&process_dir, &bin, messages, concurrency).await?;
+    let (rows, sqlite_wall, sqlite_cpu) =
+        sqlite_phase(&process_dir.join("bare.sqlite"), &requests, concurrency)?;
+    let sqlite_rate = rows as f64 / sqlite_wall.as_secs_f64().max(f64::MIN_POSITIVE);
+    let sqlite_cpu_rate = if sqlite_cpu > 0.0 {
+        rows as f64 / sqlite_cpu
+    } else {
+        0.0
+    };
+    let rate = |p: &Phase| p.acked as f64 / p.wall.as_secs_f64();
+    let cpu_rate = |p: &Phase| {
+        if p.cpu > 0.0 {
+            p.acked as f64 / p.cpu
+        } else {
+            0.0
+        }
+    };
+    let out = json!({
+        "bench": "store",
+        "nodes": nodes,
+        "messages": messages,
+        "concurrency": concurrency,
+        "acked": swarm.acked,
+        "stores_per_sec": rate(&swarm),
+        "stores_per_cpu_sec": cpu_rate(&swarm),
+        "receipts_per_store": swarm.receipts as f64 / swarm.acked.max(1) as f64,
+        "single_node_stores_per_sec": rate(&single),
+        "single_node_stores_per_cpu_sec": cpu_rate(&single),
+        "ratio": rate(&swarm) / rate(&single).max(f64::MIN_POSITIVE),
+        "ratio_cpu": cpu_rate(&swarm) / cpu_rate(&single).max(f64::MIN_POSITIVE),
+        "one_node_process_acked": process.acked,
+        "one_node_process_stores_per_sec": rate(&process),
+        "one_node_process_stores_per_cpu_sec": cpu_rate(&process),
+        "sqlite_rows_per_sec": sqlite_rate,
+        "sqlite_rows_per_cpu_sec": sqlite_cpu_rate,
+        "sqlite_rows_per_commit": concurrency,
+        "ratio_sqlite": cpu_rate(&process) / sqlite_cpu_rate.max(f64::MIN_POSITIVE),
+        "ratio_sqlite_wall": rate(&process) / sqlite_rate.max(f64::MIN_POSITIVE),
+        "node_binary": bin.describe(),
+    });
+    eprintln!(
+        "{nodes}-node swarm: {:.0} acked stores/s ({:.0} per CPU-second, {:.1} receipts each); \
+         one node: {:.0}/s ({:.0} per CPU-second); ratio {:.2} (CPU {:.2})",
+        rate(&swarm),
+        cpu_rate(&swarm),
+        swarm.receipts as f64 / swarm.acked.max(1) as f64,
+        rate(&single),
+        cpu_rate(&single),
+        rate(&swarm) / rate(&single).max(f64::MIN_POSITIVE),
+        cpu_rate(&swarm) / cpu_rate(&single).max(f64::MIN_POSITIVE),
+    );
+    eprintln!(
+        "one node process: {:.0} acked stores/s, {:.0} per node CPU-second; bare SQLite ({concurrency} rows \
+         per commit): {:.0} rows/s, {:.0} per CPU-second; ratio (CPU) {:.2}",
+        rate(&process),
+        cpu_rate(&process),
+        sqlite_rate,
+        sqlite_cpu_rate,
+        cpu_rate(&process) / sqlite_cpu_rate.max(f64::MIN_POSITIVE),
+    );
+    println!("{out}");
+    Ok(())
+}

@@ -532,9 +532,17 @@ async fn hostile_onion_layers_get_their_errors_and_the_node_keeps_serving() {
     // Too many hops already, and a layer over the size limit: refused before peeling.
     let deep = ask(onion([9; 32], vec![1; 100], nightjar_wire::MAX_ONION_HOPS)).await;
     assert_eq!(code(&deep), Some(ErrorCode::BadRequest), "{deep:?}");
-    let big = ask(onion([9; 32], vec![1; nightjar_wire::MAX_ONION_LAYER + 1], 0)).await;
+    let big = ask(onion(
+        [9; 32],
+        vec![1; nightjar_wire::MAX_ONION_LAYER + 1],
+        0,
+    ))
+    .await;
     assert!(
-        matches!(code(&big), Some(ErrorCode::BadRequest | ErrorCode::TooLarge)),
+        matches!(
+            code(&big),
+            Some(ErrorCode::BadRequest | ErrorCode::TooLarge)
+        ),
         "{big:?}"
     );
     // A valid layer naming a next hop that is not a registered node: the
@@ -579,7 +587,10 @@ async fn hostile_onion_layers_get_their_errors_and_the_node_keeps_serving() {
         panic!("expected an onion answer, got {answer:?}");
     };
     let inner = Response::from_frame(&keys.open(blob).unwrap()).unwrap();
-    assert!(matches!(inner.body, ResponseBody::Stored { .. }), "{inner:?}");
+    assert!(
+        matches!(inner.body, ResponseBody::Stored { .. }),
+        "{inner:?}"
+    );
 
     assert_serving(&conn, &owner).await;
     ep.close(0u32.into(), b"done");

@@ -38,6 +38,9 @@ pub struct Accounting {
     pub connections: BTreeMap<String, ConnectionCount>,
     /// Hex of every account key named in a request handled here.
     pub accounts: BTreeSet<String>,
+    /// Hex of every account whose mailbox was read or deleted from here
+    /// (requests only the account's owner can sign).
+    pub read_accounts: BTreeSet<String>,
     /// Hex of the first [`ANSWER_PREFIX`] bytes of every onion answer sent.
     pub onion_answers: Vec<String>,
 }
@@ -68,6 +71,11 @@ impl Accounting {
         };
         if self.accounts.len() < MAX_ENTRIES {
             self.accounts.insert(hex(&account));
+        }
+        if matches!(request, Request::Retrieve(_) | Request::Delete(_))
+            && self.read_accounts.len() < MAX_ENTRIES
+        {
+            self.read_accounts.insert(hex(&account));
         }
     }
 

@@ -213,13 +213,14 @@ fn client_talks_only_to_its_guards_and_no_node_links_its_address_to_its_account(
         "Alice's commands went through her guards"
     );
 
-    // No node saw both a client's address and that client's account.
+    // No node saw both a client's address and the account that client reads
+    // (a store to an account may be sent by anyone, so it names no reader).
     for (ip, account) in [(&alice_ip, &alice_id), (&bob_ip, &bob_id)] {
         let key = key_hex(account);
         let mut readers = 0;
         for (node, view) in &views {
             let saw_ip = view["connections"][ip.as_str()].is_object();
-            let saw_account = view["accounts"]
+            let saw_account = view["read_accounts"]
                 .as_array()
                 .unwrap()
                 .iter()

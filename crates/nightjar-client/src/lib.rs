@@ -412,7 +412,15 @@ impl Client {
     /// Make sure a path through each guard exists (building one to a random
     /// destination if needed), so [`Client::paths`] has something to show.
     pub async fn warm_paths(&mut self) -> Result<(), ClientError> {
-        self.refresh_registry().await
+        // Each request takes the next guard's path (building it if missing),
+        // so one refresh per guard leaves a path through every guard.
+        for _ in 0..self.paths.guards().len() {
+            if self.paths.paths().len() >= self.paths.guards().len() {
+                break;
+            }
+            self.refresh_registry().await?;
+        }
+        Ok(())
     }
 
     /// The swarm that holds `account`'s mailbox, from the registry snapshot.

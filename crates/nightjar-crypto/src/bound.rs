@@ -10,12 +10,12 @@
 //! The bound takes the **fastest** implementation available, not
 //! necessarily the one the protocol uses:
 //!
-//! - X25519: x25519-dalek (what [`crate::onion`] uses) or aws-lc-rs's
+//! - X25519: x25519-dalek (what the client's ephemeral keys use) or aws-lc-rs's
 //!   `agreement` with a static private key (`PrivateKey::from_private_key`,
 //!   already in the build under rustls);
-//! - XChaCha20-Poly1305: RustCrypto's `chacha20poly1305` (what the protocol
-//!   uses), or HChaCha20 (RustCrypto) followed by aws-lc-rs's
-//!   ChaCha20-Poly1305, which is the same construction;
+//! - XChaCha20-Poly1305: RustCrypto's `chacha20poly1305`, or HChaCha20
+//!   (RustCrypto) followed by aws-lc-rs's ChaCha20-Poly1305, which is the
+//!   same construction and what [`crate::onion`] uses;
 //! - keyed BLAKE2b with 56-byte outputs: RustCrypto's `blake2` (the only one
 //!   here).
 //!
@@ -28,7 +28,6 @@
 //! AEAD seal of the answer it passes back. The bound works in buffers the
 //! caller provides, so it allocates nothing.
 
-use aws_lc_rs::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::agreement::{self, UnparsedPublicKey, X25519};
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::aead::inout::InOutBuf;
@@ -41,6 +40,7 @@ use crate::error::OnionError;
 use crate::hash::blake2b_keyed_56;
 use crate::identity::Identity;
 use crate::labels;
+use crate::xchacha;
 
 const TAG_LEN: usize = 16;
 
@@ -56,9 +56,11 @@ pub enum X25519Impl {
 /// An XChaCha20-Poly1305 implementation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AeadImpl {
-    /// RustCrypto `chacha20poly1305::XChaCha20Poly1305`, as the protocol uses.
+    /// RustCrypto `chacha20poly1305::XChaCha20Poly1305` (envelopes and local
+    /// storage use it).
     RustCrypto,
-    /// HChaCha20 (RustCrypto `chacha20`) then aws-lc-rs ChaCha20-Poly1305.
+    /// HChaCha20 (RustCrypto `chacha20`) then aws-lc-rs ChaCha20-Poly1305,
+    /// as the onion layers use.
     AwsLc,
 }
 
@@ -210,23 +212,6 @@ pub fn hop_aad(e: &[u8; 32]) -> [u8; 33] {
     aad
 }
 
-fn aws_lc_key(key: &HopKey) -> Result<(LessSafeKey, Nonce), OnionError> {
-    let sub = chacha20::hchacha::<chacha20::R20>(
-        &(*key.key).into(),
-        &<[u8; 16]>::try_from(&key.nonce[..16])
-            .map_err(|_| OnionError::Malformed("nonce"))?
-            .into(),
-    );
-    let mut nonce = [0u8; 12];
-    nonce[4..].copy_from_slice(&key.nonce[16..]);
-    let unbound = UnboundKey::new(&CHACHA20_POLY1305, sub.as_slice())
-        .map_err(|_| OnionError::Malformed("aws-lc-rs refused the key"))?;
-    Ok((
-        LessSafeKey::new(unbound),
-        Nonce::assume_unique_for_key(nonce),
-    ))
-}
-
 /// XChaCha20-Poly1305 open of `ct ‖ tag` (`sealed`) into `out` (of
 /// `sealed.len() − 16` bytes), out of place.
 pub fn aead_open(
@@ -246,11 +231,8 @@ pub fn aead_open(
                 .decrypt_inout_detached(&key.nonce.into(), aad, inout, &(*tag).into())
                 .map_err(|_| OnionError::DecryptFailed)
         }
-        AeadImpl::AwsLc => {
-            let (k, nonce) = aws_lc_key(key)?;
-            k.open_separate_gather(nonce, Aad::from(aad), ct, tag, out)
-                .map_err(|_| OnionError::DecryptFailed)
-        }
+        AeadImpl::AwsLc => xchacha::open_detached(&key.key, &key.nonce, aad, ct, tag, out)
+            .map_err(|_| OnionError::DecryptFailed),
     }
 }
 
@@ -273,11 +255,9 @@ pub fn aead_seal(
             tag_out.copy_from_slice(&tag);
         }
         AeadImpl::AwsLc => {
-            let (k, nonce) = aws_lc_key(key)?;
-            let tag = k
-                .seal_in_place_separate_tag(nonce, Aad::from(aad), plain)
+            let tag = xchacha::seal_detached(&key.key, &key.nonce, aad, plain)
                 .map_err(|_| OnionError::Malformed("too long to encrypt"))?;
-            tag_out.copy_from_slice(tag.as_ref());
+            tag_out.copy_from_slice(&tag);
         }
     }
     Ok(())

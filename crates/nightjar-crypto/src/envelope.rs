@@ -23,7 +23,6 @@
 
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
-use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::error::EnvelopeError;
@@ -200,14 +199,10 @@ pub fn seal_with_ephemeral(
     buf.extend_from_slice(&sig);
     buf.extend_from_slice(&m);
 
-    let secret = StaticSecret::from(*ephemeral_secret);
-    let e_pub = x25519_dalek::PublicKey::from(&secret).to_bytes();
     let y = recipient.x25519();
-    let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(y));
-    if !shared.was_contributory() {
-        return Err(EnvelopeError::LowOrderPoint);
-    }
-    let h = derive_key_nonce(shared.as_bytes(), &e_pub, &y);
+    let (e_pub, shared) = crate::identity::ephemeral_agree(ephemeral_secret, &y)
+        .ok_or(EnvelopeError::LowOrderPoint)?;
+    let h = derive_key_nonce(&shared, &e_pub, &y);
     let (cipher, nonce) = cipher_and_nonce(&h);
 
     let mut aad = [0u8; 33];
@@ -293,6 +288,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::identity::Seed;
+    use x25519_dalek::StaticSecret;
 
     fn ids() -> (Identity, Identity) {
         (

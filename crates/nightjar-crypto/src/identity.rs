@@ -541,6 +541,44 @@ impl FromStr for AccountId {
     }
 }
 
+/// X25519 with a one-time secret: returns the secret's public key `E` and
+/// `X25519(secret, their_public)`, or `None` if the result is all zero (the
+/// peer's point has small order).
+///
+/// aws-lc-rs computes both (about half the cost of x25519-dalek's fixed-base
+/// and variable-base multiplications on this machine kind, BENCHMARKS.md);
+/// x25519-dalek is the fallback should aws-lc-rs refuse the key. Both clamp
+/// the secret as RFC 7748 says and give the same bytes (unit test).
+pub(crate) fn ephemeral_agree(
+    secret: &[u8; 32],
+    their_public: &[u8; 32],
+) -> Option<([u8; 32], Zeroizing<[u8; 32]>)> {
+    use aws_lc_rs::agreement::{self, X25519};
+    if let Ok(key) = agreement::PrivateKey::from_private_key(&X25519, secret)
+        && let Ok(public) = key.compute_public_key()
+        && let Ok(e_pub) = <[u8; 32]>::try_from(public.as_ref())
+    {
+        let peer = agreement::UnparsedPublicKey::new(&X25519, their_public);
+        return agreement::agree(&key, peer, (), |shared| {
+            let mut out = Zeroizing::new([0u8; 32]);
+            if shared.len() != out.len() {
+                return Err(());
+            }
+            out.copy_from_slice(shared);
+            Ok(out)
+        })
+        .ok()
+        .filter(|s| s.iter().any(|&b| b != 0))
+        .map(|shared| (e_pub, shared));
+    }
+    let secret = StaticSecret::from(*secret);
+    let e_pub = x25519_dalek::PublicKey::from(&secret).to_bytes();
+    let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*their_public));
+    shared
+        .was_contributory()
+        .then(|| (e_pub, Zeroizing::new(shared.to_bytes())))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -548,6 +586,29 @@ mod tests {
 
     fn hex32(s: &str) -> [u8; 32] {
         hex::decode(s).unwrap().try_into().unwrap()
+    }
+
+    #[test]
+    fn ephemeral_agree_matches_x25519_dalek() {
+        for i in 0..16u8 {
+            let secret: [u8; 32] = core::array::from_fn(|j| (j as u8).wrapping_mul(29) ^ i);
+            let peer_secret = StaticSecret::from([i.wrapping_add(3); 32]);
+            let peer = x25519_dalek::PublicKey::from(&peer_secret).to_bytes();
+            let (e_pub, shared) = ephemeral_agree(&secret, &peer).unwrap();
+            let dalek = StaticSecret::from(secret);
+            assert_eq!(e_pub, x25519_dalek::PublicKey::from(&dalek).to_bytes());
+            assert_eq!(
+                *shared,
+                dalek
+                    .diffie_hellman(&x25519_dalek::PublicKey::from(peer))
+                    .to_bytes()
+            );
+        }
+        // A small-order point (here the identity, 1) gives an all-zero result.
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert!(ephemeral_agree(&[7u8; 32], &one).is_none());
+        assert!(ephemeral_agree(&[7u8; 32], &[0u8; 32]).is_none());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! This crate is the **only** crate of the workspace that names primitive
 //! cryptography crates (ed25519-dalek, x25519-dalek, aws-lc-rs for the
-//! identity's X25519, chacha20poly1305, blake2, argon2, bip39, bech32). Everything else uses the Nightjar-level
+//! identity's X25519 and the onion layers' ChaCha20-Poly1305, chacha20 for HChaCha20, chacha20poly1305, blake2, argon2, bip39, bech32). Everything else uses the Nightjar-level
 //! operations it exports:
 //!
 //! - [`identity`]: seeds, 24-word recovery phrases, Ed25519 identities,
@@ -37,6 +37,7 @@ pub mod hash;
 pub mod identity;
 pub mod labels;
 pub mod onion;
+mod xchacha;
 
 pub use error::{CryptoError, EnvelopeError, OnionError};
 pub use identity::random_index;

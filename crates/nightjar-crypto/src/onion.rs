@@ -46,16 +46,13 @@
 
 use core::fmt;
 
-use chacha20poly1305::aead::AeadInOut;
-use chacha20poly1305::aead::inout::InOutBuf;
-use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
-use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 pub use crate::error::OnionError;
 use crate::hash::blake2b_keyed_56;
-use crate::identity::{Identity, PublicKey, os_random};
+use crate::identity::{Identity, PublicKey, ephemeral_agree, os_random};
 use crate::labels;
+use crate::xchacha;
 
 /// Version byte: the first byte of every layer plaintext and every response
 /// plaintext, and the first byte of the AEAD's associated data.
@@ -213,10 +210,6 @@ struct HopKey {
 }
 
 impl HopKey {
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&self.key.into())
-    }
-
     fn aad(&self) -> [u8; 1 + KEY_LEN] {
         aad(&self.ephemeral)
     }
@@ -312,9 +305,7 @@ fn seal_in_place(key: &HopKey, buf: &mut [u8], start: usize, end: usize) -> Resu
     let (plain, tag_out) = region
         .split_last_chunk_mut::<TAG_LEN>()
         .ok_or(OnionError::Malformed("layer shorter than its tag"))?;
-    let tag = key
-        .cipher()
-        .encrypt_inout_detached(&key.nonce.into(), &key.aad(), plain.into())
+    let tag = xchacha::seal_detached(&key.key, &key.nonce, &key.aad(), plain)
         .map_err(|_| OnionError::Malformed("layer too long to encrypt"))?;
     tag_out.copy_from_slice(&tag);
     Ok(())
@@ -384,14 +375,9 @@ pub fn build_with_ephemerals(
     let mut request_keys = Vec::with_capacity(n);
     let mut response_keys = Vec::with_capacity(n);
     for ((node, _), e) in hops.iter().zip(ephemerals) {
-        let secret = StaticSecret::from(*e);
-        let e_pub = x25519_dalek::PublicKey::from(&secret).to_bytes();
         let y = node.x25519();
-        let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(y));
-        if !shared.was_contributory() {
-            return Err(OnionError::LowOrderPoint);
-        }
-        let (req, resp) = hop_keys(shared.as_bytes(), &e_pub, &y);
+        let (e_pub, shared) = ephemeral_agree(e, &y).ok_or(OnionError::LowOrderPoint)?;
+        let (req, resp) = hop_keys(&shared, &e_pub, &y);
         publics.push(e_pub);
         request_keys.push(req);
         response_keys.push(resp);
@@ -490,12 +476,7 @@ impl ReturnKeys {
         for (hop, key) in self.hops.iter().enumerate() {
             let bad = OnionError::BadResponse { hop };
             let region = buf.get_mut(start..end).ok_or(bad.clone())?;
-            let (ct, tag) = region
-                .split_last_chunk_mut::<TAG_LEN>()
-                .ok_or(bad.clone())?;
-            let tag = *tag;
-            key.cipher()
-                .decrypt_inout_detached(&key.nonce.into(), &key.aad(), ct.into(), &tag.into())
+            xchacha::open_in_place(&key.key, &key.nonce, &key.aad(), region)
                 .map_err(|_| bad.clone())?;
             end -= TAG_LEN;
             let r = buf.get(start..end).ok_or(bad.clone())?;
@@ -561,9 +542,7 @@ pub fn peel(
 
     // Decrypt straight from the input into the output buffer (one pass).
     let mut p = vec![0u8; ct.len()];
-    let inout = InOutBuf::new(ct, &mut p).map_err(|_| OnionError::DecryptFailed)?;
-    req.cipher()
-        .decrypt_inout_detached(&req.nonce.into(), &req.aad(), inout, &(*tag).into())
+    xchacha::open_detached(&req.key, &req.nonce, &req.aad(), ct, tag, &mut p)
         .map_err(|_| OnionError::DecryptFailed)?;
 
     let (&[version, kind], rest) = p
@@ -663,6 +642,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::identity::Seed;
+    use x25519_dalek::StaticSecret;
 
     fn node(i: u8) -> Identity {
         Identity::from_seed(Seed::from_bytes([0x40 + i; 32]))

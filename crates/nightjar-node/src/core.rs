@@ -213,6 +213,57 @@ pub struct NodeCore {
     snapshot: Option<RegistrySnapshot>,
     /// The current map's nodes by key bytes.
     nodes_by_key: HashMap<[u8; 32], NodeEntry>,
+    /// Account keys decoded recently.
+    account_keys: AccountKeys,
+}
+
+/// How many decoded account keys [`AccountKeys`] keeps.
+const ACCOUNT_KEY_CACHE: usize = 4096;
+
+/// Account keys this node decoded recently, by their bytes.
+///
+/// Every store, replicate, retrieve and delete names its account by its
+/// Ed25519 key bytes, and checking them (a point decompression, 15–20 µs
+/// here) was about 5 % of a store's CPU (BENCHMARKS.md, acknowledged
+/// stores). Only valid keys are kept; when full, the cache starts over, so
+/// it never holds more than [`ACCOUNT_KEY_CACHE`] keys (about 1 MB) and a
+/// sender cycling through many keys costs no more than without it.
+struct AccountKeys {
+    keys: HashMap<[u8; 32], PublicKey>,
+    capacity: usize,
+}
+
+impl Default for AccountKeys {
+    fn default() -> AccountKeys {
+        AccountKeys {
+            keys: HashMap::new(),
+            capacity: ACCOUNT_KEY_CACHE,
+        }
+    }
+}
+
+// Prints only the number of keys: which accounts a node served is not for logs.
+impl std::fmt::Debug for AccountKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountKeys")
+            .field("len", &self.keys.len())
+            .finish()
+    }
+}
+
+impl AccountKeys {
+    /// The key `bytes` encode, or `None` if they are not a valid Ed25519 key.
+    fn decode(&mut self, bytes: &[u8; 32]) -> Option<PublicKey> {
+        if let Some(key) = self.keys.get(bytes) {
+            return Some(*key);
+        }
+        let key = PublicKey::from_bytes(bytes).ok()?;
+        if self.keys.len() >= self.capacity {
+            self.keys.clear();
+        }
+        self.keys.insert(*bytes, key);
+        Some(key)
+    }
 }
 
 impl NodeCore {
@@ -228,6 +279,7 @@ impl NodeCore {
             quorum: WriteQuorum::Majority,
             snapshot: None,
             nodes_by_key: HashMap::new(),
+            account_keys: AccountKeys::default(),
         }
     }
 
@@ -369,7 +421,7 @@ impl NodeCore {
                 },
             }),
             Request::Store(s) => {
-                let Ok(key) = PublicKey::from_bytes(&s.account) else {
+                let Some(key) = self.account_keys.decode(&s.account) else {
                     return unknown_account(now_ms);
                 };
                 let (replicate_to, quorum) = match self.placement(&key) {
@@ -388,7 +440,7 @@ impl NodeCore {
                 }
             }
             Request::Replicate(r) => {
-                let Ok(key) = PublicKey::from_bytes(&r.account) else {
+                let Some(key) = self.account_keys.decode(&r.account) else {
                     return unknown_account(now_ms);
                 };
                 if let Placement::Elsewhere(info) = self.placement(&key) {
@@ -416,7 +468,7 @@ impl NodeCore {
                 }
             }
             Request::GetSwarm { account } => {
-                let Ok(key) = PublicKey::from_bytes(&account) else {
+                let Some(key) = self.account_keys.decode(&account) else {
                     return unknown_account(now_ms);
                 };
                 let info = match (
@@ -446,7 +498,7 @@ impl NodeCore {
             Request::SyncList { start, end } => Action::SyncList { start, end },
             Request::SyncFetch(keys) => Action::SyncFetch(keys),
             Request::Retrieve(r) => {
-                if let Ok(key) = PublicKey::from_bytes(&r.account)
+                if let Some(key) = self.account_keys.decode(&r.account)
                     && let Placement::Elsewhere(info) = self.placement(&key)
                 {
                     return wrong_swarm(now_ms, info);
@@ -470,10 +522,13 @@ impl NodeCore {
                 }
             }
             Request::Delete(d) => {
-                let forward_to = match PublicKey::from_bytes(&d.account).map(|k| self.placement(&k))
+                let forward_to = match self
+                    .account_keys
+                    .decode(&d.account)
+                    .map(|k| self.placement(&k))
                 {
-                    Ok(Placement::Elsewhere(info)) => return wrong_swarm(now_ms, info),
-                    Ok(Placement::Here { peers, .. }) if !from_node => peers,
+                    Some(Placement::Elsewhere(info)) => return wrong_swarm(now_ms, info),
+                    Some(Placement::Here { peers, .. }) if !from_node => peers,
                     _ => Vec::new(),
                 };
                 let request = Request::Delete(d.clone());
@@ -524,7 +579,10 @@ impl NodeCore {
                 format!("timestamp is more than {CLOCK_WINDOW_MS} ms ahead of the node clock"),
             ));
         }
-        let key = PublicKey::from_bytes(account).map_err(|_| unknown_account_response(now_ms))?;
+        let key = self
+            .account_keys
+            .decode(account)
+            .ok_or_else(|| unknown_account_response(now_ms))?;
         if key.verify_labelled(label, data, signature).is_err() {
             return Err(Response::error(
                 now_ms,
@@ -785,6 +843,30 @@ mod tests {
             code(core.handle(NOW, None, Ok(req))),
             Some(ErrorCode::BadSignature)
         );
+    }
+
+    #[test]
+    fn account_key_cache_decodes_like_the_key_and_stays_bounded() {
+        let mut cache = AccountKeys {
+            capacity: 8,
+            ..AccountKeys::default()
+        };
+        let mut invalid = [0xff; 32];
+        invalid[31] = 0x7f;
+        assert!(cache.decode(&invalid).is_none());
+        assert!(
+            cache.decode(&invalid).is_none(),
+            "an invalid key is never cached"
+        );
+        let first = Identity::generate().unwrap().public_key();
+        assert_eq!(cache.decode(&first.to_bytes()), Some(first));
+        assert_eq!(cache.decode(&first.to_bytes()), Some(first));
+        for _ in 0..20 {
+            let key = Identity::generate().unwrap().public_key();
+            assert_eq!(cache.decode(&key.to_bytes()), Some(key));
+            assert!(cache.keys.len() <= 8);
+        }
+        assert_eq!(cache.decode(&first.to_bytes()), Some(first));
     }
 
     #[test]

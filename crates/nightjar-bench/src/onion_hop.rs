@@ -312,6 +312,49 @@ struct Networked {
     failed: usize,
     relay_cpu: f64,
     wall: Duration,
+    /// What the generator's connections to the relay carried during the
+    /// timed run (QUIC's own counters).
+    link: LinkCounts,
+}
+
+/// QUIC datagrams and UDP system calls on the generator's connections to the
+/// relay, summed over them: the relay received what the generator sent and
+/// sent what it received on this link.
+#[derive(Default, Clone, Copy)]
+struct LinkCounts {
+    datagrams_out: u64,
+    datagrams_in: u64,
+    send_calls: u64,
+    recv_calls: u64,
+    ack_frames_out: u64,
+    ack_frames_in: u64,
+}
+
+impl LinkCounts {
+    fn of(conns: &[quinn::Connection]) -> LinkCounts {
+        conns.iter().fold(LinkCounts::default(), |acc, c| {
+            let s = c.stats();
+            LinkCounts {
+                datagrams_out: acc.datagrams_out + s.udp_tx.datagrams,
+                datagrams_in: acc.datagrams_in + s.udp_rx.datagrams,
+                send_calls: acc.send_calls + s.udp_tx.ios,
+                recv_calls: acc.recv_calls + s.udp_rx.ios,
+                ack_frames_out: acc.ack_frames_out + s.frame_tx.acks,
+                ack_frames_in: acc.ack_frames_in + s.frame_rx.acks,
+            }
+        })
+    }
+
+    fn since(self, before: LinkCounts) -> LinkCounts {
+        LinkCounts {
+            datagrams_out: self.datagrams_out.saturating_sub(before.datagrams_out),
+            datagrams_in: self.datagrams_in.saturating_sub(before.datagrams_in),
+            send_calls: self.send_calls.saturating_sub(before.send_calls),
+            recv_calls: self.recv_calls.saturating_sub(before.recv_calls),
+            ack_frames_out: self.ack_frames_out.saturating_sub(before.ack_frames_out),
+            ack_frames_in: self.ack_frames_in.saturating_sub(before.ack_frames_in),
+        }
+    }
 }
 
 async fn networked(args: &Args) -> anyhow::Result<Networked> {
@@ -432,11 +475,13 @@ async fn networked(args: &Args) -> anyhow::Result<Networked> {
             relay.log.display()
         );
     }
+    let link0 = LinkCounts::of(&conns);
     let cpu0 = relay.cpu_seconds()?;
     let t0 = Instant::now();
     let (relayed, failed) = run(warmup..total, args.concurrency.max(1)).await?;
     let wall = t0.elapsed();
     let relay_cpu = relay.cpu_seconds()? - cpu0;
+    let link = LinkCounts::of(&conns).since(link0);
     endpoint.close(0u32.into(), b"done");
     drop(relay);
     sink.shutdown().await;
@@ -446,6 +491,7 @@ async fn networked(args: &Args) -> anyhow::Result<Networked> {
         failed,
         relay_cpu,
         wall,
+        link,
     })
 }
 
@@ -533,6 +579,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         out["relay_hops_per_cpu_sec"] = json!(relay_rate);
         out["relay_cpu_us_per_hop"] = json!(1e6 / relay_rate.max(f64::MIN_POSITIVE));
         out["ratio_networked"] = json!(relay_rate / bound_rate.max(f64::MIN_POSITIVE));
+        let per = |x: u64| x as f64 / (n.relayed.max(1) as f64);
+        out["client_link_per_request"] = json!({
+            "datagrams_to_relay": per(n.link.datagrams_out),
+            "datagrams_from_relay": per(n.link.datagrams_in),
+            "send_calls": per(n.link.send_calls),
+            "recv_calls": per(n.link.recv_calls),
+            "ack_frames_to_relay": per(n.link.ack_frames_out),
+            "ack_frames_from_relay": per(n.link.ack_frames_in),
+        });
+        eprintln!(
+            "  generator ↔ relay, per request: {:.2} datagrams to the relay, {:.2} from it \
+             ({:.2} / {:.2} ACK frames), {:.2} send and {:.2} receive calls",
+            per(n.link.datagrams_out),
+            per(n.link.datagrams_in),
+            per(n.link.ack_frames_out),
+            per(n.link.ack_frames_in),
+            per(n.link.send_calls),
+            per(n.link.recv_calls),
+        );
         eprintln!(
             "networked: the relay process forwarded {} onion requests ({} failed) at {:.0}/s, \
              {:.0} per CPU-second ({:.1} µs each): ratio {:.2}",

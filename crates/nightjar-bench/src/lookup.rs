@@ -1,9 +1,24 @@
 //! `swarm-lookup` and the registry pieces `micro` shares: a registry of many
 //! nodes replayed into a `SwarmMap`, and account → swarm members lookups
 //! against a bare binary search over a sorted `Vec<u64>` of the same size.
+//!
+//! What `lookup_ns` measures, per lookup of one of 1,024 random
+//! accounts (cycled, so keys and the map are warm in cache, as on a busy
+//! node): [`lookup`], i.e. `SwarmMap::swarm_for_account` (the account's ring
+//! position, a keyed BLAKE2b of its key, computed on every call, then the
+//! nearest swarm ID) and then the swarm's members as a
+//! `SwarmMap::members_shared` handle (an `Arc<[NodeEntry]>` the caller owns:
+//! every entry readable, kept valid even if the map changes; the entries are
+//! kept ready in the map, so no entry is copied, and dropping the handle
+//! is part of the loop). Nothing is cached between lookups outside the map
+//! itself. The parts are timed alone too: `ring_position_ns`,
+//! `swarm_for_position_ns`, `members_ns` (`members_shared` alone), and
+//! `members_copy_ns`: `SwarmMap::members`, the members copied into a new
+//! `Vec`, for callers that need an owned, mutable list.
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -53,10 +68,12 @@ pub fn accounts(n: usize) -> anyhow::Result<Vec<PublicKey>> {
         .collect()
 }
 
-/// Look `account` up as a client or node does: its swarm, then its members.
-pub fn lookup(map: &SwarmMap, account: &PublicKey) -> anyhow::Result<Vec<NodeEntry>> {
+/// Look `account` up as a client or node does: its swarm (ring position
+/// and nearest swarm ID), then its members, shared with the map (no entry is
+/// copied).
+pub fn lookup(map: &SwarmMap, account: &PublicKey) -> anyhow::Result<Arc<[NodeEntry]>> {
     let swarm = map.swarm_for_account(account).context("no swarms")?;
-    map.members(swarm).context("swarm without members")
+    map.members_shared(swarm).context("swarm without members")
 }
 
 /// Run the benchmark and print its JSON.
@@ -124,6 +141,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|p| map.swarm_for_position(*p).context("no swarms"))
         .collect::<anyhow::Result<_>>()?;
     let members_ns = cpu_ns_per_op(ROUNDS, per_round, |i| {
+        black_box(map.members_shared(black_box(swarms[i % ACCOUNTS])));
+        Ok(())
+    })?;
+    let members_copy_ns = cpu_ns_per_op(ROUNDS, per_round, |i| {
         black_box(map.members(black_box(swarms[i % ACCOUNTS])));
         Ok(())
     })?;
@@ -142,9 +163,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "ring_position_ns": ring_position_ns,
         "swarm_for_position_ns": swarm_for_position_ns,
         "members_ns": members_ns,
+        "members_copy_ns": members_copy_ns,
     });
     eprintln!(
-        "{} nodes in {} swarms: lookup {:.0} ns (ring position {:.0} + nearest swarm {:.0} + members {:.0}); \
+        "{} nodes in {} swarms: lookup {:.0} ns (ring position {:.0} + nearest swarm {:.0} + members {:.0}; \
+         members copied into a Vec {:.0}); \
          binary search over {} u64s {:.1} ns; ratio {:.3}; replay {:.1} ms ({:.1} ms with parsing) [{:.1} s]",
         args.nodes,
         map.swarm_count(),
@@ -152,6 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ring_position_ns,
         swarm_for_position_ns,
         members_ns,
+        members_copy_ns,
         args.nodes,
         baseline_ns,
         baseline_ns / lookup_ns.max(f64::MIN_POSITIVE),

@@ -356,13 +356,16 @@ impl Registry {
     /// Fails with [`RegistryError::EventRejected`] if an event does not fit
     /// (its `position` counts the genesis nodes first).
     pub fn swarm_map(&self) -> Result<SwarmMap, RegistryError> {
+        // As `SwarmMap::replay`: each swarm's shared entries are rebuilt once,
+        // at the end, not after every event.
         let mut map = SwarmMap::new();
         for node in &self.nodes {
-            map.apply(&RegistryEvent::Join { node: node.clone() })?;
+            map.apply_deferred(&RegistryEvent::Join { node: node.clone() })?;
         }
         for event in &self.events {
-            map.apply(event)?;
+            map.apply_deferred(event)?;
         }
+        map.refresh_all();
         Ok(map)
     }
 

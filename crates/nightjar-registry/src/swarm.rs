@@ -97,6 +97,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use nightjar_crypto::hash::ring_position;
 use nightjar_crypto::identity::PublicKey;
@@ -181,7 +182,9 @@ impl FromStr for SwarmId {
 /// [module documentation](self).
 ///
 /// Lookups are `O(log n)`; applying an event is `O(log n)` (a retirement
-/// re-adds at most `MIN` nodes).
+/// re-adds at most `MIN` nodes). Each swarm keeps its members' entries
+/// ready, so [`SwarmMap::member_slice`] and [`SwarmMap::members_shared`]
+/// copy nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SwarmMap {
     /// Events applied.
@@ -189,9 +192,37 @@ pub struct SwarmMap {
     /// Every node, with its swarm.
     nodes: BTreeMap<NodeId, (NodeEntry, SwarmId)>,
     /// Every swarm, with its members.
-    swarms: BTreeMap<SwarmId, BTreeSet<NodeId>>,
+    swarms: BTreeMap<SwarmId, Swarm>,
     /// (member count, swarm ID) of every swarm, for smallest/largest.
     by_size: BTreeSet<(usize, SwarmId)>,
+    /// Swarms whose `entries` no longer match their `ids` (or that no longer
+    /// exist). Empty whenever a public method returns: [`SwarmMap::apply`]
+    /// ends with [`SwarmMap::refresh`], [`SwarmMap::replay`] with
+    /// [`SwarmMap::refresh_all`].
+    stale: BTreeSet<SwarmId>,
+}
+
+/// One swarm's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Swarm {
+    /// The member IDs (the source of truth; the rules work on these).
+    ids: BTreeSet<NodeId>,
+    /// The members' entries, in `ids` order: a function of `ids` and the
+    /// node map, rebuilt after every event that changes `ids` (a node's
+    /// entry only changes by an exit and a new join, which change `ids` too):
+    /// by [`SwarmMap::refresh`] after one event, by [`SwarmMap::refresh_all`]
+    /// once at the end of a replay. Shared, so a caller can keep it without
+    /// copying and a clone of the map shares it.
+    entries: Arc<[NodeEntry]>,
+}
+
+impl Swarm {
+    fn new() -> Swarm {
+        Swarm {
+            ids: BTreeSet::new(),
+            entries: Arc::from(Vec::new()),
+        }
+    }
 }
 
 impl SwarmMap {
@@ -207,8 +238,9 @@ impl SwarmMap {
     pub fn replay(events: &[RegistryEvent]) -> Result<SwarmMap, RegistryError> {
         let mut map = SwarmMap::new();
         for event in events {
-            map.apply(event)?;
+            map.apply_deferred(event)?;
         }
+        map.refresh_all();
         Ok(map)
     }
 
@@ -218,6 +250,16 @@ impl SwarmMap {
     /// fails with [`RegistryError::EventRejected`] (whose `position` is this
     /// map's height) and leaves the map unchanged.
     pub fn apply(&mut self, event: &RegistryEvent) -> Result<(), RegistryError> {
+        let result = self.apply_deferred(event);
+        self.refresh();
+        result
+    }
+
+    /// [`SwarmMap::apply`] without rebuilding the swarms' shared entries:
+    /// the caller must call [`SwarmMap::refresh`] or [`SwarmMap::refresh_all`]
+    /// before the map is used (replaying a log rebuilds each swarm once
+    /// instead of once per event).
+    pub(crate) fn apply_deferred(&mut self, event: &RegistryEvent) -> Result<(), RegistryError> {
         let rejected = |problem| RegistryError::EventRejected {
             position: self.height,
             problem: Box::new(problem),
@@ -278,14 +320,31 @@ impl SwarmMap {
     pub fn swarms(&self) -> Vec<(SwarmId, Vec<NodeEntry>)> {
         self.swarms
             .iter()
-            .map(|(id, members)| (*id, self.entries(members)))
+            .map(|(id, swarm)| (*id, swarm.entries.to_vec()))
             .collect()
     }
 
-    /// The members of `swarm`, sorted by node ID; `None` if there is no such
-    /// swarm.
+    /// The members of `swarm`, sorted by node ID, as a new `Vec` (a copy of
+    /// [`SwarmMap::member_slice`]); `None` if there is no such swarm.
+    ///
+    /// Prefer [`SwarmMap::member_slice`] or [`SwarmMap::members_shared`]
+    /// where a borrowed or shared list will do: they copy nothing.
     pub fn members(&self, swarm: SwarmId) -> Option<Vec<NodeEntry>> {
-        self.swarms.get(&swarm).map(|members| self.entries(members))
+        self.member_slice(swarm).map(<[NodeEntry]>::to_vec)
+    }
+
+    /// The members of `swarm`, sorted by node ID, borrowed from the map
+    /// (nothing is copied); `None` if there is no such swarm.
+    pub fn member_slice(&self, swarm: SwarmId) -> Option<&[NodeEntry]> {
+        self.swarms.get(&swarm).map(|s| &*s.entries)
+    }
+
+    /// The members of `swarm`, sorted by node ID, shared with the map: the
+    /// entries are not copied (cloning the `Arc` is one atomic increment),
+    /// and the list stays valid, unchanged, after the map changes or is
+    /// dropped. `None` if there is no such swarm.
+    pub fn members_shared(&self, swarm: SwarmId) -> Option<Arc<[NodeEntry]>> {
+        self.swarms.get(&swarm).map(|s| Arc::clone(&s.entries))
     }
 
     /// The swarm `id` is a member of.
@@ -323,12 +382,42 @@ impl SwarmMap {
         })
     }
 
-    fn entries(&self, ids: &BTreeSet<NodeId>) -> Vec<NodeEntry> {
-        ids.iter().filter_map(|id| self.node(id).cloned()).collect()
+    /// Rebuilds the shared entries of every stale swarm from its member IDs
+    /// and the node map.
+    pub(crate) fn refresh(&mut self) {
+        for id in std::mem::take(&mut self.stale) {
+            if let Some(swarm) = self.swarms.get_mut(&id) {
+                swarm.entries = swarm
+                    .ids
+                    .iter()
+                    .filter_map(|id| self.nodes.get(id).map(|(entry, _)| entry.clone()))
+                    .collect();
+            }
+        }
+    }
+
+    /// Rebuilds the shared entries of every swarm in one pass over the node
+    /// map (in node-ID order, so each swarm's list comes out sorted), with no
+    /// per-member lookup: what a replay does once at the end.
+    pub(crate) fn refresh_all(&mut self) {
+        self.stale.clear();
+        let mut lists: BTreeMap<SwarmId, Vec<NodeEntry>> = self
+            .swarms
+            .iter()
+            .map(|(id, swarm)| (*id, Vec::with_capacity(swarm.ids.len())))
+            .collect();
+        for (entry, swarm) in self.nodes.values() {
+            if let Some(list) = lists.get_mut(swarm) {
+                list.push(entry.clone());
+            }
+        }
+        for (id, swarm) in &mut self.swarms {
+            swarm.entries = lists.remove(id).unwrap_or_default().into();
+        }
     }
 
     fn size(&self, swarm: SwarmId) -> usize {
-        self.swarms.get(&swarm).map_or(0, BTreeSet::len)
+        self.swarms.get(&swarm).map_or(0, |s| s.ids.len())
     }
 
     /// Fewest members, ties to the lowest ID.
@@ -343,26 +432,33 @@ impl SwarmMap {
     }
 
     fn create_swarm(&mut self, swarm: SwarmId) {
-        self.swarms.insert(swarm, BTreeSet::new());
+        self.swarms.insert(swarm, Swarm::new());
         self.by_size.insert((0, swarm));
+        self.stale.insert(swarm);
     }
 
     /// Removes `swarm`, returning its members (who are left without a swarm).
     fn remove_swarm(&mut self, swarm: SwarmId) -> BTreeSet<NodeId> {
-        let members = self.swarms.remove(&swarm).unwrap_or_default();
+        let members = self
+            .swarms
+            .remove(&swarm)
+            .map(|s| s.ids)
+            .unwrap_or_default();
         self.by_size.remove(&(members.len(), swarm));
+        self.stale.remove(&swarm);
         members
     }
 
     /// Makes `id` (already in `nodes`) a member of `swarm`.
     fn add_member(&mut self, swarm: SwarmId, id: NodeId) {
-        let Some(members) = self.swarms.get_mut(&swarm) else {
+        let Some(members) = self.swarms.get_mut(&swarm).map(|s| &mut s.ids) else {
             return;
         };
         let before = members.len();
         if members.insert(id) {
             self.by_size.remove(&(before, swarm));
             self.by_size.insert((before + 1, swarm));
+            self.stale.insert(swarm);
         }
         if let Some(slot) = self.nodes.get_mut(&id) {
             slot.1 = swarm;
@@ -370,19 +466,20 @@ impl SwarmMap {
     }
 
     fn remove_member(&mut self, swarm: SwarmId, id: &NodeId) {
-        let Some(members) = self.swarms.get_mut(&swarm) else {
+        let Some(members) = self.swarms.get_mut(&swarm).map(|s| &mut s.ids) else {
             return;
         };
         let before = members.len();
         if members.remove(id) {
             self.by_size.remove(&(before, swarm));
             self.by_size.insert((before - 1, swarm));
+            self.stale.insert(swarm);
         }
     }
 
     /// Removes and returns the lowest member of `swarm`.
     fn take_lowest(&mut self, swarm: SwarmId) -> Option<NodeId> {
-        let id = *self.swarms.get(&swarm)?.first()?;
+        let id = *self.swarms.get(&swarm)?.ids.first()?;
         self.remove_member(swarm, &id);
         Some(id)
     }
@@ -647,6 +744,158 @@ mod tests {
             rejection(SwarmMap::replay(&[join(1), exit(1), exit(1)])),
             Some((2, EventProblem::NotJoined(entry(1).id)))
         );
+    }
+
+    /// xorshift64*: a fixed seed gives the same event sequence on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// The members of `swarm` the slow way, as `members` used to get them:
+    /// each member ID looked up again in the node map.
+    fn members_slow(map: &SwarmMap, swarm: SwarmId) -> Option<Vec<NodeEntry>> {
+        let ids = &map.swarms.get(&swarm)?.ids;
+        Some(
+            ids.iter()
+                .map(|id| map.node(id).cloned().expect("every member is a node"))
+                .collect(),
+        )
+    }
+
+    /// Every accessor of every swarm gives what the slow path gives.
+    fn assert_shared_is_slow_path(map: &SwarmMap, step: usize) {
+        assert!(map.stale.is_empty(), "step {step}: stale swarms left");
+        let swarms = map.swarms();
+        assert_eq!(swarms.len(), map.swarm_count());
+        for (id, listed) in swarms {
+            let slow = members_slow(map, id).unwrap();
+            assert_eq!(
+                map.member_slice(id),
+                Some(&slow[..]),
+                "step {step}, swarm {id}"
+            );
+            assert_eq!(map.members_shared(id).as_deref(), Some(&slow[..]));
+            assert_eq!(map.members(id).as_ref(), Some(&slow));
+            assert_eq!(listed, slow);
+        }
+        // An ID that is not a swarm (SwarmId(1) would be the 2^63-th).
+        assert_eq!(map.member_slice(SwarmId(1)), None);
+        assert_eq!(map.members_shared(SwarmId(1)), None);
+        assert_eq!(map.members(SwarmId(1)), None);
+    }
+
+    #[test]
+    fn shared_members_always_equal_the_slow_path() {
+        const POOL: u32 = 160;
+        let mut rng = Rng(0x5eed_0f5a_a44a);
+        let mut map = SwarmMap::new();
+        let mut log = Vec::new();
+        // The address each live node joined with (an exit then a join with a
+        // new address is how a member's entry changes).
+        let mut live: BTreeMap<u32, SocketAddr> = BTreeMap::new();
+        let mut most_swarms = 0;
+        let ids: Vec<NodeId> = (0..POOL).map(|i| entry(i).id).collect();
+        for step in 0..3000 {
+            // Phases of growth and of shrinking, so the swarm count goes up
+            // and down (creations, borrowing, retirements).
+            let growing = (step / 400) % 2 == 0;
+            let i = rng.below(POOL as usize) as u32;
+            let addr = |rng: &mut Rng| {
+                SocketAddr::from((
+                    [10, 0, (i >> 8) as u8, i as u8],
+                    1 + rng.below(60000) as u16,
+                ))
+            };
+            let mut events = Vec::new();
+            match live.get(&i) {
+                None if rng.below(10) < if growing { 9 } else { 3 } => {
+                    let node = NodeEntry {
+                        id: ids[i as usize],
+                        addr: addr(&mut rng),
+                    };
+                    live.insert(i, node.addr);
+                    events.push(RegistryEvent::Join { node });
+                }
+                None => {}
+                Some(_) if rng.below(50) == 0 => {
+                    // Rejected (already joined): nothing changes.
+                    let before = map.clone();
+                    let node = NodeEntry {
+                        id: ids[i as usize],
+                        addr: addr(&mut rng),
+                    };
+                    assert!(map.apply(&RegistryEvent::Join { node }).is_err());
+                    assert_eq!(map, before);
+                }
+                Some(_) if rng.below(10) < if growing { 4 } else { 7 } => {
+                    live.remove(&i);
+                    events.push(RegistryEvent::Exit {
+                        id: ids[i as usize],
+                    });
+                }
+                Some(old) => {
+                    // Update: the node comes back at another address.
+                    let old = *old;
+                    let mut node = NodeEntry {
+                        id: ids[i as usize],
+                        addr: addr(&mut rng),
+                    };
+                    if node.addr == old {
+                        node.addr.set_port(old.port() % 60000 + 1);
+                    }
+                    live.insert(i, node.addr);
+                    events.push(RegistryEvent::Exit { id: node.id });
+                    events.push(RegistryEvent::Join { node });
+                }
+            }
+            for event in events {
+                map.apply(&event).unwrap();
+                log.push(event);
+                assert_shared_is_slow_path(&map, step);
+            }
+            for (&i, &addr) in &live {
+                assert_eq!(map.node(&ids[i as usize]).map(|n| n.addr), Some(addr));
+            }
+            most_swarms = most_swarms.max(map.swarm_count());
+            if step % 500 == 499 {
+                // Replaying the log (entries rebuilt once, at the end) gives
+                // the same map, shared entries included.
+                let replayed = SwarmMap::replay(&log).unwrap();
+                assert_shared_is_slow_path(&replayed, step);
+                assert_eq!(replayed, map);
+            }
+        }
+        assert!(most_swarms >= 10, "only {most_swarms} swarms");
+        assert!(log.len() > 2000);
+    }
+
+    #[test]
+    fn shared_members_outlive_changes_to_the_map() {
+        let mut map = SwarmMap::replay(&(0..12).map(join).collect::<Vec<_>>()).unwrap();
+        let held = map.members_shared(SwarmId(0)).unwrap();
+        let copy = held.to_vec();
+        let first = held[0].id;
+        map.apply(&RegistryEvent::Exit { id: first }).unwrap();
+        // What was handed out is unchanged; the map has the new members.
+        assert_eq!(&*held, &copy[..]);
+        assert!(
+            !map.member_slice(SwarmId(0))
+                .unwrap()
+                .iter()
+                .any(|n| n.id == first)
+        );
+        assert_shared_is_slow_path(&map, 0);
     }
 
     #[test]

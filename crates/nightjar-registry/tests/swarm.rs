@@ -101,6 +101,9 @@ fn check_invariants(map: &SwarmMap) {
             members.windows(2).all(|w| w[0].id < w[1].id),
             "members sorted"
         );
+        // The copy-free accessors give the same list.
+        assert_eq!(map.member_slice(*id), Some(&members[..]));
+        assert_eq!(map.members_shared(*id).as_deref(), Some(&members[..]));
         for m in members {
             assert!(seen.insert(m.id), "{} is in two swarms", m.id);
             assert_eq!(map.swarm_of_node(&m.id), Some(*id));

@@ -70,12 +70,16 @@ fn store_benchmark_prints_positive_figures() {
             "ratio",
             "receipts_per_store",
             "one_node_process_stores_per_sec",
-            "one_node_process_stores_per_cpu_sec",
             "sqlite_rows_per_sec",
             "sqlite_rows_per_cpu_sec",
-            "ratio_sqlite",
         ],
     );
+    // The node process's CPU clock ticks every 10 ms, which 20 stores may
+    // not reach: only the presence of the figures that divide by it is
+    // checked.
+    for key in ["one_node_process_stores_per_cpu_sec", "ratio_sqlite"] {
+        assert!(v[key].as_f64().is_some_and(|x| x >= 0.0), "{key}: {v}");
+    }
     // Three nodes form one swarm; a majority (2) must have signed each store.
     assert!(v["receipts_per_store"].as_f64().unwrap() >= 2.0);
 }

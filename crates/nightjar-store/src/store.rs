@@ -135,6 +135,16 @@ impl Store {
         config: StoreConfig,
         setup: impl FnOnce(&Connection) -> Result<(), StoreError>,
     ) -> Result<Store, StoreError> {
+        Self::open_tuned(config, setup, writer::PURGE_CHUNK)
+    }
+
+    /// [`Store::open_with`], with `purge_chunk` rows per purge step
+    /// instead of [`writer::PURGE_CHUNK`] (tests use small chunks).
+    pub(crate) fn open_tuned(
+        config: StoreConfig,
+        setup: impl FnOnce(&Connection) -> Result<(), StoreError>,
+        purge_chunk: usize,
+    ) -> Result<Store, StoreError> {
         if let Some(parent) = config.path.parent()
             && !parent.as_os_str().is_empty()
         {
@@ -156,6 +166,7 @@ impl Store {
             max_tombstones: config.max_tombstones_per_account,
             max_batch: config.max_batch,
             ring_position: config.ring_position,
+            purge_chunk,
         };
         let commits = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel();
@@ -270,8 +281,16 @@ impl Store {
     /// `expiry_ms <= now_ms`. Resolves after commit with the number of
     /// messages removed (removed tombstones are not counted; see
     /// [`Store::stats`]).
+    ///
+    /// Expired rows are found through the expiry indexes, so a purge costs
+    /// what it removes, not the size of the store. A large purge is done
+    /// in steps of at most 2,000 messages (then tombstones), each committed
+    /// in its own batch with the other writes queued meanwhile, so it does
+    /// not hold them up; the receiver resolves after the last step. If a
+    /// step fails, the error is returned and what earlier steps removed
+    /// stays removed (the usage counters match it).
     pub fn purge_expired(&self, now_ms: u64) -> oneshot::Receiver<Result<u64, StoreError>> {
-        self.submit_count(CountOp::Purge { now_ms })
+        self.submit_count(CountOp::Purge { now_ms, removed: 0 })
     }
 
     /// Returns live messages (`expiry_ms > now_ms`) of one account namespace

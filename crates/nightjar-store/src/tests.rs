@@ -1419,3 +1419,278 @@ fn disk_full_in_a_batch_fails_only_what_did_not_fit() {
         "got {answer:?}"
     );
 }
+
+// ---- Purge cost, quotas and usage counters ----
+
+/// The plan SQLite chooses for `sql` (its `?` parameters bound to small
+/// integers), one `detail` per row, joined with "; ".
+fn query_plan(conn: &rusqlite::Connection, sql: &str) -> String {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("prepare");
+    let params: Vec<i64> = (0..stmt.parameter_count())
+        .map(|i| i64::try_from(i).expect("small"))
+        .collect();
+    let plan: Vec<String> = stmt
+        .query_map(rusqlite::params_from_iter(params), |r| r.get(3))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    plan.join("; ")
+}
+
+/// A raw connection to a fresh store's database (closed store).
+fn fresh_schema(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    let cfg = config(dir.path());
+    Store::open(cfg.clone()).expect("open").close();
+    rusqlite::Connection::open(&cfg.path).expect("raw open")
+}
+
+/// Asserts that `account_usage` and `tombstone_usage` hold exactly the
+/// counts of the rows in `messages` and `tombstones`.
+fn assert_usage_exact(dir: &tempfile::TempDir) {
+    let raw = rusqlite::Connection::open(config(dir.path()).path).expect("raw open");
+    let rows = |sql: &str| -> Vec<(Vec<u8>, i64, i64)> {
+        raw.prepare(sql)
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect()
+    };
+    assert_eq!(
+        rows("SELECT account, messages, bytes FROM account_usage ORDER BY account"),
+        rows(
+            "SELECT account, count(*), sum(length(data)) FROM messages
+             GROUP BY account ORDER BY account"
+        ),
+        "account_usage"
+    );
+    assert_eq!(
+        rows("SELECT account, tombstones, 0 FROM tombstone_usage ORDER BY account"),
+        rows("SELECT account, count(*), 0 FROM tombstones GROUP BY account ORDER BY account"),
+        "tombstone_usage"
+    );
+}
+
+#[test]
+fn purge_queries_use_expiry_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = fresh_schema(&dir);
+    for (sql, index, table) in [
+        (
+            crate::writer::PURGE_MESSAGES,
+            "COVERING INDEX messages_by_expiry (expiry_ms<?)",
+            "messages",
+        ),
+        (
+            crate::writer::PURGE_TOMBSTONES,
+            "COVERING INDEX tombstones_by_expiry (expiry_ms<?)",
+            "tombstones",
+        ),
+    ] {
+        let plan = query_plan(&raw, sql);
+        assert!(plan.contains(index), "{sql}: {plan}");
+        assert!(!plan.contains(&format!("SCAN {table}")), "{sql}: {plan}");
+        // The rows found are then deleted by key, not by a scan.
+        assert!(
+            plan.contains(&format!("SEARCH {table} USING INTEGER PRIMARY KEY"))
+                || plan.contains(&format!("SEARCH {table} USING PRIMARY KEY")),
+            "{sql}: {plan}"
+        );
+    }
+}
+
+#[test]
+fn purge_account_query_reads_only_the_position_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = fresh_schema(&dir);
+    let sql = crate::writer::ACCOUNT_EXPIRIES;
+    let plan = query_plan(&raw, sql);
+    assert!(
+        plan.contains("SEARCH messages USING COVERING INDEX messages_by_pos (pos=?)"),
+        "{sql}: {plan}"
+    );
+    assert!(!plan.contains("SCAN"), "{sql}: {plan}");
+}
+
+#[test]
+fn drop_range_queries_use_position_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = fresh_schema(&dir);
+    for (sql, index, table) in [
+        (
+            crate::writer::DROP_RANGE_MESSAGE_USAGE,
+            "messages_by_pos (pos>? AND pos<?)",
+            "messages",
+        ),
+        (
+            crate::writer::DROP_RANGE_MESSAGES,
+            "messages_by_pos (pos>? AND pos<?)",
+            "messages",
+        ),
+        (
+            crate::writer::DROP_RANGE_TOMBSTONE_USAGE,
+            "tombstones_by_pos (pos>? AND pos<?)",
+            "tombstones",
+        ),
+        (
+            crate::writer::DROP_RANGE_TOMBSTONES,
+            "tombstones_by_pos (pos>? AND pos<?)",
+            "tombstones",
+        ),
+    ] {
+        let plan = query_plan(&raw, sql);
+        assert!(
+            plan.contains(&format!("SEARCH {table}")) && plan.contains(index),
+            "{sql}: {plan}"
+        );
+        assert!(!plan.contains(&format!("SCAN {table}")), "{sql}: {plan}");
+    }
+}
+
+#[test]
+fn large_purge_runs_in_chunks_and_keeps_usage_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_tuned(config(dir.path()), |_| Ok(()), 3).expect("open");
+    let (a, b) = (account_at(1, 1), account_at(2, 2));
+    // 7 expired messages over two accounts, 2 live ones.
+    for hash in 0..4 {
+        put(&store, msg_for(a, 0, hash, NOW + 10)).expect("store");
+    }
+    for hash in 0..3 {
+        put(&store, msg_for(b, 1, hash, NOW + 10 + u64::from(hash))).expect("store");
+    }
+    put(&store, msg_for(a, 0, 50, NOW + TTL)).expect("store");
+    put(&store, msg_for(b, 0, 51, NOW + TTL)).expect("store");
+    // 5 tombstones expiring by NOW + 20, 1 later.
+    assert_eq!(del(&store, a, 2, &[60, 61, 62], NOW - TTL + 20), 0);
+    count(store.add_tombstones(vec![
+        tomb(b, 0, 63, NOW + 15),
+        tomb(b, 0, 64, NOW + 20),
+        tomb(b, 0, 65, NOW + 21),
+    ]))
+    .expect("add");
+    assert_usage_exact(&dir);
+    let before = store.stats().expect("stats");
+    assert_eq!((before.messages, before.tombstones), (9, 6));
+
+    assert_eq!(count(store.purge_expired(NOW + 20)).expect("purge"), 7);
+    let after = store.stats().expect("stats");
+    assert_eq!(
+        (
+            after.messages,
+            after.bytes,
+            after.accounts,
+            after.tombstones
+        ),
+        (2, 6, 2, 1)
+    );
+    // Chunks of 3: messages 3 + 3 + 1 (then 3 tombstones), 2 tombstones;
+    // each step is its own commit.
+    assert_eq!(after.commits - before.commits, 4);
+    assert_usage_exact(&dir);
+    let left = store.list_range(0, 0, NOW + 20).expect("list_range");
+    assert_eq!(
+        summary(&left),
+        vec![(1, 50, false), (2, 51, false), (2, 65, true)]
+    );
+
+    // A purge with writes queued behind it: everything is answered, and
+    // the counters stay exact.
+    for hash in 100..110 {
+        put(&store, msg_for(a, 3, hash, NOW + 30)).expect("store");
+    }
+    let purge = store.purge_expired(NOW + 30);
+    let stores: Vec<_> = (110..120)
+        .map(|hash| store.store(msg_for(b, 3, hash, NOW + TTL)))
+        .collect();
+    for rx in stores {
+        assert!(matches!(
+            rx.blocking_recv().expect("answer"),
+            Ok(StoreOutcome::Stored { .. })
+        ));
+    }
+    assert_eq!(count(purge).expect("purge"), 10);
+    assert_eq!(store.stats().expect("stats").messages, 12);
+    assert_usage_exact(&dir);
+}
+
+#[test]
+fn store_at_quota_keeps_usage_exact_and_purges_only_what_expired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig {
+        max_messages_per_account: 3,
+        ..config(dir.path())
+    })
+    .expect("open");
+    let refused = |m: NewMessage| match put(&store, m) {
+        Err(StoreError::QuotaExceeded { limit }) => assert_eq!(limit, "messages"),
+        other => panic!("expected quota error, got {other:?}"),
+    };
+    let at = |hash: u8, now_ms: u64, expiry_ms: u64| msg(hash, &[hash; 2], now_ms, expiry_ms);
+    put(&store, at(1, NOW, NOW + 100)).expect("store");
+    put(&store, at(2, NOW, NOW + 1_000)).expect("store");
+    put(&store, at(3, NOW, NOW + 1_000)).expect("store");
+    // Full, nothing expired: refused, nothing changes (the second time
+    // the writer knows nothing can have expired before NOW + 100).
+    refused(at(4, NOW + 1, NOW + 1_000));
+    refused(at(5, NOW + 99, NOW + 1_000));
+    assert_usage_exact(&dir);
+    assert_eq!(all(&store, NOW).len(), 3);
+    // A deleted message stays deleted, full or not.
+    assert_eq!(del(&store, ACCOUNT, 0, &[3], NOW + 99), 1);
+    put(&store, at(6, NOW + 99, NOW + 1_000)).expect("room after delete");
+    assert_eq!(
+        put(&store, at(3, NOW + 99, NOW + 1_000)).expect("store"),
+        StoreOutcome::Tombstoned
+    );
+    // A live duplicate of a held message is accepted at the quota.
+    assert!(matches!(
+        put(&store, at(2, NOW + 99, NOW + 1_000)),
+        Ok(StoreOutcome::AlreadyStored { .. })
+    ));
+    // Message 1 expires at NOW + 100: then it makes room.
+    put(&store, at(7, NOW + 100, NOW + 150)).expect("expired one purged on demand");
+    let hashes: Vec<u8> = all(&store, NOW + 100).iter().map(|m| m.hash[0]).collect();
+    assert_eq!(hashes, vec![2, 6, 7]);
+    assert_usage_exact(&dir);
+    // Message 7, stored after that purge, expires first: it makes room
+    // at NOW + 150.
+    refused(at(8, NOW + 149, NOW + 1_000));
+    put(&store, at(8, NOW + 150, NOW + 1_000)).expect("expired one purged on demand");
+    // Full again, with nothing expired.
+    refused(at(9, NOW + 150, NOW + 1_000));
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.messages, stats.bytes), (3, 6));
+    assert_usage_exact(&dir);
+}
+
+#[test]
+fn refused_store_still_removes_the_accounts_expired_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig {
+        max_bytes_per_account: 10,
+        ..config(dir.path())
+    })
+    .expect("open");
+    put(&store, msg(1, &[1; 4], NOW, NOW + 10)).expect("store");
+    put(&store, msg(2, &[2; 5], NOW, NOW + 1_000)).expect("store");
+    // 5 live bytes + 6 > 10 even without the expired message: refused,
+    // but the expired message is gone and counted as gone.
+    match put(&store, msg(3, &[3; 6], NOW + 10, NOW + 1_000)) {
+        Err(StoreError::QuotaExceeded { limit }) => assert_eq!(limit, "bytes"),
+        other => panic!("expected quota error, got {other:?}"),
+    }
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.messages, stats.bytes), (1, 5));
+    assert_usage_exact(&dir);
+    // An expired duplicate at the quota is replaced by a fresh copy.
+    put(&store, msg(4, &[4; 5], NOW + 10, NOW + 20)).expect("store");
+    let old = all(&store, NOW + 10);
+    let replaced = put(&store, msg(4, &[4; 5], NOW + 20, NOW + 1_000)).expect("store");
+    assert!(matches!(replaced, StoreOutcome::Stored { seq } if seq > old[1].seq));
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.messages, stats.bytes), (2, 10));
+    assert_usage_exact(&dir);
+}

@@ -1,12 +1,12 @@
 //! The single writer thread: batches queued operations into one durable
 //! transaction, one SAVEPOINT per operation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use rusqlite::types::{ToSql, Value};
+use rusqlite::types::{ToSql, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
@@ -17,6 +17,82 @@ use crate::types::{NewMessage, StoreOutcome, Tombstone};
 /// Where the answer to one operation goes.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// Most expired messages (then tombstones) one purge step removes. A step
+/// is one operation of one batch; a purge with more to do continues in the
+/// next batch, after this one committed, so a large purge does not hold
+/// up other writes for the whole of it.
+pub(crate) const PURGE_CHUNK: usize = 2_000;
+
+/// Most accounts whose expiry floor the writer remembers (see
+/// [`WriterState`]); past that the map is cleared and refilled on demand.
+const MAX_EXPIRY_FLOORS: usize = 100_000;
+
+/// Removes up to `?2` messages with `expiry_ms <= ?1`, found through
+/// `messages_by_expiry`, returning each one's account and data length
+/// (the usage counters are updated from exactly the rows removed).
+pub(crate) const PURGE_MESSAGES: &str = "DELETE FROM messages WHERE seq IN (
+     SELECT seq FROM messages INDEXED BY messages_by_expiry WHERE expiry_ms <= ?1 LIMIT ?2)
+     RETURNING account, length(data)";
+
+/// Removes up to `?2` tombstones with `expiry_ms <= ?1`, found through
+/// `tombstones_by_expiry`, returning each one's account.
+pub(crate) const PURGE_TOMBSTONES: &str = "DELETE FROM tombstones
+     WHERE (account, namespace, hash) IN (
+     SELECT account, namespace, hash FROM tombstones INDEXED BY tombstones_by_expiry
+     WHERE expiry_ms <= ?1 LIMIT ?2)
+     RETURNING account";
+
+/// `(seq, expiry_ms)` of every message of account `?2` at encoded ring
+/// position `?1`, read from `messages_by_pos` alone (it holds `account`,
+/// `expiry_ms` and the rowid), so a full mailbox is walked without reading
+/// the table.
+pub(crate) const ACCOUNT_EXPIRIES: &str = "SELECT seq, expiry_ms
+     FROM messages INDEXED BY messages_by_pos WHERE pos = ?1 AND account = ?2";
+
+/// Per-account count and bytes of the messages in an interval of encoded
+/// positions (through `messages_by_pos`).
+pub(crate) const DROP_RANGE_MESSAGE_USAGE: &str =
+    "SELECT account, count(*), coalesce(sum(length(data)), 0)
+     FROM messages INDEXED BY messages_by_pos WHERE pos BETWEEN ?1 AND ?2 GROUP BY account";
+
+/// Removes the messages counted by [`DROP_RANGE_MESSAGE_USAGE`].
+pub(crate) const DROP_RANGE_MESSAGES: &str =
+    "DELETE FROM messages INDEXED BY messages_by_pos WHERE pos BETWEEN ?1 AND ?2";
+
+/// Per-account count of the tombstones in an interval of encoded
+/// positions (through `tombstones_by_pos`).
+pub(crate) const DROP_RANGE_TOMBSTONE_USAGE: &str = "SELECT account, count(*), 0
+     FROM tombstones INDEXED BY tombstones_by_pos WHERE pos BETWEEN ?1 AND ?2 GROUP BY account";
+
+/// Removes the tombstones counted by [`DROP_RANGE_TOMBSTONE_USAGE`].
+pub(crate) const DROP_RANGE_TOMBSTONES: &str =
+    "DELETE FROM tombstones INDEXED BY tombstones_by_pos WHERE pos BETWEEN ?1 AND ?2";
+
+/// Inserts a message unless a live tombstone (`expiry_ms > ?5`, now)
+/// names it or a row with its key exists; then nothing is inserted.
+const INSERT_UNLESS_HELD_OR_TOMBSTONED: &str =
+    "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+     WHERE NOT EXISTS (SELECT 1 FROM tombstones
+                       WHERE account = ?1 AND namespace = ?2 AND hash = ?3 AND expiry_ms > ?5)
+     ON CONFLICT (account, namespace, hash) DO NOTHING";
+
+/// Inserts a message (after the caller checked tombstone and duplicate).
+const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// Adds one message of `?2` bytes to an account's usage and returns the
+/// new `(messages, bytes)`.
+const USAGE_ADD: &str = "INSERT INTO account_usage (account, messages, bytes) VALUES (?1, 1, ?2)
+     ON CONFLICT (account) DO UPDATE SET messages = messages + 1, bytes = bytes + excluded.bytes
+     RETURNING messages, bytes";
+
+/// The per-operation savepoint, and ending it.
+const SAVEPOINT_OP: &str = "SAVEPOINT nj_op";
+const RELEASE_OP: &str = "RELEASE nj_op";
+const ROLLBACK_TO_OP: &str = "ROLLBACK TO nj_op";
+
 /// What the writer needs from the config: per-account limits, batch size
 /// and the ring position function.
 #[derive(Debug, Clone, Copy)]
@@ -26,12 +102,63 @@ pub(crate) struct Settings {
     pub(crate) max_tombstones: u64,
     pub(crate) max_batch: usize,
     pub(crate) ring_position: fn(&[u8; 32]) -> u64,
+    /// Rows per purge step ([`PURGE_CHUNK`]; smaller in tests).
+    pub(crate) purge_chunk: usize,
 }
 
 impl Settings {
     /// The encoded ring position of `account`.
     fn pos(&self, account: &[u8; 32]) -> i64 {
         pos_to_sql((self.ring_position)(account))
+    }
+}
+
+/// What the writer thread remembers between operations, in memory only.
+///
+/// `expiry_floor`: for an account in the map, no message of that account
+/// has `expiry_ms` below the value. So while the floor is above `now`, an
+/// over-quota store need not look for expired messages to remove (a
+/// refused store to a full mailbox then costs no mailbox walk). The floor
+/// is set by [`purge_account`] once its removals are part of the
+/// transaction, lowered by every message stored, and never raised
+/// otherwise (deletes and purges only make it more conservative). The map
+/// is cleared whenever a batch is rolled back, since a floor may then
+/// describe removals that did not happen. It assumes this writer is the
+/// only one adding messages to the database (as [`crate::Store`] ensures
+/// for its own file); with another writer a floor could be too high, and
+/// a store would be refused until the next purge removed the expired
+/// messages — the usage counters stay exact either way.
+#[derive(Debug, Default)]
+pub(crate) struct WriterState {
+    expiry_floor: HashMap<[u8; 32], i64>,
+}
+
+impl WriterState {
+    /// `true` if the account is known to hold no message with
+    /// `expiry_ms <= now`.
+    fn nothing_expired(&self, account: &[u8; 32], now: i64) -> bool {
+        self.expiry_floor.get(account).is_some_and(|&f| f > now)
+    }
+
+    /// Records that no message of `account` expires before `floor`.
+    fn set_floor(&mut self, account: &[u8; 32], floor: i64) {
+        if self.expiry_floor.len() >= MAX_EXPIRY_FLOORS && !self.expiry_floor.contains_key(account)
+        {
+            self.expiry_floor.clear();
+        }
+        self.expiry_floor.insert(*account, floor);
+    }
+
+    /// A message of `account` expiring at `expiry` was stored.
+    fn stored(&mut self, account: &[u8; 32], expiry: i64) {
+        if let Some(floor) = self.expiry_floor.get_mut(account) {
+            *floor = (*floor).min(expiry);
+        }
+    }
+
+    /// Forgets every floor (after a rollback).
+    fn forget(&mut self) {
+        self.expiry_floor.clear();
     }
 }
 
@@ -60,8 +187,9 @@ pub(crate) enum CountOp {
     AddTombstones(Vec<Tombstone>),
     /// Remove messages and tombstones of a ring range, without tombstoning.
     DropRange { start: u64, end: u64 },
-    /// Remove expired messages and tombstones.
-    Purge { now_ms: u64 },
+    /// Remove expired messages and tombstones, at most one chunk per batch;
+    /// `removed` counts the messages earlier steps of this purge removed.
+    Purge { now_ms: u64, removed: u64 },
 }
 
 impl Op {
@@ -79,10 +207,10 @@ impl Op {
     }
 
     /// Runs the operation inside the current transaction.
-    fn execute(self, conn: &Connection, settings: &Settings) -> Pending {
+    fn execute(self, conn: &Connection, settings: &Settings, state: &mut WriterState) -> Pending {
         match self {
             Op::Store { msg, reply } => {
-                let result = exec_store(conn, settings, &msg);
+                let result = exec_store(conn, settings, state, &msg);
                 Pending::Store(reply, result)
             }
             Op::Count { work, reply } => {
@@ -106,7 +234,22 @@ impl Op {
                         exec_add_tombstones(conn, settings, &tombstones)
                     }
                     CountOp::DropRange { start, end } => exec_drop_range(conn, start, end),
-                    CountOp::Purge { now_ms } => exec_purge(conn, now_ms),
+                    CountOp::Purge { now_ms, removed } => {
+                        match exec_purge_step(conn, now_ms, settings.purge_chunk) {
+                            Ok((n, more)) => {
+                                let removed = removed.saturating_add(n);
+                                if more {
+                                    return Pending::PurgeMore {
+                                        reply,
+                                        now_ms,
+                                        removed,
+                                    };
+                                }
+                                Ok(removed)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
                 };
                 Pending::Count(reply, result)
             }
@@ -118,6 +261,13 @@ impl Op {
 enum Pending {
     Store(Reply<StoreOutcome>, Result<StoreOutcome, StoreError>),
     Count(Reply<u64>, Result<u64, StoreError>),
+    /// A purge step that removed a full chunk: once this batch commits,
+    /// the purge continues in the next one.
+    PurgeMore {
+        reply: Reply<u64>,
+        now_ms: u64,
+        removed: u64,
+    },
 }
 
 impl Pending {
@@ -125,6 +275,7 @@ impl Pending {
         match self {
             Pending::Store(_, r) => r.is_ok(),
             Pending::Count(_, r) => r.is_ok(),
+            Pending::PurgeMore { .. } => true,
         }
     }
 
@@ -138,8 +289,9 @@ impl Pending {
     }
 
     /// Sends the answer. If the batch failed, successful results are replaced
-    /// by `failure` (they were not made durable); errors are kept.
-    fn answer(self, failure: Option<&StoreError>) {
+    /// by `failure` (they were not made durable); errors are kept. Returns
+    /// the rest of an unfinished purge, to run in the next batch.
+    fn answer(self, failure: Option<&StoreError>) -> Option<Op> {
         fn pick<T>(
             r: Result<T, StoreError>,
             failure: Option<&StoreError>,
@@ -156,49 +308,95 @@ impl Pending {
             Pending::Count(reply, r) => {
                 let _ = reply.send(pick(r, failure));
             }
+            Pending::PurgeMore {
+                reply,
+                now_ms,
+                removed,
+            } => match failure {
+                Some(f) => {
+                    let _ = reply.send(Err(f.clone()));
+                }
+                None => {
+                    return Some(Op::Count {
+                        work: CountOp::Purge { now_ms, removed },
+                        reply,
+                    });
+                }
+            },
         }
+        None
     }
 }
 
 /// The writer thread's main loop. Returns when every sender is dropped and
-/// the queue is drained.
+/// the queue is drained (unfinished purges included).
 pub(crate) fn run(
     mut conn: Connection,
     rx: mpsc::Receiver<Op>,
     settings: Settings,
     commits: Arc<AtomicU64>,
 ) {
+    // Room for every statement the writer uses, so none is re-prepared.
+    conn.set_prepared_statement_cache_capacity(64);
     let max_batch = settings.max_batch.max(1);
-    while let Ok(first) = rx.recv() {
+    let mut state = WriterState::default();
+    let mut carry: Vec<Op> = Vec::new();
+    loop {
         let mut batch = Vec::with_capacity(max_batch.min(64));
-        batch.push(first);
-        while batch.len() < max_batch {
+        // Continued purges first; new operations still get at least one
+        // place, so that a long purge cannot starve them.
+        let room = if carry.is_empty() {
+            match rx.recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+            max_batch
+        } else {
+            let new_ops = max_batch.saturating_sub(carry.len()).max(1);
+            batch.append(&mut carry);
+            batch.len().saturating_add(new_ops)
+        };
+        while batch.len() < room {
             match rx.try_recv() {
                 Ok(op) => batch.push(op),
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &settings, batch, &commits);
+        carry = run_batch(&mut conn, &settings, &mut state, batch, &commits);
     }
     tracing::debug!("store writer thread exiting");
 }
 
-/// Runs `ops` in one transaction and answers each after COMMIT.
-fn run_batch(conn: &mut Connection, settings: &Settings, ops: Vec<Op>, commits: &AtomicU64) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let err = StoreError::sqlite("begin", e);
+/// Runs a statement without parameters through the statement cache.
+fn exec_cached(conn: &Connection, sql: &str, op: &'static str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(StoreError::sql(op))
+}
+
+/// Runs `ops` in one transaction and answers each after COMMIT. Returns
+/// the operations to continue in the next batch (unfinished purges).
+fn run_batch(
+    conn: &mut Connection,
+    settings: &Settings,
+    state: &mut WriterState,
+    ops: Vec<Op>,
+    commits: &AtomicU64,
+) -> Vec<Op> {
+    if let Err(err) = exec_cached(conn, "BEGIN IMMEDIATE", "begin") {
         tracing::warn!(error = %err, "store batch could not begin");
         for op in ops {
             op.fail(err.clone());
         }
-        return;
+        return Vec::new();
     }
 
     let mut pending = Vec::with_capacity(ops.len());
     let mut abort: Option<StoreError> = None;
     let mut ops = ops.into_iter();
     for op in ops.by_ref() {
-        let (p, fatal) = run_in_savepoint(conn, settings, op);
+        let (p, fatal) = run_in_savepoint(conn, settings, state, op);
         pending.push(p);
         if let Some(err) = fatal {
             abort = Some(err);
@@ -215,23 +413,25 @@ fn run_batch(conn: &mut Connection, settings: &Settings, ops: Vec<Op>, commits: 
             rollback(conn);
             Some(err)
         }
-        None => match conn.execute_batch("COMMIT") {
+        None => match exec_cached(conn, "COMMIT", "commit") {
             Ok(()) => {
                 commits.fetch_add(1, Ordering::Relaxed);
                 None
             }
-            Err(e) => {
+            Err(err) => {
                 rollback(conn);
-                Some(StoreError::sqlite("commit", e))
+                Some(err)
             }
         },
     };
     if let Some(err) = &failure {
+        state.forget();
         tracing::warn!(error = %err, ops = pending.len(), "store batch failed; nothing acknowledged");
     }
-    for p in pending {
-        p.answer(failure.as_ref());
-    }
+    pending
+        .into_iter()
+        .filter_map(|p| p.answer(failure.as_ref()))
+        .collect()
 }
 
 /// Rolls back the open transaction, if any.
@@ -248,25 +448,24 @@ fn rollback(conn: &Connection) {
 fn run_in_savepoint(
     conn: &Connection,
     settings: &Settings,
+    state: &mut WriterState,
     op: Op,
 ) -> (Pending, Option<StoreError>) {
-    if let Err(e) = conn.execute_batch("SAVEPOINT nj_op") {
-        let err = StoreError::sqlite("savepoint", e);
+    if let Err(err) = exec_cached(conn, SAVEPOINT_OP, "savepoint") {
         // Answered later with the batch error: use a placeholder pending.
         return (placeholder(op, &err), Some(err));
     }
-    let pending = op.execute(conn, settings);
+    let pending = op.execute(conn, settings, state);
     // SQLite may roll back the whole transaction on some errors (e.g. disk
     // full); the savepoint is then gone and earlier operations are lost.
     let rolled_back = conn.is_autocommit();
     let end = if rolled_back {
         Ok(())
     } else if pending.is_ok() {
-        conn.execute_batch("RELEASE nj_op")
-            .map_err(StoreError::sql("release savepoint"))
+        exec_cached(conn, RELEASE_OP, "release savepoint")
     } else {
-        conn.execute_batch("ROLLBACK TO nj_op; RELEASE nj_op")
-            .map_err(StoreError::sql("rollback to savepoint"))
+        exec_cached(conn, ROLLBACK_TO_OP, "rollback to savepoint")
+            .and_then(|()| exec_cached(conn, RELEASE_OP, "rollback to savepoint"))
     };
     let fatal = match end {
         // A full disk is the real cause, whatever failed after it.
@@ -302,32 +501,89 @@ fn usage_sub(
     messages: i64,
     bytes: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE account_usage SET messages = messages - ?2, bytes = bytes - ?3 WHERE account = ?1",
-    )
-    .and_then(|mut s| s.execute(params![account, messages, bytes]))
-    .map_err(StoreError::sql("update usage"))?;
-    conn.prepare_cached("DELETE FROM account_usage WHERE account = ?1 AND messages <= 0")
-        .and_then(|mut s| s.execute(params![account]))
+    let left: Option<Option<i64>> = conn
+        .prepare_cached(
+            "UPDATE account_usage SET messages = messages - ?2, bytes = bytes - ?3
+             WHERE account = ?1 RETURNING messages",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![account, messages, bytes], |r| r.get(0))
+                .optional()
+        })
         .map_err(StoreError::sql("update usage"))?;
+    // A row is kept only while it counts messages (NULL would be damage:
+    // leave it to the DELETE's condition).
+    if left.is_some_and(|m| m.is_none_or(|m| m <= 0)) {
+        conn.prepare_cached("DELETE FROM account_usage WHERE account = ?1 AND messages <= 0")
+            .and_then(|mut s| s.execute(params![account]))
+            .map_err(StoreError::sql("update usage"))?;
+    }
     Ok(())
 }
 
-/// Removes an account's expired messages (used when it hits its quota).
-fn purge_account(conn: &Connection, account: &[u8; 32], now: i64) -> Result<(), StoreError> {
-    let (n, b): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT count(*), coalesce(sum(length(data)), 0) FROM messages
-             WHERE account = ?1 AND expiry_ms <= ?2",
-        )
-        .and_then(|mut s| s.query_row(params![account, now], |r| Ok((r.get(0)?, r.get(1)?))))
-        .map_err(StoreError::sql("purge account"))?;
-    if n > 0 {
-        conn.prepare_cached("DELETE FROM messages WHERE account = ?1 AND expiry_ms <= ?2")
-            .and_then(|mut s| s.execute(params![account, now]))
-            .map_err(StoreError::sql("purge account"))?;
-        usage_sub(conn, account, n, b)?;
+/// Removes an account's expired messages (used when a store would put it
+/// over its quota), unless `state` knows that none has expired.
+///
+/// Reads the account's `(seq, expiry_ms)` from `messages_by_pos` alone
+/// ([`ACCOUNT_EXPIRIES`]), deletes the expired rows by `seq` and subtracts
+/// exactly what was deleted from the usage row. Removals are then released
+/// into the batch transaction (the op's savepoint is restarted), so they
+/// stay even if the store is refused after all; and the account's expiry
+/// floor becomes the earliest expiry left, so that later over-quota stores
+/// skip this walk until something can have expired.
+fn purge_account(
+    conn: &Connection,
+    settings: &Settings,
+    state: &mut WriterState,
+    account: &[u8; 32],
+    now: i64,
+) -> Result<(), StoreError> {
+    const OP: &str = "purge account";
+    if state.nothing_expired(account, now) {
+        return Ok(());
     }
+    let mut expired: Vec<i64> = Vec::new();
+    let mut floor = i64::MAX;
+    {
+        let mut stmt = conn
+            .prepare_cached(ACCOUNT_EXPIRIES)
+            .map_err(StoreError::sql(OP))?;
+        let mut rows = stmt
+            .query(params![settings.pos(account), account])
+            .map_err(StoreError::sql(OP))?;
+        while let Some(row) = rows.next().map_err(StoreError::sql(OP))? {
+            let seq: i64 = row.get(0).map_err(StoreError::sql(OP))?;
+            let expiry: i64 = row.get(1).map_err(StoreError::sql(OP))?;
+            if expiry <= now {
+                expired.push(seq);
+            } else {
+                floor = floor.min(expiry);
+            }
+        }
+    }
+    if !expired.is_empty() {
+        let mut rows: i64 = 0;
+        let mut bytes: i64 = 0;
+        let mut delete = conn
+            .prepare_cached("DELETE FROM messages WHERE seq = ?1 RETURNING length(data)")
+            .map_err(StoreError::sql(OP))?;
+        for seq in &expired {
+            let len: Option<Option<i64>> = delete
+                .query_row(params![seq], |r| r.get(0))
+                .optional()
+                .map_err(StoreError::sql(OP))?;
+            if let Some(len) = len {
+                rows = rows.saturating_add(1);
+                bytes = bytes.saturating_add(len.unwrap_or(0));
+            }
+        }
+        drop(delete);
+        usage_sub(conn, account, rows, bytes)?;
+        // Keep the removals whatever happens to the rest of this op.
+        exec_cached(conn, RELEASE_OP, OP)?;
+        exec_cached(conn, SAVEPOINT_OP, OP)?;
+    }
+    state.set_floor(account, floor);
     Ok(())
 }
 
@@ -372,14 +628,23 @@ fn tomb_usage_add(conn: &Connection, account: &dyn ToSql, delta: i64) -> Result<
         .and_then(|mut s| s.execute(params![account, delta]))
         .map_err(StoreError::sql(OP))?;
     } else if delta < 0 {
-        conn.prepare_cached(
-            "UPDATE tombstone_usage SET tombstones = tombstones + ?2 WHERE account = ?1",
-        )
-        .and_then(|mut s| s.execute(params![account, delta]))
-        .map_err(StoreError::sql(OP))?;
-        conn.prepare_cached("DELETE FROM tombstone_usage WHERE account = ?1 AND tombstones <= 0")
+        let left: Option<Option<i64>> = conn
+            .prepare_cached(
+                "UPDATE tombstone_usage SET tombstones = tombstones + ?2 WHERE account = ?1
+                 RETURNING tombstones",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![account, delta], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(StoreError::sql(OP))?;
+        if left.is_some_and(|n| n.is_none_or(|n| n <= 0)) {
+            conn.prepare_cached(
+                "DELETE FROM tombstone_usage WHERE account = ?1 AND tombstones <= 0",
+            )
             .and_then(|mut s| s.execute(params![account]))
             .map_err(StoreError::sql(OP))?;
+        }
     }
     Ok(())
 }
@@ -495,22 +760,21 @@ fn put_tombstone(
     Ok(false)
 }
 
-fn exec_store(
-    conn: &Connection,
-    settings: &Settings,
-    msg: &NewMessage,
-) -> Result<StoreOutcome, StoreError> {
-    let now = to_i64("now_ms", msg.now_ms)?;
-    let expiry = to_i64("expiry_ms", msg.expiry_ms)?;
-    let len = len_to_i64("data length", msg.data.len())?;
-    if msg.expiry_ms <= msg.now_ms {
-        return Err(StoreError::AlreadyExpired {
-            now_ms: msg.now_ms,
-            expiry_ms: msg.expiry_ms,
-        });
-    }
-    let namespace = i64::from(msg.namespace);
+/// What the store already has for a message's key.
+enum Held {
+    /// A live tombstone, or a live copy (whose expiry was raised to the
+    /// later of the two): the store is answered without inserting.
+    Answered(StoreOutcome),
+    /// An expired copy, not purged yet.
+    Expired { seq: i64, len: i64 },
+    /// Neither.
+    No,
+}
 
+/// Looks up a live tombstone, then a copy, of `msg`'s key; raises a live
+/// copy's expiry to `expiry` if that is later.
+fn held(conn: &Connection, msg: &NewMessage, now: i64, expiry: i64) -> Result<Held, StoreError> {
+    let namespace = i64::from(msg.namespace);
     let tombstoned: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM tombstones
@@ -519,9 +783,8 @@ fn exec_store(
         .and_then(|mut s| s.query_row(params![msg.account, namespace, msg.hash, now], |r| r.get(0)))
         .map_err(StoreError::sql("look up tombstone"))?;
     if tombstoned {
-        return Ok(StoreOutcome::Tombstoned);
+        return Ok(Held::Answered(StoreOutcome::Tombstoned));
     }
-
     let existing: Option<(i64, i64, i64)> = conn
         .prepare_cached(
             "SELECT seq, expiry_ms, length(data) FROM messages
@@ -534,59 +797,133 @@ fn exec_store(
             .optional()
         })
         .map_err(StoreError::sql("look up duplicate"))?;
-    if let Some((seq, old_expiry, old_len)) = existing {
-        if old_expiry > now {
-            if expiry > old_expiry {
-                conn.prepare_cached("UPDATE messages SET expiry_ms = ?2 WHERE seq = ?1")
-                    .and_then(|mut s| s.execute(params![seq, expiry]))
-                    .map_err(StoreError::sql("extend expiry"))?;
-            }
-            return Ok(StoreOutcome::AlreadyStored {
-                seq: from_disk("seq", seq)?,
-            });
-        }
-        // The old copy expired (not purged yet): replace it with a fresh
-        // message so it gets a new seq and is seen by clients past the old one.
-        conn.prepare_cached("DELETE FROM messages WHERE seq = ?1")
-            .and_then(|mut s| s.execute(params![seq]))
-            .map_err(StoreError::sql("replace expired duplicate"))?;
-        usage_sub(conn, &msg.account, 1, old_len)?;
+    let Some((seq, old_expiry, len)) = existing else {
+        return Ok(Held::No);
+    };
+    if old_expiry <= now {
+        return Ok(Held::Expired { seq, len });
     }
-
-    let len_u64 = from_disk("data length", len)?;
-    if over_quota(usage(conn, &msg.account)?, len_u64, settings).is_some() {
-        purge_account(conn, &msg.account, now)?;
-        if let Some(limit) = over_quota(usage(conn, &msg.account)?, len_u64, settings) {
-            return Err(StoreError::QuotaExceeded { limit });
-        }
+    if expiry > old_expiry {
+        conn.prepare_cached("UPDATE messages SET expiry_ms = ?2 WHERE seq = ?1")
+            .and_then(|mut s| s.execute(params![seq, expiry]))
+            .map_err(StoreError::sql("extend expiry"))?;
     }
-
-    conn.prepare_cached(
-        "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            msg.account,
-            namespace,
-            msg.hash,
-            msg.data,
-            now,
-            expiry,
-            settings.pos(&msg.account),
-        ])
-    })
-    .map_err(StoreError::sql("insert message"))?;
-    let seq = conn.last_insert_rowid();
-    conn.prepare_cached(
-        "INSERT INTO account_usage (account, messages, bytes) VALUES (?1, 1, ?2)
-         ON CONFLICT (account) DO UPDATE SET messages = messages + 1, bytes = bytes + excluded.bytes",
-    )
-    .and_then(|mut s| s.execute(params![msg.account, len]))
-    .map_err(StoreError::sql("update usage"))?;
-    Ok(StoreOutcome::Stored {
+    Ok(Held::Answered(StoreOutcome::AlreadyStored {
         seq: from_disk("seq", seq)?,
-    })
+    }))
+}
+
+/// The result of one attempt at storing a message.
+enum Attempt {
+    Done(StoreOutcome),
+    /// Stored, but the account is now over this quota: the caller rolls
+    /// the attempt back.
+    OverQuota(&'static str),
+}
+
+/// Stores `msg` if it is new, with as few statements as possible: one
+/// insert that does nothing for a live tombstone or an existing key, and
+/// one usage update that returns the new usage. Only when nothing was
+/// inserted does it look at why (tombstone, live or expired duplicate).
+/// The quota is checked after the insert: [`Attempt::OverQuota`] leaves
+/// the message inserted and counted, for the caller to roll back.
+fn store_once(
+    conn: &Connection,
+    settings: &Settings,
+    state: &mut WriterState,
+    msg: &NewMessage,
+    now: i64,
+    expiry: i64,
+    len: i64,
+) -> Result<Attempt, StoreError> {
+    let namespace = i64::from(msg.namespace);
+    let pos = settings.pos(&msg.account);
+    let row = params![msg.account, namespace, msg.hash, msg.data, now, expiry, pos];
+    let inserted = conn
+        .prepare_cached(INSERT_UNLESS_HELD_OR_TOMBSTONED)
+        .and_then(|mut s| s.execute(row))
+        .map_err(StoreError::sql("insert message"))?;
+    if inserted == 0 {
+        match held(conn, msg, now, expiry)? {
+            Held::Answered(outcome) => return Ok(Attempt::Done(outcome)),
+            Held::Expired { seq, len: old_len } => {
+                // The old copy expired (not purged yet): replace it with a
+                // fresh message so it gets a new seq and is seen by clients
+                // past the old one.
+                conn.prepare_cached("DELETE FROM messages WHERE seq = ?1")
+                    .and_then(|mut s| s.execute(params![seq]))
+                    .map_err(StoreError::sql("replace expired duplicate"))?;
+                usage_sub(conn, &msg.account, 1, old_len)?;
+            }
+            Held::No => {}
+        }
+        conn.prepare_cached(INSERT_MESSAGE)
+            .and_then(|mut s| s.execute(row))
+            .map_err(StoreError::sql("insert message"))?;
+    }
+    let seq = conn.last_insert_rowid();
+    let (messages, bytes): (i64, i64) = conn
+        .prepare_cached(USAGE_ADD)
+        .and_then(|mut s| s.query_row(params![msg.account, len], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(StoreError::sql("update usage"))?;
+    let messages = from_disk("usage messages", messages)?;
+    let bytes = from_disk("usage bytes", bytes)?;
+    if messages > settings.max_messages {
+        return Ok(Attempt::OverQuota("messages"));
+    }
+    if bytes > settings.max_bytes {
+        return Ok(Attempt::OverQuota("bytes"));
+    }
+    state.stored(&msg.account, expiry);
+    Ok(Attempt::Done(StoreOutcome::Stored {
+        seq: from_disk("seq", seq)?,
+    }))
+}
+
+fn exec_store(
+    conn: &Connection,
+    settings: &Settings,
+    state: &mut WriterState,
+    msg: &NewMessage,
+) -> Result<StoreOutcome, StoreError> {
+    let now = to_i64("now_ms", msg.now_ms)?;
+    let expiry = to_i64("expiry_ms", msg.expiry_ms)?;
+    let len = len_to_i64("data length", msg.data.len())?;
+    if msg.expiry_ms <= msg.now_ms {
+        return Err(StoreError::AlreadyExpired {
+            now_ms: msg.now_ms,
+            expiry_ms: msg.expiry_ms,
+        });
+    }
+    let len_u64 = from_disk("data length", len)?;
+    // An account known to be full with nothing expired (it was over quota
+    // before): answer without inserting and rolling back, unless the
+    // message is already held or tombstoned.
+    if state.nothing_expired(&msg.account, now)
+        && let Some(limit) = over_quota(usage(conn, &msg.account)?, len_u64, settings)
+    {
+        match held(conn, msg, now, expiry)? {
+            Held::Answered(outcome) => return Ok(outcome),
+            Held::No => return Err(StoreError::QuotaExceeded { limit }),
+            // Cannot be while nothing expired; take the general path.
+            Held::Expired { .. } => {}
+        }
+    }
+    if let Attempt::Done(outcome) = store_once(conn, settings, state, msg, now, expiry, len)? {
+        return Ok(outcome);
+    }
+    // Over quota: undo the attempt, remove the account's expired messages
+    // (kept even if the store is refused) and try again if that made room.
+    exec_cached(conn, ROLLBACK_TO_OP, "rollback over-quota store")?;
+    purge_account(conn, settings, state, &msg.account, now)?;
+    if let Some(limit) = over_quota(usage(conn, &msg.account)?, len_u64, settings) {
+        return Err(StoreError::QuotaExceeded { limit });
+    }
+    match store_once(conn, settings, state, msg, now, expiry, len)? {
+        Attempt::Done(outcome) => Ok(outcome),
+        // Not expected after the check above; the op's savepoint undoes it.
+        Attempt::OverQuota(limit) => Err(StoreError::QuotaExceeded { limit }),
+    }
 }
 
 fn exec_delete(
@@ -687,7 +1024,7 @@ fn group_by_account(
     op: &'static str,
     query: &str,
     params: &[&dyn ToSql],
-) -> Result<Vec<(Value, i64, i64)>, StoreError> {
+) -> Result<Vec<(rusqlite::types::Value, i64, i64)>, StoreError> {
     conn.prepare_cached(query)
         .and_then(|mut s| {
             s.query_map(params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -700,35 +1037,23 @@ fn exec_drop_range(conn: &Connection, start: u64, end: u64) -> Result<u64, Store
     const OP: &str = "drop range";
     let mut deleted: u64 = 0;
     for (lo, hi) in sql_intervals(start, end) {
-        let messages = group_by_account(
-            conn,
-            OP,
-            "SELECT account, count(*), coalesce(sum(length(data)), 0) FROM messages
-             WHERE pos BETWEEN ?1 AND ?2 GROUP BY account",
-            params![lo, hi],
-        )?;
+        let messages = group_by_account(conn, OP, DROP_RANGE_MESSAGE_USAGE, params![lo, hi])?;
         if !messages.is_empty() {
             for (account, n, b) in &messages {
                 usage_sub(conn, account, *n, *b)?;
             }
             let n = conn
-                .prepare_cached("DELETE FROM messages WHERE pos BETWEEN ?1 AND ?2")
+                .prepare_cached(DROP_RANGE_MESSAGES)
                 .and_then(|mut s| s.execute(params![lo, hi]))
                 .map_err(StoreError::sql(OP))?;
             deleted = deleted.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
         }
-        let tombstones = group_by_account(
-            conn,
-            OP,
-            "SELECT account, count(*), 0 FROM tombstones
-             WHERE pos BETWEEN ?1 AND ?2 GROUP BY account",
-            params![lo, hi],
-        )?;
+        let tombstones = group_by_account(conn, OP, DROP_RANGE_TOMBSTONE_USAGE, params![lo, hi])?;
         if !tombstones.is_empty() {
             for (account, n, _) in &tombstones {
                 tomb_usage_add(conn, account, n.saturating_neg())?;
             }
-            conn.prepare_cached("DELETE FROM tombstones WHERE pos BETWEEN ?1 AND ?2")
+            conn.prepare_cached(DROP_RANGE_TOMBSTONES)
                 .and_then(|mut s| s.execute(params![lo, hi]))
                 .map_err(StoreError::sql(OP))?;
         }
@@ -736,40 +1061,87 @@ fn exec_drop_range(conn: &Connection, start: u64, end: u64) -> Result<u64, Store
     Ok(deleted)
 }
 
-fn exec_purge(conn: &Connection, now_ms: u64) -> Result<u64, StoreError> {
+/// Rows removed by one `DELETE … RETURNING account[, length(data)]`,
+/// counted per account.
+#[derive(Default)]
+struct Removed {
+    /// Rows removed in all.
+    rows: u64,
+    /// Per account (as stored: a blob): `(rows, bytes)`.
+    by_account: HashMap<Vec<u8>, (i64, i64)>,
+    /// Rows whose account is not a blob (damaged outside this crate): no
+    /// usage row can be keyed by them.
+    malformed: u64,
+}
+
+/// Runs `sql` (a `DELETE … RETURNING account[, length]`) with `(now,
+/// limit)` and counts what it removed.
+fn remove_counted(
+    conn: &Connection,
+    sql: &str,
+    now: i64,
+    limit: i64,
+    with_len: bool,
+) -> rusqlite::Result<Removed> {
+    let mut out = Removed::default();
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![now, limit])?;
+    while let Some(row) = rows.next()? {
+        out.rows = out.rows.saturating_add(1);
+        let len: i64 = if with_len {
+            row.get::<_, Option<i64>>(1)?.unwrap_or(0)
+        } else {
+            0
+        };
+        match row.get_ref(0)? {
+            ValueRef::Blob(account) => match out.by_account.get_mut(account) {
+                Some((n, b)) => {
+                    *n = n.saturating_add(1);
+                    *b = b.saturating_add(len);
+                }
+                None => {
+                    out.by_account.insert(account.to_vec(), (1, len));
+                }
+            },
+            _ => out.malformed = out.malformed.saturating_add(1),
+        }
+    }
+    Ok(out)
+}
+
+/// One step of a purge: removes up to `chunk` messages with `expiry_ms <=
+/// now_ms` ([`PURGE_MESSAGES`]) or, once none is left, up to `chunk`
+/// expired tombstones ([`PURGE_TOMBSTONES`]), and subtracts exactly what
+/// it removed from the usage counters. Returns the number of messages
+/// removed and whether more may be left.
+fn exec_purge_step(
+    conn: &Connection,
+    now_ms: u64,
+    chunk: usize,
+) -> Result<(u64, bool), StoreError> {
     const OP: &str = "purge expired";
     let now = to_i64("now_ms", now_ms)?;
-    let mut deleted: u64 = 0;
-    let messages = group_by_account(
-        conn,
-        OP,
-        "SELECT account, count(*), coalesce(sum(length(data)), 0) FROM messages
-         WHERE expiry_ms <= ?1 GROUP BY account",
-        params![now],
-    )?;
-    if !messages.is_empty() {
-        for (account, n, b) in &messages {
-            usage_sub(conn, account, *n, *b)?;
-        }
-        let n = conn
-            .prepare_cached("DELETE FROM messages WHERE expiry_ms <= ?1")
-            .and_then(|mut s| s.execute(params![now]))
-            .map_err(StoreError::sql(OP))?;
-        deleted = u64::try_from(n).unwrap_or(u64::MAX);
+    let chunk = chunk.max(1);
+    let limit = i64::try_from(chunk).unwrap_or(i64::MAX);
+    let full = u64::try_from(chunk).unwrap_or(u64::MAX);
+    let messages =
+        remove_counted(conn, PURGE_MESSAGES, now, limit, true).map_err(StoreError::sql(OP))?;
+    for (account, (n, b)) in &messages.by_account {
+        usage_sub(conn, account, *n, *b)?;
     }
-    let tombstones = group_by_account(
-        conn,
-        OP,
-        "SELECT account, count(*), 0 FROM tombstones WHERE expiry_ms <= ?1 GROUP BY account",
-        params![now],
-    )?;
-    if !tombstones.is_empty() {
-        for (account, n, _) in &tombstones {
-            tomb_usage_add(conn, account, n.saturating_neg())?;
-        }
-        conn.prepare_cached("DELETE FROM tombstones WHERE expiry_ms <= ?1")
-            .and_then(|mut s| s.execute(params![now]))
-            .map_err(StoreError::sql(OP))?;
+    if messages.malformed > 0 {
+        tracing::warn!(
+            rows = messages.malformed,
+            "purged messages whose account is not a blob"
+        );
     }
-    Ok(deleted)
+    if messages.rows >= full {
+        return Ok((messages.rows, true));
+    }
+    let tombstones =
+        remove_counted(conn, PURGE_TOMBSTONES, now, limit, false).map_err(StoreError::sql(OP))?;
+    for (account, (n, _)) in &tombstones.by_account {
+        tomb_usage_add(conn, account, n.saturating_neg())?;
+    }
+    Ok((messages.rows, tombstones.rows >= full))
 }

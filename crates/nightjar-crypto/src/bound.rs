@@ -138,19 +138,7 @@ impl StaticX25519 {
                     .was_contributory()
                     .then(|| Zeroizing::new(shared.to_bytes()))
             }
-            Secret::AwsLc(k) => {
-                let peer = UnparsedPublicKey::new(&X25519, their_public);
-                agreement::agree(k, peer, (), |s| {
-                    let mut out = Zeroizing::new([0u8; 32]);
-                    if s.len() != out.len() {
-                        return Err(());
-                    }
-                    out.copy_from_slice(s);
-                    Ok(out)
-                })
-                .ok()
-                .filter(|s| s.iter().any(|&b| b != 0))
-            }
+            Secret::AwsLc(k) => crate::identity::aws_lc_agree(k, their_public),
         }
     }
 }

@@ -391,21 +391,7 @@ impl Identity {
     /// (the peer's point has small order).
     pub(crate) fn x25519_agree(&self, their_public: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
         if let Some(key) = &self.x25519_fast {
-            let peer = aws_lc_rs::agreement::UnparsedPublicKey::new(
-                &aws_lc_rs::agreement::X25519,
-                their_public,
-            );
-            // aws-lc-rs refuses a small-order point (all-zero result) itself.
-            return aws_lc_rs::agreement::agree(key, peer, (), |shared| {
-                let mut out = Zeroizing::new([0u8; 32]);
-                if shared.len() != out.len() {
-                    return Err(());
-                }
-                out.copy_from_slice(shared);
-                Ok(out)
-            })
-            .ok()
-            .filter(|s| s.iter().any(|&b| b != 0));
+            return aws_lc_agree(key, their_public);
         }
         let shared = self
             .x25519_secret
@@ -541,6 +527,27 @@ impl FromStr for AccountId {
     }
 }
 
+/// X25519 of `key` with `their_public` through aws-lc-rs; `None` if the
+/// result is all zero (aws-lc-rs refuses a small-order point itself; the
+/// check stays as a second guard) or aws-lc-rs fails.
+pub(crate) fn aws_lc_agree(
+    key: &aws_lc_rs::agreement::PrivateKey,
+    their_public: &[u8; 32],
+) -> Option<Zeroizing<[u8; 32]>> {
+    let peer =
+        aws_lc_rs::agreement::UnparsedPublicKey::new(&aws_lc_rs::agreement::X25519, their_public);
+    aws_lc_rs::agreement::agree(key, peer, (), |shared| {
+        let mut out = Zeroizing::new([0u8; 32]);
+        if shared.len() != out.len() {
+            return Err(());
+        }
+        out.copy_from_slice(shared);
+        Ok(out)
+    })
+    .ok()
+    .filter(|s| s.iter().any(|&b| b != 0))
+}
+
 /// X25519 with a one-time secret: returns the secret's public key `E` and
 /// `X25519(secret, their_public)`, or `None` if the result is all zero (the
 /// peer's point has small order).
@@ -558,18 +565,7 @@ pub(crate) fn ephemeral_agree(
         && let Ok(public) = key.compute_public_key()
         && let Ok(e_pub) = <[u8; 32]>::try_from(public.as_ref())
     {
-        let peer = agreement::UnparsedPublicKey::new(&X25519, their_public);
-        return agreement::agree(&key, peer, (), |shared| {
-            let mut out = Zeroizing::new([0u8; 32]);
-            if shared.len() != out.len() {
-                return Err(());
-            }
-            out.copy_from_slice(shared);
-            Ok(out)
-        })
-        .ok()
-        .filter(|s| s.iter().any(|&b| b != 0))
-        .map(|shared| (e_pub, shared));
+        return aws_lc_agree(&key, their_public).map(|shared| (e_pub, shared));
     }
     let secret = StaticSecret::from(*secret);
     let e_pub = x25519_dalek::PublicKey::from(&secret).to_bytes();

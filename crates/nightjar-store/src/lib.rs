@@ -58,6 +58,7 @@ mod writer;
 mod tests;
 
 pub use error::StoreError;
+pub use schema::WRITER_CACHE_KIB;
 pub use store::Store;
 pub use types::{
     FullMessage, NewMessage, StoreConfig, StoreOutcome, StoreStats, StoredMessage, SyncEntry,

@@ -85,14 +85,14 @@ fn common(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Page cache of the write connection, in KiB (SQLite's default is 2,000
+/// Page cache of the store's write connection, in KiB (SQLite's default is 2,000
 /// KiB). Every store descends four B-trees keyed by random values (the
 /// message key, the cursor, the ring position, the expiry); with the
 /// default cache, a node holding a million messages re-read about 55 pages
 /// per store from the OS (BENCHMARKS.md, memory). 32 MiB keeps the interior
 /// pages of those indexes in memory well past a million messages, at a
 /// cost in resident memory that the memory benchmark measures.
-const WRITER_CACHE_KIB: i64 = 32 * 1024;
+pub const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 /// Configures the write connection: WAL, `synchronous=FULL`, busy timeout,
 /// a [`WRITER_CACHE_KIB`] page cache.

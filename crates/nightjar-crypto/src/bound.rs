@@ -37,9 +37,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::error::OnionError;
-use crate::hash::blake2b_keyed_56;
 use crate::identity::Identity;
-use crate::labels;
 use crate::xchacha;
 
 const TAG_LEN: usize = 16;
@@ -187,8 +185,7 @@ pub fn hop_kdf(s: &[u8; 32], e: &[u8; 32], y: &[u8; 32]) -> (HopKey, HopKey) {
         key.nonce.copy_from_slice(n);
         key
     };
-    let q = blake2b_keyed_56(labels::ONION_REQUEST, &[s, e, y]);
-    let r = blake2b_keyed_56(labels::ONION_RESPONSE, &[s, e, y]);
+    let (q, r) = crate::onion::hop_key_material(s, e, y);
     (split(&q), split(&r))
 }
 

@@ -259,6 +259,7 @@ fn aad(ephemeral: &[u8; KEY_LEN]) -> [u8; 1 + KEY_LEN] {
 /// The request and response keys of one hop, from its shared secret `s`,
 /// ephemeral public key `e` and the node's X25519 public key `y`.
 fn hop_keys(s: &[u8; 32], e: &[u8; 32], y: &[u8; 32]) -> (HopKey, HopKey) {
+    let (q, r) = hop_key_material(s, e, y);
     let split = |h: &[u8; 56]| {
         let mut key = HopKey {
             key: [0; KEY_LEN],
@@ -270,9 +271,21 @@ fn hop_keys(s: &[u8; 32], e: &[u8; 32], y: &[u8; 32]) -> (HopKey, HopKey) {
         key.nonce.copy_from_slice(n);
         key
     };
-    let q = blake2b_keyed_56(labels::ONION_REQUEST, &[s, e, y]);
-    let r = blake2b_keyed_56(labels::ONION_RESPONSE, &[s, e, y]);
     (split(&q), split(&r))
+}
+
+/// The 56 bytes (key ‖ nonce) of a hop's request and of its response:
+/// `BLAKE2b-56(label, S ‖ E ‖ Y)` under the request and response labels.
+/// The one KDF of the onion layers; [`crate::bound`] measures it too.
+pub(crate) fn hop_key_material(
+    s: &[u8; 32],
+    e: &[u8; 32],
+    y: &[u8; 32],
+) -> (Zeroizing<[u8; 56]>, Zeroizing<[u8; 56]>) {
+    (
+        blake2b_keyed_56(labels::ONION_REQUEST, &[s, e, y]),
+        blake2b_keyed_56(labels::ONION_RESPONSE, &[s, e, y]),
+    )
 }
 
 /// The smallest bucket of `buckets` that holds `4 + len` bytes.

@@ -352,20 +352,14 @@ impl NodeProcess {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 bail!("node process exited ({status}) before answering:\n{log}");
             }
-            let attempt = async {
-                let conn =
-                    nightjar_transport::connect(&endpoint, self.entry.addr, &self.entry.id.0)
-                        .await?;
-                let resp = nightjar_transport::request(
-                    &conn,
-                    &nightjar_wire::Request::Info,
-                    Duration::from_secs(2),
-                )
-                .await?;
-                conn.close(0u32.into(), b"ready");
-                Ok::<_, nightjar_transport::TransportError>(resp)
-            };
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            if nightjar_transport::answers_info(
+                &endpoint,
+                self.entry.addr,
+                &self.entry.id.0,
+                Duration::from_secs(2),
+            )
+            .await
+            {
                 endpoint.close(0u32.into(), b"ready");
                 return Ok(());
             }

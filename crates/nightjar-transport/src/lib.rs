@@ -410,6 +410,24 @@ pub async fn connect_with(
     Ok(connecting.await?)
 }
 
+/// Whether the node at `addr` with identity `key` answers `info` on a fresh
+/// connection within `timeout` (connection set-up included); the readiness
+/// check of tools that start nodes. The connection is closed afterwards.
+pub async fn answers_info(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    key: &PublicKey,
+    timeout: Duration,
+) -> bool {
+    let attempt = async {
+        let conn = connect(endpoint, addr, key).await?;
+        let resp = request(&conn, &Request::Info, timeout).await;
+        conn.close(0u32.into(), b"ready");
+        resp
+    };
+    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Ok(_)))
+}
+
 /// Send one request on a new stream and read the response, giving up after `timeout`.
 pub async fn request(
     conn: &quinn::Connection,

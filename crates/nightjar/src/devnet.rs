@@ -402,18 +402,9 @@ async fn wait_ready(
                 node.index
             );
         }
-        let attempt = async {
-            let conn = nightjar_transport::connect(&endpoint, node.addr, &key).await?;
-            let resp = nightjar_transport::request(
-                &conn,
-                &nightjar_wire::Request::Info,
-                Duration::from_secs(2),
-            )
-            .await?;
-            conn.close(0u32.into(), b"ready");
-            Ok::<_, nightjar_transport::TransportError>(resp)
-        };
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        if nightjar_transport::answers_info(&endpoint, node.addr, &key, Duration::from_secs(2))
+            .await
+        {
             endpoint.wait_idle().await;
             return Ok(());
         }

@@ -47,6 +47,8 @@
 //! # Ok(()) }
 //! ```
 
+mod backend;
+mod command;
 mod error;
 mod ring;
 mod schema;
@@ -57,6 +59,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use backend::MessageStore;
+pub use command::{StoreCommand, StoreReply};
 pub use error::StoreError;
 pub use schema::WRITER_CACHE_KIB;
 pub use store::Store;

@@ -1,0 +1,99 @@
+//! [`MessageStore`]: the operations every message store offers, so that the
+//! node's logic and its tests do not depend on which store runs them.
+//!
+//! Two stores implement it and pass one conformance suite
+//! (`tests/conformance.rs`): the durable SQLite [`crate::Store`] that
+//! production nodes run, and [`crate::MemoryStore`], which holds everything in
+//! memory so a simulator can keep thousands of nodes in one process.
+
+use crate::command::{StoreCommand, StoreReply};
+use crate::error::StoreError;
+use crate::types::{
+    FullMessage, NewMessage, StoreOutcome, StoreStats, StoredMessage, SyncEntry, Tombstone,
+};
+
+/// A node's message store: TTLs, per-account quotas, cursors, tombstones and
+/// ring ranges, with the semantics documented on [`crate::Store`]'s methods
+/// of the same names. Every call takes the clock from the caller. Calls
+/// block until done (writes: until durable, for a durable store).
+pub trait MessageStore {
+    /// Store a message (idempotent; a live tombstone refuses it).
+    fn store(&self, msg: NewMessage) -> Result<StoreOutcome, StoreError>;
+    /// Delete messages of one mailbox, leaving tombstones; how many were held.
+    fn delete(
+        &self,
+        account: [u8; 32],
+        namespace: u16,
+        hashes: Vec<[u8; 32]>,
+        now_ms: u64,
+        tombstone_ttl_ms: u64,
+    ) -> Result<u64, StoreError>;
+    /// Add tombstones received from other members; how many messages they deleted.
+    fn add_tombstones(&self, tombstones: Vec<Tombstone>) -> Result<u64, StoreError>;
+    /// Remove every message and tombstone in a ring range; how many messages.
+    fn drop_range(&self, start: u64, end: u64) -> Result<u64, StoreError>;
+    /// Remove everything expired at `now_ms`; how many messages.
+    fn purge_expired(&self, now_ms: u64) -> Result<u64, StoreError>;
+    /// Live messages of one mailbox after a cursor, in order, within limits.
+    fn retrieve(
+        &self,
+        account: &[u8; 32],
+        namespace: u16,
+        after_seq: u64,
+        now_ms: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+    /// Live messages and tombstones in a ring range, sorted.
+    fn list_range(&self, start: u64, end: u64, now_ms: u64) -> Result<Vec<SyncEntry>, StoreError>;
+    /// The live messages named by `keys`.
+    fn fetch(
+        &self,
+        keys: &[([u8; 32], u16, [u8; 32])],
+        now_ms: u64,
+    ) -> Result<Vec<FullMessage>, StoreError>;
+    /// Store-wide counters.
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Run one [`StoreCommand`] and give its [`StoreReply`].
+    fn execute(&self, command: StoreCommand) -> StoreReply {
+        match command {
+            StoreCommand::Store(msg) => StoreReply::Stored(self.store(msg)),
+            StoreCommand::Delete {
+                account,
+                namespace,
+                hashes,
+                now_ms,
+                tombstone_ttl_ms,
+            } => StoreReply::Count(self.delete(
+                account,
+                namespace,
+                hashes,
+                now_ms,
+                tombstone_ttl_ms,
+            )),
+            StoreCommand::AddTombstones(t) => StoreReply::Count(self.add_tombstones(t)),
+            StoreCommand::DropRange { start, end } => StoreReply::Count(self.drop_range(start, end)),
+            StoreCommand::Purge { now_ms } => StoreReply::Count(self.purge_expired(now_ms)),
+            StoreCommand::Retrieve {
+                account,
+                namespace,
+                after_seq,
+                now_ms,
+                max_messages,
+                max_bytes,
+            } => StoreReply::Messages(self.retrieve(
+                &account,
+                namespace,
+                after_seq,
+                now_ms,
+                max_messages,
+                max_bytes,
+            )),
+            StoreCommand::ListRange { start, end, now_ms } => {
+                StoreReply::Entries(self.list_range(start, end, now_ms))
+            }
+            StoreCommand::Fetch { keys, now_ms } => StoreReply::Full(self.fetch(&keys, now_ms)),
+        }
+    }
+}

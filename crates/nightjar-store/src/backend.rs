@@ -1,10 +1,9 @@
 //! [`MessageStore`]: the operations every message store offers, so that the
 //! node's logic and its tests do not depend on which store runs them.
 //!
-//! Two stores implement it and pass one conformance suite
-//! (`tests/conformance.rs`): the durable SQLite [`crate::Store`] that
-//! production nodes run, and [`crate::MemoryStore`], which holds everything in
-//! memory so a simulator can keep thousands of nodes in one process.
+//! The durable SQLite [`crate::Store`] that production nodes run implements
+//! it; the node's logic emits [`StoreCommand`]s and a driver runs them with
+//! [`MessageStore::execute`].
 
 use crate::command::{StoreCommand, StoreReply};
 use crate::error::StoreError;
@@ -65,15 +64,13 @@ pub trait MessageStore {
                 hashes,
                 now_ms,
                 tombstone_ttl_ms,
-            } => StoreReply::Count(self.delete(
-                account,
-                namespace,
-                hashes,
-                now_ms,
-                tombstone_ttl_ms,
-            )),
+            } => {
+                StoreReply::Count(self.delete(account, namespace, hashes, now_ms, tombstone_ttl_ms))
+            }
             StoreCommand::AddTombstones(t) => StoreReply::Count(self.add_tombstones(t)),
-            StoreCommand::DropRange { start, end } => StoreReply::Count(self.drop_range(start, end)),
+            StoreCommand::DropRange { start, end } => {
+                StoreReply::Count(self.drop_range(start, end))
+            }
             StoreCommand::Purge { now_ms } => StoreReply::Count(self.purge_expired(now_ms)),
             StoreCommand::Retrieve {
                 account,

@@ -81,7 +81,9 @@ impl StoreCommand {
     pub fn is_write(&self) -> bool {
         !matches!(
             self,
-            StoreCommand::Retrieve { .. } | StoreCommand::ListRange { .. } | StoreCommand::Fetch { .. }
+            StoreCommand::Retrieve { .. }
+                | StoreCommand::ListRange { .. }
+                | StoreCommand::Fetch { .. }
         )
     }
 }

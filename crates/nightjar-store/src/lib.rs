@@ -52,6 +52,7 @@ mod command;
 mod error;
 mod ring;
 mod schema;
+mod sqlite;
 mod store;
 mod types;
 mod writer;

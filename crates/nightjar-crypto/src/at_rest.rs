@@ -40,8 +40,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::CryptoError;
 use crate::hash::blake2b_keyed_32;
-use crate::identity::{Seed, os_random};
+use crate::identity::Seed;
 use crate::labels;
+use crate::random::os_random;
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;

@@ -21,6 +21,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::CryptoError;
+use crate::random::{OsRandom, RandomSource, random_index_with};
 
 /// Human-readable part of an [`AccountId`].
 pub const ACCOUNT_ID_HRP: &str = "nj";
@@ -31,33 +32,16 @@ pub const MNEMONIC_WORDS: usize = 24;
 /// Longest label accepted by labelled signatures, in bytes.
 pub const MAX_LABEL_LEN: usize = 64;
 
-/// Fills `buf` from the operating system's random number generator.
-pub(crate) fn os_random(buf: &mut [u8]) -> Result<(), CryptoError> {
-    getrandom::fill(buf).map_err(|e| CryptoError::RandomUnavailable(e.to_string()))
-}
-
 /// A uniformly random index in `0..n`, from the operating system's random
-/// number generator (for example, to pick the nodes of an onion path).
+/// number generator (for example, to pick the nodes of an onion path);
+/// [`random_index_with`] draws from a caller-given source.
 ///
 /// Draws 64-bit values and rejects those in the incomplete last block, so
 /// every index is exactly equally likely. Fails with
 /// [`CryptoError::EmptyChoice`] if `n` is 0 and with
 /// [`CryptoError::RandomUnavailable`] if the generator fails.
 pub fn random_index(n: usize) -> Result<usize, CryptoError> {
-    let n64 = u64::try_from(n).map_err(|_| CryptoError::EmptyChoice)?;
-    if n64 == 0 {
-        return Err(CryptoError::EmptyChoice);
-    }
-    // The largest multiple of n that fits: values at or above it are redrawn.
-    let zone = (u64::MAX / n64) * n64;
-    loop {
-        let mut buf = [0u8; 8];
-        os_random(&mut buf)?;
-        let x = u64::from_le_bytes(buf);
-        if x < zone {
-            return usize::try_from(x % n64).map_err(|_| CryptoError::EmptyChoice);
-        }
-    }
+    random_index_with(&mut OsRandom, n)
 }
 
 // ---------------------------------------------------------------------------
@@ -88,8 +72,14 @@ impl Seed {
 
     /// A fresh random seed from the operating system's random number generator.
     pub fn generate() -> Result<Seed, CryptoError> {
+        Seed::generate_with(&mut OsRandom)
+    }
+
+    /// A seed drawn from `rng`. With a [`crate::random::SeededRandom`] this
+    /// is for simulations and tests only, never for real users.
+    pub fn generate_with(rng: &mut dyn RandomSource) -> Result<Seed, CryptoError> {
         let mut seed = Seed([0u8; 32]);
-        os_random(&mut seed.0)?;
+        rng.fill(&mut seed.0)?;
         Ok(seed)
     }
 }
@@ -320,6 +310,11 @@ impl Identity {
     /// A new identity from a fresh random seed.
     pub fn generate() -> Result<Identity, CryptoError> {
         Ok(Identity::from_seed(Seed::generate()?))
+    }
+
+    /// An identity from a seed drawn from `rng` (see [`Seed::generate_with`]).
+    pub fn generate_with(rng: &mut dyn RandomSource) -> Result<Identity, CryptoError> {
+        Ok(Identity::from_seed(Seed::generate_with(rng)?))
     }
 
     /// Derives the identity of a seed.
@@ -790,6 +785,18 @@ mod tests {
         ));
         let good = Identity::from_seed(Seed::from_bytes([3u8; 32])).public_key();
         assert_eq!(PublicKey::from_slice(good.as_bytes()).unwrap(), good);
+    }
+
+    #[test]
+    fn generate_with_a_seeded_source_replays_the_identity() {
+        use crate::random::SeededRandom;
+        let mut a = SeededRandom::from_seed([6u8; 32]);
+        let mut b = SeededRandom::from_seed([6u8; 32]);
+        let x = Identity::generate_with(&mut a).unwrap();
+        let y = Identity::generate_with(&mut b).unwrap();
+        assert_eq!(x.account_id(), y.account_id());
+        let z = Identity::generate_with(&mut a).unwrap();
+        assert_ne!(x.account_id(), z.account_id());
     }
 
     #[test]

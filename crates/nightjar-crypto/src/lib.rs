@@ -16,7 +16,10 @@
 //!   and constant-time comparison;
 //! - [`at_rest`]: the local-storage cipher and the key file that stores the
 //!   seed;
-//! - [`labels`]: every domain-separation label in use.
+//! - [`labels`]: every domain-separation label in use;
+//! - [`random`]: the [`RandomSource`] every randomised operation can take
+//!   (`…_with` variants), the OS generator [`OsRandom`] and the deterministic
+//!   [`SeededRandom`] for simulations and tests.
 //!
 //! What it is **not** for: it does no I/O (no files, sockets, clocks or
 //! logging — callers read and write the bytes), it holds no state, and it
@@ -37,7 +40,9 @@ pub mod hash;
 pub mod identity;
 pub mod labels;
 pub mod onion;
+pub mod random;
 mod xchacha;
 
 pub use error::{CryptoError, EnvelopeError, OnionError};
 pub use identity::random_index;
+pub use random::{OsRandom, RandomSource, SeededRandom, random_index_with};

@@ -50,8 +50,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 pub use crate::error::OnionError;
 use crate::hash::blake2b_keyed_56;
-use crate::identity::{Identity, PublicKey, ephemeral_agree, os_random};
+use crate::identity::{Identity, PublicKey, ephemeral_agree};
 use crate::labels;
+use crate::random::{OsRandom, RandomSource};
 use crate::xchacha;
 
 /// Version byte: the first byte of every layer plaintext and every response
@@ -350,10 +351,24 @@ pub fn build(
     hops: &[(PublicKey, u32)],
     request_frame: &[u8],
 ) -> Result<(OnionPacket, ReturnKeys), OnionError> {
+    build_with(&mut OsRandom, hops, request_frame)
+}
+
+/// [`build`] with the ephemeral keys drawn from `rng` instead of the
+/// operating system's generator.
+///
+/// Real clients pass [`OsRandom`] (or call [`build`]); a
+/// [`crate::random::SeededRandom`] makes the packet reproducible, for
+/// simulations and tests only.
+pub fn build_with(
+    rng: &mut dyn RandomSource,
+    hops: &[(PublicKey, u32)],
+    request_frame: &[u8],
+) -> Result<(OnionPacket, ReturnKeys), OnionError> {
     check_path(hops, request_frame)?;
     let mut ephemerals = Zeroizing::new(vec![[0u8; 32]; hops.len()]);
     for e in ephemerals.iter_mut() {
-        os_random(e).map_err(|err| match err {
+        rng.fill(e).map_err(|err| match err {
             crate::CryptoError::RandomUnavailable(msg) => OnionError::RandomUnavailable(msg),
             other => OnionError::RandomUnavailable(other.to_string()),
         })?;
@@ -726,6 +741,24 @@ mod tests {
             let answers = route(&ids, &packet, &request, b"the answer");
             assert_eq!(keys.open(&answers[0]).unwrap(), b"the answer");
         }
+    }
+
+    #[test]
+    fn seeded_build_replays_from_the_seed_and_still_peels() {
+        use crate::random::SeededRandom;
+        let (ids, hops) = path(3);
+        let request = b"seeded request".to_vec();
+        let mut a = SeededRandom::from_seed([3u8; 32]);
+        let mut b = SeededRandom::from_seed([3u8; 32]);
+        let (pa, ka) = build_with(&mut a, &hops, &request).unwrap();
+        let (pb, _) = build_with(&mut b, &hops, &request).unwrap();
+        assert_eq!(pa.ephemeral_key, pb.ephemeral_key);
+        assert_eq!(pa.layer, pb.layer);
+        // The next packet from the same generator uses fresh ephemerals.
+        let (pc, _) = build_with(&mut a, &hops, &request).unwrap();
+        assert_ne!(pa.ephemeral_key, pc.ephemeral_key);
+        let answers = route(&ids, &pa, &request, b"seeded answer");
+        assert_eq!(ka.open(&answers[0]).unwrap(), b"seeded answer");
     }
 
     #[test]

@@ -1,0 +1,169 @@
+//! Requests: what a client or a node asks a node, and their parts.
+//!
+//! Not for: encoding (see `codec`) or the bytes a signature covers (see
+//! `signed`).
+
+/// A 32-byte account public key as it appears on the wire (validated as a
+/// curve point by the node, not here).
+pub type AccountKey = [u8; 32];
+
+/// A 32-byte message hash.
+pub type MessageHash = [u8; 32];
+
+/// Deposit a message into an account's mailbox. Not signed: anyone may write
+/// to a public namespace, and the node never learns the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRequest {
+    /// The recipient account's Ed25519 key.
+    pub account: AccountKey,
+    /// The namespace (0 for direct messages).
+    pub namespace: u16,
+    /// Time to live, within [`MIN_TTL_MS`](crate::MIN_TTL_MS)..=[`MAX_TTL_MS`](crate::MAX_TTL_MS).
+    pub ttl_ms: u64,
+    /// The sealed envelope, at most [`MAX_MESSAGE_SIZE`](crate::MAX_MESSAGE_SIZE) bytes.
+    pub data: Vec<u8>,
+}
+
+/// Read an account's messages after a cursor, optionally waiting for new ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrieveRequest {
+    /// The account whose mailbox is read.
+    pub account: AccountKey,
+    /// The namespace.
+    pub namespace: u16,
+    /// Return messages whose node sequence number is greater than this.
+    pub after_seq: u64,
+    /// If nothing is there yet, hold the request up to this long (≤ [`MAX_WAIT_MS`](crate::MAX_WAIT_MS)).
+    pub wait_ms: u32,
+    /// The signer's clock, Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// Ed25519 signature by the account key over [`RetrieveRequest::signed_data`]
+    /// under the label [`LABEL_RETRIEVE`](crate::LABEL_RETRIEVE).
+    pub signature: [u8; 64],
+}
+
+/// Delete named messages from an account's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteRequest {
+    /// The account whose messages are deleted.
+    pub account: AccountKey,
+    /// The namespace.
+    pub namespace: u16,
+    /// The hashes of the messages to delete (1..=[`MAX_DELETE_HASHES`](crate::MAX_DELETE_HASHES)).
+    pub hashes: Vec<MessageHash>,
+    /// The signer's clock, Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// Ed25519 signature by the account key over [`DeleteRequest::signed_data`]
+    /// under the label [`LABEL_DELETE`](crate::LABEL_DELETE).
+    pub signature: [u8; 64],
+}
+
+/// Node to node: hold a copy of a message another swarm member accepted,
+/// with that member's expiry. Only registered nodes may send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicateRequest {
+    /// Recipient account key.
+    pub account: AccountKey,
+    /// Namespace.
+    pub namespace: u16,
+    /// The sealed envelope.
+    pub data: Vec<u8>,
+    /// Expiry set by the entry node, Unix ms.
+    pub expiry_ms: u64,
+}
+
+/// A message's identity in a swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey {
+    /// Account key.
+    pub account: AccountKey,
+    /// Namespace.
+    pub namespace: u16,
+    /// Message hash.
+    pub hash: MessageHash,
+}
+
+/// Peel one onion layer: relay it to the next hop, or deliver the request
+/// inside. Anyone may send it (`docs/PROTOCOL.md`, "Onion routing").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnionRequest {
+    /// The ephemeral X25519 public key of this hop's layer.
+    pub ephemeral_key: [u8; 32],
+    /// This hop's layer, 1..=[`MAX_ONION_LAYER`](crate::MAX_ONION_LAYER) bytes.
+    pub layer: Vec<u8>,
+    /// The position of the receiving node on the path (0 = the guard), below
+    /// [`MAX_ONION_HOPS`](crate::MAX_ONION_HOPS).
+    pub hop: u32,
+}
+
+/// A validated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Deposit a message.
+    Store(StoreRequest),
+    /// Read messages.
+    Retrieve(RetrieveRequest),
+    /// Delete messages.
+    Delete(DeleteRequest),
+    /// Ask for the node's version and time.
+    Info,
+    /// Node to node: hold a replica.
+    Replicate(ReplicateRequest),
+    /// Node to node: digests of the entries in a ring range, split into buckets.
+    SyncDigest {
+        /// Range start (inclusive) on the ring.
+        start: u64,
+        /// Range end (exclusive); `start == end` is the whole ring; wraps if `start > end`.
+        end: u64,
+        /// How many equal sub-ranges to digest (1..=[`MAX_SYNC_BUCKETS`](crate::MAX_SYNC_BUCKETS)).
+        buckets: u32,
+    },
+    /// Node to node: list the entries in a ring range.
+    SyncList {
+        /// Range start.
+        start: u64,
+        /// Range end.
+        end: u64,
+    },
+    /// Node to node: the full messages named (1..=[`MAX_FETCH_KEYS`](crate::MAX_FETCH_KEYS)).
+    SyncFetch(Vec<MessageKey>),
+    /// Which swarm holds this account, and its members.
+    GetSwarm {
+        /// The account key.
+        account: AccountKey,
+    },
+    /// Peel an onion layer and relay or deliver it.
+    Onion(OnionRequest),
+    /// The node's current registry snapshot.
+    GetRegistry,
+}
+
+impl Request {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Store(_) => "store",
+            Request::Retrieve(_) => "retrieve",
+            Request::Delete(_) => "delete",
+            Request::Info => "info",
+            Request::Replicate(_) => "replicate",
+            Request::SyncDigest { .. } => "sync_digest",
+            Request::SyncList { .. } => "sync_list",
+            Request::SyncFetch(_) => "sync_fetch",
+            Request::GetSwarm { .. } => "get_swarm",
+            Request::Onion(_) => "onion",
+            Request::GetRegistry => "get_registry",
+        }
+    }
+
+    /// Whether only registered nodes may send this request.
+    pub fn is_node_only(&self) -> bool {
+        matches!(
+            self,
+            Request::Replicate(_)
+                | Request::SyncDigest { .. }
+                | Request::SyncList { .. }
+                | Request::SyncFetch(_)
+        )
+    }
+}

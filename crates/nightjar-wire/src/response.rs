@@ -1,0 +1,164 @@
+//! Responses: what a node answers, and their parts.
+//!
+//! Not for: encoding (see `codec`).
+
+use crate::error::ErrorCode;
+use crate::request::{AccountKey, MessageHash, MessageKey};
+
+/// One entry of a sync listing: a message or a tombstone (deleted message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncEntry {
+    /// Which message.
+    pub key: MessageKey,
+    /// Its expiry (for a tombstone: until when the deletion is remembered).
+    pub expiry_ms: u64,
+    /// True for a deletion.
+    pub tombstone: bool,
+}
+
+/// A whole message, as sync fetch returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullMessage {
+    /// Account key.
+    pub account: AccountKey,
+    /// Namespace.
+    pub namespace: u16,
+    /// The sealed envelope.
+    pub data: Vec<u8>,
+    /// Expiry, Unix ms.
+    pub expiry_ms: u64,
+}
+
+/// A swarm: its ID on the ring and its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmInfo {
+    /// The swarm's ID on the 64-bit ring.
+    pub swarm_id: u64,
+    /// Members: identity key and QUIC address.
+    pub nodes: Vec<([u8; 32], std::net::SocketAddr)>,
+}
+
+/// A swarm member's signed statement that it durably holds a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The member's identity key.
+    pub node_key: [u8; 32],
+    /// The expiry it holds the message until.
+    pub expiry_ms: u64,
+    /// Ed25519 signature by `node_key` under [`LABEL_RECEIPT`](crate::LABEL_RECEIPT) over
+    /// [`receipt_signed_data`](crate::receipt_signed_data).
+    pub signature: [u8; 64],
+}
+
+/// One message in a retrieve response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireMessage {
+    /// The node's sequence number; use the last one as the next cursor.
+    pub seq: u64,
+    /// The message hash (see `nightjar_crypto::hash::message_hash`).
+    pub hash: MessageHash,
+    /// The sealed envelope.
+    pub data: Vec<u8>,
+    /// When the node stored it, node clock, Unix ms.
+    pub stored_at_ms: u64,
+    /// When it expires, node clock, Unix ms.
+    pub expiry_ms: u64,
+}
+
+/// What a node answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseBody {
+    /// The message is durably stored.
+    Stored {
+        /// Its hash.
+        hash: MessageHash,
+        /// When it expires, node clock.
+        expiry_ms: u64,
+        /// True when the node already held it (the store is idempotent).
+        already_stored: bool,
+        /// Signed receipts of the swarm members that hold it durably
+        /// (the answering node's included).
+        receipts: Vec<Receipt>,
+    },
+    /// Messages after the cursor.
+    Messages {
+        /// In ascending sequence order.
+        messages: Vec<WireMessage>,
+        /// The cursor to send next time (the last sequence number, or the request's if none).
+        cursor: u64,
+        /// True when more messages are waiting beyond this response's limits.
+        more: bool,
+    },
+    /// Messages deleted.
+    Deleted {
+        /// How many of the named messages existed and are now gone.
+        count: u64,
+    },
+    /// Node information.
+    Info {
+        /// The node software's version.
+        software_version: String,
+        /// The highest protocol version the node speaks.
+        protocol_version: u32,
+        /// The node's Ed25519 identity key.
+        node_key: [u8; 32],
+    },
+    /// The request failed.
+    Error {
+        /// What went wrong, as a code.
+        code: ErrorCode,
+        /// A human-readable detail; carries no user data.
+        message: String,
+    },
+    /// This node is not in the account's swarm; ask one of these nodes.
+    WrongSwarm(SwarmInfo),
+    /// The account's swarm (answer to `GetSwarm`).
+    Swarm(SwarmInfo),
+    /// Sync digests, one per bucket.
+    Digest(Vec<[u8; 32]>),
+    /// Sync listing.
+    Entries {
+        /// Entries sorted by ring position, then hash.
+        entries: Vec<SyncEntry>,
+        /// True when the range held more than [`MAX_SYNC_ENTRIES`](crate::MAX_SYNC_ENTRIES) entries.
+        truncated: bool,
+    },
+    /// Fetched messages.
+    Full(Vec<FullMessage>),
+    /// The answer to an onion request: this hop's response layer (opened by
+    /// the client with `nightjar_crypto::onion::ReturnKeys::open`).
+    Onion(Vec<u8>),
+    /// The node's registry snapshot (answer to `GetRegistry`). The reader
+    /// must check `hash` against the text
+    /// (`nightjar_crypto::hash::registry_snapshot_hash`); this crate does not.
+    Registry {
+        /// Number of events in the registry log.
+        height: u64,
+        /// `registry_snapshot_hash(text)`.
+        hash: [u8; 32],
+        /// The registry in TOML, at most [`MAX_REGISTRY_TEXT`](crate::MAX_REGISTRY_TEXT) bytes.
+        text: String,
+    },
+}
+
+/// A node's response: every response carries the node's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The node's clock when it answered, Unix ms.
+    pub node_time_ms: u64,
+    /// The answer.
+    pub body: ResponseBody,
+}
+
+impl Response {
+    /// An error response.
+    pub fn error(node_time_ms: u64, code: ErrorCode, message: impl Into<String>) -> Response {
+        Response {
+            node_time_ms,
+            body: ResponseBody::Error {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! Reference costs for benchmarks; not used by the protocol.
+//! Reference costs for benchmarks; not used by the protocol. Compiled only
+//! with the `bench` cargo feature (which `nightjar-bench` enables).
 //!
 //! `nightjar-bench onion-hop` compares the node's real relay path (peel a
 //! layer, wrap the answer) with the bare primitives the same work needs, run

@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod at_rest;
+#[cfg(feature = "bench")]
 pub mod bound;
 pub mod envelope;
 mod error;

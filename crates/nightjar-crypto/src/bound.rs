@@ -37,8 +37,8 @@ use ed25519_dalek::SigningKey;
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
-use crate::error::OnionError;
 use crate::identity::Identity;
+use crate::onion::OnionError;
 use crate::xchacha;
 
 const TAG_LEN: usize = 16;

@@ -2,12 +2,9 @@
 //!
 //! [`CryptoError`] covers identities, keys, signatures, hashing and at-rest
 //! encryption; [`EnvelopeError`] covers sealing and opening message envelopes;
-//! [`OnionError`] covers building, peeling and answering onion layers.
+//! the onion layers' errors live with them, in `onion::error`
+//! ([`crate::onion::OnionError`]), so this module imports nothing from the rest of the crate.
 //! No error ever carries secret material.
-
-use crate::onion::{
-    HopFailure, MAX_HOPS, MAX_LAYER_LEN, MAX_REQUEST_FRAME_LEN, MAX_RESPONSE_FRAME_LEN,
-};
 
 /// Errors from identities, keys, signatures and at-rest encryption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,103 +217,6 @@ pub enum EnvelopeError {
     /// The content is not a valid protobuf `Content` message.
     #[error("the envelope's content is not a valid Content message; discard it")]
     BadContent,
-
-    /// The operating system's random number generator failed.
-    #[error(
-        "the operating system random number generator failed ({0}); \
-         check that the OS provides getrandom(2) or /dev/urandom and retry"
-    )]
-    RandomUnavailable(String),
-}
-
-/// Errors from building, peeling and answering onion layers
-/// ([`crate::onion`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum OnionError {
-    /// The path has no hops.
-    #[error("an onion path needs at least one hop (the destination); give it one or more nodes")]
-    NoHops,
-
-    /// The path has more hops than [`crate::onion::MAX_HOPS`].
-    #[error("an onion path has {0} hops, but at most {MAX_HOPS} are allowed; use a shorter path")]
-    TooManyHops(usize),
-
-    /// The request frame does not fit the largest request bucket.
-    #[error(
-        "the request frame is {len} bytes, but at most {MAX_REQUEST_FRAME_LEN} bytes fit in \
-         an onion layer; send less per request"
-    )]
-    RequestTooLarge {
-        /// Request frame length.
-        len: usize,
-    },
-
-    /// The response frame does not fit the largest response bucket.
-    #[error(
-        "the response frame is {len} bytes, but at most {MAX_RESPONSE_FRAME_LEN} bytes fit in \
-         an onion response; answer with something shorter (an error response)"
-    )]
-    ResponseTooLarge {
-        /// Response frame length.
-        len: usize,
-    },
-
-    /// The layer is longer than [`crate::onion::MAX_LAYER_LEN`].
-    #[error(
-        "the onion layer is {len} bytes, more than the {MAX_LAYER_LEN}-byte maximum; it is not \
-         a valid layer, refuse it"
-    )]
-    LayerTooLarge {
-        /// Layer length.
-        len: usize,
-    },
-
-    /// The Diffie-Hellman result was all zeros (a low-order point was involved).
-    #[error(
-        "key agreement produced an all-zero secret (low-order point); the ephemeral key is \
-         malicious or damaged, refuse the layer"
-    )]
-    LowOrderPoint,
-
-    /// The layer failed to decrypt.
-    #[error(
-        "the onion layer failed to decrypt: it was altered, or it was not built for this node; \
-         refuse it"
-    )]
-    DecryptFailed,
-
-    /// The layer's plaintext starts with a version this build does not know.
-    #[error("the onion layer has unsupported version {0}; the sender may use a newer Nightjar")]
-    UnsupportedVersion(u8),
-
-    /// The layer decrypted but its contents break the format (or a test-only
-    /// builder was called wrongly).
-    #[error("the onion layer is malformed ({0}); the sender is buggy or malicious, refuse it")]
-    Malformed(&'static str),
-
-    /// The answer's layer of hop `hop` did not decrypt or parse: that node
-    /// answered garbage, or someone altered its answer.
-    #[error(
-        "the onion response could not be opened at hop {hop}: that node's answer was corrupted \
-         or forged; retry through a path without it"
-    )]
-    BadResponse {
-        /// Index of the hop (0 = the guard) whose layer failed.
-        hop: usize,
-    },
-
-    /// Relay `hop` answered that the next hop (`hop + 1`) failed.
-    #[error(
-        "hop {hop} of the onion path reports: {failure}; retry through a path without \
-         hop {hop} and the node after it"
-    )]
-    HopFailed {
-        /// Index of the relay that reported the failure (0 = the guard).
-        hop: usize,
-        /// What went wrong with its next hop.
-        failure: HopFailure,
-    },
 
     /// The operating system's random number generator failed.
     #[error(

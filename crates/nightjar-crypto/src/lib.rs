@@ -44,6 +44,7 @@ pub mod onion;
 pub mod random;
 mod xchacha;
 
-pub use error::{CryptoError, EnvelopeError, OnionError};
+pub use error::{CryptoError, EnvelopeError};
 pub use identity::random_index;
+pub use onion::OnionError;
 pub use random::{OsRandom, RandomSource, SeededRandom, random_index_with};

@@ -154,3 +154,20 @@ pub enum OnionError {
     )]
     RandomUnavailable(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_failure_codes_round_trip() {
+        for code in 0..=255u8 {
+            match HopFailure::from_u8(code) {
+                Some(f) => assert_eq!(f.as_u8(), code),
+                None => assert!(code == 0 || code > 5),
+            }
+        }
+        assert_eq!(HopFailure::TimedOut.as_u8(), 3);
+        assert!(HopFailure::Refused.to_string().contains("refused"));
+    }
+}

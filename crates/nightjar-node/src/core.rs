@@ -8,7 +8,9 @@
 //! simulator all call this same code.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
+use crate::engine::RegistryView;
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, SwarmMap};
@@ -205,14 +207,11 @@ pub struct NodeCore {
     node_key: [u8; 32],
     software_version: String,
     replay: ReplayCache,
-    map: Option<SwarmMap>,
-    /// Every node key the registry log ever named (a node that left may
-    /// still hand its data over).
-    known_nodes: std::collections::HashSet<[u8; 32]>,
+    /// The registry in force (shared with other cores; never copied here).
+    view: Option<Arc<RegistryView>>,
     quorum: WriteQuorum,
+    /// `get_registry`'s answer when no view is installed (legacy `set_snapshot`).
     snapshot: Option<RegistrySnapshot>,
-    /// The current map's nodes by key bytes.
-    nodes_by_key: HashMap<[u8; 32], NodeEntry>,
     /// Account keys decoded recently.
     account_keys: AccountKeys,
 }
@@ -274,18 +273,32 @@ impl NodeCore {
             node_key,
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             replay: ReplayCache::default(),
-            map: None,
-            known_nodes: std::collections::HashSet::new(),
+            view: None,
             quorum: WriteQuorum::Majority,
             snapshot: None,
-            nodes_by_key: HashMap::new(),
             account_keys: AccountKeys::default(),
         }
     }
 
     /// Install the registry snapshot served to `get_registry`.
     pub fn set_snapshot(&mut self, snapshot: RegistrySnapshot) {
+        if let Some(view) = self.view.as_mut() {
+            Arc::make_mut(view).snapshot = Some(snapshot.clone());
+        }
         self.snapshot = Some(snapshot);
+    }
+
+    /// Install a registry view (map, nodes, snapshot) shared with others.
+    pub fn set_view(&mut self, view: Arc<RegistryView>) {
+        if let Some(snap) = &view.snapshot {
+            self.snapshot = Some(snap.clone());
+        }
+        self.view = Some(view);
+    }
+
+    /// The registry view in force, if any.
+    pub fn view(&self) -> Option<&Arc<RegistryView>> {
+        self.view.as_ref()
     }
 
     /// The current registry's node with this key, unless it is this node.
@@ -295,7 +308,7 @@ impl NodeCore {
         if key == &self.node_key {
             return None;
         }
-        self.nodes_by_key.get(key).cloned()
+        self.view.as_ref()?.nodes_by_key.get(key).cloned()
     }
 
     /// Set the write quorum rule.
@@ -306,26 +319,27 @@ impl NodeCore {
     /// Install the swarm map replayed from the registry, and the keys of
     /// every node the registry log ever named.
     pub fn set_map(&mut self, map: SwarmMap, known_nodes: impl IntoIterator<Item = [u8; 32]>) {
-        self.known_nodes = known_nodes.into_iter().collect();
-        self.nodes_by_key = map
-            .nodes()
-            .into_iter()
-            .map(|n| (n.id.0.to_bytes(), n))
-            .collect();
-        self.known_nodes.extend(self.nodes_by_key.keys().copied());
-        self.map = Some(map);
+        self.view = Some(Arc::new(RegistryView::new(
+            map,
+            known_nodes,
+            self.snapshot.clone(),
+        )));
     }
 
     /// The swarm map in force, if any.
     pub fn map(&self) -> Option<&SwarmMap> {
-        self.map.as_ref()
+        self.view.as_ref().map(|v| &v.map)
     }
 
     /// Whether `key` belongs to a node the registry named at some point
     /// (other than this one): current members replicate and sync, and nodes
     /// that left hand their data over.
     pub fn is_registered_peer(&self, key: &PublicKey) -> bool {
-        key.as_bytes() != &self.node_key && self.known_nodes.contains(key.as_bytes())
+        key.as_bytes() != &self.node_key
+            && self
+                .view
+                .as_ref()
+                .is_some_and(|v| v.known_nodes.contains(key.as_bytes()))
     }
 
     fn swarm_info(map: &SwarmMap, swarm: nightjar_registry::SwarmId) -> SwarmInfo {
@@ -341,7 +355,7 @@ impl NodeCore {
     }
 
     fn placement(&self, account: &PublicKey) -> Placement {
-        let Some(map) = self.map.as_ref().filter(|m| m.node_count() > 0) else {
+        let Some(map) = self.map().filter(|m| m.node_count() > 0) else {
             return Placement::Here {
                 peers: Vec::new(),
                 quorum: 1,
@@ -472,8 +486,8 @@ impl NodeCore {
                     return unknown_account(now_ms);
                 };
                 let info = match (
-                    &self.map,
-                    self.map.as_ref().and_then(|m| m.swarm_for_account(&key)),
+                    self.map(),
+                    self.map().and_then(|m| m.swarm_for_account(&key)),
                 ) {
                     (Some(map), Some(swarm)) => Self::swarm_info(map, swarm),
                     _ => SwarmInfo {

@@ -1,8 +1,13 @@
 //! The Nightjar service node: stores sealed envelopes for a limited time and
 //! answers `store`, `retrieve` (with push-style waiting), `delete` and `info`.
 //!
-//! The protocol logic is the sans-IO state machine in [`core`]: it takes the
-//! clock and a decoded request and says what to do. [`driver`] is the thin
+//! The protocol logic is sans-IO. [`engine`] is the whole node as one
+//! event-driven state machine ([`engine::NodeCore`]: requests, store and
+//! peer answers and timeouts in; replies, store commands, peer requests and
+//! events out), holding the one write-quorum tracker (verified receipts) that
+//! stores and hand-off share, waiting retrieves, onion relaying, sync
+//! answers, anti-entropy rounds and hand-off. [`core`] is its per-request
+//! part: authentication, replay and placement. [`driver`] is the thin
 //! tokio layer that runs it over QUIC (`nightjar-transport`) against the
 //! SQLite store (`nightjar-store`), serves Prometheus metrics on a loopback
 //! admin address, and purges expired messages. [`config`] is the TOML
@@ -30,6 +35,7 @@ pub mod accounting;
 pub mod config;
 pub mod core;
 pub mod driver;
+pub mod engine;
 pub mod metrics;
 pub mod onion;
 pub mod peers;

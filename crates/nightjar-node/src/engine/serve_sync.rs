@@ -1,0 +1,122 @@
+//! Answers to the node-only sync requests: `sync_digest` (bucket digests of
+//! what this node holds for its own swarm over a range), `sync_list` (the
+//! entries themselves, at most `MAX_SYNC_ENTRIES`) and `sync_fetch` (the
+//! named messages).
+
+use nightjar_store::{StoreCommand, StoreError, StoreReply, SyncEntry};
+use nightjar_wire::{MAX_SYNC_ENTRIES, MessageKey, Response, ResponseBody};
+
+use super::{NodeCore, Op, RequestId};
+use crate::core;
+use crate::sync::{self, Arc64};
+
+/// Which sync request a store read answers.
+#[derive(Debug)]
+pub(crate) enum Serve {
+    /// `sync_digest`.
+    Digest {
+        /// Range start.
+        start: u64,
+        /// Range end.
+        end: u64,
+        /// Buckets.
+        buckets: u32,
+    },
+    /// `sync_list`.
+    List {
+        /// Range start.
+        start: u64,
+        /// Range end.
+        end: u64,
+    },
+    /// `sync_fetch`.
+    Fetch(Vec<MessageKey>),
+}
+
+impl NodeCore {
+    pub(super) fn serve(&mut self, now_ms: u64, id: RequestId, what: Serve) {
+        let command = match &what {
+            Serve::Digest { start, end, .. } | Serve::List { start, end } => {
+                StoreCommand::ListRange {
+                    start: *start,
+                    end: *end,
+                    now_ms,
+                }
+            }
+            Serve::Fetch(keys) => StoreCommand::Fetch {
+                keys: sync::fetch_keys(keys),
+                now_ms,
+            },
+        };
+        self.store(Op::Serve { id, what }, command);
+    }
+
+    /// The entries this node holds for its own swarm (all without a map).
+    pub(super) fn own_entries(&self, entries: Vec<SyncEntry>) -> Vec<SyncEntry> {
+        match self
+            .logic
+            .map()
+            .and_then(|m| m.swarm_of_node(&self.me).map(|s| (m, s)))
+        {
+            Some((map, swarm)) => sync::owned(map, swarm, entries),
+            None => entries,
+        }
+    }
+
+    pub(super) fn serve_done(
+        &mut self,
+        now_ms: u64,
+        id: RequestId,
+        what: Serve,
+        reply: StoreReply,
+    ) {
+        let response = match (what, reply) {
+            (
+                Serve::Digest {
+                    start,
+                    end,
+                    buckets,
+                },
+                StoreReply::Entries(Ok(entries)),
+            ) => {
+                let arc = Arc64 { start, end };
+                let entries = self.own_entries(entries);
+                Response {
+                    node_time_ms: now_ms,
+                    body: ResponseBody::Digest(sync::bucket_digests(arc, buckets, &entries)),
+                }
+            }
+            (Serve::List { .. }, StoreReply::Entries(Ok(entries))) => {
+                let entries = self.own_entries(entries);
+                let truncated = entries.len() > MAX_SYNC_ENTRIES;
+                let shown = entries.get(..MAX_SYNC_ENTRIES).unwrap_or(&entries);
+                Response {
+                    node_time_ms: now_ms,
+                    body: ResponseBody::Entries {
+                        entries: sync::to_wire(shown),
+                        truncated,
+                    },
+                }
+            }
+            (Serve::Fetch(_), StoreReply::Full(Ok(messages))) => Response {
+                node_time_ms: now_ms,
+                body: ResponseBody::Full(
+                    messages
+                        .into_iter()
+                        .map(|m| nightjar_wire::FullMessage {
+                            account: m.account,
+                            namespace: m.namespace,
+                            data: m.data,
+                            expiry_ms: m.expiry_ms,
+                        })
+                        .collect(),
+                ),
+            },
+            (_, StoreReply::Entries(Err(e)) | StoreReply::Full(Err(e))) => {
+                core::store_error_response(now_ms, &e)
+            }
+            _ => core::store_error_response(now_ms, &StoreError::WriterGone),
+        };
+        self.reply(now_ms, id, response);
+    }
+}

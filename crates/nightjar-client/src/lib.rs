@@ -1,40 +1,128 @@
 //! The Nightjar client: an account's profile, and sending and receiving
 //! end-to-end-encrypted messages through service nodes, over onion paths.
 //!
-//! - [`profile`] keeps the account key (encrypted, mode 0600), the local
-//!   history and small client state (guards, registry snapshot), all
-//!   encrypted at rest, in a directory.
-//! - [`logic`] is the sans-IO part: it builds signed requests, turns
-//!   retrieved envelopes into history records, and estimates the network's
-//!   clock from node answers; no sockets.
-//! - [`paths`] is the sans-IO path manager: two guards kept across runs,
-//!   paths guard → relay → relay of distinct nodes (distinct /24s where the
-//!   registry allows), strikes and rebuild backoff.
-//! - [`Client`] is the thin async driver: it bootstraps the registry snapshot
-//!   from agreeing seeds, then sends every request as an onion through a
-//!   path to a member of the account's swarm (in a stable preference order,
-//!   moving on when one fails or redirects). After bootstrap it opens
-//!   connections only to its guards.
+//! The client's decisions are sans-IO (no tokio, quinn, clock or OS
+//! randomness: time comes in as `now_ms: u64`, randomness as a
+//! `pick: &mut dyn FnMut(usize) -> usize`, answers as values), so a
+//! simulator can run many clients on virtual time:
+//!
+//! - [`bootstrap`]: the vote between seeds on the first registry snapshot.
+//! - [`call`]: one request through onion paths — the layered request with
+//!   per-hop timeouts, the blame rule for a failed answer, path retries.
+//! - [`failover`]: the order in which swarm members are tried, moving on
+//!   after a retryable error, the single `wrong_swarm` redirect, reading
+//!   store and retrieve answers.
+//! - [`registry_refresh`]: when a newer snapshot is adopted.
+//! - [`paths`]: guards, paths guard → relay → relay of distinct nodes
+//!   (distinct /24s where the registry allows), strikes, rebuild backoff.
+//! - [`logic`]: signed requests, sealing and opening envelopes, the network
+//!   clock estimate.
+//!
+//! Around them: [`profile`] keeps the account key (encrypted, mode 0600),
+//! the local history and small client state (guards, registry snapshot),
+//! encrypted at rest; [`Client`] is the async driver that only moves bytes
+//! (QUIC connections to the seeds at bootstrap, then to its two guards
+//! only), sleeps, reads the wall clock and saves the profile.
+//!
+//! # Driving one send by hand
+//!
+//! A simulator does what [`Client::send`] does: order the swarm's members,
+//! and for each, run a [`call::CallOp`] until it is done, then let
+//! [`failover::Failover`] decide. Here the "network" peels the real onion
+//! layers with the node-side functions and the destination answers `Stored`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use nightjar_client::call::{CallContext, CallOp, CallStep};
+//! use nightjar_client::failover::{self, Failover, StoreAnswer, Unreachable};
+//! use nightjar_client::{ClockEstimator, GuardState, PathManager, logic};
+//! use nightjar_crypto::identity::{Identity, Seed};
+//! use nightjar_crypto::onion::{Peeled, peel};
+//! use nightjar_registry::{NodeEntry, NodeId};
+//! use nightjar_wire::{Request, Response, ResponseBody};
+//!
+//! // Eight nodes, each in its own /24.
+//! let ids: Vec<Identity> =
+//!     (1..=8u8).map(|i| Identity::from_seed(Seed::from_bytes([i; 32]))).collect();
+//! let nodes: Vec<NodeEntry> = ids.iter().zip(1..=8u8).map(|(id, i)| NodeEntry {
+//!     id: NodeId(id.public_key()),
+//!     addr: format!("10.0.{i}.1:4000").parse().unwrap(),
+//! }).collect();
+//! let mut seed = 7usize;
+//! let mut pick = move |n: usize| { seed = seed.wrapping_mul(31).wrapping_add(17); seed % n.max(1) };
+//!
+//! let (alice, bob) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+//! let now_ms = 1_700_000_000_000u64;
+//! let mut paths = PathManager::new(GuardState::default());
+//! paths.ensure_guards(&nodes, &mut pick);
+//! let (mut unreachable, mut clock) = (Unreachable::new(), ClockEstimator::new());
+//! let guards = paths.guards().to_vec();
+//! let swarm: Vec<NodeEntry> =
+//!     nodes.iter().filter(|n| !guards.contains(&n.id)).take(3).cloned().collect();
+//! let order = failover::member_order(
+//!     &bob.account_id(), swarm, &|id| guards.contains(id), &unreachable, now_ms);
+//!
+//! let prepared = logic::prepare_send(
+//!     &alice, &bob.account_id(), "hi", now_ms, Duration::from_secs(3600)).unwrap();
+//! let mut members = Failover::new(order);
+//! let member = members.next_member().unwrap();
+//! let mut op = CallOp::new(&member, &prepared.request, Duration::from_secs(10));
+//! let mut ctx = CallContext {
+//!     paths: &mut paths, nodes: &nodes, unreachable: &mut unreachable,
+//!     clock: &mut clock, pick: &mut pick,
+//! };
+//! let CallStep::Send(attempt) = op.poll(&mut ctx, now_ms) else { panic!() };
+//! // The simulated network: `attempt.request()` goes to `attempt.guard()`.
+//! fn carry(ids: &[Identity], key: [u8; 32], eph: [u8; 32], layer: &[u8], stored: &Response) -> Vec<u8> {
+//!     let me = ids.iter().find(|i| i.public_key().to_bytes() == key).unwrap();
+//!     match peel(me, &eph, layer).unwrap() {
+//!         (Peeled::Forward { next, ephemeral_key, layer, .. }, reply) =>
+//!             reply.relayed(&carry(ids, next, ephemeral_key, &layer, stored)),
+//!         (Peeled::Deliver { .. }, reply) => reply.final_response(&stored.to_frame()).unwrap(),
+//!     }
+//! }
+//! let Request::Onion(onion) = attempt.request() else { panic!() };
+//! let stored = Response { node_time_ms: now_ms, body: ResponseBody::Stored {
+//!     hash: prepared.hash, expiry_ms: now_ms + 3_600_000, already_stored: false, receipts: vec![],
+//! } };
+//! let blob = carry(&ids, attempt.guard().id.0.to_bytes(), onion.ephemeral_key, &onion.layer, &stored);
+//! let answer = Ok(Response { node_time_ms: now_ms, body: ResponseBody::Onion(blob) });
+//! // Feed the guard's answer: the call is done with the destination's answer.
+//! let resp = op.handle_answer(&mut ctx, attempt, answer, now_ms, now_ms + 40).unwrap().unwrap();
+//! match failover::store_answer(resp, &prepared.hash).unwrap() {
+//!     StoreAnswer::Stored { expiry_ms } => assert_eq!(expiry_ms, now_ms + 3_600_000),
+//!     StoreAnswer::WrongSwarm(info) => { members.redirect(&info, &nodes, &|n| n); }
+//! }
+//! ```
 //!
 //! Not here: the command line (`nightjar`), the layer format
-//! (`nightjar_crypto::onion`).
+//! (`nightjar_crypto::onion`), the node's side.
 
+pub mod bootstrap;
+pub mod call;
+mod error;
+pub mod failover;
 pub mod logic;
 pub mod paths;
 pub mod profile;
+pub mod registry_refresh;
+#[cfg(test)]
+mod testnet;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nightjar_crypto::identity::{AccountId, PublicKey};
-use nightjar_crypto::onion::{HopFailure, OnionError};
 use nightjar_registry::{
     NetworkFile, NodeEntry, NodeId, Registry, RegistryEvent, SwarmId, SwarmMap,
 };
-use nightjar_wire::{ErrorCode, Request, Response, ResponseBody, SwarmInfo};
+use nightjar_wire::{ErrorCode, Request, Response, ResponseBody};
 
+pub use bootstrap::BOOTSTRAP_AGREEMENT;
+pub use call::{HOP_MARGIN, PATH_ATTEMPTS};
+pub use error::ClientError;
+pub use failover::RETRY_UNREACHABLE_AFTER;
 pub use logic::ClockEstimator;
 pub use paths::{GuardState, Path, PathError, PathManager};
 pub use profile::{Direction, HistoryRecord, Profile};
@@ -43,96 +131,8 @@ pub use profile::{Direction, HistoryRecord, Profile};
 /// (a waiting retrieve gets its wait on top of this).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a node that failed to answer is tried only after the others.
-pub const RETRY_UNREACHABLE_AFTER: Duration = Duration::from_secs(30);
-
 /// How long the client waits for a QUIC handshake before trying another node.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// What went wrong on the client side.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// No profile in that directory: run `nightjar account create` or `restore` first.
-    #[error("no account in profile {0}; create or restore one first")]
-    NoProfile(PathBuf),
-    /// The directory already holds an account.
-    #[error("profile {0} already holds an account; use another --profile")]
-    ProfileExists(PathBuf),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The key file could not be used.
-    #[error(transparent)]
-    Keystore(#[from] nightjar_keystore::KeystoreError),
-    /// The local history database failed.
-    #[error("history database ({what}): {source}")]
-    History {
-        /// The operation.
-        what: &'static str,
-        /// The SQLite error.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// The history database is from a newer version of Nightjar.
-    #[error("history database has schema version {0}, newer than this build; upgrade Nightjar")]
-    UnsupportedHistory(i64),
-    /// A cryptographic operation failed (e.g. a damaged history record).
-    #[error(transparent)]
-    Crypto(#[from] nightjar_crypto::CryptoError),
-    /// A message could not be sealed.
-    #[error(transparent)]
-    Envelope(#[from] nightjar_crypto::EnvelopeError),
-    /// The network or registry file is unusable.
-    #[error(transparent)]
-    Registry(#[from] nightjar_registry::RegistryError),
-    /// The node could not be reached.
-    #[error("node {addr}: {source}")]
-    Transport {
-        /// The node's address.
-        addr: SocketAddr,
-        /// What failed.
-        #[source]
-        source: nightjar_transport::TransportError,
-    },
-    /// The node refused the request.
-    #[error("node refused the request: {code}: {message}")]
-    Refused {
-        /// The node's error code.
-        code: ErrorCode,
-        /// The node's explanation.
-        message: String,
-    },
-    /// The node answered something that does not fit the request.
-    #[error("protocol error: {0}")]
-    Protocol(String),
-    /// The message is invalid before anything is sent (empty, too long, bad TTL).
-    #[error("invalid message: {0}")]
-    InvalidMessage(String),
-    /// No onion path can be built (too few nodes in the registry, or no guards).
-    #[error("no onion path: {0}")]
-    NoPath(#[from] PathError),
-    /// A hop of the onion path (0 = guard, 3 = destination) failed.
-    #[error("hop {hop} of the onion path failed: {failure}")]
-    HopFailed {
-        /// Which hop.
-        hop: usize,
-        /// How it failed, as the hop before it reported.
-        failure: HopFailure,
-    },
-    /// An onion request could not be built or its answer read.
-    #[error("onion: {0}")]
-    Onion(#[from] OnionError),
-    /// The destination did not answer through any path tried.
-    #[error("the destination node did not answer through any onion path; try later")]
-    DestinationUnreachable,
-}
 
 /// A message sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,17 +177,6 @@ const STATE_REGISTRY: &str = "registry";
 /// Profile state key of the seeds asked directly at bootstrap (32-byte keys).
 const STATE_SEEDS: &str = "bootstrap_seeds";
 
-/// How many seeds must agree on the registry snapshot at bootstrap (fewer
-/// only if the network file lists fewer).
-pub const BOOTSTRAP_AGREEMENT: usize = 2;
-
-/// How many paths one request tries before giving up on its destination.
-pub const PATH_ATTEMPTS: usize = 4;
-
-/// What each relay adds to the time it waits for the next hop, so that the
-/// hop closest to the failure reports it first.
-pub const HOP_MARGIN: Duration = Duration::from_millis(1_500);
-
 /// A connected client for one profile.
 ///
 /// After bootstrap every request travels through an onion path: the client
@@ -203,7 +192,7 @@ pub struct Client {
     /// Open connections: the guards only (and seeds during bootstrap).
     connections: HashMap<NodeEntry, quinn::Connection>,
     /// Destinations that failed to answer, and when: tried last for a while.
-    unreachable: HashMap<NodeEntry, std::time::Instant>,
+    unreachable: failover::Unreachable,
     paths: PathManager,
     clock: ClockEstimator,
     /// Seeds this profile asked directly at bootstrap: they know its address.
@@ -246,7 +235,7 @@ impl Client {
             registry_height: 0,
             endpoint,
             connections: HashMap::new(),
-            unreachable: HashMap::new(),
+            unreachable: failover::Unreachable::new(),
             paths: PathManager::new(guards),
             clock: ClockEstimator::default(),
             seeds_asked: Vec::new(),
@@ -276,9 +265,9 @@ impl Client {
     /// Install a registry snapshot: swarm map, node list, guards.
     fn adopt(&mut self, registry: &Registry) -> Result<(), ClientError> {
         let map = registry.swarm_map()?;
-        let text = registry.to_toml();
-        self.registry_hash = nightjar_crypto::hash::registry_snapshot_hash(text.as_bytes());
-        self.registry_height = u64::try_from(registry.log().len()).unwrap_or(u64::MAX);
+        let id = registry_refresh::SnapshotId::of(registry);
+        self.registry_hash = id.hash;
+        self.registry_height = id.height;
         self.nodes = map.nodes();
         self.map = map;
         if self.paths.ensure_guards(&self.nodes, &mut pick) {
@@ -301,13 +290,8 @@ impl Client {
     /// snapshot; accept it when enough of them agree.
     async fn bootstrap(&mut self, network: &NetworkFile) -> Result<Registry, ClientError> {
         let seeds = network.seeds.clone();
-        let need = BOOTSTRAP_AGREEMENT.min(seeds.len()).max(1);
-        let mut last_error = None;
-        for round in 0..3u32 {
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            let mut votes: HashMap<[u8; 32], (usize, Registry)> = HashMap::new();
+        let mut vote = bootstrap::BootstrapVote::new(seeds.len(), &network.network);
+        loop {
             for seed in &seeds {
                 if !self.seeds_asked.contains(&seed.id) {
                     self.seeds_asked.push(seed.id);
@@ -318,32 +302,21 @@ impl Client {
                         .collect();
                     self.profile.save_state(STATE_SEEDS, &keys)?;
                 }
-                match self.registry_from(seed).await {
-                    Ok((hash, registry)) => {
-                        let entry = votes.entry(hash).or_insert((0, registry));
-                        entry.0 += 1;
-                        if entry.0 >= need {
-                            let registry = entry.1.clone();
-                            self.drop_bootstrap_connections();
-                            return Ok(registry);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "a seed did not give its registry snapshot");
-                        last_error = Some(e);
-                    }
+                let answer = self
+                    .direct(seed, &Request::GetRegistry, REQUEST_TIMEOUT)
+                    .await;
+                if let Some(registry) = vote.record(answer) {
+                    self.drop_bootstrap_connections();
+                    return Ok(registry);
                 }
             }
-            if votes.len() > 1 {
-                last_error = Some(ClientError::Protocol(
-                    "seed nodes disagree on the registry snapshot".into(),
-                ));
+            if !vote.end_round() {
+                break;
             }
+            tokio::time::sleep(bootstrap::BOOTSTRAP_ROUND_PAUSE).await;
         }
         self.drop_bootstrap_connections();
-        Err(last_error.unwrap_or(ClientError::Protocol(format!(
-            "fewer than {need} seed nodes agreed on the registry snapshot"
-        ))))
+        Err(vote.into_error())
     }
 
     fn drop_bootstrap_connections(&mut self) {
@@ -352,36 +325,26 @@ impl Client {
         }
     }
 
-    /// One seed's registry snapshot, checked against its hash.
-    async fn registry_from(
-        &mut self,
-        seed: &NodeEntry,
-    ) -> Result<([u8; 32], Registry), ClientError> {
-        let resp = self
-            .direct(seed, &Request::GetRegistry, REQUEST_TIMEOUT)
-            .await?;
-        registry_of(resp, &self.network)
-    }
-
     /// Ask a random node, through a path, for the current registry snapshot,
     /// and adopt it when it is newer than the one in use.
     pub async fn refresh_registry(&mut self) -> Result<(), ClientError> {
-        let guards: Vec<NodeId> = self.paths.guards().to_vec();
-        let candidates: Vec<NodeEntry> = self
-            .nodes
-            .iter()
-            .filter(|n| !guards.contains(&n.id))
-            .cloned()
-            .collect();
+        let candidates = registry_refresh::refresh_candidates(&self.nodes, self.paths.guards());
         let Some(dest) = candidates.get(pick(candidates.len())).cloned() else {
             return Ok(());
         };
         let resp = self
             .call(&dest, &Request::GetRegistry, Duration::from_secs(2))
             .await?;
-        let (hash, registry) = registry_of(resp, &self.network)?;
-        let height = u64::try_from(registry.log().len()).unwrap_or(u64::MAX);
-        if hash != self.registry_hash && height >= self.registry_height {
+        let (hash, registry) = bootstrap::registry_of(resp, &self.network)?;
+        let current = registry_refresh::SnapshotId {
+            hash: self.registry_hash,
+            height: self.registry_height,
+        };
+        let offered = registry_refresh::SnapshotId {
+            hash,
+            height: u64::try_from(registry.log().len()).unwrap_or(u64::MAX),
+        };
+        if registry_refresh::should_adopt(current, offered) {
             self.adopt(&registry)?;
             self.save_registry(&registry)?;
         }
@@ -443,25 +406,28 @@ impl Client {
     /// when no other member answers.
     pub fn members_for(&self, account: &AccountId) -> Result<Vec<NodeEntry>, ClientError> {
         let (_, members) = self.swarm_for(account)?;
-        let ordered = logic::preference_order(account, members);
-        Ok(self.address_aware_order(ordered))
+        Ok(failover::member_order(
+            account,
+            members,
+            &|id| self.knows_my_address(id),
+            &self.unreachable,
+            clock::unix_now_ms(),
+        ))
     }
 
-    fn address_aware_order(&self, mut nodes: Vec<NodeEntry>) -> Vec<NodeEntry> {
-        nodes.sort_by_key(|n| (self.knows_my_address(&n.id), self.recently_unreachable(n)));
-        nodes
+    fn address_aware_order(&self, nodes: Vec<NodeEntry>) -> Vec<NodeEntry> {
+        failover::address_aware_order(
+            nodes,
+            &|id| self.knows_my_address(id),
+            &self.unreachable,
+            clock::unix_now_ms(),
+        )
     }
 
     /// Whether `node` has seen this client's address (a guard, or a seed
     /// asked at bootstrap).
     pub fn knows_my_address(&self, node: &NodeId) -> bool {
         self.paths.guards().contains(node) || self.seeds_asked.contains(node)
-    }
-
-    fn recently_unreachable(&self, node: &NodeEntry) -> bool {
-        self.unreachable
-            .get(node)
-            .is_some_and(|at| at.elapsed() < RETRY_UNREACHABLE_AFTER)
     }
 
     /// The node this client reads `account`'s mailbox from first.
@@ -530,154 +496,60 @@ impl Client {
 
     /// Send `req` to `dest` through an onion path and return the destination's
     /// answer. `work` is how long the destination may take (a waiting
-    /// retrieve's wait included); each hop gets a little more. A failing hop
-    /// gets a strike and the request is tried on a new path, up to
-    /// [`PATH_ATTEMPTS`] paths; if the destination itself fails, the caller
-    /// gets [`ClientError::DestinationUnreachable`] and can try another member.
+    /// retrieve's wait included); each hop gets a little more. The decisions
+    /// (paths, blame, retries) are [`call::CallOp`]'s; this moves the bytes.
     async fn call(
         &mut self,
         dest: &NodeEntry,
         req: &Request,
         work: Duration,
     ) -> Result<Response, ClientError> {
-        let frame = req.to_frame();
-        let mut last_error = None;
-        for _ in 0..PATH_ATTEMPTS {
-            let path =
-                match self
-                    .paths
-                    .path_for(&self.nodes, dest, std::time::Instant::now(), &mut pick)
-                {
-                    Ok(p) => p,
-                    Err(PathError::Backoff(wait)) => {
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    Err(e) => return Err(ClientError::NoPath(e)),
-                };
-            match self.through(&path, dest, &frame, work).await {
-                Ok(resp) => {
-                    self.paths.report_success(&path, std::time::Instant::now());
-                    self.unreachable.remove(dest);
-                    return Ok(resp);
+        let mut op = call::CallOp::new(dest, req, work);
+        let mut rng = pick;
+        let result = loop {
+            let step = op.poll(&mut self.call_context(&mut rng), clock::unix_now_ms());
+            let attempt = match step {
+                call::CallStep::Send(attempt) => attempt,
+                call::CallStep::Wait(wait) => {
+                    tokio::time::sleep(wait).await;
+                    continue;
                 }
-                Err(Failure::Hop(hop, e)) => {
-                    tracing::debug!(hop, error = %e, "onion path failed; building another");
-                    self.paths
-                        .report_failure(&path, Some(hop), std::time::Instant::now());
-                    if self.paths.ensure_guards(&self.nodes, &mut pick) {
-                        self.save_guards()?;
-                    }
-                    last_error = Some(e);
-                }
-                Err(Failure::Destination(e)) => {
-                    let now = std::time::Instant::now();
-                    self.paths.report_success(&path, now);
-                    if matches!(e, ClientError::HopFailed { .. }) {
-                        // Unreachable or timed out: not as a relay either, for a while.
-                        self.paths.strike_node(&dest.id, now);
-                    }
-                    self.unreachable.insert(dest.clone(), now);
-                    return Err(e);
-                }
-                Err(Failure::Fatal(e)) => return Err(e),
+                call::CallStep::Done(result) => break result,
+            };
+            let guard = attempt.guard().clone();
+            let sent_at = clock::unix_now_ms();
+            let answer = self
+                .direct(&guard, attempt.request(), attempt.timeout())
+                .await;
+            let now = clock::unix_now_ms();
+            if let Some(result) = op.handle_answer(
+                &mut self.call_context(&mut rng),
+                attempt,
+                answer,
+                sent_at,
+                now,
+            ) {
+                break result;
             }
+        };
+        if op.guards_changed() {
+            self.save_guards()?;
         }
-        self.unreachable
-            .insert(dest.clone(), std::time::Instant::now());
-        Err(last_error.unwrap_or(ClientError::DestinationUnreachable))
+        result
     }
 
-    /// One attempt through one path.
-    async fn through(
-        &mut self,
-        path: &Path,
-        dest: &NodeEntry,
-        frame: &[u8],
-        work: Duration,
-    ) -> Result<Response, Failure> {
-        let relays = path.hops.len();
-        // hops[i] waits for hops[i+1]: the destination's work plus a margin
-        // per hop still to come.
-        let wait_ms = |i: usize| {
-            let ahead = u32::try_from(relays - i).unwrap_or(u32::MAX);
-            let total = work + HOP_MARGIN * ahead;
-            u32::try_from(total.as_millis()).unwrap_or(u32::MAX)
-        };
-        let mut hops: Vec<(PublicKey, u32)> = path
-            .hops
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.id.0, wait_ms(i)))
-            .collect();
-        hops.push((dest.id.0, 0));
-        let (packet, keys) = nightjar_crypto::onion::build(&hops, frame)
-            .map_err(|e| Failure::Fatal(ClientError::Onion(e)))?;
-        let request = Request::Onion(nightjar_wire::OnionRequest {
-            ephemeral_key: packet.ephemeral_key,
-            layer: packet.layer,
-            hop: 0,
-        });
-        let guard = path.guard().clone();
-        let timeout = work + HOP_MARGIN * u32::try_from(relays + 1).unwrap_or(u32::MAX);
-        let sent_at = clock::unix_now_ms();
-        let outer = self
-            .direct(&guard, &request, timeout)
-            .await
-            .map_err(|e| Failure::Hop(0, e))?;
-        let blob = match outer.body {
-            ResponseBody::Onion(blob) => blob,
-            ResponseBody::Error { code, message } => {
-                // The guard refused the request itself (its layer, or a limit).
-                return Err(Failure::Hop(0, ClientError::Refused { code, message }));
-            }
-            other => {
-                return Err(Failure::Hop(
-                    0,
-                    ClientError::Protocol(format!("guard answered {other:?} to an onion request")),
-                ));
-            }
-        };
-        let inner = match keys.open(&blob) {
-            Ok(frame) => frame,
-            Err(OnionError::HopFailed { hop, failure }) => {
-                // Hop `hop` reports that the hop after it failed.
-                let failed = hop + 1;
-                let e = ClientError::HopFailed {
-                    hop: failed,
-                    failure,
-                };
-                return Err(if failed >= relays {
-                    Failure::Destination(e)
-                } else {
-                    Failure::Hop(failed, e)
-                });
-            }
-            Err(OnionError::BadResponse { hop }) => {
-                return Err(Failure::Hop(
-                    hop.min(relays - 1),
-                    ClientError::Protocol(format!("hop {hop} returned a damaged answer")),
-                ));
-            }
-            Err(e) => return Err(Failure::Hop(0, ClientError::Onion(e))),
-        };
-        let received_at = clock::unix_now_ms();
-        let resp = Response::from_frame(&inner).map_err(|e| {
-            Failure::Destination(ClientError::Protocol(format!(
-                "destination answered an unreadable response: {e}"
-            )))
-        })?;
-        self.clock
-            .add(logic::clock_offset(sent_at, received_at, resp.node_time_ms));
-        if let ResponseBody::Error { code, message } = &resp.body
-            && *code == ErrorCode::OnionFailed
-        {
-            return Err(Failure::Destination(ClientError::Refused {
-                code: *code,
-                message: message.clone(),
-            }));
+    /// The state a [`call::CallOp`] reads and updates.
+    fn call_context<'a>(
+        &'a mut self,
+        pick: &'a mut dyn FnMut(usize) -> usize,
+    ) -> call::CallContext<'a> {
+        call::CallContext {
+            paths: &mut self.paths,
+            nodes: &self.nodes,
+            unreachable: &mut self.unreachable,
+            clock: &mut self.clock,
+            pick,
         }
-        Ok(resp)
     }
 
     /// Learn the network's clock before signing anything: an `info` round
@@ -707,7 +579,7 @@ impl Client {
         text: &str,
         ttl: Duration,
     ) -> Result<Sent, ClientError> {
-        let mut candidates = self.members_for(to)?;
+        let candidates = self.members_for(to)?;
         // Learn the network's time from the first member that answers, then
         // seal once: every retry stores the same envelope (same message ID),
         // so a store that reached some nodes before failing is not duplicated.
@@ -725,12 +597,14 @@ impl Client {
         }
         let now = self.now_ms();
         let prepared = logic::prepare_send(self.profile.identity(), to, text, now, ttl)?;
-        let mut redirected = false;
-        let mut i = 0;
-        while let Some(node) = candidates.get(i).cloned() {
-            i += 1;
-            match self.store_via(&node, &prepared).await {
-                Ok(SendOutcome::Sent(expiry_ms)) => {
+        let mut members = failover::Failover::new(candidates);
+        while let Some(node) = members.next_member() {
+            let answer = self
+                .call(&node, &prepared.request, REQUEST_TIMEOUT)
+                .await
+                .and_then(|resp| failover::store_answer(resp, &prepared.hash));
+            match answer {
+                Ok(failover::StoreAnswer::Stored { expiry_ms }) => {
                     self.profile.record_sent(&prepared.hash, &prepared.record)?;
                     return Ok(Sent {
                         message_id: prepared.record.message_id,
@@ -738,66 +612,21 @@ impl Client {
                         expiry_ms,
                     });
                 }
-                Ok(SendOutcome::WrongSwarm(info)) if !redirected => {
-                    redirected = true;
-                    // Our snapshot is behind: refresh it, and meanwhile try the
-                    // members the node named.
+                Ok(failover::StoreAnswer::WrongSwarm(info)) => {
+                    // Our snapshot may be behind: refresh it, then try the
+                    // members the node named that the snapshot knows.
                     if let Err(e) = self.refresh_registry().await {
                         tracing::debug!(error = %e, "registry refresh failed");
                     }
-                    candidates = self
-                        .address_aware_order(logic::preference_order(to, self.known_nodes(&info)));
-                    i = 0;
+                    let known = self.nodes.clone();
+                    members.redirect(&info, &known, &|nodes| {
+                        self.address_aware_order(logic::preference_order(to, nodes))
+                    });
                 }
-                Ok(SendOutcome::WrongSwarm(_)) => {
-                    last_error = Some(ClientError::Protocol(
-                        "nodes disagree on the account's swarm".into(),
-                    ));
-                }
-                Err(e) if is_worth_another_node(&e) => {
-                    tracing::debug!(error = %e, "store failed on one swarm member; trying another");
-                    last_error = Some(e);
-                }
-                Err(e) => return Err(e),
+                Err(e) => members.member_failed(e)?,
             }
         }
-        Err(last_error.unwrap_or(ClientError::Registry(
-            nightjar_registry::RegistryError::Empty,
-        )))
-    }
-
-    /// The members a `wrong_swarm` answer names that this client's snapshot
-    /// also knows (a node cannot steer us to keys of its own choosing).
-    fn known_nodes(&self, info: &SwarmInfo) -> Vec<NodeEntry> {
-        nodes_of(info)
-            .into_iter()
-            .filter(|n| self.nodes.contains(n))
-            .collect()
-    }
-
-    async fn store_via(
-        &mut self,
-        node: &NodeEntry,
-        prepared: &logic::PreparedSend,
-    ) -> Result<SendOutcome, ClientError> {
-        let resp = self.call(node, &prepared.request, REQUEST_TIMEOUT).await?;
-        match resp.body {
-            ResponseBody::Stored {
-                hash, expiry_ms, ..
-            } => {
-                if hash != prepared.hash {
-                    return Err(ClientError::Protocol(
-                        "node stored the message under a different hash".into(),
-                    ));
-                }
-                Ok(SendOutcome::Sent(expiry_ms))
-            }
-            ResponseBody::WrongSwarm(info) => Ok(SendOutcome::WrongSwarm(info)),
-            ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
-            other => Err(ClientError::Protocol(format!(
-                "unexpected answer to store: {other:?}"
-            ))),
-        }
+        Err(members.into_error())
     }
 
     /// Fetch everything new from this account's node into the history. If
@@ -811,20 +640,14 @@ impl Client {
     ) -> Result<Vec<HistoryRecord>, ClientError> {
         let me = self.profile.account_id();
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
-        let mut last_error = None;
-        for node in self.members_for(&me)? {
+        let mut members = failover::Failover::new(self.members_for(&me)?);
+        while let Some(node) = members.next_member() {
             match self.inbox_via(&node, deadline).await {
                 Ok(messages) => return Ok(messages),
-                Err(e) if is_worth_another_node(&e) => {
-                    tracing::debug!(error = %e, "reading from one swarm member failed; trying another");
-                    last_error = Some(e);
-                }
-                Err(e) => return Err(e),
+                Err(e) => members.member_failed(e)?,
             }
         }
-        Err(last_error.unwrap_or(ClientError::Registry(
-            nightjar_registry::RegistryError::Empty,
-        )))
+        Err(members.into_error())
     }
 
     async fn inbox_via(
@@ -838,9 +661,7 @@ impl Client {
             let remaining = deadline
                 .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
                 .unwrap_or_default();
-            let wait_ms = u32::try_from(remaining.as_millis())
-                .unwrap_or(u32::MAX)
-                .min(nightjar_wire::MAX_WAIT_MS);
+            let wait_ms = failover::retrieve_wait_ms(paths::millis(remaining));
             let cursor = self.profile.cursor(node.id.0.as_bytes(), namespace)?;
             let req = logic::retrieve_request(
                 self.profile.identity(),
@@ -849,18 +670,15 @@ impl Client {
                 wait_ms,
                 self.now_ms(),
             );
-            let work = REQUEST_TIMEOUT + Duration::from_millis(u64::from(wait_ms));
+            let work = failover::work_with_wait(REQUEST_TIMEOUT, wait_ms);
             let resp = self.call(node, &req, work).await?;
-            let (messages, new_cursor, more) = match resp.body {
-                ResponseBody::Messages {
+            let (messages, new_cursor, more) = match failover::retrieve_answer(resp)? {
+                failover::RetrieveAnswer::Messages {
                     messages,
                     cursor,
                     more,
                 } => (messages, cursor, more),
-                ResponseBody::Error { code, message } => {
-                    return Err(ClientError::Refused { code, message });
-                }
-                ResponseBody::WrongSwarm(_) => {
+                failover::RetrieveAnswer::WrongSwarm(_) => {
                     if let Err(e) = self.refresh_registry().await {
                         tracing::debug!(error = %e, "registry refresh failed");
                     }
@@ -868,11 +686,6 @@ impl Client {
                         code: ErrorCode::Unavailable,
                         message: "node is not in this account's swarm".into(),
                     });
-                }
-                other => {
-                    return Err(ClientError::Protocol(format!(
-                        "unexpected answer to retrieve: {other:?}"
-                    )));
                 }
             };
             let profile = &self.profile;
@@ -907,16 +720,6 @@ impl Client {
     }
 }
 
-/// How one attempt through a path failed.
-enum Failure {
-    /// Hop `n` of the path (0 = guard) failed: strike it, try another path.
-    Hop(usize, ClientError),
-    /// The destination failed; the path worked.
-    Destination(ClientError),
-    /// Nothing another path would change.
-    Fatal(ClientError),
-}
-
 /// A uniformly random index below `n` (0 when `n` is 0 or randomness fails,
 /// which only makes path choice less random, never unsafe to run).
 fn pick(n: usize) -> usize {
@@ -924,64 +727,6 @@ fn pick(n: usize) -> usize {
         return 0;
     }
     nightjar_crypto::random_index(n).unwrap_or(0)
-}
-
-/// The registry snapshot in an answer, checked against its hash and network.
-fn registry_of(resp: Response, network: &str) -> Result<([u8; 32], Registry), ClientError> {
-    match resp.body {
-        ResponseBody::Registry { hash, text, .. } => {
-            let actual = nightjar_crypto::hash::registry_snapshot_hash(text.as_bytes());
-            if !nightjar_crypto::hash::ct_eq(&actual, &hash) {
-                return Err(ClientError::Protocol(
-                    "registry snapshot does not match its hash".into(),
-                ));
-            }
-            let registry = Registry::from_toml(&text)?;
-            if registry.network != network {
-                return Err(ClientError::Protocol(format!(
-                    "node serves the registry of network {:?}, not {network:?}",
-                    registry.network
-                )));
-            }
-            Ok((hash, registry))
-        }
-        ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
-        other => Err(ClientError::Protocol(format!(
-            "unexpected answer to get_registry: {other:?}"
-        ))),
-    }
-}
-
-enum SendOutcome {
-    /// Stored by a write quorum; the expiry the entry node set.
-    Sent(u64),
-    WrongSwarm(SwarmInfo),
-}
-
-fn nodes_of(info: &SwarmInfo) -> Vec<NodeEntry> {
-    info.nodes
-        .iter()
-        .filter_map(|(key, addr)| {
-            nightjar_crypto::identity::PublicKey::from_bytes(key)
-                .ok()
-                .map(|k| NodeEntry {
-                    id: NodeId(k),
-                    addr: *addr,
-                })
-        })
-        .collect()
-}
-
-/// Whether another member of the swarm might succeed where this one failed.
-fn is_worth_another_node(e: &ClientError) -> bool {
-    match e {
-        ClientError::Transport { .. }
-        | ClientError::HopFailed { .. }
-        | ClientError::DestinationUnreachable
-        | ClientError::Protocol(_) => true,
-        ClientError::Refused { code, .. } => code.is_retryable(),
-        _ => false,
-    }
 }
 
 /// The wall clock, in one place so the client's logic takes time as input.

@@ -4,7 +4,8 @@
 //! guard → relay → relay → destination (a swarm member); the three nodes
 //! before the destination are a [`Path`]. [`PathManager`] chooses the guards,
 //! builds and reuses paths, and learns from failures. It reads no clock and
-//! opens no socket: callers pass the registry's nodes, the time (`now`) and a
+//! opens no socket: callers pass the registry's nodes, the time (`now`, Unix ms or any
+//! virtual clock in ms) and a
 //! random-index function (`pick(n)` returns an index in `0..n`; an index out
 //! of range is reduced modulo `n`, never trusted).
 //!
@@ -42,7 +43,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, NodeId};
@@ -261,7 +262,7 @@ impl Network {
 #[derive(Debug, Clone, Copy)]
 struct Strikes {
     count: u32,
-    last: Instant,
+    last: u64,
 }
 
 /// A kept path and its strikes (failures at an unknown hop).
@@ -294,9 +295,9 @@ pub struct PathManager {
     /// Consecutive failures, for the build backoff.
     failures: u32,
     /// When the latest of them was reported.
-    last_failure: Option<Instant>,
+    last_failure: Option<u64>,
     /// The latest time any call passed in (for calls that take none).
-    latest_now: Option<Instant>,
+    latest_now: Option<u64>,
     /// Whether guards were dropped since the last `ensure_guards`.
     guards_dropped: bool,
 }
@@ -421,7 +422,7 @@ impl PathManager {
         &mut self,
         nodes: &[NodeEntry],
         destination: &NodeEntry,
-        now: Instant,
+        now: u64,
         pick: &mut dyn FnMut(usize) -> usize,
     ) -> Result<Path, PathError> {
         self.observe(now);
@@ -482,7 +483,7 @@ impl PathManager {
 
     /// `path` carried a request: the guard's failures, the path's strikes,
     /// the hops' strikes and the build backoff are cleared.
-    pub fn report_success(&mut self, path: &Path, now: Instant) {
+    pub fn report_success(&mut self, path: &Path, now: u64) {
         self.observe(now);
         let guard = path.guard().id;
         if let Some(f) = self.guard_failures.get_mut(&guard) {
@@ -511,7 +512,7 @@ impl PathManager {
     ///   [`MAX_STRIKES`]) and the guard counts a consecutive failure.
     ///
     /// Every case but the destination's counts toward the build backoff.
-    pub fn report_failure(&mut self, path: &Path, failed_hop: Option<usize>, now: Instant) {
+    pub fn report_failure(&mut self, path: &Path, failed_hop: Option<usize>, now: u64) {
         self.observe(now);
         let guard = path.guard().id;
         match failed_hop {
@@ -544,11 +545,23 @@ impl PathManager {
         self.last_failure = Some(now);
     }
 
+    /// How many unforgiven strikes node `id` has (as of the latest time
+    /// passed in); [`MAX_STRIKES`] or more excludes it.
+    pub fn strikes_of(&self, id: &NodeId) -> u32 {
+        self.strikes
+            .get(id)
+            .filter(|s| {
+                self.latest_now
+                    .is_none_or(|now| elapsed(now, s.last) < STRIKE_FORGET)
+            })
+            .map_or(0, |s| s.count)
+    }
+
     /// Strike node `id` (it failed to answer, or answered wrongly). At
     /// [`MAX_STRIKES`] strikes within [`STRIKE_FORGET`] of each other it is
     /// excluded until [`STRIKE_FORGET`] after the last one: paths through it
     /// are dropped, and if it is a guard it is replaced.
-    pub fn strike_node(&mut self, id: &NodeId, now: Instant) {
+    pub fn strike_node(&mut self, id: &NodeId, now: u64) {
         self.observe(now);
         let entry = self.strikes.entry(*id).or_insert(Strikes {
             count: 0,
@@ -566,25 +579,25 @@ impl PathManager {
 
     /// Record the latest time seen and forget strikes older than
     /// [`STRIKE_FORGET`].
-    fn observe(&mut self, now: Instant) {
+    fn observe(&mut self, now: u64) {
         self.latest_now = Some(self.latest_now.map_or(now, |t| t.max(now)));
         self.strikes
-            .retain(|_, s| now.saturating_duration_since(s.last) < STRIKE_FORGET);
+            .retain(|_, s| elapsed(now, s.last) < STRIKE_FORGET);
     }
 
-    fn struck_out(&self, id: &NodeId, now: Option<Instant>) -> bool {
+    fn struck_out(&self, id: &NodeId, now: Option<u64>) -> bool {
         is_struck_out(&self.strikes, id, now)
     }
 
     /// How long a build must still wait, if at all.
-    fn backoff_remaining(&self, now: Instant) -> Option<Duration> {
+    fn backoff_remaining(&self, now: u64) -> Option<Duration> {
         let last = self.last_failure?;
         let wait = backoff(self.failures);
-        let elapsed = now.saturating_duration_since(last);
+        let elapsed = elapsed(now, last);
         (elapsed < wait).then(|| wait.saturating_sub(elapsed))
     }
 
-    fn guard_failed(&mut self, guard: &NodeId, now: Instant) {
+    fn guard_failed(&mut self, guard: &NodeId, now: u64) {
         let Some(failures) = self.guard_failures.get_mut(guard) else {
             return;
         };
@@ -630,7 +643,7 @@ impl PathManager {
         by_id: &HashMap<NodeId, &NodeEntry>,
         guard: &NodeId,
         destination: &NodeEntry,
-        now: Instant,
+        now: u64,
         pick: &mut dyn FnMut(usize) -> usize,
     ) -> Result<Path, PathError> {
         let guard_entry = by_id.get(guard).copied().ok_or(PathError::NoGuards)?;
@@ -656,10 +669,20 @@ impl PathManager {
     }
 }
 
-fn is_struck_out(strikes: &HashMap<NodeId, Strikes>, id: &NodeId, now: Option<Instant>) -> bool {
+/// How long ago `then` was at `now` (both Unix ms or any one virtual clock);
+/// zero if `then` is later.
+fn elapsed(now: u64, then: u64) -> Duration {
+    Duration::from_millis(now.saturating_sub(then))
+}
+
+/// A duration in whole milliseconds, saturating.
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn is_struck_out(strikes: &HashMap<NodeId, Strikes>, id: &NodeId, now: Option<u64>) -> bool {
     strikes.get(id).is_some_and(|s| {
-        s.count >= MAX_STRIKES
-            && now.is_none_or(|now| now.saturating_duration_since(s.last) < STRIKE_FORGET)
+        s.count >= MAX_STRIKES && now.is_none_or(|now| elapsed(now, s.last) < STRIKE_FORGET)
     })
 }
 
@@ -752,6 +775,9 @@ mod tests {
     use nightjar_crypto::identity::{Identity, Seed};
     use proptest::prelude::*;
 
+    /// A start time on the virtual clock (Unix ms).
+    const T0: u64 = 1_700_000_000_000;
+
     fn node(i: u8, addr: &str) -> NodeEntry {
         NodeEntry {
             id: NodeId(Identity::from_seed(Seed::from_bytes([i; 32])).public_key()),
@@ -791,7 +817,7 @@ mod tests {
     #[test]
     fn guards_persist_across_a_state_round_trip() {
         let nodes = spread(8);
-        let t0 = Instant::now();
+        let t0 = T0;
         let mut m = manager(&nodes, 1);
         let dest = nodes
             .iter()
@@ -892,7 +918,7 @@ mod tests {
         for seed in 0..200u64 {
             let mut m = manager(&nodes, seed);
             let mut pick = rng(seed + 1000);
-            let t0 = Instant::now();
+            let t0 = T0;
             for (k, dest) in nodes.iter().enumerate() {
                 let path = m.path_for(&nodes, dest, t0, &mut pick).unwrap();
                 assert!(!path.contains(&dest.id), "seed {seed}, destination {k}");
@@ -914,7 +940,7 @@ mod tests {
         let mut m = manager(&nodes, 5);
         let guard0 = entry(&nodes, &m.guards()[0]).clone();
         let guard1 = m.guards()[1];
-        let t0 = Instant::now();
+        let t0 = T0;
         for _ in 0..4 {
             let path = m.path_for(&nodes, &guard0, t0, &mut rng(9)).unwrap();
             assert_eq!(path.guard().id, guard1);
@@ -930,7 +956,7 @@ mod tests {
             .find(|n| !m.guards().contains(&n.id))
             .unwrap()
             .clone();
-        let t0 = Instant::now();
+        let t0 = T0;
         let mut pick = rng(12);
         let first: Vec<Path> = (0..2)
             .map(|_| m.path_for(&nodes, &dest, t0, &mut pick).unwrap())
@@ -984,9 +1010,7 @@ mod tests {
             };
             let mut m = PathManager::new(state);
             assert!(!m.ensure_guards(&nodes, &mut rng(seed)));
-            let path = m
-                .path_for(&nodes, &dest, Instant::now(), &mut rng(seed))
-                .unwrap();
+            let path = m.path_for(&nodes, &dest, T0, &mut rng(seed)).unwrap();
             let mut nets: Vec<Network> = path.hops.iter().map(|h| Network::of(&h.addr)).collect();
             nets.push(Network::of(&dest.addr));
             let unique: HashSet<Network> = nets.iter().copied().collect();
@@ -1026,9 +1050,7 @@ mod tests {
                 .find(|n| !m.guards().contains(&n.id))
                 .unwrap()
                 .clone();
-            let path = m
-                .path_for(&nodes, &dest, Instant::now(), &mut rng(seed))
-                .unwrap();
+            let path = m.path_for(&nodes, &dest, T0, &mut rng(seed)).unwrap();
             let unique: HashSet<NodeId> = path.ids().into_iter().collect();
             assert_eq!(unique.len(), PATH_LEN);
             assert!(!path.contains(&dest.id));
@@ -1045,12 +1067,12 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(
-            m.path_for(&nodes, &dest, Instant::now(), &mut rng(1)),
+            m.path_for(&nodes, &dest, T0, &mut rng(1)),
             Err(PathError::NotEnoughNodes { have: 1, need: 2 })
         );
         let mut empty = PathManager::new(GuardState::default());
         assert_eq!(
-            empty.path_for(&nodes, &dest, Instant::now(), &mut rng(1)),
+            empty.path_for(&nodes, &dest, T0, &mut rng(1)),
             Err(PathError::NoGuards)
         );
     }
@@ -1065,7 +1087,7 @@ mod tests {
             .find(|n| !m.guards().contains(&n.id))
             .unwrap()
             .clone();
-        let mut now = Instant::now();
+        let mut now = T0;
         let mut pick = rng(4);
         let mut failed = 0;
         while failed < MAX_STRIKES {
@@ -1075,7 +1097,7 @@ mod tests {
                 failed += 1;
                 assert_eq!(m.guards().contains(&failing), failed < MAX_STRIKES);
             }
-            now += BACKOFF_CAP;
+            now += millis(BACKOFF_CAP);
         }
         assert_eq!(m.guards(), [kept]);
         assert!(m.ensure_guards(&nodes, &mut pick), "refilled");
@@ -1098,7 +1120,7 @@ mod tests {
             .find(|n| !m.guards().contains(&n.id))
             .unwrap()
             .clone();
-        let now = Instant::now();
+        let now = T0;
         let path = m.path_for(&nodes, &dest, now, &mut rng(1)).unwrap();
         assert_eq!(path.guard().id, guard);
         m.report_failure(&path, None, now);
@@ -1123,7 +1145,7 @@ mod tests {
             .find(|n| !m.guards().contains(&n.id))
             .unwrap()
             .clone();
-        let now = Instant::now();
+        let now = T0;
         let path = m.path_for(&nodes, &dest, now, &mut rng(1)).unwrap();
         for _ in 0..5 {
             m.report_failure(&path, Some(3), now);
@@ -1156,7 +1178,7 @@ mod tests {
             .collect();
         let dest = relays[0].clone();
         let struck = relays[1].id;
-        let t0 = Instant::now();
+        let t0 = T0;
         let path = m.path_for(&nodes, &dest, t0, &mut rng(1)).unwrap();
         assert!(path.contains(&struck));
         for _ in 0..MAX_STRIKES {
@@ -1169,13 +1191,13 @@ mod tests {
             STRIKE_FORGET - Duration::from_secs(1),
         ] {
             assert_eq!(
-                m.path_for(&nodes, &dest, t0 + later, &mut rng(2)),
+                m.path_for(&nodes, &dest, t0 + millis(later), &mut rng(2)),
                 Err(PathError::NotEnoughNodes { have: 1, need: 2 }),
                 "{later:?}"
             );
         }
         let path = m
-            .path_for(&nodes, &dest, t0 + STRIKE_FORGET, &mut rng(3))
+            .path_for(&nodes, &dest, t0 + millis(STRIKE_FORGET), &mut rng(3))
             .unwrap();
         assert!(path.contains(&struck));
     }
@@ -1197,7 +1219,7 @@ mod tests {
             .find(|n| !m.guards().contains(&n.id))
             .unwrap()
             .clone();
-        let mut now = Instant::now();
+        let mut now = T0;
         let mut pick = rng(10);
         let mut seen = Vec::new();
         for _ in 0..7 {
@@ -1212,12 +1234,12 @@ mod tests {
                 panic!("no backoff after a failure");
             };
             seen.push(wait);
-            let almost = now + wait - Duration::from_millis(1);
+            let almost = now + millis(wait) - 1;
             assert_eq!(
                 m.path_for(&nodes, &dest, almost, &mut pick),
                 Err(PathError::Backoff(Duration::from_millis(1)))
             );
-            now += wait;
+            now += millis(wait);
             assert!(m.path_for(&nodes, &dest, now, &mut pick).is_ok());
             // Forgive the relays' strikes so relays stay available.
             m.strikes.clear();

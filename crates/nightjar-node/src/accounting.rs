@@ -62,19 +62,17 @@ impl Accounting {
 
     /// A request was handled here.
     pub fn saw_request(&mut self, request: &Request) {
-        let account = match request {
-            Request::Store(r) => r.account,
-            Request::Retrieve(r) => r.account,
-            Request::Delete(r) => r.account,
-            Request::GetSwarm { account } => *account,
-            _ => return,
-        };
+        if let Some((account, read)) = account_of(request) {
+            self.saw_account(account, read);
+        }
+    }
+
+    /// A request for `account` was handled here (`read`: a retrieve or a delete).
+    pub fn saw_account(&mut self, account: [u8; 32], read: bool) {
         if self.accounts.len() < MAX_ENTRIES {
             self.accounts.insert(hex(&account));
         }
-        if matches!(request, Request::Retrieve(_) | Request::Delete(_))
-            && self.read_accounts.len() < MAX_ENTRIES
-        {
+        if read && self.read_accounts.len() < MAX_ENTRIES {
             self.read_accounts.insert(hex(&account));
         }
     }
@@ -95,6 +93,18 @@ impl Accounting {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The account a request names, and whether it reads the mailbox (a
+/// retrieve or a delete), for the requests accounting records.
+pub fn account_of(request: &Request) -> Option<([u8; 32], bool)> {
+    match request {
+        Request::Store(r) => Some((r.account, false)),
+        Request::Retrieve(r) => Some((r.account, true)),
+        Request::Delete(r) => Some((r.account, true)),
+        Request::GetSwarm { account } => Some((*account, false)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

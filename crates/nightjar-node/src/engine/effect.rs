@@ -70,6 +70,8 @@ pub enum CoreEvent {
     /// code's name). An onion request delivered here is counted twice: its
     /// inner request, then `onion_deliver`.
     Answered {
+        /// The request.
+        id: RequestId,
         /// The request kind (`Request::kind`, `invalid`, `onion_relay`, `onion_deliver`).
         kind: &'static str,
         /// `ok` or the error code's name.
@@ -95,6 +97,14 @@ pub enum CoreEvent {
     StoreFailed {
         /// Which operation (`store`, `delete`, ...).
         what: &'static str,
+    },
+    /// Test networks only ([`super::CoreConfig::report_accounts`]): an
+    /// onion layer delivered here a request for `account`.
+    DeliveredFor {
+        /// The account the inner request names.
+        account: [u8; 32],
+        /// It reads the mailbox (a retrieve or a delete).
+        read: bool,
     },
     /// A peer request failed or was answered without a valid receipt.
     PeerFailed {

@@ -83,6 +83,9 @@ pub struct CoreConfig {
     pub tombstone_ttl_ms: u64,
     /// Buckets per digest comparison in a sync round.
     pub sync_buckets: u32,
+    /// Test networks only (`debug_accounting`): report the account of each
+    /// request delivered through an onion ([`CoreEvent::DeliveredFor`]).
+    pub report_accounts: bool,
 }
 
 impl Default for CoreConfig {
@@ -99,6 +102,7 @@ impl Default for CoreConfig {
             retrieve_max_bytes: nightjar_wire::MAX_RETRIEVE_BYTES,
             tombstone_ttl_ms: nightjar_wire::MAX_TTL_MS,
             sync_buckets: crate::sync::SYNC_BUCKETS,
+            report_accounts: false,
         }
     }
 }
@@ -525,6 +529,7 @@ impl NodeCore {
             self.pending_writes = self.pending_writes.saturating_sub(1);
         }
         self.event(CoreEvent::Answered {
+            id,
             kind: pending.kind,
             outcome: outcome(&response),
         });
@@ -532,6 +537,7 @@ impl NodeCore {
             Some(key) => {
                 let wrapped = crate::onion::wrap_final(now_ms, key, &response);
                 self.event(CoreEvent::Answered {
+                    id,
                     kind: "onion_deliver",
                     outcome: outcome(&wrapped),
                 });

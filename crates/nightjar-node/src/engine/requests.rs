@@ -181,6 +181,14 @@ impl NodeCore {
                 }
             }
             OnionStep::Deliver { request, reply } => {
+                if self.config.report_accounts
+                    && let Some((account, read)) = request
+                        .as_ref()
+                        .ok()
+                        .and_then(crate::accounting::account_of)
+                {
+                    self.event(CoreEvent::DeliveredFor { account, read });
+                }
                 if let Some(p) = self.requests.get_mut(&id) {
                     p.kind = request.as_ref().map_or("invalid", Request::kind);
                     p.deliver = Some(reply);

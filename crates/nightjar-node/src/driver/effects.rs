@@ -1,0 +1,240 @@
+//! Feeding the core and carrying out what it asks: every input goes
+//! through [`input`], which runs it under the core's lock, drains the
+//! effects and then does them without the lock (replies to the waiting
+//! streams, store commands, peer requests, cancellations, metrics).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use nightjar_store::{Store, StoreCommand, StoreError, StoreReply};
+use nightjar_wire::ResponseBody;
+use tracing::{debug, info, warn};
+
+use super::{Shared, lock, unix_now_ms};
+use crate::engine::{CoreEvent, Effect, NodeCore, PeerFailure};
+use crate::metrics::{KindLabels, RequestLabels};
+
+/// Give the core one input, then do what it asks.
+pub(super) fn input(shared: &Arc<Shared>, f: impl FnOnce(&mut NodeCore)) {
+    let mut effects = Vec::new();
+    {
+        let mut core = lock(&shared.core);
+        f(&mut core);
+        while let Some(e) = core.poll_effect() {
+            effects.push(e);
+        }
+        if core
+            .poll_timeout()
+            .is_some_and(|at| at < shared.timer_at.load(Ordering::Relaxed))
+        {
+            shared.timer.notify_one();
+        }
+    }
+    for effect in effects {
+        run(shared, effect);
+    }
+}
+
+fn run(shared: &Arc<Shared>, effect: Effect) {
+    match effect {
+        Effect::Reply { id, response } => {
+            if let (Some(accounting), ResponseBody::Onion(blob)) =
+                (&shared.accounting, &response.body)
+            {
+                lock(accounting).saw_onion_answer(blob);
+            }
+            if let Some((tx, _)) = lock(&shared.replies).remove(&id) {
+                let _ = tx.send(response);
+            }
+        }
+        Effect::Store { op, command } => {
+            let reply = submit(&shared.store, command);
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let reply = reply.await;
+                input(&shared, |core| {
+                    core.handle_store_reply(unix_now_ms(), op, reply)
+                });
+            });
+        }
+        Effect::SendToPeer {
+            op,
+            to,
+            request,
+            timeout_ms,
+        } => {
+            let task_shared = shared.clone();
+            // Hold the map while spawning, so the task's own removal comes
+            // after the insertion.
+            let mut tasks = lock(&shared.peer_tasks);
+            let handle = tokio::spawn(async move {
+                let answer = task_shared
+                    .peers
+                    .request(&to, &request, Duration::from_millis(timeout_ms))
+                    .await
+                    .map_err(|e| match e {
+                        nightjar_transport::TransportError::Timeout(_) => PeerFailure::TimedOut,
+                        e => {
+                            debug!(error = %e, kind = request.kind(), "peer request failed");
+                            PeerFailure::Unreachable
+                        }
+                    });
+                lock(&task_shared.peer_tasks).remove(&op);
+                input(&task_shared, |core| {
+                    core.handle_peer_answer(unix_now_ms(), op, answer)
+                });
+            });
+            tasks.insert(op, handle.abort_handle());
+        }
+        Effect::CancelPeer { op } => {
+            if let Some(task) = lock(&shared.peer_tasks).remove(&op) {
+                task.abort();
+            }
+        }
+        Effect::Event(event) => record(shared, event),
+    }
+}
+
+/// Hand a command to the store: writes are queued on the batching writer
+/// at once (so they keep the core's order), reads run on a blocking thread.
+fn submit(store: &Store, command: StoreCommand) -> impl Future<Output = StoreReply> + use<> {
+    enum Queued {
+        Write(tokio::sync::oneshot::Receiver<StoreReply>),
+        Read(tokio::task::JoinHandle<StoreReply>),
+    }
+    let failed = StoreReply::failed(&command, StoreError::WriterGone);
+    let queued = if command.is_write() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let store = store.clone();
+        // Submission is synchronous; only the wait is spawned.
+        match command {
+            StoreCommand::Store(m) => {
+                let r = store.store(m);
+                tokio::spawn(async move {
+                    let _ = tx.send(StoreReply::Stored(
+                        r.await.unwrap_or(Err(StoreError::WriterGone)),
+                    ));
+                });
+            }
+            StoreCommand::Delete {
+                account,
+                namespace,
+                hashes,
+                now_ms,
+                tombstone_ttl_ms,
+            } => count(
+                tx,
+                store.delete(account, namespace, hashes, now_ms, tombstone_ttl_ms),
+            ),
+            StoreCommand::AddTombstones(t) => count(tx, store.add_tombstones(t)),
+            StoreCommand::DropRange { start, end } => count(tx, store.drop_range(start, end)),
+            StoreCommand::Purge { now_ms } => count(tx, store.purge_expired(now_ms)),
+            read => {
+                let _ = tx.send(StoreReply::failed(&read, StoreError::WriterGone));
+            }
+        }
+        Queued::Write(rx)
+    } else {
+        let store = store.clone();
+        Queued::Read(tokio::task::spawn_blocking(move || read(&store, command)))
+    };
+    async move {
+        match queued {
+            Queued::Write(rx) => rx.await.unwrap_or(failed),
+            Queued::Read(h) => h.await.unwrap_or(failed),
+        }
+    }
+}
+
+fn count(
+    tx: tokio::sync::oneshot::Sender<StoreReply>,
+    rx: tokio::sync::oneshot::Receiver<Result<u64, StoreError>>,
+) {
+    tokio::spawn(async move {
+        let _ = tx.send(StoreReply::Count(
+            rx.await.unwrap_or(Err(StoreError::WriterGone)),
+        ));
+    });
+}
+
+fn read(store: &Store, command: StoreCommand) -> StoreReply {
+    match command {
+        StoreCommand::Retrieve {
+            account,
+            namespace,
+            after_seq,
+            now_ms,
+            max_messages,
+            max_bytes,
+        } => StoreReply::Messages(store.retrieve(
+            &account,
+            namespace,
+            after_seq,
+            now_ms,
+            max_messages,
+            max_bytes,
+        )),
+        StoreCommand::ListRange { start, end, now_ms } => {
+            StoreReply::Entries(store.list_range(start, end, now_ms))
+        }
+        StoreCommand::Fetch { keys, now_ms } => StoreReply::Full(store.fetch(&keys, now_ms)),
+        write => StoreReply::failed(&write, StoreError::WriterGone),
+    }
+}
+
+/// Metrics and logs from the core's events.
+fn record(shared: &Arc<Shared>, event: CoreEvent) {
+    let m = &shared.metrics;
+    match event {
+        CoreEvent::Answered { id, kind, outcome } => {
+            debug!(kind, outcome, "request answered");
+            m.requests
+                .get_or_create(&RequestLabels { kind, outcome })
+                .inc();
+            if let Some((_, started)) = lock(&shared.replies).get(&id) {
+                m.request_seconds
+                    .get_or_create(&KindLabels { kind })
+                    .observe(started.elapsed().as_secs_f64());
+            }
+        }
+        CoreEvent::SyncRound {
+            pulled,
+            tombstones,
+            handed_off,
+        } => {
+            if pulled + tombstones + handed_off > 0 {
+                info!(pulled, tombstones, handed_off, "anti-entropy round");
+            }
+            m.synced.inc_by(pulled);
+            m.handed_off.inc_by(handed_off);
+        }
+        CoreEvent::Purged { count } => {
+            m.purged.inc_by(count);
+            if count > 0 {
+                debug!(purged = count, "expired messages removed");
+            }
+            let store = shared.store.clone();
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Ok(stats) = store.stats() {
+                    let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                    shared.metrics.stored_messages.set(gauge(stats.messages));
+                    shared.metrics.stored_bytes.set(gauge(stats.bytes));
+                    shared.metrics.store_commits.set(gauge(stats.commits));
+                }
+            });
+        }
+        CoreEvent::WaitingRetrieves(n) => {
+            m.waiting_retrieves
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        CoreEvent::StoreFailed { what } => warn!(what, "store operation failed"),
+        CoreEvent::PeerFailed { what } => debug!(what, "peer request failed"),
+        CoreEvent::DeliveredFor { account, read } => {
+            if let Some(accounting) = &shared.accounting {
+                lock(accounting).saw_account(account, read);
+            }
+        }
+    }
+}

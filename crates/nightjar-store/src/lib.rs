@@ -50,6 +50,7 @@
 mod backend;
 mod command;
 mod error;
+mod memory;
 mod ring;
 mod schema;
 mod sqlite;
@@ -63,6 +64,7 @@ mod tests;
 pub use backend::MessageStore;
 pub use command::{StoreCommand, StoreReply};
 pub use error::StoreError;
+pub use memory::{MemoryConfig, MemoryStore};
 pub use schema::WRITER_CACHE_KIB;
 pub use store::Store;
 pub use types::{

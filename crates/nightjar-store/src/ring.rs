@@ -21,23 +21,31 @@ pub(crate) fn pos_from_sql(value: i64) -> u64 {
 }
 
 /// The ring range `[start, end)` as at most two inclusive intervals of
-/// encoded positions, in ascending order.
+/// positions, in ascending order.
 ///
 /// `start < end` is the plain range, `start > end` wraps past `u64::MAX`
 /// to 0, and `start == end` is the whole ring.
-pub(crate) fn sql_intervals(start: u64, end: u64) -> Vec<(i64, i64)> {
+pub(crate) fn intervals(start: u64, end: u64) -> Vec<(u64, u64)> {
     if start == end {
-        return vec![(i64::MIN, i64::MAX)];
+        return vec![(0, u64::MAX)];
     }
     let mut intervals = Vec::with_capacity(2);
     if start < end {
         // `end > start >= 0`, so `end - 1` does not underflow.
-        intervals.push((pos_to_sql(start), pos_to_sql(end.saturating_sub(1))));
+        intervals.push((start, end.saturating_sub(1)));
     } else {
         if let Some(last) = end.checked_sub(1) {
-            intervals.push((i64::MIN, pos_to_sql(last)));
+            intervals.push((0, last));
         }
-        intervals.push((pos_to_sql(start), i64::MAX));
+        intervals.push((start, u64::MAX));
     }
     intervals
+}
+
+/// [`intervals`], encoded for SQLite ([`pos_to_sql`] preserves order).
+pub(crate) fn sql_intervals(start: u64, end: u64) -> Vec<(i64, i64)> {
+    intervals(start, end)
+        .into_iter()
+        .map(|(lo, hi)| (pos_to_sql(lo), pos_to_sql(hi)))
+        .collect()
 }

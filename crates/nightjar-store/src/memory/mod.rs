@@ -5,7 +5,11 @@
 //! numbers, duplicates, tombstones, quotas counted the same way, ring
 //! ranges and their sort order, errors for out-of-range inputs), so a node
 //! behaves the same on either; the conformance suite
-//! (`tests/conformance.rs`) checks both against each other.
+//! (`tests/conformance.rs`) checks both against each other. One difference
+//! is allowed: sequence numbers are strictly increasing and never reused
+//! in both, but the SQLite store may skip numbers (a store answered
+//! `AlreadyStored` can use one up), while this one numbers new messages
+//! 1, 2, 3, ...
 //!
 //! What it is **not**: not durable (everything is lost when it is dropped;
 //! a crash with disk loss is a fresh store), it never fails for lack of

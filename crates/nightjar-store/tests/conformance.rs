@@ -1,0 +1,373 @@
+//! One conformance suite for every [`MessageStore`]: each behaviour is a
+//! generic function, run against the SQLite [`Store`] (on a temporary
+//! directory) and against [`MemoryStore`], with the same limits. A property
+//! test then runs random command sequences through `execute` on both and
+//! compares every reply and the stats after each command.
+//!
+//! Not for: what only the SQLite store has (schema, migration, a full disk,
+//! query plans, batching); those stay in `src/tests.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use nightjar_store::{
+    MemoryConfig, MemoryStore, MessageStore, NewMessage, Store, StoreCommand, StoreConfig,
+    StoreError, StoreOutcome, Tombstone,
+};
+
+/// Ring position: the account's first byte, at the top.
+fn ring(account: &[u8; 32]) -> u64 {
+    u64::from(account[0]) << 56
+}
+
+/// Small limits, so quotas are reached quickly.
+fn config(dir: &std::path::Path) -> StoreConfig {
+    StoreConfig {
+        max_messages_per_account: 3,
+        max_bytes_per_account: 100,
+        max_tombstones_per_account: 4,
+        ..StoreConfig::new(dir.join("messages.sqlite"), ring)
+    }
+}
+
+fn msg(account: u8, hash: u8, len: usize, now_ms: u64, expiry_ms: u64) -> NewMessage {
+    NewMessage {
+        account: [account; 32],
+        namespace: 0,
+        hash: [hash; 32],
+        data: vec![hash; len],
+        now_ms,
+        expiry_ms,
+    }
+}
+
+fn seqs(s: &impl MessageStore, account: u8, now_ms: u64) -> Vec<u64> {
+    s.retrieve(&[account; 32], 0, 0, now_ms, usize::MAX, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect()
+}
+
+fn quota(r: Result<StoreOutcome, StoreError>) -> &'static str {
+    match r {
+        Err(StoreError::QuotaExceeded { limit }) => limit,
+        other => panic!("expected a quota error, got {other:?}"),
+    }
+}
+
+fn ttl_and_purge(s: &impl MessageStore) {
+    s.store(msg(1, 1, 5, 0, 100)).unwrap();
+    s.store(msg(1, 2, 5, 0, 200)).unwrap();
+    s.delete([1; 32], 0, vec![[9; 32]], 0, 150).unwrap();
+    assert_eq!(seqs(s, 1, 99).len(), 2);
+    assert_eq!(seqs(s, 1, 100).len(), 1, "expiry_ms == now_ms is expired");
+    // Expired rows count until purged.
+    assert_eq!(s.stats().unwrap().messages, 2);
+    assert_eq!(s.purge_expired(150).unwrap(), 1);
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.messages, stats.bytes, stats.tombstones), (1, 5, 0));
+    assert_eq!(s.purge_expired(150).unwrap(), 0);
+    assert!(matches!(
+        s.store(msg(1, 3, 5, 10, 10)),
+        Err(StoreError::AlreadyExpired { .. })
+    ));
+}
+
+fn message_quota(s: &impl MessageStore) {
+    for h in 1..=3 {
+        s.store(msg(1, h, 5, 0, 100 * u64::from(h))).unwrap();
+    }
+    let before = s.stats().unwrap();
+    assert_eq!(quota(s.store(msg(1, 4, 5, 50, 1000))), "messages");
+    let after = s.stats().unwrap();
+    assert_eq!(
+        (after.messages, after.bytes),
+        (before.messages, before.bytes)
+    );
+    assert_eq!(seqs(s, 1, 50), [1, 2, 3]);
+    // Another account is not affected.
+    assert!(s.store(msg(2, 4, 5, 50, 1000)).is_ok());
+    // An expired message makes room (removed by the store itself).
+    let fresh = s.store(msg(1, 4, 5, 100, 1000)).unwrap();
+    assert!(matches!(fresh, StoreOutcome::Stored { seq } if seq > 3));
+    assert_eq!(seqs(s, 1, 100), [2, 3, fresh.seq()]);
+    // Delete frees quota.
+    assert_eq!(s.delete([1; 32], 0, vec![[2; 32]], 100, 10).unwrap(), 1);
+    assert!(s.store(msg(1, 5, 5, 100, 1000)).is_ok());
+}
+
+fn byte_quota(s: &impl MessageStore) {
+    s.store(msg(1, 1, 60, 0, 100)).unwrap();
+    assert_eq!(quota(s.store(msg(1, 2, 41, 0, 1000))), "bytes");
+    s.store(msg(1, 2, 40, 0, 1000)).unwrap();
+    assert_eq!(s.stats().unwrap().bytes, 100);
+    // Purging the expired message frees its bytes.
+    assert_eq!(s.purge_expired(100).unwrap(), 1);
+    assert!(s.store(msg(1, 3, 60, 100, 1000)).is_ok());
+}
+
+fn tombstone_quota(s: &impl MessageStore) {
+    let hashes: Vec<[u8; 32]> = (1..=4).map(|h| [h; 32]).collect();
+    s.store(msg(1, 9, 5, 0, 1000)).unwrap();
+    assert_eq!(s.delete([1; 32], 0, hashes, 0, 100).unwrap(), 0);
+    // A fifth tombstone is refused, and the message is not deleted.
+    let refused = s.delete([1; 32], 0, vec![[9; 32]], 0, 100);
+    assert!(matches!(
+        refused,
+        Err(StoreError::QuotaExceeded {
+            limit: "tombstones"
+        })
+    ));
+    assert_eq!(seqs(s, 1, 0), [1]);
+    let t = Tombstone {
+        account: [1; 32],
+        namespace: 0,
+        hash: [9; 32],
+        expiry_ms: 500,
+    };
+    assert!(matches!(
+        s.add_tombstones(vec![t]),
+        Err(StoreError::QuotaExceeded {
+            limit: "tombstones"
+        })
+    ));
+    assert_eq!(s.stats().unwrap().tombstones, 4);
+    // Once the others expired, delete removes them to make room.
+    assert_eq!(s.delete([1; 32], 0, vec![[9; 32]], 100, 100).unwrap(), 1);
+    assert_eq!(s.stats().unwrap().tombstones, 1);
+}
+
+fn cursors(s: &impl MessageStore) {
+    for h in 1..=3 {
+        s.store(msg(1, h, 10, 0, 1000)).unwrap();
+    }
+    s.store(msg(2, 1, 10, 0, 1000)).unwrap();
+    assert_eq!(seqs(s, 1, 0), [1, 2, 3]);
+    let after = s.retrieve(&[1; 32], 0, 1, 0, 10, 1000).unwrap();
+    assert_eq!(after.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(s.retrieve(&[1; 32], 0, 0, 0, 2, 1000).unwrap().len(), 2);
+    assert_eq!(s.retrieve(&[1; 32], 0, 0, 0, 10, 20).unwrap().len(), 2);
+    assert_eq!(s.retrieve(&[1; 32], 0, 0, 0, 10, 0).unwrap().len(), 1);
+    assert!(s.retrieve(&[1; 32], 0, 0, 0, 0, 1000).unwrap().is_empty());
+    assert!(s.retrieve(&[1; 32], 1, 0, 0, 10, 1000).unwrap().is_empty());
+    assert!(matches!(
+        s.retrieve(&[1; 32], 0, u64::MAX, 0, 10, 1000),
+        Err(StoreError::ValueOutOfRange {
+            field: "after_seq",
+            ..
+        })
+    ));
+}
+
+fn duplicates(s: &impl MessageStore) {
+    let first = s.store(msg(1, 1, 5, 0, 100)).unwrap();
+    assert!(matches!(first, StoreOutcome::Stored { .. }));
+    assert_eq!(
+        s.store(msg(1, 1, 5, 10, 300)).unwrap(),
+        StoreOutcome::AlreadyStored { seq: first.seq() }
+    );
+    assert_eq!(
+        s.store(msg(1, 1, 5, 20, 200)).unwrap(),
+        StoreOutcome::AlreadyStored { seq: first.seq() }
+    );
+    let got = s.retrieve(&[1; 32], 0, 0, 20, 10, 1000).unwrap();
+    assert_eq!(got[0].expiry_ms, 300, "the later expiry wins");
+    assert_eq!(got[0].stored_at_ms, 0);
+    // Once expired, storing again gives a fresh, later seq (SQLite may
+    // skip numbers: only the order is promised).
+    let again = s.store(msg(1, 1, 5, 300, 400)).unwrap();
+    assert!(matches!(again, StoreOutcome::Stored { .. }));
+    assert!(again.seq() > first.seq());
+    assert_eq!(seqs(s, 1, 300), [again.seq()]);
+    assert_eq!(s.stats().unwrap().messages, 1);
+}
+
+fn tombstones(s: &impl MessageStore) {
+    s.store(msg(1, 1, 5, 0, 1000)).unwrap();
+    assert_eq!(
+        s.delete([1; 32], 0, vec![[1; 32], [1; 32]], 10, 50)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.store(msg(1, 1, 5, 20, 2000)).unwrap(),
+        StoreOutcome::Tombstoned
+    );
+    // The tombstone lasts as long as the deleted message would have.
+    assert_eq!(
+        s.store(msg(1, 1, 5, 999, 2000)).unwrap(),
+        StoreOutcome::Tombstoned
+    );
+    assert!(s.store(msg(1, 1, 5, 1000, 2000)).unwrap().seq() > 0);
+
+    s.store(msg(2, 1, 5, 0, 3000)).unwrap();
+    let t = |expiry_ms| Tombstone {
+        account: [2; 32],
+        namespace: 0,
+        hash: [1; 32],
+        expiry_ms,
+    };
+    assert_eq!(s.add_tombstones(vec![t(100)]).unwrap(), 1);
+    assert!(seqs(s, 2, 0).is_empty());
+    assert_eq!(s.add_tombstones(vec![t(50)]).unwrap(), 0);
+    let listed = s.list_range(2 << 56, 3 << 56, 0).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].tombstone);
+    assert_eq!(
+        listed[0].expiry_ms, 3000,
+        "never before the deleted message"
+    );
+    assert_eq!(s.add_tombstones(vec![t(4000)]).unwrap(), 0);
+    assert_eq!(
+        s.list_range(2 << 56, 3 << 56, 0).unwrap()[0].expiry_ms,
+        4000,
+        "a later expiry wins"
+    );
+}
+
+fn ranges(s: &impl MessageStore) {
+    for a in [0x10u8, 0x80, 0xf0] {
+        s.store(msg(a, 2, 5, 0, 100)).unwrap();
+        s.store(msg(a, 1, 5, 0, 1000)).unwrap();
+    }
+    s.delete([0xf0; 32], 0, vec![[3; 32]], 0, 1000).unwrap();
+    let key = |e: &nightjar_store::SyncEntry| (e.account[0], e.hash[0], e.tombstone);
+    let wrapped: Vec<_> = s
+        .list_range(0xf0 << 56, 0x20 << 56, 10)
+        .unwrap()
+        .iter()
+        .map(key)
+        .collect();
+    assert_eq!(
+        wrapped,
+        [
+            (0x10, 1, false),
+            (0x10, 2, false),
+            (0xf0, 1, false),
+            (0xf0, 2, false),
+            (0xf0, 3, true)
+        ]
+    );
+    let plain = s.list_range(0x10 << 56, 0x80 << 56, 10).unwrap();
+    assert!(plain.iter().all(|e| e.account[0] == 0x10));
+    assert_eq!(plain[0].position, 0x10 << 56);
+    // The whole ring, expired messages skipped.
+    let whole: Vec<_> = s.list_range(7, 7, 100).unwrap().iter().map(key).collect();
+    assert_eq!(
+        whole,
+        [
+            (0x10, 1, false),
+            (0x80, 1, false),
+            (0xf0, 1, false),
+            (0xf0, 3, true)
+        ]
+    );
+}
+
+fn fetch(s: &impl MessageStore) {
+    s.store(msg(1, 1, 5, 0, 100)).unwrap();
+    s.store(msg(1, 2, 5, 0, 1000)).unwrap();
+    let k = |h: u8| ([1; 32], 0u16, [h; 32]);
+    let got = s.fetch(&[k(2), k(3), k(1), k(2)], 50).unwrap();
+    let hashes: Vec<u8> = got.iter().map(|m| m.hash[0]).collect();
+    assert_eq!(
+        hashes,
+        [2, 1],
+        "in key order, repeats once, missing skipped"
+    );
+    assert_eq!(got[0].data, vec![2; 5]);
+    assert_eq!(s.fetch(&[k(1), k(2)], 100).unwrap().len(), 1);
+    let too_many = vec![k(1); Store::MAX_FETCH_KEYS + 1];
+    assert!(matches!(
+        s.fetch(&too_many, 0),
+        Err(StoreError::TooManyKeys { .. })
+    ));
+    assert!(s.fetch(&vec![k(1); Store::MAX_FETCH_KEYS], 0).is_ok());
+}
+
+fn drop_range(s: &impl MessageStore) {
+    for a in [0x10u8, 0x80, 0xf0] {
+        s.store(msg(a, 1, 5, 0, 100)).unwrap();
+        s.delete([a; 32], 0, vec![[2; 32]], 0, 100).unwrap();
+    }
+    assert_eq!(s.drop_range(0xf0 << 56, 0x20 << 56).unwrap(), 2);
+    let stats = s.stats().unwrap();
+    assert_eq!(
+        (stats.messages, stats.accounts, stats.tombstones),
+        (1, 1, 1)
+    );
+    // Dropped, not deleted: the message may be stored again.
+    assert!(matches!(
+        s.store(msg(0x10, 2, 5, 0, 100)).unwrap(),
+        StoreOutcome::Stored { .. }
+    ));
+    assert_eq!(s.drop_range(5, 5).unwrap(), 2);
+    assert_eq!(s.stats().unwrap().messages, 0);
+}
+
+fn stats(s: &impl MessageStore) {
+    assert_eq!(s.stats().unwrap().messages, 0);
+    s.store(msg(1, 1, 7, 0, 100)).unwrap();
+    s.store(msg(1, 2, 3, 0, 100)).unwrap();
+    s.store(msg(2, 1, 5, 0, 100)).unwrap();
+    s.delete([3; 32], 0, vec![[1; 32]], 0, 100).unwrap();
+    let stats = s.stats().unwrap();
+    assert_eq!(
+        (
+            stats.messages,
+            stats.bytes,
+            stats.accounts,
+            stats.tombstones
+        ),
+        (3, 15, 2, 1)
+    );
+    assert!(stats.commits >= 4);
+}
+
+/// One `#[test]` per behaviour and store.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = nightjar_store::Store::open(super::config(dir.path())).unwrap();
+                    super::$name(&store);
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[test]
+                fn $name() {
+                    let dir = std::path::Path::new("unused");
+                    let config = nightjar_store::MemoryConfig::from(&super::config(dir));
+                    super::$name(&nightjar_store::MemoryStore::with_config(config));
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    ttl_and_purge,
+    message_quota,
+    byte_quota,
+    tombstone_quota,
+    cursors,
+    duplicates,
+    tombstones,
+    ranges,
+    fetch,
+    drop_range,
+    stats,
+);
+
+/// A memory store built from a [`StoreConfig`] enforces the same limits.
+#[test]
+fn memory_config_from_store_config_keeps_the_limits() {
+    let c = MemoryConfig::from(&config(std::path::Path::new("x")));
+    assert_eq!(c.max_messages_per_account, 3);
+    assert_eq!(c.max_tombstones_per_account, 4);
+    let _ = MemoryStore::with_config(c).execute(StoreCommand::Purge { now_ms: 0 });
+}

@@ -18,14 +18,16 @@
 //! the relays, marks the destination unreachable for a while and ends the
 //! call, so that the caller tries another member.
 //!
-//! Randomness: onion layers are built with `nightjar_crypto::onion::build`,
-//! which draws its ephemeral keys from the OS; this is the one seam left for
-//! a caller-supplied random source. Not here: sockets, timers, the clock.
+//! Randomness is passed in: [`OnionAttempt::build_with`] draws the layers'
+//! ephemeral keys from a caller's `RandomSource` (a simulator's seeded one);
+//! [`OnionAttempt::build`] uses the OS generator. Not here: sockets, timers,
+//! the clock.
 
 use std::time::Duration;
 
 use nightjar_crypto::identity::PublicKey;
 use nightjar_crypto::onion::{OnionError, ReturnKeys};
+use nightjar_crypto::{OsRandom, RandomSource};
 use nightjar_registry::NodeEntry;
 use nightjar_wire::{ErrorCode, Request, Response, ResponseBody};
 
@@ -94,8 +96,19 @@ pub struct OnionAttempt {
 
 impl OnionAttempt {
     /// Wrap `frame` (a request frame) for `path` then `dest`, giving
-    /// `work` to the destination.
+    /// `work` to the destination, with ephemeral keys from the OS generator.
     pub fn build(
+        path: &Path,
+        dest: &NodeEntry,
+        frame: &[u8],
+        work: Duration,
+    ) -> Result<OnionAttempt, OnionError> {
+        OnionAttempt::build_with(&mut OsRandom, path, dest, frame, work)
+    }
+
+    /// [`OnionAttempt::build`] with the ephemeral keys drawn from `rng`.
+    pub fn build_with(
+        rng: &mut dyn RandomSource,
         path: &Path,
         dest: &NodeEntry,
         frame: &[u8],
@@ -109,9 +122,7 @@ impl OnionAttempt {
             .map(|(n, wait)| (n.id.0, wait))
             .collect();
         hops.push((dest.id.0, 0));
-        // Seam: a caller-supplied random source goes here once
-        // nightjar-crypto offers one.
-        let (packet, keys) = nightjar_crypto::onion::build(&hops, frame)?;
+        let (packet, keys) = nightjar_crypto::onion::build_with(rng, &hops, frame)?;
         Ok(OnionAttempt {
             path: path.clone(),
             relays,

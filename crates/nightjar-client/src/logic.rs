@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use nightjar_crypto::envelope::{Content, open, seal};
+use nightjar_crypto::envelope::{Content, open, seal_with};
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::{AccountId, Identity};
+use nightjar_crypto::{OsRandom, RandomSource};
 use nightjar_wire::{
     LABEL_RETRIEVE, MAX_TTL_MS, MIN_TTL_MS, NAMESPACE_DEFAULT, Request, RetrieveRequest,
     StoreRequest, WireMessage,
@@ -114,8 +115,21 @@ pub struct PreparedSend {
     pub record: HistoryRecord,
 }
 
-/// Seal `text` from `sender` to `to`, stamped `now_ms`, into a store request.
+/// Seal `text` from `sender` to `to`, stamped `now_ms`, into a store request,
+/// with the envelope's ephemeral key from the OS generator.
 pub fn prepare_send(
+    sender: &Identity,
+    to: &AccountId,
+    text: &str,
+    now_ms: u64,
+    ttl: Duration,
+) -> Result<PreparedSend, ClientError> {
+    prepare_send_with(&mut OsRandom, sender, to, text, now_ms, ttl)
+}
+
+/// [`prepare_send`] with the envelope's ephemeral key drawn from `rng`.
+pub fn prepare_send_with(
+    rng: &mut dyn RandomSource,
     sender: &Identity,
     to: &AccountId,
     text: &str,
@@ -137,7 +151,7 @@ pub fn prepare_send(
         text: text.to_string(),
         sent_at_ms: now_ms,
     };
-    let data = seal(sender, to.public_key(), &content)?;
+    let data = seal_with(rng, sender, to.public_key(), &content)?;
     let hash = message_hash(to.public_key(), NAMESPACE_DEFAULT, &data);
     Ok(PreparedSend {
         request: Request::Store(StoreRequest {
@@ -351,6 +365,33 @@ mod tests {
         assert_eq!(got.received[0].1.text, "hi");
         assert_eq!(got.received[0].1.peer, alice.account_id().to_string());
         assert_eq!(got.received[0].1.message_id, p.record.message_id);
+    }
+
+    #[test]
+    fn a_seeded_send_replays_from_its_seed_and_still_opens() {
+        let alice = Identity::generate().unwrap();
+        let bob = Identity::generate().unwrap();
+        let send = |seed: u8| {
+            let mut rng = nightjar_crypto::SeededRandom::from_seed([seed; 32]);
+            let ttl = Duration::from_secs(60);
+            prepare_send_with(&mut rng, &alice, &bob.account_id(), "hi", 5, ttl).unwrap()
+        };
+        let (a, b, c) = (send(1), send(1), send(2));
+        assert_eq!(a.hash, b.hash);
+        assert_ne!(a.hash, c.hash);
+        let Request::Store(s) = &a.request else {
+            panic!("not a store")
+        };
+        let wire = WireMessage {
+            seq: 1,
+            hash: a.hash,
+            data: s.data.clone(),
+            stored_at_ms: 5,
+            expiry_ms: 10,
+        };
+        let got = process_messages(&bob, &[wire], |_| Ok(false)).unwrap();
+        assert_eq!(got.received.len(), 1);
+        assert_eq!(got.received[0].1.text, "hi");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The core driven with no sockets: a few cores wired together in memory,
-//! each with a real SQLite store in a temporary directory, on a clock the
-//! test moves.
+//! on a clock the test moves. Every test runs twice: with the SQLite store
+//! (in a temporary directory) and with the in-memory store the simulator
+//! uses.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use nightjar_crypto::identity::Identity;
 use nightjar_registry::{NodeEntry, NodeId, Registry};
-use nightjar_store::{Store, StoreCommand, StoreConfig, StoreError, StoreReply};
+use nightjar_store::{MemoryStore, MessageStore, Store, StoreConfig};
 use nightjar_wire::{
     DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, Receipt, Request,
     Response, ResponseBody, RetrieveRequest, StoreRequest,
@@ -32,71 +33,10 @@ enum Behaviour {
 
 struct Node {
     core: NodeCore,
-    store: Store,
+    store: Box<dyn MessageStore>,
     entry: NodeEntry,
     behaviour: Behaviour,
-    _dir: tempfile::TempDir,
-}
-
-/// Runs a store command on the SQLite store (what a driver does).
-fn execute(store: &Store, command: StoreCommand) -> StoreReply {
-    match command {
-        StoreCommand::Store(m) => StoreReply::Stored(
-            store
-                .store(m)
-                .blocking_recv()
-                .unwrap_or(Err(StoreError::WriterGone)),
-        ),
-        StoreCommand::Delete {
-            account,
-            namespace,
-            hashes,
-            now_ms,
-            tombstone_ttl_ms,
-        } => StoreReply::Count(
-            store
-                .delete(account, namespace, hashes, now_ms, tombstone_ttl_ms)
-                .blocking_recv()
-                .unwrap_or(Err(StoreError::WriterGone)),
-        ),
-        StoreCommand::AddTombstones(t) => StoreReply::Count(
-            store
-                .add_tombstones(t)
-                .blocking_recv()
-                .unwrap_or(Err(StoreError::WriterGone)),
-        ),
-        StoreCommand::DropRange { start, end } => StoreReply::Count(
-            store
-                .drop_range(start, end)
-                .blocking_recv()
-                .unwrap_or(Err(StoreError::WriterGone)),
-        ),
-        StoreCommand::Purge { now_ms } => StoreReply::Count(
-            store
-                .purge_expired(now_ms)
-                .blocking_recv()
-                .unwrap_or(Err(StoreError::WriterGone)),
-        ),
-        StoreCommand::Retrieve {
-            account,
-            namespace,
-            after_seq,
-            now_ms,
-            max_messages,
-            max_bytes,
-        } => StoreReply::Messages(store.retrieve(
-            &account,
-            namespace,
-            after_seq,
-            now_ms,
-            max_messages,
-            max_bytes,
-        )),
-        StoreCommand::ListRange { start, end, now_ms } => {
-            StoreReply::Entries(store.list_range(start, end, now_ms))
-        }
-        StoreCommand::Fetch { keys, now_ms } => StoreReply::Full(store.fetch(&keys, now_ms)),
-    }
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Cores wired together: peer requests become requests to the named core.
@@ -115,12 +55,12 @@ struct Net {
 impl Net {
     /// `n` honest nodes; the registry holds those of `registered`, and
     /// every node knows all `n` keys (nodes outside it "left").
-    fn new(n: usize, registered: &[usize]) -> Net {
-        Net::with_config(n, registered, &CoreConfig::default())
+    fn new(memory: bool, n: usize, registered: &[usize]) -> Net {
+        Net::with_config(memory, n, registered, &CoreConfig::default())
     }
 
     /// As [`Net::new`], every core with `config`.
-    fn with_config(n: usize, registered: &[usize], config: &CoreConfig) -> Net {
+    fn with_config(memory: bool, n: usize, registered: &[usize], config: &CoreConfig) -> Net {
         let ids: Vec<Identity> = (0..n).map(|_| Identity::generate().unwrap()).collect();
         let entries: Vec<NodeEntry> = ids
             .iter()
@@ -143,12 +83,14 @@ impl Net {
             .into_iter()
             .zip(entries)
             .map(|(id, entry)| {
-                let dir = tempfile::tempdir().unwrap();
-                let store = Store::open(StoreConfig::new(
-                    dir.path().join("store.db"),
-                    nightjar_crypto::hash::ring_position_of_bytes,
-                ))
-                .unwrap();
+                let ring = nightjar_crypto::hash::ring_position_of_bytes;
+                let (store, dir): (Box<dyn MessageStore>, _) = if memory {
+                    (Box::new(MemoryStore::new(ring)), None)
+                } else {
+                    let dir = tempfile::tempdir().unwrap();
+                    let config = StoreConfig::new(dir.path().join("store.db"), ring);
+                    (Box::new(Store::open(config).unwrap()), Some(dir))
+                };
                 let mut core = NodeCore::new(id, config.clone());
                 core.set_registry(NOW, view.clone());
                 Node {
@@ -203,7 +145,7 @@ impl Net {
                     }
                 },
                 Effect::Store { op, command } => {
-                    let reply = execute(&self.nodes[i].store, command);
+                    let reply = self.nodes[i].store.execute(command);
                     self.nodes[i].core.handle_store_reply(now, op, reply);
                 }
                 Effect::SendToPeer {
@@ -334,284 +276,300 @@ fn receipts(r: &Response) -> Vec<Receipt> {
 
 #[test]
 fn store_reaches_quorum_with_verified_receipts_and_replicates_to_all() {
-    let mut net = Net::new(3, &[0, 1, 2]);
-    let alice = Identity::generate().unwrap();
-    let id = net.request(0, store_req(&alice, b"hello"));
-    let answer = net.answer(0, id).unwrap();
-    let rs = receipts(&answer);
-    assert!(rs.len() >= 2, "a majority of 3 signed: {rs:?}");
-    assert_eq!(rs[0].node_key, net.nodes[0].entry.id.0.to_bytes());
-    for i in 0..3 {
-        assert_eq!(net.held(i, &alice), 1, "node {i} holds the message");
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 3, &[0, 1, 2]);
+        let alice = Identity::generate().unwrap();
+        let id = net.request(0, store_req(&alice, b"hello"));
+        let answer = net.answer(0, id).unwrap();
+        let rs = receipts(&answer);
+        assert!(rs.len() >= 2, "a majority of 3 signed: {rs:?}");
+        assert_eq!(rs[0].node_key, net.nodes[0].entry.id.0.to_bytes());
+        for i in 0..3 {
+            assert_eq!(net.held(i, &alice), 1, "node {i} holds the message");
+        }
+        assert_eq!(net.nodes[0].core.open_writes(), 0);
+        assert_eq!(net.nodes[0].core.open_ops(), 0);
     }
-    assert_eq!(net.nodes[0].core.open_writes(), 0);
-    assert_eq!(net.nodes[0].core.open_ops(), 0);
 }
 
 #[test]
 fn member_with_a_forged_receipt_is_not_counted() {
-    let mut net = Net::new(3, &[0, 1, 2]);
-    net.nodes[1].behaviour = Behaviour::AckWithoutStoring;
-    net.nodes[2].behaviour = Behaviour::AckWithoutStoring;
-    let alice = Identity::generate().unwrap();
-    let id = net.request(0, store_req(&alice, b"hello"));
-    let answer = net.answer(0, id).unwrap();
-    assert_eq!(
-        code(&answer),
-        Some(ErrorCode::QuorumNotReached),
-        "{answer:?}"
-    );
-    assert!(
-        net.events
-            .iter()
-            .any(|(_, e)| *e == CoreEvent::PeerFailed { what: "replicate" })
-    );
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 3, &[0, 1, 2]);
+        net.nodes[1].behaviour = Behaviour::AckWithoutStoring;
+        net.nodes[2].behaviour = Behaviour::AckWithoutStoring;
+        let alice = Identity::generate().unwrap();
+        let id = net.request(0, store_req(&alice, b"hello"));
+        let answer = net.answer(0, id).unwrap();
+        assert_eq!(
+            code(&answer),
+            Some(ErrorCode::QuorumNotReached),
+            "{answer:?}"
+        );
+        assert!(
+            net.events
+                .iter()
+                .any(|(_, e)| *e == CoreEvent::PeerFailed { what: "replicate" })
+        );
+    }
 }
 
 #[test]
 fn store_answers_quorum_not_reached_at_the_deadline_and_forgets_silent_peers() {
-    // No sync rounds during the test: only the store's requests are in flight.
-    let config = CoreConfig {
-        sync_interval_ms: 86_400_000,
-        ..CoreConfig::default()
-    };
-    let mut net = Net::with_config(3, &[0, 1, 2], &config);
-    net.nodes[1].behaviour = Behaviour::Silent;
-    net.nodes[2].behaviour = Behaviour::Silent;
-    let alice = Identity::generate().unwrap();
-    let id = net.request(0, store_req(&alice, b"hello"));
-    assert!(net.answer(0, id).is_none(), "waits for the quorum");
-    net.advance(9_999);
-    assert!(net.answer(0, id).is_none());
-    net.advance(1);
-    let answer = net.answer(0, id).unwrap();
-    assert_eq!(code(&answer), Some(ErrorCode::QuorumNotReached));
-    // The silent peers' requests are given up after one more timeout.
-    net.advance(10_000);
-    net.advance(1_000);
-    assert_eq!(net.nodes[0].core.open_writes(), 0);
-    assert_eq!(net.nodes[0].core.open_ops(), 0);
-    assert_eq!(net.nodes[0].core.open_requests(), 0);
+    for memory in [false, true] {
+        // No sync rounds during the test: only the store's requests are in flight.
+        let config = CoreConfig {
+            sync_interval_ms: 86_400_000,
+            ..CoreConfig::default()
+        };
+        let mut net = Net::with_config(memory, 3, &[0, 1, 2], &config);
+        net.nodes[1].behaviour = Behaviour::Silent;
+        net.nodes[2].behaviour = Behaviour::Silent;
+        let alice = Identity::generate().unwrap();
+        let id = net.request(0, store_req(&alice, b"hello"));
+        assert!(net.answer(0, id).is_none(), "waits for the quorum");
+        net.advance(9_999);
+        assert!(net.answer(0, id).is_none());
+        net.advance(1);
+        let answer = net.answer(0, id).unwrap();
+        assert_eq!(code(&answer), Some(ErrorCode::QuorumNotReached));
+        // The silent peers' requests are given up after one more timeout.
+        net.advance(10_000);
+        net.advance(1_000);
+        assert_eq!(net.nodes[0].core.open_writes(), 0);
+        assert_eq!(net.nodes[0].core.open_ops(), 0);
+        assert_eq!(net.nodes[0].core.open_requests(), 0);
+    }
 }
 
 #[test]
 fn pending_writes_are_bounded() {
-    let mut net = Net::new(3, &[0, 1, 2]);
-    net.nodes[1].behaviour = Behaviour::Silent;
-    net.nodes[2].behaviour = Behaviour::Silent;
-    net.nodes[0].core.config.max_pending_writes = 2;
-    let alice = Identity::generate().unwrap();
-    let a = net.request(0, store_req(&alice, b"1"));
-    let b = net.request(0, store_req(&alice, b"2"));
-    let c = net.request(0, store_req(&alice, b"3"));
-    assert!(net.answer(0, a).is_none() && net.answer(0, b).is_none());
-    assert_eq!(
-        code(&net.answer(0, c).unwrap()),
-        Some(ErrorCode::Unavailable)
-    );
-    net.advance(10_000);
-    let d = net.request(0, store_req(&alice, b"4"));
-    assert!(net.answer(0, d).is_none(), "slots freed by the answers");
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 3, &[0, 1, 2]);
+        net.nodes[1].behaviour = Behaviour::Silent;
+        net.nodes[2].behaviour = Behaviour::Silent;
+        net.nodes[0].core.config.max_pending_writes = 2;
+        let alice = Identity::generate().unwrap();
+        let a = net.request(0, store_req(&alice, b"1"));
+        let b = net.request(0, store_req(&alice, b"2"));
+        let c = net.request(0, store_req(&alice, b"3"));
+        assert!(net.answer(0, a).is_none() && net.answer(0, b).is_none());
+        assert_eq!(
+            code(&net.answer(0, c).unwrap()),
+            Some(ErrorCode::Unavailable)
+        );
+        net.advance(10_000);
+        let d = net.request(0, store_req(&alice, b"4"));
+        assert!(net.answer(0, d).is_none(), "slots freed by the answers");
+    }
 }
 
 #[test]
 fn delete_is_forwarded_to_the_swarm_and_tombstones_everywhere() {
-    let mut net = Net::new(3, &[0, 1, 2]);
-    let alice = Identity::generate().unwrap();
-    let id = net.request(0, store_req(&alice, b"bye"));
-    let ResponseBody::Stored { hash, .. } = net.answer(0, id).unwrap().body else {
-        panic!()
-    };
-    let account = alice.public_key().to_bytes();
-    let data = nightjar_wire::delete_signed_data(&account, 0, &[hash], net.now);
-    let del = Request::Delete(DeleteRequest {
-        account,
-        namespace: 0,
-        hashes: vec![hash],
-        timestamp_ms: net.now,
-        signature: alice.sign_labelled(LABEL_DELETE, &data),
-    });
-    let id = net.request(1, del);
-    assert!(matches!(
-        net.answer(1, id).unwrap().body,
-        ResponseBody::Deleted { count: 1 }
-    ));
-    for i in 0..3 {
-        assert_eq!(net.held(i, &alice), 0, "node {i} deleted it");
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 3, &[0, 1, 2]);
+        let alice = Identity::generate().unwrap();
+        let id = net.request(0, store_req(&alice, b"bye"));
+        let ResponseBody::Stored { hash, .. } = net.answer(0, id).unwrap().body else {
+            panic!()
+        };
+        let account = alice.public_key().to_bytes();
+        let data = nightjar_wire::delete_signed_data(&account, 0, &[hash], net.now);
+        let del = Request::Delete(DeleteRequest {
+            account,
+            namespace: 0,
+            hashes: vec![hash],
+            timestamp_ms: net.now,
+            signature: alice.sign_labelled(LABEL_DELETE, &data),
+        });
+        let id = net.request(1, del);
+        assert!(matches!(
+            net.answer(1, id).unwrap().body,
+            ResponseBody::Deleted { count: 1 }
+        ));
+        for i in 0..3 {
+            assert_eq!(net.held(i, &alice), 0, "node {i} deleted it");
+        }
     }
 }
 
 #[test]
 fn parked_retrieve_is_woken_by_a_store_and_answered_empty_at_its_deadline() {
-    let mut net = Net::new(1, &[0]);
-    let alice = Identity::generate().unwrap();
-    let waiting = net.request(0, retrieve_req(&alice, net.now, 5_000));
-    assert!(net.answer(0, waiting).is_none());
-    assert_eq!(net.nodes[0].core.waiting_retrieves(), 1);
-    let s = net.request(0, store_req(&alice, b"wake up"));
-    assert!(net.answer(0, s).is_some());
-    match net.answer(0, waiting).unwrap().body {
-        ResponseBody::Messages { messages, .. } => assert_eq!(messages.len(), 1),
-        other => panic!("{other:?}"),
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 1, &[0]);
+        let alice = Identity::generate().unwrap();
+        let waiting = net.request(0, retrieve_req(&alice, net.now, 5_000));
+        assert!(net.answer(0, waiting).is_none());
+        assert_eq!(net.nodes[0].core.waiting_retrieves(), 1);
+        let s = net.request(0, store_req(&alice, b"wake up"));
+        assert!(net.answer(0, s).is_some());
+        match net.answer(0, waiting).unwrap().body {
+            ResponseBody::Messages { messages, .. } => assert_eq!(messages.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        let bob = Identity::generate().unwrap();
+        let empty = net.request(0, retrieve_req(&bob, net.now, 5_000));
+        net.advance(4_999);
+        assert!(net.answer(0, empty).is_none());
+        net.advance(1);
+        match net.answer(0, empty).unwrap().body {
+            ResponseBody::Messages { messages, .. } => assert!(messages.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(net.nodes[0].core.waiting_retrieves(), 0);
+        assert_eq!(net.nodes[0].core.open_requests(), 0);
     }
-    let bob = Identity::generate().unwrap();
-    let empty = net.request(0, retrieve_req(&bob, net.now, 5_000));
-    net.advance(4_999);
-    assert!(net.answer(0, empty).is_none());
-    net.advance(1);
-    match net.answer(0, empty).unwrap().body {
-        ResponseBody::Messages { messages, .. } => assert!(messages.is_empty()),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(net.nodes[0].core.waiting_retrieves(), 0);
-    assert_eq!(net.nodes[0].core.open_requests(), 0);
 }
 
 #[test]
 fn client_going_away_drops_its_parked_retrieve() {
-    let mut net = Net::new(1, &[0]);
-    let alice = Identity::generate().unwrap();
-    let waiting = net.request(0, retrieve_req(&alice, net.now, 5_000));
-    net.nodes[0].core.handle_client_gone(net.now, waiting);
-    net.pump();
-    assert_eq!(net.nodes[0].core.waiting_retrieves(), 0);
-    assert_eq!(net.nodes[0].core.open_requests(), 0);
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 1, &[0]);
+        let alice = Identity::generate().unwrap();
+        let waiting = net.request(0, retrieve_req(&alice, net.now, 5_000));
+        net.nodes[0].core.handle_client_gone(net.now, waiting);
+        net.pump();
+        assert_eq!(net.nodes[0].core.waiting_retrieves(), 0);
+        assert_eq!(net.nodes[0].core.open_requests(), 0);
+    }
 }
 
 #[test]
 fn onion_is_relayed_and_delivered_and_the_answer_opens() {
-    let mut net = Net::new(2, &[0, 1]);
-    let frame = Request::Info.to_frame();
-    let hops = vec![
-        (net.nodes[0].entry.id.0, 5_000),
-        (net.nodes[1].entry.id.0, 0),
-    ];
-    let (packet, keys) = nightjar_crypto::onion::build(&hops, &frame).unwrap();
-    let id = net.request(
-        0,
-        Request::Onion(nightjar_wire::OnionRequest {
-            ephemeral_key: packet.ephemeral_key,
-            layer: packet.layer,
-            hop: 0,
-        }),
-    );
-    let ResponseBody::Onion(blob) = net.answer(0, id).unwrap().body else {
-        panic!("expected an onion answer")
-    };
-    let inner = Response::from_frame(&keys.open(&blob).unwrap()).unwrap();
-    match inner.body {
-        ResponseBody::Info { node_key, .. } => {
-            assert_eq!(node_key, net.nodes[1].entry.id.0.to_bytes())
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(net.events.iter().any(|(i, e)| *i == 1
-        && matches!(
-            e,
-            CoreEvent::Answered {
-                kind: "onion_deliver",
-                outcome: "ok",
-                ..
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 2, &[0, 1]);
+        let frame = Request::Info.to_frame();
+        let hops = vec![
+            (net.nodes[0].entry.id.0, 5_000),
+            (net.nodes[1].entry.id.0, 0),
+        ];
+        let (packet, keys) = nightjar_crypto::onion::build(&hops, &frame).unwrap();
+        let id = net.request(
+            0,
+            Request::Onion(nightjar_wire::OnionRequest {
+                ephemeral_key: packet.ephemeral_key,
+                layer: packet.layer,
+                hop: 0,
+            }),
+        );
+        let ResponseBody::Onion(blob) = net.answer(0, id).unwrap().body else {
+            panic!("expected an onion answer")
+        };
+        let inner = Response::from_frame(&keys.open(&blob).unwrap()).unwrap();
+        match inner.body {
+            ResponseBody::Info { node_key, .. } => {
+                assert_eq!(node_key, net.nodes[1].entry.id.0.to_bytes())
             }
-        )));
+            other => panic!("{other:?}"),
+        }
+        assert!(net.events.iter().any(|(i, e)| *i == 1
+            && matches!(
+                e,
+                CoreEvent::Answered {
+                    kind: "onion_deliver",
+                    outcome: "ok",
+                    ..
+                }
+            )));
+    }
 }
 
 #[test]
 fn sync_round_pulls_missing_messages_and_tombstones() {
-    let mut net = Net::new(2, &[0, 1]);
-    let alice = Identity::generate().unwrap();
-    // Node 1 is silent while node 0 takes two stores; a quorum of one
-    // member is enough here.
-    net.nodes[0].core.config.write_quorum = crate::core::WriteQuorum::Count(1);
-    net.nodes[0]
-        .core
-        .logic
-        .set_quorum(crate::core::WriteQuorum::Count(1));
-    net.nodes[1].behaviour = Behaviour::Silent;
-    let a = net.request(0, store_req(&alice, b"one"));
-    let b = net.request(0, store_req(&alice, b"two"));
-    let ResponseBody::Stored { hash, .. } = net.answer(0, a).unwrap().body else {
-        panic!()
-    };
-    assert!(net.answer(0, b).is_some());
-    // Delete "one" on node 0 only (as a node-forwarded delete, not fanned out).
-    net.nodes[0]
-        .store
-        .delete(
-            alice.public_key().to_bytes(),
-            0,
-            vec![hash],
-            net.now,
-            3_600_000,
-        )
-        .blocking_recv()
-        .unwrap()
-        .unwrap();
-    net.nodes[1].behaviour = Behaviour::Honest;
-    assert_eq!(net.held(1, &alice), 0);
-    // A retrieve waiting on node 1 is woken by the pull.
-    let waiting = net.request(1, retrieve_req(&alice, net.now, 60_000));
-    net.advance(5_000); // sync interval
-    let round = net
-        .events
-        .iter()
-        .find_map(|(i, e)| match e {
-            CoreEvent::SyncRound {
-                pulled, tombstones, ..
-            } if *i == 1 => Some((*pulled, *tombstones)),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(round, (1, 1), "node 1 pulled one message and one tombstone");
-    assert_eq!(net.held(1, &alice), 1);
-    match net.answer(1, waiting).unwrap().body {
-        ResponseBody::Messages { messages, .. } => assert_eq!(messages[0].data, b"two"),
-        other => panic!("{other:?}"),
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 2, &[0, 1]);
+        let alice = Identity::generate().unwrap();
+        // Node 1 is silent while node 0 takes two stores; a quorum of one
+        // member is enough here.
+        net.nodes[0].core.config.write_quorum = crate::core::WriteQuorum::Count(1);
+        net.nodes[0]
+            .core
+            .logic
+            .set_quorum(crate::core::WriteQuorum::Count(1));
+        net.nodes[1].behaviour = Behaviour::Silent;
+        let a = net.request(0, store_req(&alice, b"one"));
+        let b = net.request(0, store_req(&alice, b"two"));
+        let ResponseBody::Stored { hash, .. } = net.answer(0, a).unwrap().body else {
+            panic!()
+        };
+        assert!(net.answer(0, b).is_some());
+        // Delete "one" on node 0 only (as a node-forwarded delete, not fanned out).
+        net.nodes[0]
+            .store
+            .delete(
+                alice.public_key().to_bytes(),
+                0,
+                vec![hash],
+                net.now,
+                3_600_000,
+            )
+            .unwrap();
+        net.nodes[1].behaviour = Behaviour::Honest;
+        assert_eq!(net.held(1, &alice), 0);
+        // A retrieve waiting on node 1 is woken by the pull.
+        let waiting = net.request(1, retrieve_req(&alice, net.now, 60_000));
+        net.advance(5_000); // sync interval
+        let round = net
+            .events
+            .iter()
+            .find_map(|(i, e)| match e {
+                CoreEvent::SyncRound {
+                    pulled, tombstones, ..
+                } if *i == 1 => Some((*pulled, *tombstones)),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(round, (1, 1), "node 1 pulled one message and one tombstone");
+        assert_eq!(net.held(1, &alice), 1);
+        match net.answer(1, waiting).unwrap().body {
+            ResponseBody::Messages { messages, .. } => assert_eq!(messages[0].data, b"two"),
+            other => panic!("{other:?}"),
+        }
     }
 }
 
 #[test]
 fn hand_off_drops_data_only_after_a_verified_quorum() {
-    // Node 0 left the registry (nodes 1..=3 remain) but holds a message.
-    for forging in [false, true] {
-        let mut net = Net::new(4, &[1, 2, 3]);
-        let alice = Identity::generate().unwrap();
-        let key = alice.public_key();
-        let data = b"moving".to_vec();
-        net.nodes[0]
-            .store
-            .store(nightjar_store::NewMessage {
-                account: key.to_bytes(),
-                namespace: 0,
-                hash: nightjar_crypto::hash::message_hash(&key, 0, &data),
-                data,
-                now_ms: net.now,
-                expiry_ms: net.now + 3_600_000,
-            })
-            .blocking_recv()
-            .unwrap()
-            .unwrap();
-        if forging {
-            net.nodes[2].behaviour = Behaviour::AckWithoutStoring;
-            net.nodes[3].behaviour = Behaviour::AckWithoutStoring;
+    for memory in [false, true] {
+        // Node 0 left the registry (nodes 1..=3 remain) but holds a message.
+        for forging in [false, true] {
+            let mut net = Net::new(memory, 4, &[1, 2, 3]);
+            let alice = Identity::generate().unwrap();
+            let key = alice.public_key();
+            let data = b"moving".to_vec();
+            net.nodes[0]
+                .store
+                .store(nightjar_store::NewMessage {
+                    account: key.to_bytes(),
+                    namespace: 0,
+                    hash: nightjar_crypto::hash::message_hash(&key, 0, &data),
+                    data,
+                    now_ms: net.now,
+                    expiry_ms: net.now + 3_600_000,
+                })
+                .unwrap();
+            if forging {
+                net.nodes[2].behaviour = Behaviour::AckWithoutStoring;
+                net.nodes[3].behaviour = Behaviour::AckWithoutStoring;
+            }
+            net.advance(5_000);
+            let handed = net
+                .events
+                .iter()
+                .find_map(|(i, e)| match e {
+                    CoreEvent::SyncRound { handed_off, .. } if *i == 0 => Some(*handed_off),
+                    _ => None,
+                })
+                .unwrap();
+            if forging {
+                assert_eq!(handed, 0);
+                assert_eq!(net.held(0, &alice), 1, "kept: only one verified copy");
+            } else {
+                assert_eq!(handed, 1);
+                assert_eq!(net.held(0, &alice), 0, "dropped after a verified quorum");
+                assert_eq!(net.held(1, &alice), 1);
+            }
+            assert_eq!(net.nodes[0].core.open_writes(), 0);
         }
-        net.advance(5_000);
-        let handed = net
-            .events
-            .iter()
-            .find_map(|(i, e)| match e {
-                CoreEvent::SyncRound { handed_off, .. } if *i == 0 => Some(*handed_off),
-                _ => None,
-            })
-            .unwrap();
-        if forging {
-            assert_eq!(handed, 0);
-            assert_eq!(net.held(0, &alice), 1, "kept: only one verified copy");
-        } else {
-            assert_eq!(handed, 1);
-            assert_eq!(net.held(0, &alice), 0, "dropped after a verified quorum");
-            assert_eq!(net.held(1, &alice), 1);
-        }
-        assert_eq!(net.nodes[0].core.open_writes(), 0);
     }
 }

@@ -1,8 +1,9 @@
 //! [`MessageStore`]: the operations every message store offers, so that the
 //! node's logic and its tests do not depend on which store runs them.
 //!
-//! The durable SQLite [`crate::Store`] that production nodes run implements
-//! it; the node's logic emits [`StoreCommand`]s and a driver runs them with
+//! The durable SQLite [`crate::Store`] that production nodes run and the
+//! in-memory [`crate::MemoryStore`] of simulators and tests implement it;
+//! the node's logic emits [`StoreCommand`]s and a driver runs them with
 //! [`MessageStore::execute`].
 
 use crate::command::{StoreCommand, StoreReply};

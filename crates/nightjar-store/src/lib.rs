@@ -16,6 +16,18 @@
 //! [`Store::add_tombstones`]) so that sync cannot resurrect deleted
 //! messages ([`StoreOutcome::Tombstoned`]).
 //!
+//! Every store operation is also a method of the [`MessageStore`] trait
+//! and a value ([`StoreCommand`], answered by a [`StoreReply`]), so the
+//! node's logic does not depend on which store runs it. Two stores
+//! implement it with the same semantics, checked against each other by
+//! one conformance suite (`tests/conformance.rs`,
+//! `tests/conformance_random.rs`):
+//!
+//! - [`Store`], durable on SQLite, for production nodes; async drivers run
+//!   commands with [`Store::execute_async`];
+//! - [`MemoryStore`], in memory and not durable, for simulators and tests
+//!   that run many nodes in one process.
+//!
 //! What it is **not**: it does no networking, no cryptography (payloads and
 //! hashes are opaque and not verified), and never reads the clock: every
 //! time-dependent call takes `now_ms: u64`, Unix milliseconds, from the

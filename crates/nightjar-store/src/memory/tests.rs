@@ -31,6 +31,12 @@ fn small(max_messages: u64, max_tombstones: u64) -> MemoryStore {
 }
 
 #[test]
+fn memory_store_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<MemoryStore>();
+}
+
+#[test]
 fn sequence_numbers_increase_and_duplicates_keep_theirs_and_raise_expiry() {
     let s = MemoryStore::new(ring);
     assert_eq!(

@@ -1,0 +1,55 @@
+//! A bounded cache of decoded account keys (Ed25519 point decompression is
+//! a measurable part of a store's CPU).
+
+use std::collections::HashMap;
+
+use nightjar_crypto::identity::PublicKey;
+
+/// How many decoded account keys [`AccountKeys`] keeps.
+pub(crate) const ACCOUNT_KEY_CACHE: usize = 4096;
+
+/// Account keys this node decoded recently, by their bytes.
+///
+/// Every store, replicate, retrieve and delete names its account by its
+/// Ed25519 key bytes, and checking them (a point decompression, 15–20 µs
+/// here) was about 5 % of a store's CPU (BENCHMARKS.md, acknowledged
+/// stores). Only valid keys are kept; when full, the cache starts over, so
+/// it never holds more than [`ACCOUNT_KEY_CACHE`] keys (about 1 MB) and a
+/// sender cycling through many keys costs no more than without it.
+pub(crate) struct AccountKeys {
+    pub(crate) keys: HashMap<[u8; 32], PublicKey>,
+    pub(crate) capacity: usize,
+}
+
+impl Default for AccountKeys {
+    fn default() -> AccountKeys {
+        AccountKeys {
+            keys: HashMap::new(),
+            capacity: ACCOUNT_KEY_CACHE,
+        }
+    }
+}
+
+// Prints only the number of keys: which accounts a node served is not for logs.
+impl std::fmt::Debug for AccountKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountKeys")
+            .field("len", &self.keys.len())
+            .finish()
+    }
+}
+
+impl AccountKeys {
+    /// The key `bytes` encode, or `None` if they are not a valid Ed25519 key.
+    pub(crate) fn decode(&mut self, bytes: &[u8; 32]) -> Option<PublicKey> {
+        if let Some(key) = self.keys.get(bytes) {
+            return Some(*key);
+        }
+        let key = PublicKey::from_bytes(bytes).ok()?;
+        if self.keys.len() >= self.capacity {
+            self.keys.clear();
+        }
+        self.keys.insert(*bytes, key);
+        Some(key)
+    }
+}

@@ -1,0 +1,216 @@
+//! Per-request decisions: errors, replay, clock window, signatures, key cache.
+
+#![allow(clippy::unwrap_used)]
+
+use super::account_keys::AccountKeys;
+use super::*;
+use nightjar_crypto::identity::Identity;
+use nightjar_wire::{DeleteRequest, RetrieveRequest, StoreRequest};
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn retrieve(id: &Identity, ts: u64) -> Request {
+    let account = id.public_key().to_bytes();
+    let data = nightjar_wire::retrieve_signed_data(&account, 0, 0, 0, ts);
+    Request::Retrieve(RetrieveRequest {
+        account,
+        namespace: 0,
+        after_seq: 0,
+        wait_ms: 0,
+        timestamp_ms: ts,
+        signature: id.sign_labelled(LABEL_RETRIEVE, &data),
+    })
+}
+
+fn code(action: Action) -> Option<ErrorCode> {
+    match action {
+        Action::Respond(Response {
+            body: ResponseBody::Error { code, .. },
+            ..
+        }) => Some(code),
+        _ => None,
+    }
+}
+
+#[test]
+fn disk_full_is_storage_full_and_other_store_failures_stay_internal() {
+    let full = store_error_response(NOW, &nightjar_store::StoreError::DiskFull { op: "commit" });
+    assert_eq!(full.node_time_ms, NOW);
+    match &full.body {
+        ResponseBody::Error { code, message } => {
+            assert_eq!(*code, ErrorCode::StorageFull);
+            assert!(code.is_retryable());
+            assert!(message.contains("disk is full"), "{message}");
+            assert!(!message.contains("commit"), "leaks internals: {message}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert_eq!(
+        code(Action::Respond(store_error_response(
+            NOW,
+            &nightjar_store::StoreError::WriterGone
+        ))),
+        Some(ErrorCode::Internal)
+    );
+    assert_eq!(
+        code(Action::Respond(store_error_response(
+            NOW,
+            &nightjar_store::StoreError::QuotaExceeded { limit: "bytes" }
+        ))),
+        Some(ErrorCode::QuotaExceeded)
+    );
+}
+
+#[test]
+fn signed_retrieve_is_accepted_once_then_rejected_as_replay() {
+    let id = Identity::generate().unwrap();
+    let mut core = NodeCore::new([0; 32]);
+    let req = retrieve(&id, NOW);
+    assert!(matches!(
+        core.handle(NOW, None, Ok(req.clone())),
+        Action::Retrieve { .. }
+    ));
+    assert_eq!(
+        code(core.handle(NOW + 5, None, Ok(req))),
+        Some(ErrorCode::Replay)
+    );
+}
+
+#[test]
+fn replay_is_forgotten_only_after_the_window() {
+    let id = Identity::generate().unwrap();
+    let mut core = NodeCore::new([0; 32]);
+    let req = retrieve(&id, NOW);
+    core.handle(NOW, None, Ok(req.clone()));
+    // Still inside the window: replay.
+    assert_eq!(
+        code(core.handle(NOW + CLOCK_WINDOW_MS, None, Ok(req.clone()))),
+        Some(ErrorCode::Replay)
+    );
+    // Outside the window the timestamp itself is stale.
+    assert_eq!(
+        code(core.handle(NOW + CLOCK_WINDOW_MS + 2, None, Ok(req))),
+        Some(ErrorCode::StaleTimestamp)
+    );
+    assert_eq!(core.replay_entries(), 0);
+}
+
+#[test]
+fn stale_and_future_timestamps_are_rejected() {
+    let id = Identity::generate().unwrap();
+    let mut core = NodeCore::new([0; 32]);
+    assert_eq!(
+        code(core.handle(NOW, None, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS - 1)))),
+        Some(ErrorCode::StaleTimestamp)
+    );
+    assert_eq!(
+        code(core.handle(NOW, None, Ok(retrieve(&id, NOW + CLOCK_WINDOW_MS + 1)))),
+        Some(ErrorCode::FutureTimestamp)
+    );
+    assert!(matches!(
+        core.handle(NOW, None, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS))),
+        Action::Retrieve { .. }
+    ));
+}
+
+#[test]
+fn signature_by_another_key_is_rejected() {
+    let owner = Identity::generate().unwrap();
+    let thief = Identity::generate().unwrap();
+    let mut core = NodeCore::new([0; 32]);
+    let account = owner.public_key().to_bytes();
+    let hashes = vec![[1; 32]];
+    let data = nightjar_wire::delete_signed_data(&account, 0, &hashes, NOW);
+    let req = Request::Delete(DeleteRequest {
+        account,
+        namespace: 0,
+        hashes,
+        timestamp_ms: NOW,
+        signature: thief.sign_labelled(LABEL_DELETE, &data),
+    });
+    assert_eq!(
+        code(core.handle(NOW, None, Ok(req))),
+        Some(ErrorCode::BadSignature)
+    );
+}
+
+#[test]
+fn account_key_cache_decodes_like_the_key_and_stays_bounded() {
+    let mut cache = AccountKeys {
+        capacity: 8,
+        ..AccountKeys::default()
+    };
+    let mut invalid = [0xff; 32];
+    invalid[31] = 0x7f;
+    assert!(cache.decode(&invalid).is_none());
+    assert!(
+        cache.decode(&invalid).is_none(),
+        "an invalid key is never cached"
+    );
+    let first = Identity::generate().unwrap().public_key();
+    assert_eq!(cache.decode(&first.to_bytes()), Some(first));
+    assert_eq!(cache.decode(&first.to_bytes()), Some(first));
+    for _ in 0..20 {
+        let key = Identity::generate().unwrap().public_key();
+        assert_eq!(cache.decode(&key.to_bytes()), Some(key));
+        assert!(cache.keys.len() <= 8);
+    }
+    assert_eq!(cache.decode(&first.to_bytes()), Some(first));
+}
+
+#[test]
+fn store_to_invalid_account_key_is_rejected() {
+    let mut core = NodeCore::new([0; 32]);
+    // Not a valid compressed Edwards point.
+    let mut account = [0xff; 32];
+    account[31] = 0x7f;
+    let req = Request::Store(StoreRequest {
+        account,
+        namespace: 0,
+        ttl_ms: 60_000,
+        data: vec![1],
+    });
+    assert_eq!(
+        code(core.handle(NOW, None, Ok(req))),
+        Some(ErrorCode::UnknownAccount)
+    );
+}
+
+#[test]
+fn store_computes_hash_and_expiry() {
+    let id = Identity::generate().unwrap();
+    let mut core = NodeCore::new([0; 32]);
+    let req = Request::Store(StoreRequest {
+        account: id.public_key().to_bytes(),
+        namespace: 0,
+        ttl_ms: 60_000,
+        data: vec![1, 2, 3],
+    });
+    match core.handle(NOW, None, Ok(req)) {
+        Action::Store {
+            hash, expiry_ms, ..
+        } => {
+            assert_eq!(hash, message_hash(&id.public_key(), 0, &[1, 2, 3]));
+            assert_eq!(expiry_ms, NOW + 60_000);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn undecodable_request_gets_typed_error_with_node_time() {
+    let mut core = NodeCore::new([0; 32]);
+    match core.handle(NOW, None, Err(WireError::UnsupportedVersion(9))) {
+        Action::Respond(r) => {
+            assert_eq!(r.node_time_ms, NOW);
+            assert!(matches!(
+                r.body,
+                ResponseBody::Error {
+                    code: ErrorCode::UnsupportedVersion,
+                    ..
+                }
+            ));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -1479,12 +1479,12 @@ fn purge_queries_use_expiry_indexes() {
     let raw = fresh_schema(&dir);
     for (sql, index, table) in [
         (
-            crate::writer::PURGE_MESSAGES,
+            crate::writer::sql::PURGE_MESSAGES,
             "COVERING INDEX messages_by_expiry (expiry_ms<?)",
             "messages",
         ),
         (
-            crate::writer::PURGE_TOMBSTONES,
+            crate::writer::sql::PURGE_TOMBSTONES,
             "COVERING INDEX tombstones_by_expiry (expiry_ms<?)",
             "tombstones",
         ),
@@ -1505,7 +1505,7 @@ fn purge_queries_use_expiry_indexes() {
 fn purge_account_query_reads_only_the_position_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let raw = fresh_schema(&dir);
-    let sql = crate::writer::ACCOUNT_EXPIRIES;
+    let sql = crate::writer::sql::ACCOUNT_EXPIRIES;
     let plan = query_plan(&raw, sql);
     assert!(
         plan.contains("SEARCH messages USING COVERING INDEX messages_by_pos (pos=?)"),
@@ -1520,22 +1520,22 @@ fn drop_range_queries_use_position_indexes() {
     let raw = fresh_schema(&dir);
     for (sql, index, table) in [
         (
-            crate::writer::DROP_RANGE_MESSAGE_USAGE,
+            crate::writer::sql::DROP_RANGE_MESSAGE_USAGE,
             "messages_by_pos (pos>? AND pos<?)",
             "messages",
         ),
         (
-            crate::writer::DROP_RANGE_MESSAGES,
+            crate::writer::sql::DROP_RANGE_MESSAGES,
             "messages_by_pos (pos>? AND pos<?)",
             "messages",
         ),
         (
-            crate::writer::DROP_RANGE_TOMBSTONE_USAGE,
+            crate::writer::sql::DROP_RANGE_TOMBSTONE_USAGE,
             "tombstones_by_pos (pos>? AND pos<?)",
             "tombstones",
         ),
         (
-            crate::writer::DROP_RANGE_TOMBSTONES,
+            crate::writer::sql::DROP_RANGE_TOMBSTONES,
             "tombstones_by_pos (pos>? AND pos<?)",
             "tombstones",
         ),

@@ -8,10 +8,13 @@
 //! stores and hand-off share, waiting retrieves, onion relaying, sync
 //! answers, anti-entropy rounds and hand-off. [`core`] is its per-request
 //! part: authentication, replay and placement. [`driver`] is the thin
-//! tokio layer that runs it over QUIC (`nightjar-transport`) against the
-//! SQLite store (`nightjar-store`), serves Prometheus metrics on a loopback
-//! admin address, and purges expired messages. [`config`] is the TOML
-//! configuration the `nightjar-node` binary reads.
+//! tokio layer that runs the engine over QUIC (`nightjar-transport`)
+//! against the SQLite store (`nightjar-store`), keeps its one timer, polls
+//! the registry file and serves Prometheus metrics on a loopback admin
+//! address; it decides nothing about the protocol. The network simulator
+//! (`nightjar-sim`) drives the same engine on virtual time with an
+//! in-memory store. [`config`] is the TOML configuration the `nightjar-node`
+//! binary reads.
 //!
 //! A node never sees plaintext: envelopes are sealed to their recipients and
 //! carry no sender the node can read. Logs at info level carry no IP
@@ -21,7 +24,9 @@
 //! accounts of its own swarm (others get a "wrong swarm" answer naming the
 //! right one), replicates each store to its swarm peers over pooled
 //! node-to-node connections ([`peers`]) and acknowledges it once a write
-//! quorum holds it, and runs anti-entropy and hand-off rounds ([`sync`]).
+//! quorum holds it (each member's receipt verified), and runs anti-entropy
+//! and hand-off rounds (state machines in [`engine`]; the ring arithmetic
+//! is in [`sync`]).
 //!
 //! Onion relaying: an `onion` request carries one layer for this node
 //! ([`onion`] decides, sans-IO): forward it to the next hop over the pooled

@@ -120,6 +120,8 @@ struct Pending {
     relay: Option<(OpId, ReplyKey)>,
     /// A retrieve that may wait until then.
     wait_until_ms: Option<u64>,
+    /// A retrieve's mailbox.
+    mailbox: Option<Mailbox>,
 }
 
 /// What an [`OpId`] stands for.
@@ -297,6 +299,7 @@ impl NodeCore {
                 write: false,
                 relay: None,
                 wait_until_ms: None,
+                mailbox: None,
             },
         );
         let action = self.logic.handle(now_ms, peer, request);
@@ -325,8 +328,10 @@ impl NodeCore {
             );
             return;
         }
-        if pending.wait_until_ms.is_some() {
-            let was_parked = self.waits.forget(id).is_some();
+        if pending.wait_until_ms.is_some()
+            && let Some(mailbox) = pending.mailbox
+        {
+            let was_parked = self.waits.forget(id, mailbox).is_some();
             pending.wait_until_ms = None;
             if was_parked {
                 self.emit_waiting();

@@ -93,6 +93,7 @@ impl NodeCore {
             } => {
                 if let Some(p) = self.requests.get_mut(&id) {
                     p.wait_until_ms = wait_until_ms;
+                    p.mailbox = Some((account, namespace));
                 }
                 self.read(now_ms, id, (account, namespace), after_seq);
             }

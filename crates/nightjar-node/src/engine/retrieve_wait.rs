@@ -69,13 +69,10 @@ impl RetrieveWaits {
         Some(waiter)
     }
 
-    /// Forget `id` entirely (its client went away).
-    pub fn forget(&mut self, id: RequestId) -> Option<Waiter> {
-        self.woken_while_reading.remove(&id);
-        for set in self.reading.values_mut() {
-            set.remove(&id);
-        }
-        self.reading.retain(|_, s| !s.is_empty());
+    /// Forget `id` entirely (its client went away): parked, or its read
+    /// on `mailbox` in flight.
+    pub fn forget(&mut self, id: RequestId, mailbox: Mailbox) -> Option<Waiter> {
+        self.read_done(id, mailbox);
         self.unpark(id)
     }
 

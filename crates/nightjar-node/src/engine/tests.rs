@@ -29,6 +29,8 @@ enum Behaviour {
     AckWithoutStoring,
     /// Never answers anything.
     Silent,
+    /// Gets peer requests only when the test releases them.
+    Late,
 }
 
 struct Node {
@@ -50,6 +52,8 @@ struct Net {
     answers: HashMap<(usize, RequestId), Response>,
     events: Vec<(usize, CoreEvent)>,
     queue: VecDeque<(usize, Effect)>,
+    /// Peer requests held for `Late` nodes: (to, from, op, request).
+    late: Vec<(usize, usize, OpId, Request)>,
 }
 
 impl Net {
@@ -110,6 +114,7 @@ impl Net {
             answers: HashMap::new(),
             events: Vec::new(),
             queue: VecDeque::new(),
+            late: Vec::new(),
         };
         // Run the first (immediate) purges so they do not clutter the tests.
         net.advance(0);
@@ -154,6 +159,7 @@ impl Net {
                     let j = self.index_of(&to);
                     match (self.nodes[j].behaviour, &*request) {
                         (Behaviour::Silent, _) => {}
+                        (Behaviour::Late, _) => self.late.push((j, i, op, *request)),
                         (Behaviour::AckWithoutStoring, Request::Replicate(r)) => {
                             let key = nightjar_crypto::identity::PublicKey::from_bytes(&r.account)
                                 .unwrap();
@@ -195,6 +201,20 @@ impl Net {
             }
             self.collect();
         }
+    }
+
+    /// Deliver the requests held for late nodes.
+    fn release_late(&mut self) {
+        for (j, i, op, request) in std::mem::take(&mut self.late) {
+            let id = RequestId(self.next_request);
+            self.next_request += 1;
+            self.in_flight.insert((j, id), (i, op));
+            let from = self.nodes[i].entry.id.0;
+            self.nodes[j]
+                .core
+                .handle_request(self.now, id, Some(&from), Ok(request));
+        }
+        self.pump();
     }
 
     fn advance(&mut self, ms: u64) {
@@ -571,5 +591,65 @@ fn hand_off_drops_data_only_after_a_verified_quorum() {
             }
             assert_eq!(net.nodes[0].core.open_writes(), 0);
         }
+    }
+}
+
+#[test]
+fn replication_continues_after_the_answer() {
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 3, &[0, 1, 2]);
+        net.nodes[2].behaviour = Behaviour::Late;
+        let alice = Identity::generate().unwrap();
+        let id = net.request(0, store_req(&alice, b"later"));
+        assert_eq!(receipts(&net.answer(0, id).unwrap()).len(), 2);
+        assert_eq!(net.held(2, &alice), 0);
+        assert_eq!(net.nodes[0].core.open_writes(), 1, "still replicating");
+        net.release_late();
+        assert_eq!(net.held(2, &alice), 1, "the late member got its copy");
+        assert_eq!(net.nodes[0].core.open_writes(), 0);
+        assert_eq!(net.nodes[0].core.open_ops(), 0);
+    }
+}
+
+#[test]
+fn onion_relay_to_a_silent_hop_answers_a_timed_out_hop_error_and_forgets_it() {
+    for memory in [false, true] {
+        let config = CoreConfig {
+            sync_interval_ms: 86_400_000,
+            ..CoreConfig::default()
+        };
+        let mut net = Net::with_config(memory, 3, &[0, 1, 2], &config);
+        net.nodes[1].behaviour = Behaviour::Silent;
+        let frame = Request::Info.to_frame();
+        let hops = vec![
+            (net.nodes[0].entry.id.0, 2_000),
+            (net.nodes[1].entry.id.0, 2_000),
+            (net.nodes[2].entry.id.0, 0),
+        ];
+        let (packet, keys) = nightjar_crypto::onion::build(&hops, &frame).unwrap();
+        let id = net.request(
+            0,
+            Request::Onion(nightjar_wire::OnionRequest {
+                ephemeral_key: packet.ephemeral_key,
+                layer: packet.layer,
+                hop: 0,
+            }),
+        );
+        assert!(net.answer(0, id).is_none());
+        // The driver reports nothing: the core's own deadline (the hop's
+        // timeout and a grace) answers.
+        net.advance(2_000 + PEER_GRACE_MS);
+        let ResponseBody::Onion(blob) = net.answer(0, id).unwrap().body else {
+            panic!("expected an onion answer")
+        };
+        match keys.open(&blob) {
+            Err(nightjar_crypto::onion::OnionError::HopFailed { hop, failure }) => {
+                assert_eq!(hop, 0);
+                assert_eq!(failure, nightjar_crypto::onion::HopFailure::TimedOut);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(net.nodes[0].core.open_ops(), 0);
+        assert_eq!(net.nodes[0].core.open_requests(), 0);
     }
 }

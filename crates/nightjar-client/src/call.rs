@@ -315,6 +315,17 @@ impl CallOp {
     /// The next step: an attempt to send, a wait, or the end. Each step but
     /// the end counts toward [`PATH_ATTEMPTS`], a build backoff's wait too.
     pub fn poll(&mut self, ctx: &mut CallContext<'_>, now_ms: u64) -> CallStep {
+        self.poll_with(ctx, &mut OsRandom, now_ms)
+    }
+
+    /// [`CallOp::poll`] with the onion layers' ephemeral keys drawn from
+    /// `rng` (a simulator's seeded generator).
+    pub fn poll_with(
+        &mut self,
+        ctx: &mut CallContext<'_>,
+        rng: &mut dyn RandomSource,
+        now_ms: u64,
+    ) -> CallStep {
         if self.done || self.attempts >= PATH_ATTEMPTS {
             self.done = true;
             ctx.unreachable.mark(&self.dest, now_ms);
@@ -330,7 +341,7 @@ impl CallOp {
             Err(PathError::Backoff(wait)) => return CallStep::Wait(wait),
             Err(e) => return self.finish(Err(ClientError::NoPath(e))),
         };
-        match OnionAttempt::build(&path, &self.dest, &self.frame, self.work) {
+        match OnionAttempt::build_with(rng, &path, &self.dest, &self.frame, self.work) {
             Ok(attempt) => CallStep::Send(Box::new(attempt)),
             Err(e) => self.finish(Err(ClientError::Onion(e))),
         }

@@ -31,6 +31,7 @@ pub enum CryptoMode {
 #[derive(Debug, Clone, Parser, Serialize)]
 #[command(
     name = "nightjar-sim",
+    args_override_self = true,
     about = "Run a whole Nightjar network (real node core and client logic) on virtual time, seeded, and print a report."
 )]
 pub struct Options {
@@ -49,15 +50,20 @@ pub struct Options {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Print a progress line on standard error every simulated hour.
+    #[arg(long)]
+    pub progress: bool,
 
     /// Messages each account sends per simulated day.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 4.0)]
     pub messages_per_account_day: f64,
-    /// Share of accounts online (watching with a waiting retrieve) at any time.
-    #[arg(long, default_value_t = 0.5)]
+    /// Share of accounts online (watching with a waiting retrieve) at any
+    /// time. With the default spells: the app open about three times a day
+    /// for a couple of minutes.
+    #[arg(long, default_value_t = 0.005)]
     pub online_share: f64,
     /// Mean length of an offline spell, minutes.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 480.0)]
     pub offline_spell_min: f64,
     /// Message text length in bytes (the envelope adds its overhead).
     #[arg(long, default_value_t = 200)]

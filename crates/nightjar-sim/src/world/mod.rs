@@ -197,9 +197,21 @@ impl World {
     pub fn run(mut self) -> Result<Report, SimError> {
         let started = std::time::Instant::now();
         self.seed_events();
+        let mut next_progress = T0 + HOUR_MS;
         while let Some(Reverse(ev)) = self.queue.pop() {
             if ev.at > self.end_ms {
                 break;
+            }
+            if self.opts.progress && ev.at >= next_progress {
+                eprintln!(
+                    "nightjar-sim: hour {:.0}: {} events, {} sent, {} acked, {:.0} s wall",
+                    (next_progress - T0) as f64 / HOUR_MS as f64,
+                    self.counts.events,
+                    self.counts.sent,
+                    self.counts.acked,
+                    started.elapsed().as_secs_f64()
+                );
+                next_progress += HOUR_MS;
             }
             self.now = ev.at;
             self.counts.events += 1;

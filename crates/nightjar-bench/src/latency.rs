@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use nightjar_client::{Client, Profile};
 use nightjar_crypto::identity::Identity;
+use nightjar_launch::{DEFAULT_STOP_GRACE, Launch, NodeBinary, NodeProcess};
 use nightjar_registry::{NetworkFile, Registry};
 use serde_json::json;
 
-use crate::util::{self, NodeBinary, NodeProcess};
+use crate::util;
 
 /// Settings of one run.
 pub struct Args {
@@ -84,9 +85,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .requests_per_sec_per_connection;
         config.sync_interval_secs = SYNC_INTERVAL_SECS;
         config.max_connections_per_ip = MAX_CONNECTIONS_PER_IP;
-        configs.push((config, id));
+        configs.push(util::launch(&bin, &config, id)?);
     }
-    let nodes = NodeProcess::start_all(&bin, &configs).await?;
+    let nodes = Launch::start_all(configs).await?;
     let startup = started.elapsed();
 
     let bind = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -158,7 +159,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await;
     receiver.abort();
     alice.close().await;
-    NodeProcess::stop_all(nodes);
+    NodeProcess::stop_all(nodes, DEFAULT_STOP_GRACE);
     result?;
 
     latencies.sort_by(f64::total_cmp);

@@ -22,8 +22,9 @@
 //!   against a bare binary search ([`lookup`]);
 //! - `micro`: nanoseconds per operation of the building blocks ([`micro`]).
 //!
-//! Node processes are the `nightjar-node` binary next to this one (or
-//! `--node-bin` / `NIGHTJAR_NODE_BIN`); naming this binary instead runs its
+//! Node processes are started, waited for and measured by `nightjar-launch`:
+//! the binary from `--node-bin` / `NIGHTJAR_NODE_BIN`, else `nightjar-node`
+//! next to this one (or on `PATH`); naming this binary instead runs its
 //! hidden `node` subcommand, the same node library on the same config.
 
 mod latency;

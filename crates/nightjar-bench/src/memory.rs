@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use nightjar_crypto::identity::Identity;
+use nightjar_launch::NodeBinary;
 use nightjar_wire::{Request, ResponseBody, StoreRequest};
 use serde_json::json;
 
-use crate::util::{self, NodeBinary, NodeProcess};
+use crate::util;
 
 /// Settings of one run.
 pub struct Args {
@@ -56,9 +57,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     config.max_bytes_per_account = config
         .max_bytes_per_account
         .max(per_account * (args.size as u64 + 64));
-    let node = NodeProcess::start(&bin, &config, id).await?;
+    let node = util::launch(&bin, &config, id)?.start().await?;
     tokio::time::sleep(SETTLE).await;
-    let rss_idle = node.rss_mb()?;
+    let rss_idle = util::mb(node.rss_bytes()?);
 
     let accounts: Vec<[u8; 32]> = (0..args.accounts)
         .map(|_| Identity::generate().map(|i| i.public_key().to_bytes()))
@@ -150,8 +151,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     endpoint.close(0u32.into(), b"done");
     tokio::time::sleep(SETTLE).await;
-    let rss_loaded = node.rss_mb()?;
-    let rss_peak = node.peak_rss_mb()?;
+    let rss_loaded = util::mb(node.rss_bytes()?);
+    let rss_peak = util::mb(node.peak_rss_bytes()?);
     let db_mb = dir_size(&config.data_dir) as f64 / (1024.0 * 1024.0);
     drop(node);
 

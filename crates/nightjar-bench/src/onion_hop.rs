@@ -29,13 +29,14 @@ use anyhow::{Context, bail};
 use nightjar_crypto::bound::{self, AeadImpl, StaticX25519, X25519Impl};
 use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_crypto::onion::{self as layers, ReturnKeys};
+use nightjar_launch::NodeBinary;
 use nightjar_node::core::NodeCore;
 use nightjar_node::onion::{OnionStep, step, wrap_relayed};
 use nightjar_registry::{NodeEntry, NodeId, Registry};
 use nightjar_wire::{OnionRequest, Request, Response, ResponseBody};
 use serde_json::json;
 
-use crate::util::{self, NodeBinary, NodeProcess, interleaved};
+use crate::util::{self, interleaved};
 
 /// Settings of one run.
 pub struct Args {
@@ -380,7 +381,7 @@ async fn networked(args: &Args) -> anyhow::Result<Networked> {
         sink_id,
     )
     .await?;
-    let relay = NodeProcess::start(
+    let relay = util::launch(
         &bin,
         &util::bench_config(
             relay_entry.addr,
@@ -388,7 +389,8 @@ async fn networked(args: &Args) -> anyhow::Result<Networked> {
             Some(registry_path.clone()),
         ),
         &relay_id,
-    )
+    )?
+    .start()
     .await?;
 
     // Build every packet first: the generator's CPU is not the relay's, but
@@ -472,7 +474,7 @@ async fn networked(args: &Args) -> anyhow::Result<Networked> {
     if warm_ok == 0 {
         bail!(
             "no onion request made it through the relay; see {}",
-            relay.log.display()
+            relay.log_path().display()
         );
     }
     let link0 = LinkCounts::of(&conns);

@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use nightjar_client::logic::prepare_send;
 use nightjar_crypto::identity::Identity;
+use nightjar_launch::NodeBinary;
 use nightjar_node::{NodeConfig, RunningNode};
 use nightjar_registry::{NodeEntry, NodeId, Registry};
 use nightjar_wire::{Request, ResponseBody};
 use serde_json::json;
 
-use crate::util::{self, NodeBinary, NodeProcess, cpu_seconds};
+use crate::util::{self, cpu_seconds};
 
 /// A network of `n` in-process nodes forming one registry.
 async fn network(dir: &Path, n: usize) -> anyhow::Result<(Vec<RunningNode>, Vec<NodeEntry>)> {
@@ -244,11 +245,11 @@ async fn process_phase(
 ) -> anyhow::Result<(Phase, Vec<Request>)> {
     let (ids, entries) = util::node_identities(1)?;
     let config = util::bench_config(entries[0].addr, dir.join("node"), None);
-    let node = NodeProcess::start(bin, &config, &ids[0]).await?;
+    let node = util::launch(bin, &config, &ids[0])?.start().await?;
     let requests = sealed_requests(messages)?;
     let shared = Arc::new(requests.clone());
     let (acked, receipts, wall, cpu) =
-        drive(&entries, shared, concurrency, || node.cpu_seconds()).await?;
+        drive(&entries, shared, concurrency, || Ok(node.cpu_seconds()?)).await?;
     drop(node);
     Ok((
         Phase {

@@ -14,7 +14,7 @@ use nightjar_wire::{MAX_FETCH_KEYS, ReplicateRequest, Request, Response};
 
 use super::quorum::{Purpose, WriteId};
 use super::{CoreEvent, NodeCore, Op, OpId, PeerFailure, Timer};
-use crate::sync::{self, Arc64};
+use crate::sync::Arc64;
 
 /// What a hand-off's store command or peer request was for.
 #[derive(Debug)]
@@ -80,9 +80,8 @@ impl NodeCore {
         }
         // Candidates: everything outside our arc (the whole ring if we left
         // the registry); the exact owner is decided per entry.
-        let outside = match view.map.swarm_of_node(&self.me) {
-            Some(swarm) => {
-                let arc = sync::swarm_arc(&view.map, swarm);
+        let outside = match self.own {
+            Some((_, arc)) => {
                 if arc.start == arc.end {
                     self.finish_hand_off();
                     return;

@@ -26,6 +26,7 @@
 //! (drivers), connection and rate limits (transport policy, in the driver).
 //! The core uses no OS clock or randomness: the clock is an argument.
 
+mod digest_cache;
 mod effect;
 mod hand_off;
 mod quorum;
@@ -51,6 +52,7 @@ pub use effect::{CoreEvent, Effect, OpId, PeerFailure, RequestId};
 pub use registry::RegistryView;
 
 use crate::core::WriteQuorum;
+use digest_cache::{BucketRead, DigestCache};
 use hand_off::{HandOff, HandOffOp};
 use quorum::{Quorums, WriteId};
 use retrieve_wait::{Mailbox, RetrieveWaits};
@@ -151,6 +153,8 @@ enum Op {
     Round(RoundOp),
     /// A step of the hand-off.
     HandOff(HandOffOp),
+    /// A bucket listing for cached digests.
+    Digests(BucketRead),
 }
 
 /// What a timer is for.
@@ -186,6 +190,12 @@ pub struct NodeCore {
     timers: BTreeSet<(u64, Timer)>,
     round: Option<SyncRound>,
     hand_off: Option<HandOff>,
+    /// Bumped by every registry view installed.
+    view_epoch: u64,
+    /// This node's swarm and its arc in the current view.
+    own: Option<(nightjar_registry::SwarmId, crate::sync::Arc64)>,
+    /// Bucket digests of the own arc ([`digest_cache`]).
+    digests: DigestCache,
     next_sync_ms: Option<u64>,
     next_purge_ms: u64,
     purging: bool,
@@ -215,6 +225,9 @@ impl NodeCore {
             timers: BTreeSet::new(),
             round: None,
             hand_off: None,
+            view_epoch: 0,
+            own: None,
+            digests: DigestCache::default(),
             next_sync_ms: None,
             next_purge_ms: 0,
             purging: false,
@@ -238,6 +251,11 @@ impl NodeCore {
     /// anti-entropy round, one interval from now.
     pub fn set_registry(&mut self, now_ms: u64, view: Arc<RegistryView>) {
         self.now_ms = self.now_ms.max(now_ms);
+        self.view_epoch += 1;
+        self.own = view
+            .map
+            .swarm_of_node(&self.me)
+            .map(|s| (s, crate::sync::swarm_arc(&view.map, s)));
         self.logic.set_view(view);
         if self.next_sync_ms.is_none() {
             self.next_sync_ms = Some(now_ms.saturating_add(self.config.sync_interval_ms));
@@ -354,7 +372,9 @@ impl NodeCore {
         let Some(state) = self.ops.remove(&op) else {
             return;
         };
+        self.digests.command_done(op);
         match state {
+            Op::Digests(read) => self.bucket_read_done(now_ms, read, reply),
             Op::LocalWrite(write, mailbox) => self.local_write_done(now_ms, write, mailbox, reply),
             Op::Delete(id) => self.delete_done(now_ms, id, reply),
             Op::Read {
@@ -404,8 +424,12 @@ impl NodeCore {
             Op::Relay(id) => self.relay_answered(now_ms, id, answer),
             Op::Round(step) => self.round_peer_answer(now_ms, step, answer),
             Op::HandOff(step) => self.hand_off_peer_answer(now_ms, op, step, answer),
-            Op::LocalWrite(..) | Op::Delete(_) | Op::Read { .. } | Op::Serve { .. } | Op::Purge => {
-            }
+            Op::LocalWrite(..)
+            | Op::Delete(_)
+            | Op::Read { .. }
+            | Op::Serve { .. }
+            | Op::Purge
+            | Op::Digests(_) => {}
         }
     }
 
@@ -490,6 +514,7 @@ impl NodeCore {
 
     fn store(&mut self, state: Op, command: StoreCommand) -> OpId {
         let op = self.op(state);
+        self.digests.write_issued(op, &command);
         self.effects.push_back(Effect::Store { op, command });
         op
     }

@@ -6,6 +6,7 @@
 use nightjar_store::{StoreCommand, StoreError, StoreReply, SyncEntry};
 use nightjar_wire::{MAX_SYNC_ENTRIES, MessageKey, Response, ResponseBody};
 
+use super::digest_cache::Waiter;
 use super::{NodeCore, Op, RequestId};
 use crate::core;
 use crate::sync::{self, Arc64};
@@ -35,6 +36,17 @@ pub(crate) enum Serve {
 
 impl NodeCore {
     pub(super) fn serve(&mut self, now_ms: u64, id: RequestId, what: Serve) {
+        if let Serve::Digest {
+            start,
+            end,
+            buckets,
+        } = what
+            && let Some((view, swarm, _)) = self.own_arc()
+        {
+            let arc = Arc64 { start, end };
+            self.want_digests(now_ms, Waiter::Serve(id), view, swarm, arc, buckets);
+            return;
+        }
         let command = match &what {
             Serve::Digest { start, end, .. } | Serve::List { start, end } => {
                 StoreCommand::ListRange {

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, SwarmId};
-use nightjar_store::{NewMessage, StoreCommand, StoreOutcome, StoreReply, SyncEntry};
+use nightjar_store::{NewMessage, StoreCommand, StoreError, StoreOutcome, StoreReply, SyncEntry};
 use nightjar_wire::{MAX_FETCH_KEYS, MessageKey, Request, Response, ResponseBody};
 
+use super::digest_cache::Waiter;
 use super::retrieve_wait::Mailbox;
 use super::{CoreEvent, NodeCore, Op, PeerFailure, RegistryView};
 use crate::sync::{self, Arc64};
@@ -22,8 +23,8 @@ use crate::sync::{self, Arc64};
 /// What a round's store command or peer request was for.
 #[derive(Debug)]
 pub(crate) enum RoundOp {
-    /// Our entries over the arc.
-    ListOwn,
+    /// Our entries in bucket `i`, to compare with the peer's `theirs`.
+    ListOwnBucket(u32, Vec<nightjar_wire::SyncEntry>),
     /// The peer's digests.
     Digest,
     /// The peer's entries in bucket `i`.
@@ -44,7 +45,6 @@ pub(crate) struct SyncRound {
     arc: Arc64,
     peers: VecDeque<NodeEntry>,
     peer: Option<NodeEntry>,
-    ours: Vec<SyncEntry>,
     mine: Vec<[u8; 32]>,
     buckets: VecDeque<u32>,
     fetches: VecDeque<Vec<MessageKey>>,
@@ -61,14 +61,13 @@ pub(crate) struct SyncRound {
 impl NodeCore {
     /// Start a round (pull from swarm peers, then hand off).
     pub(super) fn start_round(&mut self, now_ms: u64) {
-        let Some(view) = self.logic.view().cloned() else {
+        if self.logic.view().is_none() {
             return;
-        };
-        let Some(swarm) = view.map.swarm_of_node(&self.me) else {
+        }
+        let Some((view, swarm, arc)) = self.own_arc() else {
             self.start_hand_off(now_ms, 0, 0);
             return;
         };
-        let arc = sync::swarm_arc(&view.map, swarm);
         let peers = view
             .map
             .members(swarm)
@@ -82,7 +81,6 @@ impl NodeCore {
             arc,
             peers,
             peer: None,
-            ours: Vec::new(),
             mine: Vec::new(),
             buckets: VecDeque::new(),
             fetches: VecDeque::new(),
@@ -106,14 +104,41 @@ impl NodeCore {
             self.maybe_finish_round(now_ms);
             return;
         }
+        let (view, swarm, arc) = (round.view.clone(), round.swarm, round.arc);
+        let buckets = self.config.sync_buckets;
+        self.want_digests(now_ms, Waiter::Round, view, swarm, arc, buckets);
+    }
+
+    /// Our digests for the current peer are ready: ask for the peer's.
+    pub(super) fn round_digests(
+        &mut self,
+        now_ms: u64,
+        digests: Result<Vec<[u8; 32]>, StoreError>,
+    ) {
+        let timeout = self.config.sync_timeout_ms;
+        let buckets = self.config.sync_buckets;
+        let Some(round) = self.round.as_mut() else {
+            return;
+        };
+        let Ok(mine) = digests else {
+            self.event(CoreEvent::StoreFailed { what: "sync" });
+            self.next_peer(now_ms);
+            return;
+        };
+        round.mine = mine;
+        let Some(peer) = round.peer.clone() else {
+            return;
+        };
         let arc = round.arc;
-        self.store(
-            Op::Round(RoundOp::ListOwn),
-            StoreCommand::ListRange {
+        self.send(
+            Op::Round(RoundOp::Digest),
+            peer,
+            Request::SyncDigest {
                 start: arc.start,
                 end: arc.end,
-                now_ms,
+                buckets,
             },
+            timeout,
         );
     }
 
@@ -161,33 +186,40 @@ impl NodeCore {
     }
 
     pub(super) fn round_store_reply(&mut self, now_ms: u64, step: RoundOp, reply: StoreReply) {
-        let timeout = self.config.sync_timeout_ms;
         let buckets = self.config.sync_buckets;
         let Some(round) = self.round.as_mut() else {
             return;
         };
         match step {
-            RoundOp::ListOwn => {
-                let entries = match reply {
-                    StoreReply::Entries(Ok(e)) => e,
-                    _ => Vec::new(),
-                };
-                round.ours = sync::owned(&round.view.map, round.swarm, entries);
-                round.mine = sync::bucket_digests(round.arc, buckets, &round.ours);
-                let Some(peer) = round.peer.clone() else {
+            RoundOp::ListOwnBucket(i, theirs) => {
+                let Ok(entries) = (match reply {
+                    StoreReply::Entries(r) => r,
+                    _ => Err(StoreError::WriterGone),
+                }) else {
+                    self.event(CoreEvent::StoreFailed { what: "sync" });
+                    self.continue_with_peer(now_ms);
                     return;
                 };
-                let arc = round.arc;
-                self.send(
-                    Op::Round(RoundOp::Digest),
-                    peer,
-                    Request::SyncDigest {
-                        start: arc.start,
-                        end: arc.end,
-                        buckets,
-                    },
-                    timeout,
-                );
+                let bucket = round.arc.bucket(i, buckets);
+                let ours: Vec<SyncEntry> = sync::owned(&round.view.map, round.swarm, entries)
+                    .into_iter()
+                    .filter(|e| bucket.contains(e.position))
+                    .collect();
+                let pull = sync::diff(&ours, &theirs);
+                round.fetches = pull
+                    .fetch
+                    .chunks(MAX_FETCH_KEYS)
+                    .map(<[MessageKey]>::to_vec)
+                    .collect();
+                if !pull.tombstones.is_empty() {
+                    round.tombstones += pull.tombstones.len() as u64;
+                    round.stores_in_flight += 1;
+                    self.store(
+                        Op::Round(RoundOp::AddTombstones),
+                        StoreCommand::AddTombstones(pull.tombstones),
+                    );
+                }
+                self.continue_with_peer(now_ms);
             }
             RoundOp::AddTombstones => {
                 round.stores_in_flight = round.stores_in_flight.saturating_sub(1);
@@ -236,27 +268,14 @@ impl NodeCore {
             }
             (RoundOp::List(i), Ok(ResponseBody::Entries { entries, .. })) => {
                 let bucket = round.arc.bucket(i, buckets);
-                let ours_here: Vec<SyncEntry> = round
-                    .ours
-                    .iter()
-                    .filter(|e| bucket.contains(e.position))
-                    .cloned()
-                    .collect();
-                let pull = sync::diff(&ours_here, &entries);
-                round.fetches = pull
-                    .fetch
-                    .chunks(MAX_FETCH_KEYS)
-                    .map(<[MessageKey]>::to_vec)
-                    .collect();
-                if !pull.tombstones.is_empty() {
-                    round.tombstones += pull.tombstones.len() as u64;
-                    round.stores_in_flight += 1;
-                    self.store(
-                        Op::Round(RoundOp::AddTombstones),
-                        StoreCommand::AddTombstones(pull.tombstones),
-                    );
-                }
-                self.continue_with_peer(now_ms);
+                self.store(
+                    Op::Round(RoundOp::ListOwnBucket(i, entries)),
+                    StoreCommand::ListRange {
+                        start: bucket.start,
+                        end: bucket.end,
+                        now_ms,
+                    },
+                );
             }
             (RoundOp::Fetch, Ok(ResponseBody::Full(messages))) => {
                 let copies: Vec<NewMessage> = messages

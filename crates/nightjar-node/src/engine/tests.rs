@@ -653,3 +653,93 @@ fn onion_relay_to_a_silent_hop_answers_a_timed_out_hop_error_and_forgets_it() {
         assert_eq!(net.nodes[0].core.open_requests(), 0);
     }
 }
+
+/// The digests a node serves for its own arc, asked by node `from`.
+fn served_digests(net: &mut Net, i: usize, from: usize) -> Vec<[u8; 32]> {
+    let (_, _, arc) = net.nodes[i].core.own_arc().unwrap();
+    let id = RequestId(net.next_request);
+    net.next_request += 1;
+    let peer = net.nodes[from].entry.id.0;
+    net.nodes[i].core.handle_request(
+        net.now,
+        id,
+        Some(&peer),
+        Ok(Request::SyncDigest {
+            start: arc.start,
+            end: arc.end,
+            buckets: crate::sync::SYNC_BUCKETS,
+        }),
+    );
+    net.pump();
+    match net.answer(i, id).unwrap().body {
+        ResponseBody::Digest(d) => d,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The digests of node `i`'s own arc computed from a listing of it all.
+fn listed_digests(net: &Net, i: usize) -> Vec<[u8; 32]> {
+    let (view, swarm, arc) = net.nodes[i].core.own_arc().unwrap();
+    let entries = net.nodes[i]
+        .store
+        .list_range(arc.start, arc.end, net.now)
+        .unwrap();
+    let owned = crate::sync::owned(&view.map, swarm, entries);
+    crate::sync::bucket_digests(arc, crate::sync::SYNC_BUCKETS, &owned)
+}
+
+#[test]
+fn digests_are_listed_again_only_for_buckets_a_write_or_an_expiry_changed() {
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 3, &[0, 1, 2]);
+        let alice = Identity::generate().unwrap();
+        let bob = Identity::generate().unwrap();
+        for text in [&b"one"[..], b"two", b"three"] {
+            let id = net.request(0, store_req(&alice, text));
+            assert!(net.answer(0, id).is_some());
+        }
+        net.advance(5_000);
+        let reads = |net: &Net| -> Vec<u64> {
+            net.nodes
+                .iter()
+                .map(|n| n.core.digests.bucket_reads)
+                .collect()
+        };
+        let first = reads(&net);
+        assert!(
+            first.iter().all(|&r| r > 0),
+            "the first round lists: {first:?}"
+        );
+        // Nothing changed: the next rounds (and the digests each node
+        // serves its peers) come from the cache.
+        net.advance(5_000);
+        assert_eq!(reads(&net), first);
+        // One store touches one bucket on each node that holds it.
+        let ttl = nightjar_wire::MIN_TTL_MS;
+        let short = Request::Store(StoreRequest {
+            account: bob.public_key().to_bytes(),
+            namespace: 0,
+            ttl_ms: ttl,
+            data: b"short-lived".to_vec(),
+        });
+        let id = net.request(0, short);
+        assert!(net.answer(0, id).is_some());
+        net.advance(5_000);
+        let after_write = reads(&net);
+        for i in 0..3 {
+            assert_eq!(after_write[i], first[i] + 1, "node {i}: {after_write:?}");
+            assert_eq!(
+                served_digests(&mut net, i, (i + 1) % 3),
+                listed_digests(&net, i)
+            );
+        }
+        assert_eq!(reads(&net), after_write, "served from the cache");
+        // Bob's message expires: its bucket's digest changes with it.
+        let before = listed_digests(&net, 1);
+        net.advance(ttl);
+        let after = listed_digests(&net, 1);
+        assert_ne!(before, after);
+        assert_eq!(served_digests(&mut net, 1, 0), after);
+        assert!(reads(&net)[1] > after_write[1]);
+    }
+}

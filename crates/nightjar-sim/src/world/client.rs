@@ -170,6 +170,10 @@ impl World {
         let Some(acct) = self.accounts.get_mut(a as usize) else {
             return;
         };
+        // After the traffic, spells only end (no one comes online to stay).
+        if self.now >= self.end_traffic_ms && !acct.online {
+            return;
+        }
         acct.online = !acct.online;
         let online = acct.online;
         if self.now < self.end_traffic_ms {

@@ -4,16 +4,17 @@
 //! `network.toml` into a directory, starts the nodes, and waits until each
 //! answers an `info` request over QUIC. Running `up` again on the same
 //! directory restarts the same nodes with the same keys, ports and data.
-//! `down` stops them. The state lives in `DIR/devnet.json`.
+//! `down` stops them. The state lives in `DIR/devnet.json`. The processes
+//! themselves are started, waited for and stopped by `nightjar-launch`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use nightjar_crypto::identity::{Identity, PublicKey};
+use nightjar_launch::{DetachedNode, Launch, NodeBinary, NodeProcess};
 use nightjar_node::NodeConfig;
 use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry};
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,6 @@ const SYNC_INTERVAL_SECS: u64 = 2;
 /// On a devnet every node and client connects from 127.0.0.1, so the
 /// per-address connection limit is raised from its internet default.
 const DEVNET_MAX_CONNECTIONS_PER_IP: usize = 4096;
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Subcommand)]
@@ -176,7 +176,7 @@ fn node_dir(dir: &Path, index: usize) -> PathBuf {
 }
 
 fn config_path(dir: &Path, index: usize) -> PathBuf {
-    node_dir(dir, index).join("node.toml")
+    nightjar_launch::config_file_in(&node_dir(dir, index))
 }
 
 fn load_state(dir: &Path) -> anyhow::Result<Option<DevnetState>> {
@@ -199,22 +199,6 @@ fn save_state(dir: &Path, state: &DevnetState) -> anyhow::Result<()> {
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Free loopback ports: a UDP one on each given address for QUIC and a TCP
-/// one on 127.0.0.1 for metrics, all held open together so no two nodes get
-/// the same port.
-fn free_ports(ips: &[IpAddr]) -> anyhow::Result<Vec<(SocketAddr, SocketAddr)>> {
-    let mut held = Vec::with_capacity(ips.len());
-    for ip in ips {
-        let udp = std::net::UdpSocket::bind(SocketAddr::new(*ip, 0))
-            .with_context(|| format!("no free UDP port on {ip}"))?;
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").context("no free TCP port")?;
-        held.push((udp, tcp));
-    }
-    held.iter()
-        .map(|(u, t)| Ok((u.local_addr()?, t.local_addr()?)))
-        .collect()
-}
-
 /// Write keys, configs, the registry and the network file of a new devnet.
 fn create(
     dir: &Path,
@@ -229,10 +213,16 @@ fn create(
     let ips = (0..n)
         .map(|i| ip_of(ip_base, i))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let ports = free_ports(&ips)?;
+    let ports = nightjar_launch::free_node_ports(&ips)?;
     let mut nodes = Vec::with_capacity(n);
-    for (index, (addr, admin)) in ports.into_iter().enumerate() {
-        nodes.push(new_node(dir, index, addr, admin, debug_accounting)?);
+    for (index, ports) in ports.into_iter().enumerate() {
+        nodes.push(new_node(
+            dir,
+            index,
+            ports.quic,
+            ports.admin,
+            debug_accounting,
+        )?);
     }
     let entries = entries(&nodes)?;
     let registry = Registry::genesis(NETWORK_NAME, entries.clone());
@@ -264,18 +254,15 @@ fn new_node(
     admin: SocketAddr,
     debug_accounting: bool,
 ) -> anyhow::Result<DevnetNode> {
-    let ndir = node_dir(dir, index);
-    std::fs::create_dir_all(&ndir)?;
     let identity = Identity::generate()?;
-    let mut config = NodeConfig::new(addr, ndir);
+    let mut config = NodeConfig::new(addr, node_dir(dir, index));
     config.admin = Some(admin);
     config.registry = Some(dir.join(REGISTRY_FILE));
     config.sync_interval_secs = SYNC_INTERVAL_SECS;
     // Every devnet node, client and test shares the loopback address.
     config.max_connections_per_ip = DEVNET_MAX_CONNECTIONS_PER_IP;
     config.debug_accounting = debug_accounting;
-    nightjar_keystore::create(&config.key_path(), identity.seed(), None)?;
-    std::fs::write(config_path(dir, index), config.to_toml())?;
+    nightjar_launch::write_node_files(&config, &identity)?;
     Ok(DevnetNode {
         index,
         node_id: identity.public_key().to_hex(),
@@ -306,198 +293,116 @@ fn entries(nodes: &[DevnetNode]) -> anyhow::Result<Vec<NodeEntry>> {
         .collect()
 }
 
-/// The `nightjar-node` binary: `NIGHTJAR_NODE_BIN`, else next to this executable, else PATH.
-fn node_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("NIGHTJAR_NODE_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().context("cannot locate the nightjar executable")?;
-    if let Some(sibling) = exe.parent().map(|d| d.join("nightjar-node"))
-        && sibling.is_file()
-    {
-        return Ok(sibling);
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for d in std::env::split_paths(&path) {
-            let c = d.join("nightjar-node");
-            if c.is_file() {
-                return Ok(c);
-            }
-        }
-    }
-    bail!(
-        "nightjar-node not found next to {} or on PATH; build it (`cargo build --release --bin nightjar-node`) or set NIGHTJAR_NODE_BIN",
-        exe.display()
-    )
+/// The running process of `node`, as recorded (checked against its command line).
+fn process_of(dir: &Path, node: &DevnetNode) -> Option<DetachedNode> {
+    node.pid
+        .map(|pid| DetachedNode::new(pid, config_path(dir, node.index)))
 }
 
-/// Whether `pid` is a live `nightjar-node` process running this devnet's node `index`.
-fn is_our_node(pid: u32, dir: &Path, index: usize) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        && let Some(state) = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().next())
-        && (state == "Z" || state == "X")
-    {
-        return false;
-    }
-    let want = config_path(dir, index);
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.iter().any(|a| a.ends_with(b"nightjar-node"))
-        && args
-            .iter()
-            .any(|a| *a == want.as_os_str().as_encoded_bytes())
-}
-
-fn signal(pid: u32, sig: nix::sys::signal::Signal) {
-    if let Ok(raw) = i32::try_from(pid) {
-        // The process may be gone already; that is the goal.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), sig);
-    }
+fn running(dir: &Path, node: &DevnetNode) -> bool {
+    process_of(dir, node).is_some_and(|p| p.is_running())
 }
 
 /// Stop one node: SIGTERM, then SIGKILL if it has not exited in time.
 fn stop_node(dir: &Path, node: &DevnetNode) {
-    let Some(pid) = node.pid else { return };
-    if !is_our_node(pid, dir, node.index) {
-        return;
-    }
-    signal(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while is_our_node(pid, dir, node.index) {
-        if Instant::now() >= deadline {
-            signal(pid, nix::sys::signal::Signal::SIGKILL);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if let Some(process) = process_of(dir, node) {
+        process.stop(STOP_TIMEOUT);
     }
 }
 
-async fn wait_ready(
-    node: &DevnetNode,
-    child: &mut std::process::Child,
-    log: &Path,
-) -> anyhow::Result<()> {
-    let key = PublicKey::from_slice(&hex::decode(&node.node_id)?)?;
-    let endpoint = nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            let tail = std::fs::read_to_string(log).unwrap_or_default();
-            let tail: String = tail
-                .lines()
-                .rev()
-                .take(10)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
-            bail!(
-                "node {} exited ({status}) before answering:\n{tail}",
-                node.index
-            );
-        }
-        if nightjar_transport::answers_info(&endpoint, node.addr, &key, Duration::from_secs(2))
-            .await
-        {
-            endpoint.wait_idle().await;
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "node {} did not answer within {READY_TIMEOUT:?}; see {}",
-                node.index,
-                log.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Start the process of `node`; returns the child.
-fn spawn_node(
+/// How to start the process of `node`: `nightjar-node --config
+/// node-I/node.toml`, logging to `node-I/node.log`, ready once it answers
+/// `info` with its key; in its own process group if it is to outlive this
+/// command.
+fn launch(
+    binary: &NodeBinary,
     dir: &Path,
     node: &DevnetNode,
     detach: bool,
-) -> anyhow::Result<(std::process::Child, PathBuf)> {
-    let binary = node_binary()?;
-    let log_path = node_dir(dir, node.index).join("node.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let mut cmd = std::process::Command::new(&binary);
-    cmd.arg("--config")
-        .arg(config_path(dir, node.index))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    if detach {
-        // Own process group: the terminal's Ctrl-C for this command does not reach the nodes.
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))?;
-    Ok((child, log_path))
+) -> anyhow::Result<Launch> {
+    let key = PublicKey::from_slice(&hex::decode(&node.node_id)?)?;
+    let ndir = node_dir(dir, node.index);
+    let launch = Launch::new(binary, node.addr, key, nightjar_launch::log_file_in(&ndir))
+        .config_file(config_path(dir, node.index))
+        .label(format!("node {}", node.index));
+    Ok(if detach {
+        launch.own_process_group()
+    } else {
+        launch
+    })
 }
 
-fn running(dir: &Path, node: &DevnetNode) -> bool {
-    node.pid
-        .is_some_and(|pid| is_our_node(pid, dir, node.index))
+/// Start `node` detached and wait until it answers; returns its pid. The
+/// pid is saved in `state` (with `update`) before the wait, so `down` finds
+/// the process even if this command is interrupted.
+async fn start_detached(
+    dir: &Path,
+    node: &DevnetNode,
+    state: &mut DevnetState,
+    update: impl FnOnce(&mut DevnetState, u32) -> anyhow::Result<()>,
+) -> anyhow::Result<u32> {
+    let binary = NodeBinary::find(None)?;
+    let mut process = launch(&binary, dir, node, true)?.spawn()?;
+    update(state, process.pid())?;
+    save_state(dir, state)?;
+    // On failure the process is killed as `process` drops.
+    process.wait_ready().await?;
+    Ok(process.detach())
 }
 
-/// Start every node of the devnet in `dir` that is not running; returns the updated state.
+/// Start every node of the devnet in `dir` that is not running; returns the
+/// updated state and, unless `detach`, the processes started (which the
+/// caller stops with [`down`] and then drops, reaping them).
 pub async fn up(
     dir: &Path,
     n: usize,
     detach: bool,
     ip_base: Option<Ipv4Addr>,
     debug_accounting: bool,
-) -> anyhow::Result<DevnetState> {
+) -> anyhow::Result<(DevnetState, Vec<NodeProcess>)> {
     let mut state = match load_state(dir)? {
         Some(s) => s,
         None => create(dir, n, ip_base, debug_accounting)?,
     };
-    let mut children = Vec::new();
-    for node in &mut state.nodes {
-        if running(dir, node) {
-            continue;
+    let stopped: Vec<DevnetNode> = state
+        .nodes
+        .iter()
+        .filter(|node| !running(dir, node))
+        .cloned()
+        .collect();
+    let mut processes = Vec::with_capacity(stopped.len());
+    if !stopped.is_empty() {
+        let binary = NodeBinary::find(None)?;
+        for node in &stopped {
+            // A failure here drops (kills) the processes started so far.
+            processes.push(launch(&binary, dir, node, detach)?.spawn()?);
         }
-        let (child, log_path) = spawn_node(dir, node, detach)?;
-        node.pid = Some(child.id());
-        children.push((node.clone(), child, log_path));
+    }
+    let indices: Vec<usize> = stopped.iter().map(|node| node.index).collect();
+    for (index, process) in indices.iter().zip(&processes) {
+        node_mut(&mut state, *index)?.pid = Some(process.pid());
     }
     save_state(dir, &state)?;
-    for (node, child, log) in &mut children {
-        if let Err(e) = wait_ready(node, child, log).await {
-            for (_, c, _) in &mut children {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            for node in &mut state.nodes {
+    if let Err(e) = nightjar_launch::wait_all_ready(&mut processes).await {
+        // Kill and reap what this call started; nodes that were already
+        // running keep running and stay recorded.
+        drop(processes);
+        for node in &mut state.nodes {
+            if indices.contains(&node.index) {
                 node.pid = None;
             }
-            save_state(dir, &state)?;
-            return Err(e);
         }
+        save_state(dir, &state)?;
+        return Err(e.into());
     }
-    if !detach {
-        // Keep the handles so the nodes are reaped when `run` stops them.
-        CHILDREN.with(|c| {
-            c.borrow_mut()
-                .extend(children.into_iter().map(|(_, c, _)| c))
-        });
+    if detach {
+        // Detached nodes outlive this process; init reaps them when they exit.
+        for process in processes {
+            process.detach();
+        }
+        processes = Vec::new();
     }
-    // Detached nodes outlive this process; init reaps them when they exit.
-    Ok(state)
+    Ok((state, processes))
 }
 
 fn state_or_fail(dir: &Path) -> anyhow::Result<DevnetState> {
@@ -515,15 +420,16 @@ fn node_mut(state: &mut DevnetState, index: usize) -> anyhow::Result<&mut Devnet
 /// Start one node and wait until it answers.
 pub async fn start_node(dir: &Path, index: usize) -> anyhow::Result<()> {
     let mut state = state_or_fail(dir)?;
-    let node = node_mut(&mut state, index)?;
-    if running(dir, node) {
+    let node = node_mut(&mut state, index)?.clone();
+    if running(dir, &node) {
         return Ok(());
     }
-    let (mut child, log) = spawn_node(dir, node, true)?;
-    node.pid = Some(child.id());
-    let snapshot = node.clone();
-    save_state(dir, &state)?;
-    wait_ready(&snapshot, &mut child, &log).await
+    start_detached(dir, &node, &mut state, |state, pid| {
+        node_mut(state, index)?.pid = Some(pid);
+        Ok(())
+    })
+    .await?;
+    Ok(())
 }
 
 /// Stop one node, gracefully or with SIGKILL.
@@ -531,14 +437,8 @@ pub fn stop_one(dir: &Path, index: usize, kill: bool) -> anyhow::Result<()> {
     let mut state = state_or_fail(dir)?;
     let node = node_mut(&mut state, index)?;
     if kill {
-        if let Some(pid) = node.pid
-            && is_our_node(pid, dir, node.index)
-        {
-            signal(pid, nix::sys::signal::Signal::SIGKILL);
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while is_our_node(pid, dir, node.index) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+        if let Some(process) = process_of(dir, node) {
+            process.kill(STOP_TIMEOUT);
         }
     } else {
         stop_node(dir, node);
@@ -552,23 +452,26 @@ pub async fn add_node(dir: &Path) -> anyhow::Result<DevnetNode> {
     let mut state = state_or_fail(dir)?;
     let index = state.nodes.len();
     let ip = state.ip_of(index)?;
-    let (addr, admin) = free_ports(&[ip])?
+    let ports = nightjar_launch::free_node_ports(&[ip])?
         .into_iter()
         .next()
         .context("no free port")?;
-    let node = new_node(dir, index, addr, admin, state.debug_accounting)?;
+    let node = new_node(dir, index, ports.quic, ports.admin, state.debug_accounting)?;
     let mut registry = Registry::load(&dir.join(REGISTRY_FILE))?;
     let entry = entries(std::slice::from_ref(&node))?
         .into_iter()
         .next()
         .context("node entry")?;
     // Start first, so the node is up when the others learn about it.
-    let (mut child, log) = spawn_node(dir, &node, true)?;
+    let pid = start_detached(dir, &node, &mut state, |state, pid| {
+        let mut recorded = node.clone();
+        recorded.pid = Some(pid);
+        state.nodes.push(recorded);
+        Ok(())
+    })
+    .await?;
     let mut node = node;
-    node.pid = Some(child.id());
-    state.nodes.push(node.clone());
-    save_state(dir, &state)?;
-    wait_ready(&node, &mut child, &log).await?;
+    node.pid = Some(pid);
     registry.append(nightjar_registry::RegistryEvent::Join { node: entry })?;
     write_registry(dir, &registry)?;
     Ok(node)
@@ -587,10 +490,6 @@ pub fn remove_node(dir: &Path, index: usize) -> anyhow::Result<()> {
     write_registry(dir, &registry)?;
     node.registered = false;
     save_state(dir, &state)
-}
-
-thread_local! {
-    static CHILDREN: std::cell::RefCell<Vec<std::process::Child>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Stop every node of the devnet in `dir`.
@@ -652,18 +551,15 @@ pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
             json,
         } => {
             let dir = std::path::absolute(dir)?;
-            let state = up(&dir, *nodes, *detach, *ip_base, *debug_accounting).await?;
+            let (state, processes) = up(&dir, *nodes, *detach, *ip_base, *debug_accounting).await?;
             describe(&dir, &state, *json)?;
             if !*detach {
                 eprintln!("press Ctrl-C to stop the devnet");
                 wait_for_signal().await;
                 eprintln!("stopping");
                 down(&dir)?;
-                CHILDREN.with(|c| {
-                    for mut child in c.borrow_mut().drain(..) {
-                        let _ = child.wait();
-                    }
-                });
+                // They have exited; dropping the handles reaps them.
+                drop(processes);
             }
             Ok(())
         }

@@ -143,17 +143,7 @@ async fn metric(node: &NodeProcess, name: &str) -> f64 {
 
 /// The node process's resident memory, in bytes.
 fn rss_bytes(node: &NodeProcess) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", node.child.id())).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS in /proc/PID/status");
-    let kb: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
+    node.process.rss_bytes().expect("VmRSS in /proc/PID/status")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,8 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -294,25 +294,53 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     }
 }
 
-/// A free loopback UDP port (the OS picks it; released just before use).
-pub fn free_udp_addr() -> SocketAddr {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// The `nightjar-node` binary of this build.
+fn node_binary() -> nightjar_launch::NodeBinary {
+    nightjar_launch::NodeBinary::at(NIGHTJAR_NODE).expect("cargo built nightjar-node")
 }
 
-/// A free loopback TCP port.
-pub fn free_tcp_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// Free loopback ports for one node: (QUIC, admin).
+fn free_ports() -> (SocketAddr, SocketAddr) {
+    let ports = nightjar_launch::free_node_ports(&[nightjar_launch::LOOPBACK])
+        .expect("free loopback ports")
+        .pop()
+        .expect("one node's ports");
+    (ports.quic, ports.admin)
+}
+
+/// A fresh identity written as the key file `data_dir/node.key`; its key.
+fn new_key(data_dir: &Path) -> nightjar_crypto::identity::PublicKey {
+    let identity = nightjar_crypto::identity::Identity::generate().expect("identity");
+    nightjar_launch::write_key(&data_dir.join("node.key"), &identity).expect("write node.key");
+    identity.public_key()
+}
+
+/// `nightjar-node --listen ADDR --data-dir DIR --admin ADMIN EXTRA --log
+/// info` (with `RUST_LOG` removed so `--log` decides), logging to `log`.
+fn node_launch(
+    addr: SocketAddr,
+    admin: SocketAddr,
+    key: nightjar_crypto::identity::PublicKey,
+    data_dir: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> nightjar_launch::Launch {
+    nightjar_launch::Launch::new(&node_binary(), addr, key, log)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--admin")
+        .arg(admin.to_string())
+        .args(extra)
+        .args(["--log", "info"])
+        .env_remove("RUST_LOG")
 }
 
 /// One `nightjar-node` process started directly, killed on drop.
 pub struct NodeProcess {
-    pub child: Child,
+    /// The process (declared first, so it is killed before `dir` goes).
+    pub process: nightjar_launch::NodeProcess,
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
@@ -330,81 +358,26 @@ impl NodeProcess {
             .prefix("nj-node-")
             .tempdir()
             .unwrap();
-        let addr = free_udp_addr();
-        let admin = free_tcp_addr();
-        let base = |c: &mut Command| {
-            c.arg("--listen")
-                .arg(addr.to_string())
-                .arg("--data-dir")
-                .arg(dir.path())
-                .arg("--admin")
-                .arg(admin.to_string());
-        };
-        let mut id_cmd = Command::new(NIGHTJAR_NODE);
-        base(&mut id_cmd);
-        id_cmd
-            .arg("--print-node-id")
-            .env_remove("NIGHTJAR_PASSPHRASE");
-        let id = run_ok(&mut id_cmd);
-        let key =
-            nightjar_crypto::identity::PublicKey::from_slice(&hex::decode(id.trim()).unwrap())
-                .unwrap();
-        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
-        let mut cmd = Command::new(NIGHTJAR_NODE);
-        base(&mut cmd);
-        cmd.args(extra)
-            .arg("--log")
-            .arg("info")
-            .env_remove("RUST_LOG")
-            .env_remove("NIGHTJAR_PASSPHRASE");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut node = NodeProcess {
-            child,
+        let (addr, admin) = free_ports();
+        let key = new_key(dir.path());
+        let process = node_launch(
+            addr,
+            admin,
+            key,
+            dir.path(),
+            &dir.path().join("node.log"),
+            extra,
+        )
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        NodeProcess {
+            process,
             dir,
             addr,
             admin,
             key,
-        };
-        node.wait_ready().await;
-        node
-    }
-
-    async fn wait_ready(&mut self) {
-        let endpoint = nightjar_transport::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "node exited with {status}: {}",
-                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
-                );
-            }
-            if let Ok(conn) = nightjar_transport::connect(&endpoint, self.addr, &self.key).await
-                && nightjar_transport::request(
-                    &conn,
-                    &nightjar_wire::Request::Info,
-                    Duration::from_secs(2),
-                )
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "node did not answer in time");
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -428,151 +401,65 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Wait until the node `child` at `addr` answers `info` (panics with its log
-/// at `log` if it exits first, or after 30 s).
-pub async fn wait_answering(
-    child: &mut Child,
-    addr: SocketAddr,
-    key: &nightjar_crypto::identity::PublicKey,
-    log: &Path,
-) {
-    let endpoint = nightjar_transport::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "node exited with {status}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        if let Ok(Ok(conn)) = tokio::time::timeout(
-            Duration::from_secs(2),
-            nightjar_transport::connect(&endpoint, addr, key),
-        )
-        .await
-            && nightjar_transport::request(
-                &conn,
-                &nightjar_wire::Request::Info,
-                Duration::from_secs(2),
-            )
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "node did not answer in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// One `nightjar-node` process on a data directory the test owns (which may
 /// be on a special file system), logging to a file elsewhere; it can be
 /// SIGKILLed and restarted on the same directory, ports and key. Killed on
 /// drop.
 pub struct NodeAt {
-    pub child: Option<Child>,
+    pub process: nightjar_launch::NodeProcess,
     pub data_dir: PathBuf,
     pub log: PathBuf,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub key: nightjar_crypto::identity::PublicKey,
-    extra: Vec<String>,
 }
 
 impl NodeAt {
     /// Start a node on `data_dir` (key in `data_dir/node.key`), logging to
     /// `log` (appended), with extra flags; wait until it answers.
     pub async fn start(data_dir: &Path, log: &Path, extra: &[&str]) -> NodeAt {
-        let mut node = NodeAt {
-            child: None,
+        let (addr, admin) = free_ports();
+        let key = new_key(data_dir);
+        let process = node_launch(addr, admin, key, data_dir, log, extra)
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        NodeAt {
+            process,
             data_dir: data_dir.to_path_buf(),
             log: log.to_path_buf(),
-            addr: free_udp_addr(),
-            admin: free_tcp_addr(),
-            // Replaced below by the node's real key.
-            key: nightjar_crypto::identity::Identity::generate()
-                .unwrap()
-                .public_key(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        let mut id_cmd = node.command();
-        id_cmd.arg("--print-node-id");
-        let id = run_ok(&mut id_cmd);
-        node.key =
-            nightjar_crypto::identity::PublicKey::from_slice(&hex::decode(id.trim()).unwrap())
-                .unwrap();
-        node.spawn().await;
-        node
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(NIGHTJAR_NODE);
-        c.arg("--listen")
-            .arg(self.addr.to_string())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--admin")
-            .arg(self.admin.to_string())
-            .env_remove("RUST_LOG")
-            .env_remove("NIGHTJAR_PASSPHRASE")
-            .stdin(Stdio::null());
-        c
-    }
-
-    async fn spawn(&mut self) {
-        assert!(self.child.is_none(), "node already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut cmd = self.command();
-        cmd.args(&self.extra)
-            .arg("--log")
-            .arg("info")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        // Owned by `self` before waiting, so it is killed on drop even if
-        // waiting fails.
-        let child = self.child.insert(cmd.spawn().unwrap());
-        wait_answering(child, self.addr, &self.key, &self.log).await;
+            addr,
+            admin,
+            key,
+        }
     }
 
     /// The running process's id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("node running").id()
+        self.process.pid()
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().unwrap().is_none())
+        self.process.is_running()
     }
 
     /// SIGKILL the node and reap it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.process.kill();
     }
 
     /// Start the node again on the same data directory, ports and key.
     pub async fn restart(&mut self) {
-        self.kill();
-        self.spawn().await;
+        self.process
+            .restart()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for NodeAt {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -217,89 +217,66 @@ impl NodeCore {
         let own = self.own_arc().is_some_and(|(v, s, a)| {
             Arc::ptr_eq(&v, &view) && s == swarm && a == arc && buckets == self.config.sync_buckets
         });
+        let mut batch = Batch {
+            waiter,
+            key,
+            view,
+            swarm,
+            digests: vec![[0u8; 32]; buckets as usize],
+            pending: 1,
+            failed: None,
+        };
         if !own {
             // Someone else's arc, or an old view: one listing of it all (no
             // caching, and never more than one read per request).
-            let batch = self.new_batch(
-                waiter,
-                key,
-                view,
-                swarm,
-                vec![[0u8; 32]; buckets as usize],
-                1,
-            );
-            self.digests.bucket_reads += 1;
-            self.store(
-                Op::Digests(BucketRead {
-                    batch,
-                    bucket: None,
-                    generation: 0,
-                }),
-                StoreCommand::ListRange {
-                    start: arc.start,
-                    end: arc.end,
-                    now_ms,
-                },
-            );
+            let id = self.new_batch(batch);
+            self.read_for(now_ms, id, None, arc);
             return;
         }
         self.digests.rekey(key);
-        let mut digests = vec![[0u8; 32]; buckets as usize];
         let mut stale = Vec::new();
-        for (i, d) in digests.iter_mut().enumerate() {
+        for (i, d) in batch.digests.iter_mut().enumerate() {
             match self.digests.valid(key, i, now_ms) {
                 Some(v) => *d = v,
                 None => stale.push(i as u32),
             }
         }
         if stale.is_empty() {
-            self.digests_ready(now_ms, waiter, Ok(digests));
+            self.digests_ready(now_ms, waiter, Ok(batch.digests));
             return;
         }
-        let batch = self.new_batch(waiter, key, view, swarm, digests, stale.len());
+        batch.pending = stale.len();
+        let id = self.new_batch(batch);
         for i in stale {
-            let generation = self.digests.gens.get(i as usize).copied().unwrap_or(0);
-            let range = arc.bucket(i, buckets);
-            self.digests.bucket_reads += 1;
-            self.store(
-                Op::Digests(BucketRead {
-                    batch,
-                    bucket: Some(i),
-                    generation,
-                }),
-                StoreCommand::ListRange {
-                    start: range.start,
-                    end: range.end,
-                    now_ms,
-                },
-            );
+            self.read_for(now_ms, id, Some(i), arc.bucket(i, buckets));
         }
     }
 
-    fn new_batch(
-        &mut self,
-        waiter: Waiter,
-        key: Key,
-        view: Arc<RegistryView>,
-        swarm: SwarmId,
-        digests: Vec<[u8; 32]>,
-        pending: usize,
-    ) -> u64 {
-        let batch = self.digests.next_batch;
+    fn new_batch(&mut self, batch: Batch) -> u64 {
+        let id = self.digests.next_batch;
         self.digests.next_batch += 1;
-        self.digests.batches.insert(
-            batch,
-            Batch {
-                waiter,
-                key,
-                view,
-                swarm,
-                digests,
-                pending,
-                failed: None,
+        self.digests.batches.insert(id, batch);
+        id
+    }
+
+    /// List `range` for batch `batch` (`bucket`: which one, `None` for all).
+    fn read_for(&mut self, now_ms: u64, batch: u64, bucket: Option<u32>, range: Arc64) {
+        let generation = bucket
+            .and_then(|i| self.digests.gens.get(i as usize).copied())
+            .unwrap_or(0);
+        self.digests.bucket_reads += 1;
+        self.store(
+            Op::Digests(BucketRead {
+                batch,
+                bucket,
+                generation,
+            }),
+            StoreCommand::ListRange {
+                start: range.start,
+                end: range.end,
+                now_ms,
             },
         );
-        batch
     }
 
     /// A bucket listing for a batch came back.

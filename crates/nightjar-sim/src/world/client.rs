@@ -393,28 +393,39 @@ impl World {
                 let flight = o.flight;
                 let a = o.account;
                 let deadline = now + paths_ms(work + HOP_MARGIN * 2);
-                if let Some(&node) = self.node_by_key.get(member.id.0.as_bytes()) {
-                    self.client_to_node(
-                        a,
-                        node,
-                        From::Client {
-                            account: a,
-                            op,
-                            flight,
-                        },
-                        request,
-                    );
-                }
-                self.schedule(
-                    deadline,
-                    EvKind::ClientDeadline {
-                        account: a,
-                        op,
-                        flight,
-                    },
-                );
+                let node = self.node_by_key.get(member.id.0.as_bytes()).copied();
+                self.send_flight(a, op, flight, node, request, deadline);
             }
         }
+    }
+
+    /// Send flight `flight` of operation `op` to `node` (if the snapshot
+    /// knows it) and give up on it at `deadline`.
+    fn send_flight(
+        &mut self,
+        a: u32,
+        op: u64,
+        flight: u64,
+        node: Option<u32>,
+        request: Request,
+        deadline: u64,
+    ) {
+        if let Some(node) = node {
+            let from = From::Client {
+                account: a,
+                op,
+                flight,
+            };
+            self.client_to_node(a, node, from, request);
+        }
+        self.schedule(
+            deadline,
+            EvKind::ClientDeadline {
+                account: a,
+                op,
+                flight,
+            },
+        );
     }
 
     /// Poll the operation's onion call: send an attempt, wait, or finish.
@@ -468,26 +479,7 @@ impl World {
                 let request = attempt.request().clone();
                 o.attempt = Some(attempt);
                 self.counts.onion_attempts += 1;
-                if let Some(g) = guard {
-                    self.client_to_node(
-                        a,
-                        g,
-                        From::Client {
-                            account: a,
-                            op,
-                            flight,
-                        },
-                        request,
-                    );
-                }
-                self.schedule(
-                    deadline,
-                    EvKind::ClientDeadline {
-                        account: a,
-                        op,
-                        flight,
-                    },
-                );
+                self.send_flight(a, op, flight, guard, request, deadline);
             }
             CallStep::Wait(d) => {
                 self.schedule(now + paths_ms(d), EvKind::ClientRetry { account: a, op });

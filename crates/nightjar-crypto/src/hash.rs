@@ -5,9 +5,9 @@
 //! computes them. The output length is a parameter of BLAKE2b, so a 32- or
 //! 56-byte output is *not* a prefix of the 64-byte output.
 
-use blake2::Blake2bMac;
-use blake2::digest::consts::{U8, U32, U56};
+use blake2::digest::consts::{U8, U32, U56, U64};
 use blake2::digest::{FixedOutput, KeyInit, Output, Update};
+use blake2::{Blake2b, Blake2bMac};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -108,6 +108,48 @@ pub fn sync_digest<'a>(entries: impl IntoIterator<Item = (&'a [u8; 32], u64, boo
 /// libsodium: `crypto_generichash(out, 32, text, len, "nightjar/v1/registry-snapshot", 29)`.
 pub fn registry_snapshot_hash(text: &[u8]) -> [u8; 32] {
     *blake2b_keyed_32(labels::REGISTRY_SNAPSHOT, &[text])
+}
+
+/// Keyed BLAKE2b with a 64-byte output over the concatenation of `parts`,
+/// keyed by a domain `label` (1..=64 bytes). For tools that need a
+/// reproducible tag (the simulator's cheaper signature model); no protocol
+/// construction uses it.
+///
+/// libsodium: `crypto_generichash(out, 64, input, len, label, label_len)`.
+pub fn blake2b_keyed_64(label: &'static str, parts: &[&[u8]]) -> [u8; 64] {
+    keyed::<Blake2bMac<U64>>(label, parts).into()
+}
+
+/// An incremental, unkeyed BLAKE2b-256 started with a domain label: a
+/// transcript of events whose hash shows that two runs saw the same events
+/// in the same order (the simulator's trace hash). Not a MAC; no protocol
+/// construction uses it.
+#[derive(Clone)]
+pub struct Transcript(Blake2b<U32>);
+
+impl Transcript {
+    /// A transcript whose first input is `label`.
+    pub fn new(label: &[u8]) -> Transcript {
+        let mut h = Blake2b::<U32>::default();
+        Update::update(&mut h, label);
+        Transcript(h)
+    }
+
+    /// Append `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        Update::update(&mut self.0, bytes);
+    }
+
+    /// The hash of everything appended so far.
+    pub fn hash(&self) -> [u8; 32] {
+        self.0.clone().finalize_fixed().into()
+    }
+}
+
+impl std::fmt::Debug for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transcript(..)")
+    }
 }
 
 /// Compares two byte strings in constant time (for equal lengths).

@@ -30,6 +30,7 @@
 //! on the type and in docs/ARCHITECTURE.md.
 
 pub mod error;
+pub mod model;
 pub mod net;
 pub mod options;
 pub mod report;

@@ -19,11 +19,13 @@ pub enum CryptoMode {
     Real,
     /// The documented cheaper model, for the largest runs: requests go from
     /// the client straight to the swarm member (no onion layers, so no path,
-    /// guard or relay logic and no relay traffic), and envelopes are seeded
-    /// random bytes of a real envelope's length (not sealed, not opened).
-    /// Unchanged: the nodes' cores, replication with signed and verified
-    /// receipts, signed retrieves, anti-entropy, hand-off, failover and
-    /// redirects.
+    /// guard or relay logic and no relay traffic); envelopes are seeded
+    /// random bytes of a real envelope's length (not sealed, not opened);
+    /// receipts and retrieves carry model signatures (a keyed BLAKE2b of
+    /// key, label and data, checked exactly where Ed25519 would be: see
+    /// [`crate::model`]). Unchanged: the nodes' cores, replication with
+    /// receipts checked per member, replay protection, anti-entropy,
+    /// hand-off, failover and redirects.
     Model,
 }
 

@@ -20,7 +20,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use crate::engine::RegistryView;
+use crate::engine::{Ed25519, RegistryView, Signatures};
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, SwarmMap};
@@ -125,6 +125,8 @@ pub struct NodeCore {
     snapshot: Option<RegistrySnapshot>,
     /// Account keys decoded recently.
     account_keys: AccountKeys,
+    /// Checks signed requests ([`Ed25519`](crate::engine::Ed25519) in every real node).
+    signatures: Arc<dyn Signatures>,
 }
 
 impl NodeCore {
@@ -139,7 +141,14 @@ impl NodeCore {
             quorum: WriteQuorum::Majority,
             snapshot: None,
             account_keys: AccountKeys::default(),
+            signatures: Arc::new(Ed25519),
         }
+    }
+
+    /// Check signed requests with `signatures` instead of Ed25519 (a
+    /// simulator's cheaper model only; see [`Signatures`]).
+    pub fn set_signatures(&mut self, signatures: Arc<dyn Signatures>) {
+        self.signatures = signatures;
     }
 
     /// Install the registry snapshot served to `get_registry`.
@@ -459,7 +468,7 @@ impl NodeCore {
             .account_keys
             .decode(account)
             .ok_or_else(|| unknown_account_response(now_ms))?;
-        if key.verify_labelled(label, data, signature).is_err() {
+        if !self.signatures.verify(&key, label, data, signature) {
             return Err(Response::error(
                 now_ms,
                 ErrorCode::BadSignature,

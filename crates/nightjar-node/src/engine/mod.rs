@@ -34,6 +34,7 @@ mod registry;
 mod requests;
 mod retrieve_wait;
 mod serve_sync;
+mod signatures;
 mod sync_round;
 
 #[cfg(test)]
@@ -50,6 +51,7 @@ use nightjar_wire::{Request, Response, ResponseBody, WireError};
 
 pub use effect::{CoreEvent, Effect, OpId, PeerFailure, RequestId};
 pub use registry::RegistryView;
+pub use signatures::{Ed25519, Signatures};
 
 use crate::core::WriteQuorum;
 use digest_cache::{BucketRead, DigestCache};
@@ -178,6 +180,8 @@ const PEER_GRACE_MS: u64 = 1_000;
 #[derive(Debug)]
 pub struct NodeCore {
     identity: Identity,
+    /// Signs receipts ([`Ed25519`] in every real node).
+    signatures: Arc<dyn Signatures>,
     me: NodeId,
     config: CoreConfig,
     /// Per-request decisions: authentication, replay, placement.
@@ -210,9 +214,22 @@ impl NodeCore {
     /// account alone (a single-node network). The first purge is due at
     /// once (the driver's first `poll_timeout` is 0).
     pub fn new(identity: Identity, config: CoreConfig) -> NodeCore {
+        NodeCore::with_signatures(identity, config, Arc::new(Ed25519))
+    }
+
+    /// Like [`NodeCore::new`], with another signature scheme than the
+    /// protocol's Ed25519: for a simulator's documented cheaper model only
+    /// (see [`Signatures`]).
+    pub fn with_signatures(
+        identity: Identity,
+        config: CoreConfig,
+        signatures: Arc<dyn Signatures>,
+    ) -> NodeCore {
         let mut logic = crate::core::NodeCore::new(identity.public_key().to_bytes());
         logic.set_quorum(config.write_quorum);
+        logic.set_signatures(signatures.clone());
         NodeCore {
+            signatures: signatures.clone(),
             me: NodeId(identity.public_key()),
             identity,
             config,
@@ -220,7 +237,7 @@ impl NodeCore {
             next_op: 0,
             ops: HashMap::new(),
             requests: HashMap::new(),
-            quorums: Quorums::default(),
+            quorums: Quorums::new(signatures),
             waits: RetrieveWaits::default(),
             timers: BTreeSet::new(),
             round: None,

@@ -9,11 +9,13 @@
 //! Not here: sending anything (the core emits the requests) or timers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use nightjar_registry::NodeEntry;
 use nightjar_wire::{LABEL_RECEIPT, MessageHash, Receipt, Response, ResponseBody};
 
 use super::effect::{OpId, RequestId};
+use super::signatures::Signatures;
 
 /// Who waits for a write's quorum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,13 +79,24 @@ impl Write {
 pub(crate) struct WriteId(pub u64);
 
 /// Every write in flight.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Quorums {
     writes: HashMap<WriteId, Write>,
     next: u64,
+    /// Checks members' receipts.
+    signatures: Arc<dyn Signatures>,
 }
 
 impl Quorums {
+    /// No writes yet; receipts are checked with `signatures`.
+    pub fn new(signatures: Arc<dyn Signatures>) -> Quorums {
+        Quorums {
+            writes: HashMap::new(),
+            next: 0,
+            signatures,
+        }
+    }
+
     /// Track a write to `members` needing `need` verified copies. With
     /// `local_done` (hand-off) no local copy is awaited and the deadline
     /// starts now.
@@ -167,7 +180,7 @@ impl Quorums {
         };
         w.outstanding.retain(|o| *o != op);
         let receipt = match (w.members.get(member), answer) {
-            (Some(m), Some(resp)) => verified_receipt(m, &w.hash, resp),
+            (Some(m), Some(resp)) => verified_receipt(&*self.signatures, m, &w.hash, resp),
             _ => None,
         };
         let counted = receipt.is_some();
@@ -225,6 +238,7 @@ impl Quorums {
 /// A receipt from `member` for this message, if its answer carries one that
 /// names the member, the message's hash and a signature by the member's key.
 pub(crate) fn verified_receipt(
+    signatures: &dyn Signatures,
     member: &NodeEntry,
     hash: &MessageHash,
     resp: &Response,
@@ -242,14 +256,11 @@ pub(crate) fn verified_receipt(
     }
     receipts.iter().copied().find(|r| {
         r.node_key == member.id.0.to_bytes()
-            && member
-                .id
-                .0
-                .verify_labelled(
-                    LABEL_RECEIPT,
-                    &nightjar_wire::receipt_signed_data(hash, r.expiry_ms),
-                    &r.signature,
-                )
-                .is_ok()
+            && signatures.verify(
+                &member.id.0,
+                LABEL_RECEIPT,
+                &nightjar_wire::receipt_signed_data(hash, r.expiry_ms),
+                &r.signature,
+            )
     })
 }

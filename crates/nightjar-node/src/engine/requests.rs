@@ -345,7 +345,7 @@ impl NodeCore {
         let Some(w) = self.quorums.get_mut(write) else {
             return;
         };
-        let own = receipt(&self.identity, &w.hash, w.expiry_ms);
+        let own = receipt(&*self.signatures, &self.identity, &w.hash, w.expiry_ms);
         let deadline = now_ms.saturating_add(self.config.quorum_timeout_ms);
         let decision = self
             .quorums
@@ -432,6 +432,7 @@ impl NodeCore {
 
 /// This node's signed receipt for a message it holds durably.
 pub(super) fn receipt(
+    signatures: &dyn super::Signatures,
     identity: &nightjar_crypto::identity::Identity,
     hash: &nightjar_wire::MessageHash,
     expiry_ms: u64,
@@ -439,7 +440,8 @@ pub(super) fn receipt(
     Receipt {
         node_key: identity.public_key().to_bytes(),
         expiry_ms,
-        signature: identity.sign_labelled(
+        signature: signatures.sign(
+            identity,
             nightjar_wire::LABEL_RECEIPT,
             &nightjar_wire::receipt_signed_data(hash, expiry_ms),
         ),

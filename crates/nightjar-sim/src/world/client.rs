@@ -372,13 +372,22 @@ impl World {
                     _ => 0,
                 };
                 let wait = if acct.online { MAX_WAIT_MS } else { 0 };
-                let r = logic::retrieve_request(
-                    &acct.identity,
-                    NAMESPACE_DEFAULT,
-                    after_seq,
-                    wait,
-                    now,
-                );
+                let r = match self.opts.crypto {
+                    CryptoMode::Real => logic::retrieve_request(
+                        &acct.identity,
+                        NAMESPACE_DEFAULT,
+                        after_seq,
+                        wait,
+                        now,
+                    ),
+                    CryptoMode::Model => crate::model::retrieve_request(
+                        &acct.identity,
+                        NAMESPACE_DEFAULT,
+                        after_seq,
+                        wait,
+                        now,
+                    ),
+                };
                 (r, wait)
             }
         };

@@ -27,9 +27,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use blake2::Blake2b;
-use blake2::digest::Digest;
-use blake2::digest::consts::U32;
+use nightjar_crypto::hash::Transcript;
 use nightjar_node::engine::RegistryView;
 use nightjar_registry::{NodeEntry, Registry, RegistryEvent, SwarmMap};
 
@@ -65,7 +63,7 @@ pub struct World {
     now: u64,
     seq: u64,
     queue: BinaryHeap<Reverse<Ev>>,
-    trace: Blake2b<U32>,
+    trace: Transcript,
     net: NetModel,
     nodes: Vec<SimNode>,
     node_by_key: HashMap<[u8; 32], u32>,
@@ -108,8 +106,7 @@ impl World {
             opts.bandwidth_mbit,
             seed,
         );
-        let mut trace = <Blake2b<U32> as Digest>::new();
-        Digest::update(&mut trace, b"nightjar-sim/trace v1");
+        let trace = Transcript::new(b"nightjar-sim/trace v1");
         let end_traffic_ms = T0 + (opts.hours * HOUR_MS as f64) as u64;
         let end_ms = end_traffic_ms + (opts.repair_min * MIN_MS as f64) as u64;
         let mut world = World {
@@ -230,7 +227,7 @@ impl World {
         buf[8] = ev.kind.tag();
         buf[9..17].copy_from_slice(&a.to_le_bytes());
         buf[17..25].copy_from_slice(&b.to_le_bytes());
-        Digest::update(&mut self.trace, buf);
+        self.trace.update(&buf);
     }
 
     fn seed_events(&mut self) {

@@ -4,6 +4,7 @@
 //! kinds of misbehaviour.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use nightjar_crypto::hash::{message_hash, ring_position_of_bytes};
 use nightjar_crypto::identity::{Identity, PublicKey, Seed};
@@ -18,6 +19,8 @@ use nightjar_wire::{Receipt, Request, Response, ResponseBody};
 use super::event::{EvKind, From};
 use super::{HOUR_MS, World};
 use crate::SimError;
+use crate::model::ModelSignatures;
+use crate::options::CryptoMode;
 use crate::rng::{SimRng, derive};
 
 /// How a node behaves.
@@ -77,6 +80,17 @@ impl World {
         }
     }
 
+    /// A fresh core for `identity`: Ed25519 signatures, or the model's
+    /// with `--crypto model` ([`crate::model`]).
+    pub(super) fn new_core(&self, identity: Identity) -> NodeCore {
+        match self.opts.crypto {
+            CryptoMode::Real => NodeCore::new(identity, self.core_config()),
+            CryptoMode::Model => {
+                NodeCore::with_signatures(identity, self.core_config(), Arc::new(ModelSignatures))
+            }
+        }
+    }
+
     /// A new node (not yet in the registry), its key derived from the seed.
     pub(super) fn add_node(&mut self) -> Result<u32, SimError> {
         let index = u32::try_from(self.nodes.len())
@@ -94,7 +108,7 @@ impl World {
         let side = self.on_cut_side(derive(self.opts.seed, "node-side", u64::from(index)));
         self.node_by_key.insert(key, index);
         self.known_keys.push(key);
-        let core = NodeCore::new(identity, self.core_config());
+        let core = self.new_core(identity);
         self.nodes.push(SimNode {
             seed,
             entry,
@@ -160,7 +174,10 @@ impl World {
     /// A node's core stops: its state is gone, its store too with
     /// `disk_loss`.
     pub(super) fn stop_node(&mut self, node: u32, disk_loss: bool) {
-        let cfg = self.core_config();
+        let Some(seed) = self.nodes.get(node as usize).map(|n| n.seed) else {
+            return;
+        };
+        let new_core = self.new_core(Identity::from_seed(Seed::from_bytes(seed)));
         if let Some(n) = self.nodes.get_mut(node as usize) {
             if !n.up {
                 return;
@@ -169,7 +186,7 @@ impl World {
             n.epoch += 1;
             n.requests.clear();
             n.timer_at = None;
-            n.core = NodeCore::new(Identity::from_seed(Seed::from_bytes(n.seed)), cfg);
+            n.core = new_core;
             if disk_loss {
                 n.store = MemoryStore::new(ring_position_of_bytes);
                 self.counts.disk_losses += 1;

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use blake2::digest::Digest;
-
 use super::World;
 use crate::report::{ChurnCost, Convergence, Percentiles, Report, SwarmSizes, peak_rss_mb};
 
@@ -64,7 +62,7 @@ impl World {
             missing_at_end,
             registry_spread_s: self.registry_spread_ms / 1000,
         };
-        let trace_hash = hex::encode(Digest::finalize(self.trace.clone()));
+        let trace_hash = hex::encode(self.trace.hash());
         Report {
             nodes: self.opts.nodes as u64,
             nodes_at_end: self.map.node_count() as u64,

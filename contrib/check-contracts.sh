@@ -2,7 +2,9 @@
 # Builds and tests the node registry contract (contracts/) offline, and checks
 # that the committed artifacts (contracts/artifacts/*.json: ABI and bytecode,
 # which the Rust code embeds so that `cargo build` never needs Node.js) are
-# exactly what the pinned compiler makes of the committed sources.
+# exactly what the pinned compiler makes of the committed sources; then
+# deploys those artifacts on anvil and registers a node with a real proof
+# (contracts/smoke-anvil.sh).
 #
 #   bash contrib/check-contracts.sh            # CI: fails if anything differs
 #   bash contrib/check-contracts.sh --update   # after changing a contract: rewrite the artifacts
@@ -52,3 +54,6 @@ elif ! diff -r -q artifacts "$fresh" >/dev/null; then
 else
   echo "contracts/artifacts/ matches a fresh build"
 fi
+
+echo "== the artifacts on anvil (contracts/smoke-anvil.sh)"
+bash smoke-anvil.sh

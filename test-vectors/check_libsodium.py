@@ -20,6 +20,7 @@ try:
     import nacl
     import nacl.bindings as sodium
     import nacl.encoding
+    import nacl.exceptions
     import nacl.hash
     import nacl.pwhash
 except ImportError:  # pragma: no cover
@@ -501,6 +502,33 @@ def check_registry_snapshot(i, c):
           unhex(c["hash"]))
 
 
+@guarded
+def check_registration(i, c):
+    """Node registration proof of possession (PROTOCOL.md §13.2)."""
+    tag = f"registration[{i}: {c['name']}]"
+    lengths = {"chain_id": 32, "contract": 20, "operator": 20, "node_key": 32, "nonce": 32}
+    fields = {k: unhex(c[k]) for k in lengths}
+    check(f"{tag} field lengths", {k: len(v) for k, v in fields.items()}, lengths)
+    data = b"".join(fields[k] for k in ("chain_id", "contract", "operator", "node_key", "nonce"))
+    check(f"{tag} data", data, unhex(c["data"]))
+    msg = labelled("nightjar/v1/node-registration", data)
+    check(f"{tag} signed_message", msg, unhex(c["signed_message"]))
+    check(f"{tag} signed_message length", len(msg), 166)
+    sig = unhex(c["signature"])
+    pk, sk = keypair(unhex(c["seed"]))
+    if c["valid"]:
+        check(f"{tag} node_key is the signer's", pk, fields["node_key"])
+        check(f"{tag} signature", sign_detached(msg, sk), sig)
+        check(f"{tag} crypto_sign_open", sodium.crypto_sign_open(sig + msg, fields["node_key"]), msg)
+    else:
+        try:
+            sodium.crypto_sign_open(sig + msg, fields["node_key"])
+            verdict = "verifies"
+        except nacl.exceptions.BadSignatureError:
+            verdict = "rejected"
+        check(f"{tag} replayed proof does not verify", verdict, "rejected")
+
+
 def self_test_bech32m():
     """BIP-350 examples: valid bech32m strings decode, a bech32 string does not."""
     for valid in ("A1LQFN3A", "a1lqfn3a"):
@@ -523,6 +551,7 @@ def main():
     check_local_store("local_store.json")
     check_onion("onion.json")
     check_registry_snapshot("registry_snapshot.json")
+    check_registration("registration.json")
     print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0

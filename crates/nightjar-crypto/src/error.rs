@@ -93,6 +93,14 @@ pub enum CryptoError {
     )]
     BadSignature,
 
+    /// A registration claim names another node key than the identity asked
+    /// to sign it.
+    #[error(
+        "the registration names another node key than the one signing it; sign with the \
+         node's own key file"
+    )]
+    RegistrationKeyMismatch,
+
     /// Authenticated decryption failed.
     #[error("decryption failed: the data was altered or corrupted, or encrypted under another key")]
     DecryptFailed,

@@ -43,6 +43,10 @@ pub const ONION_RESPONSE: &str = "nightjar/v1/onion-response";
 /// BLAKE2b key (outlen 32) of [`crate::hash::registry_snapshot_hash`].
 pub const REGISTRY_SNAPSHOT: &str = "nightjar/v1/registry-snapshot";
 
+/// Labelled-signature label of a node key's proof of possession for the
+/// on-chain node registry ([`crate::registration`]).
+pub const NODE_REGISTRATION: &str = "nightjar/v1/node-registration";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -56,6 +60,7 @@ pub const ALL: &[&str] = &[
     ONION_REQUEST,
     ONION_RESPONSE,
     REGISTRY_SNAPSHOT,
+    NODE_REGISTRATION,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

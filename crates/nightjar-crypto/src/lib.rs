@@ -16,6 +16,9 @@
 //!   and constant-time comparison;
 //! - [`at_rest`]: the local-storage cipher and the key file that stores the
 //!   seed;
+//! - [`registration`]: the node key's proof of possession for the on-chain
+//!   node registry (the message a node key signs to be registered, and its
+//!   verification by followers);
 //! - [`labels`]: every domain-separation label in use;
 //! - [`random`]: the [`RandomSource`] every randomised operation can take
 //!   (`…_with` variants), the OS generator [`OsRandom`] and the deterministic
@@ -42,6 +45,7 @@ pub mod identity;
 pub mod labels;
 pub mod onion;
 pub mod random;
+pub mod registration;
 mod xchacha;
 
 pub use error::{CryptoError, EnvelopeError};

@@ -22,12 +22,14 @@ use blake2::digest::consts::{U32, U56};
 use blake2::digest::{FixedOutput, KeyInit, Update};
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::AeadInOut;
+use nightjar_crypto::CryptoError;
 use nightjar_crypto::at_rest::{self, LocalCipher};
 use nightjar_crypto::envelope::{self, Content};
 use nightjar_crypto::hash::{message_hash, registry_snapshot_hash};
 use nightjar_crypto::identity::{AccountId, Identity, PublicKey, Seed};
 use nightjar_crypto::labels;
 use nightjar_crypto::onion::{self, HopFailure, OnionError, Peeled, ReplyKey};
+use nightjar_crypto::registration::{RegistrationClaim, uint256};
 use serde::{Deserialize, Serialize};
 
 // ---------------------------------------------------------------------------
@@ -170,6 +172,26 @@ struct RegistrySnapshotCase {
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
+
+#[derive(Serialize, Deserialize)]
+struct RegistrationCase {
+    name: String,
+    /// Seed of the key that made `signature`.
+    seed: String,
+    /// The claim: uint256 BE, address, address, Ed25519 key, uint256 BE.
+    chain_id: String,
+    contract: String,
+    operator: String,
+    node_key: String,
+    nonce: String,
+    data: String,
+    signed_message: String,
+    signature: String,
+    /// Whether `signature` verifies over `signed_message` under `node_key`.
+    /// Invalid cases replay the signature of a valid case over a claim that
+    /// differs in one bound field.
+    valid: bool,
+}
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors")
@@ -828,6 +850,135 @@ fn gen_registry_snapshot() -> File<RegistrySnapshotCase> {
     }
 }
 
+/// Addresses of anvil's first dev account, and of the second contract it
+/// deploys (the registry, after the token).
+const ANVIL_OPERATOR: &str = "f39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+const ANVIL_CONTRACT: &str = "e7f1725e7734ce288f8367e1bb143e90bb3f0512";
+
+fn addr(s: &str) -> [u8; 20] {
+    unh(s).try_into().unwrap()
+}
+
+fn registration_case(
+    name: &str,
+    signer: &str,
+    claim: RegistrationClaim,
+    sig: [u8; 64],
+) -> RegistrationCase {
+    RegistrationCase {
+        name: name.into(),
+        seed: signer.into(),
+        chain_id: h(claim.chain_id),
+        contract: h(claim.contract),
+        operator: h(claim.operator),
+        node_key: h(claim.node_key),
+        nonce: h(claim.nonce),
+        data: h(claim.data()),
+        signed_message: h(claim.signed_message()),
+        signature: h(sig),
+        valid: claim.verify(&sig).is_ok(),
+    }
+}
+
+fn gen_registration() -> File<RegistrationCase> {
+    let s1 = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    let s2 = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let s3 = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
+    let id1 = Identity::from_seed(seed(s1));
+    let id2 = Identity::from_seed(seed(s2));
+    let id3 = Identity::from_seed(seed(s3));
+    let anvil = RegistrationClaim::new(
+        31337,
+        addr(ANVIL_CONTRACT),
+        addr(ANVIL_OPERATOR),
+        &id1.public_key(),
+        0,
+    );
+    let arbitrum = RegistrationClaim::new(
+        42161,
+        addr("00000000000000000000000000000000c0ffee01"),
+        addr("70997970c51812dc3a010c7d01b50e0d17dc79c8"),
+        &id2.public_key(),
+        7,
+    );
+    let mut wide = RegistrationClaim::new(0, [0xff; 20], [0x01; 20], &id3.public_key(), 0);
+    // uint256 values beyond 64 bits: every byte of both fields is signed.
+    wide.chain_id = unh32("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20");
+    wide.nonce = unh32("8000000000000000000000000000000000000000000000000000000000000001");
+    let sig1 = anvil.sign(&id1).unwrap();
+    let mut cases = vec![
+        registration_case(
+            "anvil (chain 31337): registry deployed after the token by the first dev account, which registers with nonce 0",
+            s1,
+            anvil,
+            sig1,
+        ),
+        registration_case(
+            "chain 42161, nonce 7",
+            s2,
+            arbitrum,
+            arbitrum.sign(&id2).unwrap(),
+        ),
+        registration_case(
+            "chain ID and nonce beyond 64 bits",
+            s3,
+            wide,
+            wide.sign(&id3).unwrap(),
+        ),
+    ];
+    let replays = [
+        (
+            "replayed on another chain (1)",
+            RegistrationClaim {
+                chain_id: uint256(1),
+                ..anvil
+            },
+        ),
+        (
+            "replayed against another contract",
+            RegistrationClaim {
+                contract: addr("5fbdb2315678afecb367f032d93f642f64180aa3"),
+                ..anvil
+            },
+        ),
+        (
+            "replayed by another operator (a front-runner copying the proof)",
+            RegistrationClaim {
+                operator: addr("70997970c51812dc3a010c7d01b50e0d17dc79c8"),
+                ..anvil
+            },
+        ),
+        (
+            "replayed by the same operator with its next nonce",
+            RegistrationClaim {
+                nonce: uint256(1),
+                ..anvil
+            },
+        ),
+        (
+            "the proof of one key offered for another key",
+            RegistrationClaim {
+                node_key: id2.public_key().to_bytes(),
+                ..anvil
+            },
+        ),
+    ];
+    for (name, claim) in replays {
+        cases.push(registration_case(name, s1, claim, sig1));
+    }
+    File {
+        description:
+            "Node registration proof of possession (docs/PROTOCOL.md \u{a7}13.2): signature = \
+                      Ed25519(node key, signed_message), signed_message = [29] || \
+                      'nightjar/v1/node-registration' || data, data = chain_id (uint256, 32 bytes \
+                      BE) || contract (20) || operator (20) || node_key (32) || nonce (uint256, 32 \
+                      bytes BE). Cases with valid = false replay the first case's signature over a \
+                      claim that differs in one field; they must not verify."
+                .into(),
+        cases,
+    }
+}
+
 #[test]
 fn regenerate_vectors() {
     if std::env::var("NIGHTJAR_REGEN_VECTORS").as_deref() != Ok("1") {
@@ -843,6 +994,7 @@ fn regenerate_vectors() {
     write("local_store.json", &gen_local_store());
     write("onion.json", &gen_onion());
     write("registry_snapshot.json", &gen_registry_snapshot());
+    write("registration.json", &gen_registration());
     let mut words = bip39::Language::English.word_list().join("\n");
     words.push('\n');
     fs::write(dir().join("bip39-english.txt"), words).unwrap();
@@ -1142,5 +1294,44 @@ fn registry_snapshot_vectors_replay() {
             h(blake2b_32(labels::REGISTRY_SNAPSHOT, &[c.text.as_bytes()])),
             c.hash
         );
+    }
+}
+
+#[test]
+fn registration_vectors_replay() {
+    let file: File<RegistrationCase> = read("registration.json");
+    assert!(file.cases.iter().filter(|c| c.valid).count() >= 3);
+    assert!(file.cases.iter().filter(|c| !c.valid).count() >= 5);
+    for c in &file.cases {
+        let claim = RegistrationClaim {
+            chain_id: unh32(&c.chain_id),
+            contract: addr(&c.contract),
+            operator: addr(&c.operator),
+            node_key: unh32(&c.node_key),
+            nonce: unh32(&c.nonce),
+        };
+        let data = claim.data();
+        assert_eq!(h(data), c.data, "{}", c.name);
+        assert_eq!(
+            h(data),
+            [&c.chain_id, &c.contract, &c.operator, &c.node_key, &c.nonce]
+                .into_iter()
+                .map(String::as_str)
+                .collect::<String>()
+        );
+        assert_eq!(h(claim.signed_message()), c.signed_message, "{}", c.name);
+        assert_eq!(
+            h(labelled(labels::NODE_REGISTRATION, &data)),
+            c.signed_message
+        );
+        let signer = Identity::from_seed(seed(&c.seed));
+        let sig = unh(&c.signature);
+        assert_eq!(claim.verify(&sig).is_ok(), c.valid, "{}", c.name);
+        if c.valid {
+            assert_eq!(h(claim.sign(&signer).unwrap()), c.signature, "{}", c.name);
+            assert_eq!(signer.public_key().to_hex(), c.node_key);
+        } else {
+            assert!(matches!(claim.verify(&sig), Err(CryptoError::BadSignature)));
+        }
     }
 }

@@ -3,6 +3,12 @@
 use clap::Parser;
 use nightjar_sim::Options;
 
+/// A simulated network allocates and frees millions of small buffers an
+/// hour (requests, answers, listings); mimalloc does that in about half
+/// the time glibc's allocator takes here (BENCHMARKS.md, "Simulator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let opts = Options::parse();
     let json = opts.json;

@@ -361,30 +361,26 @@ impl LinkCounts {
 async fn networked(args: &Args) -> anyhow::Result<Networked> {
     let bin = NodeBinary::find(args.node_bin.as_deref())?;
     let tmp = util::bench_dir(args.dir.clone())?;
-    let (mut ids, entries) = util::node_identities(2)?;
     let registry_path = tmp.path().join("registry.toml");
-    std::fs::write(
-        &registry_path,
-        Registry::genesis("bench", entries.clone()).to_toml(),
-    )?;
-    let sink_id = ids.pop().context("two identities")?;
-    let relay_id = ids.pop().context("two identities")?;
-    let (relay_entry, sink_entry) = (entries[0].clone(), entries[1].clone());
+    util::empty_registry(&registry_path)?;
+    let relay_id = Identity::generate()?;
+    let relay_key = relay_id.public_key();
     // The sink runs in this process; the relay in its own, so its CPU time
-    // can be read alone.
+    // can be read alone. Both bind port 0; the registry lists the ports
+    // they bound.
     let sink = nightjar_node::start(
         util::bench_config(
-            sink_entry.addr,
+            util::ANY_PORT,
             tmp.path().join("sink"),
             Some(registry_path.clone()),
         ),
-        sink_id,
+        Identity::generate()?,
     )
     .await?;
     let relay = util::launch(
         &bin,
         &util::bench_config(
-            relay_entry.addr,
+            util::ANY_PORT,
             tmp.path().join("relay"),
             Some(registry_path.clone()),
         ),
@@ -392,6 +388,9 @@ async fn networked(args: &Args) -> anyhow::Result<Networked> {
     )?
     .start()
     .await?;
+    let relay_entry = util::entry(relay_key, relay.addr());
+    let sink_entry = util::entry(sink.node_key, sink.listen);
+    util::publish_registry(&registry_path, &[relay_entry.clone(), sink_entry.clone()]).await?;
 
     // Build every packet first: the generator's CPU is not the relay's, but
     // on two shared cores it would slow the relay down.

@@ -452,10 +452,6 @@ async fn a_frozen_node_converges_with_its_swarm_after_resume() {
         held_by(&victim, &bob).await.is_none(),
         "the frozen member answered a retrieve"
     );
-    assert!(
-        frozen_at.elapsed() < FROZEN_FOR,
-        "the checks took the whole freeze"
-    );
 
     // Stay frozen for the rest of the minute (the point of the test).
     if let Some(rest) = FROZEN_FOR.checked_sub(frozen_at.elapsed()) {

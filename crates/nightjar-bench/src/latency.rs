@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use nightjar_client::{Client, Profile};
 use nightjar_crypto::identity::Identity;
 use nightjar_launch::{DEFAULT_STOP_GRACE, Launch, NodeBinary, NodeProcess};
-use nightjar_registry::{NetworkFile, Registry};
+use nightjar_registry::{NetworkFile, NodeEntry};
 use serde_json::json;
 
 use crate::util;
@@ -55,40 +55,47 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let bin = NodeBinary::find(args.node_bin.as_deref())?;
     let tmp = util::bench_dir(args.dir.clone())?;
     let dir = tmp.path();
-    let (ids, entries) = util::node_identities(args.nodes)?;
-    let registry = Registry::genesis("nightjar-bench", entries.clone());
+    let ids = util::identities(args.nodes)?;
     let registry_path = dir.join("registry.toml");
-    std::fs::write(&registry_path, registry.to_toml())?;
-    let network_path = dir.join("network.toml");
-    std::fs::write(
-        &network_path,
-        NetworkFile {
-            network: registry.network.clone(),
-            registry: None,
-            seeds: entries.clone(),
-        }
-        .to_toml(Some("registry.toml")),
-    )?;
-    let network = NetworkFile::load(&network_path)?;
+    util::empty_registry(&registry_path)?;
 
+    // The nodes bind port 0; once they reported their ports, the registry
+    // and the network file list them.
     let started = Instant::now();
     let mut configs = Vec::with_capacity(args.nodes);
-    for (i, (id, entry)) in ids.iter().zip(&entries).enumerate() {
+    for (i, id) in ids.iter().enumerate() {
         let mut config = util::bench_config(
-            entry.addr,
+            util::ANY_PORT,
             dir.join(format!("node-{i}")),
             Some(registry_path.clone()),
         );
         // A devnet node, not a load-test target: default request rate limits.
         config.requests_per_sec_per_connection =
-            nightjar_node::NodeConfig::new(entry.addr, dir.to_path_buf())
+            nightjar_node::NodeConfig::new(util::ANY_PORT, dir.to_path_buf())
                 .requests_per_sec_per_connection;
         config.sync_interval_secs = SYNC_INTERVAL_SECS;
         config.max_connections_per_ip = MAX_CONNECTIONS_PER_IP;
         configs.push(util::launch(&bin, &config, id)?);
     }
     let nodes = Launch::start_all(configs).await?;
+    let entries: Vec<NodeEntry> = ids
+        .iter()
+        .zip(&nodes)
+        .map(|(id, node)| util::entry(id.public_key(), node.addr()))
+        .collect();
+    util::publish_registry(&registry_path, &entries).await?;
     let startup = started.elapsed();
+    let network_path = dir.join("network.toml");
+    std::fs::write(
+        &network_path,
+        NetworkFile {
+            network: util::NETWORK.to_string(),
+            registry: None,
+            seeds: entries.clone(),
+        }
+        .to_toml(Some("registry.toml")),
+    )?;
+    let network = NetworkFile::load(&network_path)?;
 
     let bind = SocketAddr::from(([127, 0, 0, 1], 0));
     let alice = Profile::create(&dir.join("alice"), Identity::generate()?, None)?;

@@ -148,11 +148,21 @@ enum Command {
     },
     /// Run a node from a config file, as `nightjar-node --config` does (used
     /// when no `nightjar-node` binary is at hand, e.g. in the smoke tests).
-    #[command(hide = true)]
+    #[command(hide = true, args_override_self = true)]
     Node {
         /// TOML configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Overrides the file's `listen` (a restart by the launcher).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Overrides the file's `admin` (a restart by the launcher).
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+        /// Once serving, report the bound addresses here, as `nightjar-node
+        /// --ports-file` does.
+        #[arg(long)]
+        ports_file: Option<PathBuf>,
     },
 }
 
@@ -224,7 +234,12 @@ fn main() -> anyhow::Result<()> {
             }
             Command::SwarmLookup { nodes, lookups } => lookup::run(lookup::Args { nodes, lookups }),
             Command::Micro { iterations } => micro::run(iterations),
-            Command::Node { config } => util::run_node(&config).await,
+            Command::Node {
+                config,
+                listen,
+                admin,
+                ports_file,
+            } => util::run_node(&config, listen, admin, ports_file.as_deref()).await,
         }
     })
 }

@@ -48,16 +48,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let bin = NodeBinary::find(args.node_bin.as_deref())?;
     let tmp = util::bench_dir(args.dir.clone())?;
-    let (ids, entries) = util::node_identities(1)?;
-    let (id, entry) = (&ids[0], &entries[0]);
-    let mut config = util::bench_config(entry.addr, tmp.path().join("node"), None);
+    let id = Identity::generate()?;
+    let mut config = util::bench_config(util::ANY_PORT, tmp.path().join("node"), None);
     // Room for every message of an account (the default quota is 10,000).
     let per_account = args.messages.div_ceil(args.accounts) as u64;
     config.max_messages_per_account = config.max_messages_per_account.max(per_account);
     config.max_bytes_per_account = config
         .max_bytes_per_account
         .max(per_account * (args.size as u64 + 64));
-    let node = util::launch(&bin, &config, id)?.start().await?;
+    let node = util::launch(&bin, &config, &id)?.start().await?;
+    let entry = util::entry(id.public_key(), node.addr());
     tokio::time::sleep(SETTLE).await;
     let rss_idle = util::mb(node.rss_bytes()?);
 

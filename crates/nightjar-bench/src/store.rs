@@ -19,42 +19,31 @@ use nightjar_client::logic::prepare_send;
 use nightjar_crypto::identity::Identity;
 use nightjar_launch::NodeBinary;
 use nightjar_node::{NodeConfig, RunningNode};
-use nightjar_registry::{NodeEntry, NodeId, Registry};
+use nightjar_registry::NodeEntry;
 use nightjar_wire::{Request, ResponseBody};
 use serde_json::json;
 
 use crate::util::{self, cpu_seconds};
 
-/// A network of `n` in-process nodes forming one registry.
+/// A network of `n` in-process nodes forming one registry: each binds port
+/// 0, then the registry listing the ports they bound is written and every
+/// node is waited for until it serves it.
 async fn network(dir: &Path, n: usize) -> anyhow::Result<(Vec<RunningNode>, Vec<NodeEntry>)> {
-    let sockets: Vec<std::net::UdpSocket> = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()?;
-    let mut identities = Vec::with_capacity(n);
-    let mut entries = Vec::with_capacity(n);
-    for s in &sockets {
-        let id = Identity::generate()?;
-        entries.push(NodeEntry {
-            id: NodeId(id.public_key()),
-            addr: s.local_addr()?,
-        });
-        identities.push(id);
-    }
-    drop(sockets);
     let registry_path = dir.join("registry.toml");
-    std::fs::write(
-        &registry_path,
-        Registry::genesis("bench", entries.clone()).to_toml(),
-    )?;
+    util::empty_registry(&registry_path)?;
     let mut nodes = Vec::with_capacity(n);
-    for (i, (identity, entry)) in identities.into_iter().zip(&entries).enumerate() {
-        let mut config = NodeConfig::new(entry.addr, dir.join(format!("node-{i}")));
+    let mut entries = Vec::with_capacity(n);
+    for (i, identity) in util::identities(n)?.into_iter().enumerate() {
+        let mut config = NodeConfig::new(util::ANY_PORT, dir.join(format!("node-{i}")));
         config.registry = Some(registry_path.clone());
         config.log = "warn".into();
         // The load generator is one client pushing as hard as it can.
         config.requests_per_sec_per_connection = u32::MAX / 4;
-        nodes.push(nightjar_node::start(config, identity).await?);
+        let node = nightjar_node::start(config, identity).await?;
+        entries.push(util::entry(node.node_key, node.listen));
+        nodes.push(node);
     }
+    util::publish_registry(&registry_path, &entries).await?;
     Ok((nodes, entries))
 }
 
@@ -243,9 +232,10 @@ async fn process_phase(
     messages: usize,
     concurrency: usize,
 ) -> anyhow::Result<(Phase, Vec<Request>)> {
-    let (ids, entries) = util::node_identities(1)?;
-    let config = util::bench_config(entries[0].addr, dir.join("node"), None);
-    let node = util::launch(bin, &config, &ids[0])?.start().await?;
+    let id = Identity::generate()?;
+    let config = util::bench_config(util::ANY_PORT, dir.join("node"), None);
+    let node = util::launch(bin, &config, &id)?.start().await?;
+    let entries = vec![util::entry(id.public_key(), node.addr())];
     let requests = sealed_requests(messages)?;
     let shared = Arc::new(requests.clone());
     let (acked, receipts, wall, cpu) =

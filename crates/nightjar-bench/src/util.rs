@@ -10,10 +10,21 @@ use anyhow::Context;
 use nightjar_crypto::identity::Identity;
 use nightjar_launch::{DEFAULT_STOP_GRACE, LOOPBACK, Launch, NodeBinary};
 use nightjar_node::NodeConfig;
-use nightjar_registry::{NodeEntry, NodeId};
+use nightjar_registry::{NodeEntry, NodeId, Registry};
 
 /// How long a benchmark node gets to answer after it starts.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long each node gets to load a rewritten registry file (nodes poll it
+/// every second).
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The network name of the benchmarks' registries.
+pub const NETWORK: &str = "nightjar-bench";
+
+/// Port 0 on 127.0.0.1: benchmark nodes bind what the OS gives them and
+/// report it (no port is chosen and released first).
+pub const ANY_PORT: SocketAddr = SocketAddr::new(LOOPBACK, 0);
 
 /// Seconds of CPU this process (all its threads) has used, user and system,
 /// at nanosecond resolution.
@@ -120,25 +131,48 @@ impl Rng {
     }
 }
 
-/// `n` fresh node identities with free loopback addresses.
-pub fn node_identities(n: usize) -> anyhow::Result<(Vec<Identity>, Vec<NodeEntry>)> {
-    let addrs = nightjar_launch::free_udp_addrs(&vec![LOOPBACK; n])?;
-    let mut ids = Vec::with_capacity(n);
-    let mut entries = Vec::with_capacity(n);
-    for addr in addrs {
-        let id = Identity::generate()?;
-        entries.push(NodeEntry {
-            id: NodeId(id.public_key()),
-            addr,
-        });
-        ids.push(id);
+/// `n` fresh node identities.
+pub fn identities(n: usize) -> anyhow::Result<Vec<Identity>> {
+    (0..n)
+        .map(|_| Ok(Identity::generate()?))
+        .collect::<anyhow::Result<_>>()
+}
+
+/// The registry entry of a node with `key` serving at `addr`.
+pub fn entry(key: nightjar_crypto::identity::PublicKey, addr: SocketAddr) -> NodeEntry {
+    NodeEntry {
+        id: NodeId(key),
+        addr,
     }
-    Ok((ids, entries))
+}
+
+/// Write a registry listing no node yet at `path`: nodes started on port 0
+/// need a registry file before their ports, and so the real one, exist.
+pub fn empty_registry(path: &Path) -> anyhow::Result<()> {
+    write_registry(path, &Registry::genesis(NETWORK, Vec::new()))
+}
+
+/// Replace the registry at `path` by the genesis registry of `entries`
+/// (atomically) and wait until every one of those nodes serves it.
+pub async fn publish_registry(path: &Path, entries: &[NodeEntry]) -> anyhow::Result<()> {
+    write_registry(path, &Registry::genesis(NETWORK, entries.to_vec()))?;
+    let targets: Vec<_> = entries.iter().map(|e| (e.addr, e.id.0)).collect();
+    nightjar_launch::wait_for_registry(&targets, entries.len() as u64, REGISTRY_TIMEOUT).await?;
+    Ok(())
+}
+
+fn write_registry(path: &Path, registry: &Registry) -> anyhow::Result<()> {
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, registry.to_toml())?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 /// A launch of a benchmark node: `identity`'s key file and `config` written
-/// under `config.data_dir`, then `--config` on `bin` (60 s to answer;
-/// dropping the process stops it gracefully, SIGKILL after 10 s).
+/// under `config.data_dir`, then `--config` on `bin`, reporting the ports
+/// it bound in `data_dir/node.ports` (60 s to answer; dropping the process
+/// stops it gracefully, SIGKILL after 10 s). Its address, once started, is
+/// `NodeProcess::addr`.
 pub fn launch(
     bin: &NodeBinary,
     config: &NodeConfig,
@@ -146,6 +180,7 @@ pub fn launch(
 ) -> anyhow::Result<Launch> {
     Ok(nightjar_launch::write_node_files(config, identity)?
         .launch(bin)
+        .ports_file(config.data_dir.join("node.ports"))
         .ready_timeout(READY_TIMEOUT)
         .stop_on_drop(DEFAULT_STOP_GRACE))
 }
@@ -167,12 +202,27 @@ pub fn bench_config(
 }
 
 /// The hidden `node` subcommand: run a node from a configuration file
-/// exactly as `nightjar-node --config FILE` does, until SIGTERM or SIGINT.
-pub async fn run_node(config: &Path) -> anyhow::Result<()> {
-    let config = NodeConfig::from_file(config)?;
+/// exactly as `nightjar-node --config FILE [--listen A] [--admin A]
+/// [--ports-file P]` does, until SIGTERM or SIGINT.
+pub async fn run_node(
+    config: &Path,
+    listen: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    ports_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mut config = NodeConfig::from_file(config)?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if admin.is_some() {
+        config.admin = admin;
+    }
     config.validate()?;
     let identity = nightjar_keystore::load(&config.key_path(), None)?;
     let node = nightjar_node::start(config, identity).await?;
+    if let Some(path) = ports_file {
+        nightjar_launch::PortsFile::of_this_process(node.listen, node.admin).write(path)?;
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => {}

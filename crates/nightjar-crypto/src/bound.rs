@@ -2,34 +2,42 @@
 //! with the `bench` cargo feature (which `nightjar-bench` enables).
 //!
 //! `nightjar-bench onion-hop` compares the node's real relay path (peel a
-//! layer, wrap the answer) with the bare primitives the same work needs, run
-//! in the same process on the same bytes. Only this crate may name primitive
-//! crypto crates, so the bare operations live here. Nothing in the protocol
-//! calls them, and they carry none of the protocol's checks beyond what the
-//! primitives do themselves.
+//! layer, wrap the answer) with a **bound**: the sum of what the
+//! cryptographic primitives one hop needs cost, each primitive measured on
+//! its own, in the same process on the same bytes, taking for each the
+//! **fastest** implementation available here ([`HopBound`]). Only this crate
+//! may name primitive crypto crates, so the bare operations live here.
 //!
-//! The bound takes the **fastest** implementation available, not
-//! necessarily the one the protocol uses:
+//! The bound is defined independently of the relay's code: every operation
+//! here calls the primitive crates directly (x25519-dalek, aws-lc-rs,
+//! RustCrypto's `blake2`, `chacha20` and `chacha20poly1305`), never the
+//! protocol's own functions ([`crate::onion`], `crate::xchacha`,
+//! [`crate::identity`]); only the unit tests compare the bytes with those.
+//! So a relay that adds copies, allocations, parsing or a slower
+//! implementation shows a ratio below 1, and a change to the relay's code
+//! does not move the bound. Nothing in the protocol calls these functions,
+//! and they carry none of its checks beyond what the primitives do.
 //!
-//! - X25519: x25519-dalek (what the client's ephemeral keys use) or aws-lc-rs's
-//!   `agreement` with a static private key (`PrivateKey::from_private_key`,
-//!   already in the build under rustls);
-//! - XChaCha20-Poly1305: RustCrypto's `chacha20poly1305`, or HChaCha20
-//!   (RustCrypto) followed by aws-lc-rs's ChaCha20-Poly1305, which is the
-//!   same construction and what [`crate::onion`] uses;
-//! - keyed BLAKE2b with 56-byte outputs: RustCrypto's `blake2` (the only one
-//!   here).
+//! One relay hop needs, and so the bound counts:
 //!
-//! Both implementations of each primitive give the same bytes; the unit
-//! tests check that against [`crate::onion`].
+//! - `S = X25519(node secret, E)`: x25519-dalek's `StaticSecret`, or
+//!   aws-lc-rs's `agreement` with a static private key
+//!   (`PrivateKey::from_private_key`, already in the build under rustls);
+//! - the KDF, `BLAKE2b-56(label, S ‖ E ‖ Y)` under the request and the
+//!   response label: RustCrypto's `blake2` (the only implementation here);
+//! - an XChaCha20-Poly1305 open of the layer, and
+//! - an XChaCha20-Poly1305 seal of the answer passed back: RustCrypto's
+//!   `chacha20poly1305`, or HChaCha20 (RustCrypto `chacha20`) followed by
+//!   aws-lc-rs's ChaCha20-Poly1305 (the same construction, the same bytes).
 //!
-//! What one relay hop does, and so what [`hop_bound`] does:
-//! `S = X25519(node secret, E)`, the request and response keys
-//! `BLAKE2b-56(label, S ‖ E ‖ Y)` (twice), an AEAD open of the layer, and an
-//! AEAD seal of the answer it passes back. The bound works in buffers the
-//! caller provides, so it allocates nothing.
+//! What the bound leaves out is what a relay does beyond the primitives:
+//! parsing the layer, looking the next hop up, copying and allocating.
 
+use aws_lc_rs::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::agreement::{self, UnparsedPublicKey, X25519};
+use blake2::Blake2bMac;
+use blake2::digest::consts::U56;
+use blake2::digest::{FixedOutput, Update};
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
@@ -38,15 +46,18 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::identity::Identity;
+use crate::labels;
 use crate::onion::OnionError;
-use crate::xchacha;
 
 const TAG_LEN: usize = 16;
+
+/// The version byte that opens a layer's associated data (onion v1).
+const LAYER_VERSION: u8 = 1;
 
 /// An X25519 implementation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum X25519Impl {
-    /// x25519-dalek (`StaticSecret::diffie_hellman`), as the protocol uses.
+    /// x25519-dalek (`StaticSecret::diffie_hellman`).
     Dalek,
     /// aws-lc-rs `agreement` with a static private key.
     AwsLc,
@@ -55,11 +66,9 @@ pub enum X25519Impl {
 /// An XChaCha20-Poly1305 implementation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AeadImpl {
-    /// RustCrypto `chacha20poly1305::XChaCha20Poly1305` (envelopes and local
-    /// storage use it).
+    /// RustCrypto `chacha20poly1305::XChaCha20Poly1305`.
     RustCrypto,
-    /// HChaCha20 (RustCrypto `chacha20`) then aws-lc-rs ChaCha20-Poly1305,
-    /// as the onion layers use.
+    /// HChaCha20 (RustCrypto `chacha20`) then aws-lc-rs ChaCha20-Poly1305.
     AwsLc,
 }
 
@@ -98,10 +107,9 @@ impl StaticX25519 {
         Ok(StaticX25519 { secret, public })
     }
 
-    /// The X25519 secret of `identity` (the one [`crate::onion::peel`]
-    /// uses), for `imp`.
+    /// The X25519 secret of `identity` (the one a node peels with), for
+    /// `imp`: `clamp(SHA-512(seed)[0..32])`, derived here from the seed.
     pub fn of_identity(imp: X25519Impl, identity: &Identity) -> Result<StaticX25519, OnionError> {
-        // clamp(SHA-512(seed)[0..32]), as `Identity::from_seed` derives it.
         let signing = SigningKey::from_bytes(identity.seed().as_bytes());
         let mut scalar = Zeroizing::new(signing.to_scalar_bytes());
         if let Some(first) = scalar.first_mut() {
@@ -130,15 +138,20 @@ impl StaticX25519 {
     /// X25519 with `their_public`; `None` if the result is all zero (a
     /// small-order point) or the implementation refuses the point.
     pub fn agree(&self, their_public: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
-        match &self.secret {
+        let shared = match &self.secret {
             Secret::Dalek(s) => {
                 let shared = s.diffie_hellman(&x25519_dalek::PublicKey::from(*their_public));
-                shared
-                    .was_contributory()
-                    .then(|| Zeroizing::new(shared.to_bytes()))
+                Zeroizing::new(shared.to_bytes())
             }
-            Secret::AwsLc(k) => crate::identity::aws_lc_agree(k, their_public),
-        }
+            Secret::AwsLc(k) => {
+                let peer = UnparsedPublicKey::new(&X25519, their_public);
+                agreement::agree(k, peer, (), |s| {
+                    <[u8; 32]>::try_from(s).map(Zeroizing::new).map_err(|_| ())
+                })
+                .ok()?
+            }
+        };
+        shared.iter().any(|&b| b != 0).then_some(shared)
     }
 }
 
@@ -172,30 +185,63 @@ impl std::fmt::Debug for HopKey {
     }
 }
 
+/// `BLAKE2b-56(label, S ‖ E ‖ Y)` split into key and nonce.
+fn kdf_one(label: &'static str, s: &[u8; 32], e: &[u8; 32], y: &[u8; 32]) -> HopKey {
+    let mut key = HopKey {
+        key: Zeroizing::new([0; 32]),
+        nonce: [0; 24],
+    };
+    let mut mac =
+        match <Blake2bMac<U56> as blake2::digest::KeyInit>::new_from_slice(label.as_bytes()) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("domain labels are 1..=64 bytes"),
+        };
+    mac.update(s);
+    mac.update(e);
+    mac.update(y);
+    let out = Zeroizing::new(<[u8; 56]>::from(mac.finalize_fixed()));
+    let (k, n) = out.split_at(32);
+    key.key.copy_from_slice(k);
+    key.nonce.copy_from_slice(n);
+    key
+}
+
 /// The onion KDF of one hop: request and response keys from the shared
 /// secret `s`, the ephemeral key `e` and the node's X25519 public key `y`
-/// (two keyed BLAKE2b-56), as [`crate::onion`] derives them.
+/// (two keyed BLAKE2b-56, computed here with `blake2`).
 pub fn hop_kdf(s: &[u8; 32], e: &[u8; 32], y: &[u8; 32]) -> (HopKey, HopKey) {
-    let split = |h: &[u8; 56]| {
-        let mut key = HopKey {
-            key: Zeroizing::new([0; 32]),
-            nonce: [0; 24],
-        };
-        let (k, n) = h.split_at(32);
-        key.key.copy_from_slice(k);
-        key.nonce.copy_from_slice(n);
-        key
-    };
-    let (q, r) = crate::onion::hop_key_material(s, e, y);
-    (split(&q), split(&r))
+    (
+        kdf_one(labels::ONION_REQUEST, s, e, y),
+        kdf_one(labels::ONION_RESPONSE, s, e, y),
+    )
 }
 
 /// The associated data of a hop: version byte and ephemeral key.
 pub fn hop_aad(e: &[u8; 32]) -> [u8; 33] {
     let mut aad = [0u8; 33];
-    aad[0] = crate::onion::ONION_VERSION;
+    aad[0] = LAYER_VERSION;
     aad[1..].copy_from_slice(e);
     aad
+}
+
+/// XChaCha20-Poly1305 under `key` reduced to ChaCha20-Poly1305 for
+/// aws-lc-rs: the HChaCha20 subkey of the key and the first 16 nonce bytes,
+/// and the nonce `0⁴ ‖ last 8 nonce bytes`.
+fn aws_lc_key(key: &HopKey) -> Result<(LessSafeKey, Nonce), OnionError> {
+    let mut prefix = [0u8; 16];
+    prefix.copy_from_slice(&key.nonce[..16]);
+    let sub = Zeroizing::new(<[u8; 32]>::from(chacha20::hchacha::<chacha20::R20>(
+        &(*key.key).into(),
+        &prefix.into(),
+    )));
+    let mut short = [0u8; 12];
+    short[4..].copy_from_slice(&key.nonce[16..]);
+    let unbound = UnboundKey::new(&CHACHA20_POLY1305, sub.as_slice())
+        .map_err(|_| OnionError::Malformed("aws-lc-rs refused the key"))?;
+    Ok((
+        LessSafeKey::new(unbound),
+        Nonce::assume_unique_for_key(short),
+    ))
 }
 
 /// XChaCha20-Poly1305 open of `ct ‖ tag` (`sealed`) into `out` (of
@@ -217,8 +263,14 @@ pub fn aead_open(
                 .decrypt_inout_detached(&key.nonce.into(), aad, inout, &(*tag).into())
                 .map_err(|_| OnionError::DecryptFailed)
         }
-        AeadImpl::AwsLc => xchacha::open_detached(&key.key, &key.nonce, aad, ct, tag, out)
-            .map_err(|_| OnionError::DecryptFailed),
+        AeadImpl::AwsLc => {
+            if ct.len() != out.len() {
+                return Err(OnionError::DecryptFailed);
+            }
+            let (k, n) = aws_lc_key(key)?;
+            k.open_separate_gather(n, Aad::from(aad), ct, tag, out)
+                .map_err(|_| OnionError::DecryptFailed)
+        }
     }
 }
 
@@ -241,33 +293,64 @@ pub fn aead_seal(
             tag_out.copy_from_slice(&tag);
         }
         AeadImpl::AwsLc => {
-            let tag = xchacha::seal_detached(&key.key, &key.nonce, aad, plain)
+            let (k, n) = aws_lc_key(key)?;
+            let tag = k
+                .seal_in_place_separate_tag(n, Aad::from(aad), plain)
                 .map_err(|_| OnionError::Malformed("too long to encrypt"))?;
-            tag_out.copy_from_slice(&tag);
+            tag_out.copy_from_slice(tag.as_ref());
         }
     }
     Ok(())
 }
 
-/// The bare work of one relay hop: X25519 of `node` with `ephemeral`, the
-/// two KDF hashes, an AEAD open of `layer` (the node's layer, tag included)
-/// into `plain` (resized to fit, so after the first call it does not
-/// allocate), and an AEAD seal in place of `response` (the answer passed
-/// back: plaintext followed by 16 bytes for the tag).
-pub fn hop_bound(
-    node: &StaticX25519,
-    aead: AeadImpl,
-    ephemeral: &[u8; 32],
-    layer: &[u8],
-    plain: &mut Vec<u8>,
-    response: &mut [u8],
-) -> Result<(), OnionError> {
-    let shared = node.agree(ephemeral).ok_or(OnionError::LowOrderPoint)?;
-    let (req, resp) = hop_kdf(&shared, ephemeral, &node.public_key());
-    let aad = hop_aad(ephemeral);
-    plain.resize(layer.len().saturating_sub(TAG_LEN), 0);
-    aead_open(aead, &req, &aad, layer, plain)?;
-    aead_seal(aead, &resp, &aad, response)
+/// The bound of one relay hop: for each primitive the fastest of the
+/// implementations measured, and the sum of their costs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HopBound {
+    /// The fastest X25519 and its cost, ns per call.
+    pub x25519: (X25519Impl, f64),
+    /// The KDF (both keyed BLAKE2b-56), ns per call.
+    pub kdf_ns: f64,
+    /// The fastest open of the layer and its cost, ns per call.
+    pub open: (AeadImpl, f64),
+    /// The fastest seal of the answer and its cost, ns per call.
+    pub seal: (AeadImpl, f64),
+}
+
+impl HopBound {
+    /// The bound from measured costs (ns per call, each primitive timed on
+    /// its own): the cheapest of each list. `None` if a list is empty or a
+    /// cost is not a positive finite number (a measurement that failed).
+    pub fn from_measured(
+        x25519: &[(X25519Impl, f64)],
+        kdf_ns: f64,
+        open: &[(AeadImpl, f64)],
+        seal: &[(AeadImpl, f64)],
+    ) -> Option<HopBound> {
+        fn valid(ns: f64) -> bool {
+            ns.is_finite() && ns > 0.0
+        }
+        fn fastest<T: Copy>(costs: &[(T, f64)]) -> Option<(T, f64)> {
+            if !costs.iter().all(|(_, ns)| valid(*ns)) {
+                return None;
+            }
+            costs.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))
+        }
+        if !valid(kdf_ns) {
+            return None;
+        }
+        Some(HopBound {
+            x25519: fastest(x25519)?,
+            kdf_ns,
+            open: fastest(open)?,
+            seal: fastest(seal)?,
+        })
+    }
+
+    /// The bound's cost of one hop, ns: X25519 + KDF + open + seal.
+    pub fn ns(&self) -> f64 {
+        self.x25519.1 + self.kdf_ns + self.open.1 + self.seal.1
+    }
 }
 
 #[cfg(test)]
@@ -308,7 +391,19 @@ mod tests {
     }
 
     #[test]
-    fn hop_bound_opens_a_real_layer_like_peel_with_either_implementation() {
+    fn the_kdf_and_the_aad_are_the_onion_layers() {
+        let (s, e, y) = ([3u8; 32], [1u8; 32], [2u8; 32]);
+        let (q, r) = crate::onion::hop_key_material(&s, &e, &y);
+        let (req, resp) = hop_kdf(&s, &e, &y);
+        assert_eq!(&q[..32], &req.key[..]);
+        assert_eq!(&q[32..], &req.nonce[..]);
+        assert_eq!(&r[..32], &resp.key[..]);
+        assert_eq!(&r[32..], &resp.nonce[..]);
+        assert_eq!(hop_aad(&e)[0], crate::onion::ONION_VERSION);
+    }
+
+    #[test]
+    fn the_primitives_open_a_real_layer_as_peel_does_with_either_implementation() {
         let relay = node();
         let dest = Identity::from_seed(Seed::from_bytes([8; 32]));
         let hops = [(relay.public_key(), 1000), (dest.public_key(), 0)];
@@ -317,20 +412,14 @@ mod tests {
         let Peeled::Forward { layer: inner, .. } = peeled else {
             panic!("expected a forward layer");
         };
+        let e = packet.ephemeral_key;
         for x in [X25519Impl::Dalek, X25519Impl::AwsLc] {
+            let k = StaticX25519::of_identity(x, &relay).unwrap();
+            let shared = k.agree(&e).unwrap();
+            let (req, _) = hop_kdf(&shared, &e, &k.public_key());
             for a in [AeadImpl::RustCrypto, AeadImpl::AwsLc] {
-                let k = StaticX25519::of_identity(x, &relay).unwrap();
-                let mut plain = Vec::new();
-                let mut response = vec![5u8; 1000];
-                hop_bound(
-                    &k,
-                    a,
-                    &packet.ephemeral_key,
-                    &packet.layer,
-                    &mut plain,
-                    &mut response,
-                )
-                .unwrap();
+                let mut plain = vec![0u8; packet.layer.len() - TAG_LEN];
+                aead_open(a, &req, &hop_aad(&e), &packet.layer, &mut plain).unwrap();
                 // The plaintext is the forward header followed by the inner layer.
                 assert_eq!(
                     &plain[plain.len() - inner.len()..],
@@ -340,14 +429,7 @@ mod tests {
                 let mut bad = packet.layer.clone();
                 bad[3] ^= 1;
                 assert_eq!(
-                    hop_bound(
-                        &k,
-                        a,
-                        &packet.ephemeral_key,
-                        &bad,
-                        &mut plain,
-                        &mut response
-                    ),
+                    aead_open(a, &req, &hop_aad(&e), &bad, &mut plain),
                     Err(OnionError::DecryptFailed)
                 );
             }
@@ -369,5 +451,31 @@ mod tests {
             aead_open(imp, &k, &aad, &a, &mut out).unwrap();
             assert!(out.iter().all(|&x| x == 0xab));
         }
+    }
+
+    #[test]
+    fn the_bound_is_the_sum_of_the_fastest_of_each_primitive() {
+        let b = HopBound::from_measured(
+            &[(X25519Impl::Dalek, 100.0), (X25519Impl::AwsLc, 40.0)],
+            2.0,
+            &[(AeadImpl::RustCrypto, 5.0), (AeadImpl::AwsLc, 2.0)],
+            &[(AeadImpl::RustCrypto, 3.0), (AeadImpl::AwsLc, 4.0)],
+        )
+        .unwrap();
+        assert_eq!(b.x25519, (X25519Impl::AwsLc, 40.0));
+        assert_eq!(b.open, (AeadImpl::AwsLc, 2.0));
+        assert_eq!(b.seal, (AeadImpl::RustCrypto, 3.0));
+        assert_eq!(b.ns(), 47.0);
+        assert!(HopBound::from_measured(&[], 2.0, &[], &[]).is_none());
+        assert!(
+            HopBound::from_measured(
+                &[(X25519Impl::Dalek, 0.0)],
+                2.0,
+                &[(AeadImpl::AwsLc, 2.0)],
+                &[(AeadImpl::AwsLc, 2.0)]
+            )
+            .is_none(),
+            "a cost of 0 is a failed measurement"
+        );
     }
 }

@@ -1,8 +1,11 @@
 //! Test vectors in `test-vectors/` at the workspace root.
 //!
 //! The replay tests always run: they read every JSON file, re-derive every
-//! value with this crate and compare bytes. `regenerate_vectors` rewrites the
-//! files, but only when `NIGHTJAR_REGEN_VECTORS=1` is set:
+//! value with this crate and compare bytes.
+//! `committed_vectors_are_what_the_generator_writes` also always runs: it
+//! generates every file anew and fails if a committed file differs (or is
+//! missing), naming it. With `NIGHTJAR_REGEN_VECTORS=1` it rewrites the
+//! files instead:
 //!
 //! ```sh
 //! NIGHTJAR_REGEN_VECTORS=1 cargo test -p nightjar-crypto --test vectors
@@ -204,11 +207,16 @@ fn read<T: for<'de> Deserialize<'de>>(name: &str) -> File<T> {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("cannot parse {name}: {e}"))
 }
 
-fn write<T: Serialize>(name: &str, file: &File<T>) {
-    let path = dir().join(name);
-    let tmp = dir().join(format!(".{name}.tmp"));
+/// The text of a vector file as the generator writes it.
+fn render<T: Serialize>(file: &File<T>) -> String {
     let mut text = serde_json::to_string_pretty(file).unwrap();
     text.push('\n');
+    text
+}
+
+fn write(name: &str, text: &str) {
+    let path = dir().join(name);
+    let tmp = dir().join(format!(".{name}.tmp"));
     fs::write(&tmp, text).unwrap();
     fs::rename(&tmp, &path).unwrap();
 }
@@ -979,25 +987,63 @@ fn gen_registration() -> File<RegistrationCase> {
     }
 }
 
-#[test]
-fn regenerate_vectors() {
-    if std::env::var("NIGHTJAR_REGEN_VECTORS").as_deref() != Ok("1") {
-        eprintln!("skipping: set NIGHTJAR_REGEN_VECTORS=1 to rewrite test-vectors/");
-        return;
-    }
-    fs::create_dir_all(dir()).unwrap();
-    write("identity.json", &gen_identity());
-    write("labelled_signature.json", &gen_labelled());
-    write("message_hash.json", &gen_message_hash());
-    write("envelope.json", &gen_envelope());
-    write("keyfile.json", &gen_keyfile());
-    write("local_store.json", &gen_local_store());
-    write("onion.json", &gen_onion());
-    write("registry_snapshot.json", &gen_registry_snapshot());
-    write("registration.json", &gen_registration());
+/// Every file the generator writes, by name, with its text.
+fn generated_files() -> Vec<(&'static str, String)> {
     let mut words = bip39::Language::English.word_list().join("\n");
     words.push('\n');
-    fs::write(dir().join("bip39-english.txt"), words).unwrap();
+    vec![
+        ("identity.json", render(&gen_identity())),
+        ("labelled_signature.json", render(&gen_labelled())),
+        ("message_hash.json", render(&gen_message_hash())),
+        ("envelope.json", render(&gen_envelope())),
+        ("keyfile.json", render(&gen_keyfile())),
+        ("local_store.json", render(&gen_local_store())),
+        ("onion.json", render(&gen_onion())),
+        ("registry_snapshot.json", render(&gen_registry_snapshot())),
+        ("registration.json", render(&gen_registration())),
+        ("bip39-english.txt", words),
+    ]
+}
+
+/// The committed files are exactly what the generator writes today (so the
+/// generator, its fixed inputs and the crate have not drifted from the
+/// vectors the libsodium check reads). `NIGHTJAR_REGEN_VECTORS=1` rewrites
+/// the files instead of comparing.
+#[test]
+fn committed_vectors_are_what_the_generator_writes() {
+    let files = generated_files();
+    if std::env::var("NIGHTJAR_REGEN_VECTORS").as_deref() == Ok("1") {
+        fs::create_dir_all(dir()).unwrap();
+        for (name, text) in &files {
+            write(name, text);
+        }
+        eprintln!("rewrote {} files in test-vectors/", files.len());
+        return;
+    }
+    let differ: Vec<String> = files
+        .iter()
+        .filter_map(|(name, text)| {
+            let path = dir().join(name);
+            match fs::read_to_string(&path) {
+                Ok(committed) if committed == *text => None,
+                Ok(committed) => {
+                    let line = committed
+                        .lines()
+                        .zip(text.lines())
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(committed.lines().count().min(text.lines().count()));
+                    Some(format!("{name} differs from line {}", line + 1))
+                }
+                Err(e) => Some(format!("{name}: {e}")),
+            }
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "test-vectors/ is not what the generator writes (regenerate with \
+         NIGHTJAR_REGEN_VECTORS=1, check with check_libsodium.py, and commit):\n{}",
+        differ.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------

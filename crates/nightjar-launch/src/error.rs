@@ -106,6 +106,35 @@ pub enum LaunchError {
         /// The last lines of the log.
         tail: String,
     },
+    /// A node's ports file (see [`crate::PortsFile`]) could not be parsed.
+    #[error("ports file {path}: {reason}")]
+    PortsFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The launch names port 0 but no ports file, so the node's address
+    /// cannot be known.
+    #[error("{label} has port 0 and no ports file: its address cannot be known")]
+    UnknownAddress {
+        /// Which node.
+        label: String,
+    },
+    /// A node did not serve the expected registry before the deadline.
+    #[error(
+        "the node at {addr} did not serve registry height {height} within {timeout:?} (last: {last})"
+    )]
+    RegistryNotServed {
+        /// The node's QUIC address.
+        addr: SocketAddr,
+        /// The height waited for.
+        height: u64,
+        /// How long it was given.
+        timeout: Duration,
+        /// What it answered last (or why it did not).
+        last: String,
+    },
     /// A `/proc` file did not have the expected form (or the process is gone).
     #[error("{path}: {reason}")]
     Proc {

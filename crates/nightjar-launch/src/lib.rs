@@ -7,7 +7,10 @@
 //! - [`NodeBinary`] finds the executable (an explicit path,
 //!   `NIGHTJAR_NODE_BIN`, next to the current executable, the Cargo target
 //!   directory, `PATH`);
-//! - [`free_udp_addrs`] and [`free_node_ports`] ask the OS for free ports;
+//! - nodes bind port 0 and report the addresses they bound in a ports file
+//!   ([`PortsFile`], [`Launch::ports_file`]), which readiness reads: no
+//!   port is chosen here and released for the node to bind (another process
+//!   could take it in between);
 //! - [`write_node_files`] writes what a node needs to start from a
 //!   configuration file (its key and `node.toml`);
 //! - [`Launch`] describes one process (binary, arguments, log file, the
@@ -16,9 +19,10 @@
 //!   test panics — or, with [`NodeProcess::detach`], a process that outlives
 //!   this one (a devnet's);
 //! - readiness is the node answering an `info` request over QUIC at its
-//!   address, pinned to its key (no sleeps: a short poll inside a deadline,
-//!   and an error with the end of the node's log if it exits or never
-//!   answers);
+//!   address (the reported one), pinned to its key (no sleeps: a short poll
+//!   inside a deadline, and an error with the end of the node's log if it
+//!   exits or never answers); [`wait_for_registry`] waits until nodes serve
+//!   a registry height (after the caller rewrote their registry file);
 //! - graceful stop (SIGTERM, then SIGKILL after a grace period), kill,
 //!   restart, the pid, and the process's CPU seconds, RSS and peak RSS from
 //!   `/proc`;
@@ -37,6 +41,7 @@ mod detached;
 mod error;
 mod files;
 mod ports;
+mod ports_file;
 mod proc_stats;
 mod process;
 mod readiness;
@@ -48,7 +53,8 @@ pub use error::LaunchError;
 pub use files::{
     CONFIG_FILE, LOG_FILE, NodeFiles, config_file_in, log_file_in, write_key, write_node_files,
 };
-pub use ports::{LOOPBACK, NodePorts, free_node_ports, free_udp_addrs};
+pub use ports::LOOPBACK;
+pub use ports_file::PortsFile;
 pub use proc_stats::{cpu_seconds, peak_rss_bytes, rss_bytes};
 pub use process::{DEFAULT_READY_TIMEOUT, DEFAULT_STOP_GRACE, Launch, NodeProcess};
-pub use readiness::wait_all_ready;
+pub use readiness::{wait_all_ready, wait_for_registry};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nightjar_crypto::identity::PublicKey;
 use nix::sys::signal::Signal;
 
-use crate::{LaunchError, NodeBinary, signal};
+use crate::{LaunchError, NodeBinary, PortsFile, signal};
 
 /// How long a node gets to answer after it starts, unless the launch says otherwise.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,6 +37,11 @@ enum OnDrop {
 /// standard input is `/dev/null`; `NIGHTJAR_PASSPHRASE` is removed from its
 /// environment (the launcher's key files have no passphrase, and one meant
 /// for a client profile must not reach the node).
+///
+/// A node whose ports the OS is to choose is started with port 0 and a
+/// [ports file](Launch::ports_file): readiness then waits for the node to
+/// report the addresses it bound (see [`PortsFile`]) before it asks `info`
+/// there, and [`NodeProcess::addr`] / [`NodeProcess::admin`] give them.
 #[derive(Clone, Debug)]
 pub struct Launch {
     binary: NodeBinary,
@@ -49,11 +54,17 @@ pub struct Launch {
     own_process_group: bool,
     pub(crate) ready_timeout: Duration,
     on_drop: OnDrop,
+    /// `--ports-file PATH`: where the node reports its addresses.
+    pub(crate) ports_file: Option<PathBuf>,
+    /// The addresses a restart binds again (`--listen`, `--admin`): those
+    /// the node reported before it was restarted.
+    pinned: Option<PortsFile>,
 }
 
 impl Launch {
     /// Run `binary` (no arguments yet), logging to `log`; ready once it
-    /// answers `info` at `addr` as `key`.
+    /// answers `info` at `addr` as `key`. With port 0 in `addr` the address
+    /// is the one the node reports in its [ports file](Launch::ports_file).
     pub fn new(
         binary: &NodeBinary,
         addr: SocketAddr,
@@ -71,7 +82,18 @@ impl Launch {
             own_process_group: false,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             on_drop: OnDrop::Kill,
+            ports_file: None,
+            pinned: None,
         }
+    }
+
+    /// Pass `--ports-file PATH`: once it serves, the node writes the
+    /// addresses it bound to `path` (see [`PortsFile`]). The file is removed
+    /// before every start, and readiness waits for the one the started
+    /// process writes. Needed when the node binds port 0.
+    pub fn ports_file(mut self, path: impl AsRef<Path>) -> Launch {
+        self.ports_file = Some(path.as_ref().to_path_buf());
+        self
     }
 
     /// Add `--config PATH`.
@@ -136,6 +158,7 @@ impl Launch {
             pid: child.id(),
             child: Some(child),
             launch: self,
+            reported: None,
         })
     }
 
@@ -159,6 +182,19 @@ impl Launch {
     }
 
     fn spawn_child(&self) -> Result<Child, LaunchError> {
+        if let Some(path) = &self.ports_file {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(LaunchError::Io {
+                        action: "remove",
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -174,10 +210,18 @@ impl Launch {
             source,
         })?;
         let mut cmd = self.binary.command();
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+        cmd.args(&self.args);
+        if let Some(path) = &self.ports_file {
+            cmd.arg("--ports-file").arg(path);
+        }
+        if let Some(pinned) = &self.pinned {
+            // Later flags override earlier ones and the configuration file.
+            cmd.arg("--listen").arg(pinned.quic.to_string());
+            if let Some(admin) = pinned.admin {
+                cmd.arg("--admin").arg(admin.to_string());
+            }
+        }
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log_err);
         for var in &self.env_remove {
             cmd.env_remove(var);
         }
@@ -202,6 +246,8 @@ pub struct NodeProcess {
     /// `None` only once detached.
     child: Option<Child>,
     pid: u32,
+    /// What the running process reported in its ports file, once read.
+    reported: Option<PortsFile>,
 }
 
 impl NodeProcess {
@@ -210,9 +256,26 @@ impl NodeProcess {
         self.pid
     }
 
-    /// The QUIC address the node answers on.
+    /// The QUIC address the node answers on: the one it reported in its
+    /// ports file once readiness has read it, else the launch's.
     pub fn addr(&self) -> SocketAddr {
-        self.launch.addr
+        self.reported.map_or(self.launch.addr, |r| r.quic)
+    }
+
+    /// The admin address the node reported in its ports file (known once
+    /// it is ready; `None` without a ports file or an admin endpoint).
+    pub fn admin(&self) -> Option<SocketAddr> {
+        self.reported.and_then(|r| r.admin)
+    }
+
+    /// What the node reported in its ports file, once readiness has read it.
+    pub fn reported(&self) -> Option<PortsFile> {
+        self.reported
+    }
+
+    /// Record the running process's report (readiness reads it).
+    pub(crate) fn set_reported(&mut self, report: PortsFile) {
+        self.reported = Some(report);
     }
 
     /// The node's identity key.
@@ -306,12 +369,17 @@ impl NodeProcess {
         }
     }
 
-    /// Kill the process (if running) and start it again exactly as before
-    /// (same binary, arguments, log — appended — address and key), then wait
-    /// until it answers.
+    /// Kill the process (if running) and start it again as before (same
+    /// binary, arguments, log — appended — and key), on the same addresses:
+    /// if the node reported the ones it bound, the new process gets them
+    /// with `--listen` and `--admin` (overriding earlier flags and its
+    /// configuration file). Then wait until it answers.
     pub async fn restart(&mut self) -> Result<(), LaunchError> {
         if self.child.is_some() {
             self.kill()?;
+        }
+        if let Some(report) = self.reported.take() {
+            self.launch.pinned = Some(report);
         }
         let child = self.launch.spawn_child()?;
         self.pid = child.id();

@@ -1,16 +1,25 @@
 //! Whether a started node is ready: it answers an `info` request over QUIC
-//! at its address, from the key it was started with.
+//! at its address, from the key it was started with. A node started with a
+//! ports file must first report the address it bound (see
+//! [`crate::PortsFile`]); that is where it is asked.
 //!
 //! The loop polls (every [`POLL`]) until the node answers, its process
 //! exits, or the deadline passes; each attempt gives up after [`ATTEMPT`].
 //! Errors carry the end of the node's log.
+//!
+//! [`wait_for_registry`] waits, the same way, until nodes serve a given
+//! registry height (`get_registry`): after their registry file changed,
+//! e.g. once nodes started on port 0 have been listed in it.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::{LaunchError, NodeProcess};
+use nightjar_crypto::identity::PublicKey;
+use nightjar_wire::{Request, ResponseBody};
+
+use crate::{LaunchError, NodeProcess, PortsFile};
 
 /// Pause between attempts.
 const POLL: Duration = Duration::from_millis(50);
@@ -46,6 +55,7 @@ pub async fn wait_all_ready(nodes: &mut [NodeProcess]) -> Result<(), LaunchError
 async fn wait_one(endpoint: &quinn::Endpoint, node: &mut NodeProcess) -> Result<(), LaunchError> {
     let timeout = node.launch().ready_timeout;
     let deadline = Instant::now() + timeout;
+    let ports_file = node.launch().ports_file.clone();
     loop {
         if let Some(status) = node.try_wait()? {
             return Err(LaunchError::Exited {
@@ -55,7 +65,27 @@ async fn wait_one(endpoint: &quinn::Endpoint, node: &mut NodeProcess) -> Result<
                 tail: log_tail(node.log_path(), TAIL_LINES),
             });
         }
-        if nightjar_transport::answers_info(endpoint, node.addr(), node.key(), ATTEMPT).await {
+        let known = match (&ports_file, node.reported()) {
+            (_, Some(_)) => true,
+            (Some(path), None) => match PortsFile::read(path)? {
+                // Only this process's report counts (the file is removed
+                // before each start; the pid guards against anything else).
+                Some(report) if report.pid == node.pid() => {
+                    node.set_reported(report);
+                    true
+                }
+                _ => false,
+            },
+            (None, None) if node.addr().port() == 0 => {
+                return Err(LaunchError::UnknownAddress {
+                    label: node.label().to_string(),
+                });
+            }
+            (None, None) => true,
+        };
+        if known
+            && nightjar_transport::answers_info(endpoint, node.addr(), node.key(), ATTEMPT).await
+        {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -65,6 +95,79 @@ async fn wait_one(endpoint: &quinn::Endpoint, node: &mut NodeProcess) -> Result<
                 timeout,
                 log: node.log_path().to_path_buf(),
                 tail: log_tail(node.log_path(), TAIL_LINES),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Wait until every node in `targets` (QUIC address and key) answers
+/// `get_registry` with a registry of `height` events, each within `timeout`
+/// of its turn, over one client endpoint.
+pub async fn wait_for_registry(
+    targets: &[(SocketAddr, PublicKey)],
+    height: u64,
+    timeout: Duration,
+) -> Result<(), LaunchError> {
+    let endpoint = nightjar_transport::client_endpoint(SocketAddr::new(crate::LOOPBACK, 0))
+        .map_err(LaunchError::Endpoint)?;
+    let mut result = Ok(());
+    for (addr, key) in targets {
+        result = registry_served(&endpoint, *addr, key, height, timeout).await;
+        if result.is_err() {
+            break;
+        }
+    }
+    endpoint.close(0u32.into(), b"registry");
+    let _ = tokio::time::timeout(CLOSE_WAIT, endpoint.wait_idle()).await;
+    result
+}
+
+async fn registry_served(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    key: &PublicKey,
+    height: u64,
+    timeout: Duration,
+) -> Result<(), LaunchError> {
+    let deadline = Instant::now() + timeout;
+    let mut conn = None;
+    loop {
+        let last = match conn.as_ref() {
+            None => match tokio::time::timeout(
+                ATTEMPT,
+                nightjar_transport::connect(endpoint, addr, key),
+            )
+            .await
+            {
+                Ok(Ok(c)) => {
+                    conn = Some(c);
+                    continue;
+                }
+                Ok(Err(e)) => format!("cannot connect: {e}"),
+                Err(_) => "cannot connect: timed out".to_string(),
+            },
+            Some(c) => match nightjar_transport::request(c, &Request::GetRegistry, ATTEMPT).await {
+                Ok(resp) => match resp.body {
+                    ResponseBody::Registry { height: h, .. } if h == height => {
+                        c.close(0u32.into(), b"registry");
+                        return Ok(());
+                    }
+                    ResponseBody::Registry { height: h, .. } => format!("height {h}"),
+                    other => format!("{other:?}"),
+                },
+                Err(e) => {
+                    conn = None;
+                    format!("no answer: {e}")
+                }
+            },
+        };
+        if Instant::now() >= deadline {
+            return Err(LaunchError::RegistryNotServed {
+                addr,
+                height,
+                timeout,
+                last,
             });
         }
         tokio::time::sleep(POLL).await;

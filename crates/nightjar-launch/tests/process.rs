@@ -1,17 +1,15 @@
 //! The launcher on real processes. A shell script stands in for the node
 //! binary (through a symlink named `nightjar-node`), and where a node must
-//! answer, one runs inside the test process at the address the launch names.
+//! answer, one runs inside the test process at the address the launch names
+//! (or the script reports in its ports file).
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nightjar_crypto::identity::Identity;
-use nightjar_launch::{
-    DetachedNode, LOOPBACK, Launch, LaunchError, NodeBinary, NodeProcess, free_udp_addrs,
-};
+use nightjar_launch::{DetachedNode, LOOPBACK, Launch, LaunchError, NodeBinary, NodeProcess};
 
-/// Runs until SIGTERM, then exits 0.
 /// Runs until SIGTERM, then exits 0; prints `up` once its trap is set.
 const RUN: &str = "trap 'exit 0' TERM; echo up; while :; do sleep 0.05; done";
 /// Ignores SIGTERM; prints `up` once it does.
@@ -58,38 +56,62 @@ impl Fake {
     }
 }
 
-fn nobody() -> std::net::SocketAddr {
-    free_udp_addrs(&[LOOPBACK])
-        .expect("a free port")
-        .pop()
-        .expect("one address")
+/// A UDP socket that never answers, held for the test's lifetime so that
+/// no node can bind its address.
+struct Nobody(std::net::UdpSocket);
+
+impl Nobody {
+    fn new() -> Nobody {
+        Nobody(std::net::UdpSocket::bind((LOOPBACK, 0)).expect("a UDP socket"))
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.0.local_addr().expect("bound")
+    }
 }
 
 fn gone(pid: u32) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// A real node inside this process; returns it with a launch of `script`
-/// that is ready once that node answers.
+/// A real node inside this process (on a port the OS chose); returns it
+/// with a launch of `script` that is ready once that node answers.
 async fn answering(fake: &Fake, script: &str) -> (nightjar_node::RunningNode, Launch) {
     let identity = Identity::generate().expect("identity");
     let key = identity.public_key();
-    let addr = nobody();
-    let config = nightjar_node::NodeConfig::new(addr, fake.dir.path().join("data"));
+    let config = nightjar_node::NodeConfig::new(
+        std::net::SocketAddr::new(LOOPBACK, 0),
+        fake.dir.path().join("data"),
+    );
     let node = nightjar_node::start(config, identity)
         .await
         .expect("in-process node");
-    let launch = Launch::new(&fake.binary, addr, key, fake.log())
+    let launch = Launch::new(&fake.binary, node.listen, key, fake.log())
         .args(["-c", script])
         .config_file(fake.config());
     (node, launch)
+}
+
+/// A script that prints its arguments (`sh -c` makes the first one `$0`),
+/// reports `quic` (and its own pid, or `pid` if given) in the ports file
+/// the launcher names (`$3`, after `--config FILE --ports-file`), then runs
+/// like [`RUN`].
+fn reporting(quic: std::net::SocketAddr, pid: Option<u32>) -> String {
+    let pid = pid.map_or("$$".to_string(), |p| p.to_string());
+    format!(
+        "echo \"args: $0 $*\"; printf 'pid = %s\\nquic = \"%s\"\\n' {pid} {quic} > \"$3.tmp\" \
+         && mv \"$3.tmp\" \"$3\"; {RUN}"
+    )
 }
 
 #[tokio::test]
 async fn a_process_that_exits_first_is_an_error_with_its_log() {
     let fake = fake();
     let err = fake
-        .launch("echo starting; echo 'bad config' >&2; exit 3", nobody())
+        .launch(
+            "echo starting; echo 'bad config' >&2; exit 3",
+            Nobody::new().addr(),
+        )
         .label("node 7")
         .start()
         .await
@@ -113,9 +135,10 @@ async fn a_process_that_exits_first_is_an_error_with_its_log() {
 #[tokio::test]
 async fn a_process_that_never_answers_times_out_with_its_log() {
     let fake = fake();
+    let nobody = Nobody::new();
     let started = Instant::now();
     let err = fake
-        .launch(RUN, nobody())
+        .launch(RUN, nobody.addr())
         .ready_timeout(Duration::from_millis(300))
         .start()
         .await
@@ -155,6 +178,83 @@ async fn ready_restart_stats_and_kill_on_drop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_port_0_is_asked_where_it_reports_and_restarts_there() {
+    let fake = fake();
+    let (node, _) = answering(&fake, RUN).await;
+    let ports = fake.dir.path().join("node.ports");
+    let any_port = std::net::SocketAddr::new(LOOPBACK, 0);
+    let key = node.node_key;
+    let launch = Launch::new(&fake.binary, any_port, key, fake.log())
+        .args(["-c", &reporting(node.listen, None)])
+        .config_file(fake.config())
+        .ports_file(&ports);
+    let mut process = launch.start().await.expect("ready at the reported address");
+    assert_eq!(process.addr(), node.listen);
+    assert_eq!(process.admin(), None);
+    assert_eq!(
+        process.reported().map(|r| r.pid),
+        Some(process.pid()),
+        "the report of the process started"
+    );
+    let config = fake.config();
+    let first_args = format!(
+        "args: --config {} --ports-file {}",
+        config.display(),
+        ports.display()
+    );
+    assert_eq!(process.log_tail(2), format!("{first_args}\nup"));
+
+    // A restart binds the reported address again, and reports anew.
+    process.restart().await.expect("restarted");
+    assert_eq!(process.addr(), node.listen);
+    assert_eq!(process.reported().map(|r| r.pid), Some(process.pid()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let expected = format!(
+        "{first_args}\nup\n{first_args} --listen {}\nup",
+        node.listen
+    );
+    while process.log_tail(4) != expected {
+        assert!(
+            Instant::now() < deadline,
+            "restart arguments: {}",
+            process.log_tail(4)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(process);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_naming_another_process_or_no_report_is_not_ready() {
+    let fake = fake();
+    let (node, _) = answering(&fake, RUN).await;
+    let ports = fake.dir.path().join("node.ports");
+    let key = node.node_key;
+    let any_port = std::net::SocketAddr::new(LOOPBACK, 0);
+    // A stale report (another pid): the node it names answers, but the
+    // launcher never asks it.
+    let err = Launch::new(&fake.binary, any_port, key, fake.log())
+        .args(["-c", &reporting(node.listen, Some(1))])
+        .config_file(fake.config())
+        .ports_file(&ports)
+        .ready_timeout(Duration::from_millis(500))
+        .start()
+        .await
+        .expect_err("not this process's report");
+    assert!(matches!(err, LaunchError::NotReady { .. }), "{err}");
+    // Port 0 and no ports file: the address cannot be known.
+    let err = Launch::new(&fake.binary, any_port, key, fake.log())
+        .args(["-c", RUN])
+        .config_file(fake.config())
+        .start()
+        .await
+        .expect_err("no address");
+    assert!(matches!(err, LaunchError::UnknownAddress { .. }), "{err}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_all_waits_for_every_node() {
     let fake = fake();
     let (node, launch) = answering(&fake, RUN).await;
@@ -170,13 +270,17 @@ async fn start_all_waits_for_every_node() {
 #[test]
 fn stop_is_sigterm_then_sigkill() {
     let fake = fake();
-    let mut polite = fake.launch(RUN, nobody()).spawn().expect("spawned");
+    let nobody = Nobody::new();
+    let mut polite = fake.launch(RUN, nobody.addr()).spawn().expect("spawned");
     wait_up(&polite);
     let status = polite.stop(Duration::from_secs(10)).expect("stopped");
     assert!(status.success(), "{status}");
 
     std::fs::remove_file(fake.log()).expect("a fresh log");
-    let mut stubborn = fake.launch(STUBBORN, nobody()).spawn().expect("spawned");
+    let mut stubborn = fake
+        .launch(STUBBORN, nobody.addr())
+        .spawn()
+        .expect("spawned");
     wait_up(&stubborn);
     let started = Instant::now();
     let status = stubborn.stop(Duration::from_millis(300)).expect("stopped");
@@ -188,7 +292,8 @@ fn stop_is_sigterm_then_sigkill() {
 #[test]
 fn a_panicking_owner_still_kills_its_process() {
     let fake = fake();
-    let launch = fake.launch(RUN, nobody());
+    let nobody = Nobody::new();
+    let launch = fake.launch(RUN, nobody.addr());
     let (tx, rx) = std::sync::mpsc::channel();
     let owner = std::thread::spawn(move || {
         let process = launch.spawn().expect("spawned");
@@ -203,8 +308,9 @@ fn a_panicking_owner_still_kills_its_process() {
 #[test]
 fn a_detached_process_outlives_its_handle_and_is_stopped_by_pid() {
     let fake = fake();
+    let nobody = Nobody::new();
     let process = fake
-        .launch(RUN, nobody())
+        .launch(RUN, nobody.addr())
         .own_process_group()
         .spawn()
         .expect("spawned");
@@ -226,7 +332,10 @@ fn a_detached_process_outlives_its_handle_and_is_stopped_by_pid() {
     assert!(!node.is_running());
 
     std::fs::remove_file(fake.log()).expect("a fresh log");
-    let process = fake.launch(STUBBORN, nobody()).spawn().expect("spawned");
+    let process = fake
+        .launch(STUBBORN, nobody.addr())
+        .spawn()
+        .expect("spawned");
     wait_up(&process);
     let pid = process.detach();
     let node = DetachedNode::new(pid, fake.config());

@@ -64,31 +64,35 @@ pub async fn run() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    // Keys and ports first, so the registry exists before the nodes start
-    // and every node knows the swarm.
-    let mut identities = Vec::with_capacity(NODES);
-    let mut entries = Vec::with_capacity(NODES);
-    let sockets: Vec<std::net::UdpSocket> = (0..NODES)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()?;
-    for socket in &sockets {
-        let identity = Identity::generate()?;
-        entries.push(NodeEntry {
-            id: NodeId(identity.public_key()),
-            addr: socket.local_addr()?,
-        });
-        identities.push(identity);
-    }
-    drop(sockets);
-    let registry = Registry::genesis(crate::devnet::NETWORK_NAME, entries.clone());
+    // The nodes bind port 0 (the OS picks free ports as they bind) with a
+    // registry that lists no node yet; then the registry listing the ports
+    // they bound is written, and every node is waited for until it serves it.
     let registry_path = tmp.path().join("registry.toml");
-    std::fs::write(&registry_path, registry.to_toml())?;
+    let write_registry = |registry: &Registry| {
+        let part = registry_path.with_extension("toml.tmp");
+        std::fs::write(&part, registry.to_toml())?;
+        std::fs::rename(&part, &registry_path)
+    };
+    write_registry(&Registry::genesis(crate::devnet::NETWORK_NAME, Vec::new()))?;
     let mut nodes = Vec::with_capacity(NODES);
-    for (i, (identity, entry)) in identities.into_iter().zip(&entries).enumerate() {
-        let mut config = NodeConfig::new(entry.addr, tmp.path().join(format!("node-{i}")));
+    let mut entries = Vec::with_capacity(NODES);
+    for i in 0..NODES {
+        let mut config = NodeConfig::new(
+            SocketAddr::new(nightjar_launch::LOOPBACK, 0),
+            tmp.path().join(format!("node-{i}")),
+        );
         config.registry = Some(registry_path.clone());
-        nodes.push(nightjar_node::start(config, identity).await?);
+        let node = nightjar_node::start(config, Identity::generate()?).await?;
+        entries.push(NodeEntry {
+            id: NodeId(node.node_key),
+            addr: node.listen,
+        });
+        nodes.push(node);
     }
+    let registry = Registry::genesis(crate::devnet::NETWORK_NAME, entries.clone());
+    write_registry(&registry)?;
+    let targets: Vec<_> = entries.iter().map(|e| (e.addr, e.id.0)).collect();
+    nightjar_launch::wait_for_registry(&targets, NODES as u64, Duration::from_secs(30)).await?;
     let network_path = tmp.path().join("network.toml");
     let network = NetworkFile {
         network: registry.network.clone(),

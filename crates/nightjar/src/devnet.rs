@@ -1,8 +1,13 @@
 //! `nightjar devnet`: a local network of real `nightjar-node` processes on loopback.
 //!
-//! `up` writes (once) each node's key and config, the genesis registry and
-//! `network.toml` into a directory, starts the nodes, and waits until each
-//! answers an `info` request over QUIC. Running `up` again on the same
+//! `up` writes (once) each node's key and config into a directory, starts
+//! the nodes on port 0 with a registry that lists no node yet, and waits
+//! until each reports the ports it bound (its ports file) and answers an
+//! `info` request over QUIC there. Then it writes those ports into each
+//! node's config (so later starts bind them again), the genesis registry
+//! and `network.toml`, and waits until every node serves that registry.
+//! No port is chosen here and released for a node to bind, so no other
+//! process can take it in between. Running `up` again on the same
 //! directory restarts the same nodes with the same keys, ports and data.
 //! `down` stops them. The state lives in `DIR/devnet.json`. The processes
 //! themselves are started, waited for and stopped by `nightjar-launch`.
@@ -30,6 +35,11 @@ const SYNC_INTERVAL_SECS: u64 = 2;
 /// per-address connection limit is raised from its internet default.
 const DEVNET_MAX_CONNECTIONS_PER_IP: usize = 4096;
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long each node gets to load a rewritten registry file (it polls the
+/// file every second).
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The file a node reports its bound ports in, in its directory.
+const PORTS_FILE: &str = "node.ports";
 
 #[derive(Debug, Subcommand)]
 pub enum DevnetCmd {
@@ -121,9 +131,9 @@ pub(crate) struct DevnetNode {
     pub index: usize,
     /// Hex of the node's identity key.
     pub node_id: String,
-    /// Its QUIC address.
+    /// Its QUIC address (port 0 until the node first reported the port it bound).
     pub addr: SocketAddr,
-    /// Its metrics address.
+    /// Its metrics address (port 0 until first reported).
     pub admin: SocketAddr,
     /// The running process, if any.
     pub pid: Option<u32>,
@@ -199,7 +209,14 @@ fn save_state(dir: &Path, state: &DevnetState) -> anyhow::Result<()> {
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Write keys, configs, the registry and the network file of a new devnet.
+/// Whether the node has not reported its ports yet (it was never started).
+fn unbound(node: &DevnetNode) -> bool {
+    node.addr.port() == 0 || node.admin.port() == 0
+}
+
+/// Write keys and configs (on port 0) of a new devnet, and a registry that
+/// lists no node yet; the genesis registry and the network file are written
+/// once the nodes have reported their ports ([`publish`]).
 fn create(
     dir: &Path,
     n: usize,
@@ -210,32 +227,16 @@ fn create(
         bail!("a devnet needs at least one node");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let ips = (0..n)
-        .map(|i| ip_of(ip_base, i))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let ports = nightjar_launch::free_node_ports(&ips)?;
     let mut nodes = Vec::with_capacity(n);
-    for (index, ports) in ports.into_iter().enumerate() {
+    for index in 0..n {
         nodes.push(new_node(
             dir,
             index,
-            ports.quic,
-            ports.admin,
+            SocketAddr::new(ip_of(ip_base, index)?, 0),
             debug_accounting,
         )?);
     }
-    let entries = entries(&nodes)?;
-    let registry = Registry::genesis(NETWORK_NAME, entries.clone());
-    write_registry(dir, &registry)?;
-    let network = NetworkFile {
-        network: NETWORK_NAME.to_string(),
-        registry: None,
-        seeds: entries,
-    };
-    std::fs::write(
-        dir.join("network.toml"),
-        network.to_toml(Some("registry.toml")),
-    )?;
+    write_registry(dir, &Registry::genesis(NETWORK_NAME, Vec::new()))?;
     let state = DevnetState {
         network: NETWORK_NAME.to_string(),
         nodes,
@@ -246,15 +247,17 @@ fn create(
     Ok(state)
 }
 
-/// Write a node's key and config; the node joins the registry separately.
+/// Write a node's key and config (QUIC on `addr`, which has port 0, and the
+/// admin endpoint on 127.0.0.1 port 0); the node joins the registry
+/// separately, once it has reported its ports.
 fn new_node(
     dir: &Path,
     index: usize,
     addr: SocketAddr,
-    admin: SocketAddr,
     debug_accounting: bool,
 ) -> anyhow::Result<DevnetNode> {
     let identity = Identity::generate()?;
+    let admin = SocketAddr::new(nightjar_launch::LOOPBACK, 0);
     let mut config = NodeConfig::new(addr, node_dir(dir, index));
     config.admin = Some(admin);
     config.registry = Some(dir.join(REGISTRY_FILE));
@@ -271,6 +274,60 @@ fn new_node(
         pid: None,
         registered: true,
     })
+}
+
+/// Record the ports `node` reported (`addr`, `admin`) in its state and its
+/// config, so that every later start binds them again (the registry lists
+/// them).
+fn pin_ports(
+    dir: &Path,
+    node: &mut DevnetNode,
+    addr: SocketAddr,
+    admin: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let admin = admin.context("the node reported no admin address")?;
+    if (node.addr, node.admin) == (addr, admin) {
+        return Ok(());
+    }
+    let path = config_path(dir, node.index);
+    let mut config = NodeConfig::from_file(&path)?;
+    config.listen = addr;
+    config.admin = Some(admin);
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, config.to_toml())?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    node.addr = addr;
+    node.admin = admin;
+    Ok(())
+}
+
+/// Once every node of a new devnet has its ports: write the genesis
+/// registry listing them all and `network.toml`, and wait until every node
+/// serves that registry. Does nothing if the registry lists nodes already.
+async fn publish(dir: &Path, state: &DevnetState) -> anyhow::Result<()> {
+    let current = Registry::load(&dir.join(REGISTRY_FILE))?;
+    if !current.nodes.is_empty() || !current.events.is_empty() {
+        return Ok(());
+    }
+    if let Some(node) = state.nodes.iter().find(|n| unbound(n)) {
+        bail!("node {} has not reported its ports yet", node.index);
+    }
+    let entries = entries(&state.nodes)?;
+    let registry = Registry::genesis(NETWORK_NAME, entries.clone());
+    write_registry(dir, &registry)?;
+    let network = NetworkFile {
+        network: NETWORK_NAME.to_string(),
+        registry: None,
+        seeds: entries.clone(),
+    };
+    std::fs::write(
+        dir.join("network.toml"),
+        network.to_toml(Some("registry.toml")),
+    )?;
+    let targets: Vec<_> = entries.iter().map(|e| (e.addr, e.id.0)).collect();
+    let height = u64::try_from(entries.len()).context("too many nodes")?;
+    nightjar_launch::wait_for_registry(&targets, height, REGISTRY_TIMEOUT).await?;
+    Ok(())
 }
 
 /// Replace the registry file atomically, so running nodes never read half of it.
@@ -311,8 +368,9 @@ fn stop_node(dir: &Path, node: &DevnetNode) {
 }
 
 /// How to start the process of `node`: `nightjar-node --config
-/// node-I/node.toml`, logging to `node-I/node.log`, ready once it answers
-/// `info` with its key; in its own process group if it is to outlive this
+/// node-I/node.toml --ports-file node-I/node.ports`, logging to
+/// `node-I/node.log`, ready once it reported its ports and answers `info`
+/// there with its key; in its own process group if it is to outlive this
 /// command.
 fn launch(
     binary: &NodeBinary,
@@ -324,6 +382,7 @@ fn launch(
     let ndir = node_dir(dir, node.index);
     let launch = Launch::new(binary, node.addr, key, nightjar_launch::log_file_in(&ndir))
         .config_file(config_path(dir, node.index))
+        .ports_file(ndir.join(PORTS_FILE))
         .label(format!("node {}", node.index));
     Ok(if detach {
         launch.own_process_group()
@@ -332,22 +391,24 @@ fn launch(
     })
 }
 
-/// Start `node` detached and wait until it answers; returns its pid. The
-/// pid is saved in `state` (with `update`) before the wait, so `down` finds
-/// the process even if this command is interrupted.
+/// Start `node` detached and wait until it answers; returns its pid and the
+/// QUIC and admin addresses it reported. The pid is saved in `state` (with
+/// `update`) before the wait, so `down` finds the process even if this
+/// command is interrupted.
 async fn start_detached(
     dir: &Path,
     node: &DevnetNode,
     state: &mut DevnetState,
     update: impl FnOnce(&mut DevnetState, u32) -> anyhow::Result<()>,
-) -> anyhow::Result<u32> {
+) -> anyhow::Result<(u32, SocketAddr, Option<SocketAddr>)> {
     let binary = NodeBinary::find(None)?;
     let mut process = launch(&binary, dir, node, true)?.spawn()?;
     update(state, process.pid())?;
     save_state(dir, state)?;
     // On failure the process is killed as `process` drops.
     process.wait_ready().await?;
-    Ok(process.detach())
+    let (addr, admin) = (process.addr(), process.admin());
+    Ok((process.detach(), addr, admin))
 }
 
 /// Start every node of the devnet in `dir` that is not running; returns the
@@ -383,7 +444,22 @@ pub async fn up(
         node_mut(&mut state, *index)?.pid = Some(process.pid());
     }
     save_state(dir, &state)?;
-    if let Err(e) = nightjar_launch::wait_all_ready(&mut processes).await {
+    let ready = match nightjar_launch::wait_all_ready(&mut processes).await {
+        Ok(()) => {
+            // Every node now has its ports: pin them, then list the nodes
+            // in the registry if this is a new devnet.
+            let pinned = indices.iter().zip(&processes).try_for_each(|(index, p)| {
+                pin_ports(dir, node_mut(&mut state, *index)?, p.addr(), p.admin())
+            });
+            save_state(dir, &state)?;
+            match pinned {
+                Ok(()) => publish(dir, &state).await,
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = ready {
         // Kill and reap what this call started; nodes that were already
         // running keep running and stay recorded.
         drop(processes);
@@ -393,7 +469,7 @@ pub async fn up(
             }
         }
         save_state(dir, &state)?;
-        return Err(e.into());
+        return Err(e);
     }
     if detach {
         // Detached nodes outlive this process; init reaps them when they exit.
@@ -424,12 +500,14 @@ pub async fn start_node(dir: &Path, index: usize) -> anyhow::Result<()> {
     if running(dir, &node) {
         return Ok(());
     }
-    start_detached(dir, &node, &mut state, |state, pid| {
+    let (_, addr, admin) = start_detached(dir, &node, &mut state, |state, pid| {
         node_mut(state, index)?.pid = Some(pid);
         Ok(())
     })
     .await?;
-    Ok(())
+    // A node never started before (an interrupted `up`) gets its ports now.
+    pin_ports(dir, node_mut(&mut state, index)?, addr, admin)?;
+    save_state(dir, &state)
 }
 
 /// Stop one node, gracefully or with SIGKILL.
@@ -447,31 +525,30 @@ pub fn stop_one(dir: &Path, index: usize, kill: bool) -> anyhow::Result<()> {
     save_state(dir, &state)
 }
 
-/// Add a node: key, config, join event, process.
+/// Add a node: key, config, process (on port 0), then its join event with
+/// the ports it reported.
 pub async fn add_node(dir: &Path) -> anyhow::Result<DevnetNode> {
     let mut state = state_or_fail(dir)?;
     let index = state.nodes.len();
     let ip = state.ip_of(index)?;
-    let ports = nightjar_launch::free_node_ports(&[ip])?
-        .into_iter()
-        .next()
-        .context("no free port")?;
-    let node = new_node(dir, index, ports.quic, ports.admin, state.debug_accounting)?;
+    let node = new_node(dir, index, SocketAddr::new(ip, 0), state.debug_accounting)?;
     let mut registry = Registry::load(&dir.join(REGISTRY_FILE))?;
-    let entry = entries(std::slice::from_ref(&node))?
-        .into_iter()
-        .next()
-        .context("node entry")?;
     // Start first, so the node is up when the others learn about it.
-    let pid = start_detached(dir, &node, &mut state, |state, pid| {
+    let (_, addr, admin) = start_detached(dir, &node, &mut state, |state, pid| {
         let mut recorded = node.clone();
         recorded.pid = Some(pid);
         state.nodes.push(recorded);
         Ok(())
     })
     .await?;
-    let mut node = node;
-    node.pid = Some(pid);
+    let recorded = node_mut(&mut state, index)?;
+    pin_ports(dir, recorded, addr, admin)?;
+    let node = recorded.clone();
+    save_state(dir, &state)?;
+    let entry = entries(std::slice::from_ref(&node))?
+        .into_iter()
+        .next()
+        .context("node entry")?;
     registry.append(nightjar_registry::RegistryEvent::Join { node: entry })?;
     write_registry(dir, &registry)?;
     Ok(node)

@@ -85,7 +85,8 @@ fn retrieve(account: &Identity, wait_ms: u32) -> Request {
 }
 
 /// The well-behaved client: `info`, a store and a retrieve all answered
-/// normally and promptly. Returns how long the three took.
+/// correctly, each within a generous deadline (10 s; this checks that the
+/// client is served, not how fast). Returns how long the three took.
 async fn assert_serving(conn: &quinn::Connection, owner: &Identity) -> Duration {
     let started = Instant::now();
     let t = Duration::from_secs(10);
@@ -107,12 +108,7 @@ async fn assert_serving(conn: &quinn::Connection, owner: &Identity) -> Duration 
         ResponseBody::Messages { messages, .. } => assert!(!messages.is_empty()),
         other => panic!("unexpected {other:?}"),
     }
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_secs(3),
-        "the good client waited {took:?}"
-    );
-    took
+    started.elapsed()
 }
 
 async fn http_get(addr: SocketAddr, path: &str) -> String {
@@ -218,11 +214,13 @@ async fn ten_thousand_concurrent_streams_are_flow_controlled_in_bounded_memory()
             Response::from_frame(&bytes).unwrap()
         }));
     }
-    // While the flood runs, the good client keeps getting prompt answers and
-    // the node's memory stays put.
+    // While the flood runs, the good client keeps being served — not only
+    // once the flood is over: some of its rounds end while flood streams are
+    // still unanswered — and the node's memory stays put.
     let mut rss_peak = rss_before;
     let mut worst = Duration::ZERO;
     let mut rounds = 0;
+    let mut rounds_during_flood = 0;
     while !tasks.iter().all(|t| t.is_finished()) {
         assert!(
             started.elapsed() < Duration::from_secs(120),
@@ -231,6 +229,9 @@ async fn ten_thousand_concurrent_streams_are_flow_controlled_in_bounded_memory()
         worst = worst.max(assert_serving(&good, &owner).await);
         rss_peak = rss_peak.max(rss_bytes(&node));
         rounds += 1;
+        if !tasks.iter().all(|t| t.is_finished()) {
+            rounds_during_flood += 1;
+        }
     }
     let flood_took = started.elapsed();
     let mut infos = 0;
@@ -244,9 +245,14 @@ async fn ten_thousand_concurrent_streams_are_flow_controlled_in_bounded_memory()
     let growth = rss_peak.saturating_sub(rss_before);
     eprintln!(
         "{STREAMS} streams answered in {flood_took:?}; node RSS {} MiB -> peak {} MiB; \
-         good client: {rounds} rounds, worst {worst:?}",
+         good client: {rounds} rounds ({rounds_during_flood} ended during the flood), \
+         worst {worst:?}",
         rss_before >> 20,
         rss_peak >> 20
+    );
+    assert!(
+        rounds_during_flood >= 1,
+        "the good client was served only after the flood ({rounds} rounds)"
     );
     assert!(
         growth < 200 << 20,
@@ -336,6 +342,18 @@ async fn connections_beyond_the_per_ip_limit_are_refused() {
     let owner = Identity::generate().unwrap();
     assert_serving(&good, &owner).await;
 
+    // Before the flood, the only connection left is the good client's (the
+    // readiness check's, from 127.0.0.1 too, has been closed), so 127.0.0.1
+    // has all its places.
+    let settled = Instant::now();
+    while metric(&node, "nightjar_connections").await > 1.0 {
+        assert!(
+            settled.elapsed() < nightjar_transport::IDLE_TIMEOUT + Duration::from_secs(10),
+            "the readiness connection never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     let flood_ep = endpoint("127.0.0.1:0");
     let mut open = Vec::new();
     let mut refused = 0;
@@ -350,13 +368,8 @@ async fn connections_beyond_the_per_ip_limit_are_refused() {
             Err(e) => panic!("unexpected connection error {e}"),
         }
     }
-    // (A connection left over from the readiness check may hold one place.)
-    assert!(
-        (1..=LIMIT).contains(&open.len()),
-        "{} connections admitted",
-        open.len()
-    );
-    assert_eq!(refused, FLOOD - open.len());
+    assert_eq!(open.len(), LIMIT, "connections admitted from one address");
+    assert_eq!(refused, FLOOD - LIMIT);
     for conn in &open {
         let info = nightjar_transport::request(conn, &Request::Info, Duration::from_secs(10))
             .await

@@ -3,6 +3,10 @@
 //! leaves a sound database; a full disk refuses stores with `storage_full`
 //! while reads keep working, and stores resume once space is freed; a node
 //! frozen with SIGSTOP catches up with its swarm after SIGCONT.
+//!
+//! The full-disk test mounts a small tmpfs, which needs root (CI runs as
+//! root). Where that cannot be done it fails, unless
+//! `NIGHTJAR_TEST_SKIP_FULL_DISK=1` says to skip it (CI does not set it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -65,9 +69,11 @@ async fn acknowledged_stores_survive_sigkill_and_the_database_checks_out() {
     for t in 0..TASKS {
         let conn = connect(&node).await;
         let acked = Arc::clone(&acked);
+        // Each task stores one message after the other until the node is
+        // gone; it returns the one that got no answer (sent, perhaps
+        // stored, never acknowledged).
         tasks.push(tokio::spawn(async move {
             let sender = Identity::generate().unwrap();
-            let mut failures = 0usize;
             for i in 0.. {
                 let prepared = logic::prepare_send(
                     &sender,
@@ -88,17 +94,14 @@ async fn acknowledged_stores_survive_sigkill_and_the_database_checks_out() {
                         other => panic!("store {t}/{i} answered {other:?}"),
                     },
                     // The node was killed: this store was in flight.
-                    Err(_) => {
-                        failures += 1;
-                        break;
-                    }
+                    Err(_) => return prepared.hash,
                 }
             }
-            failures
+            unreachable!("the loop ends only when the node is gone")
         }));
     }
 
-    // Kill the node while every task has a store in flight.
+    // Kill the node: each task always has one store in flight.
     let deadline = Instant::now() + Duration::from_secs(60);
     while acked.lock().unwrap().len() < KILL_AFTER {
         assert!(Instant::now() < deadline, "stores too slow");
@@ -106,17 +109,17 @@ async fn acknowledged_stores_survive_sigkill_and_the_database_checks_out() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     node.kill();
-    let mut in_flight = 0;
+    let mut in_flight = BTreeSet::new();
     for task in tasks {
-        in_flight += task.await.unwrap();
+        in_flight.insert(hex::encode(task.await.unwrap()));
     }
     let acked: BTreeSet<String> = acked.lock().unwrap().iter().map(hex::encode).collect();
     eprintln!(
-        "{} stores acknowledged, {in_flight} in flight when the node was killed",
-        acked.len()
+        "{} stores acknowledged, {} in flight when the node was killed",
+        acked.len(),
+        in_flight.len()
     );
     assert!(acked.len() >= KILL_AFTER);
-    assert_eq!(in_flight, TASKS, "every task had a store in flight");
 
     // Restarted on the same directory, port and key: nothing acknowledged is lost.
     node.restart().await;
@@ -129,10 +132,16 @@ async fn acknowledged_stores_survive_sigkill_and_the_database_checks_out() {
         "{} acknowledged messages lost: {lost:?}",
         lost.len()
     );
-    eprintln!("{} messages held after restart", held.len());
-    assert!(
-        held.len() <= acked.len() + TASKS,
-        "more held than ever sent"
+    // What is held beyond the acknowledged stores can only be stores that
+    // were in flight (each may or may not have been committed).
+    let sent: BTreeSet<String> = acked.union(&in_flight).cloned().collect();
+    let unknown: Vec<_> = held.difference(&sent).collect();
+    assert!(unknown.is_empty(), "held but never sent: {unknown:?}");
+    eprintln!(
+        "{} messages held after restart ({} of the {} in flight)",
+        held.len(),
+        held.intersection(&in_flight).count(),
+        in_flight.len()
     );
 
     node.kill();
@@ -193,6 +202,32 @@ impl Drop for TmpfsMount {
     }
 }
 
+/// The environment variable that lets the full-disk test be skipped where
+/// its tmpfs cannot be mounted (CI never sets it).
+const SKIP_FULL_DISK: &str = "NIGHTJAR_TEST_SKIP_FULL_DISK";
+
+/// A tmpfs of `size` at `path` for the full-disk test, or `None` if it
+/// cannot be mounted and `NIGHTJAR_TEST_SKIP_FULL_DISK=1` allows skipping;
+/// without that, a test that cannot run fails.
+fn tmpfs_or_skip(path: &Path, size: &str) -> Option<TmpfsMount> {
+    let why = if nix::unistd::geteuid().is_root() {
+        match TmpfsMount::mount(path, size) {
+            Ok(mount) => return Some(mount),
+            Err(why) => why,
+        }
+    } else {
+        "mounting a tmpfs needs root".to_string()
+    };
+    if std::env::var(SKIP_FULL_DISK).as_deref() == Ok("1") {
+        eprintln!("SKIPPED ({SKIP_FULL_DISK}=1): {why}");
+        return None;
+    }
+    panic!(
+        "the full-disk test cannot run: {why}. Run the tests as root (CI does), \
+         or set {SKIP_FULL_DISK}=1 to skip this test knowingly."
+    );
+}
+
 /// The error code of a response, if it is an error.
 fn error_code(body: &ResponseBody) -> Option<ErrorCode> {
     match body {
@@ -203,10 +238,6 @@ fn error_code(body: &ResponseBody) -> Option<ErrorCode> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_refuses_stores_keeps_serving_reads_and_recovers() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: mounting a tmpfs needs root");
-        return;
-    }
     let tmp = tempfile::Builder::new()
         .prefix("nj-full-")
         .tempdir()
@@ -214,12 +245,8 @@ async fn full_disk_refuses_stores_keeps_serving_reads_and_recovers() {
     let mount_point = tmp.path().join("disk");
     std::fs::create_dir(&mount_point).unwrap();
     // Declared before the node so the node is killed before the unmount.
-    let mount = match TmpfsMount::mount(&mount_point, "2m") {
-        Ok(m) => m,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(mount) = tmpfs_or_skip(&mount_point, "2m") else {
+        return;
     };
     let data_dir = mount_point.join("data");
     // The log lives off the small disk.
@@ -399,12 +426,32 @@ async fn a_frozen_node_converges_with_its_swarm_after_resume() {
     }
     assert_eq!(sent.len(), 30);
     eprintln!("30 messages sent in {:?}", frozen_at.elapsed());
-    // The others hold them; the frozen one cannot yet.
-    for m in members.iter().filter(|m| m.id != victim.id) {
-        let held = held_by(m, &bob).await.expect("live member answers");
-        let have = sent.intersection(&held).count();
-        eprintln!("member {} holds {have} of 30 while one is frozen", m.id);
+    // While it is frozen: every live member comes to hold all 30 (each store
+    // was acknowledged by a majority, the entry node replicates to every
+    // member and anti-entropy runs every 2 s), and the frozen member answers
+    // nothing at all (so the freeze is real).
+    let live: Vec<_> = members.iter().filter(|m| m.id != victim.id).collect();
+    assert_eq!(live.len(), 5);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for m in &live {
+        loop {
+            let held = held_by(m, &bob).await.expect("a live member answers");
+            let missing = sent.difference(&held).count();
+            if missing == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "live member {} still lacks {missing} of 30 while one is frozen",
+                m.id
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
+    assert!(
+        held_by(&victim, &bob).await.is_none(),
+        "the frozen member answered a retrieve"
+    );
 
     // Stay frozen for the rest of the minute (the point of the test).
     if let Some(rest) = FROZEN_FOR.checked_sub(frozen_at.elapsed()) {

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -70,20 +70,6 @@ fn is_node_id(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
-fn free_udp_port() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn free_tcp_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 fn example_text() -> String {
@@ -338,6 +324,24 @@ impl Drop for Running {
     }
 }
 
+/// `text` without ANSI colour sequences (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn health(admin: SocketAddr) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&admin, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
@@ -349,22 +353,23 @@ fn health(admin: SocketAddr) -> Option<String> {
     Some(answer)
 }
 
+/// Started on port 0 with `--ports-file`, the node reports the ports it
+/// bound (and its pid) once it serves, and answers `/health` at the admin
+/// address reported; SIGTERM then stops it with status 0.
 #[test]
-fn node_exits_cleanly_on_sigterm() {
+fn node_reports_its_ports_and_exits_cleanly_on_sigterm() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
     let dir = tempfile::tempdir().unwrap();
-    let listen = free_udp_port();
-    let admin = free_tcp_port();
+    let ports = dir.path().join("node.ports");
     let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
     let child = node()
-        .arg("--listen")
-        .arg(listen.to_string())
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .arg("--admin")
-        .arg(admin.to_string())
+        .arg("--ports-file")
+        .arg(&ports)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -373,6 +378,31 @@ fn node_exits_cleanly_on_sigterm() {
     let read_log = || std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
 
     let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        if let Some(report) = nightjar_launch::PortsFile::read(&ports).unwrap() {
+            break report;
+        }
+        if let Ok(Some(status)) = node.0.try_wait() {
+            panic!("the node exited early with {status}:\n{}", read_log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node never wrote its ports file:\n{}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(report.pid, node.0.id());
+    assert_eq!(report.quic.ip(), std::net::Ipv4Addr::LOCALHOST);
+    assert_ne!(report.quic.port(), 0);
+    let admin: SocketAddr = report.admin.expect("an admin address");
+    assert_ne!(admin.port(), 0);
+    // The start log names the same port.
+    let log_text = strip_ansi(&read_log());
+    assert!(
+        log_text.contains(&format!("quic_port={}", report.quic.port())),
+        "{log_text}"
+    );
     loop {
         if let Some(answer) = health(admin)
             && answer.starts_with("HTTP/1.")

@@ -79,6 +79,9 @@ struct Watcher {
     children: Arc<Mutex<Vec<u32>>>,
     /// Children seen running `nightjar` (argv[0] is the binary, so after exec).
     alive: Arc<Mutex<HashSet<u32>>>,
+    /// Children whose environment was read after they were seen running
+    /// `nightjar` (so it is theirs, not the test's inherited before exec).
+    env_read: Arc<Mutex<HashSet<u32>>>,
     thread: Option<JoinHandle<Seen>>,
 }
 
@@ -87,14 +90,21 @@ impl Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let children = Arc::new(Mutex::new(Vec::new()));
         let alive = Arc::new(Mutex::new(HashSet::new()));
+        let env_read = Arc::new(Mutex::new(HashSet::new()));
         let thread = {
-            let (stop, children, alive) = (stop.clone(), children.clone(), alive.clone());
-            std::thread::spawn(move || scan(&stop, &children, &alive))
+            let (stop, children, alive, env_read) = (
+                stop.clone(),
+                children.clone(),
+                alive.clone(),
+                env_read.clone(),
+            );
+            std::thread::spawn(move || scan(&stop, &children, &alive, &env_read))
         };
         Watcher {
             stop,
             children,
             alive,
+            env_read,
             thread: Some(thread),
         }
     }
@@ -122,6 +132,18 @@ impl Watcher {
         }
     }
 
+    /// Wait until the watcher has read `pid`'s environment after its exec.
+    fn wait_until_env_read(&self, pid: u32) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.env_read.lock().unwrap().contains(&pid) {
+            assert!(
+                Instant::now() < deadline,
+                "the watcher never read the environment of process {pid}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn finish(mut self) -> Seen {
         self.stop.store(true, Ordering::SeqCst);
         self.thread.take().unwrap().join().expect("watcher thread")
@@ -144,7 +166,12 @@ fn record(seen: &mut Seen, bytes: &[u8], origin: impl FnOnce() -> String) {
 /// The watcher's loop: a sweep of every process's argv, then many quick
 /// reads of the children's argv and environment; until stopped, plus one
 /// last round after.
-fn scan(stop: &AtomicBool, children: &Mutex<Vec<u32>>, alive: &Mutex<HashSet<u32>>) -> Seen {
+fn scan(
+    stop: &AtomicBool,
+    children: &Mutex<Vec<u32>>,
+    alive: &Mutex<HashSet<u32>>,
+    env_read: &Mutex<HashSet<u32>>,
+) -> Seen {
     let mut seen = Seen::default();
     loop {
         let last = stop.load(Ordering::SeqCst);
@@ -168,14 +195,19 @@ fn scan(stop: &AtomicBool, children: &Mutex<Vec<u32>>, alive: &Mutex<HashSet<u32
             let pids = children.lock().unwrap().clone();
             for pid in pids {
                 let proc_dir = Path::new("/proc").join(pid.to_string());
+                let mut running = false;
                 if let Ok(cmdline) = std::fs::read(proc_dir.join("cmdline")) {
                     if cmdline.starts_with(NIGHTJAR.as_bytes()) {
                         alive.lock().unwrap().insert(pid);
+                        running = true;
                     }
                     record(&mut seen, &cmdline, || format!("argv of pid {pid}"));
                 }
                 if let Ok(environ) = std::fs::read(proc_dir.join("environ")) {
                     record(&mut seen, &environ, || format!("environment of pid {pid}"));
+                    if running {
+                        env_read.lock().unwrap().insert(pid);
+                    }
                 }
             }
         }
@@ -337,8 +369,8 @@ fn scanner_finds_phrase_words_planted_in_argv_and_environment() {
     // `restore` blocks reading standard input: it stays alive until we close it.
     let pid = child.id();
     watcher.wait_until_seen(pid);
-    // Its argv has been read; give the watcher time for its environment too.
-    std::thread::sleep(Duration::from_millis(500));
+    // Its argv has been read; wait until its environment has been too.
+    watcher.wait_until_env_read(pid);
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success(), "an empty phrase was accepted");

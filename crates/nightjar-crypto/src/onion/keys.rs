@@ -54,7 +54,7 @@ pub(super) fn hop_keys(s: &[u8; 32], e: &[u8; 32], y: &[u8; 32]) -> (HopKey, Hop
 
 /// The 56 bytes (key ‖ nonce) of a hop's request and of its response:
 /// `BLAKE2b-56(label, S ‖ E ‖ Y)` under the request and response labels.
-/// The one KDF of the onion layers; [`crate::bound`] measures it too.
+/// The one KDF of the onion layers.
 pub(crate) fn hop_key_material(
     s: &[u8; 32],
     e: &[u8; 32],

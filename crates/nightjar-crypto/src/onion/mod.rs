@@ -62,7 +62,8 @@ mod tests;
 
 pub use build::{OnionPacket, build, build_with, build_with_ephemerals};
 pub use error::{HopFailure, OnionError};
-#[cfg(feature = "bench")]
+// The bound's unit tests check its own KDF against this one.
+#[cfg(all(feature = "bench", test))]
 pub(crate) use keys::hop_key_material;
 pub use layout::{
     FORWARD_OVERHEAD, HOP_ERROR_PAD, MAX_HOPS, MAX_LAYER_LEN, MAX_REQUEST_FRAME_LEN,

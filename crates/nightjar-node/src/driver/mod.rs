@@ -172,6 +172,10 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     store_config.max_bytes_per_account = config.max_bytes_per_account;
     store_config.max_batch = config.max_batch;
     let store = Store::open(store_config)?;
+    // Taken before the file is read, so that a change made from here on
+    // (e.g. a launcher listing the ports this node is about to bind) is
+    // seen by the registry loop.
+    let registry_seen = config.registry.as_deref().map(registry_stamp);
     let view = match &config.registry {
         Some(path) => Some(RegistryView::of_registry(&Registry::load(path)?)?),
         None => None,
@@ -237,8 +241,8 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         shared.clone(),
     )));
     tasks.push(tokio::spawn(timers::timer_loop(shared.clone())));
-    if let Some(path) = config.registry.clone() {
-        tasks.push(tokio::spawn(registry_loop(shared.clone(), path)));
+    if let (Some(path), Some(seen)) = (config.registry.clone(), registry_seen) {
+        tasks.push(tokio::spawn(registry_loop(shared.clone(), path, seen)));
     }
     // Ports only: logs at info level carry no IP address, not even the node's own.
     info!(
@@ -258,21 +262,26 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     })
 }
 
-/// Re-read the registry file when it changes and hand the new view to the core.
-async fn registry_loop(shared: Arc<Shared>, path: std::path::PathBuf) {
+/// What tells one version of the registry file from another: its
+/// modification time and length.
+type RegistryStamp = Option<(Option<SystemTime>, u64)>;
+
+fn registry_stamp(path: &std::path::Path) -> RegistryStamp {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.modified().ok(), m.len()))
+}
+
+/// Re-read the registry file when it changes (from `seen`, the version the
+/// node started with) and hand the new view to the core.
+async fn registry_loop(shared: Arc<Shared>, path: std::path::PathBuf, mut seen: RegistryStamp) {
     let mut shutdown = shared.shutdown.clone();
-    let stamp = |p: &std::path::Path| {
-        std::fs::metadata(p)
-            .ok()
-            .map(|m| (m.modified().ok(), m.len()))
-    };
-    let mut seen = stamp(&path);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(REGISTRY_POLL) => {}
             _ = shutdown.changed() => return,
         }
-        let now = stamp(&path);
+        let now = registry_stamp(&path);
         if now == seen {
             continue;
         }

@@ -10,12 +10,14 @@ use clap::{Parser, Subcommand};
 use nightjar_node::NodeConfig;
 
 /// Run a Nightjar service node. Settings come from `--config FILE` (TOML, see
-/// docs/OPERATING.md); every flag given overrides the file.
+/// docs/OPERATING.md); every flag given overrides the file, and a flag given
+/// twice takes its last value.
 #[derive(Debug, Parser)]
 #[command(
     name = "nightjar-node",
     version,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
 )]
 struct Args {
     /// Prepare a node instead of running one.
@@ -64,6 +66,11 @@ struct Args {
     /// Print the node ID (creating the key if needed) and exit.
     #[arg(long)]
     print_node_id: bool,
+    /// Once serving, write the addresses the node bound (QUIC and admin)
+    /// and its pid to this file, replaced atomically: how a launcher that
+    /// starts the node on port 0 learns its ports.
+    #[arg(long)]
+    ports_file: Option<PathBuf>,
 }
 
 /// Operator commands; without one, the node runs.
@@ -171,6 +178,11 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let node = nightjar_node::start(config, identity).await?;
+        if let Some(path) = &args.ports_file {
+            nightjar_launch::PortsFile::of_this_process(node.listen, node.admin)
+                .write(path)
+                .context("cannot write the ports file")?;
+        }
         wait_for_signal().await?;
         tracing::info!("shutting down");
         node.shutdown().await;

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: real `nightjar` and
-//! `nightjar-node` processes, each test in its own temporary directory with
-//! ports the OS picked, and every child stopped on drop (also on failure).
+//! `nightjar-node` processes, each test in its own temporary directory,
+//! every node binding ports the OS picks (port 0, reported back in a ports
+//! file, so no port is released and re-bound), and every child stopped on
+//! drop (also on failure).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -299,14 +301,8 @@ fn node_binary() -> nightjar_launch::NodeBinary {
     nightjar_launch::NodeBinary::at(NIGHTJAR_NODE).expect("cargo built nightjar-node")
 }
 
-/// Free loopback ports for one node: (QUIC, admin).
-fn free_ports() -> (SocketAddr, SocketAddr) {
-    let ports = nightjar_launch::free_node_ports(&[nightjar_launch::LOOPBACK])
-        .expect("free loopback ports")
-        .pop()
-        .expect("one node's ports");
-    (ports.quic, ports.admin)
-}
+/// Port 0 on loopback: the OS picks, the node reports.
+const ANY_PORT: SocketAddr = SocketAddr::new(nightjar_launch::LOOPBACK, 0);
 
 /// A fresh identity written as the key file `data_dir/node.key`; its key.
 fn new_key(data_dir: &Path) -> nightjar_crypto::identity::PublicKey {
@@ -315,26 +311,38 @@ fn new_key(data_dir: &Path) -> nightjar_crypto::identity::PublicKey {
     identity.public_key()
 }
 
-/// `nightjar-node --listen ADDR --data-dir DIR --admin ADMIN EXTRA --log
-/// info` (with `RUST_LOG` removed so `--log` decides), logging to `log`.
+/// `nightjar-node --listen 127.0.0.1:0 --data-dir DIR --admin 127.0.0.1:0
+/// EXTRA --log info --ports-file PORTS` (with `RUST_LOG` removed so `--log`
+/// decides), logging to `log`; ready once it reported its ports in `ports`
+/// and answers there.
 fn node_launch(
-    addr: SocketAddr,
-    admin: SocketAddr,
     key: nightjar_crypto::identity::PublicKey,
     data_dir: &Path,
     log: &Path,
+    ports: &Path,
     extra: &[&str],
 ) -> nightjar_launch::Launch {
-    nightjar_launch::Launch::new(&node_binary(), addr, key, log)
+    nightjar_launch::Launch::new(&node_binary(), ANY_PORT, key, log)
         .arg("--listen")
-        .arg(addr.to_string())
+        .arg(ANY_PORT.to_string())
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--admin")
-        .arg(admin.to_string())
+        .arg(ANY_PORT.to_string())
         .args(extra)
         .args(["--log", "info"])
         .env_remove("RUST_LOG")
+        .ports_file(ports)
+}
+
+/// The QUIC and admin addresses a started node reported.
+fn reported(process: &nightjar_launch::NodeProcess) -> (SocketAddr, SocketAddr) {
+    (
+        process.addr(),
+        process
+            .admin()
+            .expect("the node reported its admin address"),
+    )
 }
 
 /// One `nightjar-node` process started directly, killed on drop.
@@ -358,19 +366,18 @@ impl NodeProcess {
             .prefix("nj-node-")
             .tempdir()
             .unwrap();
-        let (addr, admin) = free_ports();
         let key = new_key(dir.path());
         let process = node_launch(
-            addr,
-            admin,
             key,
             dir.path(),
             &dir.path().join("node.log"),
+            &dir.path().join("node.ports"),
             extra,
         )
         .start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+        let (addr, admin) = reported(&process);
         NodeProcess {
             process,
             dir,
@@ -402,9 +409,9 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
 }
 
 /// One `nightjar-node` process on a data directory the test owns (which may
-/// be on a special file system), logging to a file elsewhere; it can be
-/// SIGKILLed and restarted on the same directory, ports and key. Killed on
-/// drop.
+/// be on a special file system), logging to a file elsewhere (its ports
+/// file beside the log); it can be SIGKILLed and restarted on the same
+/// directory, ports and key. Killed on drop.
 pub struct NodeAt {
     pub process: nightjar_launch::NodeProcess,
     pub data_dir: PathBuf,
@@ -418,12 +425,12 @@ impl NodeAt {
     /// Start a node on `data_dir` (key in `data_dir/node.key`), logging to
     /// `log` (appended), with extra flags; wait until it answers.
     pub async fn start(data_dir: &Path, log: &Path, extra: &[&str]) -> NodeAt {
-        let (addr, admin) = free_ports();
         let key = new_key(data_dir);
-        let process = node_launch(addr, admin, key, data_dir, log, extra)
+        let process = node_launch(key, data_dir, log, &log.with_extension("ports"), extra)
             .start()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        let (addr, admin) = reported(&process);
         NodeAt {
             process,
             data_dir: data_dir.to_path_buf(),
@@ -455,6 +462,11 @@ impl NodeAt {
             .restart()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            reported(&self.process),
+            (self.addr, self.admin),
+            "restarted on other ports"
+        );
     }
 
     /// The log so far.

@@ -10,26 +10,25 @@ use crate::error::{ErrorCode, WireError};
 use crate::framing::{frame, unframe};
 use crate::limits::*;
 use crate::proto;
+use nightjar_types::{FullMessage, MailboxKey, MessageKey, StoredMessage, SyncEntry};
+
 use crate::request::{
-    DeleteRequest, MessageKey, OnionRequest, ReplicateRequest, Request, RetrieveRequest,
-    StoreRequest,
+    DeleteRequest, OnionRequest, ReplicateRequest, Request, RetrieveRequest, StoreRequest,
 };
-use crate::response::{
-    FullMessage, Receipt, Response, ResponseBody, SwarmInfo, SyncEntry, WireMessage,
-};
+use crate::response::{Receipt, Response, ResponseBody, SwarmInfo};
 
 impl Request {
     /// Encode as a complete frame (length prefix included).
     pub fn to_frame(&self) -> Vec<u8> {
         let body = match self {
             Request::Store(r) => proto::request::Body::Store(proto::Store {
-                account: r.account.to_vec(),
+                account: r.account.as_bytes().to_vec(),
                 namespace: u32::from(r.namespace),
                 ttl_ms: r.ttl_ms,
                 data: r.data.clone(),
             }),
             Request::Retrieve(r) => proto::request::Body::Retrieve(proto::Retrieve {
-                account: r.account.to_vec(),
+                account: r.account.as_bytes().to_vec(),
                 namespace: u32::from(r.namespace),
                 after_seq: r.after_seq,
                 wait_ms: r.wait_ms,
@@ -37,15 +36,15 @@ impl Request {
                 signature: r.signature.to_vec(),
             }),
             Request::Delete(r) => proto::request::Body::Delete(proto::Delete {
-                account: r.account.to_vec(),
+                account: r.account.as_bytes().to_vec(),
                 namespace: u32::from(r.namespace),
-                hashes: r.hashes.iter().map(|h| h.to_vec()).collect(),
+                hashes: r.hashes.iter().map(|h| h.as_bytes().to_vec()).collect(),
                 timestamp_ms: r.timestamp_ms,
                 signature: r.signature.to_vec(),
             }),
             Request::Info => proto::request::Body::Info(proto::Info {}),
             Request::Replicate(r) => proto::request::Body::Replicate(proto::Replicate {
-                account: r.account.to_vec(),
+                account: r.account.as_bytes().to_vec(),
                 namespace: u32::from(r.namespace),
                 data: r.data.clone(),
                 expiry_ms: r.expiry_ms,
@@ -67,7 +66,7 @@ impl Request {
                 keys: keys.iter().map(key_to_proto).collect(),
             }),
             Request::GetSwarm { account } => proto::request::Body::GetSwarm(proto::GetSwarm {
-                account: account.to_vec(),
+                account: account.as_bytes().to_vec(),
             }),
             Request::Onion(o) => proto::request::Body::Onion(proto::Onion {
                 ephemeral_key: o.ephemeral_key.to_vec(),
@@ -101,7 +100,7 @@ impl Request {
                     return Err(WireError::TtlOutOfRange(s.ttl_ms));
                 }
                 Ok(Request::Store(StoreRequest {
-                    account: fixed("account", &s.account)?,
+                    account: key("account", &s.account)?,
                     namespace: namespace(s.namespace)?,
                     ttl_ms: s.ttl_ms,
                     data: s.data,
@@ -115,7 +114,7 @@ impl Request {
                     ));
                 }
                 Ok(Request::Retrieve(RetrieveRequest {
-                    account: fixed("account", &r.account)?,
+                    account: key("account", &r.account)?,
                     namespace: namespace(r.namespace)?,
                     after_seq: r.after_seq,
                     wait_ms: r.wait_ms,
@@ -133,10 +132,10 @@ impl Request {
                 let hashes = d
                     .hashes
                     .iter()
-                    .map(|h| fixed("hashes", h))
+                    .map(|h| key("hashes", h))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Request::Delete(DeleteRequest {
-                    account: fixed("account", &d.account)?,
+                    account: key("account", &d.account)?,
                     namespace: namespace(d.namespace)?,
                     hashes,
                     timestamp_ms: d.timestamp_ms,
@@ -152,7 +151,7 @@ impl Request {
                     return Err(invalid("data", "empty message"));
                 }
                 Ok(Request::Replicate(ReplicateRequest {
-                    account: fixed("account", &r.account)?,
+                    account: key("account", &r.account)?,
                     namespace: namespace(r.namespace)?,
                     data: r.data,
                     expiry_ms: r.expiry_ms,
@@ -190,7 +189,7 @@ impl Request {
                 ))
             }
             proto::request::Body::GetSwarm(g) => Ok(Request::GetSwarm {
-                account: fixed("account", &g.account)?,
+                account: key("account", &g.account)?,
             }),
             proto::request::Body::Onion(o) => {
                 if o.layer.is_empty() || o.layer.len() > MAX_ONION_LAYER {
@@ -226,13 +225,13 @@ impl Response {
                 already_stored,
                 receipts,
             } => proto::response::Body::Stored(proto::Stored {
-                hash: hash.to_vec(),
+                hash: hash.as_bytes().to_vec(),
                 expiry_ms: *expiry_ms,
                 already_stored: *already_stored,
                 receipts: receipts
                     .iter()
                     .map(|r| proto::Receipt {
-                        node_key: r.node_key.to_vec(),
+                        node_key: r.node_key.as_bytes().to_vec(),
                         expiry_ms: r.expiry_ms,
                         signature: r.signature.to_vec(),
                     })
@@ -247,7 +246,7 @@ impl Response {
                     .iter()
                     .map(|m| proto::Message {
                         seq: m.seq,
-                        hash: m.hash.to_vec(),
+                        hash: m.hash.as_bytes().to_vec(),
                         data: m.data.clone(),
                         stored_at_ms: m.stored_at_ms,
                         expiry_ms: m.expiry_ms,
@@ -266,7 +265,7 @@ impl Response {
             } => proto::response::Body::Info(proto::InfoOk {
                 software_version: software_version.clone(),
                 protocol_version: *protocol_version,
-                node_key: node_key.to_vec(),
+                node_key: node_key.as_bytes().to_vec(),
             }),
             ResponseBody::Error { code, message } => proto::response::Body::Error(proto::Error {
                 code: code.as_u32(),
@@ -284,9 +283,9 @@ impl Response {
                     entries: entries
                         .iter()
                         .map(|e| proto::Entry {
-                            account: e.key.account.to_vec(),
+                            account: e.key.account.as_bytes().to_vec(),
                             namespace: u32::from(e.key.namespace),
-                            hash: e.key.hash.to_vec(),
+                            hash: e.key.hash.as_bytes().to_vec(),
                             expiry_ms: e.expiry_ms,
                             tombstone: e.tombstone,
                         })
@@ -298,8 +297,8 @@ impl Response {
                 messages: messages
                     .iter()
                     .map(|m| proto::FullMessage {
-                        account: m.account.to_vec(),
-                        namespace: u32::from(m.namespace),
+                        account: m.mailbox.account.as_bytes().to_vec(),
+                        namespace: u32::from(m.mailbox.namespace),
                         data: m.data.clone(),
                         expiry_ms: m.expiry_ms,
                     })
@@ -339,7 +338,7 @@ impl Response {
                     ));
                 }
                 ResponseBody::Stored {
-                    hash: fixed("hash", &s.hash)?,
+                    hash: key("hash", &s.hash)?,
                     expiry_ms: s.expiry_ms,
                     already_stored: s.already_stored,
                     receipts: s
@@ -347,7 +346,7 @@ impl Response {
                         .iter()
                         .map(|r| {
                             Ok(Receipt {
-                                node_key: fixed("node_key", &r.node_key)?,
+                                node_key: key("node_key", &r.node_key)?,
                                 expiry_ms: r.expiry_ms,
                                 signature: fixed("signature", &r.signature)?,
                             })
@@ -363,9 +362,9 @@ impl Response {
                         if w.data.len() > MAX_MESSAGE_SIZE {
                             return Err(WireError::MessageTooLarge(w.data.len()));
                         }
-                        Ok(WireMessage {
+                        Ok(StoredMessage {
                             seq: w.seq,
-                            hash: fixed("hash", &w.hash)?,
+                            hash: key("hash", &w.hash)?,
                             data: w.data,
                             stored_at_ms: w.stored_at_ms,
                             expiry_ms: w.expiry_ms,
@@ -379,7 +378,7 @@ impl Response {
             proto::response::Body::Info(i) => ResponseBody::Info {
                 software_version: i.software_version,
                 protocol_version: i.protocol_version,
-                node_key: fixed("node_key", &i.node_key)?,
+                node_key: key("node_key", &i.node_key)?,
             },
             proto::response::Body::Error(e) => ResponseBody::Error {
                 code: ErrorCode::from_u32(e.code),
@@ -409,9 +408,9 @@ impl Response {
                         .map(|x| {
                             Ok(SyncEntry {
                                 key: MessageKey {
-                                    account: fixed("account", &x.account)?,
+                                    account: key("account", &x.account)?,
                                     namespace: namespace(x.namespace)?,
-                                    hash: fixed("hash", &x.hash)?,
+                                    hash: key("hash", &x.hash)?,
                                 },
                                 expiry_ms: x.expiry_ms,
                                 tombstone: x.tombstone,
@@ -436,8 +435,10 @@ impl Response {
                                 return Err(WireError::MessageTooLarge(m.data.len()));
                             }
                             Ok(FullMessage {
-                                account: fixed("account", &m.account)?,
-                                namespace: namespace(m.namespace)?,
+                                mailbox: MailboxKey {
+                                    account: key("account", &m.account)?,
+                                    namespace: namespace(m.namespace)?,
+                                },
                                 data: m.data,
                                 expiry_ms: m.expiry_ms,
                             })
@@ -477,17 +478,17 @@ impl Response {
 
 fn key_to_proto(k: &MessageKey) -> proto::MessageKey {
     proto::MessageKey {
-        account: k.account.to_vec(),
+        account: k.account.as_bytes().to_vec(),
         namespace: u32::from(k.namespace),
-        hash: k.hash.to_vec(),
+        hash: k.hash.as_bytes().to_vec(),
     }
 }
 
 fn key_from_proto(k: &proto::MessageKey) -> Result<MessageKey, WireError> {
     Ok(MessageKey {
-        account: fixed("account", &k.account)?,
+        account: key("account", &k.account)?,
         namespace: namespace(k.namespace)?,
-        hash: fixed("hash", &k.hash)?,
+        hash: key("hash", &k.hash)?,
     })
 }
 
@@ -498,7 +499,7 @@ fn swarm_to_proto(info: &SwarmInfo) -> proto::Swarm {
             .nodes
             .iter()
             .map(|(key, addr)| proto::SwarmNode {
-                node_key: key.to_vec(),
+                node_key: key.as_bytes().to_vec(),
                 addr: addr.to_string(),
             })
             .collect(),
@@ -519,7 +520,7 @@ fn swarm_from_proto(s: &proto::Swarm) -> Result<SwarmInfo, WireError> {
                     .addr
                     .parse()
                     .map_err(|_| invalid("addr", format!("{:?} is not ip:port", n.addr)))?;
-                Ok((fixed("node_key", &n.node_key)?, addr))
+                Ok((key("node_key", &n.node_key)?, addr))
             })
             .collect::<Result<_, WireError>>()?,
     })
@@ -529,6 +530,12 @@ fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], W
     bytes
         .try_into()
         .map_err(|_| invalid(field, format!("{} bytes, expected {N}", bytes.len())))
+}
+
+/// A 32-byte key or hash field as its type (`AccountKey`, `MessageHash`,
+/// `NodeKey`).
+fn key<T: From<[u8; 32]>>(field: &'static str, bytes: &[u8]) -> Result<T, WireError> {
+    fixed(field, bytes).map(T::from)
 }
 
 fn namespace(n: u32) -> Result<u16, WireError> {
@@ -546,10 +553,11 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> WireError {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use nightjar_types::{AccountKey, MessageHash, NodeKey};
 
     fn store() -> Request {
         Request::Store(StoreRequest {
-            account: [7; 32],
+            account: AccountKey::new([7; 32]),
             namespace: 0,
             ttl_ms: 60_000,
             data: vec![1, 2, 3],
@@ -561,7 +569,7 @@ mod tests {
         let reqs = [
             store(),
             Request::Retrieve(RetrieveRequest {
-                account: [1; 32],
+                account: AccountKey::new([1; 32]),
                 namespace: 3,
                 after_seq: 99,
                 wait_ms: 30_000,
@@ -569,15 +577,15 @@ mod tests {
                 signature: [9; 64],
             }),
             Request::Delete(DeleteRequest {
-                account: [1; 32],
+                account: AccountKey::new([1; 32]),
                 namespace: 0,
-                hashes: vec![[4; 32], [5; 32]],
+                hashes: vec![MessageHash::new([4; 32]), MessageHash::new([5; 32])],
                 timestamp_ms: 5,
                 signature: [2; 64],
             }),
             Request::Info,
             Request::Replicate(ReplicateRequest {
-                account: [3; 32],
+                account: AccountKey::new([3; 32]),
                 namespace: 1,
                 data: vec![1; 500],
                 expiry_ms: 77,
@@ -589,11 +597,13 @@ mod tests {
             },
             Request::SyncList { start: 0, end: 0 },
             Request::SyncFetch(vec![MessageKey {
-                account: [1; 32],
+                account: AccountKey::new([1; 32]),
                 namespace: 2,
-                hash: [3; 32],
+                hash: MessageHash::new([3; 32]),
             }]),
-            Request::GetSwarm { account: [6; 32] },
+            Request::GetSwarm {
+                account: AccountKey::new([6; 32]),
+            },
             Request::Onion(OnionRequest {
                 ephemeral_key: [8; 32],
                 layer: vec![0xab; MAX_ONION_LAYER],
@@ -615,18 +625,18 @@ mod tests {
     fn every_response_round_trips() {
         let bodies = [
             ResponseBody::Stored {
-                hash: [3; 32],
+                hash: MessageHash::new([3; 32]),
                 expiry_ms: 10,
                 already_stored: true,
                 receipts: vec![Receipt {
-                    node_key: [4; 32],
+                    node_key: NodeKey::new([4; 32]),
                     expiry_ms: 10,
                     signature: [5; 64],
                 }],
             },
             ResponseBody::WrongSwarm(SwarmInfo {
                 swarm_id: 9,
-                nodes: vec![([1; 32], "127.0.0.1:5".parse().unwrap())],
+                nodes: vec![(NodeKey::new([1; 32]), "127.0.0.1:5".parse().unwrap())],
             }),
             ResponseBody::Swarm(SwarmInfo {
                 swarm_id: u64::MAX,
@@ -636,9 +646,9 @@ mod tests {
             ResponseBody::Entries {
                 entries: vec![SyncEntry {
                     key: MessageKey {
-                        account: [1; 32],
+                        account: AccountKey::new([1; 32]),
                         namespace: 0,
-                        hash: [2; 32],
+                        hash: MessageHash::new([2; 32]),
                     },
                     expiry_ms: 5,
                     tombstone: true,
@@ -646,15 +656,17 @@ mod tests {
                 truncated: false,
             },
             ResponseBody::Full(vec![FullMessage {
-                account: [1; 32],
-                namespace: 0,
+                mailbox: MailboxKey {
+                    account: AccountKey::new([1; 32]),
+                    namespace: 0,
+                },
                 data: vec![1, 2],
                 expiry_ms: 3,
             }]),
             ResponseBody::Messages {
-                messages: vec![WireMessage {
+                messages: vec![StoredMessage {
                     seq: 1,
-                    hash: [1; 32],
+                    hash: MessageHash::new([1; 32]),
                     data: vec![5; 100],
                     stored_at_ms: 2,
                     expiry_ms: 3,
@@ -666,7 +678,7 @@ mod tests {
             ResponseBody::Info {
                 software_version: "0.1.0".into(),
                 protocol_version: 1,
-                node_key: [8; 32],
+                node_key: NodeKey::new([8; 32]),
             },
             ResponseBody::Error {
                 code: ErrorCode::Replay,

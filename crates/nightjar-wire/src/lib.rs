@@ -18,7 +18,10 @@
 //! parts), `signed` (the bytes signatures and receipts cover, and their
 //! labels), `codec` (protobuf conversion and bounded decoding), `framing`
 //! (the length prefix) and [`proto`] (the generated protobuf types). Every
-//! public item is re-exported here.
+//! public item is re-exported here, and so are the keys and records the
+//! messages carry ([`AccountKey`], [`MessageHash`], [`NodeKey`],
+//! [`MailboxKey`], [`MessageKey`], [`StoredMessage`], [`FullMessage`],
+//! [`SyncEntry`]), which are `nightjar-types`' and shared with the store.
 
 mod codec;
 mod error;
@@ -32,13 +35,13 @@ mod signed;
 pub use error::{ErrorCode, WireError};
 pub use framing::unframe;
 pub use limits::*;
+pub use nightjar_types::{
+    AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, NodeKey, StoredMessage, SyncEntry,
+};
 pub use request::{
-    AccountKey, DeleteRequest, MessageHash, MessageKey, OnionRequest, ReplicateRequest, Request,
-    RetrieveRequest, StoreRequest,
+    DeleteRequest, OnionRequest, ReplicateRequest, Request, RetrieveRequest, StoreRequest,
 };
-pub use response::{
-    FullMessage, Receipt, Response, ResponseBody, SwarmInfo, SyncEntry, WireMessage,
-};
+pub use response::{Receipt, Response, ResponseBody, SwarmInfo};
 pub use signed::{
     LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, delete_signed_data, receipt_signed_data,
     retrieve_signed_data,

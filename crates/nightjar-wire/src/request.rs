@@ -1,14 +1,10 @@
 //! Requests: what a client or a node asks a node, and their parts.
 //!
 //! Not for: encoding (see `codec`) or the bytes a signature covers (see
-//! `signed`).
+//! `signed`). The keys requests carry ([`AccountKey`], [`MessageHash`],
+//! [`MessageKey`]) are `nightjar-types`'.
 
-/// A 32-byte account public key as it appears on the wire (validated as a
-/// curve point by the node, not here).
-pub type AccountKey = [u8; 32];
-
-/// A 32-byte message hash.
-pub type MessageHash = [u8; 32];
+use nightjar_types::{AccountKey, MessageHash, MessageKey};
 
 /// Deposit a message into an account's mailbox. Not signed: anyone may write
 /// to a public namespace, and the node never learns the sender.
@@ -70,17 +66,6 @@ pub struct ReplicateRequest {
     pub data: Vec<u8>,
     /// Expiry set by the entry node, Unix ms.
     pub expiry_ms: u64,
-}
-
-/// A message's identity in a swarm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageKey {
-    /// Account key.
-    pub account: AccountKey,
-    /// Namespace.
-    pub namespace: u16,
-    /// Message hash.
-    pub hash: MessageHash,
 }
 
 /// Peel one onion layer: relay it to the next hop, or deliver the request

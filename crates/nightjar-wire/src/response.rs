@@ -1,33 +1,12 @@
 //! Responses: what a node answers, and their parts.
 //!
-//! Not for: encoding (see `codec`).
+//! Not for: encoding (see `codec`). The records responses carry
+//! ([`StoredMessage`], [`SyncEntry`], [`FullMessage`]) and the keys in them
+//! are `nightjar-types`', shared with the store.
+
+use nightjar_types::{FullMessage, MessageHash, NodeKey, StoredMessage, SyncEntry};
 
 use crate::error::ErrorCode;
-use crate::request::{AccountKey, MessageHash, MessageKey};
-
-/// One entry of a sync listing: a message or a tombstone (deleted message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncEntry {
-    /// Which message.
-    pub key: MessageKey,
-    /// Its expiry (for a tombstone: until when the deletion is remembered).
-    pub expiry_ms: u64,
-    /// True for a deletion.
-    pub tombstone: bool,
-}
-
-/// A whole message, as sync fetch returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FullMessage {
-    /// Account key.
-    pub account: AccountKey,
-    /// Namespace.
-    pub namespace: u16,
-    /// The sealed envelope.
-    pub data: Vec<u8>,
-    /// Expiry, Unix ms.
-    pub expiry_ms: u64,
-}
 
 /// A swarm: its ID on the ring and its members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,34 +14,19 @@ pub struct SwarmInfo {
     /// The swarm's ID on the 64-bit ring.
     pub swarm_id: u64,
     /// Members: identity key and QUIC address.
-    pub nodes: Vec<([u8; 32], std::net::SocketAddr)>,
+    pub nodes: Vec<(NodeKey, std::net::SocketAddr)>,
 }
 
 /// A swarm member's signed statement that it durably holds a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
     /// The member's identity key.
-    pub node_key: [u8; 32],
+    pub node_key: NodeKey,
     /// The expiry it holds the message until.
     pub expiry_ms: u64,
     /// Ed25519 signature by `node_key` under [`LABEL_RECEIPT`](crate::LABEL_RECEIPT) over
     /// [`receipt_signed_data`](crate::receipt_signed_data).
     pub signature: [u8; 64],
-}
-
-/// One message in a retrieve response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireMessage {
-    /// The node's sequence number; use the last one as the next cursor.
-    pub seq: u64,
-    /// The message hash (see `nightjar_crypto::hash::message_hash`).
-    pub hash: MessageHash,
-    /// The sealed envelope.
-    pub data: Vec<u8>,
-    /// When the node stored it, node clock, Unix ms.
-    pub stored_at_ms: u64,
-    /// When it expires, node clock, Unix ms.
-    pub expiry_ms: u64,
 }
 
 /// What a node answered.
@@ -83,7 +47,7 @@ pub enum ResponseBody {
     /// Messages after the cursor.
     Messages {
         /// In ascending sequence order.
-        messages: Vec<WireMessage>,
+        messages: Vec<StoredMessage>,
         /// The cursor to send next time (the last sequence number, or the request's if none).
         cursor: u64,
         /// True when more messages are waiting beyond this response's limits.
@@ -101,7 +65,7 @@ pub enum ResponseBody {
         /// The highest protocol version the node speaks.
         protocol_version: u32,
         /// The node's Ed25519 identity key.
-        node_key: [u8; 32],
+        node_key: NodeKey,
     },
     /// The request failed.
     Error {

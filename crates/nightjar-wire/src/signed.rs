@@ -4,7 +4,9 @@
 //! Not for: signing or verifying — `nightjar-crypto` does that over these
 //! bytes.
 
-use crate::request::{AccountKey, DeleteRequest, MessageHash, RetrieveRequest};
+use nightjar_types::{AccountKey, MessageHash};
+
+use crate::request::{DeleteRequest, RetrieveRequest};
 
 /// Domain label of a node's store receipt signature.
 pub const LABEL_RECEIPT: &str = "nightjar/v1/receipt";
@@ -38,7 +40,7 @@ pub fn retrieve_signed_data(
     timestamp_ms: u64,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + 2 + 8 + 4 + 8);
-    out.extend_from_slice(account);
+    out.extend_from_slice(account.as_bytes());
     out.extend_from_slice(&namespace.to_be_bytes());
     out.extend_from_slice(&after_seq.to_be_bytes());
     out.extend_from_slice(&wait_ms.to_be_bytes());
@@ -67,14 +69,14 @@ pub fn delete_signed_data(
     timestamp_ms: u64,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + 2 + 8 + 4 + 32 * hashes.len());
-    out.extend_from_slice(account);
+    out.extend_from_slice(account.as_bytes());
     out.extend_from_slice(&namespace.to_be_bytes());
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
     // MAX_DELETE_HASHES keeps this far below u32::MAX; saturate rather than wrap.
     let count = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&count.to_be_bytes());
     for h in hashes {
-        out.extend_from_slice(h);
+        out.extend_from_slice(h.as_bytes());
     }
     out
 }
@@ -82,7 +84,7 @@ pub fn delete_signed_data(
 /// The bytes a receipt signature covers: message hash (32) ‖ expiry_ms (u64 BE).
 pub fn receipt_signed_data(hash: &MessageHash, expiry_ms: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(40);
-    out.extend_from_slice(hash);
+    out.extend_from_slice(hash.as_bytes());
     out.extend_from_slice(&expiry_ms.to_be_bytes());
     out
 }

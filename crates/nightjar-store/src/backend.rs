@@ -8,9 +8,8 @@
 
 use crate::command::{StoreCommand, StoreReply};
 use crate::error::StoreError;
-use crate::types::{
-    FullMessage, NewMessage, StoreOutcome, StoreStats, StoredMessage, SyncEntry, Tombstone,
-};
+use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage};
 
 /// A node's message store: TTLs, per-account quotas, cursors, tombstones and
 /// ring ranges, with the semantics documented on [`crate::Store`]'s methods
@@ -22,9 +21,9 @@ pub trait MessageStore {
     /// Delete messages of one mailbox, leaving tombstones; how many were held.
     fn delete(
         &self,
-        account: [u8; 32],
+        account: AccountKey,
         namespace: u16,
-        hashes: Vec<[u8; 32]>,
+        hashes: Vec<MessageHash>,
         now_ms: u64,
         tombstone_ttl_ms: u64,
     ) -> Result<u64, StoreError>;
@@ -37,7 +36,7 @@ pub trait MessageStore {
     /// Live messages of one mailbox after a cursor, in order, within limits.
     fn retrieve(
         &self,
-        account: &[u8; 32],
+        account: &AccountKey,
         namespace: u16,
         after_seq: u64,
         now_ms: u64,
@@ -45,13 +44,18 @@ pub trait MessageStore {
         max_bytes: usize,
     ) -> Result<Vec<StoredMessage>, StoreError>;
     /// Live messages and tombstones in a ring range, sorted.
-    fn list_range(&self, start: u64, end: u64, now_ms: u64) -> Result<Vec<SyncEntry>, StoreError>;
-    /// The live messages named by `keys`.
+    fn list_range(
+        &self,
+        start: u64,
+        end: u64,
+        now_ms: u64,
+    ) -> Result<Vec<PositionedEntry>, StoreError>;
+    /// The live messages named by `keys`, each with its hash.
     fn fetch(
         &self,
-        keys: &[([u8; 32], u16, [u8; 32])],
+        keys: &[MessageKey],
         now_ms: u64,
-    ) -> Result<Vec<FullMessage>, StoreError>;
+    ) -> Result<Vec<(MessageHash, FullMessage)>, StoreError>;
     /// Store-wide counters.
     fn stats(&self) -> Result<StoreStats, StoreError>;
 

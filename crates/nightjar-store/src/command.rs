@@ -8,7 +8,8 @@
 //! one set of operations, so a command means the same thing on every store.
 
 use crate::error::StoreError;
-use crate::types::{FullMessage, NewMessage, StoreOutcome, StoredMessage, SyncEntry, Tombstone};
+use crate::types::{NewMessage, PositionedEntry, StoreOutcome, Tombstone};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage};
 
 /// One store operation, with all its arguments (the clock included).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,11 +19,11 @@ pub enum StoreCommand {
     /// [`crate::MessageStore::delete`].
     Delete {
         /// The account.
-        account: [u8; 32],
+        account: AccountKey,
         /// The namespace.
         namespace: u16,
         /// The hashes to delete.
-        hashes: Vec<[u8; 32]>,
+        hashes: Vec<MessageHash>,
         /// The clock, Unix ms.
         now_ms: u64,
         /// How long a tombstone for a message not held here is kept.
@@ -45,7 +46,7 @@ pub enum StoreCommand {
     /// [`crate::MessageStore::retrieve`].
     Retrieve {
         /// The account.
-        account: [u8; 32],
+        account: AccountKey,
         /// The namespace.
         namespace: u16,
         /// The cursor.
@@ -68,8 +69,8 @@ pub enum StoreCommand {
     },
     /// [`crate::MessageStore::fetch`].
     Fetch {
-        /// `(account, namespace, hash)` of each message wanted.
-        keys: Vec<([u8; 32], u16, [u8; 32])>,
+        /// The key of each message wanted.
+        keys: Vec<MessageKey>,
         /// The clock, Unix ms.
         now_ms: u64,
     },
@@ -100,9 +101,9 @@ pub enum StoreReply {
     /// The answer to [`StoreCommand::Retrieve`].
     Messages(Result<Vec<StoredMessage>, StoreError>),
     /// The answer to [`StoreCommand::ListRange`].
-    Entries(Result<Vec<SyncEntry>, StoreError>),
+    Entries(Result<Vec<PositionedEntry>, StoreError>),
     /// The answer to [`StoreCommand::Fetch`].
-    Full(Result<Vec<FullMessage>, StoreError>),
+    Full(Result<Vec<(MessageHash, FullMessage)>, StoreError>),
 }
 
 impl StoreReply {

@@ -28,6 +28,11 @@
 //! - [`MemoryStore`], in memory and not durable, for simulators and tests
 //!   that run many nodes in one process.
 //!
+//! Accounts, hashes and message keys are `nightjar-types`' newtypes
+//! ([`AccountKey`], [`MessageHash`], [`MessageKey`]), and so are the
+//! records it shares with the wire ([`StoredMessage`], [`FullMessage`],
+//! [`SyncEntry`]); they are re-exported here.
+//!
 //! What it is **not**: it does no networking, no cryptography (payloads and
 //! hashes are opaque and not verified), and never reads the clock: every
 //! time-dependent call takes `now_ms: u64`, Unix milliseconds, from the
@@ -35,27 +40,29 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), nightjar_store::StoreError> {
-//! use nightjar_store::{NewMessage, Store, StoreConfig};
+//! use nightjar_store::{AccountKey, MessageHash, NewMessage, Store, StoreConfig};
 //! // Stand-in: real nodes use the network's hash of the account key.
-//! fn ring_position(account: &[u8; 32]) -> u64 {
+//! fn ring_position(account: &AccountKey) -> u64 {
 //!     let mut first = [0u8; 8];
-//!     first.copy_from_slice(&account[..8]);
+//!     first.copy_from_slice(&account.as_bytes()[..8]);
 //!     u64::from_be_bytes(first)
 //! }
+//! let account = AccountKey::new([1; 32]);
 //! let store = Store::open(StoreConfig::new(
 //!     "/var/lib/nightjar/messages.sqlite".into(),
 //!     ring_position,
 //! ))?;
 //! let rx = store.store(NewMessage {
-//!     account: [1; 32], namespace: 0, hash: [2; 32], data: b"ciphertext".to_vec(),
+//!     account, namespace: 0, hash: MessageHash::new([2; 32]), data: b"ciphertext".to_vec(),
 //!     now_ms: 1_700_000_000_000, expiry_ms: 1_700_000_060_000,
 //! });
 //! let outcome = rx.blocking_recv().map_err(|_| nightjar_store::StoreError::WriterGone)??;
-//! let msgs = store.retrieve(&[1; 32], 0, 0, 1_700_000_000_001, 100, 1 << 20)?;
+//! let msgs = store.retrieve(&account, 0, 0, 1_700_000_000_001, 100, 1 << 20)?;
 //! assert_eq!(msgs[0].seq, outcome.seq());
 //! // Anti-entropy: everything live in the whole ring (start == end).
 //! let entries = store.list_range(0, 0, 1_700_000_000_001)?;
-//! assert_eq!(entries[0].position, ring_position(&[1; 32]));
+//! assert_eq!(entries[0].position, ring_position(&account));
+//! assert_eq!(entries[0].entry.key.hash, MessageHash::new([2; 32]));
 //! # Ok(()) }
 //! ```
 
@@ -77,9 +84,9 @@ pub use backend::MessageStore;
 pub use command::{StoreCommand, StoreReply};
 pub use error::StoreError;
 pub use memory::{MemoryConfig, MemoryStore};
+pub use nightjar_types::{
+    AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, StoredMessage, SyncEntry,
+};
 pub use schema::WRITER_CACHE_KIB;
 pub use store::Store;
-pub use types::{
-    FullMessage, NewMessage, StoreConfig, StoreOutcome, StoreStats, StoredMessage, SyncEntry,
-    Tombstone,
-};
+pub use types::{NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats, Tombstone};

@@ -5,6 +5,8 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params};
 
+use nightjar_types::AccountKey;
+
 use crate::error::StoreError;
 use crate::ring;
 
@@ -124,7 +126,7 @@ pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
 /// half-created or half-migrated schema.
 pub(crate) fn init(
     conn: &mut Connection,
-    ring_position: fn(&[u8; 32]) -> u64,
+    ring_position: fn(&AccountKey) -> u64,
 ) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -168,7 +170,7 @@ pub(crate) fn init(
 /// is logged; reads that reach it report [`StoreError::Corrupt`] as before.
 fn migrate_v1_to_v2(
     tx: &rusqlite::Transaction<'_>,
-    ring_position: fn(&[u8; 32]) -> u64,
+    ring_position: fn(&AccountKey) -> u64,
 ) -> Result<(), StoreError> {
     const OP: &str = "migrate schema 1 to 2";
     tx.execute_batch("ALTER TABLE messages ADD COLUMN pos INTEGER NOT NULL DEFAULT 0")
@@ -185,7 +187,9 @@ fn migrate_v1_to_v2(
     let mut skipped: usize = 0;
     for account in &accounts {
         let key = match account {
-            Value::Blob(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).ok(),
+            Value::Blob(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+                .ok()
+                .map(AccountKey::new),
             _ => None,
         };
         let Some(key) = key else {

@@ -11,9 +11,8 @@ use crate::backend::MessageStore;
 use crate::command::{StoreCommand, StoreReply};
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::types::{
-    FullMessage, NewMessage, StoreOutcome, StoreStats, StoredMessage, SyncEntry, Tombstone,
-};
+use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage};
 
 /// Waits on a write's receiver from a thread that may block; a closed
 /// channel means the writer is gone.
@@ -37,9 +36,9 @@ impl MessageStore for Store {
 
     fn delete(
         &self,
-        account: [u8; 32],
+        account: AccountKey,
         namespace: u16,
-        hashes: Vec<[u8; 32]>,
+        hashes: Vec<MessageHash>,
         now_ms: u64,
         tombstone_ttl_ms: u64,
     ) -> Result<u64, StoreError> {
@@ -67,7 +66,7 @@ impl MessageStore for Store {
 
     fn retrieve(
         &self,
-        account: &[u8; 32],
+        account: &AccountKey,
         namespace: u16,
         after_seq: u64,
         now_ms: u64,
@@ -85,15 +84,20 @@ impl MessageStore for Store {
         )
     }
 
-    fn list_range(&self, start: u64, end: u64, now_ms: u64) -> Result<Vec<SyncEntry>, StoreError> {
+    fn list_range(
+        &self,
+        start: u64,
+        end: u64,
+        now_ms: u64,
+    ) -> Result<Vec<PositionedEntry>, StoreError> {
         Store::list_range(self, start, end, now_ms)
     }
 
     fn fetch(
         &self,
-        keys: &[([u8; 32], u16, [u8; 32])],
+        keys: &[MessageKey],
         now_ms: u64,
-    ) -> Result<Vec<FullMessage>, StoreError> {
+    ) -> Result<Vec<(MessageHash, FullMessage)>, StoreError> {
         Store::fetch(self, keys, now_ms)
     }
 
@@ -170,8 +174,8 @@ mod tests {
     use super::*;
     use crate::types::StoreConfig;
 
-    fn ring(account: &[u8; 32]) -> u64 {
-        u64::from(account[0]) << 56
+    fn ring(account: &AccountKey) -> u64 {
+        u64::from(account.as_bytes()[0]) << 56
     }
 
     fn open(dir: &tempfile::TempDir) -> Store {
@@ -180,9 +184,9 @@ mod tests {
 
     fn msg(hash: u8) -> NewMessage {
         NewMessage {
-            account: [1; 32],
+            account: AccountKey::new([1; 32]),
             namespace: 0,
-            hash: [hash; 32],
+            hash: MessageHash::new([hash; 32]),
             data: vec![hash; 10],
             now_ms: 1_000,
             expiry_ms: 10_000,
@@ -191,7 +195,7 @@ mod tests {
 
     fn retrieve_all() -> StoreCommand {
         StoreCommand::Retrieve {
-            account: [1; 32],
+            account: AccountKey::new([1; 32]),
             namespace: 0,
             after_seq: 0,
             now_ms: 2_000,
@@ -212,7 +216,7 @@ mod tests {
         };
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].seq, outcome.seq());
-        assert_eq!(got[0].hash, [7; 32]);
+        assert_eq!(got[0].hash, MessageHash::new([7; 32]));
     }
 
     #[test]
@@ -242,9 +246,9 @@ mod tests {
             assert_eq!(got.len(), 1);
             let StoreReply::Count(Ok(deleted)) = store
                 .execute_async(StoreCommand::Delete {
-                    account: [1; 32],
+                    account: AccountKey::new([1; 32]),
                     namespace: 0,
-                    hashes: vec![[3; 32]],
+                    hashes: vec![MessageHash::new([3; 32])],
                     now_ms: 2_000,
                     tombstone_ttl_ms: 5_000,
                 })

@@ -13,11 +13,9 @@ use tokio::sync::oneshot;
 use crate::error::{StoreError, from_disk, to_i64};
 use crate::ring::{pos_from_sql, sql_intervals};
 use crate::schema;
-use crate::types::{
-    FullMessage, NewMessage, StoreConfig, StoreOutcome, StoreStats, StoredMessage, SyncEntry,
-    Tombstone,
-};
+use crate::types::{NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats, Tombstone};
 use crate::writer::{self, CountOp, Op, Settings};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncEntry};
 
 /// Handle to one node's message store. Cheap to clone; `Send + Sync`.
 ///
@@ -230,9 +228,9 @@ impl Store {
     /// `now_ms + tombstone_ttl_ms` exceeds `i64::MAX`.
     pub fn delete(
         &self,
-        account: [u8; 32],
+        account: AccountKey,
         namespace: u16,
-        hashes: Vec<[u8; 32]>,
+        hashes: Vec<MessageHash>,
         now_ms: u64,
         tombstone_ttl_ms: u64,
     ) -> oneshot::Receiver<Result<u64, StoreError>> {
@@ -305,7 +303,7 @@ impl Store {
     /// [`StoreError::Sqlite`] on database errors.
     pub fn retrieve(
         &self,
-        account: &[u8; 32],
+        account: &AccountKey,
         namespace: u16,
         after_seq: u64,
         now_ms: u64,
@@ -329,7 +327,13 @@ impl Store {
             )
             .map_err(StoreError::sql(OP))?;
         let mut rows = stmt
-            .query(params![account, i64::from(namespace), after, now, limit])
+            .query(params![
+                account.as_bytes(),
+                i64::from(namespace),
+                after,
+                now,
+                limit
+            ])
             .map_err(StoreError::sql(OP))?;
 
         let mut out = Vec::new();
@@ -337,6 +341,7 @@ impl Store {
         while let Some(row) = rows.next().map_err(StoreError::sql(OP))? {
             let seq: i64 = row.get(0).map_err(StoreError::sql("decode seq"))?;
             let hash: [u8; 32] = row.get(1).map_err(StoreError::sql("decode hash"))?;
+            let hash = MessageHash::new(hash);
             let data: Vec<u8> = row.get(2).map_err(StoreError::sql("decode data"))?;
             let stored_at: i64 = row.get(3).map_err(StoreError::sql("decode stored_at_ms"))?;
             let expiry: i64 = row.get(4).map_err(StoreError::sql("decode expiry_ms"))?;
@@ -378,7 +383,7 @@ impl Store {
         start: u64,
         end: u64,
         now_ms: u64,
-    ) -> Result<Vec<SyncEntry>, StoreError> {
+    ) -> Result<Vec<PositionedEntry>, StoreError> {
         const OP: &str = "list range";
         let now = to_i64("now_ms", now_ms)?;
         let mut conn = lock(&self.inner.reader);
@@ -397,35 +402,31 @@ impl Store {
                     let hash: [u8; 32] = row.get(2).map_err(StoreError::sql("decode hash"))?;
                     let pos: i64 = row.get(3).map_err(StoreError::sql("decode pos"))?;
                     let expiry: i64 = row.get(4).map_err(StoreError::sql("decode expiry_ms"))?;
-                    out.push(SyncEntry {
-                        account,
-                        namespace: namespace_from_disk(namespace)?,
-                        hash,
+                    out.push(PositionedEntry {
                         position: pos_from_sql(pos),
-                        expiry_ms: from_disk("expiry_ms", expiry)?,
-                        tombstone,
+                        entry: SyncEntry {
+                            key: MessageKey {
+                                account: AccountKey::new(account),
+                                namespace: namespace_from_disk(namespace)?,
+                                hash: MessageHash::new(hash),
+                            },
+                            expiry_ms: from_disk("expiry_ms", expiry)?,
+                            tombstone,
+                        },
                     });
                 }
             }
         }
         drop(tx);
         drop(conn);
-        out.sort_unstable_by(|a, b| {
-            (a.position, a.hash, a.tombstone, a.account, a.namespace).cmp(&(
-                b.position,
-                b.hash,
-                b.tombstone,
-                b.account,
-                b.namespace,
-            ))
-        });
+        out.sort_unstable_by_key(list_order);
         Ok(out)
     }
 
-    /// Returns the held, live (`expiry_ms > now_ms`) messages among `keys`
-    /// (`(account, namespace, hash)`), in the order of `keys`; keys not held
-    /// or expired are skipped, repeated keys are returned once. For
-    /// replication and hand-over. Blocking; one consistent snapshot.
+    /// Returns the held, live (`expiry_ms > now_ms`) messages among `keys`,
+    /// each with its hash, in the order of `keys`; keys not held or expired
+    /// are skipped, repeated keys are returned once. For replication and
+    /// hand-over. Blocking; one consistent snapshot.
     ///
     /// # Errors
     /// [`StoreError::TooManyKeys`] for more than [`Store::MAX_FETCH_KEYS`]
@@ -434,9 +435,9 @@ impl Store {
     /// [`StoreError::Sqlite`] on database errors.
     pub fn fetch(
         &self,
-        keys: &[([u8; 32], u16, [u8; 32])],
+        keys: &[MessageKey],
         now_ms: u64,
-    ) -> Result<Vec<FullMessage>, StoreError> {
+    ) -> Result<Vec<(MessageHash, FullMessage)>, StoreError> {
         const OP: &str = "fetch";
         if keys.len() > Self::MAX_FETCH_KEYS {
             return Err(StoreError::TooManyKeys {
@@ -455,24 +456,31 @@ impl Store {
             .map_err(StoreError::sql(OP))?;
         let mut seen = HashSet::with_capacity(keys.len());
         let mut out = Vec::new();
-        for key @ (account, namespace, hash) in keys {
+        for key in keys {
             if !seen.insert(key) {
                 continue;
             }
             let found: Option<(Vec<u8>, i64)> = stmt
-                .query_row(params![account, i64::from(*namespace), hash, now], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                .query_row(
+                    params![
+                        key.account.as_bytes(),
+                        i64::from(key.namespace),
+                        key.hash.as_bytes(),
+                        now
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
                 .map_err(StoreError::sql(OP))?;
             if let Some((data, expiry)) = found {
-                out.push(FullMessage {
-                    account: *account,
-                    namespace: *namespace,
-                    hash: *hash,
-                    data,
-                    expiry_ms: from_disk("expiry_ms", expiry)?,
-                });
+                out.push((
+                    key.hash,
+                    FullMessage {
+                        mailbox: key.mailbox(),
+                        data,
+                        expiry_ms: from_disk("expiry_ms", expiry)?,
+                    },
+                ));
             }
         }
         Ok(out)
@@ -515,6 +523,20 @@ impl Store {
     pub fn close(self) {
         self.shutdown();
     }
+}
+
+/// The order of [`Store::list_range`]'s answer: position, hash, messages
+/// before tombstones, then account and namespace. The memory store sorts
+/// by the same key.
+pub(crate) fn list_order(e: &PositionedEntry) -> (u64, MessageHash, bool, AccountKey, u16) {
+    let k = &e.entry.key;
+    (
+        e.position,
+        k.hash,
+        e.entry.tombstone,
+        k.account,
+        k.namespace,
+    )
 }
 
 /// Converts a namespace read from disk; out of `u16` range means corrupt.

@@ -2,13 +2,13 @@ use std::path::Path;
 
 use super::*;
 
-const ACCOUNT: [u8; 32] = [7; 32];
+const ACCOUNT: AccountKey = AccountKey::new([7; 32]);
 const NOW: u64 = 1_700_000_000_000;
 
 /// Test ring position: the account's first 8 bytes, big-endian.
-fn ring(account: &[u8; 32]) -> u64 {
+fn ring(account: &AccountKey) -> u64 {
     let mut first = [0u8; 8];
-    first.copy_from_slice(&account[..8]);
+    first.copy_from_slice(&account.as_bytes()[..8]);
     u64::from_be_bytes(first)
 }
 
@@ -24,7 +24,7 @@ fn msg(hash_byte: u8, data: &[u8], now_ms: u64, expiry_ms: u64) -> NewMessage {
     NewMessage {
         account: ACCOUNT,
         namespace: 0,
-        hash: [hash_byte; 32],
+        hash: MessageHash::new([hash_byte; 32]),
         data: data.to_vec(),
         now_ms,
         expiry_ms,
@@ -60,7 +60,7 @@ fn stored_message_is_retrieved_after_reopen() {
     let got = all(&store, NOW + 1);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].seq, out.seq());
-    assert_eq!(got[0].hash, [1; 32]);
+    assert_eq!(got[0].hash, MessageHash::new([1; 32]));
     assert_eq!(got[0].data, b"hello");
     assert_eq!(got[0].stored_at_ms, NOW);
     assert_eq!(got[0].expiry_ms, NOW + 60_000);
@@ -76,7 +76,7 @@ fn expired_message_is_not_returned() {
     put(&store, msg(2, b"long", NOW, NOW + 1_000)).expect("store");
     let got = all(&store, NOW + 10);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].hash, [2; 32]);
+    assert_eq!(got[0].hash, MessageHash::new([2; 32]));
     assert!(all(&store, NOW + 1_000).is_empty());
     // Storing an already expired message is rejected.
     assert!(matches!(
@@ -102,7 +102,7 @@ fn purge_removes_only_expired() {
     assert_eq!((stats.messages, stats.bytes), (1, 4));
     let got = all(&store, NOW + 20);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].hash, [3; 32]);
+    assert_eq!(got[0].hash, MessageHash::new([3; 32]));
     let again = store
         .purge_expired(NOW + 20)
         .blocking_recv()
@@ -164,7 +164,7 @@ fn quota_by_count_rejects_and_keeps_existing() {
     ));
     // Another account is unaffected.
     let mut other = msg(1, b"m", NOW, NOW + 1_000);
-    other.account = [8; 32];
+    other.account = AccountKey::new([8; 32]);
     assert!(put(&store, other).is_ok());
 }
 
@@ -214,17 +214,30 @@ fn delete_frees_quota() {
         Err(StoreError::QuotaExceeded { .. })
     ));
     let deleted = store
-        .delete(ACCOUNT, 0, vec![[1; 32], [1; 32], [42; 32]], NOW, 60_000)
+        .delete(
+            ACCOUNT,
+            0,
+            vec![
+                MessageHash::new([1; 32]),
+                MessageHash::new([1; 32]),
+                MessageHash::new([42; 32]),
+            ],
+            NOW,
+            60_000,
+        )
         .blocking_recv()
         .expect("answer")
         .expect("delete");
     assert_eq!(deleted, 1);
     put(&store, msg(3, b"c", NOW, NOW + 1_000)).expect("store after delete");
-    let hashes: Vec<_> = all(&store, NOW).iter().map(|m| m.hash[0]).collect();
+    let hashes: Vec<_> = all(&store, NOW)
+        .iter()
+        .map(|m| m.hash.as_bytes()[0])
+        .collect();
     assert_eq!(hashes, vec![2, 3]);
     // Wrong namespace deletes nothing.
     let none = store
-        .delete(ACCOUNT, 1, vec![[2; 32]], NOW, 60_000)
+        .delete(ACCOUNT, 1, vec![MessageHash::new([2; 32])], NOW, 60_000)
         .blocking_recv()
         .expect("answer");
     assert_eq!(none.expect("delete"), 0);
@@ -292,7 +305,7 @@ fn retrieve_respects_max_bytes_but_returns_at_least_one() {
         .retrieve(&ACCOUNT, 0, 0, NOW, 100, 1)
         .expect("retrieve");
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].hash, [0; 32]);
+    assert_eq!(got[0].hash, MessageHash::new([0; 32]));
 }
 
 #[test]
@@ -308,9 +321,9 @@ fn many_concurrent_stores_share_batches() {
             let mut account = [0u8; 32];
             account[0] = u8::try_from(i % 7).expect("small");
             store.store(NewMessage {
-                account,
+                account: AccountKey::new(account),
                 namespace: i % 3,
-                hash,
+                hash: MessageHash::new(hash),
                 data: vec![1; 16],
                 now_ms: NOW,
                 expiry_ms: NOW + 1_000,
@@ -351,7 +364,7 @@ fn failed_op_in_batch_does_not_affect_others() {
     let b = store.store(msg(2, b"b", NOW, NOW + 1_000));
     let c = store.store(msg(3, b"c", u64::MAX, u64::MAX));
     let mut other = msg(4, b"d", NOW, NOW + 1_000);
-    other.account = [9; 32];
+    other.account = AccountKey::new([9; 32]);
     let d = store.store(other);
     assert!(matches!(
         a.blocking_recv().expect("answer"),
@@ -388,7 +401,7 @@ fn corrupt_row_gives_error_not_panic() {
             "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms)
              VALUES (?1, 0, ?2, ?3, ?4, ?5)",
             rusqlite::params![
-                ACCOUNT,
+                ACCOUNT.as_bytes(),
                 vec![1u8, 2, 3],
                 b"bad".to_vec(),
                 1i64,
@@ -466,20 +479,28 @@ fn shutdown_is_idempotent_and_later_writes_fail() {
 const TTL: u64 = 60_000;
 
 /// An account whose test ring position is `pos`.
-fn account_at(pos: u64, tag: u8) -> [u8; 32] {
+fn account_at(pos: u64, tag: u8) -> AccountKey {
     let mut account = [tag; 32];
     account[..8].copy_from_slice(&pos.to_be_bytes());
-    account
+    AccountKey::new(account)
 }
 
-fn msg_for(account: [u8; 32], namespace: u16, hash_byte: u8, expiry_ms: u64) -> NewMessage {
+fn msg_for(account: AccountKey, namespace: u16, hash_byte: u8, expiry_ms: u64) -> NewMessage {
     NewMessage {
         account,
         namespace,
-        hash: [hash_byte; 32],
+        hash: MessageHash::new([hash_byte; 32]),
         data: vec![hash_byte; 3],
         now_ms: NOW,
         expiry_ms,
+    }
+}
+
+fn key(account: AccountKey, namespace: u16, hash_byte: u8) -> MessageKey {
+    MessageKey {
+        account,
+        namespace,
+        hash: MessageHash::new([hash_byte; 32]),
     }
 }
 
@@ -487,25 +508,33 @@ fn count(rx: tokio::sync::oneshot::Receiver<Result<u64, StoreError>>) -> Result<
     rx.blocking_recv().expect("writer answered")
 }
 
-fn del(store: &Store, account: [u8; 32], namespace: u16, hashes: &[u8], now_ms: u64) -> u64 {
-    let hashes = hashes.iter().map(|&b| [b; 32]).collect();
+fn del(store: &Store, account: AccountKey, namespace: u16, hashes: &[u8], now_ms: u64) -> u64 {
+    let hashes = hashes.iter().map(|&b| MessageHash::new([b; 32])).collect();
     count(store.delete(account, namespace, hashes, now_ms, TTL)).expect("delete")
 }
 
-fn tomb(account: [u8; 32], namespace: u16, hash_byte: u8, expiry_ms: u64) -> Tombstone {
+fn tomb(account: AccountKey, namespace: u16, hash_byte: u8, expiry_ms: u64) -> Tombstone {
     Tombstone {
-        account,
-        namespace,
-        hash: [hash_byte; 32],
+        key: MessageKey {
+            account,
+            namespace,
+            hash: MessageHash::new([hash_byte; 32]),
+        },
         expiry_ms,
     }
 }
 
 /// `(position, hash byte, tombstone)` of each entry, in order.
-fn summary(entries: &[SyncEntry]) -> Vec<(u64, u8, bool)> {
+fn summary(entries: &[PositionedEntry]) -> Vec<(u64, u8, bool)> {
     entries
         .iter()
-        .map(|e| (e.position, e.hash[0], e.tombstone))
+        .map(|e| {
+            (
+                e.position,
+                e.entry.key.hash.as_bytes()[0],
+                e.entry.tombstone,
+            )
+        })
         .collect()
 }
 
@@ -567,15 +596,18 @@ fn store_after_delete_is_tombstoned_not_resurrected() {
         StoreOutcome::Tombstoned
     );
     assert_eq!(StoreOutcome::Tombstoned.seq(), 0);
-    let hashes: Vec<u8> = all(&store, NOW + 2).iter().map(|m| m.hash[0]).collect();
+    let hashes: Vec<u8> = all(&store, NOW + 2)
+        .iter()
+        .map(|m| m.hash.as_bytes()[0])
+        .collect();
     assert_eq!(hashes, vec![2]);
     let stats = store.stats().expect("stats");
     assert_eq!((stats.messages, stats.bytes, stats.tombstones), (1, 4, 1));
     // The tombstone lives as long as the deleted message would have.
     let entries = store.list_range(0, 0, NOW + 2).expect("list_range");
-    let t: Vec<_> = entries.iter().filter(|e| e.tombstone).collect();
+    let t: Vec<_> = entries.iter().filter(|e| e.entry.tombstone).collect();
     assert_eq!(t.len(), 1);
-    assert_eq!(t[0].expiry_ms, NOW + 10 * TTL);
+    assert_eq!(t[0].entry.expiry_ms, NOW + 10 * TTL);
     assert_eq!(t[0].position, ring(&ACCOUNT));
     // Deleting it again deletes nothing and keeps one tombstone.
     assert_eq!(del(&store, ACCOUNT, 0, &[1], NOW + 3), 0);
@@ -594,12 +626,9 @@ fn tombstone_for_unknown_hash_blocks_later_store() {
     assert_eq!(del(&store, ACCOUNT, 0, &[5, 5], NOW), 0);
     let entries = store.list_range(0, 0, NOW).expect("list_range");
     assert_eq!(entries.len(), 1);
-    assert!(entries[0].tombstone);
-    assert_eq!(entries[0].expiry_ms, NOW + TTL);
-    assert_eq!(
-        (entries[0].account, entries[0].namespace, entries[0].hash),
-        (ACCOUNT, 0, [5; 32])
-    );
+    assert!(entries[0].entry.tombstone);
+    assert_eq!(entries[0].entry.expiry_ms, NOW + TTL);
+    assert_eq!(entries[0].entry.key, key(ACCOUNT, 0, 5));
     // The message arrives late by replication: it stays deleted.
     assert_eq!(
         put(&store, msg(5, b"late", NOW + 1, NOW + 10 * TTL)).expect("store"),
@@ -620,7 +649,7 @@ fn tombstone_for_unknown_hash_blocks_later_store() {
     ));
     // A TTL overflowing i64 is rejected, nothing changes.
     assert!(matches!(
-        count(store.delete(ACCOUNT, 0, vec![[5; 32]], NOW, u64::MAX)),
+        count(store.delete(ACCOUNT, 0, vec![MessageHash::new([5; 32])], NOW, u64::MAX)),
         Err(StoreError::ValueOutOfRange { .. })
     ));
     assert_eq!(all(&store, NOW + TTL).len(), 1);
@@ -645,7 +674,10 @@ fn add_tombstones_deletes_existing_messages() {
     ]))
     .expect("add_tombstones");
     assert_eq!(deleted, 2);
-    let hashes: Vec<u8> = all(&store, NOW).iter().map(|m| m.hash[0]).collect();
+    let hashes: Vec<u8> = all(&store, NOW)
+        .iter()
+        .map(|m| m.hash.as_bytes()[0])
+        .collect();
     assert_eq!(hashes, vec![2]);
     let stats = store.stats().expect("stats");
     assert_eq!(
@@ -657,12 +689,17 @@ fn add_tombstones_deletes_existing_messages() {
         ),
         (1, 2, 1, 3)
     );
-    let expiry_of = |account: [u8; 32], hash: u8| {
+    let expiry_of = |account: AccountKey, hash: u8| {
         store
             .list_range(0, 0, NOW)
             .expect("list_range")
             .into_iter()
-            .find(|e| e.tombstone && e.account == account && e.hash == [hash; 32])
+            .map(|e| e.entry)
+            .find(|e| {
+                e.tombstone
+                    && e.key.account == account
+                    && e.key.hash == MessageHash::new([hash; 32])
+            })
             .map(|e| e.expiry_ms)
     };
     // Raised to our copy's expiry, so it cannot come back in between.
@@ -735,9 +772,9 @@ fn list_range_handles_wraparound_and_full_ring() {
     let full = store.list_range(MAX, MAX, NOW).expect("list_range");
     assert_eq!(full.len(), 4);
     for e in &full {
-        assert_eq!(e.position, ring(&e.account));
-        assert!(!e.tombstone);
-        assert_eq!(e.expiry_ms, NOW + TTL);
+        assert_eq!(e.position, ring(&e.entry.key.account));
+        assert!(!e.entry.tombstone);
+        assert_eq!(e.entry.expiry_ms, NOW + TTL);
     }
     assert!(matches!(
         store.list_range(0, 0, u64::MAX),
@@ -773,7 +810,10 @@ fn list_range_includes_tombstones_and_skips_expired() {
             (200, 9, true),
         ]
     );
-    assert_eq!((got[2].namespace, got[2].expiry_ms), (1, NOW + TTL));
+    assert_eq!(
+        (got[2].entry.key.namespace, got[2].entry.expiry_ms),
+        (1, NOW + TTL)
+    );
     // At NOW + 10 the short-lived message and tombstone are expired.
     let got = store.list_range(0, 0, NOW + 10).expect("list_range");
     assert_eq!(
@@ -820,31 +860,33 @@ fn fetch_returns_held_unexpired_only() {
     put(&store, msg(2, b"short", NOW, NOW + 10)).expect("store");
     put(&store, msg_for(other, 4, 3, NOW + 2 * TTL)).expect("store");
     let keys = [
-        (other, 4, [3; 32]),
-        (ACCOUNT, 0, [2; 32]), // expired at NOW + 10
-        (ACCOUNT, 0, [9; 32]), // unknown
-        (ACCOUNT, 1, [1; 32]), // wrong namespace
-        (ACCOUNT, 0, [1; 32]),
-        (other, 4, [3; 32]), // repeated
+        key(other, 4, 3),
+        key(ACCOUNT, 0, 2), // expired at NOW + 10
+        key(ACCOUNT, 0, 9), // unknown
+        key(ACCOUNT, 1, 1), // wrong namespace
+        key(ACCOUNT, 0, 1),
+        key(other, 4, 3), // repeated
     ];
     let got = store.fetch(&keys, NOW + 10).expect("fetch");
     assert_eq!(
         got,
         vec![
-            FullMessage {
-                account: other,
-                namespace: 4,
-                hash: [3; 32],
-                data: vec![3; 3],
-                expiry_ms: NOW + 2 * TTL,
-            },
-            FullMessage {
-                account: ACCOUNT,
-                namespace: 0,
-                hash: [1; 32],
-                data: b"one".to_vec(),
-                expiry_ms: NOW + TTL,
-            },
+            (
+                MessageHash::new([3; 32]),
+                FullMessage {
+                    mailbox: key(other, 4, 3).mailbox(),
+                    data: vec![3; 3],
+                    expiry_ms: NOW + 2 * TTL,
+                },
+            ),
+            (
+                MessageHash::new([1; 32]),
+                FullMessage {
+                    mailbox: key(ACCOUNT, 0, 1).mailbox(),
+                    data: b"one".to_vec(),
+                    expiry_ms: NOW + TTL,
+                },
+            ),
         ]
     );
     assert_eq!(store.fetch(&keys, NOW).expect("fetch").len(), 3);
@@ -853,14 +895,14 @@ fn fetch_returns_held_unexpired_only() {
     assert_eq!(del(&store, ACCOUNT, 0, &[1], NOW), 1);
     assert!(
         store
-            .fetch(&[(ACCOUNT, 0, [1; 32])], NOW)
+            .fetch(&[key(ACCOUNT, 0, 1)], NOW)
             .expect("fetch")
             .is_empty()
     );
     // At most MAX_FETCH_KEYS keys per call.
-    let many = vec![(ACCOUNT, 0, [1; 32]); Store::MAX_FETCH_KEYS];
+    let many = vec![key(ACCOUNT, 0, 1); Store::MAX_FETCH_KEYS];
     assert!(store.fetch(&many, NOW).is_ok());
-    let too_many = vec![(ACCOUNT, 0, [1; 32]); Store::MAX_FETCH_KEYS + 1];
+    let too_many = vec![key(ACCOUNT, 0, 1); Store::MAX_FETCH_KEYS + 1];
     assert!(matches!(
         store.fetch(&too_many, NOW),
         Err(StoreError::TooManyKeys {
@@ -976,7 +1018,7 @@ fn tombstone_cap_is_enforced() {
     // A third tombstone is over the cap: the whole delete fails and the
     // message is still there.
     assert!(matches!(
-        count(store.delete(ACCOUNT, 0, vec![[1; 32]], NOW, TTL)),
+        count(store.delete(ACCOUNT, 0, vec![MessageHash::new([1; 32])], NOW, TTL)),
         Err(StoreError::QuotaExceeded {
             limit: "tombstones"
         })
@@ -990,7 +1032,7 @@ fn tombstone_cap_is_enforced() {
     // Replicated tombstones are capped too, all or nothing.
     assert!(matches!(
         count(store.add_tombstones(vec![
-            tomb([9; 32], 0, 1, NOW + TTL),
+            tomb(AccountKey::new([9; 32]), 0, 1, NOW + TTL),
             tomb(ACCOUNT, 0, 1, NOW + TTL),
         ])),
         Err(StoreError::QuotaExceeded {
@@ -999,7 +1041,7 @@ fn tombstone_cap_is_enforced() {
     ));
     assert_eq!(all(&store, NOW).len(), 1);
     // Other accounts are unaffected.
-    assert_eq!(del(&store, [9; 32], 0, &[1, 2], NOW), 0);
+    assert_eq!(del(&store, AccountKey::new([9; 32]), 0, &[1, 2], NOW), 0);
     // Once the account's tombstones expired they make room (removed on
     // demand, without a purge).
     assert_eq!(del(&store, ACCOUNT, 0, &[1], NOW + TTL), 1);
@@ -1030,11 +1072,11 @@ PRAGMA user_version = 1;
 ";
 
 /// `(account, namespace, hash byte, data, expiry_ms)` of a version-1 row.
-type V1Row = ([u8; 32], u16, u8, &'static [u8], u64);
+type V1Row = (AccountKey, u16, u8, &'static [u8], u64);
 
 /// Creates a version-1 database with messages of two accounts (one of them
 /// expired) and one deleted row. Returns the two accounts.
-fn create_v1(path: &Path) -> ([u8; 32], [u8; 32]) {
+fn create_v1(path: &Path) -> (AccountKey, AccountKey) {
     let a = account_at(0xAAAA_0000_0000_0001, 1);
     let b = account_at(0x0000_0000_0000_BBBB, 2);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -1052,7 +1094,7 @@ fn create_v1(path: &Path) -> ([u8; 32], [u8; 32]) {
             "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             rusqlite::params![
-                account,
+                account.as_bytes(),
                 namespace,
                 [hash; 32],
                 data,
@@ -1066,8 +1108,8 @@ fn create_v1(path: &Path) -> ([u8; 32], [u8; 32]) {
         .expect("delete");
     raw.execute_batch(&format!(
         "INSERT INTO account_usage VALUES (x'{}', 2, 10), (x'{}', 2, 14);",
-        hex(&a),
-        hex(&b)
+        hex(a.as_bytes()),
+        hex(b.as_bytes())
     ))
     .expect("usage");
     (a, b)
@@ -1120,7 +1162,10 @@ fn v1_database_is_migrated_with_positions() {
             .collect();
         assert_eq!(rows.len(), 4);
         for (account, pos) in rows {
-            assert_eq!(crate::ring::pos_from_sql(pos), ring(&account));
+            assert_eq!(
+                crate::ring::pos_from_sql(pos),
+                ring(&AccountKey::new(account))
+            );
         }
     }
     // Old data and usage are intact.
@@ -1652,7 +1697,10 @@ fn store_at_quota_keeps_usage_exact_and_purges_only_what_expired() {
     ));
     // Message 1 expires at NOW + 100: then it makes room.
     put(&store, at(7, NOW + 100, NOW + 150)).expect("expired one purged on demand");
-    let hashes: Vec<u8> = all(&store, NOW + 100).iter().map(|m| m.hash[0]).collect();
+    let hashes: Vec<u8> = all(&store, NOW + 100)
+        .iter()
+        .map(|m| m.hash.as_bytes()[0])
+        .collect();
     assert_eq!(hashes, vec![2, 6, 7]);
     assert_usage_exact(&dir);
     // Message 7, stored after that purge, expires first: it makes room

@@ -1,6 +1,10 @@
-//! Plain data types of the public API.
+//! Plain data types of the public API that are the store's own; the keys
+//! and the records shared with the wire ([`crate::StoredMessage`],
+//! [`crate::FullMessage`], [`SyncEntry`]) are `nightjar-types`'.
 
 use std::path::PathBuf;
+
+use nightjar_types::{AccountKey, MessageHash, MessageKey, SyncEntry};
 
 /// How to open a [`crate::Store`] and the per-account limits it enforces.
 ///
@@ -9,10 +13,10 @@ use std::path::PathBuf;
 /// struct update syntax for the other fields:
 ///
 /// ```
-/// # use nightjar_store::StoreConfig;
-/// fn ring_position(account: &[u8; 32]) -> u64 {
+/// # use nightjar_store::{AccountKey, StoreConfig};
+/// fn ring_position(account: &AccountKey) -> u64 {
 ///     let mut first = [0u8; 8];
-///     first.copy_from_slice(&account[..8]);
+///     first.copy_from_slice(&account.as_bytes()[..8]);
 ///     u64::from_be_bytes(first)
 /// }
 /// let config = StoreConfig {
@@ -36,7 +40,7 @@ pub struct StoreConfig {
     /// Must be deterministic and must not change for an existing database:
     /// positions are computed when rows are written (and for every row when
     /// a version-1 database is migrated), never recomputed later.
-    pub ring_position: fn(&[u8; 32]) -> u64,
+    pub ring_position: fn(&AccountKey) -> u64,
     /// Maximum number of messages one account may hold, over all its
     /// namespaces (expired but not yet purged messages count until purged).
     /// Default 10 000.
@@ -59,7 +63,7 @@ impl StoreConfig {
     /// with the default limits (10 000 messages and 100 MiB per account,
     /// 100 000 tombstones per account, batches of up to 256 operations).
     #[must_use]
-    pub fn new(path: PathBuf, ring_position: fn(&[u8; 32]) -> u64) -> StoreConfig {
+    pub fn new(path: PathBuf, ring_position: fn(&AccountKey) -> u64) -> StoreConfig {
         StoreConfig {
             path,
             ring_position,
@@ -75,12 +79,12 @@ impl StoreConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     /// The recipient account (public key bytes; opaque to the store).
-    pub account: [u8; 32],
+    pub account: AccountKey,
     /// Namespace within the account.
     pub namespace: u16,
     /// Message hash; `(account, namespace, hash)` identifies the message.
     /// The store does not verify it against `data`.
-    pub hash: [u8; 32],
+    pub hash: MessageHash,
     /// The opaque payload.
     pub data: Vec<u8>,
     /// Current time (Unix milliseconds), recorded as `stored_at_ms`.
@@ -123,70 +127,27 @@ impl StoreOutcome {
     }
 }
 
-/// A message as returned by [`crate::Store::retrieve`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    /// Sequence number; strictly increasing in store order and never reused,
-    /// usable as a retrieval cursor.
-    pub seq: u64,
-    /// Message hash.
-    pub hash: [u8; 32],
-    /// The opaque payload.
-    pub data: Vec<u8>,
-    /// When the message was (first) stored, Unix milliseconds.
-    pub stored_at_ms: u64,
-    /// When the message expires, Unix milliseconds.
-    pub expiry_ms: u64,
-}
-
 /// A record that a message was deleted, replicated between swarm members
 /// ([`crate::Store::add_tombstones`]). While unexpired it blocks storing the
 /// message again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tombstone {
-    /// The account of the deleted message.
-    pub account: [u8; 32],
-    /// Its namespace.
-    pub namespace: u16,
-    /// Its hash.
-    pub hash: [u8; 32],
+    /// The deleted message.
+    pub key: MessageKey,
     /// When the tombstone expires, Unix milliseconds (at most `i64::MAX`).
     pub expiry_ms: u64,
 }
 
 /// One entry of a ring range listing ([`crate::Store::list_range`]): a held
-/// message or a tombstone, without payload. Anti-entropy compares digests of
-/// these between swarm members.
+/// message or a tombstone, without payload, and its account's ring
+/// position. Anti-entropy compares digests of these between swarm members
+/// and sends the [`SyncEntry`] itself (the position is the store's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SyncEntry {
-    /// The account.
-    pub account: [u8; 32],
-    /// The namespace.
-    pub namespace: u16,
-    /// The message hash.
-    pub hash: [u8; 32],
+pub struct PositionedEntry {
     /// The account's ring position (as computed when the row was written).
     pub position: u64,
-    /// Expiry of the message or tombstone, Unix milliseconds.
-    pub expiry_ms: u64,
-    /// `true` for a tombstone (a deleted message), `false` for a message.
-    pub tombstone: bool,
-}
-
-/// A message with its full key, as returned by [`crate::Store::fetch`] for
-/// replication and hand-over.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FullMessage {
-    /// The account.
-    pub account: [u8; 32],
-    /// The namespace.
-    pub namespace: u16,
-    /// The message hash.
-    pub hash: [u8; 32],
-    /// The opaque payload.
-    pub data: Vec<u8>,
-    /// When the message expires, Unix milliseconds.
-    pub expiry_ms: u64,
+    /// The message or tombstone.
+    pub entry: SyncEntry,
 }
 
 /// Store-wide counters, for metrics.

@@ -9,13 +9,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use nightjar_store::{
-    MemoryConfig, MemoryStore, MessageStore, NewMessage, Store, StoreCommand, StoreConfig,
-    StoreError, StoreOutcome, Tombstone,
+    AccountKey, MemoryConfig, MemoryStore, MessageHash, MessageKey, MessageStore, NewMessage,
+    PositionedEntry, Store, StoreCommand, StoreConfig, StoreError, StoreOutcome, Tombstone,
 };
 
 /// Ring position: the account's first byte, at the top.
-fn ring(account: &[u8; 32]) -> u64 {
-    u64::from(account[0]) << 56
+fn ring(account: &AccountKey) -> u64 {
+    u64::from(account.as_bytes()[0]) << 56
 }
 
 /// Small limits, so quotas are reached quickly.
@@ -30,21 +30,37 @@ fn config(dir: &std::path::Path) -> StoreConfig {
 
 fn msg(account: u8, hash: u8, len: usize, now_ms: u64, expiry_ms: u64) -> NewMessage {
     NewMessage {
-        account: [account; 32],
+        account: AccountKey::new([account; 32]),
         namespace: 0,
-        hash: [hash; 32],
+        hash: MessageHash::new([hash; 32]),
         data: vec![hash; len],
         now_ms,
         expiry_ms,
     }
 }
 
+/// The key of message `hash` in account `account`'s namespace 0 (as [`msg`]).
+fn key(account: u8, hash: u8) -> MessageKey {
+    MessageKey {
+        account: AccountKey::new([account; 32]),
+        namespace: 0,
+        hash: MessageHash::new([hash; 32]),
+    }
+}
+
 fn seqs(s: &impl MessageStore, account: u8, now_ms: u64) -> Vec<u64> {
-    s.retrieve(&[account; 32], 0, 0, now_ms, usize::MAX, usize::MAX)
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect()
+    s.retrieve(
+        &AccountKey::new([account; 32]),
+        0,
+        0,
+        now_ms,
+        usize::MAX,
+        usize::MAX,
+    )
+    .unwrap()
+    .iter()
+    .map(|m| m.seq)
+    .collect()
 }
 
 fn quota(r: Result<StoreOutcome, StoreError>) -> &'static str {
@@ -57,7 +73,14 @@ fn quota(r: Result<StoreOutcome, StoreError>) -> &'static str {
 fn ttl_and_purge(s: &impl MessageStore) {
     s.store(msg(1, 1, 5, 0, 100)).unwrap();
     s.store(msg(1, 2, 5, 0, 200)).unwrap();
-    s.delete([1; 32], 0, vec![[9; 32]], 0, 150).unwrap();
+    s.delete(
+        AccountKey::new([1; 32]),
+        0,
+        vec![MessageHash::new([9; 32])],
+        0,
+        150,
+    )
+    .unwrap();
     assert_eq!(seqs(s, 1, 99).len(), 2);
     assert_eq!(seqs(s, 1, 100).len(), 1, "expiry_ms == now_ms is expired");
     // Expired rows count until purged.
@@ -91,7 +114,17 @@ fn message_quota(s: &impl MessageStore) {
     assert!(matches!(fresh, StoreOutcome::Stored { seq } if seq > 3));
     assert_eq!(seqs(s, 1, 100), [2, 3, fresh.seq()]);
     // Delete frees quota.
-    assert_eq!(s.delete([1; 32], 0, vec![[2; 32]], 100, 10).unwrap(), 1);
+    assert_eq!(
+        s.delete(
+            AccountKey::new([1; 32]),
+            0,
+            vec![MessageHash::new([2; 32])],
+            100,
+            10
+        )
+        .unwrap(),
+        1
+    );
     assert!(s.store(msg(1, 5, 5, 100, 1000)).is_ok());
 }
 
@@ -106,11 +139,21 @@ fn byte_quota(s: &impl MessageStore) {
 }
 
 fn tombstone_quota(s: &impl MessageStore) {
-    let hashes: Vec<[u8; 32]> = (1..=4).map(|h| [h; 32]).collect();
+    let hashes: Vec<MessageHash> = (1..=4).map(|h| MessageHash::new([h; 32])).collect();
     s.store(msg(1, 9, 5, 0, 1000)).unwrap();
-    assert_eq!(s.delete([1; 32], 0, hashes, 0, 100).unwrap(), 0);
+    assert_eq!(
+        s.delete(AccountKey::new([1; 32]), 0, hashes, 0, 100)
+            .unwrap(),
+        0
+    );
     // A fifth tombstone is refused, and the message is not deleted.
-    let refused = s.delete([1; 32], 0, vec![[9; 32]], 0, 100);
+    let refused = s.delete(
+        AccountKey::new([1; 32]),
+        0,
+        vec![MessageHash::new([9; 32])],
+        0,
+        100,
+    );
     assert!(matches!(
         refused,
         Err(StoreError::QuotaExceeded {
@@ -119,9 +162,7 @@ fn tombstone_quota(s: &impl MessageStore) {
     ));
     assert_eq!(seqs(s, 1, 0), [1]);
     let t = Tombstone {
-        account: [1; 32],
-        namespace: 0,
-        hash: [9; 32],
+        key: key(1, 9),
         expiry_ms: 500,
     };
     assert!(matches!(
@@ -132,7 +173,17 @@ fn tombstone_quota(s: &impl MessageStore) {
     ));
     assert_eq!(s.stats().unwrap().tombstones, 4);
     // Once the others expired, delete removes them to make room.
-    assert_eq!(s.delete([1; 32], 0, vec![[9; 32]], 100, 100).unwrap(), 1);
+    assert_eq!(
+        s.delete(
+            AccountKey::new([1; 32]),
+            0,
+            vec![MessageHash::new([9; 32])],
+            100,
+            100
+        )
+        .unwrap(),
+        1
+    );
     assert_eq!(s.stats().unwrap().tombstones, 1);
 }
 
@@ -142,15 +193,40 @@ fn cursors(s: &impl MessageStore) {
     }
     s.store(msg(2, 1, 10, 0, 1000)).unwrap();
     assert_eq!(seqs(s, 1, 0), [1, 2, 3]);
-    let after = s.retrieve(&[1; 32], 0, 1, 0, 10, 1000).unwrap();
+    let after = s
+        .retrieve(&AccountKey::new([1; 32]), 0, 1, 0, 10, 1000)
+        .unwrap();
     assert_eq!(after.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 3]);
-    assert_eq!(s.retrieve(&[1; 32], 0, 0, 0, 2, 1000).unwrap().len(), 2);
-    assert_eq!(s.retrieve(&[1; 32], 0, 0, 0, 10, 20).unwrap().len(), 2);
-    assert_eq!(s.retrieve(&[1; 32], 0, 0, 0, 10, 0).unwrap().len(), 1);
-    assert!(s.retrieve(&[1; 32], 0, 0, 0, 0, 1000).unwrap().is_empty());
-    assert!(s.retrieve(&[1; 32], 1, 0, 0, 10, 1000).unwrap().is_empty());
+    assert_eq!(
+        s.retrieve(&AccountKey::new([1; 32]), 0, 0, 0, 2, 1000)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.retrieve(&AccountKey::new([1; 32]), 0, 0, 0, 10, 20)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.retrieve(&AccountKey::new([1; 32]), 0, 0, 0, 10, 0)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        s.retrieve(&AccountKey::new([1; 32]), 0, 0, 0, 0, 1000)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.retrieve(&AccountKey::new([1; 32]), 1, 0, 0, 10, 1000)
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
-        s.retrieve(&[1; 32], 0, u64::MAX, 0, 10, 1000),
+        s.retrieve(&AccountKey::new([1; 32]), 0, u64::MAX, 0, 10, 1000),
         Err(StoreError::ValueOutOfRange {
             field: "after_seq",
             ..
@@ -169,7 +245,9 @@ fn duplicates(s: &impl MessageStore) {
         s.store(msg(1, 1, 5, 20, 200)).unwrap(),
         StoreOutcome::AlreadyStored { seq: first.seq() }
     );
-    let got = s.retrieve(&[1; 32], 0, 0, 20, 10, 1000).unwrap();
+    let got = s
+        .retrieve(&AccountKey::new([1; 32]), 0, 0, 20, 10, 1000)
+        .unwrap();
     assert_eq!(got[0].expiry_ms, 300, "the later expiry wins");
     assert_eq!(got[0].stored_at_ms, 0);
     // Once expired, storing again gives a fresh, later seq (SQLite may
@@ -184,8 +262,14 @@ fn duplicates(s: &impl MessageStore) {
 fn tombstones(s: &impl MessageStore) {
     s.store(msg(1, 1, 5, 0, 1000)).unwrap();
     assert_eq!(
-        s.delete([1; 32], 0, vec![[1; 32], [1; 32]], 10, 50)
-            .unwrap(),
+        s.delete(
+            AccountKey::new([1; 32]),
+            0,
+            vec![MessageHash::new([1; 32]), MessageHash::new([1; 32])],
+            10,
+            50
+        )
+        .unwrap(),
         1
     );
     assert_eq!(
@@ -201,9 +285,7 @@ fn tombstones(s: &impl MessageStore) {
 
     s.store(msg(2, 1, 5, 0, 3000)).unwrap();
     let t = |expiry_ms| Tombstone {
-        account: [2; 32],
-        namespace: 0,
-        hash: [1; 32],
+        key: key(2, 1),
         expiry_ms,
     };
     assert_eq!(s.add_tombstones(vec![t(100)]).unwrap(), 1);
@@ -211,14 +293,16 @@ fn tombstones(s: &impl MessageStore) {
     assert_eq!(s.add_tombstones(vec![t(50)]).unwrap(), 0);
     let listed = s.list_range(2 << 56, 3 << 56, 0).unwrap();
     assert_eq!(listed.len(), 1);
-    assert!(listed[0].tombstone);
+    assert!(listed[0].entry.tombstone);
     assert_eq!(
-        listed[0].expiry_ms, 3000,
+        listed[0].entry.expiry_ms, 3000,
         "never before the deleted message"
     );
     assert_eq!(s.add_tombstones(vec![t(4000)]).unwrap(), 0);
     assert_eq!(
-        s.list_range(2 << 56, 3 << 56, 0).unwrap()[0].expiry_ms,
+        s.list_range(2 << 56, 3 << 56, 0).unwrap()[0]
+            .entry
+            .expiry_ms,
         4000,
         "a later expiry wins"
     );
@@ -229,8 +313,22 @@ fn ranges(s: &impl MessageStore) {
         s.store(msg(a, 2, 5, 0, 100)).unwrap();
         s.store(msg(a, 1, 5, 0, 1000)).unwrap();
     }
-    s.delete([0xf0; 32], 0, vec![[3; 32]], 0, 1000).unwrap();
-    let key = |e: &nightjar_store::SyncEntry| (e.account[0], e.hash[0], e.tombstone);
+    s.delete(
+        AccountKey::new([0xf0; 32]),
+        0,
+        vec![MessageHash::new([3; 32])],
+        0,
+        1000,
+    )
+    .unwrap();
+    let key = |e: &PositionedEntry| {
+        let k = e.entry.key;
+        (
+            k.account.as_bytes()[0],
+            k.hash.as_bytes()[0],
+            e.entry.tombstone,
+        )
+    };
     let wrapped: Vec<_> = s
         .list_range(0xf0 << 56, 0x20 << 56, 10)
         .unwrap()
@@ -248,7 +346,11 @@ fn ranges(s: &impl MessageStore) {
         ]
     );
     let plain = s.list_range(0x10 << 56, 0x80 << 56, 10).unwrap();
-    assert!(plain.iter().all(|e| e.account[0] == 0x10));
+    assert!(
+        plain
+            .iter()
+            .all(|e| e.entry.key.account == AccountKey::new([0x10; 32]))
+    );
     assert_eq!(plain[0].position, 0x10 << 56);
     // The whole ring, expired messages skipped.
     let whole: Vec<_> = s.list_range(7, 7, 100).unwrap().iter().map(key).collect();
@@ -266,15 +368,16 @@ fn ranges(s: &impl MessageStore) {
 fn fetch(s: &impl MessageStore) {
     s.store(msg(1, 1, 5, 0, 100)).unwrap();
     s.store(msg(1, 2, 5, 0, 1000)).unwrap();
-    let k = |h: u8| ([1; 32], 0u16, [h; 32]);
+    let k = |h: u8| key(1, h);
     let got = s.fetch(&[k(2), k(3), k(1), k(2)], 50).unwrap();
-    let hashes: Vec<u8> = got.iter().map(|m| m.hash[0]).collect();
+    let hashes: Vec<u8> = got.iter().map(|(h, _)| h.as_bytes()[0]).collect();
     assert_eq!(
         hashes,
         [2, 1],
         "in key order, repeats once, missing skipped"
     );
-    assert_eq!(got[0].data, vec![2; 5]);
+    assert_eq!(got[0].1.data, vec![2; 5]);
+    assert_eq!(got[0].1.mailbox, k(2).mailbox());
     assert_eq!(s.fetch(&[k(1), k(2)], 100).unwrap().len(), 1);
     let too_many = vec![k(1); Store::MAX_FETCH_KEYS + 1];
     assert!(matches!(
@@ -287,7 +390,14 @@ fn fetch(s: &impl MessageStore) {
 fn drop_range(s: &impl MessageStore) {
     for a in [0x10u8, 0x80, 0xf0] {
         s.store(msg(a, 1, 5, 0, 100)).unwrap();
-        s.delete([a; 32], 0, vec![[2; 32]], 0, 100).unwrap();
+        s.delete(
+            AccountKey::new([a; 32]),
+            0,
+            vec![MessageHash::new([2; 32])],
+            0,
+            100,
+        )
+        .unwrap();
     }
     assert_eq!(s.drop_range(0xf0 << 56, 0x20 << 56).unwrap(), 2);
     let stats = s.stats().unwrap();
@@ -309,7 +419,14 @@ fn stats(s: &impl MessageStore) {
     s.store(msg(1, 1, 7, 0, 100)).unwrap();
     s.store(msg(1, 2, 3, 0, 100)).unwrap();
     s.store(msg(2, 1, 5, 0, 100)).unwrap();
-    s.delete([3; 32], 0, vec![[1; 32]], 0, 100).unwrap();
+    s.delete(
+        AccountKey::new([3; 32]),
+        0,
+        vec![MessageHash::new([1; 32])],
+        0,
+        100,
+    )
+    .unwrap();
     let stats = s.stats().unwrap();
     assert_eq!(
         (

@@ -15,13 +15,13 @@
 use std::collections::BTreeMap;
 
 use nightjar_store::{
-    MemoryConfig, MemoryStore, MessageStore, NewMessage, Store, StoreCommand, StoreConfig,
-    StoreOutcome, StoreReply, StoredMessage, Tombstone,
+    AccountKey, MemoryConfig, MemoryStore, MessageHash, MessageKey, MessageStore, NewMessage,
+    Store, StoreCommand, StoreConfig, StoreOutcome, StoreReply, StoredMessage, Tombstone,
 };
 use proptest::prelude::*;
 
-fn ring(account: &[u8; 32]) -> u64 {
-    u64::from(account[0]) << 56
+fn ring(account: &AccountKey) -> u64 {
+    u64::from(account.as_bytes()[0]) << 56
 }
 
 fn config(dir: &std::path::Path) -> StoreConfig {
@@ -46,7 +46,7 @@ enum Step {
     /// A retrieve after the `cursor % n`-th known message (from the start
     /// when none is known).
     Retrieve {
-        account: [u8; 32],
+        account: AccountKey,
         namespace: u16,
         cursor: usize,
         now_ms: u64,
@@ -55,12 +55,12 @@ enum Step {
     },
 }
 
-fn account() -> impl Strategy<Value = [u8; 32]> {
-    (0..ACCOUNTS.len()).prop_map(|i| [ACCOUNTS[i]; 32])
+fn account() -> impl Strategy<Value = AccountKey> {
+    (0..ACCOUNTS.len()).prop_map(|i| AccountKey::new([ACCOUNTS[i]; 32]))
 }
 
-fn hash() -> impl Strategy<Value = [u8; 32]> {
-    (0u8..4).prop_map(|h| [h; 32])
+fn hash() -> impl Strategy<Value = MessageHash> {
+    (0u8..4).prop_map(|h| MessageHash::new([h; 32]))
 }
 
 fn now() -> impl Strategy<Value = u64> {
@@ -78,7 +78,7 @@ fn step() -> impl Strategy<Value = Step> {
                 account,
                 namespace,
                 hash,
-                data: vec![hash[0]; len],
+                data: vec![hash.as_bytes()[0]; len],
                 now_ms,
                 expiry_ms: now_ms + ttl,
             }))
@@ -102,9 +102,11 @@ fn step() -> impl Strategy<Value = Step> {
         });
     let tombstone = (account(), 0u16..2, hash(), 0u64..100).prop_map(
         |(account, namespace, hash, expiry_ms)| Tombstone {
-            account,
-            namespace,
-            hash,
+            key: MessageKey {
+                account,
+                namespace,
+                hash,
+            },
             expiry_ms,
         },
     );
@@ -134,7 +136,11 @@ fn step() -> impl Strategy<Value = Step> {
     let list = (bound(), bound(), now()).prop_map(|(start, end, now_ms)| {
         Step::Plain(StoreCommand::ListRange { start, end, now_ms })
     });
-    let key = (account(), 0u16..2, hash());
+    let key = (account(), 0u16..2, hash()).prop_map(|(account, namespace, hash)| MessageKey {
+        account,
+        namespace,
+        hash,
+    });
     let fetch = (prop::collection::vec(key, 0..5), now())
         .prop_map(|(keys, now_ms)| Step::Plain(StoreCommand::Fetch { keys, now_ms }));
     prop_oneof![

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use nightjar_types::MessageHash;
+
 /// A held message, keyed elsewhere by `(namespace, hash)`.
 #[derive(Debug, Clone)]
 pub(super) struct Msg {
@@ -25,11 +27,11 @@ pub(super) struct Msg {
 #[derive(Debug, Default)]
 pub(super) struct Account {
     /// Messages by `(namespace, hash)`.
-    by_hash: BTreeMap<(u16, [u8; 32]), Msg>,
+    by_hash: BTreeMap<(u16, MessageHash), Msg>,
     /// The hash of each message, by `(namespace, seq)`: cursor order.
-    by_seq: BTreeMap<(u16, u64), [u8; 32]>,
+    by_seq: BTreeMap<(u16, u64), MessageHash>,
     /// Tombstone expiries by `(namespace, hash)`.
-    tombstones: BTreeMap<(u16, [u8; 32]), u64>,
+    tombstones: BTreeMap<(u16, MessageHash), u64>,
     /// Total payload bytes of `by_hash`.
     bytes: u64,
     /// No message or tombstone of the account expires before this (a lower
@@ -70,19 +72,19 @@ impl Account {
     }
 
     /// The message with this key.
-    pub(super) fn message(&self, namespace: u16, hash: &[u8; 32]) -> Option<&Msg> {
+    pub(super) fn message(&self, namespace: u16, hash: &MessageHash) -> Option<&Msg> {
         self.by_hash.get(&(namespace, *hash))
     }
 
     /// Raises a held message's expiry to `expiry_ms` if that is later.
-    pub(super) fn raise_expiry(&mut self, namespace: u16, hash: &[u8; 32], expiry_ms: u64) {
+    pub(super) fn raise_expiry(&mut self, namespace: u16, hash: &MessageHash, expiry_ms: u64) {
         if let Some(m) = self.by_hash.get_mut(&(namespace, *hash)) {
             m.expiry_ms = m.expiry_ms.max(expiry_ms);
         }
     }
 
     /// Inserts a message (the caller made sure its key is free).
-    pub(super) fn insert(&mut self, namespace: u16, hash: [u8; 32], msg: Msg) {
+    pub(super) fn insert(&mut self, namespace: u16, hash: MessageHash, msg: Msg) {
         self.bytes = self.bytes.saturating_add(len_of(&msg.data));
         self.floor = self.floor.min(msg.expiry_ms);
         self.by_seq.insert((namespace, msg.seq), hash);
@@ -90,7 +92,7 @@ impl Account {
     }
 
     /// Removes the message with this key, if held.
-    pub(super) fn take(&mut self, namespace: u16, hash: &[u8; 32]) -> Option<Msg> {
+    pub(super) fn take(&mut self, namespace: u16, hash: &MessageHash) -> Option<Msg> {
         let msg = self.by_hash.remove(&(namespace, *hash))?;
         self.by_seq.remove(&(namespace, msg.seq));
         self.bytes = self.bytes.saturating_sub(len_of(&msg.data));
@@ -99,7 +101,7 @@ impl Account {
 
     /// Removes every message with `expiry_ms <= now_ms`; how many.
     pub(super) fn remove_expired_messages(&mut self, now_ms: u64) -> u64 {
-        let expired: Vec<(u16, [u8; 32])> = self
+        let expired: Vec<(u16, MessageHash)> = self
             .by_hash
             .iter()
             .filter(|(_, m)| m.expiry_ms <= now_ms)
@@ -121,7 +123,11 @@ impl Account {
 
     /// How many tombstones have `expiry_ms <= now_ms`, not counting the
     /// keys in `except`.
-    pub(super) fn expired_tombstones_except(&self, now_ms: u64, except: &[(u16, [u8; 32])]) -> u64 {
+    pub(super) fn expired_tombstones_except(
+        &self,
+        now_ms: u64,
+        except: &[(u16, MessageHash)],
+    ) -> u64 {
         let n = self
             .tombstones
             .iter()
@@ -131,13 +137,13 @@ impl Account {
     }
 
     /// The tombstone's expiry for this key, if any.
-    pub(super) fn tombstone(&self, namespace: u16, hash: &[u8; 32]) -> Option<u64> {
+    pub(super) fn tombstone(&self, namespace: u16, hash: &MessageHash) -> Option<u64> {
         self.tombstones.get(&(namespace, *hash)).copied()
     }
 
     /// Inserts a tombstone, or raises an existing one's expiry to
     /// `expiry_ms` if later.
-    pub(super) fn put_tombstone(&mut self, namespace: u16, hash: [u8; 32], expiry_ms: u64) {
+    pub(super) fn put_tombstone(&mut self, namespace: u16, hash: MessageHash, expiry_ms: u64) {
         self.floor = self.floor.min(expiry_ms);
         let entry = self
             .tombstones
@@ -158,7 +164,7 @@ impl Account {
         &self,
         namespace: u16,
         after_seq: u64,
-    ) -> impl Iterator<Item = ([u8; 32], &Msg)> + '_ {
+    ) -> impl Iterator<Item = (MessageHash, &Msg)> + '_ {
         self.by_seq
             .range((
                 Bound::Excluded((namespace, after_seq)),
@@ -168,14 +174,14 @@ impl Account {
     }
 
     /// Every message as `(namespace, hash, expiry_ms)`.
-    pub(super) fn message_keys(&self) -> impl Iterator<Item = (u16, [u8; 32], u64)> + '_ {
+    pub(super) fn message_keys(&self) -> impl Iterator<Item = (u16, MessageHash, u64)> + '_ {
         self.by_hash
             .iter()
             .map(|((ns, h), m)| (*ns, *h, m.expiry_ms))
     }
 
     /// Every tombstone as `(namespace, hash, expiry_ms)`.
-    pub(super) fn tombstone_keys(&self) -> impl Iterator<Item = (u16, [u8; 32], u64)> + '_ {
+    pub(super) fn tombstone_keys(&self) -> impl Iterator<Item = (u16, MessageHash, u64)> + '_ {
         self.tombstones.iter().map(|((ns, h), e)| (*ns, *h, *e))
     }
 }

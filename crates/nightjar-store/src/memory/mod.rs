@@ -37,10 +37,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::backend::MessageStore;
 use crate::error::StoreError;
-use crate::types::{
-    FullMessage, NewMessage, StoreConfig, StoreOutcome, StoreStats, StoredMessage, SyncEntry,
-    Tombstone,
-};
+use crate::types::{NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats, Tombstone};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage};
 use state::State;
 
 /// The limits and ring position function of a [`MemoryStore`]: the fields
@@ -49,7 +47,7 @@ use state::State;
 pub struct MemoryConfig {
     /// Maps an account to its ring position, as
     /// [`StoreConfig::ring_position`] (deterministic).
-    pub ring_position: fn(&[u8; 32]) -> u64,
+    pub ring_position: fn(&AccountKey) -> u64,
     /// As [`StoreConfig::max_messages_per_account`]. Default 10 000.
     pub max_messages_per_account: u64,
     /// As [`StoreConfig::max_bytes_per_account`]. Default 100 MiB.
@@ -62,7 +60,7 @@ impl MemoryConfig {
     /// The default limits (those of [`StoreConfig::new`]) with
     /// `ring_position`.
     #[must_use]
-    pub fn new(ring_position: fn(&[u8; 32]) -> u64) -> MemoryConfig {
+    pub fn new(ring_position: fn(&AccountKey) -> u64) -> MemoryConfig {
         MemoryConfig::from(&StoreConfig::new(std::path::PathBuf::new(), ring_position))
     }
 }
@@ -83,17 +81,18 @@ impl From<&StoreConfig> for MemoryConfig {
 /// is not.
 ///
 /// ```
-/// use nightjar_store::{MemoryStore, MessageStore, NewMessage, StoreOutcome};
-/// fn ring_position(account: &[u8; 32]) -> u64 {
-///     u64::from(account[0]) << 56
+/// use nightjar_store::{AccountKey, MemoryStore, MessageHash, MessageStore, NewMessage, StoreOutcome};
+/// fn ring_position(account: &AccountKey) -> u64 {
+///     u64::from(account.as_bytes()[0]) << 56
 /// }
 /// let store = MemoryStore::new(ring_position);
+/// let account = AccountKey::new([1; 32]);
 /// let outcome = store.store(NewMessage {
-///     account: [1; 32], namespace: 0, hash: [2; 32], data: b"ciphertext".to_vec(),
+///     account, namespace: 0, hash: MessageHash::new([2; 32]), data: b"ciphertext".to_vec(),
 ///     now_ms: 1_000, expiry_ms: 61_000,
 /// })?;
 /// assert_eq!(outcome, StoreOutcome::Stored { seq: 1 });
-/// let msgs = store.retrieve(&[1; 32], 0, 0, 2_000, 100, 1 << 20)?;
+/// let msgs = store.retrieve(&account, 0, 0, 2_000, 100, 1 << 20)?;
 /// assert_eq!(msgs[0].data, b"ciphertext");
 /// # Ok::<(), nightjar_store::StoreError>(())
 /// ```
@@ -114,7 +113,7 @@ impl fmt::Debug for MemoryStore {
 impl MemoryStore {
     /// An empty store with the default limits ([`MemoryConfig::new`]).
     #[must_use]
-    pub fn new(ring_position: fn(&[u8; 32]) -> u64) -> MemoryStore {
+    pub fn new(ring_position: fn(&AccountKey) -> u64) -> MemoryStore {
         MemoryStore::with_config(MemoryConfig::new(ring_position))
     }
 
@@ -141,9 +140,9 @@ impl MessageStore for MemoryStore {
 
     fn delete(
         &self,
-        account: [u8; 32],
+        account: AccountKey,
         namespace: u16,
-        hashes: Vec<[u8; 32]>,
+        hashes: Vec<MessageHash>,
         now_ms: u64,
         tombstone_ttl_ms: u64,
     ) -> Result<u64, StoreError> {
@@ -165,7 +164,7 @@ impl MessageStore for MemoryStore {
 
     fn retrieve(
         &self,
-        account: &[u8; 32],
+        account: &AccountKey,
         namespace: u16,
         after_seq: u64,
         now_ms: u64,
@@ -182,15 +181,20 @@ impl MessageStore for MemoryStore {
         )
     }
 
-    fn list_range(&self, start: u64, end: u64, now_ms: u64) -> Result<Vec<SyncEntry>, StoreError> {
+    fn list_range(
+        &self,
+        start: u64,
+        end: u64,
+        now_ms: u64,
+    ) -> Result<Vec<PositionedEntry>, StoreError> {
         self.lock().list_range(start, end, now_ms)
     }
 
     fn fetch(
         &self,
-        keys: &[([u8; 32], u16, [u8; 32])],
+        keys: &[MessageKey],
         now_ms: u64,
-    ) -> Result<Vec<FullMessage>, StoreError> {
+    ) -> Result<Vec<(MessageHash, FullMessage)>, StoreError> {
         self.lock().fetch(keys, now_ms)
     }
 

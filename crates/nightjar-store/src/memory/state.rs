@@ -10,14 +10,13 @@ use super::MemoryConfig;
 use super::account::{Account, Msg, len_of};
 use crate::error::{StoreError, to_i64};
 use crate::ring::intervals;
-use crate::store::Store;
-use crate::types::{
-    FullMessage, NewMessage, StoreOutcome, StoreStats, StoredMessage, SyncEntry, Tombstone,
-};
+use crate::store::{Store, list_order};
+use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncEntry};
 
 /// An account's key: its ring position first, so ring ranges are range
 /// scans.
-type Key = (u64, [u8; 32]);
+type Key = (u64, AccountKey);
 
 /// Everything a memory store holds.
 #[derive(Debug)]
@@ -27,7 +26,7 @@ pub(super) struct State {
     /// `(floor, position, account)` for every account (see
     /// [`Account::floor`]): a purge visits only accounts whose floor has
     /// passed.
-    floors: BTreeSet<(u64, u64, [u8; 32])>,
+    floors: BTreeSet<(u64, u64, AccountKey)>,
     /// The last sequence number given out.
     last_seq: u64,
     /// Write operations run.
@@ -57,7 +56,7 @@ impl State {
         }
     }
 
-    fn key(&self, account: &[u8; 32]) -> Key {
+    fn key(&self, account: &AccountKey) -> Key {
         ((self.config.ring_position)(account), *account)
     }
 
@@ -165,9 +164,9 @@ impl State {
 
     pub(super) fn delete(
         &mut self,
-        account: [u8; 32],
+        account: AccountKey,
         namespace: u16,
-        mut hashes: Vec<[u8; 32]>,
+        mut hashes: Vec<MessageHash>,
         now_ms: u64,
         tombstone_ttl_ms: u64,
     ) -> Result<u64, StoreError> {
@@ -183,9 +182,9 @@ impl State {
         let acct = self.account_mut(key);
 
         // Plan: each hash's tombstone expiry (None: not written).
-        let mut plan: Vec<([u8; 32], Option<u64>)> = Vec::with_capacity(hashes.len());
+        let mut plan: Vec<(MessageHash, Option<u64>)> = Vec::with_capacity(hashes.len());
         let mut new_tombstones: u64 = 0;
-        let mut raised: Vec<(u16, [u8; 32])> = Vec::new();
+        let mut raised: Vec<(u16, MessageHash)> = Vec::new();
         for hash in &hashes {
             let expiry = match acct.message(namespace, hash) {
                 Some(m) if m.expiry_ms > now_ms => m.expiry_ms,
@@ -236,18 +235,18 @@ impl State {
             to_i64("expiry_ms", t.expiry_ms)?;
         }
         // All or nothing: check every account's cap first.
-        let mut new_keys: BTreeMap<Key, HashSet<(u16, [u8; 32])>> = BTreeMap::new();
+        let mut new_keys: BTreeMap<Key, HashSet<(u16, MessageHash)>> = BTreeMap::new();
         for t in &tombstones {
-            let key = self.key(&t.account);
+            let key = self.key(&t.key.account);
             let known = self
                 .accounts
                 .get(&key)
-                .is_some_and(|a| a.tombstone(t.namespace, &t.hash).is_some());
+                .is_some_and(|a| a.tombstone(t.key.namespace, &t.key.hash).is_some());
             if !known {
                 new_keys
                     .entry(key)
                     .or_default()
-                    .insert((t.namespace, t.hash));
+                    .insert((t.key.namespace, t.key.hash));
             }
         }
         for (key, new) in &new_keys {
@@ -261,15 +260,15 @@ impl State {
         }
         let mut deleted: u64 = 0;
         for t in tombstones {
-            let key = self.key(&t.account);
+            let key = self.key(&t.key.account);
             let old_floor = self.floor_of(&key);
             let acct = self.account_mut(key);
             let mut expiry = t.expiry_ms;
-            if let Some(m) = acct.take(t.namespace, &t.hash) {
+            if let Some(m) = acct.take(t.key.namespace, &t.key.hash) {
                 deleted = deleted.saturating_add(1);
                 expiry = expiry.max(m.expiry_ms);
             }
-            acct.put_tombstone(t.namespace, t.hash, expiry);
+            acct.put_tombstone(t.key.namespace, t.key.hash, expiry);
             self.settle(key, old_floor);
         }
         Ok(deleted)
@@ -281,7 +280,7 @@ impl State {
         for (lo, hi) in intervals(start, end) {
             keys.extend(
                 self.accounts
-                    .range((lo, [0; 32])..=(hi, [u8::MAX; 32]))
+                    .range((lo, AccountKey::new([0; 32]))..=(hi, AccountKey::new([u8::MAX; 32])))
                     .map(|(k, _)| *k),
             );
         }
@@ -323,7 +322,7 @@ impl State {
 
     pub(super) fn retrieve(
         &self,
-        account: &[u8; 32],
+        account: &AccountKey,
         namespace: u16,
         after_seq: u64,
         now_ms: u64,
@@ -366,7 +365,7 @@ impl State {
         start: u64,
         end: u64,
         now_ms: u64,
-    ) -> Result<Vec<SyncEntry>, StoreError> {
+    ) -> Result<Vec<PositionedEntry>, StoreError> {
         to_i64("now_ms", now_ms)?;
         let mut out = Vec::new();
         for key in self.keys_in_range(start, end) {
@@ -374,36 +373,32 @@ impl State {
                 continue;
             };
             let entry = |tombstone: bool| {
-                move |(namespace, hash, expiry_ms): (u16, [u8; 32], u64)| SyncEntry {
-                    account: key.1,
-                    namespace,
-                    hash,
+                move |(namespace, hash, expiry_ms): (u16, MessageHash, u64)| PositionedEntry {
                     position: key.0,
-                    expiry_ms,
-                    tombstone,
+                    entry: SyncEntry {
+                        key: MessageKey {
+                            account: key.1,
+                            namespace,
+                            hash,
+                        },
+                        expiry_ms,
+                        tombstone,
+                    },
                 }
             };
-            let live = |e: &(u16, [u8; 32], u64)| e.2 > now_ms;
+            let live = |e: &(u16, MessageHash, u64)| e.2 > now_ms;
             out.extend(acct.message_keys().filter(live).map(entry(false)));
             out.extend(acct.tombstone_keys().filter(live).map(entry(true)));
         }
-        out.sort_unstable_by(|a, b| {
-            (a.position, a.hash, a.tombstone, a.account, a.namespace).cmp(&(
-                b.position,
-                b.hash,
-                b.tombstone,
-                b.account,
-                b.namespace,
-            ))
-        });
+        out.sort_unstable_by_key(list_order);
         Ok(out)
     }
 
     pub(super) fn fetch(
         &self,
-        keys: &[([u8; 32], u16, [u8; 32])],
+        keys: &[MessageKey],
         now_ms: u64,
-    ) -> Result<Vec<FullMessage>, StoreError> {
+    ) -> Result<Vec<(MessageHash, FullMessage)>, StoreError> {
         if keys.len() > Store::MAX_FETCH_KEYS {
             return Err(StoreError::TooManyKeys {
                 given: keys.len(),
@@ -413,23 +408,24 @@ impl State {
         to_i64("now_ms", now_ms)?;
         let mut seen = HashSet::with_capacity(keys.len());
         let mut out = Vec::new();
-        for key @ (account, namespace, hash) in keys {
+        for key in keys {
             if !seen.insert(key) {
                 continue;
             }
             let held = self
                 .accounts
-                .get(&self.key(account))
-                .and_then(|a| a.message(*namespace, hash))
+                .get(&self.key(&key.account))
+                .and_then(|a| a.message(key.namespace, &key.hash))
                 .filter(|m| m.expiry_ms > now_ms);
             if let Some(m) = held {
-                out.push(FullMessage {
-                    account: *account,
-                    namespace: *namespace,
-                    hash: *hash,
-                    data: m.data.to_vec(),
-                    expiry_ms: m.expiry_ms,
-                });
+                out.push((
+                    key.hash,
+                    FullMessage {
+                        mailbox: key.mailbox(),
+                        data: m.data.to_vec(),
+                        expiry_ms: m.expiry_ms,
+                    },
+                ));
             }
         }
         Ok(out)

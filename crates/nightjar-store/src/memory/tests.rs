@@ -6,16 +6,17 @@ use super::{MemoryConfig, MemoryStore};
 use crate::backend::MessageStore;
 use crate::error::StoreError;
 use crate::types::{NewMessage, StoreOutcome, Tombstone};
+use nightjar_types::{AccountKey, MessageHash, MessageKey};
 
-fn ring(account: &[u8; 32]) -> u64 {
-    u64::from(account[0]) << 56
+fn ring(account: &AccountKey) -> u64 {
+    u64::from(account.as_bytes()[0]) << 56
 }
 
 fn msg(account: u8, hash: u8, now_ms: u64, expiry_ms: u64) -> NewMessage {
     NewMessage {
-        account: [account; 32],
+        account: AccountKey::new([account; 32]),
         namespace: 0,
-        hash: [hash; 32],
+        hash: MessageHash::new([hash; 32]),
         data: vec![hash; 10],
         now_ms,
         expiry_ms,
@@ -51,7 +52,9 @@ fn sequence_numbers_increase_and_duplicates_keep_theirs_and_raise_expiry() {
         s.store(msg(1, 1, 10, 500)).unwrap(),
         StoreOutcome::AlreadyStored { seq: 1 }
     );
-    let got = s.retrieve(&[1; 32], 0, 0, 200, 10, 1000).unwrap();
+    let got = s
+        .retrieve(&AccountKey::new([1; 32]), 0, 0, 200, 10, 1000)
+        .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].expiry_ms, 500);
 }
@@ -64,7 +67,17 @@ fn expired_copy_is_replaced_with_a_new_seq_and_deleted_seqs_are_not_reused() {
         s.store(msg(1, 1, 100, 300)).unwrap(),
         StoreOutcome::Stored { seq: 2 }
     );
-    assert_eq!(s.delete([1; 32], 0, vec![[1; 32]], 150, 10).unwrap(), 1);
+    assert_eq!(
+        s.delete(
+            AccountKey::new([1; 32]),
+            0,
+            vec![MessageHash::new([1; 32])],
+            150,
+            10
+        )
+        .unwrap(),
+        1
+    );
     assert_eq!(s.store(msg(1, 2, 150, 300)).unwrap().seq(), 3);
     assert_eq!(s.stats().unwrap().messages, 1);
 }
@@ -75,13 +88,30 @@ fn retrieve_follows_cursor_and_limits_but_returns_at_least_one() {
     for h in 1..=5 {
         s.store(msg(1, h, 0, 100)).unwrap();
     }
-    let all = s.retrieve(&[1; 32], 0, 2, 50, 10, 1 << 20).unwrap();
+    let all = s
+        .retrieve(&AccountKey::new([1; 32]), 0, 2, 50, 10, 1 << 20)
+        .unwrap();
     assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), [3, 4, 5]);
-    assert_eq!(s.retrieve(&[1; 32], 0, 0, 50, 2, 1 << 20).unwrap().len(), 2);
-    assert_eq!(s.retrieve(&[1; 32], 0, 0, 50, 10, 25).unwrap().len(), 2);
-    assert_eq!(s.retrieve(&[1; 32], 0, 0, 50, 10, 1).unwrap().len(), 1);
+    assert_eq!(
+        s.retrieve(&AccountKey::new([1; 32]), 0, 0, 50, 2, 1 << 20)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.retrieve(&AccountKey::new([1; 32]), 0, 0, 50, 10, 25)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.retrieve(&AccountKey::new([1; 32]), 0, 0, 50, 10, 1)
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(
-        s.retrieve(&[1; 32], 0, 0, 100, 10, 1 << 20)
+        s.retrieve(&AccountKey::new([1; 32]), 0, 0, 100, 10, 1 << 20)
             .unwrap()
             .is_empty()
     );
@@ -109,7 +139,17 @@ fn quota_refusal_changes_nothing_and_purge_frees_room() {
 fn tombstones_block_restore_and_add_tombstones_deletes_held_messages() {
     let s = MemoryStore::new(ring);
     s.store(msg(1, 1, 0, 1000)).unwrap();
-    assert_eq!(s.delete([1; 32], 0, vec![[1; 32]], 10, 50).unwrap(), 1);
+    assert_eq!(
+        s.delete(
+            AccountKey::new([1; 32]),
+            0,
+            vec![MessageHash::new([1; 32])],
+            10,
+            50
+        )
+        .unwrap(),
+        1
+    );
     assert_eq!(
         s.store(msg(1, 1, 20, 2000)).unwrap(),
         StoreOutcome::Tombstoned
@@ -117,20 +157,22 @@ fn tombstones_block_restore_and_add_tombstones_deletes_held_messages() {
     // The tombstone lives as long as the deleted message would have.
     let entries = s.list_range(0, 0, 900).unwrap();
     assert_eq!(entries.len(), 1);
-    assert!(entries[0].tombstone);
-    assert_eq!(entries[0].expiry_ms, 1000);
+    assert!(entries[0].entry.tombstone);
+    assert_eq!(entries[0].entry.expiry_ms, 1000);
 
     s.store(msg(2, 7, 0, 5000)).unwrap();
     let t = Tombstone {
-        account: [2; 32],
-        namespace: 0,
-        hash: [7; 32],
+        key: MessageKey {
+            account: AccountKey::new([2; 32]),
+            namespace: 0,
+            hash: MessageHash::new([7; 32]),
+        },
         expiry_ms: 100,
     };
     assert_eq!(s.add_tombstones(vec![t]).unwrap(), 1);
     let entries = s.list_range(2 << 56, 3 << 56, 4000).unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].expiry_ms, 5000);
+    assert_eq!(entries[0].entry.expiry_ms, 5000);
 }
 
 #[test]
@@ -139,7 +181,13 @@ fn tombstone_cap_refuses_delete_without_deleting() {
     s.store(msg(1, 1, 0, 1000)).unwrap();
     s.store(msg(1, 2, 0, 1000)).unwrap();
     assert!(matches!(
-        s.delete([1; 32], 0, vec![[1; 32], [2; 32]], 10, 50),
+        s.delete(
+            AccountKey::new([1; 32]),
+            0,
+            vec![MessageHash::new([1; 32]), MessageHash::new([2; 32])],
+            10,
+            50
+        ),
         Err(StoreError::QuotaExceeded {
             limit: "tombstones"
         })
@@ -153,7 +201,14 @@ fn purge_removes_expired_rows_and_empty_accounts() {
     let s = MemoryStore::new(ring);
     s.store(msg(1, 1, 0, 100)).unwrap();
     s.store(msg(2, 1, 0, 300)).unwrap();
-    s.delete([3; 32], 0, vec![[9; 32]], 0, 150).unwrap();
+    s.delete(
+        AccountKey::new([3; 32]),
+        0,
+        vec![MessageHash::new([9; 32])],
+        0,
+        150,
+    )
+    .unwrap();
     assert_eq!(s.purge_expired(200).unwrap(), 1);
     let stats = s.stats().unwrap();
     assert_eq!(
@@ -171,9 +226,19 @@ fn ranges_wrap_and_drop_range_removes_messages_and_tombstones() {
     for a in [1u8, 0x80, 0xf0] {
         s.store(msg(a, 1, 0, 100)).unwrap();
     }
-    s.delete([0xf0; 32], 0, vec![[2; 32]], 0, 50).unwrap();
+    s.delete(
+        AccountKey::new([0xf0; 32]),
+        0,
+        vec![MessageHash::new([2; 32])],
+        0,
+        50,
+    )
+    .unwrap();
     let wrapped = s.list_range(0xf0 << 56, 2 << 56, 10).unwrap();
-    let accounts: Vec<u8> = wrapped.iter().map(|e| e.account[0]).collect();
+    let accounts: Vec<u8> = wrapped
+        .iter()
+        .map(|e| e.entry.key.account.as_bytes()[0])
+        .collect();
     assert_eq!(accounts, [1, 0xf0, 0xf0]);
     assert_eq!(s.list_range(0, 0, 10).unwrap().len(), 4);
     assert_eq!(s.drop_range(0xf0 << 56, 2 << 56).unwrap(), 2);
@@ -185,8 +250,13 @@ fn ranges_wrap_and_drop_range_removes_messages_and_tombstones() {
 fn fetch_skips_missing_and_repeated_keys_and_caps_key_count() {
     let s = MemoryStore::new(ring);
     s.store(msg(1, 1, 0, 100)).unwrap();
-    let k = ([1; 32], 0, [1; 32]);
-    let got = s.fetch(&[k, ([1; 32], 0, [2; 32]), k], 10).unwrap();
+    let key = |hash: u8| MessageKey {
+        account: AccountKey::new([1; 32]),
+        namespace: 0,
+        hash: MessageHash::new([hash; 32]),
+    };
+    let k = key(1);
+    let got = s.fetch(&[k, key(2), k], 10).unwrap();
     assert_eq!(got.len(), 1);
     assert!(s.fetch(&[k], 100).unwrap().is_empty());
     let many = vec![k; crate::Store::MAX_FETCH_KEYS + 1];

@@ -17,6 +17,7 @@ use crate::ring::pos_to_sql;
 use crate::types::NewMessage;
 use crate::types::StoreOutcome;
 use crate::types::Tombstone;
+use nightjar_types::{AccountKey, MessageHash};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -46,14 +47,14 @@ pub(crate) struct Settings {
     pub(crate) max_bytes: u64,
     pub(crate) max_tombstones: u64,
     pub(crate) max_batch: usize,
-    pub(crate) ring_position: fn(&[u8; 32]) -> u64,
+    pub(crate) ring_position: fn(&AccountKey) -> u64,
     /// Rows per purge step ([`PURGE_CHUNK`]; smaller in tests).
     pub(crate) purge_chunk: usize,
 }
 
 impl Settings {
     /// The encoded ring position of `account`.
-    fn pos(&self, account: &[u8; 32]) -> i64 {
+    fn pos(&self, account: &AccountKey) -> i64 {
         pos_to_sql((self.ring_position)(account))
     }
 }
@@ -73,9 +74,9 @@ pub(crate) enum Op {
 pub(crate) enum CountOp {
     /// Delete messages of one account namespace and tombstone them.
     Delete {
-        account: [u8; 32],
+        account: AccountKey,
         namespace: u16,
-        hashes: Vec<[u8; 32]>,
+        hashes: Vec<MessageHash>,
         now_ms: u64,
         tombstone_ttl_ms: u64,
     },

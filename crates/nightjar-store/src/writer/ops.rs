@@ -11,6 +11,7 @@ use crate::ring::sql_intervals;
 use crate::types::NewMessage;
 use crate::types::StoreOutcome;
 use crate::types::Tombstone;
+use nightjar_types::{AccountKey, MessageHash};
 use rusqlite::Connection;
 use rusqlite::OptionalExtension;
 use rusqlite::params;
@@ -40,9 +41,9 @@ use super::sql::USAGE_ADD;
 /// the caller does, once per account.
 pub(super) fn take_message(
     conn: &Connection,
-    account: &[u8; 32],
+    account: &AccountKey,
     namespace: i64,
-    hash: &[u8; 32],
+    hash: &MessageHash,
 ) -> Result<Option<(i64, i64)>, StoreError> {
     const OP: &str = "delete message";
     let found: Option<(i64, i64, i64)> = conn
@@ -51,9 +52,10 @@ pub(super) fn take_message(
              WHERE account = ?1 AND namespace = ?2 AND hash = ?3",
         )
         .and_then(|mut s| {
-            s.query_row(params![account, namespace, hash], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            s.query_row(
+                params![account.as_bytes(), namespace, hash.as_bytes()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
         })
         .map_err(StoreError::sql(OP))?;
@@ -71,13 +73,14 @@ pub(super) fn take_message(
 /// update `tombstone_usage`: the caller does, once per account.
 pub(super) fn put_tombstone(
     conn: &Connection,
-    account: &[u8; 32],
+    account: &AccountKey,
     namespace: i64,
-    hash: &[u8; 32],
+    hash: &MessageHash,
     pos: i64,
     expiry: i64,
 ) -> Result<bool, StoreError> {
     const OP: &str = "write tombstone";
+    let (account, hash) = (account.as_bytes(), hash.as_bytes());
     let inserted = conn
         .prepare_cached(
             "INSERT INTO tombstones (account, namespace, hash, pos, expiry_ms)
@@ -117,12 +120,13 @@ pub(super) fn held(
     expiry: i64,
 ) -> Result<Held, StoreError> {
     let namespace = i64::from(msg.namespace);
+    let (account, hash) = (msg.account.as_bytes(), msg.hash.as_bytes());
     let tombstoned: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM tombstones
              WHERE account = ?1 AND namespace = ?2 AND hash = ?3 AND expiry_ms > ?4)",
         )
-        .and_then(|mut s| s.query_row(params![msg.account, namespace, msg.hash, now], |r| r.get(0)))
+        .and_then(|mut s| s.query_row(params![account, namespace, hash, now], |r| r.get(0)))
         .map_err(StoreError::sql("look up tombstone"))?;
     if tombstoned {
         return Ok(Held::Answered(StoreOutcome::Tombstoned));
@@ -133,7 +137,7 @@ pub(super) fn held(
              WHERE account = ?1 AND namespace = ?2 AND hash = ?3",
         )
         .and_then(|mut s| {
-            s.query_row(params![msg.account, namespace, msg.hash], |r| {
+            s.query_row(params![account, namespace, hash], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()
@@ -180,7 +184,16 @@ pub(super) fn store_once(
 ) -> Result<Attempt, StoreError> {
     let namespace = i64::from(msg.namespace);
     let pos = settings.pos(&msg.account);
-    let row = params![msg.account, namespace, msg.hash, msg.data, now, expiry, pos];
+    let account = msg.account.as_bytes();
+    let row = params![
+        account,
+        namespace,
+        msg.hash.as_bytes(),
+        msg.data,
+        now,
+        expiry,
+        pos
+    ];
     let inserted = conn
         .prepare_cached(INSERT_UNLESS_HELD_OR_TOMBSTONED)
         .and_then(|mut s| s.execute(row))
@@ -195,7 +208,7 @@ pub(super) fn store_once(
                 conn.prepare_cached("DELETE FROM messages WHERE seq = ?1")
                     .and_then(|mut s| s.execute(params![seq]))
                     .map_err(StoreError::sql("replace expired duplicate"))?;
-                usage_sub(conn, &msg.account, 1, old_len)?;
+                usage_sub(conn, account, 1, old_len)?;
             }
             Held::No => {}
         }
@@ -206,7 +219,7 @@ pub(super) fn store_once(
     let seq = conn.last_insert_rowid();
     let (messages, bytes): (i64, i64) = conn
         .prepare_cached(USAGE_ADD)
-        .and_then(|mut s| s.query_row(params![msg.account, len], |r| Ok((r.get(0)?, r.get(1)?))))
+        .and_then(|mut s| s.query_row(params![account, len], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(StoreError::sql("update usage"))?;
     let messages = from_disk("usage messages", messages)?;
     let bytes = from_disk("usage bytes", bytes)?;
@@ -271,9 +284,9 @@ pub(super) fn exec_store(
 pub(super) fn exec_delete(
     conn: &Connection,
     settings: &Settings,
-    account: &[u8; 32],
+    account: &AccountKey,
     namespace: u16,
-    mut hashes: Vec<[u8; 32]>,
+    mut hashes: Vec<MessageHash>,
     now_ms: u64,
     tombstone_ttl_ms: u64,
 ) -> Result<u64, StoreError> {
@@ -311,10 +324,10 @@ pub(super) fn exec_delete(
         }
     }
     if rows > 0 {
-        usage_sub(conn, account, rows, bytes)?;
+        usage_sub(conn, account.as_bytes(), rows, bytes)?;
     }
     if new_tombstones > 0 {
-        tomb_usage_add(conn, account, new_tombstones)?;
+        tomb_usage_add(conn, account.as_bytes(), new_tombstones)?;
         enforce_tombstone_cap(conn, settings, account, Some(now))?;
     }
     from_disk("deleted rows", rows)
@@ -326,13 +339,14 @@ pub(super) fn exec_add_tombstones(
     tombstones: &[Tombstone],
 ) -> Result<u64, StoreError> {
     // Per account: (messages deleted, bytes deleted, tombstones inserted).
-    let mut per_account: BTreeMap<[u8; 32], (i64, i64, i64)> = BTreeMap::new();
+    let mut per_account: BTreeMap<AccountKey, (i64, i64, i64)> = BTreeMap::new();
     let mut deleted: u64 = 0;
     for t in tombstones {
+        let key = &t.key;
         let mut expiry = to_i64("expiry_ms", t.expiry_ms)?;
-        let namespace = i64::from(t.namespace);
-        let held = take_message(conn, &t.account, namespace, &t.hash)?;
-        let counts = per_account.entry(t.account).or_default();
+        let namespace = i64::from(key.namespace);
+        let held = take_message(conn, &key.account, namespace, &key.hash)?;
+        let counts = per_account.entry(key.account).or_default();
         if let Some((message_expiry, len)) = held {
             deleted = deleted.saturating_add(1);
             counts.0 = counts.0.saturating_add(1);
@@ -341,17 +355,17 @@ pub(super) fn exec_add_tombstones(
             // extended here): keep it from coming back until it expires.
             expiry = expiry.max(message_expiry);
         }
-        let pos = settings.pos(&t.account);
-        if put_tombstone(conn, &t.account, namespace, &t.hash, pos, expiry)? {
+        let pos = settings.pos(&key.account);
+        if put_tombstone(conn, &key.account, namespace, &key.hash, pos, expiry)? {
             counts.2 = counts.2.saturating_add(1);
         }
     }
     for (account, (rows, bytes, new_tombstones)) in &per_account {
         if *rows > 0 {
-            usage_sub(conn, account, *rows, *bytes)?;
+            usage_sub(conn, account.as_bytes(), *rows, *bytes)?;
         }
         if *new_tombstones > 0 {
-            tomb_usage_add(conn, account, *new_tombstones)?;
+            tomb_usage_add(conn, account.as_bytes(), *new_tombstones)?;
             enforce_tombstone_cap(conn, settings, account, None)?;
         }
     }

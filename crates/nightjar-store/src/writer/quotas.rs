@@ -12,6 +12,8 @@ use rusqlite::params;
 use rusqlite::types::ToSql;
 use std::collections::HashMap;
 
+use nightjar_types::AccountKey;
+
 use super::Settings;
 use super::batch::exec_cached;
 use super::sql::ACCOUNT_EXPIRIES;
@@ -39,18 +41,18 @@ pub(crate) const MAX_EXPIRY_FLOORS: usize = 100_000;
 /// messages — the usage counters stay exact either way.
 #[derive(Debug, Default)]
 pub(crate) struct WriterState {
-    expiry_floor: HashMap<[u8; 32], i64>,
+    expiry_floor: HashMap<AccountKey, i64>,
 }
 
 impl WriterState {
     /// `true` if the account is known to hold no message with
     /// `expiry_ms <= now`.
-    pub(super) fn nothing_expired(&self, account: &[u8; 32], now: i64) -> bool {
+    pub(super) fn nothing_expired(&self, account: &AccountKey, now: i64) -> bool {
         self.expiry_floor.get(account).is_some_and(|&f| f > now)
     }
 
     /// Records that no message of `account` expires before `floor`.
-    pub(super) fn set_floor(&mut self, account: &[u8; 32], floor: i64) {
+    pub(super) fn set_floor(&mut self, account: &AccountKey, floor: i64) {
         if self.expiry_floor.len() >= MAX_EXPIRY_FLOORS && !self.expiry_floor.contains_key(account)
         {
             self.expiry_floor.clear();
@@ -59,7 +61,7 @@ impl WriterState {
     }
 
     /// A message of `account` expiring at `expiry` was stored.
-    pub(super) fn stored(&mut self, account: &[u8; 32], expiry: i64) {
+    pub(super) fn stored(&mut self, account: &AccountKey, expiry: i64) {
         if let Some(floor) = self.expiry_floor.get_mut(account) {
             *floor = (*floor).min(expiry);
         }
@@ -112,7 +114,7 @@ pub(super) fn purge_account(
     conn: &Connection,
     settings: &Settings,
     state: &mut WriterState,
-    account: &[u8; 32],
+    account: &AccountKey,
     now: i64,
 ) -> Result<(), StoreError> {
     const OP: &str = "purge account";
@@ -126,7 +128,7 @@ pub(super) fn purge_account(
             .prepare_cached(ACCOUNT_EXPIRIES)
             .map_err(StoreError::sql(OP))?;
         let mut rows = stmt
-            .query(params![settings.pos(account), account])
+            .query(params![settings.pos(account), account.as_bytes()])
             .map_err(StoreError::sql(OP))?;
         while let Some(row) = rows.next().map_err(StoreError::sql(OP))? {
             let seq: i64 = row.get(0).map_err(StoreError::sql(OP))?;
@@ -155,7 +157,7 @@ pub(super) fn purge_account(
             }
         }
         drop(delete);
-        usage_sub(conn, account, rows, bytes)?;
+        usage_sub(conn, account.as_bytes(), rows, bytes)?;
         // Keep the removals whatever happens to the rest of this op.
         exec_cached(conn, RELEASE_OP, OP)?;
         exec_cached(conn, SAVEPOINT_OP, OP)?;
@@ -165,11 +167,11 @@ pub(super) fn purge_account(
 }
 
 /// Reads an account's usage `(messages, bytes)`.
-pub(super) fn usage(conn: &Connection, account: &[u8; 32]) -> Result<(u64, u64), StoreError> {
+pub(super) fn usage(conn: &Connection, account: &AccountKey) -> Result<(u64, u64), StoreError> {
     let row: Option<(i64, i64)> = conn
         .prepare_cached("SELECT messages, bytes FROM account_usage WHERE account = ?1")
         .and_then(|mut s| {
-            s.query_row(params![account], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_row(params![account.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(StoreError::sql("read usage"))?;
@@ -231,10 +233,13 @@ pub(super) fn tomb_usage_add(
 }
 
 /// Reads an account's tombstone count.
-pub(super) fn tomb_usage(conn: &Connection, account: &[u8; 32]) -> Result<u64, StoreError> {
+pub(super) fn tomb_usage(conn: &Connection, account: &AccountKey) -> Result<u64, StoreError> {
     let n: Option<i64> = conn
         .prepare_cached("SELECT tombstones FROM tombstone_usage WHERE account = ?1")
-        .and_then(|mut s| s.query_row(params![account], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![account.as_bytes()], |r| r.get(0))
+                .optional()
+        })
         .map_err(StoreError::sql("read tombstone usage"))?;
     n.map_or(Ok(0), |n| from_disk("tombstone usage", n))
 }
@@ -242,16 +247,20 @@ pub(super) fn tomb_usage(conn: &Connection, account: &[u8; 32]) -> Result<u64, S
 /// Removes an account's expired tombstones (used when it hits its cap).
 pub(super) fn purge_account_tombstones(
     conn: &Connection,
-    account: &[u8; 32],
+    account: &AccountKey,
     now: i64,
 ) -> Result<(), StoreError> {
     const OP: &str = "purge account tombstones";
     let removed = conn
         .prepare_cached("DELETE FROM tombstones WHERE account = ?1 AND expiry_ms <= ?2")
-        .and_then(|mut s| s.execute(params![account, now]))
+        .and_then(|mut s| s.execute(params![account.as_bytes(), now]))
         .map_err(StoreError::sql(OP))?;
     if removed > 0 {
-        tomb_usage_add(conn, account, -i64::try_from(removed).unwrap_or(i64::MAX))?;
+        tomb_usage_add(
+            conn,
+            account.as_bytes(),
+            -i64::try_from(removed).unwrap_or(i64::MAX),
+        )?;
     }
     Ok(())
 }
@@ -262,7 +271,7 @@ pub(super) fn purge_account_tombstones(
 pub(super) fn enforce_tombstone_cap(
     conn: &Connection,
     settings: &Settings,
-    account: &[u8; 32],
+    account: &AccountKey,
     now: Option<i64>,
 ) -> Result<(), StoreError> {
     if tomb_usage(conn, account)? <= settings.max_tombstones {

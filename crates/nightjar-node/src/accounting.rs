@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use nightjar_types::AccountKey;
 use nightjar_wire::Request;
 use serde::Serialize;
 
@@ -68,12 +69,12 @@ impl Accounting {
     }
 
     /// A request for `account` was handled here (`read`: a retrieve or a delete).
-    pub fn saw_account(&mut self, account: [u8; 32], read: bool) {
+    pub fn saw_account(&mut self, account: AccountKey, read: bool) {
         if self.accounts.len() < MAX_ENTRIES {
-            self.accounts.insert(hex(&account));
+            self.accounts.insert(hex(account.as_bytes()));
         }
         if read && self.read_accounts.len() < MAX_ENTRIES {
-            self.read_accounts.insert(hex(&account));
+            self.read_accounts.insert(hex(account.as_bytes()));
         }
     }
 
@@ -97,7 +98,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The account a request names, and whether it reads the mailbox (a
 /// retrieve or a delete), for the requests accounting records.
-pub fn account_of(request: &Request) -> Option<([u8; 32], bool)> {
+pub fn account_of(request: &Request) -> Option<(AccountKey, bool)> {
     match request {
         Request::Store(r) => Some((r.account, false)),
         Request::Retrieve(r) => Some((r.account, true)),

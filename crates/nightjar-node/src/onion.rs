@@ -16,6 +16,7 @@ use std::time::Duration;
 use nightjar_crypto::identity::Identity;
 use nightjar_crypto::onion::{HopFailure, OnionError, Peeled, ReplyKey};
 use nightjar_registry::NodeEntry;
+use nightjar_types::NodeKey;
 use nightjar_wire::{ErrorCode, OnionRequest, Request, Response, ResponseBody, WireError};
 
 /// The next step for one onion layer.
@@ -71,7 +72,7 @@ pub fn step(
     now_ms: u64,
     onion: &OnionRequest,
     max_timeout: Duration,
-    lookup: impl FnOnce(&[u8; 32]) -> Option<NodeEntry>,
+    lookup: impl FnOnce(&NodeKey) -> Option<NodeEntry>,
 ) -> OnionStep {
     let (peeled, reply) =
         match nightjar_crypto::onion::peel(identity, &onion.ephemeral_key, &onion.layer) {
@@ -92,7 +93,7 @@ pub fn step(
             if &next == identity.public_key().as_bytes() {
                 return hop_error(now_ms, reply, HopFailure::NotANode);
             }
-            let Some(next) = lookup(&next) else {
+            let Some(next) = lookup(&NodeKey::new(next)) else {
                 return hop_error(now_ms, reply, HopFailure::NotANode);
             };
             OnionStep::Forward {
@@ -201,7 +202,7 @@ mod tests {
         let (b, b_entry) = node(2);
         let (onion, keys) = packet(&[&a, &b], &Request::Info);
         let step_a = step(&a, 1, &onion, Duration::from_secs(60), |k| {
-            (k == b_entry.id.0.as_bytes()).then(|| b_entry.clone())
+            (k.as_bytes() == b_entry.id.0.as_bytes()).then(|| b_entry.clone())
         });
         let OnionStep::Forward {
             next,

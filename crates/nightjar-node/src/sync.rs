@@ -15,13 +15,20 @@
 
 use std::collections::HashMap;
 
-use nightjar_crypto::hash::sync_digest;
+use nightjar_crypto::hash::{ring_position_of_bytes, sync_digest};
 use nightjar_registry::{SwarmId, SwarmMap};
-use nightjar_store::{SyncEntry, Tombstone};
-use nightjar_wire::MessageKey;
+use nightjar_store::{PositionedEntry, Tombstone};
+use nightjar_types::{AccountKey, MessageKey, SyncEntry};
 
 /// Buckets per digest comparison.
 pub const SYNC_BUCKETS: u32 = 64;
+
+/// An account's position on the ring
+/// ([`nightjar_crypto::hash::ring_position_of_bytes`] of its key bytes): the
+/// [`nightjar_store::StoreConfig::ring_position`] of every node's store.
+pub fn ring_position(account: &AccountKey) -> u64 {
+    ring_position_of_bytes(account.as_bytes())
+}
 
 /// A half-open range of the ring: `[start, end)`, wrapping when `start > end`,
 /// the whole ring when `start == end`.
@@ -103,7 +110,11 @@ pub fn swarm_arc(map: &SwarmMap, swarm: SwarmId) -> Arc64 {
 }
 
 /// The entries of `entries` (sorted) that `swarm` owns.
-pub fn owned(map: &SwarmMap, swarm: SwarmId, entries: Vec<SyncEntry>) -> Vec<SyncEntry> {
+pub fn owned(
+    map: &SwarmMap,
+    swarm: SwarmId,
+    entries: Vec<PositionedEntry>,
+) -> Vec<PositionedEntry> {
     entries
         .into_iter()
         .filter(|e| map.swarm_for_position(e.position) == Some(swarm))
@@ -111,13 +122,13 @@ pub fn owned(map: &SwarmMap, swarm: SwarmId, entries: Vec<SyncEntry>) -> Vec<Syn
 }
 
 /// Digest of each of `n` buckets of `arc` over `entries` (sorted by position, hash).
-pub fn bucket_digests(arc: Arc64, n: u32, entries: &[SyncEntry]) -> Vec<[u8; 32]> {
+pub fn bucket_digests(arc: Arc64, n: u32, entries: &[PositionedEntry]) -> Vec<[u8; 32]> {
     let mut per_bucket: Vec<Vec<(&[u8; 32], u64, bool)>> = vec![Vec::new(); n as usize];
-    for e in entries {
-        if arc.contains(e.position)
-            && let Some(b) = per_bucket.get_mut(arc.bucket_of(e.position, n) as usize)
+    for PositionedEntry { position, entry } in entries {
+        if arc.contains(*position)
+            && let Some(b) = per_bucket.get_mut(arc.bucket_of(*position, n) as usize)
         {
-            b.push((&e.hash, e.expiry_ms, e.tombstone));
+            b.push((entry.key.hash.as_bytes(), entry.expiry_ms, entry.tombstone));
         }
     }
     per_bucket.into_iter().map(sync_digest).collect()
@@ -134,16 +145,11 @@ pub struct Pull {
 
 /// Compare the peer's entries with ours: deletions win over messages, and
 /// later expiries win over earlier ones.
-pub fn diff(ours: &[SyncEntry], theirs: &[nightjar_wire::SyncEntry]) -> Pull {
+pub fn diff(ours: &[PositionedEntry], theirs: &[SyncEntry]) -> Pull {
     // For each message: the latest expiry we hold, and whether we deleted it.
     let mut have: HashMap<MessageKey, (u64, bool)> = HashMap::new();
-    for e in ours {
-        let key = MessageKey {
-            account: e.account,
-            namespace: e.namespace,
-            hash: e.hash,
-        };
-        let slot = have.entry(key).or_insert((0, false));
+    for PositionedEntry { entry: e, .. } in ours {
+        let slot = have.entry(e.key).or_insert((0, false));
         slot.0 = slot.0.max(e.expiry_ms);
         slot.1 |= e.tombstone;
     }
@@ -154,9 +160,7 @@ pub fn diff(ours: &[SyncEntry], theirs: &[nightjar_wire::SyncEntry]) -> Pull {
             let known = mine.is_some_and(|(exp, tomb)| tomb && exp >= t.expiry_ms);
             if !known {
                 pull.tombstones.push(Tombstone {
-                    account: t.key.account,
-                    namespace: t.key.namespace,
-                    hash: t.key.hash,
+                    key: t.key,
                     expiry_ms: t.expiry_ms,
                 });
             }
@@ -168,29 +172,6 @@ pub fn diff(ours: &[SyncEntry], theirs: &[nightjar_wire::SyncEntry]) -> Pull {
         }
     }
     pull
-}
-
-/// Decode-side check used by the node when answering sync requests.
-pub fn fetch_keys(keys: &[MessageKey]) -> Vec<([u8; 32], u16, [u8; 32])> {
-    keys.iter()
-        .map(|k| (k.account, k.namespace, k.hash))
-        .collect()
-}
-
-/// Convert store entries to wire entries.
-pub fn to_wire(entries: &[SyncEntry]) -> Vec<nightjar_wire::SyncEntry> {
-    entries
-        .iter()
-        .map(|e| nightjar_wire::SyncEntry {
-            key: MessageKey {
-                account: e.account,
-                namespace: e.namespace,
-                hash: e.hash,
-            },
-            expiry_ms: e.expiry_ms,
-            tombstone: e.tombstone,
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -240,19 +221,19 @@ mod tests {
         }
     }
 
-    fn entry(pos: u64, hash: u8, expiry: u64, tomb: bool) -> SyncEntry {
-        SyncEntry {
-            account: [1; 32],
-            namespace: 0,
-            hash: [hash; 32],
+    fn entry(pos: u64, hash: u8, expiry: u64, tomb: bool) -> PositionedEntry {
+        PositionedEntry {
             position: pos,
-            expiry_ms: expiry,
-            tombstone: tomb,
+            entry: SyncEntry {
+                key: MessageKey {
+                    account: AccountKey::new([1; 32]),
+                    namespace: 0,
+                    hash: nightjar_types::MessageHash::new([hash; 32]),
+                },
+                expiry_ms: expiry,
+                tombstone: tomb,
+            },
         }
-    }
-
-    fn wire(e: &SyncEntry) -> nightjar_wire::SyncEntry {
-        to_wire(std::slice::from_ref(e))[0]
     }
 
     #[test]
@@ -263,17 +244,17 @@ mod tests {
             entry(3, 3, 100, true),
         ];
         let theirs = vec![
-            wire(&entry(1, 1, 100, false)), // same
-            wire(&entry(2, 2, 200, false)), // later expiry: fetch
-            wire(&entry(3, 3, 100, false)), // we deleted it: never fetch
-            wire(&entry(4, 4, 100, false)), // missing: fetch
-            wire(&entry(1, 1, 100, true)),  // they deleted it: take the tombstone
+            entry(1, 1, 100, false).entry, // same
+            entry(2, 2, 200, false).entry, // later expiry: fetch
+            entry(3, 3, 100, false).entry, // we deleted it: never fetch
+            entry(4, 4, 100, false).entry, // missing: fetch
+            entry(1, 1, 100, true).entry,  // they deleted it: take the tombstone
         ];
         let pull = diff(&ours, &theirs);
-        let fetched: Vec<u8> = pull.fetch.iter().map(|k| k.hash[0]).collect();
+        let fetched: Vec<u8> = pull.fetch.iter().map(|k| k.hash.as_bytes()[0]).collect();
         assert_eq!(fetched, vec![2, 4]);
         assert_eq!(pull.tombstones.len(), 1);
-        assert_eq!(pull.tombstones[0].hash, [1; 32]);
+        assert_eq!(pull.tombstones[0].key, entry(1, 1, 0, true).entry.key);
     }
 
     #[test]
@@ -282,7 +263,7 @@ mod tests {
         let a = vec![entry(5, 1, 10, false), entry(1 << 63, 2, 10, false)];
         let mut b = a.clone();
         assert_eq!(bucket_digests(arc, 8, &a), bucket_digests(arc, 8, &b));
-        b[1].expiry_ms = 11;
+        b[1].entry.expiry_ms = 11;
         let (da, db) = (bucket_digests(arc, 8, &a), bucket_digests(arc, 8, &b));
         let differing: Vec<usize> = (0..8).filter(|&i| da[i] != db[i]).collect();
         assert_eq!(differing, vec![4]);

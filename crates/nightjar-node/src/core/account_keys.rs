@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use nightjar_crypto::identity::PublicKey;
+use nightjar_types::AccountKey;
 
 /// How many decoded account keys [`AccountKeys`] keeps.
 pub(crate) const ACCOUNT_KEY_CACHE: usize = 4096;
@@ -17,7 +18,7 @@ pub(crate) const ACCOUNT_KEY_CACHE: usize = 4096;
 /// it never holds more than [`ACCOUNT_KEY_CACHE`] keys (about 1 MB) and a
 /// sender cycling through many keys costs no more than without it.
 pub(crate) struct AccountKeys {
-    pub(crate) keys: HashMap<[u8; 32], PublicKey>,
+    pub(crate) keys: HashMap<AccountKey, PublicKey>,
     pub(crate) capacity: usize,
 }
 
@@ -40,16 +41,16 @@ impl std::fmt::Debug for AccountKeys {
 }
 
 impl AccountKeys {
-    /// The key `bytes` encode, or `None` if they are not a valid Ed25519 key.
-    pub(crate) fn decode(&mut self, bytes: &[u8; 32]) -> Option<PublicKey> {
-        if let Some(key) = self.keys.get(bytes) {
+    /// The key `account` encodes, or `None` if it is not a valid Ed25519 key.
+    pub(crate) fn decode(&mut self, account: &AccountKey) -> Option<PublicKey> {
+        if let Some(key) = self.keys.get(account) {
             return Some(*key);
         }
-        let key = PublicKey::from_bytes(bytes).ok()?;
+        let key = PublicKey::from_bytes(account.as_bytes()).ok()?;
         if self.keys.len() >= self.capacity {
             self.keys.clear();
         }
-        self.keys.insert(*bytes, key);
+        self.keys.insert(*account, key);
         Some(key)
     }
 }

@@ -24,9 +24,10 @@ use crate::engine::{Ed25519, RegistryView, Signatures};
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, SwarmMap};
+use nightjar_types::{AccountKey, MessageHash, MessageKey, NodeKey};
 use nightjar_wire::{
-    CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, MessageHash, MessageKey,
-    OnionRequest, Request, Response, ResponseBody, SwarmInfo, WireError,
+    CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, OnionRequest, Request,
+    Response, ResponseBody, SwarmInfo, WireError,
 };
 
 use account_keys::AccountKeys;
@@ -38,6 +39,11 @@ pub use responses::{deleted_response, messages_response, store_error_response, s
 use responses::{unknown_account, unknown_account_response, wrong_swarm};
 pub use snapshot::RegistrySnapshot;
 
+/// A node's identity key as the bytes the wire carries.
+pub(crate) fn node_key_of(key: &PublicKey) -> NodeKey {
+    NodeKey::new(key.to_bytes())
+}
+
 /// What the driver must do for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -48,7 +54,7 @@ pub enum Action {
     /// (this one included) hold it.
     Store {
         /// Recipient account key.
-        account: [u8; 32],
+        account: AccountKey,
         /// Namespace.
         namespace: u16,
         /// Message hash.
@@ -67,7 +73,7 @@ pub enum Action {
     /// [`messages_response`].
     Retrieve {
         /// Account key.
-        account: [u8; 32],
+        account: AccountKey,
         /// Namespace.
         namespace: u16,
         /// Cursor.
@@ -79,7 +85,7 @@ pub enum Action {
     /// `forward_to`, then answer with [`deleted_response`].
     Delete {
         /// Account key.
-        account: [u8; 32],
+        account: AccountKey,
         /// Namespace.
         namespace: u16,
         /// Hashes to delete.
@@ -115,7 +121,7 @@ pub enum Action {
 /// The node's protocol state.
 #[derive(Debug)]
 pub struct NodeCore {
-    node_key: [u8; 32],
+    node_key: NodeKey,
     software_version: String,
     replay: ReplayCache,
     /// The registry in force (shared with other cores; never copied here).
@@ -132,7 +138,7 @@ pub struct NodeCore {
 impl NodeCore {
     /// A node whose identity key is `node_key`. Without a swarm map it serves
     /// every account alone (a single-node network).
-    pub fn new(node_key: [u8; 32]) -> NodeCore {
+    pub fn new(node_key: NodeKey) -> NodeCore {
         NodeCore {
             node_key,
             software_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -175,7 +181,7 @@ impl NodeCore {
     /// The current registry's node with this key, unless it is this node.
     /// A lookup by the key's bytes (no point decompression): every onion hop
     /// does one.
-    pub fn registered_node(&self, key: &[u8; 32]) -> Option<NodeEntry> {
+    pub fn registered_node(&self, key: &NodeKey) -> Option<NodeEntry> {
         if key == &self.node_key {
             return None;
         }
@@ -189,7 +195,7 @@ impl NodeCore {
 
     /// Install the swarm map replayed from the registry, and the keys of
     /// every node the registry log ever named.
-    pub fn set_map(&mut self, map: SwarmMap, known_nodes: impl IntoIterator<Item = [u8; 32]>) {
+    pub fn set_map(&mut self, map: SwarmMap, known_nodes: impl IntoIterator<Item = NodeKey>) {
         self.view = Some(Arc::new(RegistryView::new(
             map,
             known_nodes,
@@ -206,11 +212,12 @@ impl NodeCore {
     /// (other than this one): current members replicate and sync, and nodes
     /// that left hand their data over.
     pub fn is_registered_peer(&self, key: &PublicKey) -> bool {
-        key.as_bytes() != &self.node_key
+        let key = node_key_of(key);
+        key != self.node_key
             && self
                 .view
                 .as_ref()
-                .is_some_and(|v| v.known_nodes.contains(key.as_bytes()))
+                .is_some_and(|v| v.known_nodes.contains(&key))
     }
 
     fn swarm_info(map: &SwarmMap, swarm: nightjar_registry::SwarmId) -> SwarmInfo {
@@ -220,7 +227,7 @@ impl NodeCore {
                 .members(swarm)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|n| (n.id.0.to_bytes(), n.addr))
+                .map(|n| (node_key_of(&n.id.0), n.addr))
                 .collect(),
         }
     }
@@ -239,12 +246,13 @@ impl NodeCore {
             };
         };
         let members = map.members(swarm).unwrap_or_default();
-        if members.iter().any(|n| n.id.0.as_bytes() == &self.node_key) {
+        let me = self.node_key.as_bytes();
+        if members.iter().any(|n| n.id.0.as_bytes() == me) {
             let quorum = self.quorum.of(members.len());
             Placement::Here {
                 peers: members
                     .into_iter()
-                    .filter(|n| n.id.0.as_bytes() != &self.node_key)
+                    .filter(|n| n.id.0.as_bytes() != me)
                     .collect(),
                 quorum,
             }
@@ -313,7 +321,7 @@ impl NodeCore {
                     Placement::Here { peers, quorum } => (peers, quorum),
                     Placement::Elsewhere(info) => return wrong_swarm(now_ms, info),
                 };
-                let hash = message_hash(&key, s.namespace, &s.data);
+                let hash = MessageHash::new(message_hash(&key, s.namespace, &s.data));
                 Action::Store {
                     account: s.account,
                     namespace: s.namespace,
@@ -341,7 +349,7 @@ impl NodeCore {
                         "replica expiry is in the past or beyond the longest TTL",
                     ));
                 }
-                let hash = message_hash(&key, r.namespace, &r.data);
+                let hash = MessageHash::new(message_hash(&key, r.namespace, &r.data));
                 Action::Store {
                     account: r.account,
                     namespace: r.namespace,
@@ -443,7 +451,7 @@ impl NodeCore {
     fn authenticate(
         &mut self,
         now_ms: u64,
-        account: &[u8; 32],
+        account: &AccountKey,
         label: &str,
         data: &[u8],
         timestamp_ms: u64,

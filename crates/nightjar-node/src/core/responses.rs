@@ -1,7 +1,8 @@
 //! The responses built from store results: stored, messages, deleted, and
 //! store failures mapped to error codes that leak no internals.
 
-use nightjar_wire::{ErrorCode, MessageHash, Response, ResponseBody, WireMessage};
+use nightjar_types::{MessageHash, StoredMessage};
+use nightjar_wire::{ErrorCode, Response, ResponseBody};
 
 use super::Action;
 
@@ -47,7 +48,7 @@ pub fn stored_response(
 pub fn messages_response(
     now_ms: u64,
     after_seq: u64,
-    result: Result<Vec<nightjar_store::StoredMessage>, nightjar_store::StoreError>,
+    result: Result<Vec<StoredMessage>, nightjar_store::StoreError>,
     limit_messages: usize,
 ) -> Response {
     match result {
@@ -57,16 +58,7 @@ pub fn messages_response(
             Response {
                 node_time_ms: now_ms,
                 body: ResponseBody::Messages {
-                    messages: rows
-                        .into_iter()
-                        .map(|m| WireMessage {
-                            seq: m.seq,
-                            hash: m.hash,
-                            data: m.data,
-                            stored_at_ms: m.stored_at_ms,
-                            expiry_ms: m.expiry_ms,
-                        })
-                        .collect(),
+                    messages: rows,
                     cursor,
                     more,
                 },

@@ -10,7 +10,7 @@ use nightjar_wire::{DeleteRequest, RetrieveRequest, StoreRequest};
 const NOW: u64 = 1_800_000_000_000;
 
 fn retrieve(id: &Identity, ts: u64) -> Request {
-    let account = id.public_key().to_bytes();
+    let account = AccountKey::new(id.public_key().to_bytes());
     let data = nightjar_wire::retrieve_signed_data(&account, 0, 0, 0, ts);
     Request::Retrieve(RetrieveRequest {
         account,
@@ -64,7 +64,7 @@ fn disk_full_is_storage_full_and_other_store_failures_stay_internal() {
 #[test]
 fn signed_retrieve_is_accepted_once_then_rejected_as_replay() {
     let id = Identity::generate().unwrap();
-    let mut core = NodeCore::new([0; 32]);
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
     let req = retrieve(&id, NOW);
     assert!(matches!(
         core.handle(NOW, None, Ok(req.clone())),
@@ -79,7 +79,7 @@ fn signed_retrieve_is_accepted_once_then_rejected_as_replay() {
 #[test]
 fn replay_is_forgotten_only_after_the_window() {
     let id = Identity::generate().unwrap();
-    let mut core = NodeCore::new([0; 32]);
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
     let req = retrieve(&id, NOW);
     core.handle(NOW, None, Ok(req.clone()));
     // Still inside the window: replay.
@@ -98,7 +98,7 @@ fn replay_is_forgotten_only_after_the_window() {
 #[test]
 fn stale_and_future_timestamps_are_rejected() {
     let id = Identity::generate().unwrap();
-    let mut core = NodeCore::new([0; 32]);
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
     assert_eq!(
         code(core.handle(NOW, None, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS - 1)))),
         Some(ErrorCode::StaleTimestamp)
@@ -117,9 +117,9 @@ fn stale_and_future_timestamps_are_rejected() {
 fn signature_by_another_key_is_rejected() {
     let owner = Identity::generate().unwrap();
     let thief = Identity::generate().unwrap();
-    let mut core = NodeCore::new([0; 32]);
-    let account = owner.public_key().to_bytes();
-    let hashes = vec![[1; 32]];
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
+    let account = AccountKey::new(owner.public_key().to_bytes());
+    let hashes = vec![MessageHash::new([1; 32])];
     let data = nightjar_wire::delete_signed_data(&account, 0, &hashes, NOW);
     let req = Request::Delete(DeleteRequest {
         account,
@@ -142,30 +142,40 @@ fn account_key_cache_decodes_like_the_key_and_stays_bounded() {
     };
     let mut invalid = [0xff; 32];
     invalid[31] = 0x7f;
+    let invalid = AccountKey::new(invalid);
     assert!(cache.decode(&invalid).is_none());
     assert!(
         cache.decode(&invalid).is_none(),
         "an invalid key is never cached"
     );
     let first = Identity::generate().unwrap().public_key();
-    assert_eq!(cache.decode(&first.to_bytes()), Some(first));
-    assert_eq!(cache.decode(&first.to_bytes()), Some(first));
+    assert_eq!(
+        cache.decode(&AccountKey::new(first.to_bytes())),
+        Some(first)
+    );
+    assert_eq!(
+        cache.decode(&AccountKey::new(first.to_bytes())),
+        Some(first)
+    );
     for _ in 0..20 {
         let key = Identity::generate().unwrap().public_key();
-        assert_eq!(cache.decode(&key.to_bytes()), Some(key));
+        assert_eq!(cache.decode(&AccountKey::new(key.to_bytes())), Some(key));
         assert!(cache.keys.len() <= 8);
     }
-    assert_eq!(cache.decode(&first.to_bytes()), Some(first));
+    assert_eq!(
+        cache.decode(&AccountKey::new(first.to_bytes())),
+        Some(first)
+    );
 }
 
 #[test]
 fn store_to_invalid_account_key_is_rejected() {
-    let mut core = NodeCore::new([0; 32]);
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
     // Not a valid compressed Edwards point.
     let mut account = [0xff; 32];
     account[31] = 0x7f;
     let req = Request::Store(StoreRequest {
-        account,
+        account: AccountKey::new(account),
         namespace: 0,
         ttl_ms: 60_000,
         data: vec![1],
@@ -179,9 +189,9 @@ fn store_to_invalid_account_key_is_rejected() {
 #[test]
 fn store_computes_hash_and_expiry() {
     let id = Identity::generate().unwrap();
-    let mut core = NodeCore::new([0; 32]);
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
     let req = Request::Store(StoreRequest {
-        account: id.public_key().to_bytes(),
+        account: AccountKey::new(id.public_key().to_bytes()),
         namespace: 0,
         ttl_ms: 60_000,
         data: vec![1, 2, 3],
@@ -190,7 +200,10 @@ fn store_computes_hash_and_expiry() {
         Action::Store {
             hash, expiry_ms, ..
         } => {
-            assert_eq!(hash, message_hash(&id.public_key(), 0, &[1, 2, 3]));
+            assert_eq!(
+                hash.to_bytes(),
+                message_hash(&id.public_key(), 0, &[1, 2, 3])
+            );
             assert_eq!(expiry_ms, NOW + 60_000);
         }
         other => panic!("unexpected {other:?}"),
@@ -199,7 +212,7 @@ fn store_computes_hash_and_expiry() {
 
 #[test]
 fn undecodable_request_gets_typed_error_with_node_time() {
-    let mut core = NodeCore::new([0; 32]);
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
     match core.handle(NOW, None, Err(WireError::UnsupportedVersion(9))) {
         Action::Respond(r) => {
             assert_eq!(r.node_time_ms, NOW);

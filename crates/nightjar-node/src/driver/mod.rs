@@ -164,10 +164,7 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         path: config.data_dir.clone(),
         source,
     })?;
-    let mut store_config = StoreConfig::new(
-        config.db_path(),
-        nightjar_crypto::hash::ring_position_of_bytes,
-    );
+    let mut store_config = StoreConfig::new(config.db_path(), crate::sync::ring_position);
     store_config.max_messages_per_account = config.max_messages_per_account;
     store_config.max_bytes_per_account = config.max_bytes_per_account;
     store_config.max_batch = config.max_batch;

@@ -31,14 +31,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nightjar_crypto::hash::{ring_position_of_bytes, sync_digest};
+use nightjar_crypto::hash::sync_digest;
 use nightjar_registry::SwarmId;
-use nightjar_store::{StoreCommand, StoreError, StoreReply, SyncEntry};
+use nightjar_store::{PositionedEntry, StoreCommand, StoreError, StoreReply};
 use nightjar_wire::{Response, ResponseBody};
 
 use super::{NodeCore, Op, OpId, RegistryView, RequestId};
 use crate::core;
-use crate::sync::{self, Arc64};
+use crate::sync::{self, Arc64, ring_position};
 
 /// Who waits for a set of digests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,15 +150,11 @@ impl DigestCache {
     /// A write was issued as store command `op`.
     pub(crate) fn write_issued(&mut self, op: OpId, command: &StoreCommand) {
         let touch = match command {
-            StoreCommand::Store(m) => Touch::Positions(vec![ring_position_of_bytes(&m.account)]),
-            StoreCommand::Delete { account, .. } => {
-                Touch::Positions(vec![ring_position_of_bytes(account)])
+            StoreCommand::Store(m) => Touch::Positions(vec![ring_position(&m.account)]),
+            StoreCommand::Delete { account, .. } => Touch::Positions(vec![ring_position(account)]),
+            StoreCommand::AddTombstones(t) => {
+                Touch::Positions(t.iter().map(|t| ring_position(&t.key.account)).collect())
             }
-            StoreCommand::AddTombstones(t) => Touch::Positions(
-                t.iter()
-                    .map(|t| ring_position_of_bytes(&t.account))
-                    .collect(),
-            ),
             // Purges remove only what listings leave out already.
             StoreCommand::Purge { .. } => return,
             StoreCommand::DropRange { .. } => Touch::All,
@@ -287,13 +283,20 @@ impl NodeCore {
         b.pending = b.pending.saturating_sub(1);
         match reply {
             StoreReply::Entries(Ok(entries)) => {
-                let owned: Vec<SyncEntry> = sync::owned(&b.view.map, b.swarm, entries);
+                let owned: Vec<PositionedEntry> = sync::owned(&b.view.map, b.swarm, entries);
                 let Some(bucket) = read.bucket else {
                     b.digests = sync::bucket_digests(b.key.arc, b.key.buckets, &owned);
                     return self.maybe_batch_done(now_ms, read.batch);
                 };
-                let digest = sync_digest(owned.iter().map(|e| (&e.hash, e.expiry_ms, e.tombstone)));
-                let valid_until_ms = owned.iter().map(|e| e.expiry_ms).min().unwrap_or(u64::MAX);
+                let digest =
+                    sync_digest(owned.iter().map(|PositionedEntry { entry: e, .. }| {
+                        (e.key.hash.as_bytes(), e.expiry_ms, e.tombstone)
+                    }));
+                let valid_until_ms = owned
+                    .iter()
+                    .map(|e| e.entry.expiry_ms)
+                    .min()
+                    .unwrap_or(u64::MAX);
                 if let Some(d) = b.digests.get_mut(bucket as usize) {
                     *d = digest;
                 }
@@ -357,6 +360,7 @@ impl NodeCore {
 mod tests {
     use super::*;
     use nightjar_store::{NewMessage, Tombstone};
+    use nightjar_types::{AccountKey, MessageHash, MessageKey};
 
     fn key() -> Key {
         Key {
@@ -375,11 +379,11 @@ mod tests {
         });
     }
 
-    fn store_of(account: [u8; 32]) -> StoreCommand {
+    fn store_of(account: AccountKey) -> StoreCommand {
         StoreCommand::Store(NewMessage {
             account,
             namespace: 0,
-            hash: [9; 32],
+            hash: MessageHash::new([9; 32]),
             data: vec![1],
             now_ms: 0,
             expiry_ms: 10,
@@ -393,8 +397,8 @@ mod tests {
         for i in 0..4 {
             cached(&mut c, i, u64::MAX);
         }
-        let account = [7u8; 32];
-        let bucket = key().arc.bucket_of(ring_position_of_bytes(&account), 4) as usize;
+        let account = AccountKey::new([7u8; 32]);
+        let bucket = key().arc.bucket_of(ring_position(&account), 4) as usize;
         c.write_issued(OpId(1), &store_of(account));
         for i in 0..4 {
             assert_eq!(c.valid(key(), i, 0).is_some(), i != bucket, "bucket {i}");
@@ -448,13 +452,14 @@ mod tests {
             },
         );
         assert!((0..4).all(|i| c.valid(key(), i, 0).is_some()));
-        let account = [3u8; 32];
         c.write_issued(
             OpId(3),
             &StoreCommand::AddTombstones(vec![Tombstone {
-                account,
-                namespace: 0,
-                hash: [1; 32],
+                key: MessageKey {
+                    account: AccountKey::new([3u8; 32]),
+                    namespace: 0,
+                    hash: MessageHash::new([1; 32]),
+                },
                 expiry_ms: 9,
             }]),
         );

@@ -3,6 +3,7 @@
 
 use nightjar_registry::NodeEntry;
 use nightjar_store::StoreCommand;
+use nightjar_types::AccountKey;
 use nightjar_wire::{Request, Response};
 
 /// One incoming request (a QUIC stream), numbered by the driver.
@@ -102,7 +103,7 @@ pub enum CoreEvent {
     /// onion layer delivered here a request for `account`.
     DeliveredFor {
         /// The account the inner request names.
-        account: [u8; 32],
+        account: AccountKey,
         /// It reads the mailbox (a retrieve or a delete).
         read: bool,
     },

@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use nightjar_registry::{NodeEntry, SwarmId};
-use nightjar_store::{StoreCommand, StoreReply, SyncEntry};
+use nightjar_store::{PositionedEntry, StoreCommand, StoreReply};
+use nightjar_types::MessageKey;
 use nightjar_wire::{MAX_FETCH_KEYS, ReplicateRequest, Request, Response};
 
 use super::quorum::{Purpose, WriteId};
@@ -34,16 +35,13 @@ pub(crate) enum HandOffOp {
     Drop,
 }
 
-/// `(account, namespace, hash)` of a message to fetch from the store.
-type FetchKey = ([u8; 32], u16, [u8; 32]);
-
 /// The account being handed off.
 #[derive(Debug)]
 struct Account {
     position: u64,
     members: Vec<NodeEntry>,
     need: usize,
-    chunks: VecDeque<Vec<FetchKey>>,
+    chunks: VecDeque<Vec<MessageKey>>,
     open_writes: usize,
     fetching: bool,
     complete: bool,
@@ -52,7 +50,7 @@ struct Account {
 /// A hand-off in progress.
 #[derive(Debug)]
 pub(crate) struct HandOff {
-    accounts: VecDeque<(u64, SwarmId, Vec<SyncEntry>)>,
+    accounts: VecDeque<(u64, SwarmId, Vec<MessageKey>)>,
     current: Option<Account>,
     handed: u64,
     pulled: u64,
@@ -134,7 +132,7 @@ impl NodeCore {
             need,
             chunks: messages
                 .chunks(MAX_FETCH_KEYS)
-                .map(|c| c.iter().map(|e| (e.account, e.namespace, e.hash)).collect())
+                .map(<[MessageKey]>::to_vec)
                 .collect(),
             open_writes: 0,
             fetching: false,
@@ -187,13 +185,13 @@ impl NodeCore {
                     _ => Vec::new(),
                 };
                 // Per account (one ring position each): destination and messages.
-                let mut accounts: BTreeMap<u64, (SwarmId, Vec<SyncEntry>)> = BTreeMap::new();
-                for e in entries {
-                    match view.map.swarm_for_position(e.position) {
+                let mut accounts: BTreeMap<u64, (SwarmId, Vec<MessageKey>)> = BTreeMap::new();
+                for PositionedEntry { position, entry } in entries {
+                    match view.map.swarm_for_position(position) {
                         Some(dest) if Some(dest) != mine => {
-                            let slot = accounts.entry(e.position).or_insert((dest, Vec::new()));
-                            if !e.tombstone {
-                                slot.1.push(e);
+                            let slot = accounts.entry(position).or_insert((dest, Vec::new()));
+                            if !entry.tombstone {
+                                slot.1.push(entry.key);
                             }
                         }
                         _ => {}
@@ -225,12 +223,12 @@ impl NodeCore {
                 }
                 let deadline = now_ms.saturating_add(timeout);
                 let mut opened = 0;
-                for m in full {
+                for (hash, m) in full {
                     if members.is_empty() {
                         break;
                     }
                     let write = self.quorums.start(
-                        m.hash,
+                        hash,
                         m.expiry_ms,
                         members.clone(),
                         need,
@@ -238,8 +236,8 @@ impl NodeCore {
                         Some(deadline),
                     );
                     let req = Request::Replicate(ReplicateRequest {
-                        account: m.account,
-                        namespace: m.namespace,
+                        account: m.mailbox.account,
+                        namespace: m.mailbox.namespace,
                         data: m.data,
                         expiry_ms: m.expiry_ms,
                     });

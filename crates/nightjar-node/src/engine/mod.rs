@@ -47,6 +47,7 @@ use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_crypto::onion::ReplyKey;
 use nightjar_registry::NodeId;
 use nightjar_store::{StoreCommand, StoreReply};
+use nightjar_types::MailboxKey;
 use nightjar_wire::{Request, Response, ResponseBody, WireError};
 
 pub use effect::{CoreEvent, Effect, OpId, PeerFailure, RequestId};
@@ -57,7 +58,7 @@ use crate::core::WriteQuorum;
 use digest_cache::{BucketRead, DigestCache};
 use hand_off::{HandOff, HandOffOp};
 use quorum::{Quorums, WriteId};
-use retrieve_wait::{Mailbox, RetrieveWaits};
+use retrieve_wait::RetrieveWaits;
 use serve_sync::Serve;
 use sync_round::{RoundOp, SyncRound};
 
@@ -125,14 +126,14 @@ struct Pending {
     /// A retrieve that may wait until then.
     wait_until_ms: Option<u64>,
     /// A retrieve's mailbox.
-    mailbox: Option<Mailbox>,
+    mailbox: Option<MailboxKey>,
 }
 
 /// What an [`OpId`] stands for.
 #[derive(Debug)]
 enum Op {
     /// The local copy of a tracked write.
-    LocalWrite(WriteId, Mailbox),
+    LocalWrite(WriteId, MailboxKey),
     /// A replica of a tracked write at its `member`-th member.
     Replica { write: WriteId, member: usize },
     /// The local part of a delete request.
@@ -142,7 +143,7 @@ enum Op {
     /// A read for a retrieve.
     Read {
         id: RequestId,
-        mailbox: Mailbox,
+        mailbox: MailboxKey,
         after_seq: u64,
     },
     /// A store read answering a sync request.
@@ -225,7 +226,8 @@ impl NodeCore {
         config: CoreConfig,
         signatures: Arc<dyn Signatures>,
     ) -> NodeCore {
-        let mut logic = crate::core::NodeCore::new(identity.public_key().to_bytes());
+        let mut logic =
+            crate::core::NodeCore::new(crate::core::node_key_of(&identity.public_key()));
         logic.set_quorum(config.write_quorum);
         logic.set_signatures(signatures.clone());
         NodeCore {

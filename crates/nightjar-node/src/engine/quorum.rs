@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use nightjar_registry::NodeEntry;
-use nightjar_wire::{LABEL_RECEIPT, MessageHash, Receipt, Response, ResponseBody};
+use nightjar_types::MessageHash;
+use nightjar_wire::{LABEL_RECEIPT, Receipt, Response, ResponseBody};
 
 use super::effect::{OpId, RequestId};
 use super::signatures::Signatures;
@@ -255,7 +256,7 @@ pub(crate) fn verified_receipt(
         return None;
     }
     receipts.iter().copied().find(|r| {
-        r.node_key == member.id.0.to_bytes()
+        r.node_key.as_bytes() == member.id.0.as_bytes()
             && signatures.verify(
                 &member.id.0,
                 LABEL_RECEIPT,

@@ -8,8 +8,9 @@
 use std::collections::{HashMap, HashSet};
 
 use nightjar_registry::{NodeEntry, Registry, RegistryError, SwarmMap};
+use nightjar_types::NodeKey;
 
-use crate::core::RegistrySnapshot;
+use crate::core::{RegistrySnapshot, node_key_of};
 
 /// One version of the registry, as every node core needs it.
 #[derive(Debug, Clone)]
@@ -17,10 +18,10 @@ pub struct RegistryView {
     /// The swarm map replayed from the registry.
     pub map: SwarmMap,
     /// The map's nodes by their key bytes (an onion hop looks one up).
-    pub nodes_by_key: HashMap<[u8; 32], NodeEntry>,
+    pub nodes_by_key: HashMap<NodeKey, NodeEntry>,
     /// Every node key the registry log ever named, current nodes included
     /// (a node that left may still hand its data over).
-    pub known_nodes: HashSet<[u8; 32]>,
+    pub known_nodes: HashSet<NodeKey>,
     /// What `get_registry` answers, if the node serves one.
     pub snapshot: Option<RegistrySnapshot>,
 }
@@ -30,15 +31,15 @@ impl RegistryView {
     /// the snapshot to serve.
     pub fn new(
         map: SwarmMap,
-        known_nodes: impl IntoIterator<Item = [u8; 32]>,
+        known_nodes: impl IntoIterator<Item = NodeKey>,
         snapshot: Option<RegistrySnapshot>,
     ) -> RegistryView {
-        let nodes_by_key: HashMap<[u8; 32], NodeEntry> = map
+        let nodes_by_key: HashMap<NodeKey, NodeEntry> = map
             .nodes()
             .into_iter()
-            .map(|n| (n.id.0.to_bytes(), n))
+            .map(|n| (node_key_of(&n.id.0), n))
             .collect();
-        let mut known_nodes: HashSet<[u8; 32]> = known_nodes.into_iter().collect();
+        let mut known_nodes: HashSet<NodeKey> = known_nodes.into_iter().collect();
         known_nodes.extend(nodes_by_key.keys().copied());
         RegistryView {
             map,
@@ -50,11 +51,11 @@ impl RegistryView {
 
     /// The view of a loaded registry (map, every node it ever named, snapshot).
     pub fn of_registry(registry: &Registry) -> Result<RegistryView, RegistryError> {
-        let known: Vec<[u8; 32]> = registry
+        let known: Vec<NodeKey> = registry
             .log()
             .iter()
             .filter_map(|e| match e {
-                nightjar_registry::RegistryEvent::Join { node } => Some(node.id.0.to_bytes()),
+                nightjar_registry::RegistryEvent::Join { node } => Some(node_key_of(&node.id.0)),
                 _ => None,
             })
             .collect();

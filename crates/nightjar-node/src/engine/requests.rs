@@ -5,10 +5,11 @@
 
 use nightjar_crypto::onion::HopFailure;
 use nightjar_store::{NewMessage, StoreCommand, StoreError, StoreOutcome, StoreReply};
+use nightjar_types::{MailboxKey, MessageHash};
 use nightjar_wire::{ErrorCode, Receipt, ReplicateRequest, Request, Response};
 
 use super::quorum::{Decision, Purpose, WriteId};
-use super::retrieve_wait::{Mailbox, Waiter};
+use super::retrieve_wait::Waiter;
 use super::serve_sync::Serve;
 use super::{CoreEvent, NodeCore, Op, OpId, PeerFailure, RequestId, Timer};
 use crate::core::{self, Action};
@@ -74,7 +75,7 @@ impl NodeCore {
                     }
                 }
                 self.store(
-                    Op::LocalWrite(write, (account, namespace)),
+                    Op::LocalWrite(write, MailboxKey { account, namespace }),
                     StoreCommand::Store(NewMessage {
                         account,
                         namespace,
@@ -91,11 +92,12 @@ impl NodeCore {
                 after_seq,
                 wait_until_ms,
             } => {
+                let mailbox = MailboxKey { account, namespace };
                 if let Some(p) = self.requests.get_mut(&id) {
                     p.wait_until_ms = wait_until_ms;
-                    p.mailbox = Some((account, namespace));
+                    p.mailbox = Some(mailbox);
                 }
-                self.read(now_ms, id, (account, namespace), after_seq);
+                self.read(now_ms, id, mailbox, after_seq);
             }
             Action::Delete {
                 account,
@@ -221,7 +223,7 @@ impl NodeCore {
     }
 
     /// Read a retrieve's mailbox.
-    pub(super) fn read(&mut self, now_ms: u64, id: RequestId, mailbox: Mailbox, after_seq: u64) {
+    pub(super) fn read(&mut self, now_ms: u64, id: RequestId, mailbox: MailboxKey, after_seq: u64) {
         self.waits.reading(id, mailbox);
         self.store(
             Op::Read {
@@ -230,8 +232,8 @@ impl NodeCore {
                 after_seq,
             },
             StoreCommand::Retrieve {
-                account: mailbox.0,
-                namespace: mailbox.1,
+                account: mailbox.account,
+                namespace: mailbox.namespace,
                 after_seq,
                 now_ms,
                 max_messages: self.config.retrieve_max_messages,
@@ -244,7 +246,7 @@ impl NodeCore {
         &mut self,
         now_ms: u64,
         id: RequestId,
-        mailbox: Mailbox,
+        mailbox: MailboxKey,
         after_seq: u64,
         reply: StoreReply,
     ) {
@@ -283,7 +285,7 @@ impl NodeCore {
     }
 
     /// A message landed in `mailbox`: read again for its waiting retrieves.
-    pub(super) fn wake(&mut self, now_ms: u64, mailbox: &Mailbox) {
+    pub(super) fn wake(&mut self, now_ms: u64, mailbox: &MailboxKey) {
         let woken = self.waits.wake(mailbox);
         if woken.is_empty() {
             return;
@@ -311,7 +313,7 @@ impl NodeCore {
         &mut self,
         now_ms: u64,
         write: WriteId,
-        mailbox: Mailbox,
+        mailbox: MailboxKey,
         reply: StoreReply,
     ) {
         let outcome = match reply {
@@ -434,11 +436,11 @@ impl NodeCore {
 pub(super) fn receipt(
     signatures: &dyn super::Signatures,
     identity: &nightjar_crypto::identity::Identity,
-    hash: &nightjar_wire::MessageHash,
+    hash: &MessageHash,
     expiry_ms: u64,
 ) -> Receipt {
     Receipt {
-        node_key: identity.public_key().to_bytes(),
+        node_key: crate::core::node_key_of(&identity.public_key()),
         expiry_ms,
         signature: signatures.sign(
             identity,

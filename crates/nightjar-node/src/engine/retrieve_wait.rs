@@ -9,16 +9,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::effect::RequestId;
+use nightjar_types::MailboxKey;
 
-/// An account's mailbox: `(account, namespace)`.
-pub(crate) type Mailbox = ([u8; 32], u16);
+use super::effect::RequestId;
 
 /// One waiting retrieve.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Waiter {
     /// Its mailbox.
-    pub mailbox: Mailbox,
+    pub mailbox: MailboxKey,
     /// Its cursor.
     pub after_seq: u64,
     /// Until when it may wait.
@@ -28,20 +27,20 @@ pub(crate) struct Waiter {
 /// The parked retrieves and the reads in flight.
 #[derive(Debug, Default)]
 pub(crate) struct RetrieveWaits {
-    parked: HashMap<Mailbox, HashSet<RequestId>>,
+    parked: HashMap<MailboxKey, HashSet<RequestId>>,
     waiters: HashMap<RequestId, Waiter>,
-    reading: HashMap<Mailbox, HashSet<RequestId>>,
+    reading: HashMap<MailboxKey, HashSet<RequestId>>,
     woken_while_reading: HashSet<RequestId>,
 }
 
 impl RetrieveWaits {
     /// A read for `id` on `mailbox` is in flight.
-    pub fn reading(&mut self, id: RequestId, mailbox: Mailbox) {
+    pub fn reading(&mut self, id: RequestId, mailbox: MailboxKey) {
         self.reading.entry(mailbox).or_default().insert(id);
     }
 
     /// The read for `id` answered; true if a store landed meanwhile.
-    pub fn read_done(&mut self, id: RequestId, mailbox: Mailbox) -> bool {
+    pub fn read_done(&mut self, id: RequestId, mailbox: MailboxKey) -> bool {
         if let Some(set) = self.reading.get_mut(&mailbox) {
             set.remove(&id);
             if set.is_empty() {
@@ -71,14 +70,14 @@ impl RetrieveWaits {
 
     /// Forget `id` entirely (its client went away): parked, or its read
     /// on `mailbox` in flight.
-    pub fn forget(&mut self, id: RequestId, mailbox: Mailbox) -> Option<Waiter> {
+    pub fn forget(&mut self, id: RequestId, mailbox: MailboxKey) -> Option<Waiter> {
         self.read_done(id, mailbox);
         self.unpark(id)
     }
 
     /// A message landed in `mailbox`: unpark its waiters (returned, to read
     /// again) and mark its reads in flight.
-    pub fn wake(&mut self, mailbox: &Mailbox) -> Vec<(RequestId, Waiter)> {
+    pub fn wake(&mut self, mailbox: &MailboxKey) -> Vec<(RequestId, Waiter)> {
         if let Some(set) = self.reading.get(mailbox) {
             self.woken_while_reading.extend(set.iter().copied());
         }

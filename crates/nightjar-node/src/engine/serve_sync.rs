@@ -3,8 +3,9 @@
 //! entries themselves, at most `MAX_SYNC_ENTRIES`) and `sync_fetch` (the
 //! named messages).
 
-use nightjar_store::{StoreCommand, StoreError, StoreReply, SyncEntry};
-use nightjar_wire::{MAX_SYNC_ENTRIES, MessageKey, Response, ResponseBody};
+use nightjar_store::{PositionedEntry, StoreCommand, StoreError, StoreReply};
+use nightjar_types::MessageKey;
+use nightjar_wire::{MAX_SYNC_ENTRIES, Response, ResponseBody};
 
 use super::digest_cache::Waiter;
 use super::{NodeCore, Op, RequestId};
@@ -56,7 +57,7 @@ impl NodeCore {
                 }
             }
             Serve::Fetch(keys) => StoreCommand::Fetch {
-                keys: sync::fetch_keys(keys),
+                keys: keys.clone(),
                 now_ms,
             },
         };
@@ -64,7 +65,7 @@ impl NodeCore {
     }
 
     /// The entries this node holds for its own swarm (all without a map).
-    pub(super) fn own_entries(&self, entries: Vec<SyncEntry>) -> Vec<SyncEntry> {
+    pub(super) fn own_entries(&self, entries: Vec<PositionedEntry>) -> Vec<PositionedEntry> {
         match self
             .logic
             .map()
@@ -105,24 +106,15 @@ impl NodeCore {
                 Response {
                     node_time_ms: now_ms,
                     body: ResponseBody::Entries {
-                        entries: sync::to_wire(shown),
+                        entries: shown.iter().map(|e| e.entry).collect(),
                         truncated,
                     },
                 }
             }
             (Serve::Fetch(_), StoreReply::Full(Ok(messages))) => Response {
                 node_time_ms: now_ms,
-                body: ResponseBody::Full(
-                    messages
-                        .into_iter()
-                        .map(|m| nightjar_wire::FullMessage {
-                            account: m.account,
-                            namespace: m.namespace,
-                            data: m.data,
-                            expiry_ms: m.expiry_ms,
-                        })
-                        .collect(),
-                ),
+                // The wire does not carry the hash: the receiver recomputes it.
+                body: ResponseBody::Full(messages.into_iter().map(|(_, m)| m).collect()),
             },
             (_, StoreReply::Entries(Err(e)) | StoreReply::Full(Err(e))) => {
                 core::store_error_response(now_ms, &e)

@@ -12,11 +12,13 @@ use std::sync::Arc;
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, SwarmId};
-use nightjar_store::{NewMessage, StoreCommand, StoreError, StoreOutcome, StoreReply, SyncEntry};
-use nightjar_wire::{MAX_FETCH_KEYS, MessageKey, Request, Response, ResponseBody};
+use nightjar_store::{
+    NewMessage, PositionedEntry, StoreCommand, StoreError, StoreOutcome, StoreReply,
+};
+use nightjar_types::{MailboxKey, MessageHash, MessageKey, SyncEntry};
+use nightjar_wire::{MAX_FETCH_KEYS, Request, Response, ResponseBody};
 
 use super::digest_cache::Waiter;
-use super::retrieve_wait::Mailbox;
 use super::{CoreEvent, NodeCore, Op, PeerFailure, RegistryView};
 use crate::sync::{self, Arc64};
 
@@ -24,7 +26,7 @@ use crate::sync::{self, Arc64};
 #[derive(Debug)]
 pub(crate) enum RoundOp {
     /// Our entries in bucket `i`, to compare with the peer's `theirs`.
-    ListOwnBucket(u32, Vec<nightjar_wire::SyncEntry>),
+    ListOwnBucket(u32, Vec<SyncEntry>),
     /// The peer's digests.
     Digest,
     /// The peer's entries in bucket `i`.
@@ -34,7 +36,7 @@ pub(crate) enum RoundOp {
     /// Storing pulled tombstones.
     AddTombstones,
     /// Storing one pulled message.
-    StoreCopy(Mailbox),
+    StoreCopy(MailboxKey),
 }
 
 /// One anti-entropy round in progress.
@@ -201,7 +203,7 @@ impl NodeCore {
                     return;
                 };
                 let bucket = round.arc.bucket(i, buckets);
-                let ours: Vec<SyncEntry> = sync::owned(&round.view.map, round.swarm, entries)
+                let ours: Vec<PositionedEntry> = sync::owned(&round.view.map, round.swarm, entries)
                     .into_iter()
                     .filter(|e| bucket.contains(e.position))
                     .collect();
@@ -282,11 +284,12 @@ impl NodeCore {
                     .into_iter()
                     .filter(|m| m.expiry_ms > now_ms)
                     .filter_map(|m| {
-                        let key = PublicKey::from_bytes(&m.account).ok()?;
+                        let MailboxKey { account, namespace } = m.mailbox;
+                        let key = PublicKey::from_bytes(account.as_bytes()).ok()?;
                         Some(NewMessage {
-                            account: m.account,
-                            namespace: m.namespace,
-                            hash: message_hash(&key, m.namespace, &m.data),
+                            account,
+                            namespace,
+                            hash: MessageHash::new(message_hash(&key, namespace, &m.data)),
                             data: m.data,
                             now_ms,
                             expiry_ms: m.expiry_ms,
@@ -296,7 +299,10 @@ impl NodeCore {
                 round.stores_in_flight += copies.len();
                 for copy in copies {
                     self.store(
-                        Op::Round(RoundOp::StoreCopy((copy.account, copy.namespace))),
+                        Op::Round(RoundOp::StoreCopy(MailboxKey {
+                            account: copy.account,
+                            namespace: copy.namespace,
+                        })),
                         StoreCommand::Store(copy),
                     );
                 }

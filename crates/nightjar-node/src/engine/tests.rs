@@ -11,6 +11,7 @@ use std::sync::Arc;
 use nightjar_crypto::identity::Identity;
 use nightjar_registry::{NodeEntry, NodeId, Registry};
 use nightjar_store::{MemoryStore, MessageStore, Store, StoreConfig};
+use nightjar_types::{AccountKey, MessageHash};
 use nightjar_wire::{
     DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, Receipt, Request,
     Response, ResponseBody, RetrieveRequest, StoreRequest,
@@ -80,14 +81,14 @@ impl Net {
         );
         let view = Arc::new(RegistryView::new(
             registry.swarm_map().unwrap(),
-            entries.iter().map(|e| e.id.0.to_bytes()),
+            entries.iter().map(|e| crate::core::node_key_of(&e.id.0)),
             Some(crate::core::RegistrySnapshot::of(&registry)),
         ));
         let nodes = ids
             .into_iter()
             .zip(entries)
             .map(|(id, entry)| {
-                let ring = nightjar_crypto::hash::ring_position_of_bytes;
+                let ring = crate::sync::ring_position;
                 let (store, dir): (Box<dyn MessageStore>, _) = if memory {
                     (Box::new(MemoryStore::new(ring)), None)
                 } else {
@@ -161,13 +162,18 @@ impl Net {
                         (Behaviour::Silent, _) => {}
                         (Behaviour::Late, _) => self.late.push((j, i, op, *request)),
                         (Behaviour::AckWithoutStoring, Request::Replicate(r)) => {
-                            let key = nightjar_crypto::identity::PublicKey::from_bytes(&r.account)
-                                .unwrap();
-                            let hash =
-                                nightjar_crypto::hash::message_hash(&key, r.namespace, &r.data);
+                            let key = nightjar_crypto::identity::PublicKey::from_bytes(
+                                r.account.as_bytes(),
+                            )
+                            .unwrap();
+                            let hash = MessageHash::new(nightjar_crypto::hash::message_hash(
+                                &key,
+                                r.namespace,
+                                &r.data,
+                            ));
                             let forger = Identity::generate().unwrap();
                             let forged = Receipt {
-                                node_key: self.nodes[j].entry.id.0.to_bytes(),
+                                node_key: crate::core::node_key_of(&self.nodes[j].entry.id.0),
                                 expiry_ms: r.expiry_ms,
                                 signature: forger.sign_labelled(
                                     LABEL_RECEIPT,
@@ -246,7 +252,7 @@ impl Net {
         self.nodes[i]
             .store
             .retrieve(
-                &account.public_key().to_bytes(),
+                &AccountKey::new(account.public_key().to_bytes()),
                 0,
                 0,
                 self.now,
@@ -260,7 +266,7 @@ impl Net {
 
 fn store_req(account: &Identity, data: &[u8]) -> Request {
     Request::Store(StoreRequest {
-        account: account.public_key().to_bytes(),
+        account: AccountKey::new(account.public_key().to_bytes()),
         namespace: 0,
         ttl_ms: 3_600_000,
         data: data.to_vec(),
@@ -268,7 +274,7 @@ fn store_req(account: &Identity, data: &[u8]) -> Request {
 }
 
 fn retrieve_req(account: &Identity, ts: u64, wait_ms: u32) -> Request {
-    let key = account.public_key().to_bytes();
+    let key = AccountKey::new(account.public_key().to_bytes());
     let data = nightjar_wire::retrieve_signed_data(&key, 0, 0, wait_ms, ts);
     Request::Retrieve(RetrieveRequest {
         account: key,
@@ -303,7 +309,10 @@ fn store_reaches_quorum_with_verified_receipts_and_replicates_to_all() {
         let answer = net.answer(0, id).unwrap();
         let rs = receipts(&answer);
         assert!(rs.len() >= 2, "a majority of 3 signed: {rs:?}");
-        assert_eq!(rs[0].node_key, net.nodes[0].entry.id.0.to_bytes());
+        assert_eq!(
+            rs[0].node_key,
+            crate::core::node_key_of(&net.nodes[0].entry.id.0)
+        );
         for i in 0..3 {
             assert_eq!(net.held(i, &alice), 1, "node {i} holds the message");
         }
@@ -393,7 +402,7 @@ fn delete_is_forwarded_to_the_swarm_and_tombstones_everywhere() {
         let ResponseBody::Stored { hash, .. } = net.answer(0, id).unwrap().body else {
             panic!()
         };
-        let account = alice.public_key().to_bytes();
+        let account = AccountKey::new(alice.public_key().to_bytes());
         let data = nightjar_wire::delete_signed_data(&account, 0, &[hash], net.now);
         let del = Request::Delete(DeleteRequest {
             account,
@@ -478,7 +487,7 @@ fn onion_is_relayed_and_delivered_and_the_answer_opens() {
         let inner = Response::from_frame(&keys.open(&blob).unwrap()).unwrap();
         match inner.body {
             ResponseBody::Info { node_key, .. } => {
-                assert_eq!(node_key, net.nodes[1].entry.id.0.to_bytes())
+                assert_eq!(node_key, crate::core::node_key_of(&net.nodes[1].entry.id.0))
             }
             other => panic!("{other:?}"),
         }
@@ -517,7 +526,7 @@ fn sync_round_pulls_missing_messages_and_tombstones() {
         net.nodes[0]
             .store
             .delete(
-                alice.public_key().to_bytes(),
+                AccountKey::new(alice.public_key().to_bytes()),
                 0,
                 vec![hash],
                 net.now,
@@ -560,9 +569,9 @@ fn hand_off_drops_data_only_after_a_verified_quorum() {
             net.nodes[0]
                 .store
                 .store(nightjar_store::NewMessage {
-                    account: key.to_bytes(),
+                    account: AccountKey::new(key.to_bytes()),
                     namespace: 0,
-                    hash: nightjar_crypto::hash::message_hash(&key, 0, &data),
+                    hash: MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data)),
                     data,
                     now_ms: net.now,
                     expiry_ms: net.now + 3_600_000,
@@ -717,7 +726,7 @@ fn digests_are_listed_again_only_for_buckets_a_write_or_an_expiry_changed() {
         // One store touches one bucket on each node that holds it.
         let ttl = nightjar_wire::MIN_TTL_MS;
         let short = Request::Store(StoreRequest {
-            account: bob.public_key().to_bytes(),
+            account: AccountKey::new(bob.public_key().to_bytes()),
             namespace: 0,
             ttl_ms: ttl,
             data: b"short-lived".to_vec(),

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use nightjar_crypto::identity::{AccountId, PublicKey};
 use nightjar_registry::{NodeEntry, NodeId};
-use nightjar_wire::{Response, ResponseBody, SwarmInfo, WireMessage};
+use nightjar_types::{MessageHash, StoredMessage};
+use nightjar_wire::{Response, ResponseBody, SwarmInfo};
 
 use crate::ClientError;
 use crate::paths::millis;
@@ -108,10 +109,12 @@ pub fn known_nodes(info: &SwarmInfo, known: &[NodeEntry]) -> Vec<NodeEntry> {
     info.nodes
         .iter()
         .filter_map(|(key, addr)| {
-            PublicKey::from_bytes(key).ok().map(|k| NodeEntry {
-                id: NodeId(k),
-                addr: *addr,
-            })
+            PublicKey::from_bytes(key.as_bytes())
+                .ok()
+                .map(|k| NodeEntry {
+                    id: NodeId(k),
+                    addr: *addr,
+                })
         })
         .filter(|n| known.contains(n))
         .collect()
@@ -200,7 +203,7 @@ pub enum StoreAnswer {
 }
 
 /// Read a member's answer to a store of the message hashed `expected`.
-pub fn store_answer(resp: Response, expected: &[u8; 32]) -> Result<StoreAnswer, ClientError> {
+pub fn store_answer(resp: Response, expected: &MessageHash) -> Result<StoreAnswer, ClientError> {
     match resp.body {
         ResponseBody::Stored {
             hash, expiry_ms, ..
@@ -226,7 +229,7 @@ pub enum RetrieveAnswer {
     /// A batch, the new cursor, and whether more is waiting.
     Messages {
         /// The envelopes.
-        messages: Vec<WireMessage>,
+        messages: Vec<StoredMessage>,
         /// The node's cursor after them.
         cursor: u64,
         /// Whether another retrieve would give more right away.
@@ -277,6 +280,7 @@ mod tests {
     use super::*;
     use crate::testnet::Net;
     use nightjar_crypto::identity::Identity;
+    use nightjar_types::NodeKey;
     use nightjar_wire::ErrorCode;
 
     const T0: u64 = 1_700_000_000_000;
@@ -284,7 +288,10 @@ mod tests {
     fn info(nodes: &[NodeEntry]) -> SwarmInfo {
         SwarmInfo {
             swarm_id: 7,
-            nodes: nodes.iter().map(|n| (n.id.0.to_bytes(), n.addr)).collect(),
+            nodes: nodes
+                .iter()
+                .map(|n| (NodeKey::new(n.id.0.to_bytes()), n.addr))
+                .collect(),
         }
     }
 
@@ -454,11 +461,18 @@ mod tests {
             },
         };
         assert_eq!(
-            store_answer(stored([1; 32]), &[1; 32]).unwrap(),
+            store_answer(
+                stored(MessageHash::new([1; 32])),
+                &MessageHash::new([1; 32])
+            )
+            .unwrap(),
             StoreAnswer::Stored { expiry_ms: 99 }
         );
         assert!(matches!(
-            store_answer(stored([2; 32]), &[1; 32]),
+            store_answer(
+                stored(MessageHash::new([2; 32])),
+                &MessageHash::new([1; 32])
+            ),
             Err(ClientError::Protocol(_))
         ));
         let wrong = Response {
@@ -466,7 +480,7 @@ mod tests {
             body: ResponseBody::WrongSwarm(info(&[])),
         };
         assert!(matches!(
-            store_answer(wrong.clone(), &[1; 32]),
+            store_answer(wrong.clone(), &MessageHash::new([1; 32])),
             Ok(StoreAnswer::WrongSwarm(_))
         ));
         assert!(matches!(
@@ -475,7 +489,7 @@ mod tests {
         ));
         let refused = Response::error(1, ErrorCode::QuotaExceeded, "full");
         assert!(matches!(
-            store_answer(refused, &[1; 32]),
+            store_answer(refused, &MessageHash::new([1; 32])),
             Err(ClientError::Refused {
                 code: ErrorCode::QuotaExceeded,
                 ..

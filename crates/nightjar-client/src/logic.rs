@@ -7,9 +7,10 @@ use nightjar_crypto::envelope::{Content, open, seal_with};
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::{AccountId, Identity};
 use nightjar_crypto::{OsRandom, RandomSource};
+use nightjar_types::{AccountKey, MessageHash, StoredMessage};
 use nightjar_wire::{
     LABEL_RETRIEVE, MAX_TTL_MS, MIN_TTL_MS, NAMESPACE_DEFAULT, Request, RetrieveRequest,
-    StoreRequest, WireMessage,
+    StoreRequest,
 };
 
 use crate::ClientError;
@@ -110,7 +111,7 @@ pub struct PreparedSend {
     /// The request.
     pub request: Request,
     /// The hash the node must answer with.
-    pub hash: [u8; 32],
+    pub hash: MessageHash,
     /// The history record of the sent message.
     pub record: HistoryRecord,
 }
@@ -152,17 +153,17 @@ pub fn prepare_send_with(
         sent_at_ms: now_ms,
     };
     let data = seal_with(rng, sender, to.public_key(), &content)?;
-    let hash = message_hash(to.public_key(), NAMESPACE_DEFAULT, &data);
+    let hash = MessageHash::new(message_hash(to.public_key(), NAMESPACE_DEFAULT, &data));
     Ok(PreparedSend {
         request: Request::Store(StoreRequest {
-            account: to.public_key().to_bytes(),
+            account: AccountKey::new(to.public_key().to_bytes()),
             namespace: NAMESPACE_DEFAULT,
             ttl_ms,
             data,
         }),
         hash,
         record: HistoryRecord {
-            message_id: hex::encode(hash),
+            message_id: hex::encode(hash.as_bytes()),
             direction: Direction::Out,
             peer: to.to_string(),
             text: content.text,
@@ -179,7 +180,7 @@ pub fn retrieve_request(
     wait_ms: u32,
     now_ms: u64,
 ) -> Request {
-    let key = account.public_key().to_bytes();
+    let key = AccountKey::new(account.public_key().to_bytes());
     let data = nightjar_wire::retrieve_signed_data(&key, namespace, after_seq, wait_ms, now_ms);
     Request::Retrieve(RetrieveRequest {
         account: key,
@@ -195,10 +196,10 @@ pub fn retrieve_request(
 pub fn delete_request(
     account: &Identity,
     namespace: u16,
-    hashes: Vec<[u8; 32]>,
+    hashes: Vec<MessageHash>,
     now_ms: u64,
 ) -> Request {
-    let key = account.public_key().to_bytes();
+    let key = AccountKey::new(account.public_key().to_bytes());
     let data = nightjar_wire::delete_signed_data(&key, namespace, &hashes, now_ms);
     Request::Delete(nightjar_wire::DeleteRequest {
         account: key,
@@ -213,24 +214,24 @@ pub fn delete_request(
 #[derive(Debug, Default)]
 pub struct Processed {
     /// Newly received messages, in node order.
-    pub received: Vec<([u8; 32], HistoryRecord)>,
+    pub received: Vec<(MessageHash, HistoryRecord)>,
     /// Hashes of envelopes that did not open (tampered, not for us, garbage).
-    pub rejected: Vec<[u8; 32]>,
+    pub rejected: Vec<MessageHash>,
     /// Why each rejected envelope failed, for the log.
-    pub rejected_reasons: Vec<([u8; 32], String)>,
+    pub rejected_reasons: Vec<(MessageHash, String)>,
 }
 
 /// Open retrieved envelopes, skipping those already known, and check that the
 /// node's hash matches the data (a node cannot rename messages).
 pub fn process_messages(
     me: &Identity,
-    messages: &[WireMessage],
-    mut known: impl FnMut(&[u8; 32]) -> Result<bool, ClientError>,
+    messages: &[StoredMessage],
+    mut known: impl FnMut(&MessageHash) -> Result<bool, ClientError>,
 ) -> Result<Processed, ClientError> {
     let mut out = Processed::default();
     let my_key = me.public_key();
     for m in messages {
-        let hash = message_hash(&my_key, NAMESPACE_DEFAULT, &m.data);
+        let hash = MessageHash::new(message_hash(&my_key, NAMESPACE_DEFAULT, &m.data));
         if hash != m.hash {
             out.rejected_reasons
                 .push((m.hash, "node's hash does not match the data".into()));
@@ -243,7 +244,7 @@ pub fn process_messages(
             Ok(opened) => out.received.push((
                 hash,
                 HistoryRecord {
-                    message_id: hex::encode(hash),
+                    message_id: hex::encode(hash.as_bytes()),
                     direction: Direction::In,
                     peer: opened.sender.to_string(),
                     text: opened.content.text.clone(),
@@ -352,7 +353,7 @@ mod tests {
         let Request::Store(s) = &p.request else {
             panic!("not a store")
         };
-        let wire = WireMessage {
+        let wire = StoredMessage {
             seq: 1,
             hash: p.hash,
             data: s.data.clone(),
@@ -382,7 +383,7 @@ mod tests {
         let Request::Store(s) = &a.request else {
             panic!("not a store")
         };
-        let wire = WireMessage {
+        let wire = StoredMessage {
             seq: 1,
             hash: a.hash,
             data: s.data.clone(),
@@ -398,18 +399,18 @@ mod tests {
     fn garbage_and_renamed_messages_are_rejected_not_fatal() {
         let bob = Identity::generate().unwrap();
         let data = vec![1u8; 400];
-        let good_hash = message_hash(&bob.public_key(), 0, &data);
+        let good_hash = MessageHash::new(message_hash(&bob.public_key(), 0, &data));
         let msgs = [
-            WireMessage {
+            StoredMessage {
                 seq: 1,
                 hash: good_hash,
                 data: data.clone(),
                 stored_at_ms: 0,
                 expiry_ms: 0,
             },
-            WireMessage {
+            StoredMessage {
                 seq: 2,
-                hash: [0; 32],
+                hash: MessageHash::new([0; 32]),
                 data,
                 stored_at_ms: 0,
                 expiry_ms: 0,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use nightjar_crypto::at_rest::LocalCipher;
 use nightjar_crypto::identity::{AccountId, Identity};
+use nightjar_types::{MessageHash, NodeKey};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -202,9 +203,9 @@ impl Profile {
         self.identity.account_id()
     }
 
-    fn aad(hash: &[u8; 32]) -> Vec<u8> {
+    fn aad(hash: &MessageHash) -> Vec<u8> {
         let mut aad = b"nightjar/history/v1".to_vec();
-        aad.extend_from_slice(hash);
+        aad.extend_from_slice(hash.as_bytes());
         aad
     }
 
@@ -252,12 +253,12 @@ impl Profile {
     }
 
     /// The read cursor for a node's mailbox.
-    pub fn cursor(&self, node: &[u8; 32], namespace: u16) -> Result<u64, ClientError> {
+    pub fn cursor(&self, node: &NodeKey, namespace: u16) -> Result<u64, ClientError> {
         let seq: Option<i64> = self
             .db
             .query_row(
                 "SELECT seq FROM cursors WHERE node_id = ?1 AND namespace = ?2",
-                params![node.as_slice(), namespace],
+                params![node.as_bytes().as_slice(), namespace],
                 |r| r.get(0),
             )
             .optional()
@@ -266,11 +267,11 @@ impl Profile {
     }
 
     /// Whether the history already has this message (in either direction, or rejected).
-    pub fn knows(&self, hash: &[u8; 32]) -> Result<bool, ClientError> {
+    pub fn knows(&self, hash: &MessageHash) -> Result<bool, ClientError> {
         self.db
             .query_row(
                 "SELECT 1 FROM messages WHERE hash = ?1",
-                params![hash.as_slice()],
+                params![hash.as_bytes().as_slice()],
                 |_| Ok(()),
             )
             .optional()
@@ -283,11 +284,11 @@ impl Profile {
     /// and the new cursor — all in one transaction.
     pub fn record_incoming(
         &mut self,
-        node: &[u8; 32],
+        node: &NodeKey,
         namespace: u16,
         cursor: u64,
-        received: &[([u8; 32], HistoryRecord)],
-        rejected: &[[u8; 32]],
+        received: &[(MessageHash, HistoryRecord)],
+        rejected: &[MessageHash],
     ) -> Result<(), ClientError> {
         let mut sealed = Vec::with_capacity(received.len());
         for (hash, record) in received {
@@ -299,21 +300,21 @@ impl Profile {
         for (hash, blob) in sealed {
             tx.execute(
                 "INSERT OR IGNORE INTO messages (hash, direction, shown, record) VALUES (?1, 0, 0, ?2)",
-                params![hash.as_slice(), blob],
+                params![hash.as_bytes().as_slice(), blob],
             )
             .map_err(db_err("insert message"))?;
         }
         for hash in rejected {
             tx.execute(
                 "INSERT OR IGNORE INTO messages (hash, direction, shown, record) VALUES (?1, 0, 1, NULL)",
-                params![hash.as_slice()],
+                params![hash.as_bytes().as_slice()],
             )
             .map_err(db_err("insert rejected"))?;
         }
         tx.execute(
             "INSERT INTO cursors (node_id, namespace, seq) VALUES (?1, ?2, ?3)
              ON CONFLICT (node_id, namespace) DO UPDATE SET seq = max(seq, excluded.seq)",
-            params![node.as_slice(), namespace, cursor],
+            params![node.as_bytes().as_slice(), namespace, cursor],
         )
         .map_err(db_err("update cursor"))?;
         tx.commit().map_err(db_err("commit"))
@@ -322,14 +323,14 @@ impl Profile {
     /// Record a message this account sent.
     pub fn record_sent(
         &mut self,
-        hash: &[u8; 32],
+        hash: &MessageHash,
         record: &HistoryRecord,
     ) -> Result<(), ClientError> {
         let blob = self.seal_record(hash, record)?;
         self.db
             .execute(
                 "INSERT OR IGNORE INTO messages (hash, direction, shown, record) VALUES (?1, 1, 1, ?2)",
-                params![hash.as_slice(), blob],
+                params![hash.as_bytes().as_slice(), blob],
             )
             .map_err(db_err("insert sent"))?;
         Ok(())
@@ -378,19 +379,24 @@ impl Profile {
             let hash: [u8; 32] = hash
                 .try_into()
                 .map_err(|_| ClientError::Protocol("history holds a malformed hash".into()))?;
+            let hash = MessageHash::new(hash);
             out.push(self.open_record(&hash, &blob)?);
         }
         Ok(out)
     }
 
-    fn seal_record(&self, hash: &[u8; 32], record: &HistoryRecord) -> Result<Vec<u8>, ClientError> {
+    fn seal_record(
+        &self,
+        hash: &MessageHash,
+        record: &HistoryRecord,
+    ) -> Result<Vec<u8>, ClientError> {
         let json = zeroize::Zeroizing::new(
             serde_json::to_vec(record).map_err(|e| ClientError::Protocol(e.to_string()))?,
         );
         Ok(self.cipher.encrypt(&Self::aad(hash), &json)?)
     }
 
-    fn open_record(&self, hash: &[u8; 32], blob: &[u8]) -> Result<HistoryRecord, ClientError> {
+    fn open_record(&self, hash: &MessageHash, blob: &[u8]) -> Result<HistoryRecord, ClientError> {
         let json = self.cipher.decrypt(&Self::aad(hash), blob)?;
         serde_json::from_slice(&json)
             .map_err(|e| ClientError::Protocol(format!("history record does not decode: {e}")))
@@ -467,7 +473,7 @@ mod tests {
             text: "before the upgrade".into(),
             sent_at_ms: 1,
         };
-        p.record_sent(&[7; 32], &record).unwrap();
+        p.record_sent(&MessageHash::new([7; 32]), &record).unwrap();
         drop(p);
         // Turn the database back into what version 1 wrote.
         let db = Connection::open(dir.path().join(HISTORY_FILE)).unwrap();

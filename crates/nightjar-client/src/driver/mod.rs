@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use nightjar_crypto::identity::{AccountId, PublicKey};
 use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry, SwarmId, SwarmMap};
+use nightjar_types::NodeKey;
 use nightjar_wire::{ErrorCode, Request, Response, ResponseBody};
 
 use crate::{
@@ -349,7 +350,9 @@ impl Client {
             return Ok(());
         }
         match self.call(node, &Request::Info, REQUEST_TIMEOUT).await?.body {
-            ResponseBody::Info { node_key, .. } if node_key == *node.id.0.as_bytes() => Ok(()),
+            ResponseBody::Info { node_key, .. } if node_key.as_bytes() == node.id.0.as_bytes() => {
+                Ok(())
+            }
             ResponseBody::Info { .. } => Err(ClientError::Protocol(
                 "node reported a different key than pinned".into(),
             )),
@@ -447,12 +450,13 @@ impl Client {
     ) -> Result<Vec<HistoryRecord>, ClientError> {
         self.sync_clock(node).await?;
         let namespace = nightjar_wire::NAMESPACE_DEFAULT;
+        let node_key = NodeKey::new(node.id.0.to_bytes());
         loop {
             let remaining = deadline
                 .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
                 .unwrap_or_default();
             let wait_ms = failover::retrieve_wait_ms(paths::millis(remaining));
-            let cursor = self.profile.cursor(node.id.0.as_bytes(), namespace)?;
+            let cursor = self.profile.cursor(&node_key, namespace)?;
             let req = logic::retrieve_request(
                 self.profile.identity(),
                 namespace,
@@ -485,7 +489,7 @@ impl Client {
                 tracing::warn!(message = %hex::encode(hash), %reason, "ignoring a message that does not open");
             }
             self.profile.record_incoming(
-                node.id.0.as_bytes(),
+                &node_key,
                 namespace,
                 new_cursor.max(cursor),
                 &outcome.received,

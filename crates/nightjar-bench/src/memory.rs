@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use nightjar_crypto::identity::Identity;
 use nightjar_launch::NodeBinary;
-use nightjar_wire::{Request, ResponseBody, StoreRequest};
+use nightjar_wire::{AccountKey, Request, ResponseBody, StoreRequest};
 use serde_json::json;
 
 use crate::util;
@@ -61,8 +61,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(SETTLE).await;
     let rss_idle = util::mb(node.rss_bytes()?);
 
-    let accounts: Vec<[u8; 32]> = (0..args.accounts)
-        .map(|_| Identity::generate().map(|i| i.public_key().to_bytes()))
+    let accounts: Vec<AccountKey> = (0..args.accounts)
+        .map(|_| Identity::generate().map(|i| AccountKey::new(i.public_key().to_bytes())))
         .collect::<Result<_, _>>()?;
     let accounts = Arc::new(accounts);
     let endpoint = nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;

@@ -36,7 +36,7 @@ use nightjar_launch::NodeBinary;
 use nightjar_node::core::NodeCore;
 use nightjar_node::onion::{OnionStep, step, wrap_relayed};
 use nightjar_registry::{NodeEntry, NodeId, Registry};
-use nightjar_wire::{OnionRequest, Request, Response, ResponseBody};
+use nightjar_wire::{NodeKey, OnionRequest, Request, Response, ResponseBody};
 use serde_json::json;
 
 use crate::util::{self, interleaved};
@@ -106,7 +106,7 @@ fn in_process(iterations: usize, payload: usize) -> anyhow::Result<InProcess> {
     };
     // The relay's core with a registry of the two nodes, as the driver has it.
     let registry = Registry::genesis("bench", vec![relay_entry, sink_entry]);
-    let mut core = NodeCore::new(relay.public_key().to_bytes());
+    let mut core = NodeCore::new(NodeKey::new(relay.public_key().to_bytes()));
     core.set_map(registry.swarm_map()?, []);
 
     let frame = vec![0x5a; payload];
@@ -176,6 +176,7 @@ fn in_process(iterations: usize, payload: usize) -> anyhow::Result<InProcess> {
     let mut response = vec![0u8; 2 + layer_len + 16];
     let mut response2 = response.clone();
     let sink_key = sink.public_key().to_bytes();
+    let sink_node_key = NodeKey::new(sink_key);
 
     // The relay's path and every primitive, interleaved round by round so
     // that load from other work hits the relay and the bound alike.
@@ -247,7 +248,7 @@ fn in_process(iterations: usize, payload: usize) -> anyhow::Result<InProcess> {
             &mut || {
                 black_box(
                     core.borrow()
-                        .registered_node(black_box(&sink_key))
+                        .registered_node(black_box(&sink_node_key))
                         .context("lookup")?,
                 );
                 Ok(())

@@ -161,7 +161,7 @@ fn sqlite_phase(
     // writes, and cannot drift from it when the schema changes.
     nightjar_store::Store::open(nightjar_store::StoreConfig::new(
         path.to_path_buf(),
-        nightjar_crypto::hash::ring_position_of_bytes,
+        nightjar_node::sync::ring_position,
     ))?
     .close();
     let mut conn = rusqlite::Connection::open(path)?;
@@ -182,12 +182,13 @@ fn sqlite_phase(
         .iter()
         .filter_map(|r| match r {
             Request::Store(s) => {
-                let key = nightjar_crypto::identity::PublicKey::from_bytes(&s.account).ok()?;
+                let key =
+                    nightjar_crypto::identity::PublicKey::from_bytes(s.account.as_bytes()).ok()?;
                 let hash = nightjar_crypto::hash::message_hash(&key, s.namespace, &s.data);
                 let pos = nightjar_crypto::hash::ring_position(&key) ^ (1 << 63);
                 let ttl = i64::try_from(s.ttl_ms).unwrap_or(i64::MAX);
                 Some((
-                    s.account,
+                    s.account.to_bytes(),
                     s.namespace,
                     hash,
                     s.data.as_slice(),

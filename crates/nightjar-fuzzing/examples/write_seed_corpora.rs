@@ -30,10 +30,11 @@ use nightjar_fuzzing::{
 };
 use nightjar_node::NodeConfig;
 use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry, RegistryEvent};
+use nightjar_types::{AccountKey, MailboxKey, MessageHash, NodeKey};
 use nightjar_wire::{
     DeleteRequest, ErrorCode, FullMessage, LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, MessageKey,
     Receipt, ReplicateRequest, Request, Response, ResponseBody, RetrieveRequest, StoreRequest,
-    SwarmInfo, SyncEntry, WireMessage, receipt_signed_data,
+    StoredMessage, SwarmInfo, SyncEntry, receipt_signed_data,
 };
 
 type Corpus = BTreeMap<String, Vec<u8>>;
@@ -65,9 +66,9 @@ fn sample_envelope(text: &str) -> Vec<u8> {
 
 fn request_frames() -> Corpus {
     let alice = identity(1);
-    let account = alice.public_key().to_bytes();
+    let account = AccountKey::new(alice.public_key().to_bytes());
     let env = sample_envelope("hello");
-    let hash = message_hash(&alice.public_key(), 0, &env);
+    let hash = MessageHash::new(message_hash(&alice.public_key(), 0, &env));
 
     let mut retrieve = RetrieveRequest {
         account,
@@ -81,7 +82,7 @@ fn request_frames() -> Corpus {
     let mut delete = DeleteRequest {
         account,
         namespace: 0,
-        hashes: vec![hash, [0xab; 32]],
+        hashes: vec![hash, MessageHash::new([0xab; 32])],
         timestamp_ms: T0,
         signature: [0; 64],
     };
@@ -183,21 +184,21 @@ fn request_frames() -> Corpus {
 fn response_frames() -> Corpus {
     let node = identity(20);
     let alice = identity(1);
-    let account = alice.public_key().to_bytes();
+    let account = AccountKey::new(alice.public_key().to_bytes());
     let env = sample_envelope("hi there");
-    let hash = message_hash(&alice.public_key(), 0, &env);
+    let hash = MessageHash::new(message_hash(&alice.public_key(), 0, &env));
     let expiry = T0 + 3_600_000;
     let receipt = Receipt {
-        node_key: node.public_key().to_bytes(),
+        node_key: NodeKey::new(node.public_key().to_bytes()),
         expiry_ms: expiry,
         signature: node.sign_labelled(LABEL_RECEIPT, &receipt_signed_data(&hash, expiry)),
     };
     let swarm = SwarmInfo {
         swarm_id: 0x1234_5678_9abc_def0,
         nodes: vec![
-            (node.public_key().to_bytes(), addr(40001)),
+            (NodeKey::new(node.public_key().to_bytes()), addr(40001)),
             (
-                identity(21).public_key().to_bytes(),
+                NodeKey::new(identity(21).public_key().to_bytes()),
                 "[::1]:40003".parse().expect("an IPv6 address"),
             ),
         ],
@@ -221,16 +222,16 @@ fn response_frames() -> Corpus {
             "valid-messages",
             ResponseBody::Messages {
                 messages: vec![
-                    WireMessage {
+                    StoredMessage {
                         seq: 1,
                         hash,
                         data: env.clone(),
                         stored_at_ms: T0,
                         expiry_ms: expiry,
                     },
-                    WireMessage {
+                    StoredMessage {
                         seq: 2,
-                        hash: [0xcd; 32],
+                        hash: MessageHash::new([0xcd; 32]),
                         data: vec![1, 2, 3],
                         stored_at_ms: T0 + 1,
                         expiry_ms: expiry + 1,
@@ -246,7 +247,7 @@ fn response_frames() -> Corpus {
             ResponseBody::Info {
                 software_version: "0.1.0".into(),
                 protocol_version: 1,
-                node_key: node.public_key().to_bytes(),
+                node_key: NodeKey::new(node.public_key().to_bytes()),
             },
         ),
         (
@@ -273,7 +274,7 @@ fn response_frames() -> Corpus {
                     },
                     SyncEntry {
                         key: MessageKey {
-                            hash: [0xee; 32],
+                            hash: MessageHash::new([0xee; 32]),
                             ..key
                         },
                         expiry_ms: expiry,
@@ -286,8 +287,10 @@ fn response_frames() -> Corpus {
         (
             "valid-full",
             ResponseBody::Full(vec![FullMessage {
-                account,
-                namespace: 0,
+                mailbox: MailboxKey {
+                    account,
+                    namespace: 0,
+                },
                 data: env,
                 expiry_ms: expiry,
             }]),
@@ -528,9 +531,9 @@ fn history_database(records: usize) -> Vec<u8> {
     let peer = identity(2).account_id().to_string();
     let mut received = Vec::new();
     for i in 0..records {
-        let hash = [u8::try_from(i).expect("few records"); 32];
+        let hash = MessageHash::new([u8::try_from(i).expect("few records"); 32]);
         let record = HistoryRecord {
-            message_id: hex::encode(hash),
+            message_id: hex::encode(hash.as_bytes()),
             direction: if i % 2 == 0 {
                 Direction::In
             } else {
@@ -547,7 +550,13 @@ fn history_database(records: usize) -> Vec<u8> {
         }
     }
     profile
-        .record_incoming(&[0x77; 32], 0, 12, &received, &[[0xfe; 32]])
+        .record_incoming(
+            &NodeKey::new([0x77; 32]),
+            0,
+            12,
+            &received,
+            &[MessageHash::new([0xfe; 32])],
+        )
         .expect("record incoming");
     if records > 0 {
         // The client's saved state, as `Client::connect` writes it.

@@ -16,6 +16,7 @@ use nightjar_client::{GuardState, HistoryRecord, Profile};
 use nightjar_crypto::at_rest::{LocalCipher, seal_seed};
 use nightjar_crypto::identity::{Identity, PublicKey, Seed};
 use nightjar_registry::Registry;
+use nightjar_types::{MessageHash, NodeKey};
 
 /// The seed of the account whose profile [`profile_files`] opens: the seed
 /// corpus's history databases and sealed records belong to it.
@@ -38,7 +39,7 @@ pub const PROFILE_STATE_KEYS: [&str; 3] = ["guards", "registry", "bootstrap_seed
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
 
 /// The message hash the record half decrypts every input under.
-const RECORD_HASH: [u8; 32] = [0x4a; 32];
+const RECORD_HASH: MessageHash = MessageHash::new([0x4a; 32]);
 
 /// The identity of [`PROFILE_SEED`].
 pub fn profile_identity() -> Identity {
@@ -59,21 +60,21 @@ fn key_file() -> &'static [u8] {
     })
 }
 
-fn history_aad(hash: &[u8; 32]) -> Vec<u8> {
+fn history_aad(hash: &MessageHash) -> Vec<u8> {
     let mut aad = HISTORY_AAD_LABEL.to_vec();
-    aad.extend_from_slice(hash);
+    aad.extend_from_slice(hash.as_bytes());
     aad
 }
 
 /// The history's record decoder, as `Profile::open_record` does it.
-fn open_record(hash: &[u8; 32], blob: &[u8]) -> Option<HistoryRecord> {
+fn open_record(hash: &MessageHash, blob: &[u8]) -> Option<HistoryRecord> {
     let json = cipher().decrypt(&history_aad(hash), blob).ok()?;
     serde_json::from_slice(&json).ok()
 }
 
 fn reference_record() -> HistoryRecord {
     HistoryRecord {
-        message_id: hex::encode(RECORD_HASH),
+        message_id: hex::encode(RECORD_HASH.as_bytes()),
         direction: nightjar_client::Direction::In,
         peer: "fuzz reference peer".to_owned(),
         text: "fuzz reference text".to_owned(),
@@ -239,7 +240,7 @@ fn history_database(data: &[u8]) {
             decode_state(key, &value);
         }
     }
-    let _ = profile.cursor(&[0; 32], 0);
+    let _ = profile.cursor(&NodeKey::new([0; 32]), 0);
     let _ = profile.knows(&RECORD_HASH);
     if let Ok(unshown) = unshown {
         let ids: Vec<String> = unshown.into_iter().map(|r| r.message_id).collect();

@@ -21,6 +21,7 @@
 use nightjar_crypto::hash::{blake2b_keyed_64, ct_eq};
 use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_node::engine::Signatures;
+use nightjar_types::AccountKey;
 use nightjar_wire::{LABEL_RETRIEVE, Request, RetrieveRequest};
 
 /// The key of the model's BLAKE2b.
@@ -63,7 +64,7 @@ pub fn retrieve_request(
     wait_ms: u32,
     now_ms: u64,
 ) -> Request {
-    let key = account.public_key().to_bytes();
+    let key = AccountKey::new(account.public_key().to_bytes());
     let data = nightjar_wire::retrieve_signed_data(&key, namespace, after_seq, wait_ms, now_ms);
     Request::Retrieve(RetrieveRequest {
         account: key,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use nightjar_crypto::identity::Identity;
-use nightjar_wire::{Request, Response, ResponseBody};
+use nightjar_wire::{NodeKey, Request, Response, ResponseBody};
 
 /// A minimal server: answers every request with an `Info` whose `node_key`
 /// is the key the peer proved with a client certificate, or zeros if none.
@@ -13,7 +13,9 @@ async fn serve(endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
         let Ok(conn) = incoming.await else { continue };
         tokio::spawn(async move {
-            let peer = nightjar_transport::peer_node_key(&conn).map_or([0; 32], |k| k.to_bytes());
+            let peer = NodeKey::new(
+                nightjar_transport::peer_node_key(&conn).map_or([0; 32], |k| k.to_bytes()),
+            );
             while let Ok((mut send, mut recv)) = conn.accept_bi().await {
                 let req = nightjar_transport::read_request(&mut recv).await.unwrap();
                 assert_eq!(req, Ok(Request::Info));
@@ -56,7 +58,7 @@ async fn handshake_succeeds_only_with_the_pinned_node_key() {
         .await
         .unwrap();
     assert!(
-        matches!(resp.body, ResponseBody::Info { node_key, .. } if node_key == [0; 32]),
+        matches!(resp.body, ResponseBody::Info { node_key, .. } if node_key == NodeKey::new([0; 32])),
         "a client presents no key"
     );
     assert_eq!(
@@ -83,6 +85,6 @@ async fn a_node_connecting_as_a_node_proves_its_key() {
         .await
         .unwrap();
     assert!(
-        matches!(resp.body, ResponseBody::Info { node_key, .. } if node_key == peer.public_key().to_bytes())
+        matches!(resp.body, ResponseBody::Info { node_key, .. } if node_key == NodeKey::new(peer.public_key().to_bytes()))
     );
 }

@@ -71,7 +71,7 @@ fn fresh_ts() -> u64 {
 }
 
 fn retrieve(account: &Identity, wait_ms: u32) -> Request {
-    let key = account.public_key().to_bytes();
+    let key = nightjar_wire::AccountKey::new(account.public_key().to_bytes());
     let ts = fresh_ts();
     let data = nightjar_wire::retrieve_signed_data(&key, 0, 0, wait_ms, ts);
     Request::Retrieve(RetrieveRequest {

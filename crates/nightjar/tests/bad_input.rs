@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use nightjar_crypto::identity::Identity;
 use nightjar_wire::{
-    DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, Request, Response, ResponseBody,
-    RetrieveRequest, StoreRequest,
+    AccountKey, DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MessageHash, Request,
+    Response, ResponseBody, RetrieveRequest, StoreRequest,
 };
 use support::{
     NodeProcess, error_code as code, raw_request as raw, store_request as store,
@@ -27,7 +27,7 @@ async fn call(conn: &quinn::Connection, req: &Request) -> Response {
 }
 
 fn retrieve(signer: &Identity, account: &Identity, ts: u64) -> Request {
-    let key = account.public_key().to_bytes();
+    let key = AccountKey::new(account.public_key().to_bytes());
     let data = nightjar_wire::retrieve_signed_data(&key, 0, 0, 0, ts);
     Request::Retrieve(RetrieveRequest {
         account: key,
@@ -110,7 +110,7 @@ async fn every_kind_of_bad_input_gets_a_typed_error_and_loses_nothing() {
     let mut bad_key = [0xff; 32];
     bad_key[31] = 0x7f;
     let bad = Request::Store(StoreRequest {
-        account: bad_key,
+        account: AccountKey::new(bad_key),
         namespace: 0,
         ttl_ms: 60_000,
         data: vec![1],
@@ -141,8 +141,8 @@ async fn every_kind_of_bad_input_gets_a_typed_error_and_loses_nothing() {
     ));
     assert_eq!(code(&call(&conn, &once).await), Some(ErrorCode::Replay));
     // A delete signed by someone else deletes nothing.
-    let key = owner.public_key().to_bytes();
-    let hashes = vec![[0u8; 32]];
+    let key = AccountKey::new(owner.public_key().to_bytes());
+    let hashes = vec![MessageHash::new([0u8; 32])];
     let ts = now_ms();
     let del = Request::Delete(DeleteRequest {
         account: key,
@@ -175,7 +175,7 @@ async fn every_kind_of_bad_input_gets_a_typed_error_and_loses_nothing() {
     // Replication and sync are for registered nodes only: refused from a
     // client, and from a node key the registry does not list.
     let replica = Request::Replicate(nightjar_wire::ReplicateRequest {
-        account: owner.public_key().to_bytes(),
+        account: AccountKey::new(owner.public_key().to_bytes()),
         namespace: 0,
         data: vec![1; 300],
         expiry_ms: now_ms() + 60_000,
@@ -253,7 +253,7 @@ async fn waiting_retrieve_returns_as_soon_as_a_message_is_stored() {
         .await
         .unwrap();
     let owner = Identity::generate().unwrap();
-    let key = owner.public_key().to_bytes();
+    let key = AccountKey::new(owner.public_key().to_bytes());
     let ts = now_ms();
     let wait_ms = 20_000;
     let req = Request::Retrieve(RetrieveRequest {

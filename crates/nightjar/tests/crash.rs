@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use nightjar_client::{Client, Profile, logic};
 use nightjar_crypto::identity::Identity;
 use nightjar_registry::NetworkFile;
-use nightjar_wire::{ErrorCode, Request, ResponseBody};
+use nightjar_wire::{ErrorCode, MessageHash, Request, ResponseBody};
 use serde_json::Value;
 use support::{Devnet, NodeAt, held_at, held_by, run_ok, unix_now_ms};
 
@@ -64,7 +64,7 @@ async fn acknowledged_stores_survive_sigkill_and_the_database_checks_out() {
     let to = bob.account_id();
 
     // Every hash the node acknowledged, from all tasks.
-    let acked: Arc<Mutex<Vec<[u8; 32]>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<MessageHash>>> = Arc::default();
     let mut tasks = Vec::new();
     for t in 0..TASKS {
         let conn = connect(&node).await;

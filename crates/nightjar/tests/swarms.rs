@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nightjar_client::{Client, Profile, logic};
 use nightjar_crypto::identity::Identity;
 use nightjar_registry::NetworkFile;
-use nightjar_wire::ResponseBody;
+use nightjar_wire::{MessageHash, ResponseBody};
 use serde_json::Value;
 use support::{Devnet, held_by, run_ok, unix_now_ms as now_ms};
 
@@ -317,6 +317,7 @@ async fn a_delete_reaches_every_member_and_sync_never_brings_the_message_back() 
         .await
         .unwrap();
     let hash: [u8; 32] = hex::decode(&ids[0]).unwrap().try_into().unwrap();
+    let hash = MessageHash::new(hash);
     let resp = nightjar_transport::request(
         &conn,
         &logic::delete_request(&bob, 0, vec![hash], now_ms()),

@@ -8,6 +8,7 @@
 //! something a node could do.
 
 use nightjar_store::MessageStore;
+use nightjar_types::{AccountKey, MessageKey};
 use nightjar_wire::NAMESPACE_DEFAULT;
 
 use super::event::EvKind;
@@ -48,7 +49,7 @@ impl World {
         let key = self.accounts.get(m.to as usize)?.key;
         let swarm = self.map.swarm_for_account(&key)?;
         let members = self.map.member_slice(swarm)?;
-        let account = key.to_bytes();
+        let account = AccountKey::new(key.to_bytes());
         let mut h = Holding {
             expected: 0,
             missing: 0,
@@ -66,7 +67,14 @@ impl World {
             }
             let has = n
                 .store
-                .fetch(&[(account, NAMESPACE_DEFAULT, m.hash)], self.now)
+                .fetch(
+                    &[MessageKey {
+                        account,
+                        namespace: NAMESPACE_DEFAULT,
+                        hash: m.hash,
+                    }],
+                    self.now,
+                )
                 .is_ok_and(|v| !v.is_empty());
             h.held |= has;
             if n.behaviour != Behaviour::Liar {

@@ -26,7 +26,8 @@ use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::{Identity, PublicKey, Seed};
 use nightjar_crypto::{RandomSource, SeededRandom};
 use nightjar_registry::{NodeEntry, NodeId};
-use nightjar_wire::{MAX_WAIT_MS, NAMESPACE_DEFAULT, Request, Response, StoreRequest, WireMessage};
+use nightjar_types::{AccountKey, MessageHash, StoredMessage};
+use nightjar_wire::{MAX_WAIT_MS, NAMESPACE_DEFAULT, Request, Response, StoreRequest};
 
 use super::event::{EvKind, From};
 use super::{MIN_MS, World};
@@ -49,7 +50,7 @@ pub(crate) struct Account {
     pub(crate) side: bool,
     pub(crate) online: bool,
     /// Hashes received.
-    known: HashSet<[u8; 32]>,
+    known: HashSet<MessageHash>,
     /// The running retrieve, if any.
     watch: Option<u64>,
     unreachable: Unreachable,
@@ -66,7 +67,7 @@ pub(crate) struct Account {
 /// One message's fate.
 pub(crate) struct MsgRec {
     pub(crate) to: u32,
-    pub(crate) hash: [u8; 32],
+    pub(crate) hash: MessageHash,
     pub(crate) sent_ms: u64,
     pub(crate) to_online: bool,
     pub(crate) acked_ms: Option<u64>,
@@ -239,9 +240,9 @@ impl World {
                 acct.rng
                     .fill(&mut data)
                     .map_err(|e| SimError::Crypto(e.to_string()))?;
-                let hash = message_hash(&to_key, NAMESPACE_DEFAULT, &data);
+                let hash = MessageHash::new(message_hash(&to_key, NAMESPACE_DEFAULT, &data));
                 let request = Request::Store(StoreRequest {
-                    account: to_key.to_bytes(),
+                    account: AccountKey::new(to_key.to_bytes()),
                     namespace: NAMESPACE_DEFAULT,
                     ttl_ms: nightjar_wire::MAX_TTL_MS,
                     data,
@@ -713,13 +714,13 @@ impl World {
 
     /// Account `a` retrieved `messages`: open them (real crypto) and record
     /// the deliveries.
-    fn deliver(&mut self, a: u32, messages: &[WireMessage]) {
+    fn deliver(&mut self, a: u32, messages: &[StoredMessage]) {
         let now = self.now;
         let mode = self.opts.crypto;
         let Some(acct) = self.accounts.get_mut(a as usize) else {
             return;
         };
-        let fresh: Vec<[u8; 32]> = match mode {
+        let fresh: Vec<MessageHash> = match mode {
             CryptoMode::Real => {
                 let known = &acct.known;
                 match logic::process_messages(&acct.identity, messages, |h| Ok(known.contains(h))) {

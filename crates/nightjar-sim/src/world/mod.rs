@@ -30,6 +30,7 @@ use std::sync::Arc;
 use nightjar_crypto::hash::Transcript;
 use nightjar_node::engine::RegistryView;
 use nightjar_registry::{NodeEntry, Registry, RegistryEvent, SwarmMap};
+use nightjar_types::{MessageHash, NodeKey};
 
 use crate::SimError;
 use crate::net::NetModel;
@@ -70,10 +71,10 @@ pub struct World {
     accounts: Vec<Account>,
     registry: Registry,
     map: SwarmMap,
-    known_keys: Vec<[u8; 32]>,
+    known_keys: Vec<NodeKey>,
     versions: Vec<Version>,
     msgs: Vec<MsgRec>,
-    msg_by_hash: HashMap<[u8; 32], u32>,
+    msg_by_hash: HashMap<MessageHash, u32>,
     ops: HashMap<u64, ClientOp>,
     next_op: u64,
     traffic_rng: SimRng,

@@ -6,14 +6,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nightjar_crypto::hash::{message_hash, ring_position_of_bytes};
+use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::{Identity, PublicKey, Seed};
 use nightjar_node::core::WriteQuorum;
 use nightjar_node::engine::{
     CoreConfig, CoreEvent, Effect, NodeCore, OpId, PeerFailure, RequestId,
 };
+use nightjar_node::sync::ring_position;
 use nightjar_registry::{NodeEntry, NodeId};
 use nightjar_store::{MemoryStore, MessageStore, StoreCommand, StoreOutcome, StoreReply};
+use nightjar_types::{MessageHash, NodeKey};
 use nightjar_wire::{Receipt, Request, Response, ResponseBody};
 
 use super::event::{EvKind, From};
@@ -107,13 +109,13 @@ impl World {
             % self.net.regions() as u64) as usize;
         let side = self.on_cut_side(derive(self.opts.seed, "node-side", u64::from(index)));
         self.node_by_key.insert(key, index);
-        self.known_keys.push(key);
+        self.known_keys.push(NodeKey::new(key));
         let core = self.new_core(identity);
         self.nodes.push(SimNode {
             seed,
             entry,
             core,
-            store: MemoryStore::new(ring_position_of_bytes),
+            store: MemoryStore::new(ring_position),
             up: true,
             registered: true,
             region,
@@ -188,7 +190,7 @@ impl World {
             n.timer_at = None;
             n.core = new_core;
             if disk_loss {
-                n.store = MemoryStore::new(ring_position_of_bytes);
+                n.store = MemoryStore::new(ring_position);
                 self.counts.disk_losses += 1;
             }
         }
@@ -252,10 +254,10 @@ impl World {
             (Behaviour::Liar, Request::Replicate(r)) => {
                 // "Stored", with a receipt it cannot sign honestly: its key,
                 // and a signature that is not one.
-                let Ok(pk) = PublicKey::from_bytes(&r.account) else {
+                let Ok(pk) = PublicKey::from_bytes(r.account.as_bytes()) else {
                     return;
                 };
-                let hash = message_hash(&pk, r.namespace, &r.data);
+                let hash = MessageHash::new(message_hash(&pk, r.namespace, &r.data));
                 let response = Response {
                     node_time_ms: now,
                     body: ResponseBody::Stored {
@@ -263,7 +265,7 @@ impl World {
                         expiry_ms: r.expiry_ms,
                         already_stored: false,
                         receipts: vec![Receipt {
-                            node_key: n.entry.id.0.to_bytes(),
+                            node_key: NodeKey::new(n.entry.id.0.to_bytes()),
                             expiry_ms: r.expiry_ms,
                             signature: [0u8; 64],
                         }],

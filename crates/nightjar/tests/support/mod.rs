@@ -567,7 +567,7 @@ pub fn store_request(
     ttl_ms: u64,
 ) -> nightjar_wire::Request {
     nightjar_wire::Request::Store(nightjar_wire::StoreRequest {
-        account: account.public_key().to_bytes(),
+        account: nightjar_wire::AccountKey::new(account.public_key().to_bytes()),
         namespace: 0,
         ttl_ms,
         data,

@@ -180,6 +180,27 @@ pub fn retrieve_request(
     wait_ms: u32,
     now_ms: u64,
 ) -> Request {
+    retrieve_request_with(
+        account,
+        namespace,
+        after_seq,
+        wait_ms,
+        now_ms,
+        |label, data| account.sign_labelled(label, data),
+    )
+}
+
+/// Like [`retrieve_request`], with the signature made by `sign(label, data)`
+/// instead of the account's Ed25519 key: for a simulator's documented
+/// cheaper model only (`nightjar-sim --crypto model`).
+pub fn retrieve_request_with(
+    account: &Identity,
+    namespace: u16,
+    after_seq: u64,
+    wait_ms: u32,
+    now_ms: u64,
+    sign: impl FnOnce(&str, &[u8]) -> [u8; 64],
+) -> Request {
     let key = AccountKey::new(account.public_key().to_bytes());
     let data = nightjar_wire::retrieve_signed_data(&key, namespace, after_seq, wait_ms, now_ms);
     Request::Retrieve(RetrieveRequest {
@@ -188,7 +209,7 @@ pub fn retrieve_request(
         after_seq,
         wait_ms,
         timestamp_ms: now_ms,
-        signature: account.sign_labelled(LABEL_RETRIEVE, &data),
+        signature: sign(LABEL_RETRIEVE, &data),
     })
 }
 

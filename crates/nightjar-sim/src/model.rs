@@ -21,8 +21,7 @@
 use nightjar_crypto::hash::{blake2b_keyed_64, ct_eq};
 use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_node::engine::Signatures;
-use nightjar_types::AccountKey;
-use nightjar_wire::{LABEL_RETRIEVE, Request, RetrieveRequest};
+use nightjar_wire::Request;
 
 /// The key of the model's BLAKE2b.
 const MODEL_LABEL: &str = "nightjar-sim/model-signature";
@@ -64,16 +63,14 @@ pub fn retrieve_request(
     wait_ms: u32,
     now_ms: u64,
 ) -> Request {
-    let key = AccountKey::new(account.public_key().to_bytes());
-    let data = nightjar_wire::retrieve_signed_data(&key, namespace, after_seq, wait_ms, now_ms);
-    Request::Retrieve(RetrieveRequest {
-        account: key,
+    nightjar_client::logic::retrieve_request_with(
+        account,
         namespace,
         after_seq,
         wait_ms,
-        timestamp_ms: now_ms,
-        signature: ModelSignatures.sign(account, LABEL_RETRIEVE, &data),
-    })
+        now_ms,
+        |label, data| ModelSignatures.sign(account, label, data),
+    )
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use nightjar_types::{AccountKey, MailboxKey, MessageHash, NodeKey};
 use nightjar_wire::{
     DeleteRequest, ErrorCode, FullMessage, LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, MessageKey,
     Receipt, ReplicateRequest, Request, Response, ResponseBody, RetrieveRequest, StoreRequest,
-    StoredMessage, SwarmInfo, SyncEntry, receipt_signed_data,
+    StoredMessage, SwarmInfo, SyncCursor, SyncEntry, receipt_signed_data,
 };
 
 type Corpus = BTreeMap<String, Vec<u8>>;
@@ -128,7 +128,25 @@ fn request_frames() -> Corpus {
     );
     c.insert(
         "valid-sync-list".into(),
-        Request::SyncList { start: 7, end: 7 }.to_frame(),
+        Request::SyncList {
+            start: 7,
+            end: 7,
+            after: None,
+        }
+        .to_frame(),
+    );
+    c.insert(
+        "valid-sync-list-after".into(),
+        Request::SyncList {
+            start: 7,
+            end: 7,
+            after: Some(SyncCursor {
+                position: 1 << 63,
+                key,
+                tombstone: true,
+            }),
+        }
+        .to_frame(),
     );
     c.insert(
         "valid-sync-fetch".into(),
@@ -282,6 +300,23 @@ fn response_frames() -> Corpus {
                     },
                 ],
                 truncated: false,
+                next: None,
+            },
+        ),
+        (
+            "valid-entries-next",
+            ResponseBody::Entries {
+                entries: vec![SyncEntry {
+                    key,
+                    expiry_ms: expiry,
+                    tombstone: false,
+                }],
+                truncated: true,
+                next: Some(SyncCursor {
+                    position: u64::MAX,
+                    key,
+                    tombstone: false,
+                }),
             },
         ),
         (

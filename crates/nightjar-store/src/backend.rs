@@ -9,7 +9,7 @@
 use crate::command::{StoreCommand, StoreReply};
 use crate::error::StoreError;
 use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
-use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor};
 
 /// A node's message store: TTLs, per-account quotas, cursors, tombstones and
 /// ring ranges, with the semantics documented on [`crate::Store`]'s methods
@@ -43,12 +43,27 @@ pub trait MessageStore {
         max_messages: usize,
         max_bytes: usize,
     ) -> Result<Vec<StoredMessage>, StoreError>;
-    /// Live messages and tombstones in a ring range, sorted.
+    /// Live messages and tombstones in a ring range, sorted (entry order).
     fn list_range(
         &self,
         start: u64,
         end: u64,
         now_ms: u64,
+    ) -> Result<Vec<PositionedEntry>, StoreError> {
+        self.list_range_after(start, end, now_ms, None, usize::MAX)
+    }
+    /// One page of [`MessageStore::list_range`]: the first `limit` entries
+    /// strictly after `after` in entry order ([`SyncCursor`]); from the start
+    /// without `after`. Fewer than `limit` entries means the range is done;
+    /// otherwise the next page starts after the last entry's key. The work
+    /// is proportional to the page, not to the range.
+    fn list_range_after(
+        &self,
+        start: u64,
+        end: u64,
+        now_ms: u64,
+        after: Option<&SyncCursor>,
+        limit: usize,
     ) -> Result<Vec<PositionedEntry>, StoreError>;
     /// The live messages named by `keys`, each with its hash.
     fn fetch(
@@ -92,9 +107,19 @@ pub trait MessageStore {
                 max_messages,
                 max_bytes,
             )),
-            StoreCommand::ListRange { start, end, now_ms } => {
-                StoreReply::Entries(self.list_range(start, end, now_ms))
-            }
+            StoreCommand::ListRange {
+                start,
+                end,
+                now_ms,
+                after,
+                limit,
+            } => StoreReply::Entries(self.list_range_after(
+                start,
+                end,
+                now_ms,
+                after.as_ref(),
+                limit,
+            )),
             StoreCommand::Fetch { keys, now_ms } => StoreReply::Full(self.fetch(&keys, now_ms)),
         }
     }

@@ -9,7 +9,7 @@
 
 use crate::error::StoreError;
 use crate::types::{NewMessage, PositionedEntry, StoreOutcome, Tombstone};
-use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor};
 
 /// One store operation, with all its arguments (the clock included).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub enum StoreCommand {
         /// At most this many payload bytes (at least one message).
         max_bytes: usize,
     },
-    /// [`crate::MessageStore::list_range`].
+    /// [`crate::MessageStore::list_range_after`]: one page of a range.
     ListRange {
         /// Range start.
         start: u64,
@@ -66,6 +66,10 @@ pub enum StoreCommand {
         end: u64,
         /// The clock, Unix ms.
         now_ms: u64,
+        /// List strictly after this entry (from the start if `None`).
+        after: Option<SyncCursor>,
+        /// At most this many entries.
+        limit: usize,
     },
     /// [`crate::MessageStore::fetch`].
     Fetch {

@@ -10,7 +10,8 @@
 //!
 //! For swarms, every row also records its account's *ring position*
 //! ([`StoreConfig::ring_position`]): nodes list ring ranges for
-//! anti-entropy ([`Store::list_range`]), fetch what peers miss
+//! anti-entropy ([`Store::list_range`], page by page with
+//! [`Store::list_range_after`]), fetch what peers miss
 //! ([`Store::fetch`]) and drop ranges handed over to other swarms
 //! ([`Store::drop_range`]). Deletes leave tombstones (replicated with
 //! [`Store::add_tombstones`]) so that sync cannot resurrect deleted
@@ -31,7 +32,7 @@
 //! Accounts, hashes and message keys are `nightjar-types`' newtypes
 //! ([`AccountKey`], [`MessageHash`], [`MessageKey`]), and so are the
 //! records it shares with the wire ([`StoredMessage`], [`FullMessage`],
-//! [`SyncEntry`]); they are re-exported here.
+//! [`SyncEntry`], [`SyncCursor`]); they are re-exported here.
 //!
 //! What it is **not**: it does no networking, no cryptography (payloads and
 //! hashes are opaque and not verified), and never reads the clock: every
@@ -85,7 +86,8 @@ pub use command::{StoreCommand, StoreReply};
 pub use error::StoreError;
 pub use memory::{MemoryConfig, MemoryStore};
 pub use nightjar_types::{
-    AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, StoredMessage, SyncEntry,
+    AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, StoredMessage, SyncCursor,
+    SyncEntry,
 };
 pub use schema::WRITER_CACHE_KIB;
 pub use store::Store;

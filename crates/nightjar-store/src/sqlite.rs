@@ -12,7 +12,7 @@ use crate::command::{StoreCommand, StoreReply};
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
-use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor};
 
 /// Waits on a write's receiver from a thread that may block; a closed
 /// channel means the writer is gone.
@@ -84,13 +84,15 @@ impl MessageStore for Store {
         )
     }
 
-    fn list_range(
+    fn list_range_after(
         &self,
         start: u64,
         end: u64,
         now_ms: u64,
+        after: Option<&SyncCursor>,
+        limit: usize,
     ) -> Result<Vec<PositionedEntry>, StoreError> {
-        Store::list_range(self, start, end, now_ms)
+        Store::list_range_after(self, start, end, now_ms, after, limit)
     }
 
     fn fetch(

@@ -11,11 +11,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use crate::error::{StoreError, from_disk, to_i64};
-use crate::ring::{pos_from_sql, sql_intervals};
+use crate::ring::{pos_from_sql, pos_to_sql, sql_intervals};
 use crate::schema;
 use crate::types::{NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats, Tombstone};
 use crate::writer::{self, CountOp, Op, Settings};
-use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncEntry};
+use nightjar_types::{
+    AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor, SyncEntry,
+};
 
 /// Handle to one node's message store. Cheap to clone; `Send + Sync`.
 ///
@@ -46,16 +48,66 @@ struct Inner {
     path: PathBuf,
 }
 
-/// Live messages in an interval of encoded positions (`?1..=?2`, now `?3`).
-/// `+expiry_ms` keeps the planner off the expiry index: the position range
-/// is what bounds the scan (`messages_by_pos` covers every column read).
+/// Live messages of one interval of encoded positions, in entry order
+/// (their `(pos, hash, account, namespace)` order), strictly after the row
+/// value `(?1, ?2, ?3, ?4)` and at most at position `?5`, unexpired at `?6`,
+/// at most `?7` rows (`-1`: all). The row value seeks in `messages_by_pos`
+/// (which covers every column read) and the index gives the order, so a
+/// page costs in proportion to its rows. `+expiry_ms` keeps the planner off
+/// the expiry index.
 pub(crate) const LIST_MESSAGES: &str = "SELECT account, namespace, hash, pos, expiry_ms
-     FROM messages WHERE pos BETWEEN ?1 AND ?2 AND +expiry_ms > ?3";
+     FROM messages
+     WHERE (pos, hash, account, namespace) > (?1, ?2, ?3, ?4) AND pos <= ?5
+       AND +expiry_ms > ?6
+     ORDER BY pos, hash, account, namespace LIMIT ?7";
 
-/// Live tombstones in an interval of encoded positions, like
-/// [`LIST_MESSAGES`] (through `tombstones_by_pos`).
+/// Live tombstones, like [`LIST_MESSAGES`] (through `tombstones_by_pos`,
+/// which on this `WITHOUT ROWID` table ends with the key `account,
+/// namespace`).
 pub(crate) const LIST_TOMBSTONES: &str = "SELECT account, namespace, hash, pos, expiry_ms
-     FROM tombstones WHERE pos BETWEEN ?1 AND ?2 AND +expiry_ms > ?3";
+     FROM tombstones
+     WHERE (pos, hash, account, namespace) > (?1, ?2, ?3, ?4) AND pos <= ?5
+       AND +expiry_ms > ?6
+     ORDER BY pos, hash, account, namespace LIMIT ?7";
+
+/// The exclusive lower bound `(pos, hash, account, namespace)` of one
+/// table's rows in a page that starts after `after` (entry order puts a
+/// key's message before its tombstone), within an interval starting at
+/// encoded position `lo`. Blobs compare bytewise, shorter first: an empty
+/// blob is below every hash and account, and 32 bytes of `0xff` with
+/// namespace 65535 are at or above every account and namespace.
+fn lower_bound(
+    lo: i64,
+    after: Option<&SyncCursor>,
+    tombstones: bool,
+) -> (i64, Vec<u8>, Vec<u8>, i64) {
+    let from_start = (lo, Vec::new(), Vec::new(), -1);
+    let Some(k) = after else {
+        return from_start;
+    };
+    let pos = pos_to_sql(k.position);
+    if pos < lo {
+        return from_start;
+    }
+    match (tombstones, k.tombstone) {
+        // Same kind: strictly after the key.
+        (false, false) | (true, true) => (
+            pos,
+            k.key.hash.as_bytes().to_vec(),
+            k.key.account.as_bytes().to_vec(),
+            i64::from(k.key.namespace),
+        ),
+        // Messages after a tombstone: only past its (position, hash).
+        (false, true) => (
+            pos,
+            k.key.hash.as_bytes().to_vec(),
+            vec![0xff; 32],
+            i64::from(u16::MAX),
+        ),
+        // Tombstones after a message: from its (position, hash) on.
+        (true, false) => (pos, k.key.hash.as_bytes().to_vec(), Vec::new(), -1),
+    }
+}
 
 /// Locks a mutex, ignoring poisoning: nothing panics while these are held,
 /// and the guarded values stay valid anyway.
@@ -366,13 +418,14 @@ impl Store {
 
     /// Lists every live message and live tombstone (`expiry_ms > now_ms`)
     /// whose ring position is in `[start, end)` (see [`Store`] for the
-    /// range convention), sorted by `(position, hash, tombstone)` (then
-    /// account and namespace). Payloads are not read. For anti-entropy:
-    /// compare digests of these lists between swarm members, then
-    /// [`Store::fetch`] the missing messages and [`Store::add_tombstones`]
-    /// the missing tombstones. Blocking; reads one consistent snapshot,
-    /// through the position indexes (cost proportional to the range's
-    /// rows, not the store's).
+    /// range convention), in entry order ([`SyncCursor`]: position, hash,
+    /// messages before tombstones, account, namespace). Payloads are not
+    /// read. For anti-entropy: compare digests of these lists between swarm
+    /// members, then [`Store::fetch`] the missing messages and
+    /// [`Store::add_tombstones`] the missing tombstones. Blocking; reads one
+    /// consistent snapshot, through the position indexes (cost proportional
+    /// to the range's rows, not the store's). For large ranges, list page by
+    /// page with [`Store::list_range_after`].
     ///
     /// # Errors
     /// [`StoreError::ValueOutOfRange`] if `now_ms` exceeds `i64::MAX`,
@@ -384,16 +437,47 @@ impl Store {
         end: u64,
         now_ms: u64,
     ) -> Result<Vec<PositionedEntry>, StoreError> {
+        self.list_range_after(start, end, now_ms, None, usize::MAX)
+    }
+
+    /// One page of [`Store::list_range`]: the first `limit` entries
+    /// strictly after `after` in entry order (from the start of the range
+    /// without `after`). Fewer than `limit` entries means the range is done;
+    /// otherwise the next page starts after the last entry's key. Each table
+    /// is read through its position index from the page's start, at most
+    /// `limit` rows, so a page costs in proportion to `limit`, not to the
+    /// range. Blocking; one consistent snapshot per page.
+    ///
+    /// # Errors
+    /// As [`Store::list_range`].
+    pub fn list_range_after(
+        &self,
+        start: u64,
+        end: u64,
+        now_ms: u64,
+        after: Option<&SyncCursor>,
+        limit: usize,
+    ) -> Result<Vec<PositionedEntry>, StoreError> {
         const OP: &str = "list range";
         let now = to_i64("now_ms", now_ms)?;
+        // SQLite reads a negative LIMIT as "no limit".
+        let sql_limit = i64::try_from(limit).unwrap_or(-1);
         let mut conn = lock(&self.inner.reader);
         let tx = conn.transaction().map_err(StoreError::sql(OP))?;
         let mut out = Vec::new();
         for (lo, hi) in sql_intervals(start, end) {
+            if out.len() >= limit {
+                break;
+            }
+            if after.is_some_and(|k| pos_to_sql(k.position) > hi) {
+                continue;
+            }
+            let mut interval = Vec::new();
             for (tombstone, query) in [(false, LIST_MESSAGES), (true, LIST_TOMBSTONES)] {
+                let (pos, hash, account, namespace) = lower_bound(lo, after, tombstone);
                 let mut stmt = tx.prepare_cached(query).map_err(StoreError::sql(OP))?;
                 let mut rows = stmt
-                    .query(params![lo, hi, now])
+                    .query(params![pos, hash, account, namespace, hi, now, sql_limit])
                     .map_err(StoreError::sql(OP))?;
                 while let Some(row) = rows.next().map_err(StoreError::sql(OP))? {
                     let account: [u8; 32] =
@@ -402,7 +486,7 @@ impl Store {
                     let hash: [u8; 32] = row.get(2).map_err(StoreError::sql("decode hash"))?;
                     let pos: i64 = row.get(3).map_err(StoreError::sql("decode pos"))?;
                     let expiry: i64 = row.get(4).map_err(StoreError::sql("decode expiry_ms"))?;
-                    out.push(PositionedEntry {
+                    interval.push(PositionedEntry {
                         position: pos_from_sql(pos),
                         entry: SyncEntry {
                             key: MessageKey {
@@ -416,10 +500,11 @@ impl Store {
                     });
                 }
             }
+            // Both tables' rows are each in order: merge them, keep the first.
+            interval.sort_unstable_by_key(PositionedEntry::cursor);
+            interval.truncate(limit.saturating_sub(out.len()));
+            out.append(&mut interval);
         }
-        drop(tx);
-        drop(conn);
-        out.sort_unstable_by_key(list_order);
         Ok(out)
     }
 
@@ -523,20 +608,6 @@ impl Store {
     pub fn close(self) {
         self.shutdown();
     }
-}
-
-/// The order of [`Store::list_range`]'s answer: position, hash, messages
-/// before tombstones, then account and namespace. The memory store sorts
-/// by the same key.
-pub(crate) fn list_order(e: &PositionedEntry) -> (u64, MessageHash, bool, AccountKey, u16) {
-    let k = &e.entry.key;
-    (
-        e.position,
-        k.hash,
-        e.entry.tombstone,
-        k.account,
-        k.namespace,
-    )
 }
 
 /// Converts a namespace read from disk; out of `u16` range means corrupt.

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use nightjar_types::{AccountKey, MessageHash, MessageKey, SyncEntry};
+use nightjar_types::{AccountKey, MessageHash, MessageKey, SyncCursor, SyncEntry};
 
 /// How to open a [`crate::Store`] and the per-account limits it enforces.
 ///
@@ -148,6 +148,15 @@ pub struct PositionedEntry {
     pub position: u64,
     /// The message or tombstone.
     pub entry: SyncEntry,
+}
+
+impl PositionedEntry {
+    /// This entry's place in entry order (the listing's sort key, where a
+    /// paged listing continues).
+    #[must_use]
+    pub const fn cursor(&self) -> SyncCursor {
+        SyncCursor::of(self.position, &self.entry)
+    }
 }
 
 /// Store-wide counters, for metrics.

@@ -10,7 +10,8 @@
 
 use nightjar_store::{
     AccountKey, MemoryConfig, MemoryStore, MessageHash, MessageKey, MessageStore, NewMessage,
-    PositionedEntry, Store, StoreCommand, StoreConfig, StoreError, StoreOutcome, Tombstone,
+    PositionedEntry, Store, StoreCommand, StoreConfig, StoreError, StoreOutcome, SyncCursor,
+    Tombstone,
 };
 
 /// Ring position: the account's first byte, at the top.
@@ -365,6 +366,100 @@ fn ranges(s: &impl MessageStore) {
     );
 }
 
+/// Every entry of a range, read `limit` at a time from the start.
+fn paged(s: &impl MessageStore, start: u64, end: u64, limit: usize) -> Vec<PositionedEntry> {
+    let mut all: Vec<PositionedEntry> = Vec::new();
+    loop {
+        let after = all.last().map(PositionedEntry::cursor);
+        let page = s
+            .list_range_after(start, end, 10, after.as_ref(), limit)
+            .unwrap();
+        assert!(page.len() <= limit);
+        let done = page.len() < limit;
+        all.extend(page);
+        if done {
+            return all;
+        }
+    }
+}
+
+fn pages(s: &impl MessageStore) {
+    // Two accounts share a position; a message and a tombstone share a
+    // position and a hash (other namespaces); one range wraps.
+    let twin = {
+        let mut a = [0x10u8; 32];
+        a[1] = 0x20;
+        a
+    };
+    for account in [[0x10u8; 32], twin, [0x80; 32], [0xf0; 32]].map(AccountKey::new) {
+        for hash in 1..=3u8 {
+            let mut m = msg(0, hash, 5, 0, 1000);
+            m.account = account;
+            s.store(m).unwrap();
+        }
+        s.delete(
+            account,
+            1,
+            vec![MessageHash::new([2; 32]), MessageHash::new([4; 32])],
+            0,
+            1000,
+        )
+        .unwrap();
+        s.delete(account, 0, vec![MessageHash::new([3; 32])], 0, 1000)
+            .unwrap();
+    }
+    // An expired one is never listed.
+    s.store(msg(0x80, 9, 5, 0, 5)).unwrap();
+    for (start, end) in [(0, 0), (0xf0 << 56, 0x20 << 56), (0x10 << 56, 0x81 << 56)] {
+        let whole = s.list_range(start, end, 10).unwrap();
+        assert!(whole.windows(2).all(|w| w[0].cursor() < w[1].cursor()));
+        assert!(!whole.is_empty());
+        for limit in [1, 2, 3, 5, 7, usize::MAX] {
+            assert_eq!(
+                paged(s, start, end, limit),
+                whole,
+                "{start:x}..{end:x} by {limit}"
+            );
+        }
+        // After the last entry: nothing; after a key past the range: nothing.
+        let last = whole.last().map(PositionedEntry::cursor);
+        assert!(
+            s.list_range_after(start, end, 10, last.as_ref(), 10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // A page may start after a key nobody holds.
+    let between = SyncCursor {
+        position: 0x10 << 56,
+        key: MessageKey {
+            account: AccountKey::new([0x15; 32]),
+            namespace: 0,
+            hash: MessageHash::new([2; 32]),
+        },
+        tombstone: false,
+    };
+    let got = s
+        .list_range_after(0, 0, 10, Some(&between), usize::MAX)
+        .unwrap();
+    let expected: Vec<PositionedEntry> = s
+        .list_range(0, 0, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.cursor() > between)
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        (
+            got[0].entry.key.account,
+            got[0].entry.key.hash.as_bytes()[0],
+            got[0].entry.tombstone
+        ),
+        (AccountKey::new([0x10; 32]), 2, true),
+        "a tombstone after a message with the same position and hash"
+    );
+}
+
 fn fetch(s: &impl MessageStore) {
     s.store(msg(1, 1, 5, 0, 100)).unwrap();
     s.store(msg(1, 2, 5, 0, 1000)).unwrap();
@@ -475,6 +570,7 @@ conformance!(
     duplicates,
     tombstones,
     ranges,
+    pages,
     fetch,
     drop_range,
     stats,

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use nightjar_store::{
     AccountKey, MemoryConfig, MemoryStore, MessageHash, MessageKey, MessageStore, NewMessage,
-    Store, StoreCommand, StoreConfig, StoreOutcome, StoreReply, StoredMessage, Tombstone,
+    Store, StoreCommand, StoreConfig, StoreOutcome, StoreReply, StoredMessage, SyncCursor,
+    Tombstone,
 };
 use proptest::prelude::*;
 
@@ -133,9 +134,37 @@ fn step() -> impl Strategy<Value = Step> {
                 max_bytes,
             },
         );
-    let list = (bound(), bound(), now()).prop_map(|(start, end, now_ms)| {
-        Step::Plain(StoreCommand::ListRange { start, end, now_ms })
-    });
+    // Pages start after keys at account positions and between them.
+    let after = (
+        prop_oneof![account().prop_map(|a| ring(&a)), bound()],
+        hash(),
+        any::<bool>(),
+        account(),
+        0u16..2,
+    )
+        .prop_map(
+            |(position, hash, tombstone, account, namespace)| SyncCursor {
+                position,
+                key: MessageKey {
+                    account,
+                    namespace,
+                    hash,
+                },
+                tombstone,
+            },
+        );
+    let limit = prop_oneof![3 => 0usize..6, 1 => Just(usize::MAX)];
+    let list = (bound(), bound(), now(), prop::option::of(after), limit).prop_map(
+        |(start, end, now_ms, after, limit)| {
+            Step::Plain(StoreCommand::ListRange {
+                start,
+                end,
+                now_ms,
+                after,
+                limit,
+            })
+        },
+    );
     let key = (account(), 0u16..2, hash()).prop_map(|(account, namespace, hash)| MessageKey {
         account,
         namespace,

@@ -12,7 +12,8 @@
 //!   [`MessageKey`] (a mailbox and a message hash);
 //! - records: [`StoredMessage`] (a message as a node's mailbox returns it),
 //!   [`FullMessage`] (a message with its mailbox, as nodes copy it to each
-//!   other) and [`SyncEntry`] (one line of an anti-entropy listing).
+//!   other), [`SyncEntry`] (one line of an anti-entropy listing) and
+//!   [`SyncCursor`] (a place in such a listing, where a page continues).
 //!
 //! The keys' `Debug` prints only a short prefix (`AccountKey(3fa2c1…)`) and
 //! they have no `Display`: account keys identify users and must not reach
@@ -33,4 +34,4 @@ mod keys;
 mod records;
 
 pub use keys::{AccountKey, MailboxKey, MessageHash, MessageKey, NodeKey};
-pub use records::{FullMessage, StoredMessage, SyncEntry};
+pub use records::{FullMessage, StoredMessage, SyncCursor, SyncEntry};

@@ -54,3 +54,91 @@ pub struct SyncEntry {
     /// `true` for a tombstone (a deleted message), `false` for a message.
     pub tombstone: bool,
 }
+
+/// A place in *entry order*, the order anti-entropy listings are sorted in
+/// (`docs/PROTOCOL.md` §5.10): ring position, then message hash, then
+/// messages before tombstones, then account, then namespace. A paged listing
+/// continues strictly after one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SyncCursor {
+    /// The ring position of the entry's account.
+    pub position: u64,
+    /// The entry's message.
+    pub key: MessageKey,
+    /// Whether the entry is a tombstone.
+    pub tombstone: bool,
+}
+
+impl SyncCursor {
+    /// The cursor of `entry`, whose account sits at ring `position`.
+    #[must_use]
+    pub const fn of(position: u64, entry: &SyncEntry) -> Self {
+        Self {
+            position,
+            key: entry.key,
+            tombstone: entry.tombstone,
+        }
+    }
+}
+
+impl Ord for SyncCursor {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (
+            self.position,
+            self.key.hash,
+            self.tombstone,
+            self.key.account,
+            self.key.namespace,
+        )
+            .cmp(&(
+                other.position,
+                other.key.hash,
+                other.tombstone,
+                other.key.account,
+                other.key.namespace,
+            ))
+    }
+}
+
+impl PartialOrd for SyncCursor {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::AccountKey;
+
+    fn cursor(position: u64, hash: u8, tombstone: bool, account: u8, namespace: u16) -> SyncCursor {
+        SyncCursor {
+            position,
+            key: MessageKey {
+                account: AccountKey::new([account; 32]),
+                namespace,
+                hash: MessageHash::new([hash; 32]),
+            },
+            tombstone,
+        }
+    }
+
+    #[test]
+    fn cursors_sort_by_position_hash_kind_account_then_namespace() {
+        let sorted = [
+            cursor(1, 9, true, 9, 9),
+            cursor(2, 1, true, 9, 9),
+            cursor(2, 2, false, 9, 9),
+            cursor(2, 2, true, 1, 9),
+            cursor(2, 2, true, 2, 0),
+            cursor(2, 2, true, 2, 1),
+        ];
+        for pair in sorted.windows(2) {
+            assert!(pair[0] < pair[1], "{pair:?}");
+        }
+        let mut shuffled = sorted;
+        shuffled.reverse();
+        shuffled.sort();
+        assert_eq!(shuffled, sorted);
+    }
+}

@@ -10,7 +10,7 @@ use crate::error::{ErrorCode, WireError};
 use crate::framing::{frame, unframe};
 use crate::limits::*;
 use crate::proto;
-use nightjar_types::{FullMessage, MailboxKey, MessageKey, StoredMessage, SyncEntry};
+use nightjar_types::{FullMessage, MailboxKey, MessageKey, StoredMessage, SyncCursor, SyncEntry};
 
 use crate::request::{
     DeleteRequest, OnionRequest, ReplicateRequest, Request, RetrieveRequest, StoreRequest,
@@ -58,10 +58,13 @@ impl Request {
                 end: *end,
                 buckets: *buckets,
             }),
-            Request::SyncList { start, end } => proto::request::Body::SyncList(proto::SyncList {
-                start: *start,
-                end: *end,
-            }),
+            Request::SyncList { start, end, after } => {
+                proto::request::Body::SyncList(proto::SyncList {
+                    start: *start,
+                    end: *end,
+                    after: after.as_ref().map(cursor_to_proto),
+                })
+            }
             Request::SyncFetch(keys) => proto::request::Body::SyncFetch(proto::SyncFetch {
                 keys: keys.iter().map(key_to_proto).collect(),
             }),
@@ -173,6 +176,7 @@ impl Request {
             proto::request::Body::SyncList(l) => Ok(Request::SyncList {
                 start: l.start,
                 end: l.end,
+                after: l.after.as_ref().map(cursor_from_proto).transpose()?,
             }),
             proto::request::Body::SyncFetch(f) => {
                 if f.keys.is_empty() || f.keys.len() > MAX_FETCH_KEYS {
@@ -278,21 +282,24 @@ impl Response {
             ResponseBody::Digest(d) => proto::response::Body::Digest(proto::Digest {
                 digests: d.iter().map(|x| x.to_vec()).collect(),
             }),
-            ResponseBody::Entries { entries, truncated } => {
-                proto::response::Body::Entries(proto::Entries {
-                    entries: entries
-                        .iter()
-                        .map(|e| proto::Entry {
-                            account: e.key.account.as_bytes().to_vec(),
-                            namespace: u32::from(e.key.namespace),
-                            hash: e.key.hash.as_bytes().to_vec(),
-                            expiry_ms: e.expiry_ms,
-                            tombstone: e.tombstone,
-                        })
-                        .collect(),
-                    truncated: *truncated,
-                })
-            }
+            ResponseBody::Entries {
+                entries,
+                truncated,
+                next,
+            } => proto::response::Body::Entries(proto::Entries {
+                entries: entries
+                    .iter()
+                    .map(|e| proto::Entry {
+                        account: e.key.account.as_bytes().to_vec(),
+                        namespace: u32::from(e.key.namespace),
+                        hash: e.key.hash.as_bytes().to_vec(),
+                        expiry_ms: e.expiry_ms,
+                        tombstone: e.tombstone,
+                    })
+                    .collect(),
+                truncated: *truncated,
+                next: next.as_ref().map(cursor_to_proto),
+            }),
             ResponseBody::Full(messages) => proto::response::Body::Full(proto::Full {
                 messages: messages
                     .iter()
@@ -418,6 +425,7 @@ impl Response {
                         })
                         .collect::<Result<_, WireError>>()?,
                     truncated: e.truncated,
+                    next: e.next.as_ref().map(cursor_from_proto).transpose()?,
                 }
             }
             proto::response::Body::Full(f) => {
@@ -489,6 +497,28 @@ fn key_from_proto(k: &proto::MessageKey) -> Result<MessageKey, WireError> {
         account: key("account", &k.account)?,
         namespace: namespace(k.namespace)?,
         hash: key("hash", &k.hash)?,
+    })
+}
+
+fn cursor_to_proto(c: &SyncCursor) -> proto::SyncCursor {
+    proto::SyncCursor {
+        position: c.position,
+        account: c.key.account.as_bytes().to_vec(),
+        namespace: u32::from(c.key.namespace),
+        hash: c.key.hash.as_bytes().to_vec(),
+        tombstone: c.tombstone,
+    }
+}
+
+fn cursor_from_proto(c: &proto::SyncCursor) -> Result<SyncCursor, WireError> {
+    Ok(SyncCursor {
+        position: c.position,
+        key: MessageKey {
+            account: key("account", &c.account)?,
+            namespace: namespace(c.namespace)?,
+            hash: key("hash", &c.hash)?,
+        },
+        tombstone: c.tombstone,
     })
 }
 
@@ -595,7 +625,24 @@ mod tests {
                 end: 5,
                 buckets: 16,
             },
-            Request::SyncList { start: 0, end: 0 },
+            Request::SyncList {
+                start: 0,
+                end: 0,
+                after: None,
+            },
+            Request::SyncList {
+                start: 5,
+                end: 1,
+                after: Some(SyncCursor {
+                    position: u64::MAX,
+                    key: MessageKey {
+                        account: AccountKey::new([4; 32]),
+                        namespace: u16::MAX,
+                        hash: MessageHash::new([5; 32]),
+                    },
+                    tombstone: true,
+                }),
+            },
             Request::SyncFetch(vec![MessageKey {
                 account: AccountKey::new([1; 32]),
                 namespace: 2,
@@ -654,6 +701,20 @@ mod tests {
                     tombstone: true,
                 }],
                 truncated: false,
+                next: None,
+            },
+            ResponseBody::Entries {
+                entries: vec![],
+                truncated: true,
+                next: Some(SyncCursor {
+                    position: 7,
+                    key: MessageKey {
+                        account: AccountKey::new([1; 32]),
+                        namespace: 3,
+                        hash: MessageHash::new([2; 32]),
+                    },
+                    tombstone: false,
+                }),
             },
             ResponseBody::Full(vec![FullMessage {
                 mailbox: MailboxKey {
@@ -793,6 +854,62 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn sync_list_cursor_is_optional_and_its_fields_are_checked() {
+        // A node that predates paging sends no cursor: the first page.
+        let old = frame(&proto::Request {
+            version: 1,
+            body: Some(proto::request::Body::SyncList(proto::SyncList {
+                start: 1,
+                end: 2,
+                after: None,
+            })),
+        });
+        assert_eq!(
+            Request::from_frame(&old).unwrap(),
+            Request::SyncList {
+                start: 1,
+                end: 2,
+                after: None
+            }
+        );
+        let cursor = |account: Vec<u8>, namespace: u32, hash: Vec<u8>| proto::SyncCursor {
+            position: 3,
+            account,
+            namespace,
+            hash,
+            tombstone: true,
+        };
+        for (bad, field) in [
+            (cursor(vec![1; 31], 0, vec![2; 32]), "account"),
+            (cursor(vec![1; 32], 1 << 16, vec![2; 32]), "namespace"),
+            (cursor(vec![1; 32], 0, vec![]), "hash"),
+        ] {
+            let request = frame(&proto::Request {
+                version: 1,
+                body: Some(proto::request::Body::SyncList(proto::SyncList {
+                    start: 1,
+                    end: 2,
+                    after: Some(bad.clone()),
+                })),
+            });
+            assert_eq!(field_of(Request::from_frame(&request).unwrap_err()), field);
+            let response = frame(&proto::Response {
+                version: 1,
+                node_time_ms: 1,
+                body: Some(proto::response::Body::Entries(proto::Entries {
+                    entries: vec![],
+                    truncated: true,
+                    next: Some(bad),
+                })),
+            });
+            assert_eq!(
+                field_of(Response::from_frame(&response).unwrap_err()),
+                field
+            );
+        }
     }
 
     fn onion_frame(ephemeral_key: Vec<u8>, layer: Vec<u8>, hop: u32) -> Vec<u8> {

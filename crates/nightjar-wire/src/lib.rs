@@ -36,7 +36,8 @@ pub use error::{ErrorCode, WireError};
 pub use framing::unframe;
 pub use limits::*;
 pub use nightjar_types::{
-    AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, NodeKey, StoredMessage, SyncEntry,
+    AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, NodeKey, StoredMessage,
+    SyncCursor, SyncEntry,
 };
 pub use request::{
     DeleteRequest, OnionRequest, ReplicateRequest, Request, RetrieveRequest, StoreRequest,

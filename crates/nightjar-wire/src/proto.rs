@@ -121,6 +121,22 @@ pub struct SyncList {
     pub start: u64,
     #[prost(uint64, tag = "2")]
     pub end: u64,
+    #[prost(message, optional, tag = "3")]
+    pub after: Option<SyncCursor>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SyncCursor {
+    #[prost(uint64, tag = "1")]
+    pub position: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub namespace: u32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub hash: Vec<u8>,
+    #[prost(bool, tag = "5")]
+    pub tombstone: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -268,6 +284,8 @@ pub struct Entries {
     pub entries: Vec<Entry>,
     #[prost(bool, tag = "2")]
     pub truncated: bool,
+    #[prost(message, optional, tag = "3")]
+    pub next: Option<SyncCursor>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

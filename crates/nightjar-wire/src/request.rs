@@ -4,7 +4,7 @@
 //! `signed`). The keys requests carry ([`AccountKey`], [`MessageHash`],
 //! [`MessageKey`]) are `nightjar-types`'.
 
-use nightjar_types::{AccountKey, MessageHash, MessageKey};
+use nightjar_types::{AccountKey, MessageHash, MessageKey, SyncCursor};
 
 /// Deposit a message into an account's mailbox. Not signed: anyone may write
 /// to a public namespace, and the node never learns the sender.
@@ -103,12 +103,16 @@ pub enum Request {
         /// How many equal sub-ranges to digest (1..=[`MAX_SYNC_BUCKETS`](crate::MAX_SYNC_BUCKETS)).
         buckets: u32,
     },
-    /// Node to node: list the entries in a ring range.
+    /// Node to node: list the entries in a ring range, at most
+    /// [`MAX_SYNC_ENTRIES`](crate::MAX_SYNC_ENTRIES) per answer.
     SyncList {
         /// Range start.
         start: u64,
         /// Range end.
         end: u64,
+        /// Continue strictly after this entry (the previous answer's
+        /// `next`); from the start of the range if `None`.
+        after: Option<SyncCursor>,
     },
     /// Node to node: the full messages named (1..=[`MAX_FETCH_KEYS`](crate::MAX_FETCH_KEYS)).
     SyncFetch(Vec<MessageKey>),

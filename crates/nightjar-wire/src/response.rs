@@ -4,7 +4,7 @@
 //! ([`StoredMessage`], [`SyncEntry`], [`FullMessage`]) and the keys in them
 //! are `nightjar-types`', shared with the store.
 
-use nightjar_types::{FullMessage, MessageHash, NodeKey, StoredMessage, SyncEntry};
+use nightjar_types::{FullMessage, MessageHash, NodeKey, StoredMessage, SyncCursor, SyncEntry};
 
 use crate::error::ErrorCode;
 
@@ -84,8 +84,12 @@ pub enum ResponseBody {
     Entries {
         /// Entries sorted by ring position, then hash.
         entries: Vec<SyncEntry>,
-        /// True when the range held more than [`MAX_SYNC_ENTRIES`](crate::MAX_SYNC_ENTRIES) entries.
+        /// True when the listing stopped before the end of the range (set
+        /// together with `next`; nodes that predate paging set only this).
         truncated: bool,
+        /// Where the listing stopped: ask again with this as `after` for
+        /// the rest. `None` when the range is done.
+        next: Option<SyncCursor>,
     },
     /// Fetched messages.
     Full(Vec<FullMessage>),

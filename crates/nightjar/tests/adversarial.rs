@@ -570,7 +570,12 @@ async fn hostile_onion_layers_get_their_errors_and_the_node_keeps_serving() {
     // inside the onion answer.
     let (packet, keys) = nightjar_crypto::onion::build(
         &[(node.key, 0)],
-        &Request::SyncList { start: 0, end: 0 }.to_frame(),
+        &Request::SyncList {
+            start: 0,
+            end: 0,
+            after: None,
+        }
+        .to_frame(),
     )
     .unwrap();
     let answer = ask(onion(packet.ephemeral_key, packet.layer, 0)).await;

@@ -189,7 +189,12 @@ async fn every_kind_of_bad_input_gets_a_typed_error_and_loses_nothing() {
         nightjar_transport::connect_with(&endpoint, node.addr, &node.key, Some(&stranger))
             .await
             .unwrap();
-    for req in [replica, Request::SyncList { start: 0, end: 0 }] {
+    let list = Request::SyncList {
+        start: 0,
+        end: 0,
+        after: None,
+    };
+    for req in [replica, list] {
         assert_eq!(code(&call(&as_node, &req).await), Some(ErrorCode::NotANode));
     }
 

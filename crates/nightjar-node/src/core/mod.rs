@@ -27,7 +27,7 @@ use nightjar_registry::{NodeEntry, SwarmMap};
 use nightjar_types::{AccountKey, MessageHash, MessageKey, NodeKey};
 use nightjar_wire::{
     CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, OnionRequest, Request,
-    Response, ResponseBody, SwarmInfo, WireError,
+    Response, ResponseBody, SwarmInfo, SyncCursor, WireError,
 };
 
 use account_keys::AccountKeys;
@@ -104,12 +104,14 @@ pub enum Action {
         /// Number of buckets.
         buckets: u32,
     },
-    /// Answer with the entries in a ring range.
+    /// Answer with one page of the entries in a ring range.
     SyncList {
         /// Range start.
         start: u64,
         /// Range end.
         end: u64,
+        /// List strictly after this entry (from the start if `None`).
+        after: Option<SyncCursor>,
     },
     /// Answer with the named messages.
     SyncFetch(Vec<MessageKey>),
@@ -388,7 +390,7 @@ impl NodeCore {
                 end,
                 buckets,
             },
-            Request::SyncList { start, end } => Action::SyncList { start, end },
+            Request::SyncList { start, end, after } => Action::SyncList { start, end, after },
             Request::SyncFetch(keys) => Action::SyncFetch(keys),
             Request::Retrieve(r) => {
                 if let Some(key) = self.account_keys.decode(&r.account)

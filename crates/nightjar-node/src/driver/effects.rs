@@ -175,9 +175,13 @@ fn read(store: &Store, command: StoreCommand) -> StoreReply {
             max_messages,
             max_bytes,
         )),
-        StoreCommand::ListRange { start, end, now_ms } => {
-            StoreReply::Entries(store.list_range(start, end, now_ms))
-        }
+        StoreCommand::ListRange {
+            start,
+            end,
+            now_ms,
+            after,
+            limit,
+        } => StoreReply::Entries(store.list_range_after(start, end, now_ms, after.as_ref(), limit)),
         StoreCommand::Fetch { keys, now_ms } => StoreReply::Full(store.fetch(&keys, now_ms)),
         write => StoreReply::failed(&write, StoreError::WriterGone),
     }

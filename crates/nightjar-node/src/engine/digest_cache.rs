@@ -271,6 +271,8 @@ impl NodeCore {
                 start: range.start,
                 end: range.end,
                 now_ms,
+                after: None,
+                limit: usize::MAX,
             },
         );
     }
@@ -449,6 +451,8 @@ mod tests {
                 start: 0,
                 end: 0,
                 now_ms: 5,
+                after: None,
+                limit: usize::MAX,
             },
         );
         assert!((0..4).all(|i| c.valid(key(), i, 0).is_some()));

@@ -97,6 +97,8 @@ impl NodeCore {
                 start: outside.start,
                 end: outside.end,
                 now_ms,
+                after: None,
+                limit: usize::MAX,
             },
         );
     }

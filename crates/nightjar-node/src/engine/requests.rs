@@ -140,7 +140,9 @@ impl NodeCore {
                     buckets,
                 },
             ),
-            Action::SyncList { start, end } => self.serve(now_ms, id, Serve::List { start, end }),
+            Action::SyncList { start, end, after } => {
+                self.serve(now_ms, id, Serve::List { start, end, after })
+            }
             Action::SyncFetch(keys) => self.serve(now_ms, id, Serve::Fetch(keys)),
             Action::Onion(o) => self.onion(now_ms, id, &o),
         }

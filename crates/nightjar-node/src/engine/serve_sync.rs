@@ -1,10 +1,10 @@
 //! Answers to the node-only sync requests: `sync_digest` (bucket digests of
 //! what this node holds for its own swarm over a range), `sync_list` (the
-//! entries themselves, at most `MAX_SYNC_ENTRIES`) and `sync_fetch` (the
-//! named messages).
+//! entries themselves, one page of at most `MAX_SYNC_ENTRIES` per request,
+//! with where to continue) and `sync_fetch` (the named messages).
 
 use nightjar_store::{PositionedEntry, StoreCommand, StoreError, StoreReply};
-use nightjar_types::MessageKey;
+use nightjar_types::{MessageKey, SyncCursor};
 use nightjar_wire::{MAX_SYNC_ENTRIES, Response, ResponseBody};
 
 use super::digest_cache::Waiter;
@@ -24,12 +24,14 @@ pub(crate) enum Serve {
         /// Buckets.
         buckets: u32,
     },
-    /// `sync_list`.
+    /// `sync_list`: one page.
     List {
         /// Range start.
         start: u64,
         /// Range end.
         end: u64,
+        /// The page starts strictly after this entry.
+        after: Option<SyncCursor>,
     },
     /// `sync_fetch`.
     Fetch(Vec<MessageKey>),
@@ -49,13 +51,22 @@ impl NodeCore {
             return;
         }
         let command = match &what {
-            Serve::Digest { start, end, .. } | Serve::List { start, end } => {
-                StoreCommand::ListRange {
-                    start: *start,
-                    end: *end,
-                    now_ms,
-                }
-            }
+            Serve::Digest { start, end, .. } => StoreCommand::ListRange {
+                start: *start,
+                end: *end,
+                now_ms,
+                after: None,
+                limit: usize::MAX,
+            },
+            // One page: the listing, the filter below and the answer are
+            // bounded by the page, whatever the range holds.
+            Serve::List { start, end, after } => StoreCommand::ListRange {
+                start: *start,
+                end: *end,
+                now_ms,
+                after: *after,
+                limit: MAX_SYNC_ENTRIES,
+            },
             Serve::Fetch(keys) => StoreCommand::Fetch {
                 keys: keys.clone(),
                 now_ms,
@@ -100,14 +111,20 @@ impl NodeCore {
                 }
             }
             (Serve::List { .. }, StoreReply::Entries(Ok(entries))) => {
+                // A full page may have more after it: continue after its
+                // last entry (shown or not: entries of other swarms are
+                // left out, so a page may show fewer, even none).
+                let next = (entries.len() >= MAX_SYNC_ENTRIES)
+                    .then(|| entries.last().map(PositionedEntry::cursor))
+                    .flatten();
                 let entries = self.own_entries(entries);
-                let truncated = entries.len() > MAX_SYNC_ENTRIES;
                 let shown = entries.get(..MAX_SYNC_ENTRIES).unwrap_or(&entries);
                 Response {
                     node_time_ms: now_ms,
                     body: ResponseBody::Entries {
                         entries: shown.iter().map(|e| e.entry).collect(),
-                        truncated,
+                        truncated: next.is_some(),
+                        next,
                     },
                 }
             }

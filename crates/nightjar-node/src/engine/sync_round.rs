@@ -1,10 +1,16 @@
 //! The anti-entropy round as a state machine: with each other member of its
 //! swarm in turn, the node lists what it holds over its swarm's arc,
 //! compares bucket digests with the peer's, lists the peer's entries in each
-//! bucket that differs and pulls the tombstones and messages it lacks
+//! bucket that differs, page by page (each `sync_list` answer says where
+//! the next page starts), and pulls the tombstones and messages it lacks
 //! (checking each message's hash). Pulled messages wake waiting retrieves.
 //! When every peer is done (or failed), the hand-off runs
 //! ([`super::hand_off`]); the round's stats are reported after it.
+//!
+//! Work is bounded per step: a page of the peer's listing is compared with
+//! this node's own entries over the same stretch of entry order (one store
+//! page), and the next fetch waits while more than one fetch's worth of
+//! pulled messages is still being stored.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,8 +21,8 @@ use nightjar_registry::{NodeEntry, SwarmId};
 use nightjar_store::{
     NewMessage, PositionedEntry, StoreCommand, StoreError, StoreOutcome, StoreReply,
 };
-use nightjar_types::{MailboxKey, MessageHash, MessageKey, SyncEntry};
-use nightjar_wire::{MAX_FETCH_KEYS, Request, Response, ResponseBody};
+use nightjar_types::{MailboxKey, MessageHash, MessageKey, SyncCursor, SyncEntry};
+use nightjar_wire::{MAX_FETCH_KEYS, MAX_SYNC_ENTRIES, Request, Response, ResponseBody};
 
 use super::digest_cache::Waiter;
 use super::{CoreEvent, NodeCore, Op, PeerFailure, RegistryView};
@@ -25,12 +31,12 @@ use crate::sync::{self, Arc64};
 /// What a round's store command or peer request was for.
 #[derive(Debug)]
 pub(crate) enum RoundOp {
-    /// Our entries in bucket `i`, to compare with the peer's `theirs`.
-    ListOwnBucket(u32, Vec<SyncEntry>),
+    /// Our entries in a page of a bucket, to compare with the peer's.
+    ListOwnBucket(Box<OwnPage>),
     /// The peer's digests.
     Digest,
-    /// The peer's entries in bucket `i`.
-    List(u32),
+    /// A page of the peer's entries in bucket `i`, after a place.
+    List(u32, Option<SyncCursor>),
     /// Messages from the peer.
     Fetch,
     /// Storing pulled tombstones.
@@ -38,6 +44,27 @@ pub(crate) enum RoundOp {
     /// Storing one pulled message.
     StoreCopy(MailboxKey),
 }
+
+/// A page of the peer's listing of a bucket, waiting for ours.
+#[derive(Debug)]
+pub(crate) struct OwnPage {
+    /// The bucket.
+    bucket: u32,
+    /// The peer's entries (after where the page starts, up to `until`).
+    theirs: Vec<SyncEntry>,
+    /// Where it ends (inclusive), if the peer has more after it.
+    until: Option<SyncCursor>,
+}
+
+/// Most pages of one bucket taken from one peer in a round (a peer that
+/// never stops listing cannot hold the round forever).
+pub(crate) const MAX_PAGES_PER_BUCKET: u32 = 10_000;
+
+/// Most of our own entries listed to compare with one page of the peer's
+/// (twice a page: we may hold more than the peer over the same stretch).
+/// Ours beyond it count as missing: at worst a few messages are fetched
+/// again, and the store turns them into no-ops.
+pub(crate) const OWN_PAGE_LIMIT: usize = 2 * MAX_SYNC_ENTRIES;
 
 /// One anti-entropy round in progress.
 #[derive(Debug)]
@@ -49,9 +76,15 @@ pub(crate) struct SyncRound {
     peer: Option<NodeEntry>,
     mine: Vec<[u8; 32]>,
     buckets: VecDeque<u32>,
+    /// The next page of the current bucket: the bucket and where it starts.
+    page: Option<(u32, SyncCursor)>,
+    /// Pages of the current bucket asked for so far.
+    pages: u32,
     fetches: VecDeque<Vec<MessageKey>>,
     /// Pulled copies being stored.
     stores_in_flight: usize,
+    /// The exchange with the peer waits for stores to finish.
+    stalled: bool,
     /// Every peer is done.
     peers_done: bool,
     /// Messages pulled.
@@ -85,8 +118,11 @@ impl NodeCore {
             peer: None,
             mine: Vec::new(),
             buckets: VecDeque::new(),
+            page: None,
+            pages: 0,
             fetches: VecDeque::new(),
             stores_in_flight: 0,
+            stalled: false,
             peers_done: false,
             pulled: 0,
             tombstones: 0,
@@ -99,6 +135,7 @@ impl NodeCore {
             return;
         };
         round.buckets.clear();
+        round.page = None;
         round.fetches.clear();
         round.peer = round.peers.pop_front();
         if round.peer.is_none() {
@@ -164,6 +201,12 @@ impl NodeCore {
         let Some(peer) = round.peer.clone() else {
             return;
         };
+        // Pulled messages are stored before more are fetched.
+        if round.stores_in_flight > MAX_FETCH_KEYS {
+            round.stalled = true;
+            return;
+        }
+        round.stalled = false;
         if let Some(keys) = round.fetches.pop_front() {
             self.send(
                 Op::Round(RoundOp::Fetch),
@@ -171,20 +214,42 @@ impl NodeCore {
                 Request::SyncFetch(keys),
                 timeout,
             );
-        } else if let Some(i) = round.buckets.pop_front() {
-            let bucket = round.arc.bucket(i, buckets);
-            self.send(
-                Op::Round(RoundOp::List(i)),
-                peer,
-                Request::SyncList {
-                    start: bucket.start,
-                    end: bucket.end,
-                },
-                timeout,
-            );
-        } else {
-            self.next_peer(now_ms);
+            return;
         }
+        let (i, after) = match round.page.take() {
+            Some((i, after)) => (i, Some(after)),
+            None => match round.buckets.pop_front() {
+                Some(i) => {
+                    round.pages = 0;
+                    (i, None)
+                }
+                None => return self.next_peer(now_ms),
+            },
+        };
+        round.pages += 1;
+        let bucket = round.arc.bucket(i, buckets);
+        self.send(
+            Op::Round(RoundOp::List(i, after)),
+            peer,
+            Request::SyncList {
+                start: bucket.start,
+                end: bucket.end,
+                after,
+            },
+            timeout,
+        );
+    }
+
+    /// A pulled copy was stored: carry on if the exchange waited for it.
+    fn store_done(&mut self, now_ms: u64) {
+        let resume = self.round.as_mut().is_some_and(|r| {
+            r.stores_in_flight = r.stores_in_flight.saturating_sub(1);
+            r.stalled && r.stores_in_flight <= MAX_FETCH_KEYS
+        });
+        if resume {
+            self.continue_with_peer(now_ms);
+        }
+        self.maybe_finish_round(now_ms);
     }
 
     pub(super) fn round_store_reply(&mut self, now_ms: u64, step: RoundOp, reply: StoreReply) {
@@ -193,11 +258,17 @@ impl NodeCore {
             return;
         };
         match step {
-            RoundOp::ListOwnBucket(i, theirs) => {
+            RoundOp::ListOwnBucket(page) => {
+                let OwnPage {
+                    bucket: i,
+                    theirs,
+                    until,
+                } = *page;
                 let Ok(entries) = (match reply {
                     StoreReply::Entries(r) => r,
                     _ => Err(StoreError::WriterGone),
                 }) else {
+                    round.page = None;
                     self.event(CoreEvent::StoreFailed { what: "sync" });
                     self.continue_with_peer(now_ms);
                     return;
@@ -206,6 +277,7 @@ impl NodeCore {
                 let ours: Vec<PositionedEntry> = sync::owned(&round.view.map, round.swarm, entries)
                     .into_iter()
                     .filter(|e| bucket.contains(e.position))
+                    .filter(|e| until.is_none_or(|u| e.cursor() <= u))
                     .collect();
                 let pull = sync::diff(&ours, &theirs);
                 round.fetches = pull
@@ -223,12 +295,8 @@ impl NodeCore {
                 }
                 self.continue_with_peer(now_ms);
             }
-            RoundOp::AddTombstones => {
-                round.stores_in_flight = round.stores_in_flight.saturating_sub(1);
-                self.maybe_finish_round(now_ms);
-            }
+            RoundOp::AddTombstones => self.store_done(now_ms),
             RoundOp::StoreCopy(mailbox) => {
-                round.stores_in_flight = round.stores_in_flight.saturating_sub(1);
                 match reply {
                     StoreReply::Stored(Ok(StoreOutcome::Stored { .. })) => {
                         round.pulled += 1;
@@ -239,9 +307,9 @@ impl NodeCore {
                     }
                     _ => {}
                 }
-                self.maybe_finish_round(now_ms);
+                self.store_done(now_ms);
             }
-            RoundOp::Digest | RoundOp::List(_) | RoundOp::Fetch => {}
+            RoundOp::Digest | RoundOp::List(..) | RoundOp::Fetch => {}
         }
     }
 
@@ -268,14 +336,29 @@ impl NodeCore {
                     .collect();
                 self.continue_with_peer(now_ms);
             }
-            (RoundOp::List(i), Ok(ResponseBody::Entries { entries, .. })) => {
+            (RoundOp::List(i, after), Ok(ResponseBody::Entries { entries, next, .. })) => {
                 let bucket = round.arc.bucket(i, buckets);
+                // Continue after `next` only if it moves forward within the
+                // bucket (a peer that predates paging sends none: its first
+                // page is all we get from it).
+                let until = next.filter(|n| {
+                    bucket.contains(n.position)
+                        && after.is_none_or(|a| *n > a)
+                        && round.pages < MAX_PAGES_PER_BUCKET
+                });
+                round.page = until.map(|n| (i, n));
                 self.store(
-                    Op::Round(RoundOp::ListOwnBucket(i, entries)),
+                    Op::Round(RoundOp::ListOwnBucket(Box::new(OwnPage {
+                        bucket: i,
+                        theirs: entries,
+                        until,
+                    }))),
                     StoreCommand::ListRange {
                         start: bucket.start,
                         end: bucket.end,
                         now_ms,
+                        after,
+                        limit: OWN_PAGE_LIMIT,
                     },
                 );
             }

@@ -37,6 +37,8 @@ enum Behaviour {
 struct Node {
     core: NodeCore,
     store: Box<dyn MessageStore>,
+    /// The same store, if it is SQLite (for batched writes).
+    sqlite: Option<Store>,
     entry: NodeEntry,
     behaviour: Behaviour,
     _dir: Option<tempfile::TempDir>,
@@ -55,6 +57,12 @@ struct Net {
     queue: VecDeque<(usize, Effect)>,
     /// Peer requests held for `Late` nodes: (to, from, op, request).
     late: Vec<(usize, usize, OpId, Request)>,
+    /// Queue store writes and commit them together once nothing else
+    /// moves, as the real driver's batching writer does (thousands of
+    /// one-by-one SQLite commits would take minutes).
+    batch_writes: bool,
+    /// Writes queued in that mode: (node, op, command).
+    writes: Vec<(usize, OpId, nightjar_store::StoreCommand)>,
 }
 
 impl Net {
@@ -89,18 +97,20 @@ impl Net {
             .zip(entries)
             .map(|(id, entry)| {
                 let ring = crate::sync::ring_position;
-                let (store, dir): (Box<dyn MessageStore>, _) = if memory {
-                    (Box::new(MemoryStore::new(ring)), None)
+                let (store, sqlite, dir): (Box<dyn MessageStore>, _, _) = if memory {
+                    (Box::new(MemoryStore::new(ring)), None, None)
                 } else {
                     let dir = tempfile::tempdir().unwrap();
                     let config = StoreConfig::new(dir.path().join("store.db"), ring);
-                    (Box::new(Store::open(config).unwrap()), Some(dir))
+                    let store = Store::open(config).unwrap();
+                    (Box::new(store.clone()), Some(store), Some(dir))
                 };
                 let mut core = NodeCore::new(id, config.clone());
                 core.set_registry(NOW, view.clone());
                 Node {
                     core,
                     store,
+                    sqlite,
                     entry,
                     behaviour: Behaviour::Honest,
                     _dir: dir,
@@ -116,6 +126,8 @@ impl Net {
             events: Vec::new(),
             queue: VecDeque::new(),
             late: Vec::new(),
+            batch_writes: false,
+            writes: Vec::new(),
         };
         // Run the first (immediate) purges so they do not clutter the tests.
         net.advance(0);
@@ -134,12 +146,49 @@ impl Net {
         }
     }
 
+    /// Commit the queued writes (each node's in one batch where the store
+    /// batches) and hand their replies to the cores.
+    fn flush_writes(&mut self) {
+        let writes = std::mem::take(&mut self.writes);
+        let mut replies = Vec::new();
+        let mut waiting = Vec::new();
+        for (i, op, command) in writes {
+            match (&self.nodes[i].sqlite, command) {
+                (Some(sqlite), nightjar_store::StoreCommand::Store(m)) => {
+                    waiting.push((i, op, sqlite.store(m)));
+                }
+                (_, command) => replies.push((i, op, self.nodes[i].store.execute(command))),
+            }
+        }
+        for (i, op, rx) in waiting {
+            let reply = nightjar_store::StoreReply::Stored(rx.blocking_recv().unwrap());
+            replies.push((i, op, reply));
+        }
+        for (i, op, reply) in replies {
+            self.nodes[i].core.handle_store_reply(self.now, op, reply);
+        }
+    }
+
     /// Carry out effects until nothing moves.
     fn pump(&mut self) {
         self.collect();
+        loop {
+            self.pump_queue();
+            if self.writes.is_empty() {
+                return;
+            }
+            self.flush_writes();
+            self.collect();
+        }
+    }
+
+    fn pump_queue(&mut self) {
         while let Some((i, effect)) = self.queue.pop_front() {
             let now = self.now;
             match effect {
+                Effect::Store { op, command } if self.batch_writes && command.is_write() => {
+                    self.writes.push((i, op, command));
+                }
                 Effect::Reply { id, response } => match self.in_flight.remove(&(i, id)) {
                     Some((from, op)) => {
                         self.nodes[from]
@@ -750,5 +799,91 @@ fn digests_are_listed_again_only_for_buckets_a_write_or_an_expiry_changed() {
         assert_ne!(before, after);
         assert_eq!(served_digests(&mut net, 1, 0), after);
         assert!(reads(&net)[1] > after_write[1]);
+    }
+}
+
+/// `n` accounts whose ring positions fall in one bucket of `net`'s arc.
+fn accounts_in_one_bucket(net: &Net, n: usize) -> Vec<Identity> {
+    let (_, _, arc) = net.nodes[0].core.own_arc().unwrap();
+    let bucket_of = |id: &Identity| {
+        let position = nightjar_crypto::hash::ring_position_of_bytes(&id.public_key().to_bytes());
+        arc.bucket_of(position, crate::sync::SYNC_BUCKETS)
+    };
+    let first = Identity::generate().unwrap();
+    let bucket = bucket_of(&first);
+    let mut found = vec![first];
+    while found.len() < n {
+        let id = Identity::generate().unwrap();
+        if bucket_of(&id) == bucket {
+            found.push(id);
+        }
+    }
+    found
+}
+
+/// Store `messages` on node `i` behind its core's back (a member that had
+/// them before the test), committing SQLite writes in batches.
+fn seed(net: &Net, i: usize, messages: &[nightjar_store::NewMessage]) {
+    match &net.nodes[i].sqlite {
+        Some(sqlite) => {
+            let waiting: Vec<_> = messages.iter().map(|m| sqlite.store(m.clone())).collect();
+            for rx in waiting {
+                rx.blocking_recv().unwrap().unwrap();
+            }
+        }
+        None => {
+            for m in messages {
+                net.nodes[i].store.store(m.clone()).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_wiped_member_catches_up_on_a_bucket_of_more_than_one_sync_page() {
+    const PER_ACCOUNT: usize = 7_000;
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 3, &[0, 1, 2]);
+        net.batch_writes = true;
+        // Three accounts in one of the 64 buckets, 21,000 messages in all:
+        // more than one `sync_list` answer holds.
+        let accounts = accounts_in_one_bucket(&net, 3);
+        let mut messages = Vec::new();
+        for account in &accounts {
+            let key = account.public_key();
+            for n in 0..PER_ACCOUNT {
+                let data = (n as u64).to_be_bytes().to_vec();
+                messages.push(nightjar_store::NewMessage {
+                    account: AccountKey::new(key.to_bytes()),
+                    namespace: 0,
+                    hash: MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data)),
+                    data,
+                    now_ms: net.now,
+                    expiry_ms: net.now + 3_600_000,
+                });
+            }
+        }
+        let total = messages.len() as u64;
+        assert!(total > nightjar_wire::MAX_SYNC_ENTRIES as u64);
+        // Nodes 0 and 1 hold them all; node 2 was wiped.
+        seed(&net, 0, &messages);
+        seed(&net, 1, &messages);
+        let held = |net: &Net, i: usize| net.nodes[i].store.stats().unwrap().messages;
+        assert_eq!(held(&net, 2), 0);
+        for _ in 0..3 {
+            net.advance(5_000);
+        }
+        assert_eq!(held(&net, 2), total, "memory store: {memory}");
+        assert_eq!(listed_digests(&net, 2), listed_digests(&net, 0));
+        let pulled: u64 = net
+            .events
+            .iter()
+            .filter_map(|(i, e)| match e {
+                CoreEvent::SyncRound { pulled, .. } if *i == 2 => Some(*pulled),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(pulled, total, "each message pulled once");
+        assert_eq!(net.nodes[2].core.open_ops(), 0);
     }
 }

@@ -38,7 +38,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::backend::MessageStore;
 use crate::error::StoreError;
 use crate::types::{NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats, Tombstone};
-use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage};
+use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor};
 use state::State;
 
 /// The limits and ring position function of a [`MemoryStore`]: the fields
@@ -181,13 +181,16 @@ impl MessageStore for MemoryStore {
         )
     }
 
-    fn list_range(
+    fn list_range_after(
         &self,
         start: u64,
         end: u64,
         now_ms: u64,
+        after: Option<&SyncCursor>,
+        limit: usize,
     ) -> Result<Vec<PositionedEntry>, StoreError> {
-        self.lock().list_range(start, end, now_ms)
+        self.lock()
+            .list_range_after(start, end, now_ms, after, limit)
     }
 
     fn fetch(

@@ -10,9 +10,11 @@ use super::MemoryConfig;
 use super::account::{Account, Msg, len_of};
 use crate::error::{StoreError, to_i64};
 use crate::ring::intervals;
-use crate::store::{Store, list_order};
+use crate::store::Store;
 use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
-use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncEntry};
+use nightjar_types::{
+    AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor, SyncEntry,
+};
 
 /// An account's key: its ring position first, so ring ranges are range
 /// scans.
@@ -360,37 +362,66 @@ impl State {
         Ok(out)
     }
 
-    pub(super) fn list_range(
+    /// Entries in the range strictly after `after` (entry order), at most
+    /// `limit`: accounts are visited in ring order from `after`'s position,
+    /// one position at a time (entries of accounts sharing a position
+    /// interleave by hash), until a position completes the page.
+    pub(super) fn list_range_after(
         &self,
         start: u64,
         end: u64,
         now_ms: u64,
+        after: Option<&SyncCursor>,
+        limit: usize,
     ) -> Result<Vec<PositionedEntry>, StoreError> {
         to_i64("now_ms", now_ms)?;
         let mut out = Vec::new();
-        for key in self.keys_in_range(start, end) {
-            let Some(acct) = self.accounts.get(&key) else {
-                continue;
+        let mut group: Vec<PositionedEntry> = Vec::new();
+        let flush = |group: &mut Vec<PositionedEntry>, out: &mut Vec<PositionedEntry>| {
+            group.sort_unstable_by_key(PositionedEntry::cursor);
+            out.extend(
+                group
+                    .drain(..)
+                    .filter(|e| after.is_none_or(|k| e.cursor() > *k)),
+            );
+        };
+        'intervals: for (lo, hi) in intervals(start, end) {
+            let lo = match after {
+                Some(k) if k.position > hi => continue,
+                Some(k) => lo.max(k.position),
+                None => lo,
             };
-            let entry = |tombstone: bool| {
-                move |(namespace, hash, expiry_ms): (u16, MessageHash, u64)| PositionedEntry {
-                    position: key.0,
-                    entry: SyncEntry {
-                        key: MessageKey {
-                            account: key.1,
-                            namespace,
-                            hash,
-                        },
-                        expiry_ms,
-                        tombstone,
-                    },
+            for (key, acct) in self
+                .accounts
+                .range((lo, AccountKey::new([0; 32]))..=(hi, AccountKey::new([u8::MAX; 32])))
+            {
+                if group.first().is_some_and(|e| e.position != key.0) {
+                    flush(&mut group, &mut out);
+                    if out.len() >= limit {
+                        break 'intervals;
+                    }
                 }
-            };
-            let live = |e: &(u16, MessageHash, u64)| e.2 > now_ms;
-            out.extend(acct.message_keys().filter(live).map(entry(false)));
-            out.extend(acct.tombstone_keys().filter(live).map(entry(true)));
+                let entry = |tombstone: bool| {
+                    move |(namespace, hash, expiry_ms): (u16, MessageHash, u64)| PositionedEntry {
+                        position: key.0,
+                        entry: SyncEntry {
+                            key: MessageKey {
+                                account: key.1,
+                                namespace,
+                                hash,
+                            },
+                            expiry_ms,
+                            tombstone,
+                        },
+                    }
+                };
+                let live = |e: &(u16, MessageHash, u64)| e.2 > now_ms;
+                group.extend(acct.message_keys().filter(live).map(entry(false)));
+                group.extend(acct.tombstone_keys().filter(live).map(entry(true)));
+            }
         }
-        out.sort_unstable_by_key(list_order);
+        flush(&mut group, &mut out);
+        out.truncate(limit);
         Ok(out)
     }
 

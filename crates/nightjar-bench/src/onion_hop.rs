@@ -5,7 +5,8 @@
 //!    open; the registry lookup of the next hop through `NodeCore`) and
 //!    `onion::wrap_relayed` of an answer blob as large as the layer. A second
 //!    figure adds what the driver does around it without the network:
-//!    decoding the request frame, `NodeCore::handle`, encoding the forwarded
+//!    decoding the request frame, the pre-check (which peels the layer),
+//!    `NodeCore::handle`, `onion::route`, encoding the forwarded
 //!    request, decoding the next hop's response frame and encoding the
 //!    answer.
 //! 2. The bound, in the same run on the same bytes: the sum of the costs of
@@ -33,8 +34,9 @@ use nightjar_crypto::bound::{self, AeadImpl, HopBound, StaticX25519, X25519Impl}
 use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_crypto::onion::{self as layers, ReturnKeys};
 use nightjar_launch::NodeBinary;
-use nightjar_node::core::NodeCore;
-use nightjar_node::onion::{OnionStep, step, wrap_relayed};
+use nightjar_node::core::{CheckedLayer, NodeCore, Prechecker};
+use nightjar_node::engine::Ed25519;
+use nightjar_node::onion::{OnionStep, route, step, wrap_relayed};
 use nightjar_registry::{NodeEntry, NodeId, Registry};
 use nightjar_wire::{NodeKey, OnionRequest, Request, Response, ResponseBody};
 use serde_json::json;
@@ -136,12 +138,20 @@ fn in_process(iterations: usize, payload: usize) -> anyhow::Result<InProcess> {
     };
     let frame_in = Request::Onion(onion.clone()).to_frame();
     let answer_frame = answer.to_frame();
+    let pre = Prechecker::new(relay.clone(), Arc::new(Ed25519));
+    let own = nightjar_wire::NodeKey::new(relay.public_key().to_bytes());
     let framed_op = |core: &mut NodeCore| -> anyhow::Result<()> {
         let req = Request::from_frame(black_box(&frame_in))?;
-        let nightjar_node::core::Action::Onion(o) = core.handle(NOW_MS, None, Ok(req)) else {
+        let checked = pre.check(NOW_MS, Ok(req));
+        let nightjar_node::core::Action::Onion(layer) = core.handle(NOW_MS, None, checked) else {
             bail!("the core did not route the onion request");
         };
-        let s = step(&relay, NOW_MS, &o, max_timeout, |k| core.registered_node(k));
+        let CheckedLayer::Route(layer) = *layer else {
+            bail!("the relay was the destination");
+        };
+        let s = route(layer, &own, NOW_MS, max_timeout, |k| {
+            core.registered_node(k)
+        });
         let OnionStep::Forward { reply, onion, .. } = s else {
             bail!("the relay did not forward: {s:?}");
         };

@@ -62,22 +62,57 @@ impl std::fmt::Debug for OnionStep {
     }
 }
 
-/// Peel `onion` with this node's `identity` and decide what to do.
-///
-/// `lookup` finds a registered node by key (the caller's registry view);
-/// `own_key` is this node's key (a layer naming this node as its own next
-/// hop is refused); hop timeouts are capped at `max_timeout`.
-pub fn step(
-    identity: &Identity,
-    now_ms: u64,
-    onion: &OnionRequest,
-    max_timeout: Duration,
-    lookup: impl FnOnce(&NodeKey) -> Option<NodeEntry>,
-) -> OnionStep {
+/// This node's onion layer, peeled: the stateless, expensive part of
+/// [`step`] (an X25519 exchange and the layer's decryption), which a driver
+/// may run before taking the node's lock; [`route`] decides the rest.
+pub enum Layer {
+    /// The layer does not open with this node's key (or is damaged).
+    Unreadable(OnionError),
+    /// The layer names a next hop.
+    Forward {
+        /// The next hop's node key (not checked against the registry yet).
+        next: NodeKey,
+        /// The onion request for it (its layer, the hop count plus one).
+        onion: OnionRequest,
+        /// How long the client asked this hop to wait for the next one.
+        timeout_ms: u32,
+        /// The key this hop's answer is wrapped with.
+        reply: ReplyKey,
+    },
+    /// This node is the destination of `request`.
+    Deliver {
+        /// The inner request (or why it did not decode).
+        request: Result<Request, WireError>,
+        /// The key the answer is wrapped with.
+        reply: ReplyKey,
+    },
+}
+
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Layer::Unreadable(e) => f.debug_tuple("Unreadable").field(e).finish(),
+            Layer::Forward {
+                onion, timeout_ms, ..
+            } => f
+                .debug_struct("Forward")
+                .field("hop", &onion.hop)
+                .field("timeout_ms", timeout_ms)
+                .finish_non_exhaustive(),
+            Layer::Deliver { request, .. } => f
+                .debug_struct("Deliver")
+                .field("request", &request.as_ref().map(Request::kind))
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Peel `onion` with this node's `identity` (see [`Layer`]).
+pub fn peel_layer(identity: &Identity, onion: &OnionRequest) -> Layer {
     let (peeled, reply) =
         match nightjar_crypto::onion::peel(identity, &onion.ephemeral_key, &onion.layer) {
             Ok(p) => p,
-            Err(e) => return OnionStep::Respond(layer_error(now_ms, &e)),
+            Err(e) => return Layer::Unreadable(e),
         };
     match peeled {
         Peeled::Forward {
@@ -85,28 +120,16 @@ pub fn step(
             ephemeral_key,
             timeout_ms,
             layer,
-        } => {
-            let hop = onion.hop.saturating_add(1);
-            if hop >= nightjar_wire::MAX_ONION_HOPS {
-                return hop_error(now_ms, reply, HopFailure::Refused);
-            }
-            if &next == identity.public_key().as_bytes() {
-                return hop_error(now_ms, reply, HopFailure::NotANode);
-            }
-            let Some(next) = lookup(&NodeKey::new(next)) else {
-                return hop_error(now_ms, reply, HopFailure::NotANode);
-            };
-            OnionStep::Forward {
-                next,
-                onion: OnionRequest {
-                    ephemeral_key,
-                    layer,
-                    hop,
-                },
-                timeout: Duration::from_millis(u64::from(timeout_ms)).min(max_timeout),
-                reply,
-            }
-        }
+        } => Layer::Forward {
+            next: NodeKey::new(next),
+            onion: OnionRequest {
+                ephemeral_key,
+                layer,
+                hop: onion.hop.saturating_add(1),
+            },
+            timeout_ms,
+            reply,
+        },
         Peeled::Deliver { request_frame } => {
             let request = match Request::from_frame(&request_frame) {
                 Ok(Request::Onion(_)) => Err(WireError::InvalidField {
@@ -115,9 +138,71 @@ pub fn step(
                 }),
                 other => other,
             };
-            OnionStep::Deliver { request, reply }
+            Layer::Deliver { request, reply }
         }
     }
+}
+
+/// Decide what to do with a peeled layer: `own_key` is this node's key (a
+/// layer naming this node as its own next hop is refused), `lookup` finds
+/// a registered node by key (the caller's registry view), and hop timeouts
+/// are capped at `max_timeout`.
+pub fn route(
+    layer: Layer,
+    own_key: &NodeKey,
+    now_ms: u64,
+    max_timeout: Duration,
+    lookup: impl FnOnce(&NodeKey) -> Option<NodeEntry>,
+) -> OnionStep {
+    match layer {
+        Layer::Unreadable(e) => OnionStep::Respond(layer_error(now_ms, &e)),
+        Layer::Forward {
+            next,
+            onion,
+            timeout_ms,
+            reply,
+        } => {
+            if onion.hop >= nightjar_wire::MAX_ONION_HOPS {
+                return hop_error(now_ms, reply, HopFailure::Refused);
+            }
+            if &next == own_key {
+                return hop_error(now_ms, reply, HopFailure::NotANode);
+            }
+            let Some(next) = lookup(&next) else {
+                return hop_error(now_ms, reply, HopFailure::NotANode);
+            };
+            OnionStep::Forward {
+                next,
+                onion,
+                timeout: Duration::from_millis(u64::from(timeout_ms)).min(max_timeout),
+                reply,
+            }
+        }
+        Layer::Deliver { request, reply } => OnionStep::Deliver { request, reply },
+    }
+}
+
+/// Peel `onion` with this node's `identity` and decide what to do:
+/// [`peel_layer`], then [`route`].
+///
+/// `lookup` finds a registered node by key (the caller's registry view);
+/// a layer naming this node as its own next hop is refused; hop timeouts
+/// are capped at `max_timeout`.
+pub fn step(
+    identity: &Identity,
+    now_ms: u64,
+    onion: &OnionRequest,
+    max_timeout: Duration,
+    lookup: impl FnOnce(&NodeKey) -> Option<NodeEntry>,
+) -> OnionStep {
+    let own = NodeKey::new(identity.public_key().to_bytes());
+    route(
+        peel_layer(identity, onion),
+        &own,
+        now_ms,
+        max_timeout,
+        lookup,
+    )
 }
 
 /// The answer of a relay whose next hop answered `answer`: the next hop's

@@ -42,15 +42,26 @@ impl std::fmt::Debug for AccountKeys {
 
 impl AccountKeys {
     /// The key `account` encodes, or `None` if it is not a valid Ed25519 key.
+    #[cfg(test)]
     pub(crate) fn decode(&mut self, account: &AccountKey) -> Option<PublicKey> {
-        if let Some(key) = self.keys.get(account) {
-            return Some(*key);
+        if let Some(key) = self.get(account) {
+            return Some(key);
         }
         let key = PublicKey::from_bytes(account.as_bytes()).ok()?;
+        self.insert(*account, key);
+        Some(key)
+    }
+
+    /// The cached key of `account`, if any.
+    pub(crate) fn get(&self, account: &AccountKey) -> Option<PublicKey> {
+        self.keys.get(account).copied()
+    }
+
+    /// Remember that `account` decodes to `key` (starting over when full).
+    pub(crate) fn insert(&mut self, account: AccountKey, key: PublicKey) {
         if self.keys.len() >= self.capacity {
             self.keys.clear();
         }
-        self.keys.insert(*account, key);
-        Some(key)
+        self.keys.insert(account, key);
     }
 }

@@ -2,15 +2,18 @@
 //! disk, no clock): authentication (clock window, signature, replay),
 //! placement (`wrong_swarm`, `not_a_node`) and what each request needs.
 //!
-//! [`NodeCore::handle`] takes the node's clock and a decoded request and
-//! returns an [`Action`]: a response to send right away, or what to do
-//! next. The event-driven [`crate::engine::NodeCore`] carries the actions
-//! out (quorum, waits, fan-out, sync answers, onion); the response builders
-//! in [`responses`] turn store results into answers. Not here: anything
-//! that waits or talks to other nodes.
+//! [`NodeCore::handle`] takes the node's clock and a request the
+//! pre-check ([`Prechecker`]: account keys, hashes, signatures and onion
+//! layers, done before the node's lock) has seen, and returns an
+//! [`Action`]: a response to send right away, or what to do next. The
+//! event-driven [`crate::engine::NodeCore`] carries the actions out
+//! (quorum, waits, fan-out, sync answers, onion); the response builders in
+//! [`responses`] turn store results into answers. Not here: anything that
+//! waits or talks to other nodes.
 
 mod account_keys;
 mod placement;
+mod precheck;
 mod replay;
 mod responses;
 mod snapshot;
@@ -21,18 +24,18 @@ mod tests;
 use std::sync::Arc;
 
 use crate::engine::{Ed25519, RegistryView, Signatures};
-use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, SwarmMap};
 use nightjar_types::{AccountKey, MessageHash, MessageKey, NodeKey};
 use nightjar_wire::{
-    CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, OnionRequest, Request,
-    Response, ResponseBody, SwarmInfo, SyncCursor, WireError,
+    CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, Request, Response,
+    ResponseBody, SwarmInfo, SyncCursor,
 };
 
-use account_keys::AccountKeys;
 use placement::Placement;
 pub use placement::WriteQuorum;
+pub use precheck::{Checked, CheckedLayer, Prechecker};
+pub(crate) use precheck::{Inner, Verdict};
 pub use replay::MAX_REPLAY_ENTRIES;
 use replay::ReplayCache;
 pub use responses::{deleted_response, messages_response, store_error_response, stored_response};
@@ -45,7 +48,7 @@ pub(crate) fn node_key_of(key: &PublicKey) -> NodeKey {
 }
 
 /// What the driver must do for a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Action {
     /// Send this response now.
     Respond(Response),
@@ -115,9 +118,9 @@ pub enum Action {
     },
     /// Answer with the named messages.
     SyncFetch(Vec<MessageKey>),
-    /// Peel this node's onion layer and relay or deliver it
-    /// (see [`crate::onion::step`]).
-    Onion(OnionRequest),
+    /// This node's onion layer, peeled by the pre-check: relay it or
+    /// deliver the request it carries (see [`crate::onion::route`]).
+    Onion(Box<CheckedLayer>),
 }
 
 /// The node's protocol state.
@@ -131,8 +134,6 @@ pub struct NodeCore {
     quorum: WriteQuorum,
     /// `get_registry`'s answer when no view is installed (legacy `set_snapshot`).
     snapshot: Option<RegistrySnapshot>,
-    /// Account keys decoded recently.
-    account_keys: AccountKeys,
     /// Checks signed requests ([`Ed25519`](crate::engine::Ed25519) in every real node).
     signatures: Arc<dyn Signatures>,
 }
@@ -148,7 +149,6 @@ impl NodeCore {
             view: None,
             quorum: WriteQuorum::Majority,
             snapshot: None,
-            account_keys: AccountKeys::default(),
             signatures: Arc::new(Ed25519),
         }
     }
@@ -268,31 +268,28 @@ impl NodeCore {
         self.replay.len()
     }
 
-    /// Decide what to do with a request (or with bytes that failed to
-    /// decode). `peer` is the key the sender proved with a certificate, if any;
-    /// requests from registered nodes are replicas and forwards, not client
-    /// requests.
-    pub fn handle(
-        &mut self,
-        now_ms: u64,
-        peer: Option<&PublicKey>,
-        request: Result<Request, WireError>,
-    ) -> Action {
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => return Action::Respond(Response::error(now_ms, e.code(), e.to_string())),
-        };
+    /// Decide what to do with a pre-checked request (or with bytes that
+    /// failed to decode). `peer` is the key the sender proved with a
+    /// certificate, if any; requests from registered nodes are replicas and
+    /// forwards, not client requests.
+    pub fn handle(&mut self, now_ms: u64, peer: Option<&PublicKey>, request: Checked) -> Action {
         let from_node = peer.is_some_and(|k| self.is_registered_peer(k));
-        if request.is_node_only() && !from_node {
+        let node_only = match &request.0 {
+            Inner::Replicate { .. } => true,
+            Inner::Other(r) => r.is_node_only(),
+            _ => false,
+        };
+        if node_only && !from_node {
             return Action::Respond(Response::error(
                 now_ms,
                 ErrorCode::NotANode,
                 "only registered nodes may send this request",
             ));
         }
-        match request {
-            Request::Onion(onion) => Action::Onion(onion),
-            Request::GetRegistry => Action::Respond(match &self.snapshot {
+        match request.0 {
+            Inner::Invalid(e) => Action::Respond(Response::error(now_ms, e.code(), e.to_string())),
+            Inner::Onion(layer) => Action::Onion(layer),
+            Inner::Other(Request::GetRegistry) => Action::Respond(match &self.snapshot {
                 Some(snap) => Response {
                     node_time_ms: now_ms,
                     body: ResponseBody::Registry {
@@ -307,7 +304,7 @@ impl NodeCore {
                     "this node runs without a registry",
                 ),
             }),
-            Request::Info => Action::Respond(Response {
+            Inner::Other(Request::Info) => Action::Respond(Response {
                 node_time_ms: now_ms,
                 body: ResponseBody::Info {
                     software_version: self.software_version.clone(),
@@ -315,15 +312,18 @@ impl NodeCore {
                     node_key: self.node_key,
                 },
             }),
-            Request::Store(s) => {
-                let Some(key) = self.account_keys.decode(&s.account) else {
+            Inner::Store {
+                request: s,
+                key,
+                hash,
+            } => {
+                let Some(key) = key else {
                     return unknown_account(now_ms);
                 };
                 let (replicate_to, quorum) = match self.placement(&key) {
                     Placement::Here { peers, quorum } => (peers, quorum),
                     Placement::Elsewhere(info) => return wrong_swarm(now_ms, info),
                 };
-                let hash = MessageHash::new(message_hash(&key, s.namespace, &s.data));
                 Action::Store {
                     account: s.account,
                     namespace: s.namespace,
@@ -334,8 +334,12 @@ impl NodeCore {
                     quorum,
                 }
             }
-            Request::Replicate(r) => {
-                let Some(key) = self.account_keys.decode(&r.account) else {
+            Inner::Replicate {
+                request: r,
+                key,
+                hash,
+            } => {
+                let Some(key) = key else {
                     return unknown_account(now_ms);
                 };
                 if let Placement::Elsewhere(info) = self.placement(&key) {
@@ -351,7 +355,6 @@ impl NodeCore {
                         "replica expiry is in the past or beyond the longest TTL",
                     ));
                 }
-                let hash = MessageHash::new(message_hash(&key, r.namespace, &r.data));
                 Action::Store {
                     account: r.account,
                     namespace: r.namespace,
@@ -362,8 +365,8 @@ impl NodeCore {
                     quorum: 1,
                 }
             }
-            Request::GetSwarm { account } => {
-                let Some(key) = self.account_keys.decode(&account) else {
+            Inner::GetSwarm { key, .. } => {
+                let Some(key) = key else {
                     return unknown_account(now_ms);
                 };
                 let info = match (
@@ -381,28 +384,35 @@ impl NodeCore {
                     body: ResponseBody::Swarm(info),
                 })
             }
-            Request::SyncDigest {
+            Inner::Other(Request::SyncDigest {
                 start,
                 end,
                 buckets,
-            } => Action::SyncDigest {
+            }) => Action::SyncDigest {
                 start,
                 end,
                 buckets,
             },
-            Request::SyncList { start, end, after } => Action::SyncList { start, end, after },
-            Request::SyncFetch(keys) => Action::SyncFetch(keys),
-            Request::Retrieve(r) => {
-                if let Some(key) = self.account_keys.decode(&r.account)
-                    && let Placement::Elsewhere(info) = self.placement(&key)
+            Inner::Other(Request::SyncList { start, end, after }) => {
+                Action::SyncList { start, end, after }
+            }
+            Inner::Other(Request::SyncFetch(keys)) => Action::SyncFetch(keys),
+            Inner::Retrieve {
+                request: r,
+                key,
+                verdict,
+            } => {
+                if let Some(key) = &key
+                    && let Placement::Elsewhere(info) = self.placement(key)
                 {
                     return wrong_swarm(now_ms, info);
                 }
                 if let Err(resp) = self.authenticate(
                     now_ms,
-                    &r.account,
+                    key.as_ref(),
+                    verdict,
                     LABEL_RETRIEVE,
-                    &r.signed_data(),
+                    || r.signed_data(),
                     r.timestamp_ms,
                     &r.signature,
                 ) {
@@ -416,22 +426,22 @@ impl NodeCore {
                         .then(|| now_ms.saturating_add(u64::from(r.wait_ms))),
                 }
             }
-            Request::Delete(d) => {
-                let forward_to = match self
-                    .account_keys
-                    .decode(&d.account)
-                    .map(|k| self.placement(&k))
-                {
+            Inner::Delete {
+                request: d,
+                key,
+                verdict,
+            } => {
+                let forward_to = match key.as_ref().map(|k| self.placement(k)) {
                     Some(Placement::Elsewhere(info)) => return wrong_swarm(now_ms, info),
                     Some(Placement::Here { peers, .. }) if !from_node => peers,
                     _ => Vec::new(),
                 };
-                let request = Request::Delete(d.clone());
                 if let Err(resp) = self.authenticate(
                     now_ms,
-                    &d.account,
+                    key.as_ref(),
+                    verdict,
                     LABEL_DELETE,
-                    &d.signed_data(),
+                    || d.signed_data(),
                     d.timestamp_ms,
                     &d.signature,
                 ) {
@@ -440,22 +450,40 @@ impl NodeCore {
                 Action::Delete {
                     account: d.account,
                     namespace: d.namespace,
-                    hashes: d.hashes,
-                    request,
+                    hashes: d.hashes.clone(),
+                    request: Request::Delete(d),
                     forward_to,
                 }
             }
+            // Requests the pre-check classifies elsewhere never get here.
+            Inner::Other(
+                Request::Store(_)
+                | Request::Replicate(_)
+                | Request::Retrieve(_)
+                | Request::Delete(_)
+                | Request::GetSwarm { .. }
+                | Request::Onion(_),
+            ) => Action::Respond(Response::error(
+                now_ms,
+                ErrorCode::BadRequest,
+                "this request may not be delivered here",
+            )),
         }
     }
 
     /// Check the timestamp window, the account key, the signature and replay,
-    /// cheapest first; remember the signature only once it verified.
+    /// cheapest first; remember the signature only once it verified. The
+    /// signature was verified by the pre-check (`verdict`) unless the
+    /// timestamp was outside the window then; if this node's clock now
+    /// finds it inside, it is verified here.
+    #[allow(clippy::too_many_arguments)]
     fn authenticate(
         &mut self,
         now_ms: u64,
-        account: &AccountKey,
+        key: Option<&PublicKey>,
+        verdict: Verdict,
         label: &str,
-        data: &[u8],
+        data: impl FnOnce() -> Vec<u8>,
         timestamp_ms: u64,
         signature: &[u8; 64],
     ) -> Result<(), Response> {
@@ -474,11 +502,13 @@ impl NodeCore {
                 format!("timestamp is more than {CLOCK_WINDOW_MS} ms ahead of the node clock"),
             ));
         }
-        let key = self
-            .account_keys
-            .decode(account)
-            .ok_or_else(|| unknown_account_response(now_ms))?;
-        if !self.signatures.verify(&key, label, data, signature) {
+        let key = key.ok_or_else(|| unknown_account_response(now_ms))?;
+        let valid = match verdict {
+            Verdict::Valid => true,
+            Verdict::Invalid => false,
+            Verdict::Unchecked => self.signatures.verify(key, label, &data(), signature),
+        };
+        if !valid {
             return Err(Response::error(
                 now_ms,
                 ErrorCode::BadSignature,

@@ -4,10 +4,17 @@
 
 use super::account_keys::AccountKeys;
 use super::*;
+use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::Identity;
-use nightjar_wire::{DeleteRequest, RetrieveRequest, StoreRequest};
+use nightjar_wire::{DeleteRequest, RetrieveRequest, StoreRequest, WireError};
 
 const NOW: u64 = 1_800_000_000_000;
+
+/// `request` from a client, through the pre-check (on the same clock).
+fn handle(core: &mut NodeCore, now: u64, request: Result<Request, WireError>) -> Action {
+    let pre = Prechecker::new(Identity::generate().unwrap(), Arc::new(Ed25519));
+    core.handle(now, None, pre.check(now, request))
+}
 
 fn retrieve(id: &Identity, ts: u64) -> Request {
     let account = AccountKey::new(id.public_key().to_bytes());
@@ -67,11 +74,11 @@ fn signed_retrieve_is_accepted_once_then_rejected_as_replay() {
     let mut core = NodeCore::new(NodeKey::new([0; 32]));
     let req = retrieve(&id, NOW);
     assert!(matches!(
-        core.handle(NOW, None, Ok(req.clone())),
+        handle(&mut core, NOW, Ok(req.clone())),
         Action::Retrieve { .. }
     ));
     assert_eq!(
-        code(core.handle(NOW + 5, None, Ok(req))),
+        code(handle(&mut core, NOW + 5, Ok(req))),
         Some(ErrorCode::Replay)
     );
 }
@@ -81,15 +88,15 @@ fn replay_is_forgotten_only_after_the_window() {
     let id = Identity::generate().unwrap();
     let mut core = NodeCore::new(NodeKey::new([0; 32]));
     let req = retrieve(&id, NOW);
-    core.handle(NOW, None, Ok(req.clone()));
+    handle(&mut core, NOW, Ok(req.clone()));
     // Still inside the window: replay.
     assert_eq!(
-        code(core.handle(NOW + CLOCK_WINDOW_MS, None, Ok(req.clone()))),
+        code(handle(&mut core, NOW + CLOCK_WINDOW_MS, Ok(req.clone()))),
         Some(ErrorCode::Replay)
     );
     // Outside the window the timestamp itself is stale.
     assert_eq!(
-        code(core.handle(NOW + CLOCK_WINDOW_MS + 2, None, Ok(req))),
+        code(handle(&mut core, NOW + CLOCK_WINDOW_MS + 2, Ok(req))),
         Some(ErrorCode::StaleTimestamp)
     );
     assert_eq!(core.replay_entries(), 0);
@@ -100,15 +107,23 @@ fn stale_and_future_timestamps_are_rejected() {
     let id = Identity::generate().unwrap();
     let mut core = NodeCore::new(NodeKey::new([0; 32]));
     assert_eq!(
-        code(core.handle(NOW, None, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS - 1)))),
+        code(handle(
+            &mut core,
+            NOW,
+            Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS - 1))
+        )),
         Some(ErrorCode::StaleTimestamp)
     );
     assert_eq!(
-        code(core.handle(NOW, None, Ok(retrieve(&id, NOW + CLOCK_WINDOW_MS + 1)))),
+        code(handle(
+            &mut core,
+            NOW,
+            Ok(retrieve(&id, NOW + CLOCK_WINDOW_MS + 1))
+        )),
         Some(ErrorCode::FutureTimestamp)
     );
     assert!(matches!(
-        core.handle(NOW, None, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS))),
+        handle(&mut core, NOW, Ok(retrieve(&id, NOW - CLOCK_WINDOW_MS))),
         Action::Retrieve { .. }
     ));
 }
@@ -129,7 +144,7 @@ fn signature_by_another_key_is_rejected() {
         signature: thief.sign_labelled(LABEL_DELETE, &data),
     });
     assert_eq!(
-        code(core.handle(NOW, None, Ok(req))),
+        code(handle(&mut core, NOW, Ok(req))),
         Some(ErrorCode::BadSignature)
     );
 }
@@ -181,7 +196,7 @@ fn store_to_invalid_account_key_is_rejected() {
         data: vec![1],
     });
     assert_eq!(
-        code(core.handle(NOW, None, Ok(req))),
+        code(handle(&mut core, NOW, Ok(req))),
         Some(ErrorCode::UnknownAccount)
     );
 }
@@ -196,7 +211,7 @@ fn store_computes_hash_and_expiry() {
         ttl_ms: 60_000,
         data: vec![1, 2, 3],
     });
-    match core.handle(NOW, None, Ok(req)) {
+    match handle(&mut core, NOW, Ok(req)) {
         Action::Store {
             hash, expiry_ms, ..
         } => {
@@ -213,7 +228,7 @@ fn store_computes_hash_and_expiry() {
 #[test]
 fn undecodable_request_gets_typed_error_with_node_time() {
     let mut core = NodeCore::new(NodeKey::new([0; 32]));
-    match core.handle(NOW, None, Err(WireError::UnsupportedVersion(9))) {
+    match handle(&mut core, NOW, Err(WireError::UnsupportedVersion(9))) {
         Action::Respond(r) => {
             assert_eq!(r.node_time_ms, NOW);
             assert!(matches!(
@@ -226,4 +241,85 @@ fn undecodable_request_gets_typed_error_with_node_time() {
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// Ed25519, counting the verifications.
+#[derive(Debug, Default)]
+struct Counting(std::sync::atomic::AtomicU64);
+
+impl Signatures for Counting {
+    fn sign(
+        &self,
+        identity: &nightjar_crypto::identity::Identity,
+        label: &str,
+        data: &[u8],
+    ) -> [u8; 64] {
+        Ed25519.sign(identity, label, data)
+    }
+
+    fn verify(&self, key: &PublicKey, label: &str, data: &[u8], signature: &[u8; 64]) -> bool {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ed25519.verify(key, label, data, signature)
+    }
+}
+
+impl Counting {
+    fn count(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn the_precheck_verifies_signatures_so_the_core_does_not() {
+    let signatures = Arc::new(Counting::default());
+    let pre = Prechecker::new(Identity::generate().unwrap(), signatures.clone());
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
+    core.set_signatures(signatures.clone());
+    let owner = Identity::generate().unwrap();
+    let checked = pre.check(NOW, Ok(retrieve(&owner, NOW)));
+    assert_eq!(signatures.count(), 1);
+    assert!(matches!(
+        core.handle(NOW, None, checked),
+        Action::Retrieve { .. }
+    ));
+    assert_eq!(signatures.count(), 1, "not verified again under the lock");
+    // A bad signature is refused on the pre-check's verdict alone.
+    let thief = Identity::generate().unwrap();
+    let Request::Retrieve(mut forged) = retrieve(&owner, NOW + 1) else {
+        panic!("a retrieve")
+    };
+    forged.signature = thief.sign_labelled(LABEL_RETRIEVE, &forged.signed_data());
+    let checked = pre.check(NOW, Ok(Request::Retrieve(forged)));
+    assert_eq!(signatures.count(), 2);
+    assert_eq!(
+        code(core.handle(NOW, None, checked)),
+        Some(ErrorCode::BadSignature)
+    );
+    assert_eq!(signatures.count(), 2);
+}
+
+#[test]
+fn a_timestamp_outside_the_window_at_the_precheck_is_verified_by_the_core_if_its_clock_agrees() {
+    let signatures = Arc::new(Counting::default());
+    let pre = Prechecker::new(Identity::generate().unwrap(), signatures.clone());
+    let mut core = NodeCore::new(NodeKey::new([0; 32]));
+    core.set_signatures(signatures.clone());
+    let owner = Identity::generate().unwrap();
+    // Too far ahead at the pre-check's clock: not verified there ...
+    let ts = NOW + CLOCK_WINDOW_MS + 5;
+    let checked = pre.check(NOW, Ok(retrieve(&owner, ts)));
+    assert_eq!(signatures.count(), 0);
+    // ... but the core's clock moved on: it verifies, then accepts.
+    assert!(matches!(
+        core.handle(NOW + 10, None, checked),
+        Action::Retrieve { .. }
+    ));
+    assert_eq!(signatures.count(), 1);
+    // A stale one is refused without any verification.
+    let checked = pre.check(NOW, Ok(retrieve(&owner, NOW - CLOCK_WINDOW_MS - 1)));
+    assert_eq!(
+        code(core.handle(NOW, None, checked)),
+        Some(ErrorCode::StaleTimestamp)
+    );
+    assert_eq!(signatures.count(), 1);
 }

@@ -171,6 +171,9 @@ async fn serve_stream(
     if let (Some(accounting), Ok(r)) = (&shared.accounting, &request) {
         lock(accounting).saw_request(r);
     }
+    // Keys, hashes, signatures and onion layers are checked here, on this
+    // stream's task, not under the core's lock.
+    let request = shared.pre.check(unix_now_ms(), request);
     let id = RequestId(shared.next_request.fetch_add(1, Ordering::Relaxed));
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     lock(&shared.replies).insert(id, (tx, started));

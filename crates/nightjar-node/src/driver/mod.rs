@@ -4,7 +4,9 @@
 //!
 //! - [`accept`]: the QUIC accept loop, connection and rate limits, reading
 //!   a request off each stream and writing the core's reply to it;
-//! - [`effects`]: feeding inputs to the core (one `Mutex`) and carrying out
+//! - [`effects`]: feeding inputs to the core (one `Mutex`; a request's
+//!   stateless checks — keys, hashes, signatures, onion layers — run before
+//!   it, on the stream's task) and carrying out
 //!   its effects: store commands on the SQLite [`Store`], peer requests
 //!   through the pooled node-to-node connections ([`crate::peers`]),
 //!   cancellations, and metrics from its events;
@@ -37,7 +39,7 @@ use tracing::{debug, info};
 use crate::accounting::Accounting;
 use crate::config::NodeConfig;
 use crate::core::WriteQuorum;
-use crate::engine::{CoreConfig, NodeCore, OpId, RegistryView, RequestId};
+use crate::engine::{CoreConfig, NodeCore, OpId, Prechecker, RegistryView, RequestId};
 use crate::metrics::Metrics;
 use crate::peers::Peers;
 use limits::{ConnectionLimits, StreamLimits};
@@ -103,6 +105,8 @@ type ReplySlot = (
 
 struct Shared {
     core: Mutex<NodeCore>,
+    /// The core's stateless checks, run before taking `core`'s lock.
+    pre: Arc<Prechecker>,
     store: Store,
     peers: Arc<Peers>,
     /// Streams waiting for their reply, by request.
@@ -205,6 +209,7 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         node_core.set_registry(unix_now_ms(), Arc::new(view));
     }
     let shared = Arc::new(Shared {
+        pre: node_core.prechecker(),
         core: Mutex::new(node_core),
         store: store.clone(),
         peers: Arc::new(Peers::new(endpoint.clone(), identity)),

@@ -5,8 +5,10 @@
 //! anti-entropy rounds and hand-off — and none of its I/O.
 //!
 //! A driver feeds [`NodeCore`] inputs, each with the clock:
-//! [`NodeCore::handle_request`] (a decoded request on a stream the driver
-//! numbered with a [`RequestId`]), [`NodeCore::handle_store_reply`] and
+//! [`NodeCore::handle_request`] (a request on a stream the driver numbered
+//! with a [`RequestId`], after the stateless pre-check
+//! [`Prechecker::check`], which a threaded driver runs before taking its
+//! lock around the core), [`NodeCore::handle_store_reply`] and
 //! [`NodeCore::handle_peer_answer`] (answers to the [`Effect::Store`] and
 //! [`Effect::SendToPeer`] effects, named by their [`OpId`]),
 //! [`NodeCore::handle_client_gone`] (a stream stopped),
@@ -55,6 +57,7 @@ pub use registry::RegistryView;
 pub use signatures::{Ed25519, Signatures};
 
 use crate::core::WriteQuorum;
+pub use crate::core::{Checked, Prechecker};
 use digest_cache::{BucketRead, DigestCache};
 use hand_off::{HandOff, HandOffOp};
 use quorum::{Quorums, WriteId};
@@ -187,6 +190,8 @@ pub struct NodeCore {
     config: CoreConfig,
     /// Per-request decisions: authentication, replay, placement.
     logic: crate::core::NodeCore,
+    /// The stateless checks before `logic` ([`Prechecker`]).
+    pre: Arc<Prechecker>,
     next_op: u64,
     ops: HashMap<OpId, Op>,
     requests: HashMap<RequestId, Pending>,
@@ -231,6 +236,7 @@ impl NodeCore {
         logic.set_quorum(config.write_quorum);
         logic.set_signatures(signatures.clone());
         NodeCore {
+            pre: Arc::new(Prechecker::new(identity.clone(), signatures.clone())),
             signatures: signatures.clone(),
             me: NodeId(identity.public_key()),
             identity,
@@ -317,17 +323,29 @@ impl NodeCore {
         self.waits.parked()
     }
 
-    /// A decoded request (or why it did not decode) arrived on stream `id`
-    /// from `peer` (the node key it proved with a certificate, if any).
+    /// The pre-check of this node's requests (shared: a driver runs it on
+    /// each stream's task before taking the lock around the core).
+    pub fn prechecker(&self) -> Arc<Prechecker> {
+        self.pre.clone()
+    }
+
+    /// [`Prechecker::check`] of this node: a decoded request (or why it did
+    /// not decode), checked at `now_ms` for [`NodeCore::handle_request`].
+    pub fn precheck(&self, now_ms: u64, request: Result<Request, WireError>) -> Checked {
+        self.pre.check(now_ms, request)
+    }
+
+    /// A request (pre-checked: [`NodeCore::precheck`]) arrived on stream
+    /// `id` from `peer` (the node key it proved with a certificate, if any).
     pub fn handle_request(
         &mut self,
         now_ms: u64,
         id: RequestId,
         peer: Option<&PublicKey>,
-        request: Result<Request, WireError>,
+        request: Checked,
     ) {
         self.now_ms = self.now_ms.max(now_ms);
-        let kind = request.as_ref().map_or("invalid", Request::kind);
+        let kind = request.kind();
         self.requests.insert(
             id,
             Pending {

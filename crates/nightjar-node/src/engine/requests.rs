@@ -5,14 +5,14 @@
 
 use nightjar_crypto::onion::HopFailure;
 use nightjar_store::{NewMessage, StoreCommand, StoreError, StoreOutcome, StoreReply};
-use nightjar_types::{MailboxKey, MessageHash};
+use nightjar_types::{MailboxKey, MessageHash, NodeKey};
 use nightjar_wire::{ErrorCode, Receipt, ReplicateRequest, Request, Response};
 
 use super::quorum::{Decision, Purpose, WriteId};
 use super::retrieve_wait::Waiter;
 use super::serve_sync::Serve;
 use super::{CoreEvent, NodeCore, Op, OpId, PeerFailure, RequestId, Timer};
-use crate::core::{self, Action};
+use crate::core::{self, Action, CheckedLayer};
 use crate::onion::{self, OnionStep};
 
 impl NodeCore {
@@ -144,14 +144,14 @@ impl NodeCore {
                 self.serve(now_ms, id, Serve::List { start, end, after })
             }
             Action::SyncFetch(keys) => self.serve(now_ms, id, Serve::Fetch(keys)),
-            Action::Onion(o) => self.onion(now_ms, id, &o),
+            Action::Onion(layer) => self.onion(now_ms, id, *layer),
         }
     }
 
-    fn onion(&mut self, now_ms: u64, id: RequestId, o: &nightjar_wire::OnionRequest) {
+    fn onion(&mut self, now_ms: u64, id: RequestId, layer: CheckedLayer) {
         let delivered = self.requests.get(&id).is_some_and(|p| p.deliver.is_some());
         if delivered {
-            // `onion::step` already refuses this; never relay from inside a layer.
+            // The pre-check already refuses this; never relay from inside a layer.
             self.reply(
                 now_ms,
                 id,
@@ -166,11 +166,27 @@ impl NodeCore {
         if let Some(p) = self.requests.get_mut(&id) {
             p.kind = "onion_relay";
         }
+        let layer = match layer {
+            CheckedLayer::Route(layer) => layer,
+            CheckedLayer::Deliver { inner, reply } => {
+                if self.config.report_accounts
+                    && let Some((account, read)) = inner.account()
+                {
+                    self.event(CoreEvent::DeliveredFor { account, read });
+                }
+                if let Some(p) = self.requests.get_mut(&id) {
+                    p.kind = inner.kind();
+                    p.deliver = Some(reply);
+                }
+                let action = self.logic.handle(now_ms, None, *inner);
+                self.dispatch(now_ms, id, action);
+                return;
+            }
+        };
         let max = std::time::Duration::from_millis(self.config.max_hop_timeout_ms);
+        let own = NodeKey::new(self.identity.public_key().to_bytes());
         let logic = &self.logic;
-        let step = onion::step(&self.identity, now_ms, o, max, |key| {
-            logic.registered_node(key)
-        });
+        let step = onion::route(layer, &own, now_ms, max, |key| logic.registered_node(key));
         match step {
             OnionStep::Respond(r) => self.reply(now_ms, id, r),
             OnionStep::Forward {
@@ -185,21 +201,11 @@ impl NodeCore {
                     p.relay = Some((op, reply));
                 }
             }
-            OnionStep::Deliver { request, reply } => {
-                if self.config.report_accounts
-                    && let Some((account, read)) = request
-                        .as_ref()
-                        .ok()
-                        .and_then(crate::accounting::account_of)
-                {
-                    self.event(CoreEvent::DeliveredFor { account, read });
-                }
-                if let Some(p) = self.requests.get_mut(&id) {
-                    p.kind = request.as_ref().map_or("invalid", Request::kind);
-                    p.deliver = Some(reply);
-                }
-                let action = self.logic.handle(now_ms, None, request);
-                self.dispatch(now_ms, id, action);
+            // `route` delivers only `Layer::Deliver`, which the pre-check
+            // turned into `CheckedLayer::Deliver` above.
+            OnionStep::Deliver { reply, .. } => {
+                let r = Response::error(now_ms, ErrorCode::Internal, "layer delivered twice");
+                self.reply(now_ms, id, onion::wrap_final(now_ms, reply, &r));
             }
         }
     }

@@ -44,6 +44,20 @@ struct Node {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl Node {
+    /// A request arrives: the pre-check, then the core (as the driver does).
+    fn deliver(
+        &mut self,
+        now: u64,
+        id: RequestId,
+        peer: Option<&nightjar_crypto::identity::PublicKey>,
+        request: Request,
+    ) {
+        let checked = self.core.precheck(now, Ok(request));
+        self.core.handle_request(now, id, peer, checked);
+    }
+}
+
 /// Cores wired together: peer requests become requests to the named core.
 struct Net {
     nodes: Vec<Node>,
@@ -243,9 +257,7 @@ impl Net {
                             self.next_request += 1;
                             self.in_flight.insert((j, id), (i, op));
                             let from = self.nodes[i].entry.id.0;
-                            self.nodes[j]
-                                .core
-                                .handle_request(now, id, Some(&from), Ok(*request));
+                            self.nodes[j].deliver(now, id, Some(&from), *request);
                         }
                     }
                 }
@@ -265,9 +277,7 @@ impl Net {
             self.next_request += 1;
             self.in_flight.insert((j, id), (i, op));
             let from = self.nodes[i].entry.id.0;
-            self.nodes[j]
-                .core
-                .handle_request(self.now, id, Some(&from), Ok(request));
+            self.nodes[j].deliver(self.now, id, Some(&from), request);
         }
         self.pump();
     }
@@ -286,9 +296,7 @@ impl Net {
     fn request(&mut self, i: usize, request: Request) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        self.nodes[i]
-            .core
-            .handle_request(self.now, id, None, Ok(request));
+        self.nodes[i].deliver(self.now, id, None, request);
         self.pump();
         id
     }
@@ -718,15 +726,15 @@ fn served_digests(net: &mut Net, i: usize, from: usize) -> Vec<[u8; 32]> {
     let id = RequestId(net.next_request);
     net.next_request += 1;
     let peer = net.nodes[from].entry.id.0;
-    net.nodes[i].core.handle_request(
+    net.nodes[i].deliver(
         net.now,
         id,
         Some(&peer),
-        Ok(Request::SyncDigest {
+        Request::SyncDigest {
             start: arc.start,
             end: arc.end,
             buckets: crate::sync::SYNC_BUCKETS,
-        }),
+        },
     );
     net.pump();
     match net.answer(i, id).unwrap().body {

@@ -280,8 +280,8 @@ impl World {
         n.next_request += 1;
         let id = RequestId(n.next_request);
         n.requests.insert(id, from);
-        n.core
-            .handle_request(now, id, peer_key.as_ref(), Ok(request));
+        let checked = n.core.precheck(now, Ok(request));
+        n.core.handle_request(now, id, peer_key.as_ref(), checked);
         self.drain(node);
     }
 

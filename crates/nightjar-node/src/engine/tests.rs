@@ -28,6 +28,11 @@ enum Behaviour {
     /// Answers `replicate` with `stored` and a receipt it did not sign
     /// with its key, and stores nothing.
     AckWithoutStoring,
+    /// Answers `replicate` with `stored` and a receipt it signed for
+    /// another message, and stores nothing.
+    AckForAnotherMessage,
+    /// Answers `replicate` with `stored` and no receipt, and stores nothing.
+    AckWithoutReceipt,
     /// Never answers anything.
     Silent,
     /// Gets peer requests only when the test releases them.
@@ -249,6 +254,37 @@ impl Net {
                                 r.expiry_ms,
                                 false,
                                 vec![forged],
+                            );
+                            self.nodes[i].core.handle_peer_answer(now, op, Ok(answer));
+                        }
+                        (
+                            Behaviour::AckForAnotherMessage | Behaviour::AckWithoutReceipt,
+                            Request::Replicate(r),
+                        ) => {
+                            let key = nightjar_crypto::identity::PublicKey::from_bytes(&r.account)
+                                .unwrap();
+                            let hash =
+                                nightjar_crypto::hash::message_hash(&key, r.namespace, &r.data);
+                            // A genuine signature of this member, over another hash.
+                            let other = nightjar_crypto::hash::message_hash(&key, 9, b"other");
+                            let signed = Receipt {
+                                node_key: self.nodes[j].entry.id.0.to_bytes(),
+                                expiry_ms: r.expiry_ms,
+                                signature: self.nodes[j].core.identity.sign_labelled(
+                                    LABEL_RECEIPT,
+                                    &nightjar_wire::receipt_signed_data(&other, r.expiry_ms),
+                                ),
+                            };
+                            let receipts = match self.nodes[j].behaviour {
+                                Behaviour::AckForAnotherMessage => vec![signed],
+                                _ => Vec::new(),
+                            };
+                            let answer = crate::core::stored_response(
+                                now,
+                                hash,
+                                r.expiry_ms,
+                                false,
+                                receipts,
                             );
                             self.nodes[i].core.handle_peer_answer(now, op, Ok(answer));
                         }
@@ -893,5 +929,60 @@ fn a_wiped_member_catches_up_on_a_bucket_of_more_than_one_sync_page() {
             .sum();
         assert_eq!(pulled, total, "each message pulled once");
         assert_eq!(net.nodes[2].core.open_ops(), 0);
+    }
+}
+
+#[test]
+fn hand_off_refuses_answers_whose_receipts_do_not_verify_and_keeps_its_copy() {
+    // Node 0 left the registry (nodes 1..=3 remain, a write quorum is 2)
+    // and holds a message. One new owner is honest; the other two answer
+    // `stored` with a receipt that does not verify for this message (one of
+    // each kind in turn). Only one copy is verified, so node 0 keeps its copy.
+    let bad = [
+        Behaviour::AckWithoutStoring,
+        Behaviour::AckForAnotherMessage,
+        Behaviour::AckWithoutReceipt,
+    ];
+    for memory in [false, true] {
+        for (a, b) in [(0, 1), (1, 2), (2, 0)] {
+            let mut net = Net::new(memory, 4, &[1, 2, 3]);
+            let alice = Identity::generate().unwrap();
+            let key = alice.public_key();
+            let data = b"moving".to_vec();
+            net.nodes[0]
+                .store
+                .store(nightjar_store::NewMessage {
+                    account: key.to_bytes(),
+                    namespace: 0,
+                    hash: nightjar_crypto::hash::message_hash(&key, 0, &data),
+                    data,
+                    now_ms: net.now,
+                    expiry_ms: net.now + 3_600_000,
+                })
+                .unwrap();
+            net.nodes[2].behaviour = bad[a];
+            net.nodes[3].behaviour = bad[b];
+            for _ in 0..3 {
+                net.advance(5_000);
+            }
+            let handed: u64 = net
+                .events
+                .iter()
+                .filter_map(|(i, e)| match e {
+                    CoreEvent::SyncRound { handed_off, .. } if *i == 0 => Some(*handed_off),
+                    _ => None,
+                })
+                .sum();
+            let refused = net
+                .events
+                .iter()
+                .filter(|(i, e)| *i == 0 && *e == CoreEvent::PeerFailed { what: "replicate" })
+                .count();
+            assert_eq!(handed, 0, "{:?} and {:?}", bad[a], bad[b]);
+            assert_eq!(net.held(0, &alice), 1, "node 0 keeps its copy");
+            assert!(refused >= 2 * 3, "two refused answers a round: {refused}");
+            assert_eq!(net.held(1, &alice), 1, "the honest owner got its copy");
+            assert_eq!(net.nodes[0].core.open_writes(), 0);
+        }
     }
 }

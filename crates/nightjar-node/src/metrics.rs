@@ -61,6 +61,13 @@ pub struct Metrics {
     pub refused_connections: Family<RefusedLabels, Counter>,
     /// Request streams answered `rate_limited` (they are not counted in `requests`).
     pub rate_limited: Counter,
+    /// Requests to other nodes in flight (one task each; set when scraped).
+    pub peer_requests_in_flight: Gauge,
+    /// Replicas, delete forwards and hand-off copies waiting for their turn
+    /// to a node (set when scraped).
+    pub peer_requests_queued: Gauge,
+    /// Tasks alive in the node's runtime (set when scraped).
+    pub runtime_tasks: Gauge,
 }
 
 impl Default for Metrics {
@@ -87,6 +94,9 @@ impl Metrics {
         let handed_off = Counter::default();
         let refused_connections = Family::<RefusedLabels, Counter>::default();
         let rate_limited = Counter::default();
+        let peer_requests_in_flight = Gauge::default();
+        let peer_requests_queued = Gauge::default();
+        let runtime_tasks = Gauge::default();
         registry.register("requests", "Requests answered", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -135,6 +145,21 @@ impl Metrics {
             "Request streams answered rate_limited",
             rate_limited.clone(),
         );
+        registry.register(
+            "peer_requests_in_flight",
+            "Requests to other nodes in flight",
+            peer_requests_in_flight.clone(),
+        );
+        registry.register(
+            "peer_requests_queued",
+            "Replicas, delete forwards and hand-off copies waiting for their turn",
+            peer_requests_queued.clone(),
+        );
+        registry.register(
+            "runtime_tasks",
+            "Tasks alive in the node's runtime",
+            runtime_tasks.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -149,6 +174,9 @@ impl Metrics {
             handed_off,
             refused_connections,
             rate_limited,
+            peer_requests_in_flight,
+            peer_requests_queued,
+            runtime_tasks,
         }
     }
 

@@ -16,6 +16,7 @@ pub(super) async fn serve_admin(listener: tokio::net::TcpListener, shared: Arc<S
             get(move || {
                 let shared = metrics_shared.clone();
                 async move {
+                    refresh_gauges(&shared);
                     (
                         [(
                             axum::http::header::CONTENT_TYPE,
@@ -58,4 +59,19 @@ pub(super) async fn serve_admin(listener: tokio::net::TcpListener, shared: Arc<S
     if let Err(e) = result {
         warn!(error = %e, "admin server stopped");
     }
+}
+
+/// Set the gauges that are read when scraped: peer requests in flight (the
+/// tasks running them), those the core queues, and the runtime's live tasks.
+fn refresh_gauges(shared: &Shared) {
+    let gauge = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+    let m = &shared.metrics;
+    let in_flight = lock(&shared.peer_tasks).len();
+    m.peer_requests_in_flight.set(gauge(in_flight));
+    let queued = lock(&shared.core).peer_requests_queued();
+    m.peer_requests_queued.set(gauge(queued));
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    m.runtime_tasks.set(gauge(tasks));
 }

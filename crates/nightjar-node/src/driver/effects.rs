@@ -65,10 +65,21 @@ fn run(shared: &Arc<Shared>, effect: Effect) {
             timeout_ms,
         } => {
             let task_shared = shared.clone();
+            // The task holds a permit for its whole life (an aborted task
+            // drops it too); without one the request fails at once.
+            let Ok(permit) = shared.peer_permits.clone().try_acquire_owned() else {
+                tokio::spawn(async move {
+                    input(&task_shared, |core| {
+                        core.handle_peer_answer(unix_now_ms(), op, Err(PeerFailure::Overloaded))
+                    });
+                });
+                return;
+            };
             // Hold the map while spawning, so the task's own removal comes
             // after the insertion.
             let mut tasks = lock(&shared.peer_tasks);
             let handle = tokio::spawn(async move {
+                let _permit = permit;
                 let answer = task_shared
                     .peers
                     .request(&to, &request, Duration::from_millis(timeout_ms))

@@ -53,6 +53,12 @@ pub const REGISTRY_POLL: Duration = Duration::from_secs(1);
 /// Most writes (stores and deletes) in flight at once; beyond this the node
 /// answers `Unavailable` instead of queueing without bound.
 pub const MAX_PENDING_WRITES: usize = 8192;
+/// Most requests to other nodes in flight at once (each is a task holding a
+/// permit for its lifetime); beyond it a request fails at once as
+/// `Overloaded`. The core bounds replication per node well below this
+/// (`CoreConfig::max_peer_in_flight`); this caps everything else too
+/// (sync requests and onion relays).
+pub const MAX_PEER_TASKS: usize = 16_384;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +119,8 @@ struct Shared {
     replies: Mutex<HashMap<RequestId, ReplySlot>>,
     /// Peer requests in flight, to abort on `CancelPeer`.
     peer_tasks: Mutex<HashMap<OpId, tokio::task::AbortHandle>>,
+    /// One permit per peer request task, held until the task ends.
+    peer_permits: Arc<tokio::sync::Semaphore>,
     next_request: AtomicU64,
     /// Wakes the timer task when the core's next deadline moved earlier.
     timer: Notify,
@@ -215,6 +223,7 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         peers: Arc::new(Peers::new(endpoint.clone(), identity)),
         replies: Mutex::new(HashMap::new()),
         peer_tasks: Mutex::new(HashMap::new()),
+        peer_permits: Arc::new(tokio::sync::Semaphore::new(MAX_PEER_TASKS)),
         next_request: AtomicU64::new(0),
         timer: Notify::new(),
         timer_at: AtomicU64::new(u64::MAX),

@@ -21,6 +21,9 @@ pub enum PeerFailure {
     Unreachable,
     /// No answer within the request's `timeout_ms`.
     TimedOut,
+    /// Not sent: too many requests to that node are in flight and waiting
+    /// already (the core's per-node bound, or the driver's own limit).
+    Overloaded,
 }
 
 /// Something the driver must do, drained with [`super::NodeCore::poll_effect`].

@@ -244,7 +244,7 @@ impl NodeCore {
                         expiry_ms: m.expiry_ms,
                     });
                     for (member, to) in members.iter().enumerate() {
-                        let op = self.send(
+                        let op = self.send_bounded(
                             Op::HandOff(HandOffOp::Replicate { write, member }),
                             to.clone(),
                             req.clone(),

@@ -22,7 +22,13 @@
 //! [`PeerFailure::Unreachable`] or, after its `timeout_ms`,
 //! [`PeerFailure::TimedOut`]); the core also keeps its own deadlines, so no
 //! state outlives them even if answers never come. Writes in flight are
-//! bounded by [`CoreConfig::max_pending_writes`] (beyond it: `unavailable`).
+//! bounded by [`CoreConfig::max_pending_writes`] (beyond it: `unavailable`),
+//! and the requests that outlive a write's answer — replicas, delete
+//! forwards, hand-off copies — by [`CoreConfig::max_peer_in_flight`] sent
+//! and [`CoreConfig::max_peer_queue`] waiting per node (beyond it the
+//! request fails at once with [`PeerFailure::Overloaded`] and the quorum
+//! decides on the other members), so a member that is down costs a bounded
+//! amount of work and memory however many stores arrive.
 //!
 //! Not here: sockets, the store itself, timers, metrics, the registry file
 //! (drivers), connection and rate limits (transport policy, in the driver).
@@ -31,6 +37,7 @@
 mod digest_cache;
 mod effect;
 mod hand_off;
+mod peer_queue;
 mod quorum;
 mod registry;
 mod requests;
@@ -60,6 +67,7 @@ use crate::core::WriteQuorum;
 pub use crate::core::{Checked, Prechecker};
 use digest_cache::{BucketRead, DigestCache};
 use hand_off::{HandOff, HandOffOp};
+use peer_queue::{Admitted, PeerQueues, Queued};
 use quorum::{Quorums, WriteId};
 use retrieve_wait::RetrieveWaits;
 use serve_sync::Serve;
@@ -83,6 +91,12 @@ pub struct CoreConfig {
     pub purge_interval_ms: u64,
     /// Most stores and deletes in flight; beyond it: `unavailable`.
     pub max_pending_writes: usize,
+    /// Most replicas, delete forwards and hand-off copies in flight to one
+    /// node at a time (see the module docs, Guarantees).
+    pub max_peer_in_flight: usize,
+    /// Most of those waiting for their turn, per node; beyond it a request
+    /// fails at once with [`PeerFailure::Overloaded`].
+    pub max_peer_queue: usize,
     /// Most messages in one retrieve answer.
     pub retrieve_max_messages: usize,
     /// Most payload bytes in one retrieve answer.
@@ -106,6 +120,8 @@ impl Default for CoreConfig {
             sync_interval_ms: 5_000,
             purge_interval_ms: 10_000,
             max_pending_writes: 8192,
+            max_peer_in_flight: 32,
+            max_peer_queue: 256,
             retrieve_max_messages: nightjar_wire::MAX_RETRIEVE_MESSAGES,
             retrieve_max_bytes: nightjar_wire::MAX_RETRIEVE_BYTES,
             tombstone_ttl_ms: nightjar_wire::MAX_TTL_MS,
@@ -206,6 +222,10 @@ pub struct NodeCore {
     own: Option<(nightjar_registry::SwarmId, crate::sync::Arc64)>,
     /// Bucket digests of the own arc ([`digest_cache`]).
     digests: DigestCache,
+    /// Bounded peer requests per node ([`peer_queue`]).
+    peer_queues: PeerQueues,
+    /// Peer requests refused by [`peer_queue`], failed at the end of the input.
+    refused: VecDeque<OpId>,
     next_sync_ms: Option<u64>,
     next_purge_ms: u64,
     purging: bool,
@@ -253,6 +273,8 @@ impl NodeCore {
             view_epoch: 0,
             own: None,
             digests: DigestCache::default(),
+            peer_queues: PeerQueues::default(),
+            refused: VecDeque::new(),
             next_sync_ms: None,
             next_purge_ms: 0,
             purging: false,
@@ -323,6 +345,18 @@ impl NodeCore {
         self.waits.parked()
     }
 
+    /// How many replicas, delete forwards and hand-off copies are sent and
+    /// not answered yet (at most [`CoreConfig::max_peer_in_flight`] per node).
+    pub fn peer_requests_in_flight(&self) -> usize {
+        self.peer_queues.in_flight()
+    }
+
+    /// How many of those wait for their turn (at most
+    /// [`CoreConfig::max_peer_queue`] per node).
+    pub fn peer_requests_queued(&self) -> usize {
+        self.peer_queues.queued()
+    }
+
     /// The pre-check of this node's requests (shared: a driver runs it on
     /// each stream's task before taking the lock around the core).
     pub fn prechecker(&self) -> Arc<Prechecker> {
@@ -359,6 +393,7 @@ impl NodeCore {
         );
         let action = self.logic.handle(now_ms, peer, request);
         self.dispatch(now_ms, id, action);
+        self.fail_refused(now_ms);
     }
 
     /// The client of request `id` went away: a parked retrieve or an onion
@@ -371,6 +406,7 @@ impl NodeCore {
         };
         if let Some((op, _key)) = pending.relay.take() {
             self.ops.remove(&op);
+            self.peer_op_over(op);
             self.effects.push_back(Effect::CancelPeer { op });
             self.reply(
                 now_ms,
@@ -406,6 +442,11 @@ impl NodeCore {
     /// The store answered command `op`.
     pub fn handle_store_reply(&mut self, now_ms: u64, op: OpId, reply: StoreReply) {
         self.now_ms = self.now_ms.max(now_ms);
+        self.store_reply(now_ms, op, reply);
+        self.fail_refused(now_ms);
+    }
+
+    fn store_reply(&mut self, now_ms: u64, op: OpId, reply: StoreReply) {
         let Some(state) = self.ops.remove(&op) else {
             return;
         };
@@ -444,9 +485,15 @@ impl NodeCore {
         answer: Result<Response, PeerFailure>,
     ) {
         self.now_ms = self.now_ms.max(now_ms);
+        self.peer_answer(now_ms, op, answer);
+        self.fail_refused(now_ms);
+    }
+
+    fn peer_answer(&mut self, now_ms: u64, op: OpId, answer: Result<Response, PeerFailure>) {
         let Some(state) = self.ops.remove(&op) else {
             return;
         };
+        self.peer_op_over(op);
         match state {
             Op::Replica { write, member } => {
                 self.replica_answered(now_ms, write, op, member, answer.ok())
@@ -493,12 +540,13 @@ impl NodeCore {
                     for op in self.quorums.remove(write) {
                         self.ops.remove(&op);
                         self.effects.push_back(Effect::CancelPeer { op });
+                        self.peer_op_over(op);
                     }
                 }
                 Timer::PeerDeadline(op) => {
                     if self.ops.contains_key(&op) {
                         self.effects.push_back(Effect::CancelPeer { op });
-                        self.handle_peer_answer(now_ms, op, Err(PeerFailure::TimedOut));
+                        self.peer_answer(now_ms, op, Err(PeerFailure::TimedOut));
                     }
                 }
                 Timer::Wait(id) => {
@@ -524,6 +572,7 @@ impl NodeCore {
                 self.start_round(now_ms);
             }
         }
+        self.fail_refused(now_ms);
     }
 
     /// The next thing for the driver to do, if any.
@@ -576,6 +625,67 @@ impl NodeCore {
             timeout_ms,
         });
         op
+    }
+
+    /// Send `request` to `to` within the node's bound ([`peer_queue`]): now,
+    /// when its turn comes, or (refused) failed with
+    /// [`PeerFailure::Overloaded`] at the end of this input.
+    fn send_bounded(
+        &mut self,
+        state: Op,
+        to: nightjar_registry::NodeEntry,
+        request: Request,
+        timeout_ms: u64,
+    ) -> OpId {
+        let op = self.op(state);
+        let give_up = self
+            .now_ms
+            .saturating_add(timeout_ms)
+            .saturating_add(PEER_GRACE_MS);
+        // The deadline covers the time queued as well.
+        self.timers.insert((give_up, Timer::PeerDeadline(op)));
+        let queued = Queued {
+            op,
+            to,
+            request: Box::new(request),
+            deadline_ms: give_up,
+        };
+        let (max_in_flight, max_queue) =
+            (self.config.max_peer_in_flight, self.config.max_peer_queue);
+        match self.peer_queues.submit(queued, max_in_flight, max_queue) {
+            Admitted::Send(q) => self.send_queued(*q),
+            Admitted::Queued => {}
+            Admitted::Refused => self.refused.push_back(op),
+        }
+        op
+    }
+
+    fn send_queued(&mut self, q: Queued) {
+        let timeout_ms = q
+            .deadline_ms
+            .saturating_sub(PEER_GRACE_MS)
+            .saturating_sub(self.now_ms)
+            .max(1);
+        self.effects.push_back(Effect::SendToPeer {
+            op: q.op,
+            to: q.to,
+            request: q.request,
+            timeout_ms,
+        });
+    }
+
+    /// Peer request `op` is over: its node's next waiting request may go.
+    fn peer_op_over(&mut self, op: OpId) {
+        if let Some(next) = self.peer_queues.done(op) {
+            self.send_queued(next);
+        }
+    }
+
+    /// Fail the requests [`NodeCore::send_bounded`] refused in this input.
+    fn fail_refused(&mut self, now_ms: u64) {
+        while let Some(op) = self.refused.pop_front() {
+            self.peer_answer(now_ms, op, Err(PeerFailure::Overloaded));
+        }
     }
 
     fn event(&mut self, event: CoreEvent) {

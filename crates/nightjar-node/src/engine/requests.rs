@@ -63,7 +63,7 @@ impl NodeCore {
                         expiry_ms,
                     });
                     for (member, to) in replicate_to.into_iter().enumerate() {
-                        let op = self.send(
+                        let op = self.send_bounded(
                             Op::Replica { write, member },
                             to,
                             req.clone(),
@@ -109,7 +109,7 @@ impl NodeCore {
                 // Forward the signed request as is; members that miss it get
                 // the tombstones from anti-entropy.
                 for to in forward_to {
-                    self.send(
+                    self.send_bounded(
                         Op::DeleteForward,
                         to,
                         request.clone(),
@@ -222,7 +222,7 @@ impl NodeCore {
         let response = match answer {
             Ok(answer) => onion::wrap_relayed(now_ms, reply, &answer),
             Err(PeerFailure::TimedOut) => onion::wrap_failure(now_ms, reply, HopFailure::TimedOut),
-            Err(PeerFailure::Unreachable) => {
+            Err(PeerFailure::Unreachable | PeerFailure::Overloaded) => {
                 self.event(CoreEvent::PeerFailed { what: "relay" });
                 onion::wrap_failure(now_ms, reply, HopFailure::Unreachable)
             }

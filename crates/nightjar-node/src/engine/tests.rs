@@ -261,14 +261,21 @@ impl Net {
                             Behaviour::AckForAnotherMessage | Behaviour::AckWithoutReceipt,
                             Request::Replicate(r),
                         ) => {
-                            let key = nightjar_crypto::identity::PublicKey::from_bytes(&r.account)
-                                .unwrap();
-                            let hash =
-                                nightjar_crypto::hash::message_hash(&key, r.namespace, &r.data);
+                            let key = nightjar_crypto::identity::PublicKey::from_bytes(
+                                r.account.as_bytes(),
+                            )
+                            .unwrap();
+                            let hash = MessageHash::new(nightjar_crypto::hash::message_hash(
+                                &key,
+                                r.namespace,
+                                &r.data,
+                            ));
                             // A genuine signature of this member, over another hash.
-                            let other = nightjar_crypto::hash::message_hash(&key, 9, b"other");
+                            let other = MessageHash::new(nightjar_crypto::hash::message_hash(
+                                &key, 9, b"other",
+                            ));
                             let signed = Receipt {
-                                node_key: self.nodes[j].entry.id.0.to_bytes(),
+                                node_key: crate::core::node_key_of(&self.nodes[j].entry.id.0),
                                 expiry_ms: r.expiry_ms,
                                 signature: self.nodes[j].core.identity.sign_labelled(
                                     LABEL_RECEIPT,
@@ -952,9 +959,9 @@ fn hand_off_refuses_answers_whose_receipts_do_not_verify_and_keeps_its_copy() {
             net.nodes[0]
                 .store
                 .store(nightjar_store::NewMessage {
-                    account: key.to_bytes(),
+                    account: AccountKey::new(key.to_bytes()),
                     namespace: 0,
-                    hash: nightjar_crypto::hash::message_hash(&key, 0, &data),
+                    hash: MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data)),
                     data,
                     now_ms: net.now,
                     expiry_ms: net.now + 3_600_000,
@@ -984,5 +991,74 @@ fn hand_off_refuses_answers_whose_receipts_do_not_verify_and_keeps_its_copy() {
             assert_eq!(net.held(1, &alice), 1, "the honest owner got its copy");
             assert_eq!(net.nodes[0].core.open_writes(), 0);
         }
+    }
+}
+
+#[test]
+fn replicas_to_a_silent_member_are_bounded_and_the_rest_fail_at_once() {
+    for memory in [false, true] {
+        let config = CoreConfig {
+            sync_interval_ms: 86_400_000,
+            max_peer_in_flight: 4,
+            max_peer_queue: 8,
+            ..CoreConfig::default()
+        };
+        let mut net = Net::with_config(memory, 3, &[0, 1, 2], &config);
+        net.nodes[2].behaviour = Behaviour::Silent;
+        let alice = Identity::generate().unwrap();
+        for n in 0..100u32 {
+            let id = net.request(0, store_req(&alice, &n.to_be_bytes()));
+            // Node 1's receipt and node 0's own make the quorum of 2.
+            assert_eq!(receipts(&net.answer(0, id).unwrap()).len(), 2);
+            let core = &net.nodes[0].core;
+            assert!(core.peer_requests_in_flight() <= 4);
+            assert!(core.peer_requests_queued() <= 8);
+            assert!(core.open_writes() <= 4 + 8, "{}", core.open_writes());
+        }
+        assert_eq!(net.nodes[0].core.peer_requests_in_flight(), 4);
+        assert_eq!(net.nodes[0].core.peer_requests_queued(), 8);
+        let refused = net
+            .events
+            .iter()
+            .filter(|(i, e)| *i == 0 && *e == CoreEvent::PeerFailed { what: "replicate" })
+            .count();
+        assert_eq!(refused, 100 - 4 - 8, "the rest failed at once");
+        // The silent member's requests time out in turn (the queued ones
+        // counting from when they were queued); then nothing is left.
+        net.advance(config.quorum_timeout_ms + PEER_GRACE_MS);
+        net.advance(config.quorum_timeout_ms + PEER_GRACE_MS);
+        let core = &net.nodes[0].core;
+        assert_eq!(
+            (core.peer_requests_in_flight(), core.peer_requests_queued()),
+            (0, 0)
+        );
+        assert_eq!(core.open_writes(), 0);
+        assert_eq!(core.open_ops(), 0);
+    }
+}
+
+#[test]
+fn a_peer_bound_lets_the_queued_replicas_go_as_answers_come_back() {
+    for memory in [false, true] {
+        let config = CoreConfig {
+            max_peer_in_flight: 2,
+            max_peer_queue: 100,
+            ..CoreConfig::default()
+        };
+        let mut net = Net::with_config(memory, 3, &[0, 1, 2], &config);
+        net.nodes[2].behaviour = Behaviour::Late;
+        let alice = Identity::generate().unwrap();
+        for n in 0..10u32 {
+            let id = net.request(0, store_req(&alice, &n.to_be_bytes()));
+            assert!(net.answer(0, id).is_some());
+        }
+        assert_eq!(net.late.len(), 2, "two sent to the late member");
+        assert_eq!(net.nodes[0].core.peer_requests_queued(), 8);
+        // Each answer lets the next one go, until all ten are there.
+        while !net.late.is_empty() {
+            net.release_late();
+        }
+        assert_eq!(net.held(2, &alice), 10);
+        assert_eq!(net.nodes[0].core.open_writes(), 0);
     }
 }

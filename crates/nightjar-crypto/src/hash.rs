@@ -88,16 +88,51 @@ pub fn ring_position_of_bytes(account: &[u8; 32]) -> u64 {
 /// `BLAKE2b(outlen = 32, key = "nightjar/v1/sync-digest",
 ///          input = for each entry: hash (32) ‖ expiry_ms (u64 BE) ‖ [tombstone as 0 or 1])`.
 pub fn sync_digest<'a>(entries: impl IntoIterator<Item = (&'a [u8; 32], u64, bool)>) -> [u8; 32] {
-    let mut mac = match Blake2bMac::<U32>::new_from_slice(labels::SYNC_DIGEST.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("domain labels are 1..=64 bytes"),
-    };
+    let mut digest = SyncDigest::new();
     for (hash, expiry_ms, tombstone) in entries {
-        mac.update(hash);
-        mac.update(&expiry_ms.to_be_bytes());
-        mac.update(&[u8::from(tombstone)]);
+        digest.update(hash, expiry_ms, tombstone);
     }
-    mac.finalize_fixed().into()
+    digest.finish()
+}
+
+/// [`sync_digest`] computed piece by piece: entries are fed in order, for
+/// instance one page of a listing at a time; [`SyncDigest::finish`] gives
+/// the same digest as [`sync_digest`] over all of them.
+#[derive(Clone)]
+pub struct SyncDigest(Blake2bMac<U32>);
+
+impl std::fmt::Debug for SyncDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncDigest")
+    }
+}
+
+impl Default for SyncDigest {
+    fn default() -> SyncDigest {
+        SyncDigest::new()
+    }
+}
+
+impl SyncDigest {
+    /// The digest of no entries so far.
+    pub fn new() -> SyncDigest {
+        match Blake2bMac::<U32>::new_from_slice(labels::SYNC_DIGEST.as_bytes()) {
+            Ok(mac) => SyncDigest(mac),
+            Err(_) => unreachable!("domain labels are 1..=64 bytes"),
+        }
+    }
+
+    /// Add the next entry.
+    pub fn update(&mut self, hash: &[u8; 32], expiry_ms: u64, tombstone: bool) {
+        self.0.update(hash);
+        self.0.update(&expiry_ms.to_be_bytes());
+        self.0.update(&[u8::from(tombstone)]);
+    }
+
+    /// The digest of the entries added.
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize_fixed().into()
+    }
 }
 
 /// The hash of a registry snapshot, as a node serves it to `GetRegistry`:
@@ -174,6 +209,12 @@ mod tests {
         assert_ne!(base, sync_digest([(&a, 5, false), (&b, 7, false)]));
         assert_ne!(base, sync_digest([(&a, 5, false), (&b, 6, true)]));
         assert_ne!(base, sync_digest([(&a, 5, false)]));
+        let mut pieces = SyncDigest::new();
+        pieces.update(&a, 5, false);
+        let mut later = pieces.clone();
+        later.update(&b, 6, false);
+        assert_eq!(later.finish(), base, "fed in pieces, the same digest");
+        assert_eq!(pieces.finish(), sync_digest([(&a, 5, false)]));
     }
 
     #[test]

@@ -20,6 +20,14 @@
 //! give; only the work differs. Purges change nothing here: they remove
 //! entries listings already leave out.
 //!
+//! Every listing is read page by page ([`DIGEST_PAGE`] entries a read),
+//! each bucket's digest fed one page at a time ([`SyncDigest`]), so no
+//! input to the core does work in proportion to a bucket, let alone to the
+//! whole arc or to another range a peer asks about (listed in pages too,
+//! never cached). A listing that a write races over several pages is
+//! returned to its waiter but not cached (the write changed the bucket's
+//! generation); the next comparison sees the write.
+//!
 //! The cache relies on every write to the node's store going through the
 //! core; a tool that writes the store behind a running node's back would
 //! leave digests stale until the bucket changes again (anti-entropy would
@@ -31,9 +39,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nightjar_crypto::hash::sync_digest;
+use nightjar_crypto::hash::SyncDigest;
 use nightjar_registry::SwarmId;
 use nightjar_store::{PositionedEntry, StoreCommand, StoreError, StoreReply};
+use nightjar_types::SyncCursor;
 use nightjar_wire::{Response, ResponseBody};
 
 use super::{NodeCore, Op, OpId, RegistryView, RequestId};
@@ -75,13 +84,20 @@ struct Cached {
     valid_until_ms: u64,
 }
 
+/// Entries one store read lists for digests: the most work (filtering and
+/// hashing) one store reply makes the core do.
+pub(crate) const DIGEST_PAGE: usize = 10_000;
+
+/// Which entries count: those `swarm` owns in the view (all if `None`: a
+/// node in no swarm).
+pub(crate) type Owner = Option<(Arc<RegistryView>, SwarmId)>;
+
 /// A batch of bucket reads for one waiter.
 #[derive(Debug)]
 struct Batch {
     waiter: Waiter,
     key: Key,
-    view: Arc<RegistryView>,
-    swarm: SwarmId,
+    owner: Owner,
     digests: Vec<[u8; 32]>,
     pending: usize,
     failed: Option<StoreError>,
@@ -102,13 +118,22 @@ pub(crate) struct DigestCache {
     pub(crate) bucket_reads: u64,
 }
 
-/// A store read listing one bucket for a batch.
+/// A listing for a batch, read page by page: one bucket, or a whole arc.
 #[derive(Debug)]
 pub(crate) struct BucketRead {
     batch: u64,
     /// The bucket listed, or `None` for a listing of the whole arc.
     bucket: Option<u32>,
     generation: u64,
+    /// What is listed.
+    range: Arc64,
+    /// Where the next page starts.
+    after: Option<SyncCursor>,
+    /// The digest of each bucket listed so far (one for a bucket, one per
+    /// bucket for a whole arc).
+    digests: Vec<SyncDigest>,
+    /// The earliest expiry among the entries so far.
+    valid_until_ms: u64,
 }
 
 impl DigestCache {
@@ -192,15 +217,14 @@ impl NodeCore {
         Some((view, swarm, arc))
     }
 
-    /// Digests of `arc` in `buckets` buckets over the entries `swarm` owns
-    /// in `view`, for `waiter`: at once if every bucket's digest is valid,
-    /// otherwise after listing the others.
+    /// Digests of `arc` in `buckets` buckets over the entries `owner` keeps,
+    /// for `waiter`: at once if every bucket's digest is valid, otherwise
+    /// after listing the others.
     pub(super) fn want_digests(
         &mut self,
         now_ms: u64,
         waiter: Waiter,
-        view: Arc<RegistryView>,
-        swarm: SwarmId,
+        owner: Owner,
         arc: Arc64,
         buckets: u32,
     ) {
@@ -210,21 +234,26 @@ impl NodeCore {
             buckets,
         };
         // Only our own arc in the current view is worth caching.
-        let own = self.own_arc().is_some_and(|(v, s, a)| {
-            Arc::ptr_eq(&v, &view) && s == swarm && a == arc && buckets == self.config.sync_buckets
-        });
+        let own = match (self.own_arc(), &owner) {
+            (Some((v, s, a)), Some((view, swarm))) => {
+                Arc::ptr_eq(&v, view)
+                    && s == *swarm
+                    && a == arc
+                    && buckets == self.config.sync_buckets
+            }
+            _ => false,
+        };
         let mut batch = Batch {
             waiter,
             key,
-            view,
-            swarm,
+            owner,
             digests: vec![[0u8; 32]; buckets as usize],
             pending: 1,
             failed: None,
         };
         if !own {
-            // Someone else's arc, or an old view: one listing of it all (no
-            // caching, and never more than one read per request).
+            // Someone else's arc, or an old view: one listing of it all, in
+            // pages (no caching).
             let id = self.new_batch(batch);
             self.read_for(now_ms, id, None, arc);
             return;
@@ -260,65 +289,116 @@ impl NodeCore {
         let generation = bucket
             .and_then(|i| self.digests.gens.get(i as usize).copied())
             .unwrap_or(0);
+        let digests = match (bucket, self.digests.batches.get(&batch)) {
+            (None, Some(b)) => b.key.buckets as usize,
+            _ => 1,
+        };
         self.digests.bucket_reads += 1;
-        self.store(
-            Op::Digests(BucketRead {
-                batch,
-                bucket,
-                generation,
-            }),
-            StoreCommand::ListRange {
-                start: range.start,
-                end: range.end,
-                now_ms,
-                after: None,
-                limit: usize::MAX,
-            },
-        );
+        let read = BucketRead {
+            batch,
+            bucket,
+            generation,
+            range,
+            after: None,
+            digests: vec![SyncDigest::new(); digests],
+            valid_until_ms: u64::MAX,
+        };
+        self.read_page(now_ms, Box::new(read));
     }
 
-    /// A bucket listing for a batch came back.
-    pub(super) fn bucket_read_done(&mut self, now_ms: u64, read: BucketRead, reply: StoreReply) {
+    /// The next page of `read`.
+    fn read_page(&mut self, now_ms: u64, read: Box<BucketRead>) {
+        let command = StoreCommand::ListRange {
+            start: read.range.start,
+            end: read.range.end,
+            now_ms,
+            after: read.after,
+            limit: DIGEST_PAGE,
+        };
+        self.store(Op::Digests(read), command);
+    }
+
+    /// A page of a listing for a batch came back.
+    pub(super) fn bucket_read_done(
+        &mut self,
+        now_ms: u64,
+        mut read: Box<BucketRead>,
+        reply: StoreReply,
+    ) {
         let Some(b) = self.digests.batches.get_mut(&read.batch) else {
             return;
         };
-        b.pending = b.pending.saturating_sub(1);
-        match reply {
-            StoreReply::Entries(Ok(entries)) => {
-                let owned: Vec<PositionedEntry> = sync::owned(&b.view.map, b.swarm, entries);
-                let Some(bucket) = read.bucket else {
-                    b.digests = sync::bucket_digests(b.key.arc, b.key.buckets, &owned);
-                    return self.maybe_batch_done(now_ms, read.batch);
-                };
-                let digest =
-                    sync_digest(owned.iter().map(|PositionedEntry { entry: e, .. }| {
-                        (e.key.hash.as_bytes(), e.expiry_ms, e.tombstone)
-                    }));
-                let valid_until_ms = owned
-                    .iter()
-                    .map(|e| e.entry.expiry_ms)
-                    .min()
-                    .unwrap_or(u64::MAX);
-                if let Some(d) = b.digests.get_mut(bucket as usize) {
-                    *d = digest;
-                }
-                let key = b.key;
-                let cache = &mut self.digests;
-                if cache.key == Some(key)
-                    && cache.gens.get(bucket as usize) == Some(&read.generation)
-                    && let Some(slot) = cache.cached.get_mut(bucket as usize)
-                {
-                    *slot = Some(Cached {
-                        generation: read.generation,
-                        digest,
-                        valid_until_ms,
-                    });
-                }
+        let entries = match reply {
+            StoreReply::Entries(Ok(entries)) => entries,
+            StoreReply::Entries(Err(e)) => {
+                b.failed = Some(e);
+                b.pending = b.pending.saturating_sub(1);
+                return self.maybe_batch_done(now_ms, read.batch);
             }
-            StoreReply::Entries(Err(e)) => b.failed = Some(e),
-            _ => b.failed = Some(StoreError::WriterGone),
+            _ => {
+                b.failed = Some(StoreError::WriterGone);
+                b.pending = b.pending.saturating_sub(1);
+                return self.maybe_batch_done(now_ms, read.batch);
+            }
+        };
+        let more = entries.len() >= DIGEST_PAGE;
+        read.after = entries.last().map(PositionedEntry::cursor);
+        let owned: Vec<PositionedEntry> = match &b.owner {
+            Some((view, swarm)) => sync::owned(&view.map, *swarm, entries),
+            None => entries,
+        };
+        let (arc, n) = (b.key.arc, b.key.buckets);
+        for e in &owned {
+            let i = match read.bucket {
+                Some(_) => 0,
+                None if arc.contains(e.position) => arc.bucket_of(e.position, n) as usize,
+                None => continue,
+            };
+            if let Some(d) = read.digests.get_mut(i) {
+                d.update(
+                    e.entry.key.hash.as_bytes(),
+                    e.entry.expiry_ms,
+                    e.entry.tombstone,
+                );
+            }
+            read.valid_until_ms = read.valid_until_ms.min(e.entry.expiry_ms);
         }
-        self.maybe_batch_done(now_ms, read.batch);
+        if more {
+            return self.read_page(now_ms, read);
+        }
+        b.pending = b.pending.saturating_sub(1);
+        let BucketRead {
+            batch,
+            bucket,
+            generation,
+            digests,
+            valid_until_ms,
+            ..
+        } = *read;
+        let Some(bucket) = bucket else {
+            b.digests = digests.into_iter().map(SyncDigest::finish).collect();
+            return self.maybe_batch_done(now_ms, batch);
+        };
+        let digest = digests
+            .into_iter()
+            .next()
+            .map_or_else(|| SyncDigest::new().finish(), SyncDigest::finish);
+        if let Some(d) = b.digests.get_mut(bucket as usize) {
+            *d = digest;
+        }
+        let key = b.key;
+        let cache = &mut self.digests;
+        if cache.key == Some(key)
+            && cache.gens.get(bucket as usize) == Some(&generation)
+            && let Some(slot) = cache.cached.get_mut(bucket as usize)
+        {
+            *slot = Some(Cached {
+                generation,
+                digest,
+                valid_until_ms,
+            });
+        }
+        self.maybe_batch_done(now_ms, batch);
     }
 
     fn maybe_batch_done(&mut self, now_ms: u64, batch: u64) {

@@ -175,8 +175,8 @@ enum Op {
     Round(RoundOp),
     /// A step of the hand-off.
     HandOff(HandOffOp),
-    /// A bucket listing for cached digests.
-    Digests(BucketRead),
+    /// A page of a bucket listing for digests.
+    Digests(Box<BucketRead>),
 }
 
 /// What a timer is for.

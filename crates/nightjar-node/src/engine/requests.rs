@@ -131,15 +131,7 @@ impl NodeCore {
                 start,
                 end,
                 buckets,
-            } => self.serve(
-                now_ms,
-                id,
-                Serve::Digest {
-                    start,
-                    end,
-                    buckets,
-                },
-            ),
+            } => self.serve_digest(now_ms, id, crate::sync::Arc64 { start, end }, buckets),
             Action::SyncList { start, end, after } => {
                 self.serve(now_ms, id, Serve::List { start, end, after })
             }

@@ -15,15 +15,6 @@ use crate::sync::{self, Arc64};
 /// Which sync request a store read answers.
 #[derive(Debug)]
 pub(crate) enum Serve {
-    /// `sync_digest`.
-    Digest {
-        /// Range start.
-        start: u64,
-        /// Range end.
-        end: u64,
-        /// Buckets.
-        buckets: u32,
-    },
     /// `sync_list`: one page.
     List {
         /// Range start.
@@ -38,26 +29,16 @@ pub(crate) enum Serve {
 }
 
 impl NodeCore {
+    /// Answer `sync_digest` over `[start, end)` in `buckets` buckets: from
+    /// the digest cache over this node's own arc, from a paged listing
+    /// otherwise (see [`super::digest_cache`]).
+    pub(super) fn serve_digest(&mut self, now_ms: u64, id: RequestId, arc: Arc64, buckets: u32) {
+        let owner = self.own_arc().map(|(view, swarm, _)| (view, swarm));
+        self.want_digests(now_ms, Waiter::Serve(id), owner, arc, buckets);
+    }
+
     pub(super) fn serve(&mut self, now_ms: u64, id: RequestId, what: Serve) {
-        if let Serve::Digest {
-            start,
-            end,
-            buckets,
-        } = what
-            && let Some((view, swarm, _)) = self.own_arc()
-        {
-            let arc = Arc64 { start, end };
-            self.want_digests(now_ms, Waiter::Serve(id), view, swarm, arc, buckets);
-            return;
-        }
         let command = match &what {
-            Serve::Digest { start, end, .. } => StoreCommand::ListRange {
-                start: *start,
-                end: *end,
-                now_ms,
-                after: None,
-                limit: usize::MAX,
-            },
             // One page: the listing, the filter below and the answer are
             // bounded by the page, whatever the range holds.
             Serve::List { start, end, after } => StoreCommand::ListRange {
@@ -95,21 +76,6 @@ impl NodeCore {
         reply: StoreReply,
     ) {
         let response = match (what, reply) {
-            (
-                Serve::Digest {
-                    start,
-                    end,
-                    buckets,
-                },
-                StoreReply::Entries(Ok(entries)),
-            ) => {
-                let arc = Arc64 { start, end };
-                let entries = self.own_entries(entries);
-                Response {
-                    node_time_ms: now_ms,
-                    body: ResponseBody::Digest(sync::bucket_digests(arc, buckets, &entries)),
-                }
-            }
             (Serve::List { .. }, StoreReply::Entries(Ok(entries))) => {
                 // A full page may have more after it: continue after its
                 // last entry (shown or not: entries of other swarms are

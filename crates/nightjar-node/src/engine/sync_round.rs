@@ -145,7 +145,7 @@ impl NodeCore {
         }
         let (view, swarm, arc) = (round.view.clone(), round.swarm, round.arc);
         let buckets = self.config.sync_buckets;
-        self.want_digests(now_ms, Waiter::Round, view, swarm, arc, buckets);
+        self.want_digests(now_ms, Waiter::Round, Some((view, swarm)), arc, buckets);
     }
 
     /// Our digests for the current peer are ready: ask for the peer's.

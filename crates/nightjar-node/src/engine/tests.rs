@@ -82,6 +82,8 @@ struct Net {
     batch_writes: bool,
     /// Writes queued in that mode: (node, op, command).
     writes: Vec<(usize, OpId, nightjar_store::StoreCommand)>,
+    /// The limit of every range listing each core asked for: (node, limit).
+    listings: Vec<(usize, usize)>,
 }
 
 impl Net {
@@ -147,6 +149,7 @@ impl Net {
             late: Vec::new(),
             batch_writes: false,
             writes: Vec::new(),
+            listings: Vec::new(),
         };
         // Run the first (immediate) purges so they do not clutter the tests.
         net.advance(0);
@@ -207,6 +210,14 @@ impl Net {
             match effect {
                 Effect::Store { op, command } if self.batch_writes && command.is_write() => {
                     self.writes.push((i, op, command));
+                }
+                Effect::Store {
+                    op,
+                    command: command @ nightjar_store::StoreCommand::ListRange { limit, .. },
+                } => {
+                    self.listings.push((i, limit));
+                    let reply = self.nodes[i].store.execute(command);
+                    self.nodes[i].core.handle_store_reply(now, op, reply);
                 }
                 Effect::Reply { id, response } => match self.in_flight.remove(&(i, id)) {
                     Some((from, op)) => {
@@ -1060,5 +1071,107 @@ fn a_peer_bound_lets_the_queued_replicas_go_as_answers_come_back() {
         }
         assert_eq!(net.held(2, &alice), 10);
         assert_eq!(net.nodes[0].core.open_writes(), 0);
+    }
+}
+
+#[test]
+fn sync_answers_read_in_pages_whatever_the_range_holds() {
+    for memory in [false, true] {
+        let config = CoreConfig {
+            sync_interval_ms: 86_400_000,
+            ..CoreConfig::default()
+        };
+        let mut net = Net::with_config(memory, 3, &[0, 1, 2], &config);
+        net.batch_writes = true;
+        // 25,000 entries in one bucket of node 0's arc: more than a page of
+        // any listing.
+        let accounts = accounts_in_one_bucket(&net, 3);
+        let mut messages = Vec::new();
+        for (a, account) in accounts.iter().enumerate() {
+            let key = account.public_key();
+            let count = if a == 2 { 5_000 } else { 10_000 };
+            for n in 0..count {
+                let data = (n as u64).to_be_bytes().to_vec();
+                messages.push(nightjar_store::NewMessage {
+                    account: AccountKey::new(key.to_bytes()),
+                    namespace: 0,
+                    hash: MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data)),
+                    data,
+                    now_ms: net.now,
+                    expiry_ms: net.now + 3_600_000,
+                });
+            }
+        }
+        seed(&net, 0, &messages);
+        net.listings.clear();
+        // Digests of the own arc (nothing cached yet) ...
+        assert_eq!(served_digests(&mut net, 0, 1), listed_digests(&net, 0));
+        // ... of a range this node does not cache (another bucket count) ...
+        let (view, swarm, arc) = net.nodes[0].core.own_arc().unwrap();
+        let id = RequestId(net.next_request);
+        net.next_request += 1;
+        let peer = net.nodes[1].entry.id.0;
+        net.nodes[0].deliver(
+            net.now,
+            id,
+            Some(&peer),
+            Request::SyncDigest {
+                start: arc.start,
+                end: arc.end,
+                buckets: 16,
+            },
+        );
+        net.pump();
+        let all = net.nodes[0]
+            .store
+            .list_range(arc.start, arc.end, net.now)
+            .unwrap();
+        let expected =
+            crate::sync::bucket_digests(arc, 16, &crate::sync::owned(&view.map, swarm, all));
+        match net.answer(0, id).unwrap().body {
+            ResponseBody::Digest(d) => assert_eq!(d, expected),
+            other => panic!("{other:?}"),
+        }
+        // ... and a listing of the whole arc, page by page.
+        let mut after = None;
+        let mut listed = 0;
+        loop {
+            let id = RequestId(net.next_request);
+            net.next_request += 1;
+            net.nodes[0].deliver(
+                net.now,
+                id,
+                Some(&peer),
+                Request::SyncList {
+                    start: arc.start,
+                    end: arc.end,
+                    after,
+                },
+            );
+            net.pump();
+            let ResponseBody::Entries { entries, next, .. } = net.answer(0, id).unwrap().body
+            else {
+                panic!("expected entries")
+            };
+            listed += entries.len();
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(listed, messages.len());
+        // No store read for these answers listed more than a page: the work
+        // each input does under the node's lock is bounded by a page.
+        let reads: Vec<usize> = net
+            .listings
+            .iter()
+            .filter(|(i, _)| *i == 0)
+            .map(|(_, limit)| *limit)
+            .collect();
+        assert!(reads.len() >= 6, "paged: {reads:?}");
+        assert!(
+            reads.iter().all(|&l| l <= nightjar_wire::MAX_SYNC_ENTRIES),
+            "{reads:?}"
+        );
     }
 }

@@ -155,6 +155,21 @@ fn client_talks_only_to_its_guards_and_no_node_links_its_address_to_its_account(
         .collect();
     assert_eq!(addrs.len(), NODES, "every node has its own address");
     assert!(addrs.iter().all(|a| a.starts_with("127.0.1.")), "{addrs:?}");
+    // Every node said at startup, as a warning, what it records.
+    for node in devnet.status() {
+        let index = node["index"].as_u64().unwrap();
+        let log = devnet
+            .dir
+            .path()
+            .join(format!("node-{index}"))
+            .join("node.log");
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("WARN") && l.contains("debug_accounting is on")),
+            "node {index} gave no warning:\n{log}"
+        );
+    }
 
     let (alice, alice_id, alice_guards, alice_ip) =
         client_with_foreign_guards(&devnet.network(), &network, 20);

@@ -485,8 +485,11 @@ impl Client {
             let profile = &self.profile;
             let outcome =
                 logic::process_messages(profile.identity(), &messages, |h| profile.knows(h))?;
+            // Which message is for debug logs only: a hash links this
+            // account to a message the network carried.
             for (hash, reason) in &outcome.rejected_reasons {
-                tracing::warn!(message = %hex::encode(hash), %reason, "ignoring a message that does not open");
+                tracing::warn!(%reason, "ignoring a message that does not open");
+                tracing::debug!(message = %hex::encode(hash), "the message that does not open");
             }
             self.profile.record_incoming(
                 &node_key,

@@ -34,7 +34,7 @@ use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_registry::Registry;
 use nightjar_store::{Store, StoreConfig, StoreError};
 use tokio::sync::{Notify, watch};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::accounting::Accounting;
 use crate::config::NodeConfig;
@@ -254,6 +254,13 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     tasks.push(tokio::spawn(timers::timer_loop(shared.clone())));
     if let (Some(path), Some(seen)) = (config.registry.clone(), registry_seen) {
         tasks.push(tokio::spawn(registry_loop(shared.clone(), path, seen)));
+    }
+    if config.debug_accounting {
+        warn!(
+            "debug_accounting is on: this node records which addresses connected and which \
+             accounts each request named, and serves that at /debug/accounting; test networks \
+             only, never on a node serving real users"
+        );
     }
     // Ports only: logs at info level carry no IP address, not even the node's own.
     info!(

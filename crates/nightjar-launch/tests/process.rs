@@ -3,6 +3,8 @@
 //! answer, one runs inside the test process at the address the launch names
 //! (or the script reports in its ports file).
 
+#![allow(clippy::expect_used)]
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

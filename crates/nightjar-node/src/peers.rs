@@ -206,7 +206,7 @@ mod tests {
         let task = tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                let key = identity.public_key().to_bytes();
+                let key = nightjar_types::NodeKey::new(identity.public_key().to_bytes());
                 tokio::spawn(async move {
                     let Ok(conn) = incoming.await else { return };
                     while let Ok((mut send, mut recv)) = conn.accept_bi().await {

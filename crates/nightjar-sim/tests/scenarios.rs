@@ -2,6 +2,8 @@
 //! quorum's promise under the loss of two members per swarm, lying nodes,
 //! a healed partition, churn, and a reproducible trace.
 
+#![allow(clippy::expect_used)]
+
 use clap::Parser;
 use nightjar_sim::{Options, Report};
 

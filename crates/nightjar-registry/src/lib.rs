@@ -2,8 +2,9 @@
 //!
 //! The **registry** says which service nodes exist: each node's Ed25519
 //! identity key (its node ID) and its address. On the devnet it is a file
-//! (`registry.toml`) holding an ordered log: the genesis nodes, then join and
-//! exit events; later the log comes from a staking contract's events. The
+//! (`registry.toml`) holding an ordered log: the genesis nodes, then join,
+//! exit and contact events; on a network that follows the staking contract,
+//! `nightjar-chain` derives the same kind of log from the contract's events. The
 //! **network file** (`network.toml`) is what a client starts from: the
 //! network's name, its seed nodes, and (devnet only) where the registry file
 //! is.
@@ -234,9 +235,18 @@ fn parse_events(raw: Vec<RawEvent>) -> Result<Vec<RegistryEvent>, RegistryError>
             ("join", None) => return Err(invalid("a join needs an addr".into())),
             ("exit", None) => RegistryEvent::Exit { id },
             ("exit", Some(_)) => return Err(invalid("an exit has no addr".into())),
+            ("contact", Some(addr)) => {
+                let addr: SocketAddr = addr
+                    .parse()
+                    .map_err(|err| invalid(format!("addr {addr:?}: {err}")))?;
+                RegistryEvent::Contact {
+                    node: NodeEntry { id, addr },
+                }
+            }
+            ("contact", None) => return Err(invalid("a contact change needs an addr".into())),
             (kind, _) => {
                 return Err(invalid(format!(
-                    "kind {kind:?} is neither \"join\" nor \"exit\""
+                    "kind {kind:?} is not \"join\", \"exit\" or \"contact\""
                 )));
             }
         };
@@ -258,6 +268,11 @@ fn events_to_raw(events: &[RegistryEvent]) -> Vec<RawEvent> {
                 kind: "exit".into(),
                 node_id: id.to_string(),
                 addr: None,
+            },
+            RegistryEvent::Contact { node } => RawEvent {
+                kind: "contact".into(),
+                node_id: node.id.to_string(),
+                addr: Some(node.addr.to_string()),
             },
         })
         .collect()
@@ -288,7 +303,8 @@ fn read_bounded(path: &Path) -> Result<String, RegistryError> {
     std::fs::read_to_string(path).map_err(read_err)
 }
 
-/// The registry log (devnet form): genesis nodes, then join and exit events.
+/// The registry log (devnet form): genesis nodes, then join, exit and contact
+/// events.
 ///
 /// The whole log ([`Registry::log`]) is the genesis nodes as joins, in
 /// order, followed by `events`; replaying it ([`Registry::swarm_map`]) gives
@@ -386,7 +402,7 @@ impl Registry {
     }
 
     /// Appends `event` to the log if it fits (a join of a node not in the
-    /// network, an exit of one that is); otherwise returns
+    /// network, an exit or contact change of one that is); otherwise returns
     /// [`RegistryError::EventRejected`] and leaves the registry unchanged.
     ///
     /// This replays the whole log; it is meant for devnet tools.
@@ -563,7 +579,7 @@ mod tests {
         fn into_join(self) -> Option<NodeEntry> {
             match self {
                 RegistryEvent::Join { node } => Some(node),
-                RegistryEvent::Exit { .. } => None,
+                RegistryEvent::Exit { .. } | RegistryEvent::Contact { .. } => None,
             }
         }
     }
@@ -630,6 +646,63 @@ mod tests {
     }
 
     #[test]
+    fn contact_events_move_a_node_and_round_trip() {
+        let (a, b) = (node(1), node(2));
+        let mut reg = Registry::genesis("d", vec![a.clone(), b.clone()]);
+        let moved = NodeEntry {
+            id: a.id,
+            addr: "[2001:db8::1]:443".parse().unwrap(),
+        };
+        reg.append(RegistryEvent::Contact {
+            node: moved.clone(),
+        })
+        .unwrap();
+        let text = reg.to_toml();
+        assert!(text.contains("kind = \"contact\""), "{text}");
+        assert!(text.contains("addr = \"[2001:db8::1]:443\""), "{text}");
+        let parsed = Registry::from_toml(&text).unwrap();
+        assert_eq!(parsed, reg);
+        let map = parsed.swarm_map().unwrap();
+        assert_eq!(map.node(&a.id), Some(&moved));
+        assert_eq!(map.height(), 3);
+        // Still in genesis order (a contact change is not a join).
+        assert_eq!(parsed.live_nodes().unwrap(), vec![moved.clone(), b]);
+        assert_eq!(
+            map.members(SwarmId(0))
+                .unwrap()
+                .iter()
+                .find(|n| n.id == a.id),
+            Some(&moved)
+        );
+
+        // Of a node that is not in the network: refused.
+        let stranger = node(3);
+        assert!(matches!(
+            reg.append(RegistryEvent::Contact {
+                node: stranger.clone()
+            }),
+            Err(RegistryError::EventRejected { position: 3, .. })
+        ));
+        let head = "version = 1\nnetwork = \"d\"\n";
+        let no_addr = format!(
+            "{head}[[events]]\nkind = \"contact\"\nnode_id = \"{}\"\n",
+            a.id
+        );
+        assert!(matches!(
+            Registry::from_toml(&no_addr),
+            Err(RegistryError::InvalidEvent { index: 0, .. })
+        ));
+        let unknown = format!(
+            "{head}[[events]]\nkind = \"contact\"\nnode_id = \"{}\"\naddr = \"127.0.0.1:9\"\n",
+            stranger.id
+        );
+        assert_eq!(
+            rejection(Registry::from_toml(&unknown)),
+            Some((0, EventProblem::NotJoined(stranger.id)))
+        );
+    }
+
+    #[test]
     fn append_rejects_events_that_do_not_fit() {
         let a = node(1);
         let mut reg = Registry::genesis("d", vec![a.clone()]);
@@ -669,7 +742,7 @@ mod tests {
         reg.append(RegistryEvent::Exit { id: b.id }).unwrap();
         let last = match &reg.events[1] {
             RegistryEvent::Join { node } => node.id,
-            RegistryEvent::Exit { .. } => unreachable!(),
+            RegistryEvent::Exit { .. } | RegistryEvent::Contact { .. } => unreachable!(),
         };
         reg.append(RegistryEvent::Exit { id: last }).unwrap();
         std::fs::write(dir.path().join("registry.toml"), reg.to_toml()).unwrap();

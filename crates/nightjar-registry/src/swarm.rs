@@ -14,7 +14,8 @@
 //! **Log.** The registry log is the genesis nodes as joins, in file order,
 //! followed by the `[[events]]`, in file order. The map starts empty and
 //! applies the events one by one. A join of a node that is already in the
-//! map, or an exit of a node that is not, makes the log invalid.
+//! map, or an exit or contact change of a node that is not, makes the log
+//! invalid. A contact change replaces the node's address and moves nothing.
 //!
 //! **Orderings.** Node IDs compare as their 32 key bytes, lexicographically
 //! (the same order as their hex). *The smallest swarm* is the swarm with the
@@ -124,6 +125,13 @@ pub enum RegistryEvent {
         /// The node.
         id: NodeId,
     },
+    /// A node in the network moves to another address; it stays in its
+    /// swarm and nothing else changes (the chain's `ContactUpdated`,
+    /// `docs/PROTOCOL.md` §13.4).
+    Contact {
+        /// The node, with its new address.
+        node: NodeEntry,
+    },
 }
 
 /// A swarm's ID: its point on the 64-bit ring, shown as exactly 16 lowercase
@@ -208,8 +216,8 @@ struct Swarm {
     /// The member IDs (the source of truth; the rules work on these).
     ids: BTreeSet<NodeId>,
     /// The members' entries, in `ids` order: a function of `ids` and the
-    /// node map, rebuilt after every event that changes `ids` (a node's
-    /// entry only changes by an exit and a new join, which change `ids` too):
+    /// node map, rebuilt after every event that changes `ids` or a member's
+    /// address (a contact change):
     /// by [`SwarmMap::refresh`] after one event, by [`SwarmMap::refresh_all`]
     /// once at the end of a replay. Shared, so a caller can keep it without
     /// copying and a clone of the map shares it.
@@ -246,9 +254,9 @@ impl SwarmMap {
 
     /// Applies one event.
     ///
-    /// A join of a node already in the map or an exit of a node that is not
-    /// fails with [`RegistryError::EventRejected`] (whose `position` is this
-    /// map's height) and leaves the map unchanged.
+    /// A join of a node already in the map, or an exit or contact change of a
+    /// node that is not, fails with [`RegistryError::EventRejected`] (whose
+    /// `position` is this map's height) and leaves the map unchanged.
     pub fn apply(&mut self, event: &RegistryEvent) -> Result<(), RegistryError> {
         let result = self.apply_deferred(event);
         self.refresh();
@@ -276,6 +284,14 @@ impl SwarmMap {
                     return Err(rejected(EventProblem::NotJoined(*id)));
                 }
                 self.exit(id);
+            }
+            RegistryEvent::Contact { node } => {
+                let Some((entry, swarm)) = self.nodes.get_mut(&node.id) else {
+                    return Err(rejected(EventProblem::NotJoined(node.id)));
+                };
+                entry.addr = node.addr;
+                // Its swarm's shared entries carry the old address.
+                self.stale.insert(*swarm);
             }
         }
         self.height += 1;

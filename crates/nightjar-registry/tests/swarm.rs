@@ -169,6 +169,7 @@ fn check_transition(
     match event {
         RegistryEvent::Join { .. } => assert!(moved_nodes < MIN_SWARM_SIZE, "{moved_nodes}"),
         RegistryEvent::Exit { .. } => assert!(moved_nodes <= MIN_SWARM_SIZE, "{moved_nodes}"),
+        RegistryEvent::Contact { .. } => assert_eq!(moved_nodes, 0),
     }
 
     let (s0, s1) = (before.swarm_count(), after.swarm_count());
@@ -227,6 +228,8 @@ fn check_no_flapping(before: &SwarmMap, after: &SwarmMap, event: &RegistryEvent)
         RegistryEvent::Exit { id } => RegistryEvent::Join {
             node: before.node(id).unwrap().clone(),
         },
+        // Never changes the swarm count.
+        RegistryEvent::Contact { .. } => return,
     };
     let mut undone = after.clone();
     undone.apply(&undo).unwrap();
@@ -245,6 +248,8 @@ enum Op {
     Exit(usize),
     /// A join of a present node or an exit of an absent one.
     Invalid(usize),
+    /// A present node moves to another address.
+    Contact(usize),
 }
 
 fn op() -> impl Strategy<Value = (u8, usize)> {
@@ -282,6 +287,8 @@ fn run(
         .chain(ops.iter().map(|&(roll, pick)| {
             if roll >= 97 {
                 Op::Invalid(pick)
+            } else if roll >= 94 {
+                Op::Contact(pick)
             } else if roll < join_pct {
                 Op::Join(pick)
             } else {
@@ -294,6 +301,27 @@ fn run(
         let (want_join, pick) = match op {
             Op::Join(pick) => (true, pick),
             Op::Exit(pick) => (false, pick),
+            Op::Contact(pick) if !live.is_empty() => {
+                let mut node = pool[live[pick % live.len()]].clone();
+                node.addr.set_port(40_001 + (pick % 1000) as u16);
+                let before = map.clone();
+                let event = RegistryEvent::Contact { node: node.clone() };
+                map.apply(&event).unwrap();
+                log.push(event);
+                assert_eq!(map.height(), log.len() as u64);
+                check_invariants(&map);
+                // Only the address changed: same swarms, same members.
+                assert_eq!(map.node(&node.id), Some(&node));
+                assert_eq!(map.swarm_ids(), before.swarm_ids());
+                for id in before.swarm_ids() {
+                    let ids = |m: &SwarmMap| -> Vec<NodeId> {
+                        m.members(id).unwrap().iter().map(|n| n.id).collect()
+                    };
+                    assert_eq!(ids(&map), ids(&before));
+                }
+                continue;
+            }
+            Op::Contact(_) => continue,
             Op::Invalid(pick) => {
                 let bad = if (pick % 2 == 0 && !live.is_empty()) || absent.is_empty() {
                     RegistryEvent::Join {
@@ -373,7 +401,7 @@ proptest! {
             network: "prop".into(),
             nodes: genesis.iter().filter_map(|e| match e {
                 RegistryEvent::Join { node } => Some(node.clone()),
-                RegistryEvent::Exit { .. } => None,
+                RegistryEvent::Exit { .. } | RegistryEvent::Contact { .. } => None,
             }).collect(),
             events: rest.to_vec(),
         };

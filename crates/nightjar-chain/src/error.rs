@@ -89,7 +89,9 @@ pub enum ChainError {
     #[error("malformed registry event log: {0}")]
     BadLog(String),
     /// The follower did not catch up with the chain in the time allowed.
-    #[error("the chain follower did not catch up within {after_ms} ms (are the RPC endpoints reachable?)")]
+    #[error(
+        "the chain follower did not catch up within {after_ms} ms (are the RPC endpoints reachable?)"
+    )]
     SyncTimeout {
         /// The time allowed.
         after_ms: u64,
@@ -112,7 +114,7 @@ pub enum ChainError {
         #[source]
         source: Arc<std::io::Error>,
     },
-    /// The state file is larger than `state::MAX_STATE_FILE`; it is
+    /// The state file is larger than [`crate::state::MAX_STATE_FILE`]; it is
     /// not read.
     #[error(
         "the chain follower's state file {path} is {size} bytes, more than the limit of {limit}: \

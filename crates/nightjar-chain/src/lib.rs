@@ -37,11 +37,18 @@
 pub mod contact;
 pub mod error;
 pub mod events;
+pub mod follower;
 pub mod ledger;
+pub mod state;
 pub mod types;
 
 pub use alloy_primitives::{Address, B256, U256};
 pub use error::ChainError;
 pub use events::{ContractEvent, EVENT_TOPICS};
+pub use follower::{
+    Answer, Call, Follower, FollowerConfig, FollowerEvent, FollowerStatus, Request, RequestId,
+    Snapshot,
+};
 pub use ledger::{ChainNode, Ledger, NodeState};
+pub use state::SavedState;
 pub use types::{BlockRef, ChainLog, Header, LogPosition, RawLog};

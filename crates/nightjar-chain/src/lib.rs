@@ -39,6 +39,8 @@ pub mod error;
 pub mod events;
 pub mod follower;
 pub mod ledger;
+#[cfg(feature = "rpc")]
+pub mod rpc;
 pub mod state;
 pub mod types;
 

@@ -230,7 +230,8 @@ pub fn decode_event(topics: &[B256], data: &[u8]) -> Result<Option<ContractEvent
     };
     let words = topics.iter().copied();
     let event = if *topic0 == abi::Registered::SIGNATURE_HASH {
-        let e = abi::Registered::decode_raw_log_with_config(words, data, strict()).map_err(bad("Registered"))?;
+        let e = abi::Registered::decode_raw_log_with_config(words, data, strict())
+            .map_err(bad("Registered"))?;
         ContractEvent::Registered {
             key: e.ed25519Key,
             operator: e.operator,
@@ -256,14 +257,16 @@ pub fn decode_event(topics: &[B256], data: &[u8]) -> Result<Option<ContractEvent
             withdrawable_at: e.withdrawableAt,
         }
     } else if *topic0 == abi::Withdrawn::SIGNATURE_HASH {
-        let e = abi::Withdrawn::decode_raw_log_with_config(words, data, strict()).map_err(bad("Withdrawn"))?;
+        let e = abi::Withdrawn::decode_raw_log_with_config(words, data, strict())
+            .map_err(bad("Withdrawn"))?;
         ContractEvent::Withdrawn {
             key: e.ed25519Key,
             operator: e.operator,
             stake: e.stake,
         }
     } else if *topic0 == abi::Slashed::SIGNATURE_HASH {
-        let e = abi::Slashed::decode_raw_log_with_config(words, data, strict()).map_err(bad("Slashed"))?;
+        let e = abi::Slashed::decode_raw_log_with_config(words, data, strict())
+            .map_err(bad("Slashed"))?;
         ContractEvent::Slashed {
             key: e.ed25519Key,
             operator: e.operator,

@@ -455,7 +455,10 @@ mod tests {
             run(&mut l, &[registered(1, op(1), 0), registered(2, op(1), 1)]),
             [Outcome::Joined, Outcome::Joined]
         );
-        assert_eq!(kinds(&l), [format!("join {}", short(1)), format!("join {}", short(2))]);
+        assert_eq!(
+            kinds(&l),
+            [format!("join {}", short(1)), format!("join {}", short(2))]
+        );
         let node = l.node(&key(1)).unwrap();
         assert_eq!(node.state, NodeState::Active);
         assert_eq!(node.addr.port(), 40_001);
@@ -473,11 +476,19 @@ mod tests {
         // the owner's registration after it wins.
         let outcomes = run(
             &mut l,
-            &[junk(1, op(9), 0), registered(1, op(1), 0), junk(1, op(8), 0)],
+            &[
+                junk(1, op(9), 0),
+                registered(1, op(1), 0),
+                junk(1, op(8), 0),
+            ],
         );
         assert_eq!(
             outcomes,
-            [Outcome::IgnoredBadProof, Outcome::Joined, Outcome::IgnoredKeyTaken]
+            [
+                Outcome::IgnoredBadProof,
+                Outcome::Joined,
+                Outcome::IgnoredKeyTaken
+            ]
         );
         assert_eq!(l.node(&key(1)).unwrap().operator, op(1));
         assert_eq!(l.registration(&key(1), &op(9)), Some(false));
@@ -495,7 +506,11 @@ mod tests {
                     withdrawn(1, op(9)),
                 ]
             ),
-            [Outcome::Nothing, Outcome::Nothing, Outcome::RegistrationEnded]
+            [
+                Outcome::Nothing,
+                Outcome::Nothing,
+                Outcome::RegistrationEnded
+            ]
         );
         assert_eq!(l.registration(&key(1), &op(9)), None);
         assert_eq!(kinds(&l), [format!("join {}", short(1))]);
@@ -648,13 +663,23 @@ mod tests {
     #[test]
     fn an_exiting_node_is_listed_but_not_in_the_swarms() {
         let mut l = Ledger::new(CHAIN, contract());
-        run(&mut l, &[registered(1, op(1), 0), registered(2, op(1), 1), exit(1, op(1))]);
+        run(
+            &mut l,
+            &[
+                registered(1, op(1), 0),
+                registered(2, op(1), 1),
+                exit(1, op(1)),
+            ],
+        );
         assert_eq!(l.node(&key(1)).unwrap().state, NodeState::Exiting);
         assert_eq!(l.node_count(), 2);
         let map = SwarmMap::replay(&l.registry_events()).unwrap();
         assert_eq!(map.node_count(), 1);
         // Its key stays taken while it is exiting.
-        assert_eq!(run(&mut l, &[registered(1, op(2), 0)]), [Outcome::IgnoredKeyTaken]);
+        assert_eq!(
+            run(&mut l, &[registered(1, op(2), 0)]),
+            [Outcome::IgnoredKeyTaken]
+        );
     }
 
     #[test]

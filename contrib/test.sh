@@ -3,8 +3,11 @@
 # machine lacks, then run every test of the workspace.
 #
 # Needs: Rust (stable) and apt (Debian/Ubuntu), as root or with sudo.
-# Installs when missing: a C compiler (SQLite is built from source) and
-# libfaketime (the onion tests run a client whose clock is 10 minutes wrong).
+# Installs when missing: a C compiler (SQLite is built from source),
+# libfaketime (the onion tests run a client whose clock is 10 minutes wrong),
+# and the chain tools (anvil for the chain follower's test, through
+# contrib/chain-tools.sh: Node.js if needed, then the pinned npm packages into
+# contracts/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,5 +20,8 @@ if [ "${#apt_packages[@]}" -gt 0 ]; then
   echo "== installing ${apt_packages[*]}"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${apt_packages[@]}"
 fi
+
+echo "== chain tools (contrib/chain-tools.sh)"
+bash contrib/chain-tools.sh >/dev/null
 
 exec cargo test --workspace --locked "$@"

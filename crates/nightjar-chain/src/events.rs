@@ -228,6 +228,16 @@ pub fn decode_event(topics: &[B256], data: &[u8]) -> Result<Option<ContractEvent
     let Some(topic0) = topics.first() else {
         return Ok(None);
     };
+    if !EVENT_TOPICS.contains(topic0) {
+        return Ok(None);
+    }
+    // Every registry event has two indexed fields: three topics, no more.
+    if topics.len() != 3 {
+        return Err(ChainError::BadLog(format!(
+            "{} topics, not 3",
+            topics.len()
+        )));
+    }
     let words = topics.iter().copied();
     let event = if *topic0 == abi::Registered::SIGNATURE_HASH {
         let e = abi::Registered::decode_raw_log_with_config(words, data, strict())
@@ -403,6 +413,7 @@ mod tests {
             let mut cases = vec![
                 (topics.clone(), data[..data.len() - 1].to_vec()),
                 (topics[..2].to_vec(), data.clone()),
+                ([&topics[..], &[B256::ZERO]].concat(), data.clone()),
             ];
             let mut dirty_operator = topics.clone();
             dirty_operator[2].0[0] = 1;

@@ -18,12 +18,17 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use nightjar_chain::contact::encode_contact;
+use nightjar_chain::{
+    Address, B256, BlockRef, ChainLog, ContractEvent, LogPosition, SavedState, U256,
+};
 use nightjar_client::paths::GuardRecord;
 use nightjar_client::{Direction, GuardState, HistoryRecord, Profile};
 use nightjar_crypto::at_rest::seal_seed_with;
 use nightjar_crypto::envelope::{self, Content};
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::{Identity, PublicKey, Seed};
+use nightjar_crypto::registration::RegistrationClaim;
 use nightjar_fuzzing::{
     ENVELOPE_RECIPIENT_SEED, PROFILE_SEED, PROFILE_STATE_KEYS, TARGETS,
     profile_history_record_blob, profile_identity,
@@ -760,6 +765,180 @@ fn identity_of(seed: [u8; 32]) -> Identity {
     Identity::from_seed(Seed::from_bytes(seed))
 }
 
+/// Registry events of anvil's chain and the vectors' registry: a valid
+/// registration of identity 60 by operator 0x11…, a junk one of identity
+/// 61, a contact change, an exit, a withdrawal and a slash.
+fn chain_events() -> Vec<ContractEvent> {
+    let contract = nightjar_fuzzing::CHAIN_LOG_CONTRACT;
+    let operator = Address::repeat_byte(0x11);
+    let node = identity(60);
+    let claim = RegistrationClaim::new(
+        nightjar_fuzzing::CHAIN_LOG_CHAIN_ID,
+        contract,
+        operator.into_array(),
+        &node.public_key(),
+        0,
+    );
+    let key = B256::from(node.public_key().to_bytes());
+    let junk_key = B256::from(identity(61).public_key().to_bytes());
+    let stake = U256::from(25_000u64) * U256::from(10u64).pow(U256::from(18u64));
+    vec![
+        ContractEvent::Registered {
+            key,
+            operator,
+            contact: encode_contact(&addr(40001)),
+            signature: claim.sign(&node).expect("sign").to_vec(),
+            nonce: U256::ZERO,
+            stake,
+        },
+        ContractEvent::Registered {
+            key: junk_key,
+            operator,
+            contact: encode_contact(&"[2001:db8::1]:443".parse().expect("an address")),
+            signature: vec![0x5a; 64],
+            nonce: U256::from(1),
+            stake,
+        },
+        ContractEvent::ContactUpdated {
+            key,
+            operator,
+            contact: encode_contact(&addr(40002)),
+        },
+        ContractEvent::ExitRequested {
+            key,
+            operator,
+            withdrawable_at: U256::from(1_800_000_000u64),
+        },
+        ContractEvent::Withdrawn {
+            key,
+            operator,
+            stake,
+        },
+        ContractEvent::Slashed {
+            key: junk_key,
+            operator,
+            stake,
+            treasury: Address::repeat_byte(0xde),
+            reason: B256::repeat_byte(1),
+        },
+    ]
+}
+
+fn chain_logs() -> Corpus {
+    use nightjar_fuzzing::chain_log_input;
+    let mut c = Corpus::new();
+    let names = [
+        "registered",
+        "registered-junk-proof",
+        "contact-updated",
+        "exit-requested",
+        "withdrawn",
+        "slashed",
+    ];
+    for (name, event) in names.iter().zip(chain_events()) {
+        let (topics, data) = event.encode();
+        c.insert(format!("valid-{name}"), chain_log_input(&topics, &data));
+    }
+    let (topics, data) = chain_events()[0].encode();
+    c.insert(
+        "bad-registered-truncated".into(),
+        chain_log_input(&topics, &data[..data.len() - 1]),
+    );
+    let mut padded = data.clone();
+    padded[5 * 32 + 31] = 1; // the contact's padding
+    c.insert(
+        "bad-registered-dirty-padding".into(),
+        chain_log_input(&topics, &padded),
+    );
+    let mut operator = topics.clone();
+    operator[2].0[0] = 1;
+    c.insert(
+        "bad-registered-dirty-address-topic".into(),
+        chain_log_input(&operator, &data),
+    );
+    c.insert(
+        "bad-registered-four-topics".into(),
+        chain_log_input(&[&topics[..], &[B256::ZERO]].concat(), &data),
+    );
+    // Another event of the contract: not a registry event (neither valid nor bad).
+    c.insert(
+        "other-role-granted".into(),
+        chain_log_input(&[B256::repeat_byte(0x2f), B256::ZERO, B256::ZERO], &[]),
+    );
+    c
+}
+
+fn chain_states() -> Corpus {
+    let block = |n: u64| B256::repeat_byte(u8::try_from(n).unwrap_or(0xff));
+    let logs: Vec<ChainLog> = chain_events()
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let (topics, data) = event.encode();
+            let number = 10 + 2 * i as u64;
+            ChainLog {
+                position: LogPosition {
+                    block: number,
+                    index: 0,
+                },
+                block_hash: block(number),
+                topics,
+                data,
+                event,
+            }
+        })
+        .collect();
+    let state = SavedState {
+        chain_id: nightjar_fuzzing::CHAIN_LOG_CHAIN_ID,
+        contract: Address::from(nightjar_fuzzing::CHAIN_LOG_CONTRACT),
+        start_block: 5,
+        processed: Some(BlockRef {
+            number: 30,
+            hash: block(30),
+        }),
+        checkpoints: vec![
+            BlockRef {
+                number: 20,
+                hash: block(20),
+            },
+            BlockRef {
+                number: 30,
+                hash: block(30),
+            },
+        ],
+        logs,
+    };
+    let empty = SavedState {
+        processed: None,
+        checkpoints: Vec::new(),
+        logs: Vec::new(),
+        ..state.clone()
+    };
+    let text = String::from_utf8(state.encode()).expect("JSON");
+    let mut c = Corpus::new();
+    c.insert("valid-state".into(), state.encode());
+    c.insert("valid-state-empty".into(), empty.encode());
+    c.insert(
+        "bad-state-version-2".into(),
+        text.replacen("\"version\":1", "\"version\":2", 1)
+            .into_bytes(),
+    );
+    c.insert(
+        "bad-state-truncated".into(),
+        text.as_bytes()[..text.len() / 2].to_vec(),
+    );
+    let mut unsorted = state.clone();
+    unsorted.logs.swap(0, 1);
+    c.insert("bad-state-logs-out-of-order".into(), unsorted.encode());
+    let mut past = state;
+    past.processed = Some(BlockRef {
+        number: 19,
+        hash: block(19),
+    });
+    c.insert("bad-state-logs-past-processed".into(), past.encode());
+    c
+}
+
 fn main() {
     // With target names as arguments, only those corpora are rewritten.
     let only: Vec<String> = std::env::args().skip(1).collect();
@@ -774,6 +953,8 @@ fn main() {
     corpora.insert("node_config", node_configs(&root));
     corpora.insert("profile_files", profile_files());
     corpora.insert("onion_layer", onion_layers());
+    corpora.insert("chain_log", chain_logs());
+    corpora.insert("chain_state", chain_states());
 
     let mut total = 0;
     for (target, function) in TARGETS {

@@ -3,7 +3,7 @@
 //!
 //! Each function feeds the bytes to one decoder of outside input (a wire
 //! frame, an envelope, an onion layer, a TOML file, a key file, a profile's
-//! files), and when
+//! files, a chain log, the chain follower's state file), and when
 //! the decoder accepts them checks what must then hold: the value re-encodes
 //! and decodes back to itself, related decoders agree, an altered ciphertext
 //! never opens. Bad input must only ever give an `Err`; **a panic in here is a
@@ -24,6 +24,7 @@
 //! regenerates the valid inputs of the seed corpora with the real encoders.
 
 mod account;
+mod chain;
 mod envelope;
 mod keyfile;
 mod node_config;
@@ -33,6 +34,10 @@ mod registry;
 mod wire;
 
 pub use account::account_text;
+pub use chain::{
+    CHAIN_LOG_CHAIN_ID, CHAIN_LOG_CONTRACT, chain_log, chain_log_input, chain_log_parts,
+    chain_state,
+};
 pub use envelope::{ENVELOPE_RECIPIENT_SEED, envelope_open};
 pub use keyfile::keyfile;
 pub use node_config::node_config;
@@ -58,4 +63,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("node_config", node_config),
     ("profile_files", profile_files),
     ("onion_layer", onion_layer),
+    ("chain_log", chain_log),
+    ("chain_state", chain_state),
 ];

@@ -180,6 +180,13 @@ fn accepts(target: &str, data: &[u8]) -> bool {
                 Identity::from_seed(Seed::from_bytes(nightjar_fuzzing::ONION_NODE_SEEDS[0]));
             nightjar_crypto::onion::peel(&relay, ek, layer).is_ok()
         }),
+        "chain_log" => nightjar_fuzzing::chain_log_parts(data).is_some_and(|(topics, body)| {
+            matches!(
+                nightjar_chain::events::decode_event(&topics, body),
+                Ok(Some(_))
+            )
+        }),
+        "chain_state" => nightjar_chain::SavedState::decode(data).is_ok(),
         other => panic!("no acceptance check for target {other}"),
     }
 }

@@ -196,9 +196,10 @@ pub struct ChainFollower {
 
 impl ChainFollower {
     /// A follower of `config` over `urls` (one per endpoint, in the order of
-    /// preference among equally advanced endpoints), each call limited to
-    /// `request_timeout`; resumes from the state file at `state_path` if it
-    /// exists, and keeps it up to date.
+    /// preference among equally advanced endpoints; `config.endpoints` is
+    /// set to their number), each call limited to `request_timeout`; resumes
+    /// from the state file at `state_path` if it exists, and keeps it up to
+    /// date.
     ///
     /// Fails on an invalid configuration or URL, or an unreadable, corrupt
     /// or mismatched state file (nothing is followed then: move the file
@@ -329,5 +330,41 @@ impl ChainFollower {
         state::save(path, &self.core.saved_state())?;
         self.core.mark_saved();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_transport::TransportErrorKind;
+
+    #[test]
+    fn errors_never_carry_the_url() {
+        let url = "https://rpc.example/v2/SECRET-API-KEY";
+        let error = TransportErrorKind::custom_str(&format!(
+            "error sending request for url ({url}/): connection refused"
+        ));
+        let message = classify(3, url, error).to_string();
+        assert!(!message.contains("SECRET"), "{message}");
+        assert!(message.contains("<endpoint #3>"), "{message}");
+        assert!(message.starts_with("RPC endpoint #3:"), "{message}");
+    }
+
+    #[test]
+    fn only_http_urls_are_endpoints() {
+        let contract = Address::repeat_byte(1);
+        let timeout = Duration::from_secs(1);
+        for bad in ["ws://127.0.0.1:8545", "127.0.0.1:8545", "not a url"] {
+            assert!(matches!(
+                RpcEndpoints::new(
+                    &["http://127.0.0.1:1".into(), bad.into()],
+                    contract,
+                    timeout
+                ),
+                Err(ChainError::InvalidEndpoint { endpoint: 1, .. })
+            ));
+        }
+        let ok = RpcEndpoints::new(&["https://x.example/k".into()], contract, timeout);
+        assert!(ok.is_ok_and(|e| e.len() == 1));
     }
 }

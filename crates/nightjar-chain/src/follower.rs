@@ -74,11 +74,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
-use nightjar_registry::{Registry, RegistryEvent};
+use nightjar_registry::{ChainOrigin, Registry, RegistryEvent, StakedNode, StakedState};
 
 use crate::error::ChainError;
 use crate::events::decode_event;
-use crate::ledger::{ChainNode, Ledger};
+use crate::ledger::{ChainNode, Ledger, NodeState};
 use crate::state::SavedState;
 use crate::types::{BlockRef, ChainLog, Header, LogPosition, RawLog};
 
@@ -260,8 +260,17 @@ pub enum FollowerEvent {
 /// a client replays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// The chain followed (its EIP-155 ID).
+    pub chain_id: u64,
+    /// The registry contract followed.
+    pub contract: Address,
     /// The block it was derived at (the last processed block).
     pub block: BlockRef,
+    /// The block of the last registry contract log it reflects (`None`
+    /// before the first): what the served registry names
+    /// ([`Snapshot::registry`]), the same on every follower that has
+    /// processed that block, however far past it each one is.
+    pub last_log_block: Option<BlockRef>,
     /// Every node (active and exiting), by key.
     pub nodes: Arc<[ChainNode]>,
     /// The registry log, in chain order.
@@ -269,12 +278,38 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The registry log as a [`Registry`] of network `network`.
+    /// The registry log as a [`Registry`] of network `network`, with its
+    /// `[chain]` section: chain, contract, the block of the last contract
+    /// log it reflects (block 0 and a zero hash before any), and every
+    /// registered node with its operator, stake and state
+    /// (`docs/PROTOCOL.md` §7). Every follower that has processed the same
+    /// logs writes the same registry, byte for byte.
     pub fn registry(&self, network: &str) -> Registry {
+        let mut nodes: Vec<StakedNode> = self
+            .nodes
+            .iter()
+            .map(|n| StakedNode {
+                node: n.entry(),
+                operator: n.operator.into_array(),
+                stake: n.stake.to_string(),
+                state: match n.state {
+                    NodeState::Active => StakedState::Active,
+                    NodeState::Exiting => StakedState::Exiting,
+                },
+            })
+            .collect();
+        nodes.sort_by_key(|n| n.node.id);
         Registry {
             network: network.to_owned(),
             nodes: Vec::new(),
             events: self.events.to_vec(),
+            chain: Some(ChainOrigin {
+                chain_id: self.chain_id,
+                contract: self.contract.into_array(),
+                block: self.last_log_block.map_or(0, |b| b.number),
+                block_hash: self.last_log_block.map_or([0; 32], |b| b.hash.0),
+                nodes,
+            }),
         }
     }
 }
@@ -1183,7 +1218,13 @@ impl Follower {
             ),
         };
         self.published = Some(Arc::new(Snapshot {
+            chain_id: self.config.chain_id,
+            contract: self.config.contract,
             block: tip,
+            last_log_block: self.processed.logs.last().map(|l| BlockRef {
+                number: l.position.block,
+                hash: l.block_hash,
+            }),
             nodes,
             events,
         }));

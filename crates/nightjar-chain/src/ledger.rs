@@ -309,6 +309,7 @@ impl Ledger {
             network: network.to_owned(),
             nodes: Vec::new(),
             events: self.registry_events(),
+            chain: None,
         }
     }
 }

@@ -135,7 +135,7 @@ mod tests {
         Ok(Response {
             node_time_ms: 1,
             body: ResponseBody::Registry {
-                height: u64::try_from(registry.log().len()).unwrap(),
+                height: registry.height(),
                 hash: nightjar_crypto::hash::registry_snapshot_hash(text.as_bytes()),
                 text,
             },

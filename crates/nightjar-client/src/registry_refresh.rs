@@ -23,7 +23,7 @@ impl SnapshotId {
     pub fn of(registry: &Registry) -> SnapshotId {
         SnapshotId {
             hash: nightjar_crypto::hash::registry_snapshot_hash(registry.to_toml().as_bytes()),
-            height: u64::try_from(registry.log().len()).unwrap_or(u64::MAX),
+            height: registry.height(),
         }
     }
 }

@@ -67,9 +67,14 @@ pub struct NodeConfig {
     #[serde(default = "default_log")]
     pub log: String,
     /// The registry file (devnet form); the node re-reads it when it changes.
-    /// Without one the node serves every account alone.
+    /// Without one (and without `[chain]`) the node serves every account
+    /// alone.
     #[serde(default)]
     pub registry: Option<PathBuf>,
+    /// Follow the staking contract on an EVM chain for the registry
+    /// (`[chain]`, `docs/OPERATING.md`); excludes `registry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainConfig>,
     /// Durable copies a store needs before it is acknowledged; default a
     /// majority of the account's swarm.
     #[serde(default)]
@@ -105,6 +110,89 @@ pub struct NodeConfig {
     /// never enable it on a node that serves real users.
     #[serde(default)]
     pub debug_accounting: bool,
+}
+
+/// The `[chain]` section: where the registry contract is and how to follow
+/// it (`docs/PROTOCOL.md` §13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// The network's name, written into the registry the node serves
+    /// (clients refuse another network's registry).
+    pub network: String,
+    /// JSON-RPC endpoints (`http://` or `https://`), in order of preference;
+    /// at least one. They are never logged (an URL may hold an API key).
+    pub rpc: Vec<String>,
+    /// The chain ID every endpoint must report.
+    pub chain_id: u64,
+    /// The registry contract's address, `0x` and 40 hex digits.
+    pub contract: String,
+    /// The first block to read (the contract's deployment block).
+    #[serde(default)]
+    pub start_block: u64,
+    /// How many blocks behind the head the node's registry stays.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u64,
+    /// Milliseconds between polls of the chain.
+    #[serde(default = "default_chain_poll")]
+    pub poll_interval_ms: u64,
+    /// After this many seconds without the chain advancing or without
+    /// catching up, the node reports its registry stale (it keeps it).
+    #[serde(default = "default_stale_after")]
+    pub stale_after_secs: u64,
+    /// Seconds the node waits at start for a first registry when it has no
+    /// saved chain state; it refuses to start without one.
+    #[serde(default = "default_initial_sync")]
+    pub initial_sync_secs: u64,
+    /// Where the follower keeps its position; default
+    /// `data_dir/chain-state.json`.
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
+}
+
+fn default_confirmations() -> u64 {
+    nightjar_chain::follower::DEFAULT_CONFIRMATIONS
+}
+fn default_chain_poll() -> u64 {
+    nightjar_chain::follower::DEFAULT_POLL_INTERVAL_MS
+}
+fn default_stale_after() -> u64 {
+    nightjar_chain::follower::DEFAULT_STALE_AFTER_MS / 1000
+}
+fn default_initial_sync() -> u64 {
+    120
+}
+
+impl ChainConfig {
+    /// The contract address, parsed.
+    pub fn contract_address(&self) -> Result<nightjar_chain::Address, ConfigError> {
+        let digits = self.contract.strip_prefix("0x").unwrap_or("");
+        let bytes = hex::decode(digits).ok().filter(|b| b.len() == 20);
+        bytes
+            .map(|b| nightjar_chain::Address::from_slice(&b))
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "chain.contract",
+                reason: format!("{:?} is not 0x and 40 hex digits", self.contract),
+            })
+    }
+
+    /// The follower's configuration.
+    pub fn follower_config(&self) -> Result<nightjar_chain::FollowerConfig, ConfigError> {
+        let mut config = nightjar_chain::FollowerConfig::new(
+            self.chain_id,
+            self.contract_address()?,
+            self.rpc.len(),
+        );
+        config.start_block = self.start_block;
+        config.confirmations = self.confirmations;
+        config.poll_interval_ms = self.poll_interval_ms;
+        config.stale_after_ms = self.stale_after_secs.saturating_mul(1000);
+        config.validate().map_err(|e| ConfigError::Invalid {
+            key: "chain",
+            reason: e.to_string(),
+        })?;
+        Ok(config)
+    }
 }
 
 fn default_max_messages() -> u64 {
@@ -155,6 +243,7 @@ impl NodeConfig {
             max_batch: default_max_batch(),
             log: default_log(),
             registry: None,
+            chain: None,
             write_quorum: None,
             sync_interval_secs: default_sync_interval(),
             request_read_timeout_ms: default_request_read_timeout(),
@@ -199,6 +288,15 @@ impl NodeConfig {
     /// The database path.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("messages.sqlite")
+    }
+
+    /// The chain follower's state file, if the node follows a chain.
+    pub fn chain_state_path(&self) -> Option<PathBuf> {
+        self.chain.as_ref().map(|c| {
+            c.state_file
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("chain-state.json"))
+        })
     }
 
     /// Check ranges and the admin address (which must be loopback: metrics are
@@ -260,6 +358,22 @@ impl NodeConfig {
                 reason: "must be at least 1".into(),
             });
         }
+        if let Some(chain) = &self.chain {
+            if self.registry.is_some() {
+                return Err(ConfigError::Invalid {
+                    key: "registry",
+                    reason: "a node follows either a registry file or a chain ([chain]), not both"
+                        .into(),
+                });
+            }
+            if chain.network.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "chain.network",
+                    reason: "must name the network".into(),
+                });
+            }
+            chain.follower_config()?;
+        }
         Ok(())
     }
 }
@@ -316,6 +430,48 @@ mod tests {
                 matches!(bad.validate(), Err(ConfigError::Invalid { .. })),
                 "case {i}"
             );
+        }
+    }
+
+    #[test]
+    fn a_chain_section_parses_with_defaults_and_excludes_a_registry_file() {
+        let text = "listen = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\n\n[chain]\n\
+                    network = \"nightjar-devnet\"\nrpc = [\"http://127.0.0.1:8545\"]\n\
+                    chain_id = 31337\ncontract = \"0x5fbdb2315678afecb367f032d93f642f64180aa3\"\n";
+        let c = NodeConfig::from_toml(text).unwrap();
+        c.validate().unwrap();
+        let chain = c.chain.as_ref().unwrap();
+        assert_eq!(
+            chain.confirmations,
+            nightjar_chain::follower::DEFAULT_CONFIRMATIONS
+        );
+        assert_eq!(
+            c.chain_state_path(),
+            Some(PathBuf::from("/tmp/x/chain-state.json"))
+        );
+        assert_eq!(NodeConfig::from_toml(&c.to_toml()).unwrap(), c);
+        let follower = chain.follower_config().unwrap();
+        assert_eq!(follower.chain_id, 31337);
+        assert_eq!(follower.endpoints, 1);
+
+        let mut both = c.clone();
+        both.registry = Some("registry.toml".into());
+        assert!(matches!(
+            both.validate(),
+            Err(ConfigError::Invalid {
+                key: "registry",
+                ..
+            })
+        ));
+        for bad in [
+            |c: &mut ChainConfig| c.contract = "5fbdb2315678afecb367f032d93f642f64180aa3".into(),
+            |c: &mut ChainConfig| c.contract = "0x5fbd".into(),
+            |c: &mut ChainConfig| c.rpc.clear(),
+            |c: &mut ChainConfig| c.network.clear(),
+        ] {
+            let mut wrong = c.clone();
+            bad(wrong.chain.as_mut().unwrap());
+            assert!(wrong.validate().is_err(), "{:?}", wrong.chain);
         }
     }
 

@@ -68,6 +68,14 @@ pub struct Metrics {
     pub peer_requests_queued: Gauge,
     /// Tasks alive in the node's runtime (set when scraped).
     pub runtime_tasks: Gauge,
+    /// The registry's height in use (`docs/PROTOCOL.md` §12: the chain block
+    /// it was derived at, or the number of events of a registry file).
+    pub registry_height: Gauge,
+    /// 1 while the chain follower reports its registry stale (the chain or
+    /// every endpoint stopped; the node keeps its last registry), else 0.
+    pub registry_stale: Gauge,
+    /// Calls to chain RPC endpoints that failed or answered wrongly.
+    pub chain_rpc_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -97,6 +105,9 @@ impl Metrics {
         let peer_requests_in_flight = Gauge::default();
         let peer_requests_queued = Gauge::default();
         let runtime_tasks = Gauge::default();
+        let registry_height = Gauge::default();
+        let registry_stale = Gauge::default();
+        let chain_rpc_failures = Counter::default();
         registry.register("requests", "Requests answered", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -160,6 +171,21 @@ impl Metrics {
             "Tasks alive in the node's runtime",
             runtime_tasks.clone(),
         );
+        registry.register(
+            "registry_height",
+            "Height of the registry in use (chain block, or events of a registry file)",
+            registry_height.clone(),
+        );
+        registry.register(
+            "registry_stale",
+            "1 while the chain follower reports the registry stale",
+            registry_stale.clone(),
+        );
+        registry.register(
+            "chain_rpc_failures",
+            "Chain RPC calls that failed or answered wrongly",
+            chain_rpc_failures.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -177,6 +203,9 @@ impl Metrics {
             peer_requests_in_flight,
             peer_requests_queued,
             runtime_tasks,
+            registry_height,
+            registry_stale,
+            chain_rpc_failures,
         }
     }
 

@@ -16,6 +16,7 @@
 //! This crate does no networking and reads files only in [`Registry::load`]
 //! and [`NetworkFile::load`]; both formats are specified in `docs/PROTOCOL.md`.
 
+pub mod chain;
 pub mod swarm;
 
 use std::cmp::Ordering;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use nightjar_crypto::identity::PublicKey;
 use serde::{Deserialize, Serialize};
 
+pub use chain::{ChainOrigin, StakedNode, StakedState};
 pub use swarm::{
     MAX_SWARM_SIZE, MIN_SWARM_SIZE, ParseSwarmIdError, RegistryEvent, SwarmId, SwarmMap,
     TARGET_SWARM_SIZE,
@@ -182,6 +184,8 @@ struct RawRegistry {
     nodes: Vec<RawNode>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     events: Vec<RawEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chain: Option<chain::RawChain>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -319,6 +323,10 @@ pub struct Registry {
     pub nodes: Vec<NodeEntry>,
     /// The events after genesis, in order (`[[events]]`).
     pub events: Vec<RegistryEvent>,
+    /// For a registry derived from the staking contract (`[chain]`): the
+    /// chain, contract and block it was derived at, and every registered
+    /// node. `None` for a hand-made (devnet file) registry.
+    pub chain: Option<ChainOrigin>,
 }
 
 impl Registry {
@@ -344,8 +352,12 @@ impl Registry {
             network: raw.network,
             nodes: parse_nodes(raw.nodes)?,
             events: parse_events(raw.events)?,
+            chain: raw.chain.map(ChainOrigin::from_raw).transpose()?,
         };
-        registry.swarm_map()?;
+        let live = registry.live_nodes()?;
+        if let Some(chain) = &registry.chain {
+            chain.check_against(&live)?;
+        }
         Ok(registry)
     }
 
@@ -355,6 +367,17 @@ impl Registry {
             network: network.into(),
             nodes,
             events: Vec::new(),
+            chain: None,
+        }
+    }
+
+    /// The snapshot's height (`docs/PROTOCOL.md` §12), by which clients
+    /// order snapshots: the block it was derived at for a chain registry,
+    /// otherwise the number of events in the whole log.
+    pub fn height(&self) -> u64 {
+        match &self.chain {
+            Some(chain) => chain.block,
+            None => u64::try_from(self.nodes.len() + self.events.len()).unwrap_or(u64::MAX),
         }
     }
 
@@ -424,6 +447,7 @@ impl Registry {
             network: self.network.clone(),
             nodes: to_raw(&self.nodes),
             events: events_to_raw(&self.events),
+            chain: self.chain.as_ref().map(ChainOrigin::to_raw),
         };
         // A struct of strings and vectors always serializes.
         toml::to_string(&raw).unwrap_or_default()
@@ -552,6 +576,7 @@ mod tests {
             network: "devnet".into(),
             nodes: vec![node(1), node(2)],
             events: Vec::new(),
+            chain: None,
         };
         assert_eq!(Registry::from_toml(&reg.to_toml()).unwrap(), reg);
     }
@@ -770,6 +795,7 @@ mod tests {
             network: "d".into(),
             nodes: vec![n.clone(), n],
             events: Vec::new(),
+            chain: None,
         };
         assert!(matches!(
             Registry::from_toml(&dup.to_toml()),

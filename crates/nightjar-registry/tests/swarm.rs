@@ -404,6 +404,7 @@ proptest! {
                 RegistryEvent::Exit { .. } | RegistryEvent::Contact { .. } => None,
             }).collect(),
             events: rest.to_vec(),
+            chain: None,
         };
         let parsed = Registry::from_toml(&registry.to_toml()).unwrap();
         prop_assert_eq!(&parsed, &registry);

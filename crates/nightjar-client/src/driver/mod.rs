@@ -187,7 +187,7 @@ impl Client {
         };
         let offered = registry_refresh::SnapshotId {
             hash,
-            height: u64::try_from(registry.log().len()).unwrap_or(u64::MAX),
+            height: registry.height(),
         };
         if registry_refresh::should_adopt(current, offered) {
             self.adopt(&registry)?;

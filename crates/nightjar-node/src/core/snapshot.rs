@@ -16,7 +16,7 @@ impl RegistrySnapshot {
     pub fn of(registry: &nightjar_registry::Registry) -> RegistrySnapshot {
         let text = registry.to_toml();
         RegistrySnapshot {
-            height: u64::try_from(registry.log().len()).unwrap_or(u64::MAX),
+            height: registry.height(),
             hash: nightjar_crypto::hash::registry_snapshot_hash(text.as_bytes()),
             text: text.into(),
         }

@@ -15,11 +15,13 @@
 //! - [`limits`]: connection counts and token buckets (transport policy);
 //! - [`admin`]: the loopback metrics/health server.
 //!
-//! The registry file is polled here (it is I/O); each version becomes one
+//! The registry file is polled here (it is I/O), or the registry contract
+//! followed on its chain ([`chain`]); each version becomes one
 //! [`RegistryView`] handed to the core.
 
 mod accept;
 mod admin;
+mod chain;
 mod effects;
 mod limits;
 mod timers;
@@ -85,6 +87,11 @@ pub enum NodeError {
     /// The registry file is unusable.
     #[error("registry: {0}")]
     Registry(#[from] nightjar_registry::RegistryError),
+    /// The chain could not be followed at start (no saved state and no
+    /// registry from the chain in time, a bad state file, every endpoint on
+    /// another chain).
+    #[error("chain registry: {0}")]
+    Chain(#[source] nightjar_chain::ChainError),
     /// The admin address could not be bound.
     #[error("cannot bind admin address {addr}: {source}")]
     Admin {
@@ -185,10 +192,20 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     // (e.g. a launcher listing the ports this node is about to bind) is
     // seen by the registry loop.
     let registry_seen = config.registry.as_deref().map(registry_stamp);
-    let view = match &config.registry {
-        Some(path) => Some(RegistryView::of_registry(&Registry::load(path)?)?),
-        None => None,
+    let mut following = None;
+    let view = match (&config.registry, &config.chain) {
+        (Some(path), _) => Some(RegistryView::of_registry(&Registry::load(path)?)?),
+        (None, Some(chain_config)) => {
+            let (f, view) = chain::start(&config, chain_config).await?;
+            following = Some(f);
+            Some(view)
+        }
+        (None, None) => None,
     };
+    let registry_height = view
+        .as_ref()
+        .and_then(|v| v.snapshot.as_ref())
+        .map_or(0, |s| s.height);
     let endpoint = nightjar_transport::server_endpoint(&identity, config.listen)?;
     let listen =
         endpoint
@@ -252,8 +269,15 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         shared.clone(),
     )));
     tasks.push(tokio::spawn(timers::timer_loop(shared.clone())));
+    shared
+        .metrics
+        .registry_height
+        .set(i64::try_from(registry_height).unwrap_or(i64::MAX));
     if let (Some(path), Some(seen)) = (config.registry.clone(), registry_seen) {
         tasks.push(tokio::spawn(registry_loop(shared.clone(), path, seen)));
+    }
+    if let Some(following) = following {
+        tasks.push(tokio::spawn(chain::chain_loop(shared.clone(), following)));
     }
     if config.debug_accounting {
         warn!(
@@ -310,6 +334,10 @@ async fn registry_loop(shared: Arc<Shared>, path: std::path::PathBuf, mut seen: 
                 let height = view.map.height();
                 let view = Arc::new(view);
                 effects::input(&shared, |core| core.set_registry(unix_now_ms(), view));
+                shared
+                    .metrics
+                    .registry_height
+                    .set(i64::try_from(height).unwrap_or(i64::MAX));
                 info!(height, "registry changed; swarm map updated");
             }
             // A half-written file: try again on the next poll.

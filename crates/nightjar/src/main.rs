@@ -6,6 +6,7 @@
 
 mod demo;
 mod devnet;
+mod registry_cmd;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -82,6 +83,20 @@ enum Command {
     Swarm {
         /// The Account ID (nj1…).
         account_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the node registry as this client sees it (every registered
+    /// node, its contact, stake and state, and the chain block it reflects).
+    Registry {
+        /// Also read the registry contract through this JSON-RPC endpoint
+        /// (repeatable) and say whether it agrees.
+        #[arg(long)]
+        rpc: Vec<String>,
+        /// With --rpc: how many blocks behind the chain's head to read.
+        #[arg(long, default_value_t = nightjar_chain::follower::DEFAULT_CONFIRMATIONS)]
+        confirmations: u64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -298,6 +313,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+        }
+        Command::Registry {
+            rpc,
+            confirmations,
+            json,
+        } => {
+            let network = network_file(&cli)?;
+            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
+            let (registry, fresh) = client.registry();
+            let (registry, fresh) = (registry.clone(), fresh);
+            client.close().await;
+            registry_cmd::show(&registry, fresh, rpc, *confirmations, *json).await
         }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,

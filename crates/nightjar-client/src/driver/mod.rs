@@ -37,6 +37,10 @@ pub struct Client {
     network: String,
     map: SwarmMap,
     nodes: Vec<NodeEntry>,
+    /// The registry snapshot in use.
+    registry: Registry,
+    /// Whether the last attempt to refresh it got an answer.
+    registry_fresh: bool,
     registry_hash: [u8; 32],
     registry_height: u64,
     endpoint: quinn::Endpoint,
@@ -82,6 +86,8 @@ impl Client {
             network: network.network.clone(),
             map: SwarmMap::new(),
             nodes: Vec::new(),
+            registry: Registry::genesis(network.network.clone(), Vec::new()),
+            registry_fresh: false,
             registry_hash: [0; 32],
             registry_height: 0,
             endpoint,
@@ -108,6 +114,7 @@ impl Client {
                 let registry = client.bootstrap(network).await?;
                 client.adopt(&registry)?;
                 client.save_registry(&registry)?;
+                client.registry_fresh = true;
             }
         }
         Ok(client)
@@ -121,6 +128,7 @@ impl Client {
         self.registry_height = id.height;
         self.nodes = map.nodes();
         self.map = map;
+        self.registry = registry.clone();
         if self.paths.ensure_guards(&self.nodes, &mut pick) {
             self.save_guards()?;
         }
@@ -173,6 +181,7 @@ impl Client {
     /// Ask a random node, through a path, for the current registry snapshot,
     /// and adopt it when it is newer than the one in use.
     pub async fn refresh_registry(&mut self) -> Result<(), ClientError> {
+        self.registry_fresh = false;
         let candidates = registry_refresh::refresh_candidates(&self.nodes, self.paths.guards());
         let Some(dest) = candidates.get(pick(candidates.len())).cloned() else {
             return Ok(());
@@ -181,6 +190,7 @@ impl Client {
             .call(&dest, &Request::GetRegistry, Duration::from_secs(2))
             .await?;
         let (hash, registry) = bootstrap::registry_of(resp, &self.network)?;
+        self.registry_fresh = true;
         let current = registry_refresh::SnapshotId {
             hash: self.registry_hash,
             height: self.registry_height,
@@ -194,6 +204,14 @@ impl Client {
             self.save_registry(&registry)?;
         }
         Ok(())
+    }
+
+    /// The registry snapshot in use, and whether the last attempt to
+    /// refresh it from the network (at connect, or
+    /// [`Client::refresh_registry`]) got an answer: `false` means it may be
+    /// out of date.
+    pub fn registry(&self) -> (&Registry, bool) {
+        (&self.registry, self.registry_fresh)
     }
 
     /// The profile.

@@ -169,6 +169,26 @@ async fn follows_a_real_chain_through_a_reorg_and_a_restart() {
     })
     .await;
     assert_eq!(SwarmMap::replay(&exited.events).unwrap().node_count(), 1);
+    // The registry a node serves from it: the [chain] section lists both
+    // nodes (one exiting) at the block of the exit's log, and reads back.
+    let served = exited.registry("anvil");
+    let origin = served.chain.as_ref().unwrap();
+    assert_eq!(origin.nodes.len(), 2);
+    assert_eq!(
+        origin.block,
+        exited.last_log_block.unwrap().number,
+        "the block of the last contract log"
+    );
+    assert_eq!(served.height(), origin.block);
+    let text = served.to_toml();
+    assert_eq!(
+        nightjar_registry::Registry::from_toml(&text).unwrap(),
+        served
+    );
+    // Read further along the chain with nothing new: the same text.
+    anvil.mine(3).await;
+    let (later, _) = follow_until(&mut follower, |s| s.block.number > exited.block.number).await;
+    assert_eq!(later.registry("anvil").to_toml(), text);
 
     // Restart across a reorganisation below the saved position: node 5
     // registers and is saved; the chain then reverts to before it and grows

@@ -60,11 +60,7 @@ async fn check_against_rpc(
     rpc: &[String],
     confirmations: u64,
 ) -> anyhow::Result<RpcCheck> {
-    let mut config = FollowerConfig::new(
-        chain.chain_id,
-        Address::from(chain.contract),
-        rpc.len(),
-    );
+    let mut config = FollowerConfig::new(chain.chain_id, Address::from(chain.contract), rpc.len());
     config.confirmations = confirmations;
     let mut follower = ChainFollower::open(config, rpc, None, RPC_TIMEOUT)?;
     let snapshot = follower

@@ -1,5 +1,6 @@
 //! A node process started (and detached) by an earlier run, known by its
-//! recorded pid.
+//! recorded pid — a `nightjar-node`, or another program a devnet runs beside
+//! its nodes (its chain node, `anvil`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,15 +20,24 @@ const EXIT_POLL: Duration = Duration::from_millis(20);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DetachedNode {
     pid: u32,
+    program: String,
     config: PathBuf,
 }
 
 impl DetachedNode {
     /// The process `pid`, which was started with `--config config`.
     pub fn new(pid: u32, config: impl AsRef<Path>) -> DetachedNode {
+        DetachedNode::of_program(pid, NODE_BINARY_NAME, config)
+    }
+
+    /// The process `pid` of another program (named `program`, e.g.
+    /// `anvil`) that was started with `marker` as one of its arguments (a
+    /// path that only this process names, such as its state file).
+    pub fn of_program(pid: u32, program: &str, marker: impl AsRef<Path>) -> DetachedNode {
         DetachedNode {
             pid,
-            config: config.as_ref().to_path_buf(),
+            program: program.to_owned(),
+            config: marker.as_ref().to_path_buf(),
         }
     }
 
@@ -36,7 +46,9 @@ impl DetachedNode {
         self.pid
     }
 
-    /// Whether the pid is a live `nightjar-node` process on this configuration.
+    /// Whether the pid is a live process of the program (`nightjar-node`
+    /// unless [`DetachedNode::of_program`] named another) with this
+    /// configuration (or marker) among its arguments.
     pub fn is_running(&self) -> bool {
         if matches!(proc_stats::state(self.pid), Some('Z' | 'X') | None) {
             return false;
@@ -46,7 +58,7 @@ impl DetachedNode {
         };
         let config = self.config.as_os_str().as_encoded_bytes();
         args.iter()
-            .any(|a| a.ends_with(NODE_BINARY_NAME.as_bytes()))
+            .any(|a| a.ends_with(self.program.as_bytes()))
             && args.iter().any(|a| a.as_slice() == config)
     }
 

@@ -46,5 +46,5 @@ pub mod onion;
 pub mod peers;
 pub mod sync;
 
-pub use config::NodeConfig;
+pub use config::{ChainConfig, NodeConfig};
 pub use driver::{NodeError, RunningNode, start, unix_now_ms};

@@ -11,6 +11,15 @@
 //! directory restarts the same nodes with the same keys, ports and data.
 //! `down` stops them. The state lives in `DIR/devnet.json`. The processes
 //! themselves are started, waited for and stopped by `nightjar-launch`.
+//!
+//! With `up --chain` the registry is the staking contract instead of a file
+//! ([`chain`]): `up` starts a local anvil, deploys the token and the
+//! registry, starts every node following the chain, registers each node
+//! from one of anvil's funded dev accounts once it has reported its ports,
+//! and waits until every node serves the registry with all of them;
+//! `add-node` and `remove-node` register and exit through the chain.
+
+mod chain;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -63,11 +72,16 @@ pub enum DevnetCmd {
         /// DIR holds no devnet yet).
         #[arg(long)]
         debug_accounting: bool,
+        /// Run a local chain (anvil) with the staking registry contract and
+        /// register the nodes on it, instead of a registry file (used when
+        /// DIR holds no devnet yet).
+        #[arg(long)]
+        chain: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Stop the devnet's nodes.
+    /// Stop the devnet's nodes (and its chain).
     Down {
         /// The devnet's directory.
         #[arg(long)]
@@ -156,6 +170,9 @@ pub(crate) struct DevnetState {
     /// Whether nodes record debug accounting.
     #[serde(default)]
     debug_accounting: bool,
+    /// The local chain, if the registry is the staking contract.
+    #[serde(default)]
+    chain: Option<chain::DevnetChain>,
 }
 
 impl DevnetState {
@@ -217,32 +234,39 @@ fn unbound(node: &DevnetNode) -> bool {
 /// Write keys and configs (on port 0) of a new devnet, and a registry that
 /// lists no node yet; the genesis registry and the network file are written
 /// once the nodes have reported their ports ([`publish`]).
-fn create(
+async fn create(
     dir: &Path,
     n: usize,
     ip_base: Option<Ipv4Addr>,
     debug_accounting: bool,
+    with_chain: bool,
 ) -> anyhow::Result<DevnetState> {
     if n == 0 {
         bail!("a devnet needs at least one node");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut nodes = Vec::with_capacity(n);
+    let chain = if with_chain {
+        Some(chain::create(dir).await?)
+    } else {
+        write_registry(dir, &Registry::genesis(NETWORK_NAME, Vec::new()))?;
+        None
+    };
+    let mut state = DevnetState {
+        network: NETWORK_NAME.to_string(),
+        nodes: Vec::with_capacity(n),
+        ip_base,
+        debug_accounting,
+        chain,
+    };
     for index in 0..n {
-        nodes.push(new_node(
+        let node = new_node(
             dir,
             index,
             SocketAddr::new(ip_of(ip_base, index)?, 0),
-            debug_accounting,
-        )?);
+            &state,
+        )?;
+        state.nodes.push(node);
     }
-    write_registry(dir, &Registry::genesis(NETWORK_NAME, Vec::new()))?;
-    let state = DevnetState {
-        network: NETWORK_NAME.to_string(),
-        nodes,
-        ip_base,
-        debug_accounting,
-    };
     save_state(dir, &state)?;
     Ok(state)
 }
@@ -254,17 +278,33 @@ fn new_node(
     dir: &Path,
     index: usize,
     addr: SocketAddr,
-    debug_accounting: bool,
+    state: &DevnetState,
 ) -> anyhow::Result<DevnetNode> {
     let identity = Identity::generate()?;
     let admin = SocketAddr::new(nightjar_launch::LOOPBACK, 0);
     let mut config = NodeConfig::new(addr, node_dir(dir, index));
     config.admin = Some(admin);
-    config.registry = Some(dir.join(REGISTRY_FILE));
+    match &state.chain {
+        Some(c) => {
+            config.chain = Some(nightjar_node::ChainConfig {
+                network: NETWORK_NAME.to_string(),
+                rpc: vec![c.url()],
+                chain_id: c.chain_id,
+                contract: c.contract.to_string().to_lowercase(),
+                start_block: c.start_block,
+                confirmations: chain::CONFIRMATIONS,
+                poll_interval_ms: chain::POLL_INTERVAL_MS,
+                stale_after_secs: chain::STALE_AFTER_SECS,
+                initial_sync_secs: 60,
+                state_file: None,
+            });
+        }
+        None => config.registry = Some(dir.join(REGISTRY_FILE)),
+    }
     config.sync_interval_secs = SYNC_INTERVAL_SECS;
     // Every devnet node, client and test shares the loopback address.
     config.max_connections_per_ip = DEVNET_MAX_CONNECTIONS_PER_IP;
-    config.debug_accounting = debug_accounting;
+    config.debug_accounting = state.debug_accounting;
     nightjar_launch::write_node_files(&config, &identity)?;
     Ok(DevnetNode {
         index,
@@ -304,7 +344,10 @@ fn pin_ports(
 /// Once every node of a new devnet has its ports: write the genesis
 /// registry listing them all and `network.toml`, and wait until every node
 /// serves that registry. Does nothing if the registry lists nodes already.
-async fn publish(dir: &Path, state: &DevnetState) -> anyhow::Result<()> {
+async fn publish(dir: &Path, state: &mut DevnetState) -> anyhow::Result<()> {
+    if state.chain.is_some() {
+        return publish_on_chain(dir, state).await;
+    }
     let current = Registry::load(&dir.join(REGISTRY_FILE))?;
     if !current.nodes.is_empty() || !current.events.is_empty() {
         return Ok(());
@@ -328,6 +371,49 @@ async fn publish(dir: &Path, state: &DevnetState) -> anyhow::Result<()> {
     let height = u64::try_from(entries.len()).context("too many nodes")?;
     nightjar_launch::wait_for_registry(&targets, height, REGISTRY_TIMEOUT).await?;
     Ok(())
+}
+
+/// The chain form of [`publish`]: register every node not registered yet
+/// (from its dev account), write `network.toml` (seeds only: clients take
+/// the registry from the nodes), and wait until every node serves the
+/// registry that reflects the last registration.
+async fn publish_on_chain(dir: &Path, state: &mut DevnetState) -> anyhow::Result<()> {
+    if let Some(node) = state.nodes.iter().find(|n| unbound(n)) {
+        bail!("node {} has not reported its ports yet", node.index);
+    }
+    let Some(mut chain) = state.chain.clone() else {
+        return Ok(());
+    };
+    let mut last_block = None;
+    for node in &state.nodes {
+        let done = chain.operators.get(node.index).copied().flatten().is_some();
+        if done || !node.registered {
+            continue;
+        }
+        let identity = node_identity(dir, node.index)?;
+        last_block = Some(chain.register(node.index, &identity, node.addr).await?);
+        state.chain = Some(chain.clone());
+        save_state(dir, state)?;
+    }
+    let live: Vec<&DevnetNode> = state.nodes.iter().filter(|n| n.registered).collect();
+    let entries = entries(&live.iter().map(|n| (*n).clone()).collect::<Vec<_>>())?;
+    let network = NetworkFile {
+        network: NETWORK_NAME.to_string(),
+        registry: None,
+        seeds: entries.clone(),
+    };
+    std::fs::write(dir.join("network.toml"), network.to_toml(None))?;
+    if let Some(height) = last_block {
+        let targets: Vec<_> = entries.iter().map(|e| (e.addr, e.id.0)).collect();
+        nightjar_launch::wait_for_registry(&targets, height, REGISTRY_TIMEOUT).await?;
+    }
+    Ok(())
+}
+
+/// Node `index`'s identity, from its key file (devnet keys have no passphrase).
+fn node_identity(dir: &Path, index: usize) -> anyhow::Result<Identity> {
+    let config = NodeConfig::from_file(&config_path(dir, index))?;
+    Ok(nightjar_keystore::load(&config.key_path(), None)?)
 }
 
 /// Replace the registry file atomically, so running nodes never read half of it.
@@ -420,11 +506,18 @@ pub async fn up(
     detach: bool,
     ip_base: Option<Ipv4Addr>,
     debug_accounting: bool,
+    with_chain: bool,
 ) -> anyhow::Result<(DevnetState, Vec<NodeProcess>)> {
     let mut state = match load_state(dir)? {
         Some(s) => s,
-        None => create(dir, n, ip_base, debug_accounting)?,
+        None => create(dir, n, ip_base, debug_accounting, with_chain).await?,
     };
+    if let Some(mut c) = state.chain.take() {
+        let started = chain::ensure_running(dir, &mut c);
+        state.chain = Some(c);
+        save_state(dir, &state)?;
+        started?;
+    }
     let stopped: Vec<DevnetNode> = state
         .nodes
         .iter()
@@ -453,7 +546,7 @@ pub async fn up(
             });
             save_state(dir, &state)?;
             match pinned {
-                Ok(()) => publish(dir, &state).await,
+                Ok(()) => publish(dir, &mut state).await,
                 Err(e) => Err(e),
             }
         }
@@ -531,8 +624,11 @@ pub async fn add_node(dir: &Path) -> anyhow::Result<DevnetNode> {
     let mut state = state_or_fail(dir)?;
     let index = state.nodes.len();
     let ip = state.ip_of(index)?;
-    let node = new_node(dir, index, SocketAddr::new(ip, 0), state.debug_accounting)?;
-    let mut registry = Registry::load(&dir.join(REGISTRY_FILE))?;
+    let node = new_node(dir, index, SocketAddr::new(ip, 0), &state)?;
+    let mut registry = match state.chain {
+        Some(_) => None,
+        None => Some(Registry::load(&dir.join(REGISTRY_FILE))?),
+    };
     // Start first, so the node is up when the others learn about it.
     let (_, addr, admin) = start_detached(dir, &node, &mut state, |state, pid| {
         let mut recorded = node.clone();
@@ -545,23 +641,39 @@ pub async fn add_node(dir: &Path) -> anyhow::Result<DevnetNode> {
     pin_ports(dir, recorded, addr, admin)?;
     let node = recorded.clone();
     save_state(dir, &state)?;
+    if let Some(mut c) = state.chain.clone() {
+        let identity = node_identity(dir, index)?;
+        c.register(index, &identity, node.addr).await?;
+        state.chain = Some(c);
+        save_state(dir, &state)?;
+        return Ok(node);
+    }
     let entry = entries(std::slice::from_ref(&node))?
         .into_iter()
         .next()
         .context("node entry")?;
-    registry.append(nightjar_registry::RegistryEvent::Join { node: entry })?;
-    write_registry(dir, &registry)?;
+    if let Some(registry) = registry.as_mut() {
+        registry.append(nightjar_registry::RegistryEvent::Join { node: entry })?;
+        write_registry(dir, registry)?;
+    }
     Ok(node)
 }
 
-/// Remove a node from the registry (an exit event); it keeps running.
-pub fn remove_node(dir: &Path, index: usize) -> anyhow::Result<()> {
+/// Remove a node from the registry (an exit event, or on a chain devnet an
+/// exit request from its operator); it keeps running.
+pub async fn remove_node(dir: &Path, index: usize) -> anyhow::Result<()> {
     let mut state = state_or_fail(dir)?;
+    let chain = state.chain.clone();
     let node = node_mut(&mut state, index)?;
     if !node.registered {
         bail!("node {index} has already left the registry");
     }
     let id = node.node_id.parse::<NodeId>().map_err(anyhow::Error::msg)?;
+    if let Some(c) = chain {
+        c.request_exit(index, &id.0).await?;
+        node.registered = false;
+        return save_state(dir, &state);
+    }
     let mut registry = Registry::load(&dir.join(REGISTRY_FILE))?;
     registry.append(nightjar_registry::RegistryEvent::Exit { id })?;
     write_registry(dir, &registry)?;
@@ -580,7 +692,24 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
     for node in &mut state.nodes {
         node.pid = None;
     }
+    if let Some(c) = state.chain.as_mut() {
+        c.stop(dir);
+    }
     save_state(dir, &state)
+}
+
+/// `"chain": {"rpc", "chain_id", "contract", "token"}`, or `null` for a
+/// registry-file devnet.
+fn chain_json(state: &DevnetState) -> serde_json::Value {
+    match &state.chain {
+        Some(c) => json!({
+            "rpc": c.url(),
+            "chain_id": c.chain_id,
+            "contract": c.contract.to_string().to_lowercase(),
+            "token": c.token.to_string().to_lowercase(),
+        }),
+        None => serde_json::Value::Null,
+    }
 }
 
 fn describe(dir: &Path, state: &DevnetState, json: bool) -> anyhow::Result<()> {
@@ -591,7 +720,8 @@ fn describe(dir: &Path, state: &DevnetState, json: bool) -> anyhow::Result<()> {
             json!({
                 "dir": dir,
                 "network": network,
-                "registry": dir.join("registry.toml"),
+                "registry": if state.chain.is_some() { serde_json::Value::Null } else { json!(dir.join("registry.toml")) },
+                "chain": chain_json(state),
                 "nodes": state.nodes,
             })
         );
@@ -625,10 +755,12 @@ pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
             detach,
             ip_base,
             debug_accounting,
+            chain,
             json,
         } => {
             let dir = std::path::absolute(dir)?;
-            let (state, processes) = up(&dir, *nodes, *detach, *ip_base, *debug_accounting).await?;
+            let (state, processes) =
+                up(&dir, *nodes, *detach, *ip_base, *debug_accounting, *chain).await?;
             describe(&dir, &state, *json)?;
             if !*detach {
                 eprintln!("press Ctrl-C to stop the devnet");
@@ -663,7 +795,7 @@ pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
                 })
                 .collect();
             if *json {
-                println!("{}", json!({ "nodes": nodes }));
+                println!("{}", json!({ "nodes": nodes, "chain": chain_json(&state) }));
             } else {
                 for n in &state.nodes {
                     println!(
@@ -705,7 +837,9 @@ pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        DevnetCmd::RemoveNode { dir, index } => remove_node(&std::path::absolute(dir)?, *index),
+        DevnetCmd::RemoveNode { dir, index } => {
+            remove_node(&std::path::absolute(dir)?, *index).await
+        }
     }
 }
 

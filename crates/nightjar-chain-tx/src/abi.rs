@@ -173,8 +173,12 @@ fn amount(value: U256) -> String {
     format!("{value} (smallest units)")
 }
 
-fn node(key: &alloy_primitives::B256, operator: &Address) -> String {
-    format!("node {} and operator {operator}", hex::encode(key))
+/// "operator O's registration of node K".
+fn registration(key: &alloy_primitives::B256, operator: &Address) -> String {
+    format!(
+        "operator {operator}'s registration of node {}",
+        hex::encode(key)
+    )
 }
 
 /// The name of a decoded error and what it means.
@@ -196,22 +200,25 @@ fn describe(error: &Revert) -> (String, String) {
         Revert::AlreadyRegistered(e) => (
             E::AlreadyRegistered::SIGNATURE,
             format!(
-                "{} already hold a registration",
-                node(&e.ed25519Key, &e.operator)
+                "operator {} already holds a registration of node {}",
+                e.operator,
+                hex::encode(e.ed25519Key)
             ),
         ),
         Revert::NotRegistered(e) => (
             E::NotRegistered::SIGNATURE,
             format!(
-                "{} hold no registration (never registered, or already withdrawn or slashed)",
-                node(&e.ed25519Key, &e.operator)
+                "operator {} holds no registration of node {} (never registered, or already \
+                 withdrawn or slashed)",
+                e.operator,
+                hex::encode(e.ed25519Key)
             ),
         ),
         Revert::ExitAlreadyRequested(e) => (
             E::ExitAlreadyRequested::SIGNATURE,
             format!(
                 "the exit of {} was already requested",
-                node(&e.ed25519Key, &e.operator)
+                registration(&e.ed25519Key, &e.operator)
             ),
         ),
         Revert::ExitNotRequested(e) => (
@@ -219,7 +226,7 @@ fn describe(error: &Revert) -> (String, String) {
             format!(
                 "the exit of {} has not been requested: request it first, then withdraw after \
                  the unbonding period",
-                node(&e.ed25519Key, &e.operator)
+                registration(&e.ed25519Key, &e.operator)
             ),
         ),
         Revert::TooYoungToExit(e) => (

@@ -15,7 +15,7 @@ use alloy_sol_types::SolCall;
 use alloy_transport::{RpcError, TransportError, TransportResult};
 
 use crate::abi::decode_revert;
-use crate::error::{TxError, redact};
+use crate::error::{TxError, redact, with_causes};
 use crate::key::OperatorKey;
 
 /// Time allowed for one RPC call (a read, a simulation, sending).
@@ -86,6 +86,11 @@ impl Chain {
             chain_id: got,
             from: key.address(),
         })
+    }
+
+    /// The accounts the RPC node itself holds keys for (`eth_accounts`).
+    pub(crate) async fn node_accounts(&self) -> Result<Vec<Address>, TxError> {
+        self.rpc("eth_accounts", self.provider.get_accounts()).await
     }
 
     /// The chain ID (checked).
@@ -173,7 +178,7 @@ impl Chain {
                         call,
                         message: format!(
                             "waiting for transaction {hash}: {}",
-                            redact(&e.to_string(), &self.url)
+                            redact(&with_causes(&e), &self.url)
                         ),
                     });
                 }
@@ -268,7 +273,7 @@ fn classify(url: &str, from: Address, call: &'static str, error: TransportError)
             }
             other => TxError::Rpc {
                 call,
-                message: redact(&other.to_string(), url),
+                message: redact(&with_causes(&other), url),
             },
         }
     }

@@ -177,6 +177,22 @@ pub async fn deploy(
     })
 }
 
+/// The accounts the node behind `rpc_url` holds keys for (`eth_accounts`):
+/// on anvil, its ten funded dev accounts (the holders a devnet's test token
+/// is minted to); most public RPC endpoints list none. `key` is the
+/// account the connection is for (nothing is sent); the RPC must be on
+/// `chain_id` if one is given.
+pub async fn rpc_accounts(
+    rpc_url: &str,
+    chain_id: Option<u64>,
+    key: &OperatorKey,
+) -> Result<Vec<Address>, TxError> {
+    Chain::connect(rpc_url, chain_id, key)
+        .await?
+        .node_accounts()
+        .await
+}
+
 /// The address a creation receipt names.
 fn created(
     receipt: &alloy_rpc_types_eth::TransactionReceipt,

@@ -197,7 +197,9 @@ impl TxError {
 }
 
 /// `text` with every occurrence of `url` (and of `url` without a trailing
-/// slash) replaced by `<rpc>`.
+/// slash), and anything else that looks like an http(s) URL (a transport
+/// error may quote the URL normalised, or without its credentials),
+/// replaced by `<rpc>`.
 pub(crate) fn redact(text: &str, url: &str) -> String {
     let mut out = text.to_owned();
     for needle in [url, url.trim_end_matches('/')] {
@@ -205,7 +207,39 @@ pub(crate) fn redact(text: &str, url: &str) -> String {
             out = out.replace(needle, "<rpc>");
         }
     }
-    out
+    let mut redacted = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(at) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        redacted.push_str(&rest[..at]);
+        redacted.push_str("<rpc>");
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ','))
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    redacted.push_str(rest);
+    redacted
+}
+
+/// `error` and its chain of causes, `: `-separated (a transport error's
+/// own text often leaves out why, e.g. "connection refused").
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -218,6 +252,15 @@ mod tests {
         let text = "error sending request for url (https://rpc.example/v2/SECRET): refused";
         let out = redact(text, url);
         assert!(!out.contains("SECRET"), "{out}");
-        assert!(out.contains("<rpc>"), "{out}");
+        assert_eq!(out, "error sending request for url (<rpc>): refused");
+        // Forms of the URL that are not the one given.
+        let out = redact(
+            "error sending request for url (http://127.0.0.1:9/): refused, see https://x.example/a?k=SECRET",
+            "http://user:SECRET@127.0.0.1:9",
+        );
+        assert_eq!(
+            out,
+            "error sending request for url (<rpc>): refused, see <rpc>"
+        );
     }
 }

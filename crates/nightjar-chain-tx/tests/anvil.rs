@@ -69,6 +69,19 @@ impl Rpc {
             .unwrap_or_else(|e| panic!("{method}: {e}"))
     }
 
+    /// The receipt of `hash` (automine mines at once, but the receipt may
+    /// show up a moment later: polled, up to 10 s).
+    async fn receipt(&self, hash: B256) -> Value {
+        for _ in 0..500 {
+            let receipt: Value = self.call("eth_getTransactionReceipt", json!([hash])).await;
+            if !receipt.is_null() {
+                return receipt;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no receipt for {hash} after 10 s");
+    }
+
     /// How many transactions `account` has sent.
     async fn sent(&self, account: Address) -> u64 {
         self.0.get_transaction_count(account).await.unwrap()
@@ -236,8 +249,7 @@ async fn deploy_register_update_exit_withdraw_on_anvil() {
                     "data": format!("0x{}", hex::encode(approve.abi_encode()))}]),
         )
         .await;
-    let receipt: Value = rpc.call("eth_getTransactionReceipt", json!([hash])).await;
-    assert_eq!(receipt["status"], "0x1");
+    assert_eq!(rpc.receipt(hash).await["status"], "0x1");
     let reg2 = operator
         .register(&identity(2), addr("127.0.0.1:40002"))
         .await
@@ -405,6 +417,9 @@ async fn an_unreachable_rpc_is_named_without_its_url() {
     let message = err.to_string();
     assert!(matches!(err, TxError::Rpc { .. }), "{message}");
     assert!(!message.contains("SECRET"), "{message}");
+    assert!(!message.contains("127.0.0.1:1"), "{message}");
+    // Why it failed, not only that it did.
+    assert!(message.to_lowercase().contains("refused"), "{message}");
     let err = Operator::connect("ws://127.0.0.1:1", CHAIN_ID, Address::repeat_byte(1), &key)
         .await
         .unwrap_err();

@@ -6,6 +6,7 @@
 
 mod demo;
 mod devnet;
+mod operator;
 mod registry_cmd;
 
 use std::io::{Read, Write};
@@ -108,6 +109,11 @@ enum Command {
     },
     /// Start a throwaway network, create two accounts, exchange messages both ways.
     Demo,
+    /// Stake a node on chain: register it, update its contact, request its exit, withdraw; deploy a test registry.
+    Operator {
+        #[command(subcommand)]
+        action: operator::OperatorCmd,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -329,6 +335,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,
+        Command::Operator { action } => operator::run(action).await,
     }
 }
 

@@ -97,7 +97,7 @@ enum Command {
     /// Stake a node on chain: register it, update its contact, request its exit, withdraw; deploy a test registry.
     Operator {
         #[command(subcommand)]
-        action: operator::OperatorCmd,
+        action: Box<operator::OperatorCmd>,
     },
 }
 

@@ -34,6 +34,7 @@ use support::{Anvil, CHAIN_ID, DEV_KEYS};
 
 sol! {
     function approve(address spender, uint256 value) returns (bool);
+    function transfer(address to, uint256 value) returns (bool);
 }
 
 /// The unbonding period the test deploys with.
@@ -403,6 +404,35 @@ async fn deploy_register_update_exit_withdraw_on_anvil() {
         "{err}"
     );
     assert_eq!(rpc.sent(poor.address()).await, 0);
+
+    // An operator with the token but no ether for gas: the approve cannot
+    // be paid for, and says so.
+    let broke = OperatorKey::from_hex(&"22".repeat(32)).unwrap();
+    let gift = transferCall {
+        to: broke.address(),
+        value: stake,
+    };
+    let hash: B256 = rpc
+        .call(
+            "eth_sendTransaction",
+            json!([{"from": me, "to": d.token,
+                    "data": format!("0x{}", hex::encode(gift.abi_encode()))}]),
+        )
+        .await;
+    assert_eq!(rpc.receipt(hash).await["status"], "0x1");
+    let broke_operator = Operator::connect(&anvil.url, CHAIN_ID, d.registry, &broke)
+        .await
+        .unwrap();
+    let err = broke_operator
+        .register(&identity(4), addr("127.0.0.1:40004"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TxError::InsufficientFunds { account, call: "approve", .. }
+            if account == broke.address()),
+        "{err}"
+    );
+    assert_eq!(rpc.sent(broke.address()).await, 0);
 }
 
 /// An RPC that does not answer: a clear error that never quotes the URL

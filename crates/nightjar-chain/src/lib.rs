@@ -30,7 +30,8 @@
 //! retries, restarts or reorganisations it went through.
 //!
 //! Not here: driving a node or a devnet from the chain, CLI commands, or any
-//! transaction (registering, exiting, staking): the follower only reads.
+//! transaction (registering, exiting, staking; those are
+//! `nightjar-chain-tx`'s): the follower only reads.
 //! (The crate's anvil test deploys the contract and registers nodes through
 //! its own test-only helpers, `tests/support/`.)
 

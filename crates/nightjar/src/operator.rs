@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::print_json;
 
+/// The `nightjar operator` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum OperatorCmd {
     /// Deploy the test stake token and the node registry (a devnet or a test chain).
@@ -125,6 +126,7 @@ pub struct NodeArg {
     node_id: Option<NodeId>,
 }
 
+/// The options of `nightjar operator deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// The chain's JSON-RPC URL (http:// or https://).
@@ -259,6 +261,7 @@ fn landed_text(what: &str, landed: &Landed) {
     println!("{what}: tx {} in block {}", landed.tx, landed.block);
 }
 
+/// Runs one `nightjar operator` subcommand.
 pub async fn run(command: &OperatorCmd) -> anyhow::Result<()> {
     match command {
         OperatorCmd::Deploy(args) => deploy_cmd(args).await,

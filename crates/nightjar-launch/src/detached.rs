@@ -57,8 +57,7 @@ impl DetachedNode {
             return false;
         };
         let config = self.config.as_os_str().as_encoded_bytes();
-        args.iter()
-            .any(|a| a.ends_with(self.program.as_bytes()))
+        args.iter().any(|a| a.ends_with(self.program.as_bytes()))
             && args.iter().any(|a| a.as_slice() == config)
     }
 

@@ -136,7 +136,7 @@ impl Devnet {
             return vec![];
         };
         let state: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        state["nodes"]
+        let mut pids: Vec<i32> = state["nodes"]
             .as_array()
             .map(|nodes| {
                 nodes
@@ -145,7 +145,10 @@ impl Devnet {
                     .map(|p| p as i32)
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // A chain devnet's anvil.
+        pids.extend(state["chain"]["pid"].as_i64().map(|p| p as i32));
+        pids
     }
 }
 

@@ -1,0 +1,195 @@
+//! A devnet whose registry is the staking contract on a real local chain
+//! (`devnet up --chain`: anvil, the committed contract artifacts, every node
+//! registered by a dev account and following the chain): messages flow, a
+//! node registered later joins every node's registry, an exit request
+//! takes a node out of the swarms while it stays listed as exiting, and a
+//! chain that stops makes nodes report stale without dropping anyone.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Devnet, TestProfile, http_get};
+
+/// `nightjar registry --json` as `profile`'s client sees it.
+fn registry(profile: &TestProfile) -> Value {
+    let out = support::run_ok(profile.cmd().args(["registry", "--json"]));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Polls `registry --json` (each call bootstraps or refreshes through the
+/// network) until `done` holds, for at most `limit`.
+fn registry_until(profile: &TestProfile, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = registry(profile);
+        if done(&r) {
+            return r;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the registry did not get there in {limit:?}: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn states(r: &Value) -> Vec<(String, String)> {
+    r["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node_id"].as_str().unwrap().to_owned(),
+                n["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn active(r: &Value) -> usize {
+    states(r).iter().filter(|(_, s)| s == "active").count()
+}
+
+/// A metric's value from a node's admin address.
+fn metric(admin: SocketAddr, name: &str) -> Option<f64> {
+    http_get(admin, "/metrics")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn twelve_nodes_registered_on_chain_carry_messages_and_follow_joins_exits_and_a_stopped_chain() {
+    let devnet = Devnet::up_with(12, &["--chain"]);
+    let status: Value = serde_json::from_str(&devnet.cmd(&["status", "--json"])).unwrap();
+    let chain = &status["chain"];
+    assert_eq!(chain["chain_id"], 31337);
+    assert!(
+        chain["rpc"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    for key in ["contract", "token"] {
+        let address = chain[key].as_str().unwrap();
+        assert!(
+            address.starts_with("0x") && address.len() == 42,
+            "{key}: {address}"
+        );
+    }
+    assert!(
+        !devnet.dir.path().join("registry.toml").exists(),
+        "a chain devnet has no registry file"
+    );
+
+    // Messages both ways.
+    let alice = TestProfile::new(&devnet.network());
+    let bob = TestProfile::new(&devnet.network());
+    let (alice_id, _) = alice.create();
+    let (bob_id, _) = bob.create();
+    let sent = alice.send(&bob_id, "registered on chain");
+    let got = bob.inbox(&["--wait", "10"]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message_id"], sent.as_str());
+    bob.send(&alice_id, "and back");
+    assert_eq!(alice.inbox(&["--wait", "10"]).len(), 1);
+
+    // The registry a client sees: every node active, staked, at a block.
+    let r = registry(&alice);
+    assert_eq!(active(&r), 12, "{r}");
+    assert_eq!(r["stale"], false);
+    assert_eq!(r["contract"], chain["contract"]);
+    let block = r["block"].as_u64().unwrap();
+    assert!(block > 0);
+    for n in r["nodes"].as_array().unwrap() {
+        assert_eq!(n["stake"], "25000000000000000000000");
+        assert!(n["operator"].as_str().unwrap().starts_with("0x"));
+    }
+    // Checked against the chain through an RPC of the client's own.
+    let checked: Value = serde_json::from_str(&support::run_ok(alice.cmd().args([
+        "registry",
+        "--json",
+        "--confirmations",
+        "0",
+        "--rpc",
+        chain["rpc"].as_str().unwrap(),
+    ])))
+    .unwrap();
+    assert_eq!(checked["rpc"]["agrees"], true, "{checked}");
+
+    // A 13th node registers while the network runs: every node takes it in.
+    let added: Value = serde_json::from_str(&devnet.cmd(&["add-node", "--json"])).unwrap();
+    let new_id = added["node_id"].as_str().unwrap().to_owned();
+    let r = registry_until(&alice, Duration::from_secs(30), |r| active(r) == 13);
+    assert!(r["block"].as_u64().unwrap() > block);
+    assert!(states(&r).contains(&(new_id.clone(), "active".into())));
+    let height = r["block"].as_f64().unwrap();
+    let nodes = devnet.status();
+    for n in &nodes {
+        let admin: SocketAddr = n["admin"].as_str().unwrap().parse().unwrap();
+        let started = Instant::now();
+        while metric(admin, "nightjar_registry_height") != Some(height) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "node {} never reached registry height {height}",
+                n["index"]
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    // Node 0's operator requests its exit: out of the swarms, still listed.
+    let leaving = nodes[0]["node_id"].as_str().unwrap().to_owned();
+    devnet.cmd(&["remove-node", "--index", "0"]);
+    let r = registry_until(&alice, Duration::from_secs(30), |r| {
+        states(r).contains(&(leaving.clone(), "exiting".into()))
+    });
+    assert_eq!(active(&r), 12);
+    alice.send(&bob_id, "after the exit");
+    assert_eq!(bob.inbox(&["--wait", "10"]).len(), 1);
+
+    // The chain stops: nodes report stale, keep every node, and messages
+    // still flow; when it returns they are fresh again.
+    let anvil = nix::unistd::Pid::from_raw(
+        serde_json::from_slice::<Value>(
+            &std::fs::read(devnet.dir.path().join("devnet.json")).unwrap(),
+        )
+        .unwrap()["chain"]["pid"]
+            .as_i64()
+            .unwrap() as i32,
+    );
+    nix::sys::signal::kill(anvil, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let admin: SocketAddr = nodes[1]["admin"].as_str().unwrap().parse().unwrap();
+    let started = Instant::now();
+    while metric(admin, "nightjar_registry_stale") != Some(1.0) {
+        if started.elapsed() > Duration::from_secs(40) {
+            let _ = nix::sys::signal::kill(anvil, nix::sys::signal::Signal::SIGCONT);
+            panic!("node 1 never reported its registry stale");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    alice.send(&bob_id, "while the chain is stopped");
+    let got = bob.inbox(&["--wait", "10"]);
+    let still = registry(&alice);
+    nix::sys::signal::kill(anvil, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        active(&still),
+        12,
+        "no node is dropped for lack of data: {still}"
+    );
+    let started = Instant::now();
+    while metric(admin, "nightjar_registry_stale") != Some(0.0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "node 1 did not catch up after the chain returned"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

@@ -193,3 +193,179 @@ fn twelve_nodes_registered_on_chain_carry_messages_and_follow_joins_exits_and_a_
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// Foundry's `cast`, where `contrib/chain-tools.sh` installs it.
+fn cast() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    assert!(
+        path.is_file(),
+        "cast is missing: run `bash contrib/chain-tools.sh` (contrib/test.sh does)"
+    );
+    path
+}
+
+/// Runs `cast ARGS` and returns its trimmed stdout.
+fn cast_ok(args: &[&str]) -> String {
+    support::run_ok(std::process::Command::new(cast()).args(args))
+        .trim()
+        .to_owned()
+}
+
+/// Waits until every node of the devnet serves a registry at `height`.
+fn every_node_at(devnet: &Devnet, height: u64) {
+    for n in devnet.status() {
+        if n["registered"] == false {
+            continue;
+        }
+        let admin: SocketAddr = n["admin"].as_str().unwrap().parse().unwrap();
+        let started = Instant::now();
+        while metric(admin, "nightjar_registry_height") != Some(height as f64) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "node {} never reached registry height {height} (at {:?})",
+                n["index"],
+                metric(admin, "nightjar_registry_height")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn junk_and_duplicate_registrations_never_become_nodes_and_a_reorg_removes_a_registration_everywhere()
+ {
+    let devnet = Devnet::up_with(5, &["--chain"]);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(devnet.dir.path().join("devnet.json")).unwrap())
+            .unwrap();
+    let chain = &state["chain"];
+    let rpc = format!("http://{}", chain["rpc"].as_str().unwrap());
+    let contract = chain["contract"].as_str().unwrap().to_owned();
+    let token = chain["token"].as_str().unwrap().to_owned();
+    let dev_keys: Vec<String> = chain["dev_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    let stake = "25000000000000000000000";
+
+    // A registration whose proof is junk (64 zero bytes), of a fresh key,
+    // from dev account 9: the contract takes the stake, no follower lists it.
+    let junk_key = nightjar_crypto::identity::Identity::generate()
+        .unwrap()
+        .public_key();
+    let contact = nightjar_chain::contact::encode_contact(&"127.0.0.1:9".parse().unwrap());
+    let send = |key: &str, to: &str, sig: &str, args: &[&str]| {
+        let mut all = vec!["send", "--rpc-url", &rpc, "--private-key", key, to, sig];
+        all.extend_from_slice(args);
+        cast_ok(&all)
+    };
+    send(
+        &dev_keys[9],
+        &token,
+        "approve(address,uint256)",
+        &[&contract, stake],
+    );
+    let junk = send(
+        &dev_keys[9],
+        &contract,
+        "register(bytes32,bytes,bytes)",
+        &[
+            &format!("0x{}", junk_key.to_hex()),
+            &format!("0x{}", hex::encode(&contact)),
+            &format!("0x{}", "00".repeat(64)),
+        ],
+    );
+    assert!(
+        junk.contains("status") && junk.contains("1 (success)"),
+        "{junk}"
+    );
+
+    // Node 1's key registered again, with a valid proof, by another
+    // operator (dev account 8): the first registration of a key wins.
+    let node1 = devnet.status()[1].clone();
+    let node1_key = devnet.dir.path().join("node-1/node.key");
+    let out = support::run_ok(
+        support::nightjar()
+            .env("NIGHTJAR_OPERATOR_KEY", &dev_keys[8])
+            .args([
+                "operator",
+                "register",
+                "--json",
+                "--rpc",
+                &rpc,
+                "--contract",
+                &contract,
+            ])
+            .args(["--chain-id", "31337", "--contact", "127.0.0.1:10"])
+            .arg("--node-key")
+            .arg(&node1_key),
+    );
+    let duplicate: Value = serde_json::from_str(&out).unwrap();
+    let duplicate_block = duplicate["block"].as_u64().unwrap();
+
+    // Every node has processed both logs (its registry is at the
+    // duplicate's block) and lists neither: five nodes, node 1 at its own
+    // address.
+    let fresh = TestProfile::new(&devnet.network());
+    fresh.create();
+    let r = registry_until(&fresh, Duration::from_secs(30), |r| {
+        r["block"].as_u64() == Some(duplicate_block)
+    });
+    every_node_at(&devnet, duplicate_block);
+    let ids: Vec<String> = states(&r).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(active(&r), 5, "{r}");
+    assert!(
+        !ids.contains(&junk_key.to_hex()),
+        "the junk registration is a node: {r}"
+    );
+    let listed1 = r["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == node1["node_id"])
+        .unwrap();
+    assert_eq!(
+        listed1["contact"], node1["addr"],
+        "the duplicate moved node 1: {r}"
+    );
+    assert_ne!(
+        listed1["operator"].as_str().unwrap().to_lowercase(),
+        duplicate["operator"].as_str().unwrap().to_lowercase(),
+        "the second operator's registration took node 1: {r}"
+    );
+
+    // A sixth node registers; then anvil_reorg replaces every block from its
+    // registration on: it disappears from every node.
+    let added: Value = serde_json::from_str(&devnet.cmd(&["add-node", "--json"])).unwrap();
+    let sixth = added["node_id"].as_str().unwrap().to_owned();
+    let with6 = registry_until(&fresh, Duration::from_secs(30), |r| active(r) == 6);
+    let joined_at = with6["block"].as_u64().unwrap();
+    every_node_at(&devnet, joined_at);
+    let head: u64 = cast_ok(&["block-number", "--rpc-url", &rpc])
+        .parse()
+        .unwrap();
+    let depth = head - joined_at + 2;
+    cast_ok(&[
+        "rpc",
+        "--rpc-url",
+        &rpc,
+        "anvil_reorg",
+        &depth.to_string(),
+        "[]",
+    ]);
+    // A client that has never seen the sixth node bootstraps from the
+    // seeds; every node is back at the duplicate's block.
+    every_node_at(&devnet, duplicate_block);
+    let later = TestProfile::new(&devnet.network());
+    later.create();
+    let r = registry(&later);
+    assert_eq!(r["block"].as_u64(), Some(duplicate_block), "{r}");
+    assert_eq!(active(&r), 5, "{r}");
+    assert!(
+        !states(&r).iter().any(|(id, _)| *id == sixth),
+        "the reorganised registration is still a node: {r}"
+    );
+}

@@ -102,8 +102,10 @@ async fn wait_one(endpoint: &quinn::Endpoint, node: &mut NodeProcess) -> Result<
 }
 
 /// Wait until every node in `targets` (QUIC address and key) answers
-/// `get_registry` with a registry of `height` events, each within `timeout`
-/// of its turn, over one client endpoint.
+/// `get_registry` with a registry of at least `height` (`docs/PROTOCOL.md`
+/// §12: the events of a registry file; for a chain registry the block the
+/// node has read up to), each within `timeout` of its turn, over one client
+/// endpoint.
 pub async fn wait_for_registry(
     targets: &[(SocketAddr, PublicKey)],
     height: u64,
@@ -149,7 +151,7 @@ async fn registry_served(
             },
             Some(c) => match nightjar_transport::request(c, &Request::GetRegistry, ATTEMPT).await {
                 Ok(resp) => match resp.body {
-                    ResponseBody::Registry { height: h, .. } if h == height => {
+                    ResponseBody::Registry { height: h, .. } if h >= height => {
                         c.close(0u32.into(), b"registry");
                         return Ok(());
                     }

@@ -356,9 +356,17 @@ fn junk_and_duplicate_registrations_never_become_nodes_and_a_reorg_removes_a_reg
         &depth.to_string(),
         "[]",
     ]);
-    // A client that has never seen the sixth node bootstraps from the
-    // seeds; every node is back at the duplicate's block.
+    // Every node is back at the duplicate's block; the client that saw the
+    // sixth node adopts the rolled-back registry at its next refresh (the
+    // registry's own block went down, the height nodes serve did not), and
+    // one that never saw it bootstraps it from the seeds.
     every_node_at(&devnet, duplicate_block);
+    let refreshed = registry_until(&fresh, Duration::from_secs(30), |r| active(r) == 5);
+    assert_eq!(
+        refreshed["block"].as_u64(),
+        Some(duplicate_block),
+        "{refreshed}"
+    );
     let later = TestProfile::new(&devnet.network());
     later.create();
     let r = registry(&later);

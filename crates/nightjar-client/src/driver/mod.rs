@@ -189,6 +189,13 @@ impl Client {
         let resp = self
             .call(&dest, &Request::GetRegistry, Duration::from_secs(2))
             .await?;
+        // The height the node serves it at: for a chain registry the block
+        // the node has read up to, which (unlike the registry's own block)
+        // still grows when a reorganisation removed the last contract log.
+        let served_height = match &resp.body {
+            ResponseBody::Registry { height, .. } => *height,
+            _ => 0,
+        };
         let (hash, registry) = bootstrap::registry_of(resp, &self.network)?;
         self.registry_fresh = true;
         let current = registry_refresh::SnapshotId {
@@ -197,10 +204,11 @@ impl Client {
         };
         let offered = registry_refresh::SnapshotId {
             hash,
-            height: registry.height(),
+            height: registry.height().max(served_height),
         };
         if registry_refresh::should_adopt(current, offered) {
             self.adopt(&registry)?;
+            self.registry_height = offered.height;
             self.save_registry(&registry)?;
         }
         Ok(())

@@ -33,6 +33,14 @@ pub(super) struct Following {
     adopted: Option<BlockRef>,
 }
 
+impl Following {
+    /// The height of the registry in use: the block of the last contract
+    /// log it reflects (0 before any).
+    pub(super) fn height(&self) -> u64 {
+        self.adopted.map_or(0, |b| b.number)
+    }
+}
+
 /// Opens the follower (resuming from its state file) and gets a first
 /// registry: the saved one, or else the chain's, waiting up to
 /// `initial_sync_secs`.
@@ -66,7 +74,7 @@ pub(super) async fn start(
             follower.sync(limit).await.map_err(NodeError::Chain)?
         }
     };
-    let view = view_of(&snapshot, &chain.network)?;
+    let view = view_of(&snapshot, &chain.network, snapshot.block.number)?;
     Ok((
         Following {
             follower,
@@ -77,9 +85,17 @@ pub(super) async fn start(
     ))
 }
 
-fn view_of(snapshot: &Snapshot, network: &str) -> Result<RegistryView, NodeError> {
+/// The view of `snapshot`; the registry is served with `read_to` (the block
+/// the follower has read up to) as its height (`docs/PROTOCOL.md` §12): it
+/// only grows, also when a reorganisation removed the last contract log and
+/// the registry's own block went back.
+fn view_of(snapshot: &Snapshot, network: &str, read_to: u64) -> Result<RegistryView, NodeError> {
     let registry = snapshot.registry(network);
-    Ok(RegistryView::of_registry(&registry)?)
+    let mut view = RegistryView::of_registry(&registry)?;
+    if let Some(served) = view.snapshot.as_mut() {
+        served.height = served.height.max(read_to);
+    }
+    Ok(view)
 }
 
 /// Runs the follower until shutdown, handing every new registry to the core.
@@ -104,11 +120,11 @@ pub(super) async fn chain_loop(shared: Arc<Shared>, mut following: Following) {
                     debug!(block = block.number, "chain registry unchanged");
                     continue;
                 }
-                match view_of(&snapshot, &following.network) {
+                match view_of(&snapshot, &following.network, block.number) {
                     Ok(view) => {
                         following.adopted = snapshot.last_log_block;
                         shared.peers.retain(&view.map.nodes());
-                        let height = view.snapshot.as_ref().map_or(0, |s| s.height);
+                        let height = snapshot.last_log_block.map_or(0, |b| b.number);
                         let nodes = view.map.node_count();
                         let view = Arc::new(view);
                         effects::input(&shared, |core| core.set_registry(unix_now_ms(), view));

@@ -193,19 +193,21 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     // seen by the registry loop.
     let registry_seen = config.registry.as_deref().map(registry_stamp);
     let mut following = None;
+    let mut registry_height = 0;
     let view = match (&config.registry, &config.chain) {
-        (Some(path), _) => Some(RegistryView::of_registry(&Registry::load(path)?)?),
+        (Some(path), _) => {
+            let registry = Registry::load(path)?;
+            registry_height = registry.height();
+            Some(RegistryView::of_registry(&registry)?)
+        }
         (None, Some(chain_config)) => {
             let (f, view) = chain::start(&config, chain_config).await?;
+            registry_height = f.height();
             following = Some(f);
             Some(view)
         }
         (None, None) => None,
     };
-    let registry_height = view
-        .as_ref()
-        .and_then(|v| v.snapshot.as_ref())
-        .map_or(0, |s| s.height);
     let endpoint = nightjar_transport::server_endpoint(&identity, config.listen)?;
     let listen =
         endpoint

@@ -301,7 +301,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .trim()
                 .parse()
                 .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
-            let map = nightjar_client::swarm_map(&network_file(&cli)?)?;
+            let network = network_file(&cli)?;
+            let map = if network.registry.is_some() {
+                // A devnet's registry file: read it, send nothing.
+                nightjar_client::swarm_map(&network)?
+            } else {
+                // Otherwise (a chain network) the client's snapshot.
+                let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+                let client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
+                let map = client.registry().0.swarm_map()?;
+                client.close().await;
+                map
+            };
             let swarm = map
                 .swarm_for_account(account.public_key())
                 .context("the registry lists no nodes")?;

@@ -12,6 +12,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use nightjar_crypto::identity::{Identity, PublicKey};
 use serde_json::Value;
 use support::{Devnet, TestProfile, http_get};
 
@@ -54,6 +55,67 @@ fn states(r: &Value) -> Vec<(String, String)> {
 
 fn active(r: &Value) -> usize {
     states(r).iter().filter(|(_, s)| s == "active").count()
+}
+
+/// A fresh account whose swarm (as `profile`'s client sees it) holds the
+/// node `node_id`.
+fn account_in_swarm_of(profile: &TestProfile, node_id: &str) -> (Identity, String) {
+    for _ in 0..64 {
+        let identity = Identity::generate().unwrap();
+        let account = identity.account_id().to_string();
+        let swarm: Value = serde_json::from_str(&support::run_ok(
+            profile.cmd().args(["swarm", &account, "--json"]),
+        ))
+        .unwrap();
+        if swarm["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["node_id"] == node_id)
+        {
+            return (identity, account);
+        }
+    }
+    panic!("no account of 64 lands in the swarm of {node_id}");
+}
+
+/// The members of `account`'s swarm (node ID and address), as `profile`'s
+/// client sees it.
+fn swarm_of(profile: &TestProfile, account: &str) -> Vec<(String, SocketAddr)> {
+    let swarm: Value = serde_json::from_str(&support::run_ok(
+        profile.cmd().args(["swarm", account, "--json"]),
+    ))
+    .unwrap();
+    swarm["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node_id"].as_str().unwrap().to_owned(),
+                n["addr"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the node `(id, addr)` holds a message for `account`.
+fn wait_held(node: &(String, SocketAddr), account: &Identity, limit: Duration) {
+    let key = PublicKey::from_slice(&hex::decode(&node.0).unwrap()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let started = Instant::now();
+    loop {
+        let held = runtime.block_on(support::held_at(node.1, &key, account));
+        if held.is_some_and(|h| !h.is_empty()) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "node {} holds nothing for the account after {limit:?}",
+            node.0
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// A metric's value from a node's admin address.
@@ -144,13 +206,35 @@ fn twelve_nodes_registered_on_chain_carry_messages_and_follow_joins_exits_and_a_
         }
     }
 
-    // Node 0's operator requests its exit: out of the swarms, still listed.
+    // The new node receives its share: a message to an account of its
+    // swarm reaches it.
+    let (carol, carol_id) = account_in_swarm_of(&alice, &new_id);
+    alice.send(&carol_id, "for the new node's swarm");
+    let new_member = swarm_of(&alice, &carol_id)
+        .into_iter()
+        .find(|(id, _)| *id == new_id)
+        .unwrap();
+    wait_held(&new_member, &carol, Duration::from_secs(30));
+
+    // Node 0's operator requests its exit: out of every swarm, still listed
+    // as exiting, and what it held for its accounts is held by their swarms'
+    // current members.
     let leaving = nodes[0]["node_id"].as_str().unwrap().to_owned();
+    let (dave, dave_id) = account_in_swarm_of(&alice, &leaving);
+    alice.send(&dave_id, "before node 0 leaves");
     devnet.cmd(&["remove-node", "--index", "0"]);
     let r = registry_until(&alice, Duration::from_secs(30), |r| {
         states(r).contains(&(leaving.clone(), "exiting".into()))
     });
     assert_eq!(active(&r), 12);
+    let members = swarm_of(&alice, &dave_id);
+    assert!(
+        members.iter().all(|(id, _)| *id != leaving),
+        "node 0 is still in a swarm: {members:?}"
+    );
+    for member in &members {
+        wait_held(member, &dave, Duration::from_secs(60));
+    }
     alice.send(&bob_id, "after the exit");
     assert_eq!(bob.inbox(&["--wait", "10"]).len(), 1);
 

@@ -1,5 +1,5 @@
 //! A devnet whose registry is the staking contract on a real local chain
-//! (`devnet up --chain`: anvil, the committed contract artifacts, every node
+//! (`devnet up`: anvil, the committed contract artifacts, every node
 //! registered by a dev account and following the chain): messages flow, a
 //! node registered later joins every node's registry, an exit request
 //! takes a node out of the swarms while it stays listed as exiting, and a
@@ -128,7 +128,7 @@ fn metric(admin: SocketAddr, name: &str) -> Option<f64> {
 
 #[test]
 fn twelve_nodes_registered_on_chain_carry_messages_and_follow_joins_exits_and_a_stopped_chain() {
-    let devnet = Devnet::up_with(12, &["--chain"]);
+    let devnet = Devnet::up_on_chain(12);
     let status: Value = serde_json::from_str(&devnet.cmd(&["status", "--json"])).unwrap();
     let chain = &status["chain"];
     assert_eq!(chain["chain_id"], 31337);
@@ -319,7 +319,7 @@ fn every_node_at(devnet: &Devnet, height: u64) {
 #[test]
 fn junk_and_duplicate_registrations_never_become_nodes_and_a_reorg_removes_a_registration_everywhere()
  {
-    let devnet = Devnet::up_with(5, &["--chain"]);
+    let devnet = Devnet::up_on_chain(5);
     let state: Value =
         serde_json::from_slice(&std::fs::read(devnet.dir.path().join("devnet.json")).unwrap())
             .unwrap();

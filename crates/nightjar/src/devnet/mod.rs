@@ -12,8 +12,8 @@
 //! `down` stops them. The state lives in `DIR/devnet.json`. The processes
 //! themselves are started, waited for and stopped by `nightjar-launch`.
 //!
-//! With `up --chain` the registry is the staking contract instead of a file
-//! ([`chain`]): `up` starts a local anvil, deploys the token and the
+//! The registry is the staking contract on a local chain ([`chain`]) unless
+//! `up --registry-file` asks for a file: `up` starts a local anvil, deploys the token and the
 //! registry, starts every node following the chain, registers each node
 //! from one of anvil's funded dev accounts once it has reported its ports,
 //! and waits until every node serves the registry with all of them;
@@ -72,11 +72,11 @@ pub enum DevnetCmd {
         /// DIR holds no devnet yet).
         #[arg(long)]
         debug_accounting: bool,
-        /// Run a local chain (anvil) with the staking registry contract and
-        /// register the nodes on it, instead of a registry file (used when
-        /// DIR holds no devnet yet).
+        /// Describe the nodes in a registry file instead of running a local
+        /// chain (anvil) with the staking contract: faster to start, for
+        /// tests that need no chain (used when DIR holds no devnet yet).
         #[arg(long)]
-        chain: bool,
+        registry_file: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -741,6 +741,15 @@ fn describe(dir: &Path, state: &DevnetState, json: bool) -> anyhow::Result<()> {
                 n.pid.map_or("-".to_string(), |p| p.to_string())
             );
         }
+        if let Some(c) = &state.chain {
+            println!(
+                "  chain     anvil at {} (chain {}), registry contract {}, token {}",
+                c.url(),
+                c.chain_id,
+                c.contract,
+                c.token
+            );
+        }
         println!("use it with: export NIGHTJAR_NETWORK={}", network.display());
     }
     Ok(())
@@ -755,12 +764,19 @@ pub async fn run(cmd: &DevnetCmd) -> anyhow::Result<()> {
             detach,
             ip_base,
             debug_accounting,
-            chain,
+            registry_file,
             json,
         } => {
             let dir = std::path::absolute(dir)?;
-            let (state, processes) =
-                up(&dir, *nodes, *detach, *ip_base, *debug_accounting, *chain).await?;
+            let (state, processes) = up(
+                &dir,
+                *nodes,
+                *detach,
+                *ip_base,
+                *debug_accounting,
+                !*registry_file,
+            )
+            .await?;
             describe(&dir, &state, *json)?;
             if !*detach {
                 eprintln!("press Ctrl-C to stop the devnet");

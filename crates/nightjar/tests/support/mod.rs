@@ -62,8 +62,22 @@ impl Devnet {
         Devnet::up_with(nodes, &[])
     }
 
-    /// A devnet created with extra `devnet up` options (e.g. `--ip-base`).
+    /// A devnet whose registry is the staking contract on a local anvil
+    /// (what `devnet up` makes by default).
+    pub fn up_on_chain(nodes: usize) -> Devnet {
+        Devnet::create(nodes, &[])
+    }
+
+    /// A devnet with a registry file (`--registry-file`: starts in seconds;
+    /// for tests that need no chain) and extra `devnet up` options (e.g.
+    /// `--ip-base`).
     pub fn up_with(nodes: usize, extra: &[&str]) -> Devnet {
+        let mut args = vec!["--registry-file"];
+        args.extend_from_slice(extra);
+        Devnet::create(nodes, &args)
+    }
+
+    fn create(nodes: usize, extra: &[&str]) -> Devnet {
         let dir = tempfile::Builder::new()
             .prefix("nj-devnet-")
             .tempdir()

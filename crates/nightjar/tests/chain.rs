@@ -249,6 +249,7 @@ fn twelve_nodes_registered_on_chain_carry_messages_and_follow_joins_exits_and_a_
             .unwrap() as i32,
     );
     nix::sys::signal::kill(anvil, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let stopped_at = Instant::now();
     let admin: SocketAddr = nodes[1]["admin"].as_str().unwrap().parse().unwrap();
     let started = Instant::now();
     while metric(admin, "nightjar_registry_stale") != Some(1.0) {
@@ -258,11 +259,20 @@ fn twelve_nodes_registered_on_chain_carry_messages_and_follow_joins_exits_and_a_
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    alice.send(&bob_id, "while the chain is stopped");
-    let got = bob.inbox(&["--wait", "10"]);
+    // Messages keep flowing for the rest of a minute with the chain stopped.
+    let mut received = 0;
+    let mut sent = 0;
+    while sent == 0 || stopped_at.elapsed() < Duration::from_secs(60) {
+        alice.send(&bob_id, &format!("while the chain is stopped {sent}"));
+        sent += 1;
+        received += bob.inbox(&["--wait", "10"]).len();
+    }
     let still = registry(&alice);
     nix::sys::signal::kill(anvil, nix::sys::signal::Signal::SIGCONT).unwrap();
-    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        received, sent,
+        "every message sent while the chain was stopped arrives"
+    );
     assert_eq!(
         active(&still),
         12,

@@ -1,7 +1,10 @@
 //! `nightjar demo`: the whole story on a throwaway network.
 //!
-//! Starts six real nodes inside this process (QUIC on loopback, SQLite in a
-//! temporary directory), creates Alice's and Bob's profiles, and exchanges
+//! Starts a local chain (Foundry's anvil, installed by
+//! `contrib/chain-tools.sh` on first use) with the staking contract, six real
+//! nodes inside this process (QUIC on loopback, SQLite in a temporary
+//! directory) that follow it, registers each node on it with its stake, then
+//! creates Alice's and Bob's profiles, and exchanges
 //! messages both ways. Every request travels through an onion path (guard →
 //! relay → relay → swarm member). Bob and Alice each hold a waiting retrieve
 //! open through their paths, so a message arrives as soon as it is stored (no
@@ -15,7 +18,21 @@ use anyhow::Context;
 use nightjar_client::{Client, HistoryRecord, Profile};
 use nightjar_crypto::identity::Identity;
 use nightjar_node::NodeConfig;
-use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry};
+use nightjar_registry::{NetworkFile, NodeEntry, NodeId};
+
+use crate::devnet::chain::{self, DevnetChain};
+
+/// Stops the demo's anvil when the demo ends, also on an error.
+struct ChainGuard<'a> {
+    dir: &'a std::path::Path,
+    chain: DevnetChain,
+}
+
+impl Drop for ChainGuard<'_> {
+    fn drop(&mut self) {
+        self.chain.stop(self.dir);
+    }
+}
 
 /// Enough for onion paths (three relays plus a destination) and one swarm.
 const NODES: usize = 6;
@@ -64,47 +81,68 @@ pub async fn run() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    // The nodes bind port 0 (the OS picks free ports as they bind) with a
-    // registry that lists no node yet; then the registry listing the ports
-    // they bound is written, and every node is waited for until it serves it.
-    let registry_path = tmp.path().join("registry.toml");
-    let write_registry = |registry: &Registry| {
-        let part = registry_path.with_extension("toml.tmp");
-        std::fs::write(&part, registry.to_toml())?;
-        std::fs::rename(&part, &registry_path)
+    let anvil = chain::find_or_install_anvil()?;
+    let mut guard = ChainGuard {
+        dir: tmp.path(),
+        chain: chain::create(tmp.path(), &anvil).await?,
     };
-    write_registry(&Registry::genesis(crate::devnet::NETWORK_NAME, Vec::new()))?;
+    println!(
+        "  started a local chain (anvil) and deployed the staking contract {} in {}",
+        guard.chain.contract,
+        ms(started.elapsed())
+    );
+
+    // The nodes bind port 0 (the OS picks free ports as they bind) and
+    // follow the contract, which lists no node yet; then each is registered
+    // with the port it bound, and every node is waited for until it serves
+    // the registry with all of them.
+    let started = Instant::now();
     let mut nodes = Vec::with_capacity(NODES);
     let mut entries = Vec::with_capacity(NODES);
+    let mut pending = Vec::with_capacity(NODES);
     for i in 0..NODES {
         let mut config = NodeConfig::new(
             SocketAddr::new(nightjar_launch::LOOPBACK, 0),
             tmp.path().join(format!("node-{i}")),
         );
-        config.registry = Some(registry_path.clone());
-        let node = nightjar_node::start(config, Identity::generate()?).await?;
+        config.chain = Some(chain::node_config(
+            &guard.chain,
+            crate::devnet::NETWORK_NAME,
+        ));
+        let identity = Identity::generate()?;
+        let node = nightjar_node::start(config, identity.clone()).await?;
         entries.push(NodeEntry {
             id: NodeId(node.node_key),
             addr: node.listen,
         });
+        pending.push((i, identity, node.listen));
         nodes.push(node);
     }
-    let registry = Registry::genesis(crate::devnet::NETWORK_NAME, entries.clone());
-    write_registry(&registry)?;
+    println!(
+        "  started {NODES} service nodes following the chain in {}",
+        ms(started.elapsed())
+    );
+    let started = Instant::now();
+    let last_block = guard
+        .chain
+        .register_all(pending)
+        .await?
+        .context("no registration landed")?;
     let targets: Vec<_> = entries.iter().map(|e| (e.addr, e.id.0)).collect();
-    nightjar_launch::wait_for_registry(&targets, NODES as u64, Duration::from_secs(30)).await?;
+    nightjar_launch::wait_for_registry(&targets, last_block, Duration::from_secs(30)).await?;
+    println!(
+        "  registered each node on chain with its stake (25,000 test tokens) and proof of key; \
+         every node follows the contract and serves the same registry, in {}",
+        ms(started.elapsed())
+    );
     let network_path = tmp.path().join("network.toml");
     let network = NetworkFile {
-        network: registry.network.clone(),
+        network: crate::devnet::NETWORK_NAME.to_string(),
         registry: None,
         seeds: entries,
     };
-    std::fs::write(&network_path, network.to_toml(Some("registry.toml")))?;
+    std::fs::write(&network_path, network.to_toml(None))?;
     let network = NetworkFile::load(&network_path)?;
-    println!(
-        "  started {NODES} service nodes in {}",
-        ms(started.elapsed())
-    );
 
     let started = Instant::now();
     let alice_id = Identity::generate()?;
@@ -183,8 +221,12 @@ pub async fn run() -> anyhow::Result<()> {
     for node in nodes {
         node.shutdown().await;
     }
+    drop(guard);
     println!();
-    println!("Stopped the network; demo took {}.", ms(total.elapsed()));
+    println!(
+        "Stopped the network and the chain; demo took {}.",
+        ms(total.elapsed())
+    );
     Ok(())
 }
 

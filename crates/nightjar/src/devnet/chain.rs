@@ -123,6 +123,70 @@ impl DevnetChain {
         Ok(registered.landed.block)
     }
 
+    /// Registers every `(index, identity, contact)` of `nodes` as
+    /// [`DevnetChain::register`] does, the nodes of different dev accounts
+    /// at once (those of one account one after another: each registration
+    /// takes the account's next nonce); returns the last block one landed
+    /// in.
+    pub async fn register_all(
+        &mut self,
+        nodes: Vec<(usize, Identity, SocketAddr)>,
+    ) -> anyhow::Result<Option<u64>> {
+        let accounts = self.dev_keys.len().max(1);
+        let mut groups: std::collections::BTreeMap<usize, Vec<(usize, Identity, SocketAddr)>> =
+            std::collections::BTreeMap::new();
+        for node in nodes {
+            groups.entry(node.0 % accounts).or_default().push(node);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (account, group) in groups {
+            let chain = self.clone();
+            // Returns what landed, and the failure that stopped the rest.
+            tasks.spawn(async move {
+                let mut done = Vec::new();
+                let operator = match chain.operator(account).await {
+                    Ok(o) => o,
+                    Err(e) => return (done, Some(e)),
+                };
+                for (index, identity, addr) in group {
+                    match operator.register(&identity, addr).await {
+                        Ok(registered) => done.push((index, account, registered.landed.block)),
+                        Err(e) => {
+                            let e = anyhow::Error::from(e)
+                                .context(format!("registering node {index} on the devnet's chain"));
+                            return (done, Some(e));
+                        }
+                    }
+                }
+                (done, None)
+            });
+        }
+        let mut last = None;
+        let mut failure = None;
+        while let Some(joined) = tasks.join_next().await {
+            let (done, error) = match joined {
+                Ok(result) => result,
+                Err(e) => (Vec::new(), Some(anyhow::Error::from(e))),
+            };
+            for (index, account, block) in done {
+                if self.operators.len() <= index {
+                    self.operators.resize(index + 1, None);
+                }
+                if let Some(slot) = self.operators.get_mut(index) {
+                    *slot = Some(account);
+                }
+                last = last.max(Some(block));
+            }
+            if let Some(e) = error {
+                failure = failure.or(Some(e));
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(last),
+        }
+    }
+
     /// Requests the exit of node `index` (key `node`) from its operator;
     /// returns the block it landed in.
     pub async fn request_exit(
@@ -208,11 +272,63 @@ pub fn find_anvil() -> anyhow::Result<PathBuf> {
         )
 }
 
+/// [`find_anvil`], or else, when this binary was built from a source tree
+/// that has `contrib/chain-tools.sh`, that script run once to install it
+/// (from the committed npm lockfile). For `nightjar demo`, whose README
+/// command must work on a fresh machine.
+pub fn find_or_install_anvil() -> anyhow::Result<PathBuf> {
+    if let Ok(found) = find_anvil() {
+        return Ok(found);
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contrib/chain-tools.sh");
+    if !script.is_file() {
+        return find_anvil();
+    }
+    eprintln!("  installing the local chain's tools (bash contrib/chain-tools.sh, once)…");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed ({})", script.display(), out.status);
+    }
+    find_anvil_from(&out.stdout)
+        .filter(|p| p.is_file())
+        .map_or_else(find_anvil, Ok)
+}
+
+/// The `anvil=PATH` line `contrib/chain-tools.sh` prints, if any.
+fn find_anvil_from(stdout: &[u8]) -> Option<PathBuf> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("anvil=").map(PathBuf::from))
+}
+
+/// The `[chain]` section of a node on this chain.
+pub fn node_config(chain: &DevnetChain, network: &str) -> nightjar_node::ChainConfig {
+    nightjar_node::ChainConfig {
+        network: network.to_owned(),
+        rpc: vec![chain.url()],
+        chain_id: chain.chain_id,
+        contract: chain.contract.to_string().to_lowercase(),
+        start_block: chain.start_block,
+        confirmations: CONFIRMATIONS,
+        poll_interval_ms: POLL_INTERVAL_MS,
+        stale_after_secs: STALE_AFTER_SECS,
+        initial_sync_secs: 60,
+        state_file: None,
+    }
+}
+
 /// Starts anvil for the devnet in `dir` on `port` (0: any free port), in
 /// its own process group so it outlives this command; returns its pid, the
 /// address it listens on and its dev accounts' keys.
-pub fn start_anvil(dir: &Path, port: u16) -> anyhow::Result<(u32, SocketAddr, Vec<String>)> {
-    let binary = find_anvil()?;
+pub fn start_anvil(
+    dir: &Path,
+    port: u16,
+    binary: &Path,
+) -> anyhow::Result<(u32, SocketAddr, Vec<String>)> {
     std::fs::create_dir_all(chain_dir(dir))?;
     let log_file = log_path(dir);
     let log = std::fs::OpenOptions::new()
@@ -223,7 +339,7 @@ pub fn start_anvil(dir: &Path, port: u16) -> anyhow::Result<(u32, SocketAddr, Ve
     let start = log.metadata().map(|m| m.len()).unwrap_or(0);
     let mut child = {
         use std::os::unix::process::CommandExt;
-        Command::new(&binary)
+        Command::new(binary)
             .args(["--host", "127.0.0.1", "--port"])
             .arg(port.to_string())
             .args(["--chain-id", &CHAIN_ID.to_string()])
@@ -302,10 +418,10 @@ fn read_start(log: &Path, offset: u64) -> anyhow::Result<Option<(SocketAddr, Vec
     Ok(None)
 }
 
-/// Starts anvil and deploys the token and registry (the token minted to
-/// every dev account); the devnet's chain.
-pub async fn create(dir: &Path) -> anyhow::Result<DevnetChain> {
-    let (pid, rpc, dev_keys) = start_anvil(dir, 0)?;
+/// Starts anvil (the binary at `anvil`) and deploys the token and registry
+/// (the token minted to every dev account); the devnet's chain.
+pub async fn create(dir: &Path, anvil: &Path) -> anyhow::Result<DevnetChain> {
+    let (pid, rpc, dev_keys) = start_anvil(dir, 0, anvil)?;
     let mut chain = DevnetChain {
         rpc,
         pid: Some(pid),
@@ -348,7 +464,7 @@ pub fn ensure_running(dir: &Path, chain: &mut DevnetChain) -> anyhow::Result<()>
     if chain.running(dir) {
         return Ok(());
     }
-    let (pid, rpc, _) = start_anvil(dir, chain.rpc.port())?;
+    let (pid, rpc, _) = start_anvil(dir, chain.rpc.port(), &find_anvil()?)?;
     chain.pid = Some(pid);
     chain.rpc = rpc;
     Ok(())

@@ -19,7 +19,7 @@
 //! and waits until every node serves the registry with all of them;
 //! `add-node` and `remove-node` register and exit through the chain.
 
-mod chain;
+pub(crate) mod chain;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -246,7 +246,7 @@ async fn create(
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let chain = if with_chain {
-        Some(chain::create(dir).await?)
+        Some(chain::create(dir, &chain::find_anvil()?).await?)
     } else {
         write_registry(dir, &Registry::genesis(NETWORK_NAME, Vec::new()))?;
         None
@@ -285,20 +285,7 @@ fn new_node(
     let mut config = NodeConfig::new(addr, node_dir(dir, index));
     config.admin = Some(admin);
     match &state.chain {
-        Some(c) => {
-            config.chain = Some(nightjar_node::ChainConfig {
-                network: NETWORK_NAME.to_string(),
-                rpc: vec![c.url()],
-                chain_id: c.chain_id,
-                contract: c.contract.to_string().to_lowercase(),
-                start_block: c.start_block,
-                confirmations: chain::CONFIRMATIONS,
-                poll_interval_ms: chain::POLL_INTERVAL_MS,
-                stale_after_secs: chain::STALE_AFTER_SECS,
-                initial_sync_secs: 60,
-                state_file: None,
-            });
-        }
+        Some(c) => config.chain = Some(chain::node_config(c, NETWORK_NAME)),
         None => config.registry = Some(dir.join(REGISTRY_FILE)),
     }
     config.sync_interval_secs = SYNC_INTERVAL_SECS;
@@ -384,17 +371,17 @@ async fn publish_on_chain(dir: &Path, state: &mut DevnetState) -> anyhow::Result
     let Some(mut chain) = state.chain.clone() else {
         return Ok(());
     };
-    let mut last_block = None;
+    let mut pending = Vec::new();
     for node in &state.nodes {
         let done = chain.operators.get(node.index).copied().flatten().is_some();
-        if done || !node.registered {
-            continue;
+        if !done && node.registered {
+            pending.push((node.index, node_identity(dir, node.index)?, node.addr));
         }
-        let identity = node_identity(dir, node.index)?;
-        last_block = Some(chain.register(node.index, &identity, node.addr).await?);
-        state.chain = Some(chain.clone());
-        save_state(dir, state)?;
     }
+    let registered = chain.register_all(pending).await;
+    state.chain = Some(chain);
+    save_state(dir, state)?;
+    let last_block = registered?;
     let live: Vec<&DevnetNode> = state.nodes.iter().filter(|n| n.registered).collect();
     let entries = entries(&live.iter().map(|n| (*n).clone()).collect::<Vec<_>>())?;
     let network = NetworkFile {

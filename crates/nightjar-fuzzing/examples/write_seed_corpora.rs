@@ -420,6 +420,45 @@ fn registry_files() -> Corpus {
         "valid-registry-events".into(),
         registry.to_toml().into_bytes(),
     );
+    // A registry derived from the chain: two joins, one exiting later.
+    let staked = |node: &NodeEntry, state| nightjar_registry::StakedNode {
+        node: node.clone(),
+        operator: [0xf3; 20],
+        stake: "25000000000000000000000".into(),
+        state,
+    };
+    let mut on_chain = vec![
+        staked(&nodes[0], nightjar_registry::StakedState::Active),
+        staked(&nodes[1], nightjar_registry::StakedState::Exiting),
+    ];
+    on_chain.sort_by_key(|n| n.node.id);
+    let chain_registry = Registry {
+        network: "nightjar-devnet".into(),
+        nodes: Vec::new(),
+        events: vec![
+            RegistryEvent::Join {
+                node: nodes[0].clone(),
+            },
+            RegistryEvent::Join {
+                node: nodes[1].clone(),
+            },
+            RegistryEvent::Exit { id: nodes[1].id },
+        ],
+        chain: Some(nightjar_registry::ChainOrigin {
+            chain_id: 31337,
+            contract: [0x5f; 20],
+            block: 118,
+            block_hash: [0x9a; 32],
+            nodes: on_chain,
+        }),
+    };
+    let text = chain_registry.to_toml();
+    c.insert("valid-registry-chain".into(), text.clone().into_bytes());
+    c.insert(
+        "bad-registry-chain-exiting-node-active".into(),
+        text.replace("state = \"exiting\"", "state = \"active\"")
+            .into_bytes(),
+    );
     let network = NetworkFile {
         network: "devnet".into(),
         registry: Some(PathBuf::from("registry.toml")),
@@ -538,6 +577,24 @@ fn node_configs(root: &Path) -> Corpus {
     full.write_quorum = Some(3);
     full.log = "nightjar_node=debug,info".into();
     c.insert("valid-every-key".into(), full.to_toml().into_bytes());
+    let mut chain = minimal.clone();
+    chain.chain = Some(nightjar_node::ChainConfig {
+        network: "nightjar-devnet".into(),
+        rpc: vec!["http://127.0.0.1:8545".into(), "https://rpc.example".into()],
+        chain_id: 31337,
+        contract: "0x5fbdb2315678afecb367f032d93f642f64180aa3".into(),
+        start_block: 7,
+        confirmations: 1,
+        poll_interval_ms: 500,
+        stale_after_secs: 10,
+        initial_sync_secs: 60,
+        state_file: Some(PathBuf::from("chain-state.json")),
+    });
+    c.insert("valid-chain".into(), chain.to_toml().into_bytes());
+    let mut both = chain.clone();
+    both.registry = Some(PathBuf::from("registry.toml"));
+    // Parses, but `validate` refuses a registry file beside a chain.
+    c.insert("bad-chain-and-registry".into(), both.to_toml().into_bytes());
 
     c.insert(
         "bad-unknown-key".into(),

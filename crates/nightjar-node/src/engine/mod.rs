@@ -613,11 +613,7 @@ impl NodeCore {
         timeout_ms: u64,
     ) -> OpId {
         let op = self.op(state);
-        let give_up = self
-            .now_ms
-            .saturating_add(timeout_ms)
-            .saturating_add(PEER_GRACE_MS);
-        self.timers.insert((give_up, Timer::PeerDeadline(op)));
+        self.peer_deadline(op, timeout_ms);
         self.effects.push_back(Effect::SendToPeer {
             op,
             to,
@@ -625,6 +621,17 @@ impl NodeCore {
             timeout_ms,
         });
         op
+    }
+
+    /// Arms the timer that gives up on peer request `op` (its timeout plus
+    /// [`PEER_GRACE_MS`] from now); returns when it fires.
+    fn peer_deadline(&mut self, op: OpId, timeout_ms: u64) -> u64 {
+        let give_up = self
+            .now_ms
+            .saturating_add(timeout_ms)
+            .saturating_add(PEER_GRACE_MS);
+        self.timers.insert((give_up, Timer::PeerDeadline(op)));
+        give_up
     }
 
     /// Send `request` to `to` within the node's bound ([`peer_queue`]): now,
@@ -638,12 +645,8 @@ impl NodeCore {
         timeout_ms: u64,
     ) -> OpId {
         let op = self.op(state);
-        let give_up = self
-            .now_ms
-            .saturating_add(timeout_ms)
-            .saturating_add(PEER_GRACE_MS);
         // The deadline covers the time queued as well.
-        self.timers.insert((give_up, Timer::PeerDeadline(op)));
+        let give_up = self.peer_deadline(op, timeout_ms);
         let queued = Queued {
             op,
             to,

@@ -411,6 +411,22 @@ fn receipts(r: &Response) -> Vec<Receipt> {
     }
 }
 
+/// A message of `key`'s namespace 0 with `data`, stored at `now` for an hour.
+fn held_for_an_hour(
+    key: &nightjar_crypto::identity::PublicKey,
+    data: Vec<u8>,
+    now: u64,
+) -> nightjar_store::NewMessage {
+    nightjar_store::NewMessage {
+        account: AccountKey::new(key.to_bytes()),
+        namespace: 0,
+        hash: MessageHash::new(nightjar_crypto::hash::message_hash(key, 0, &data)),
+        data,
+        now_ms: now,
+        expiry_ms: now + 3_600_000,
+    }
+}
+
 #[test]
 fn store_reaches_quorum_with_verified_receipts_and_replicates_to_all() {
     for memory in [false, true] {
@@ -679,14 +695,7 @@ fn hand_off_drops_data_only_after_a_verified_quorum() {
             let data = b"moving".to_vec();
             net.nodes[0]
                 .store
-                .store(nightjar_store::NewMessage {
-                    account: AccountKey::new(key.to_bytes()),
-                    namespace: 0,
-                    hash: MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data)),
-                    data,
-                    now_ms: net.now,
-                    expiry_ms: net.now + 3_600_000,
-                })
+                .store(held_for_an_hour(&key, data, net.now))
                 .unwrap();
             if forging {
                 net.nodes[2].behaviour = Behaviour::AckWithoutStoring;
@@ -915,14 +924,7 @@ fn a_wiped_member_catches_up_on_a_bucket_of_more_than_one_sync_page() {
             let key = account.public_key();
             for n in 0..PER_ACCOUNT {
                 let data = (n as u64).to_be_bytes().to_vec();
-                messages.push(nightjar_store::NewMessage {
-                    account: AccountKey::new(key.to_bytes()),
-                    namespace: 0,
-                    hash: MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data)),
-                    data,
-                    now_ms: net.now,
-                    expiry_ms: net.now + 3_600_000,
-                });
+                messages.push(held_for_an_hour(&key, data, net.now));
             }
         }
         let total = messages.len() as u64;
@@ -969,14 +971,7 @@ fn hand_off_refuses_answers_whose_receipts_do_not_verify_and_keeps_its_copy() {
             let data = b"moving".to_vec();
             net.nodes[0]
                 .store
-                .store(nightjar_store::NewMessage {
-                    account: AccountKey::new(key.to_bytes()),
-                    namespace: 0,
-                    hash: MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data)),
-                    data,
-                    now_ms: net.now,
-                    expiry_ms: net.now + 3_600_000,
-                })
+                .store(held_for_an_hour(&key, data, net.now))
                 .unwrap();
             net.nodes[2].behaviour = bad[a];
             net.nodes[3].behaviour = bad[b];
@@ -1092,14 +1087,7 @@ fn sync_answers_read_in_pages_whatever_the_range_holds() {
             let count = if a == 2 { 5_000 } else { 10_000 };
             for n in 0..count {
                 let data = (n as u64).to_be_bytes().to_vec();
-                messages.push(nightjar_store::NewMessage {
-                    account: AccountKey::new(key.to_bytes()),
-                    namespace: 0,
-                    hash: MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data)),
-                    data,
-                    now_ms: net.now,
-                    expiry_ms: net.now + 3_600_000,
-                });
+                messages.push(held_for_an_hour(&key, data, net.now));
             }
         }
         seed(&net, 0, &messages);

@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -111,22 +110,9 @@ async fn assert_serving(conn: &quinn::Connection, owner: &Identity) -> Duration 
     started.elapsed()
 }
 
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
-
 /// The sum of the samples of `name` (any labels) on the node's `/metrics`.
 async fn metric(node: &NodeProcess, name: &str) -> f64 {
-    http_get(node.admin, "/metrics")
+    support::http_get_async(node.admin, "/metrics")
         .await
         .lines()
         .filter(|l| {
@@ -378,7 +364,7 @@ async fn connections_beyond_the_per_ip_limit_are_refused() {
     }
     assert_serving(&good, &owner).await;
     assert!(metric(&node, "nightjar_refused_connections_total").await >= refused as f64);
-    let metrics = http_get(node.admin, "/metrics").await;
+    let metrics = support::http_get_async(node.admin, "/metrics").await;
     assert!(
         metrics.contains("nightjar_refused_connections_total{limit=\"per_ip\"}"),
         "{metrics}"

@@ -216,7 +216,7 @@ async fn every_kind_of_bad_input_gets_a_typed_error_and_loses_nothing() {
     }
 
     // The metrics count the refusals by code.
-    let metrics = http_get(node.admin, "/metrics").await;
+    let metrics = support::http_get_async(node.admin, "/metrics").await;
     assert!(metrics.contains("nightjar_requests_total"), "{metrics}");
     assert!(metrics.contains("outcome=\"quota_exceeded\""), "{metrics}");
     assert!(metrics.contains("outcome=\"replay\""), "{metrics}");
@@ -232,19 +232,6 @@ async fn every_kind_of_bad_input_gets_a_typed_error_and_loses_nothing() {
     ] {
         assert!(!log.contains(&needle), "node log contains {needle}: {log}");
     }
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,7 +267,7 @@ async fn waiting_retrieve_returns_as_soon_as_a_message_is_stored() {
     });
     // Store once the retrieve is parked: the node counts waiting retrieves.
     loop {
-        let metrics = http_get(node.admin, "/metrics").await;
+        let metrics = support::http_get_async(node.admin, "/metrics").await;
         if metrics
             .lines()
             .any(|l| l.starts_with("nightjar_waiting_retrieves ") && !l.ends_with(" 0"))

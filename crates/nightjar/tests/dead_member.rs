@@ -21,7 +21,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -46,22 +45,9 @@ const MAX_TASKS: f64 = 1_000.0;
 /// The bound on the entry node's memory growth.
 const MAX_RSS_GROWTH: u64 = 96 << 20;
 
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
-
 /// The value of the unlabelled metric `name` on the node's `/metrics`.
 async fn metric(node: &NodeProcess, name: &str) -> f64 {
-    http_get(node.admin, "/metrics")
+    support::http_get_async(node.admin, "/metrics")
         .await
         .lines()
         .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())

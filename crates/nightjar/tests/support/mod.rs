@@ -289,6 +289,21 @@ impl TestProfile {
     }
 }
 
+/// GET `path` from an admin address on tokio (HTTP/1.1, `Connection:
+/// close`); returns the whole response, status line and headers included.
+pub async fn http_get_async(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
 /// GET `path` from an admin address (HTTP/1.0, blocking); returns the body.
 pub fn http_get(addr: SocketAddr, path: &str) -> String {
     use std::io::Read;

@@ -354,9 +354,12 @@ impl Registry {
             events: parse_events(raw.events)?,
             chain: raw.chain.map(ChainOrigin::from_raw).transpose()?,
         };
-        let live = registry.live_nodes()?;
-        if let Some(chain) = &registry.chain {
-            chain.check_against(&live)?;
+        // The log must replay; a [chain] section must agree with it.
+        match &registry.chain {
+            Some(chain) => chain.check_against(&registry.live_nodes()?)?,
+            None => {
+                registry.swarm_map()?;
+            }
         }
         Ok(registry)
     }

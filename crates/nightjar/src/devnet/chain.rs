@@ -99,35 +99,11 @@ impl DevnetChain {
         .await?)
     }
 
-    /// Registers node `index` (key `identity`, contact `addr`) with dev
-    /// account `index mod 10` as its operator; returns the block it landed in.
-    pub async fn register(
-        &mut self,
-        index: usize,
-        identity: &Identity,
-        addr: SocketAddr,
-    ) -> anyhow::Result<u64> {
-        let account = index % self.dev_keys.len().max(1);
-        let registered = self
-            .operator(account)
-            .await?
-            .register(identity, addr)
-            .await
-            .with_context(|| format!("registering node {index} on the devnet's chain"))?;
-        if self.operators.len() <= index {
-            self.operators.resize(index + 1, None);
-        }
-        if let Some(slot) = self.operators.get_mut(index) {
-            *slot = Some(account);
-        }
-        Ok(registered.landed.block)
-    }
-
-    /// Registers every `(index, identity, contact)` of `nodes` as
-    /// [`DevnetChain::register`] does, the nodes of different dev accounts
-    /// at once (those of one account one after another: each registration
-    /// takes the account's next nonce); returns the last block one landed
-    /// in.
+    /// Registers every `(index, identity, contact)` of `nodes`, node
+    /// `index` with dev account `index mod 10` as its operator (recorded in
+    /// `operators`), the nodes of different accounts at once (those of one
+    /// account one after another: each registration takes the account's
+    /// next nonce); returns the last block one landed in.
     pub async fn register_all(
         &mut self,
         nodes: Vec<(usize, Identity, SocketAddr)>,

@@ -382,8 +382,13 @@ async fn publish_on_chain(dir: &Path, state: &mut DevnetState) -> anyhow::Result
     state.chain = Some(chain);
     save_state(dir, state)?;
     let last_block = registered?;
-    let live: Vec<&DevnetNode> = state.nodes.iter().filter(|n| n.registered).collect();
-    let entries = entries(&live.iter().map(|n| (*n).clone()).collect::<Vec<_>>())?;
+    let live: Vec<DevnetNode> = state
+        .nodes
+        .iter()
+        .filter(|n| n.registered)
+        .cloned()
+        .collect();
+    let entries = entries(&live)?;
     let network = NetworkFile {
         network: NETWORK_NAME.to_string(),
         registry: None,
@@ -630,9 +635,10 @@ pub async fn add_node(dir: &Path) -> anyhow::Result<DevnetNode> {
     save_state(dir, &state)?;
     if let Some(mut c) = state.chain.clone() {
         let identity = node_identity(dir, index)?;
-        c.register(index, &identity, node.addr).await?;
+        let registered = c.register_all(vec![(index, identity, node.addr)]).await;
         state.chain = Some(c);
         save_state(dir, &state)?;
+        registered?;
         return Ok(node);
     }
     let entry = entries(std::slice::from_ref(&node))?

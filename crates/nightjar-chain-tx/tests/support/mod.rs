@@ -1,7 +1,7 @@
 //! Test-only: a real local chain, `anvil` (installed by
 //! `contrib/chain-tools.sh`), on a free loopback port, killed on drop. Std
-//! only, so that the `nightjar` package's CLI test can include this file too
-//! (`#[path]`).
+//! only, so that the `nightjar` package's CLI test and `nightjar-chain`'s
+//! test support (which adds a provider) include this file too (`#[path]`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
@@ -31,7 +31,7 @@ pub const DEV_KEYS: [&str; 10] = [
 ];
 
 fn workspace_root() -> PathBuf {
-    // Both including packages sit in crates/<name>/.
+    // Every including package sits in crates/<name>/.
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 

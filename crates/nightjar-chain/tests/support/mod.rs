@@ -6,10 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use alloy_provider::{Provider, RootProvider};
@@ -25,8 +22,12 @@ sol! {
     function nonces(address operator) returns (uint256);
 }
 
-/// Anvil's chain ID.
-pub const CHAIN_ID: u64 = 31337;
+/// The std-only anvil launcher the chain-tx and CLI tests share.
+#[path = "../../../nightjar-chain-tx/tests/support/mod.rs"]
+mod base;
+
+pub use base::CHAIN_ID;
+
 /// The stake per registration the tests deploy with (25,000 tokens).
 pub fn stake() -> U256 {
     U256::from(25_000u64) * U256::from(10u64).pow(U256::from(18u64))
@@ -36,35 +37,10 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The anvil binary: `$NIGHTJAR_ANVIL`, else what `contrib/chain-tools.sh`
-/// installs (it is run, and installs from the committed lockfile if
-/// needed). Panics with the script's message if it cannot: this test never
-/// passes without a chain.
-pub fn anvil_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("NIGHTJAR_ANVIL") {
-        return PathBuf::from(path);
-    }
-    let script = workspace_root().join("contrib/chain-tools.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "the anvil test needs anvil, and `bash contrib/chain-tools.sh` could not install it \
-         (run it by hand to see why, or set NIGHTJAR_ANVIL):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("anvil=").map(PathBuf::from))
-        .expect("contrib/chain-tools.sh printed no anvil= line")
-}
-
-/// A running anvil on a free loopback port, killed on drop (also when the
-/// test panics).
+/// A running anvil on a free loopback port (the shared launcher's, killed
+/// on drop, also when the test panics) and a provider for it.
 pub struct Anvil {
-    child: Child,
+    _process: base::Anvil,
     /// Its JSON-RPC URL.
     pub url: String,
     /// A provider for it.
@@ -74,39 +50,11 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil (chain 31337, a block per transaction) and waits until it listens.
     pub fn start() -> Anvil {
-        let binary = anvil_binary();
-        let mut child = Command::new(&binary)
-            .args(["--host", "127.0.0.1", "--port", "0", "--chain-id"])
-            .arg(CHAIN_ID.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let stdout = child.stdout.take().expect("anvil's stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("Listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "anvil ({}) did not start listening within 30 s",
-                    binary.display()
-                );
-            }
-        };
-        let url = format!("http://{addr}");
+        let process = base::Anvil::start();
+        let url = process.url.clone();
         let provider = RootProvider::new_http(url.parse().unwrap());
         Anvil {
-            child,
+            _process: process,
             url,
             provider,
         }
@@ -170,13 +118,6 @@ impl Anvil {
     /// Mines `n` empty blocks.
     pub async fn mine(&self, n: u64) {
         let _: Value = self.rpc("anvil_mine", json!([n])).await;
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -131,8 +131,9 @@ pub async fn run() -> anyhow::Result<()> {
     let targets: Vec<_> = entries.iter().map(|e| (e.addr, e.id.0)).collect();
     nightjar_launch::wait_for_registry(&targets, last_block, Duration::from_secs(30)).await?;
     println!(
-        "  registered each node on chain with its stake (25,000 test tokens) and proof of key; \
+        "  registered each node on chain with its stake ({} test tokens) and proof of key; \
          every node follows the contract and serves the same registry, in {}",
+        nightjar_chain_tx::deploy::DEVNET_STAKE_TOKENS,
         ms(started.elapsed())
     );
     let network_path = tmp.path().join("network.toml");

@@ -155,6 +155,30 @@ pub enum CryptoError {
     #[error("password hashing failed ({0}); make sure enough memory is available and retry")]
     Kdf(String),
 
+    /// An X25519 agreement gave the all-zero secret: the peer's key has small
+    /// order.
+    #[error(
+        "key agreement produced an all-zero secret (the peer's X25519 key has small order); \
+         the key is malicious or damaged"
+    )]
+    LowOrderPoint,
+
+    /// Bytes that should be an ML-KEM-768 public key fail the FIPS 203
+    /// modulus check.
+    #[error(
+        "not a valid ML-KEM-768 public key (a coefficient is out of range); the key is \
+         damaged or not an ML-KEM-768 key"
+    )]
+    InvalidMlKemPublicKey,
+
+    /// Bytes that should be an ML-KEM-768 secret key fail the FIPS 203 hash
+    /// check.
+    #[error(
+        "not a valid ML-KEM-768 secret key (its embedded public-key hash does not match); \
+         the stored key is damaged"
+    )]
+    InvalidMlKemSecretKey,
+
     /// A random choice was asked for among zero items.
     #[error(
         "asked to pick a random index among 0 items; there was nothing to choose from \

@@ -25,6 +25,7 @@
 
 mod account;
 mod chain;
+mod devices;
 mod envelope;
 mod keyfile;
 mod node_config;
@@ -38,6 +39,7 @@ pub use chain::{
     CHAIN_LOG_CHAIN_ID, CHAIN_LOG_CONTRACT, chain_log, chain_log_input, chain_log_parts,
     chain_state,
 };
+pub use devices::device_records;
 pub use envelope::{ENVELOPE_RECIPIENT_SEED, envelope_open};
 pub use keyfile::keyfile;
 pub use node_config::node_config;
@@ -65,4 +67,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("onion_layer", onion_layer),
     ("chain_log", chain_log),
     ("chain_state", chain_state),
+    ("device_records", device_records),
 ];

@@ -187,6 +187,12 @@ fn accepts(target: &str, data: &[u8]) -> bool {
             )
         }),
         "chain_state" => nightjar_chain::SavedState::decode(data).is_ok(),
+        "device_records" => match data.split_first() {
+            Some((0, body)) => nightjar_devices::DeviceList::decode(body).is_ok(),
+            Some((1, body)) => nightjar_devices::PrekeyBundle::decode(body).is_ok(),
+            Some((2, body)) => nightjar_devices::OneTimePrekey::decode(body).is_ok(),
+            _ => false,
+        },
         other => panic!("no acceptance check for target {other}"),
     }
 }

@@ -105,6 +105,11 @@ pub enum CryptoError {
     #[error("decryption failed: the data was altered or corrupted, or encrypted under another key")]
     DecryptFailed,
 
+    /// Authenticated encryption refused its input (longer than
+    /// XChaCha20-Poly1305 can encrypt).
+    #[error("encryption failed: the plaintext is too long for XChaCha20-Poly1305")]
+    EncryptFailed,
+
     /// A ciphertext or key file is shorter than its format allows.
     #[error("the encrypted data is truncated ({0} bytes); it was probably damaged or cut short")]
     Truncated(usize),

@@ -22,6 +22,8 @@
 //!   verification by followers);
 //! - [`dh`]: X25519 key pairs that are not an account identity (device
 //!   identity keys, prekeys, ephemerals, ratchet keys) and their agreement;
+//! - [`kdf`]: the key schedule of messages v2 (the handshake's derivation,
+//!   the ratchet's root and chain KDFs, header and message AEAD);
 //! - [`kem`]: ML-KEM-768 (FIPS 203) key pairs, encapsulation and
 //!   decapsulation, deterministic forms for test vectors;
 //! - [`labels`]: every domain-separation label in use;
@@ -50,6 +52,7 @@ pub mod envelope;
 mod error;
 pub mod hash;
 pub mod identity;
+pub mod kdf;
 pub mod kem;
 pub mod labels;
 pub mod onion;

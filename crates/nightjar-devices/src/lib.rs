@@ -11,7 +11,9 @@
 //!   a reader adopts newer lists and never forgets a removal;
 //! - [`prekeys`]: the records a device publishes: its [`PrekeyBundle`]
 //!   (signed X25519 prekey and last-resort ML-KEM-768 prekey) and its
-//!   [`OneTimePrekey`]s (an X25519 and an ML-KEM-768 key, claimed once).
+//!   [`OneTimePrekey`]s (an X25519 and an ML-KEM-768 key, claimed once);
+//! - [`own_device`]: this device's secrets ([`OwnDevice`]: identity key,
+//!   prekey secrets) and when to rotate and replenish them.
 //!
 //! Every record here is a *body*: the account's signature around it is the
 //! published-record wrapper of `nightjar-crypto`, which nodes check on store
@@ -29,10 +31,12 @@ mod device_id;
 pub mod device_list;
 mod error;
 mod keys;
+pub mod own_device;
 pub mod prekeys;
 mod proto;
 
 pub use device_id::DeviceId;
 pub use device_list::{DeviceEntry, DeviceList, KnownDevices};
 pub use error::DeviceError;
+pub use own_device::{OneTimeSecrets, OwnDevice};
 pub use prekeys::{OneTimePrekey, PrekeyBundle};

@@ -1041,6 +1041,14 @@ fn device_records() -> Corpus {
     }
     c.insert("bad-bundle-kem-key".into(), tagged(1, bad_kem));
     c.insert("any-decoder-otk".into(), tagged(9, otk.encode()));
+    let mut own = nightjar_devices::OwnDevice::generate_with(rng, "phone", 1_700_000_000_000)
+        .expect("device");
+    own.replenish_with(rng).expect("one-time prekeys");
+    let state = own.encode().to_vec();
+    c.insert("valid-own-device-state".into(), tagged(3, state.clone()));
+    let mut cut = state;
+    cut.truncate(cut.len() - 40);
+    c.insert("bad-own-device-state-cut".into(), tagged(3, cut));
     c
 }
 

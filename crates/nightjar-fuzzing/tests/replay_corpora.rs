@@ -191,6 +191,7 @@ fn accepts(target: &str, data: &[u8]) -> bool {
             Some((0, body)) => nightjar_devices::DeviceList::decode(body).is_ok(),
             Some((1, body)) => nightjar_devices::PrekeyBundle::decode(body).is_ok(),
             Some((2, body)) => nightjar_devices::OneTimePrekey::decode(body).is_ok(),
+            Some((3, body)) => nightjar_devices::OwnDevice::decode(body).is_ok(),
             _ => false,
         },
         other => panic!("no acceptance check for target {other}"),

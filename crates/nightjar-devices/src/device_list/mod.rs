@@ -11,6 +11,7 @@ mod known;
 mod list;
 
 pub use known::{Adoption, KnownDevices};
+pub(crate) use list::check_name;
 pub use list::{DeviceEntry, DeviceList};
 
 /// Most devices a list may hold live at once.

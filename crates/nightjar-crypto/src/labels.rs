@@ -85,6 +85,14 @@ pub const RATCHET_MESSAGE: &str = "nightjar/v2/ratchet-message";
 /// its message key ([`crate::kdf::MessageKey::seal`]).
 pub const MESSAGE_KEY: &str = "nightjar/v2/message-key";
 
+/// BLAKE2b key (outlen 56) deriving a v2 envelope's AEAD key and nonce
+/// ([`crate::sealed_sender`]).
+pub const ENVELOPE_V2_KEY: &str = "nightjar/v2/envelope-key";
+
+/// Labelled-signature label of an account's certificate of one of its
+/// devices' identity keys ([`crate::sealed_sender`]).
+pub const DEVICE_CERT: &str = "nightjar/v2/device-cert";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -109,6 +117,8 @@ pub const ALL: &[&str] = &[
     RATCHET_CHAIN,
     RATCHET_MESSAGE,
     MESSAGE_KEY,
+    ENVELOPE_V2_KEY,
+    DEVICE_CERT,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

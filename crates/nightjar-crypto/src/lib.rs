@@ -11,6 +11,9 @@
 //!   ([`random_index`]);
 //! - [`envelope`]: sealing and opening end-to-end-encrypted message
 //!   envelopes (version 1);
+//! - [`sealed_sender`]: envelopes version 2, a messages-v2 ratchet message
+//!   sealed to one recipient device without naming the sender to nodes, and
+//!   the account's certificate of a device key;
 //! - [`onion`]: building, peeling and answering onion layers (version 1),
 //!   which carry a request through a path of service nodes;
 //! - [`hash`]: message hashes, ring positions, the registry snapshot hash
@@ -58,6 +61,7 @@ pub mod labels;
 pub mod onion;
 pub mod random;
 pub mod registration;
+pub mod sealed_sender;
 mod xchacha;
 
 pub use error::{CryptoError, EnvelopeError};

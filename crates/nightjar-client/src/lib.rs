@@ -105,6 +105,7 @@ mod driver;
 mod error;
 pub mod failover;
 pub mod logic;
+pub mod messaging;
 pub mod paths;
 pub mod profile;
 pub mod registry_refresh;

@@ -758,6 +758,68 @@ def check_pkcs8(i, c):
     check(f"{tag} public key (cryptography)", public, c["public_key"])
 
 
+# --- frames (no cryptography: the checker's own reading of §5.2–§5.3) --------
+
+REQUEST_MEMBERS = {10: "store", 11: "retrieve", 12: "delete", 13: "info", 14: "replicate",
+                   15: "sync_digest", 16: "sync_list", 17: "sync_fetch", 18: "get_swarm",
+                   19: "onion", 20: "get_registry"}
+RESPONSE_MEMBERS = {10: "stored", 11: "messages", 12: "deleted", 13: "info", 15: "error",
+                    16: "wrong_swarm", 17: "swarm", 18: "digest", 19: "entries", 20: "full",
+                    21: "onion", 22: "registry"}
+
+
+def read_frame(kind, frame):
+    """('ok', member, fields) or (error code name, None, None); the body's
+    members must be empty-or-skippable for this reader (as in wire.json)."""
+    if len(frame) < 4 or int.from_bytes(frame[:4], "big") != len(frame) - 4:
+        return "bad_request", None, None
+    body, i, fields, member = frame[4:], 0, {}, None
+    members = REQUEST_MEMBERS if kind == "request" else RESPONSE_MEMBERS
+    try:
+        while i < len(body):
+            key, i = read_varint(body, i)
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                fields[field], i = read_varint(body, i)
+            elif wire == 2:
+                n, i = read_varint(body, i)
+                if i + n > len(body):
+                    raise ValueError("truncated")
+                i += n
+                if field in members:
+                    member = members[field]  # the last member of a oneof wins
+            else:
+                raise ValueError(f"wire type {wire}")
+    except ValueError:
+        return "bad_request", None, None
+    if fields.get(1, 0) != 1:
+        return "unsupported_version", None, None
+    if member is None:
+        return "bad_request", None, None
+    return "ok", member, fields
+
+
+@guarded
+def check_wire(i, c):
+    tag = f"wire[{i}: {c['name']}]"
+    frame = unhex(c["frame"])
+    verdict, member, fields = read_frame(c["kind"], frame)
+    if c["error"] is not None:
+        check(f"{tag} refused", verdict, c["error"])
+        return
+    check(f"{tag} decodes", (verdict, member), ("ok", c["decodes"]))
+    if c["encodes"]:
+        # What an encoder writes: fields in tag order, defaults omitted, the
+        # oneof member always, here an empty one (tag, length 0).
+        members = REQUEST_MEMBERS if c["kind"] == "request" else RESPONSE_MEMBERS
+        number = next(n for n, m in members.items() if m == member)
+        body = b"\x08\x01"
+        if c["kind"] == "response" and fields.get(2):
+            body += b"\x10" + varint(fields[2])
+        body += varint(number << 3 | 2) + b"\x00"
+        check(f"{tag} encoding", frame, len(body).to_bytes(4, "big") + body)
+
+
 def self_test_bech32m():
     """BIP-350 examples: valid bech32m strings decode, a bech32 string does not."""
     for valid in ("A1LQFN3A", "a1lqfn3a"):
@@ -785,6 +847,7 @@ def main():
     check_strict_signatures("strict_signatures.json")
     check_envelope_invalid("envelope_invalid.json")
     check_pkcs8("pkcs8.json")
+    check_wire("wire.json")
     print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0

@@ -820,6 +820,64 @@ def check_wire(i, c):
         check(f"{tag} encoding", frame, len(body).to_bytes(4, "big") + body)
 
 
+# --- history records (§9.2) ---------------------------------------------------
+
+HISTORY_MEMBERS = ("message_id", "direction", "peer", "text", "sent_at_ms")
+
+
+def decode_history_record(plaintext):
+    """The record a reader takes from the JSON plaintext; ValueError if it is not one
+    (not UTF-8, not JSON, a member missing or of the wrong type or value).
+    Unknown members are ignored."""
+    obj = json.loads(plaintext.decode("utf-8"))
+    if not isinstance(obj, dict) or any(m not in obj for m in HISTORY_MEMBERS):
+        raise ValueError("not a record")
+    if not all(isinstance(obj[m], str) for m in ("message_id", "direction", "peer", "text")):
+        raise ValueError("a string member is not a string")
+    if obj["direction"] not in ("in", "out"):
+        raise ValueError("direction")
+    n = obj["sent_at_ms"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 2**64:
+        raise ValueError("sent_at_ms")
+    return {m: obj[m] for m in HISTORY_MEMBERS}
+
+
+@guarded
+def check_history_record(i, c):
+    tag = f"history_record[{i}: {c['name']}]"
+    def history_key(seed):
+        return blake2b(seed, 32, b"nightjar/v1/local-store")
+
+    key = history_key(unhex(c["seed"]))
+    aad = b"nightjar/history/v1" + unhex(c["message_hash"])
+    check(f"{tag} aad", aad, unhex(c["aad"]))
+    check(f"{tag} aad length", len(aad), 51)
+    nonce, plaintext = unhex(c["nonce"]), unhex(c["plaintext"])
+    sealed = xchacha_encrypt(history_key(unhex(c["sealed_with_seed"])), nonce, plaintext,
+                             unhex(c["sealed_with_aad"]))
+    check(f"{tag} blob", nonce + sealed, unhex(c["blob"]))
+    if c["record"] is not None:
+        # What the client writes: compact JSON, members in this order, only
+        # the escapes JSON requires, numbers as integers.
+        written = json.dumps({m: c["record"][m] for m in HISTORY_MEMBERS},
+                             separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        check(f"{tag} canonical", written == plaintext, c["canonical"])
+    # The reader: decrypt with the profile's key and the record's own AAD.
+    blob = unhex(c["blob"])
+    try:
+        opened = xchacha_decrypt(key, blob[:24], blob[24:], aad)
+    except nacl.exceptions.CryptoError:
+        check(f"{tag} error", "decrypt_failed", c["error"])
+        return
+    try:
+        record = decode_history_record(opened)
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError included
+        check(f"{tag} error", "does_not_decode", c["error"])
+        return
+    check(f"{tag} error", None, c["error"])
+    check(f"{tag} record", record, c["record"])
+
+
 def self_test_bech32m():
     """BIP-350 examples: valid bech32m strings decode, a bech32 string does not."""
     for valid in ("A1LQFN3A", "a1lqfn3a"):
@@ -848,6 +906,7 @@ def main():
     check_envelope_invalid("envelope_invalid.json")
     check_pkcs8("pkcs8.json")
     check_wire("wire.json")
+    check_history_record("history_record.json")
     print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0

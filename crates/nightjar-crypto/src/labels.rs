@@ -47,6 +47,10 @@ pub const REGISTRY_SNAPSHOT: &str = "nightjar/v1/registry-snapshot";
 /// on-chain node registry ([`crate::registration`]).
 pub const NODE_REGISTRATION: &str = "nightjar/v1/node-registration";
 
+/// Labelled-signature label of a published record: the account's signature
+/// over `account ‖ namespace ‖ body` ([`crate::published`]).
+pub const PUBLISHED: &str = "nightjar/v1/published";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -61,6 +65,7 @@ pub const ALL: &[&str] = &[
     ONION_RESPONSE,
     REGISTRY_SNAPSHOT,
     NODE_REGISTRATION,
+    PUBLISHED,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

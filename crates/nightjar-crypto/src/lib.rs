@@ -19,6 +19,9 @@
 //! - [`registration`]: the node key's proof of possession for the on-chain
 //!   node registry (the message a node key signs to be registered, and its
 //!   verification by followers);
+//! - [`published`]: published records (`sig ‖ body`, the account's
+//!   labelled signature over account, namespace and body): signing one and
+//!   checking it, as the service node does before it stores one;
 //! - [`labels`]: every domain-separation label in use;
 //! - [`random`]: the [`RandomSource`] every randomised operation can take
 //!   (`…_with` variants), the OS generator [`OsRandom`] and the deterministic
@@ -44,6 +47,7 @@ pub mod hash;
 pub mod identity;
 pub mod labels;
 pub mod onion;
+pub mod published;
 pub mod random;
 pub mod registration;
 mod xchacha;

@@ -93,6 +93,10 @@ pub const ENVELOPE_V2_KEY: &str = "nightjar/v2/envelope-key";
 /// devices' identity keys ([`crate::sealed_sender`]).
 pub const DEVICE_CERT: &str = "nightjar/v2/device-cert";
 
+/// Labelled-signature label of a published record: the account's signature
+/// over `account ‖ namespace ‖ body` ([`crate::published`]).
+pub const PUBLISHED: &str = "nightjar/v1/published";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -119,6 +123,7 @@ pub const ALL: &[&str] = &[
     MESSAGE_KEY,
     ENVELOPE_V2_KEY,
     DEVICE_CERT,
+    PUBLISHED,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

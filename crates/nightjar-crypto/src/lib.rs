@@ -29,6 +29,9 @@
 //!   the ratchet's root and chain KDFs, header and message AEAD);
 //! - [`kem`]: ML-KEM-768 (FIPS 203) key pairs, encapsulation and
 //!   decapsulation, deterministic forms for test vectors;
+//! - [`published`]: published records (`sig ‖ body`, the account's
+//!   labelled signature over account, namespace and body): signing one and
+//!   checking it, as the service node does before it stores one;
 //! - [`labels`]: every domain-separation label in use;
 //! - [`random`]: the [`RandomSource`] every randomised operation can take
 //!   (`…_with` variants), the OS generator [`OsRandom`] and the deterministic
@@ -59,6 +62,7 @@ pub mod kdf;
 pub mod kem;
 pub mod labels;
 pub mod onion;
+pub mod published;
 pub mod random;
 pub mod registration;
 pub mod sealed_sender;

@@ -24,6 +24,6 @@ pub const MAX_NAME_BYTES: usize = 64;
 /// Largest encoded device list, in bytes (checked before decoding).
 pub const MAX_LIST_BYTES: usize = 16_384;
 /// First namespace a device mailbox may use.
-pub const FIRST_MAILBOX: u16 = 0x1000;
+pub const FIRST_MAILBOX: u16 = *nightjar_types::namespace::DEVICE_MAILBOXES.start();
 /// Last namespace a device mailbox may use.
-pub const LAST_MAILBOX: u16 = 0x1FFF;
+pub const LAST_MAILBOX: u16 = *nightjar_types::namespace::DEVICE_MAILBOXES.end();

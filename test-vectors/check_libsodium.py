@@ -808,16 +808,16 @@ def check_wire(i, c):
         check(f"{tag} refused", verdict, c["error"])
         return
     check(f"{tag} decodes", (verdict, member), ("ok", c["decodes"]))
-    if c["encodes"]:
-        # What an encoder writes: fields in tag order, defaults omitted, the
-        # oneof member always, here an empty one (tag, length 0).
-        members = REQUEST_MEMBERS if c["kind"] == "request" else RESPONSE_MEMBERS
-        number = next(n for n, m in members.items() if m == member)
-        body = b"\x08\x01"
-        if c["kind"] == "response" and fields.get(2):
-            body += b"\x10" + varint(fields[2])
-        body += varint(number << 3 | 2) + b"\x00"
-        check(f"{tag} encoding", frame, len(body).to_bytes(4, "big") + body)
+    # What an encoder writes for it: fields in tag order, defaults omitted,
+    # the oneof member always (the members of wire.json are empty: tag,
+    # length 0). `encodes` says whether that is the vector's frame.
+    members = REQUEST_MEMBERS if c["kind"] == "request" else RESPONSE_MEMBERS
+    number = next(n for n, m in members.items() if m == member)
+    body = b"\x08\x01"
+    if c["kind"] == "response" and fields.get(2):
+        body += b"\x10" + varint(fields[2])
+    body += varint(number << 3 | 2) + b"\x00"
+    check(f"{tag} encoding", frame == len(body).to_bytes(4, "big") + body, c["encodes"])
 
 
 # --- history records (§9.2) ---------------------------------------------------

@@ -101,6 +101,7 @@
 pub mod bootstrap;
 pub mod call;
 mod clock;
+pub mod device_state;
 mod driver;
 mod error;
 pub mod failover;

@@ -640,6 +640,9 @@ fn history_database(records: usize) -> Vec<u8> {
             peer: peer.clone(),
             text: format!("message {i}"),
             sent_at_ms: T0 + i as u64,
+            version: 1,
+            timer: None,
+            expires_at_ms: None,
         };
         if i % 2 == 0 {
             received.push((hash, record));
@@ -707,6 +710,9 @@ fn profile_files() -> Corpus {
         peer: identity(2).account_id().to_string(),
         text: "see you at 8".into(),
         sent_at_ms: T0,
+        version: 1,
+        timer: None,
+        expires_at_ms: None,
     };
     let mut c = Corpus::new();
     c.insert(

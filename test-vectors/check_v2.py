@@ -7,7 +7,9 @@ crypto_generichash with a key, XChaCha20-Poly1305-IETF) and kyber-py's
 ML-KEM-768 (KeyGen_internal / Encaps_internal from the vector's randomness),
 including a receiver written here from the specification (header trial
 decryption, skipped keys, ratchet steps), and runs the NIST ML-KEM-768
-known-answer tests (mlkem768_nistkats.json) through kyber-py.
+known-answer tests (mlkem768_nistkats.json) and NIST's ACVP ML-KEM-768
+vectors (mlkem768_acvp.json, with the FIPS 203 key checks written here)
+through kyber-py.
 
     pip install pynacl kyber-py==1.2.0
     python3 test-vectors/check_v2.py
@@ -421,10 +423,51 @@ def check_nist_kats():
         check(f"NIST KAT {i} decaps", kem_decaps(dk, ct).hex(), k["shared_secret"])
 
 
+def ek_modulus_check(ek):
+    """FIPS 203 section 7.2, written here: 1,184 bytes whose 768 12-bit
+    coefficients (before the 32-byte seed) are all below q = 3329."""
+    if len(ek) != 1184:
+        return False
+    t = ek[:1152]
+    for i in range(0, len(t), 3):
+        b0, b1, b2 = t[i], t[i + 1], t[i + 2]
+        if (b0 | (b1 & 0x0F) << 8) >= 3329 or ((b1 >> 4) | b2 << 4) >= 3329:
+            return False
+    return True
+
+
+def dk_hash_check(dk):
+    """FIPS 203 section 7.3, written here: 2,400 bytes whose embedded H(ek)
+    is SHA3-256 of the embedded ek."""
+    return len(dk) == 2400 and hashlib.sha3_256(dk[1152:2336]).digest() == dk[2336:2368]
+
+
+def check_acvp():
+    v = load("mlkem768_acvp.json")
+    for t in v["keygen"]:
+        ek, dk = kem_keygen(unhex(t["d"]) + unhex(t["z"]))
+        check(f"ACVP keyGen {t['tcId']} ek", ek.hex(), t["ek"])
+        check(f"ACVP keyGen {t['tcId']} dk", dk.hex(), t["dk"])
+    for t in v["encapsulation"]:
+        c, k = kem_encaps(unhex(t["ek"]), unhex(t["m"]))
+        check(f"ACVP encapsulation {t['tcId']} c", c.hex(), t["c"])
+        check(f"ACVP encapsulation {t['tcId']} k", k.hex(), t["k"])
+    for t in v["decapsulation"]:
+        check(f"ACVP decapsulation {t['tcId']} k",
+              kem_decaps(unhex(t["dk"]), unhex(t["c"])).hex(), t["k"])
+    for t in v["encapsulation_key_check"]:
+        check(f"ACVP encapsulation key check {t['tcId']}",
+              ek_modulus_check(unhex(t["ek"])), t["valid"])
+    for t in v["decapsulation_key_check"]:
+        check(f"ACVP decapsulation key check {t['tcId']}",
+              dk_hash_check(unhex(t["dk"])), t["valid"])
+
+
 def main():
     global FAILED
     for name, fn in [("pqxdh.json", check_pqxdh), ("ratchet.json", check_ratchet),
-                     ("mlkem768_nistkats.json", check_nist_kats)]:
+                     ("mlkem768_nistkats.json", check_nist_kats),
+                     ("mlkem768_acvp.json", check_acvp)]:
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - any crash is a failed check

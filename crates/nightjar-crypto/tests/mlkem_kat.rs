@@ -95,3 +95,97 @@ fn a_changed_known_answer_fails() {
         kat.sha3_256_hash_of_public_key
     );
 }
+
+#[derive(Deserialize)]
+struct Acvp {
+    keygen: Vec<AcvpKeygen>,
+    encapsulation: Vec<AcvpEncaps>,
+    decapsulation: Vec<AcvpDecaps>,
+    encapsulation_key_check: Vec<AcvpEkCheck>,
+    decapsulation_key_check: Vec<AcvpDkCheck>,
+}
+
+#[derive(Deserialize)]
+struct AcvpKeygen {
+    d: String,
+    z: String,
+    ek: String,
+    dk: String,
+}
+
+#[derive(Deserialize)]
+struct AcvpEncaps {
+    ek: String,
+    m: String,
+    c: String,
+    k: String,
+}
+
+#[derive(Deserialize)]
+struct AcvpDecaps {
+    dk: String,
+    c: String,
+    k: String,
+}
+
+#[derive(Deserialize)]
+struct AcvpEkCheck {
+    #[serde(rename = "tcId")]
+    tc_id: u32,
+    ek: String,
+    valid: bool,
+}
+
+#[derive(Deserialize)]
+struct AcvpDkCheck {
+    #[serde(rename = "tcId")]
+    tc_id: u32,
+    dk: String,
+    valid: bool,
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    hex::decode(s).unwrap()
+}
+
+/// NIST's ACVP vectors for ML-KEM-768 (`test-vectors/mlkem768_acvp.json`):
+/// full keys and ciphertexts (not hashes), decapsulations that must give
+/// the implicit-rejection secret, and the FIPS 203 key checks our decoders
+/// run, with NIST's verdicts.
+#[test]
+fn mlkem768_nist_acvp_vectors_pass_through_our_api() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test-vectors/mlkem768_acvp.json");
+    let acvp: Acvp = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(!acvp.keygen.is_empty() && !acvp.decapsulation.is_empty());
+    for t in &acvp.keygen {
+        let mut seed = unhex(&t.d);
+        seed.extend(unhex(&t.z));
+        let pair = MlKemKeyPair::from_seed(&seed.try_into().unwrap());
+        assert_eq!(hex::encode(pair.public_key().as_bytes()), t.ek);
+        assert_eq!(hex::encode(pair.secret_key().as_bytes()), t.dk);
+    }
+    for t in &acvp.encapsulation {
+        let ek = MlKemPublicKey::from_bytes(&unhex(&t.ek)).unwrap();
+        let (c, k) = kem::encapsulate_deterministic(&ek, &unhex(&t.m).try_into().unwrap());
+        assert_eq!(hex::encode(c.as_bytes()), t.c);
+        assert_eq!(hex::encode(k.as_bytes()), t.k);
+    }
+    for t in &acvp.decapsulation {
+        let dk = MlKemSecretKey::from_bytes(&unhex(&t.dk)).unwrap();
+        let c = MlKemCiphertext::from_bytes(&unhex(&t.c)).unwrap();
+        assert_eq!(hex::encode(kem::decapsulate(&dk, &c).as_bytes()), t.k);
+    }
+    let (mut good, mut bad) = (0, 0);
+    for t in &acvp.encapsulation_key_check {
+        let ok = MlKemPublicKey::from_bytes(&unhex(&t.ek)).is_ok();
+        assert_eq!(ok, t.valid, "encapsulation key check, tcId {}", t.tc_id);
+        if ok { good += 1 } else { bad += 1 }
+    }
+    for t in &acvp.decapsulation_key_check {
+        let ok = MlKemSecretKey::from_bytes(&unhex(&t.dk)).is_ok();
+        assert_eq!(ok, t.valid, "decapsulation key check, tcId {}", t.tc_id);
+        if ok { good += 1 } else { bad += 1 }
+    }
+    assert!(good > 0 && bad > 0, "both verdicts are exercised");
+}

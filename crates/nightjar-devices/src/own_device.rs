@@ -280,6 +280,42 @@ impl OwnDevice {
         Ok(records)
     }
 
+    /// Like [`OwnDevice::replenish_with`], counting the one-time prekeys the
+    /// swarm still `offered` (those not claimed yet) rather than the secrets
+    /// held: a claimed prekey whose first message never comes stays held
+    /// but is no longer offered. Beyond [`MAX_ONE_TIME`] secrets, the oldest
+    /// (lowest IDs) are forgotten.
+    pub fn replenish_offered_with(
+        &mut self,
+        rng: &mut dyn RandomSource,
+        offered: usize,
+    ) -> Result<Vec<OneTimePrekey>, DeviceError> {
+        let mut records = Vec::new();
+        if offered >= ONE_TIME_LOW {
+            return Ok(records);
+        }
+        for _ in offered..ONE_TIME_TARGET {
+            let x25519 = DhSecret::generate_with(rng)?;
+            let kem_seed = kem_seed_with(rng)?;
+            let id = self.next_id();
+            records.push(OneTimePrekey {
+                device_id: self.id,
+                prekey_id: id,
+                x25519: x25519.public(),
+                kem: MlKemKeyPair::from_seed(&kem_seed).public_key().clone(),
+            });
+            self.one_time.insert(id, OneTime { x25519, kem_seed });
+        }
+        let fresh: std::collections::BTreeSet<u32> = records.iter().map(|r| r.prekey_id).collect();
+        while self.one_time.len() > MAX_ONE_TIME {
+            let Some(oldest) = self.one_time.keys().copied().find(|id| !fresh.contains(id)) else {
+                break;
+            };
+            self.one_time.remove(&oldest);
+        }
+        Ok(records)
+    }
+
     /// The secret of signed prekey `id`, current or replaced but kept.
     #[must_use]
     pub fn signed_prekey(&self, id: u32) -> Option<&DhSecret> {

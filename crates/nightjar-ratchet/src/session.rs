@@ -44,7 +44,8 @@ pub enum Role {
 /// [`Session::to_bytes`] after every [`Session::encrypt`] and successful
 /// [`Session::decrypt`], encrypted at rest: a state saved *before* a
 /// decryption can decrypt that message again, and a stale state that sends
-/// reuses message keys.
+/// reuses message keys. For the same reason a clone must never send: `Clone`
+/// exists for trial work and tests, and the clone is zeroized when dropped.
 #[derive(Clone)]
 pub struct Session {
     role: Role,

@@ -5,6 +5,7 @@
 //! keys are a scripting contract documented in `docs/CLI.md`.
 
 mod demo;
+mod device_cmd;
 mod devnet;
 mod operator;
 mod registry_cmd;
@@ -98,6 +99,25 @@ enum Command {
         /// With --rpc: how many blocks behind the chain's head to read.
         #[arg(long, default_value_t = nightjar_chain::follower::DEFAULT_CONFIRMATIONS)]
         confirmations: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// This account's devices: list them, remove one.
+    Device {
+        #[command(subcommand)]
+        action: device_cmd::DeviceCmd,
+    },
+    /// Set a conversation's disappearing-message timer (carried in every
+    /// message, enforced by every device of both sides).
+    Timer {
+        /// The other party's Account ID (nj1…).
+        account_id: String,
+        /// How long messages live (30s, 10m, 1h, 7d; 10 s to 14 days), or `off`.
+        duration: String,
+        /// When the time starts: when a message is sent, or when it is first shown.
+        #[arg(long, value_enum, default_value = "send")]
+        after: device_cmd::After,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -240,8 +260,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let sent = client.send(&to, text, Duration::from_secs(*ttl)).await;
             client.close().await;
             let sent = sent?;
+            if let Some(why) = &sent.fallback {
+                eprintln!("note: {why}");
+            }
             if *json {
-                print_json(&json!({ "message_id": sent.message_id }))
+                print_json(&json!({
+                    "message_id": sent.message_id,
+                    "version": sent.version,
+                    "fallback": sent.fallback,
+                    "expires_at": sent.expires_at_ms,
+                }))
             } else {
                 println!("sent {}", sent.message_id);
                 Ok(())
@@ -344,6 +372,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client.close().await;
             registry_cmd::show(&registry, fresh, rpc, *confirmations, *json).await
         }
+        Command::Device { action } => {
+            let network = network_file(&cli)?;
+            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
+            let outcome = device_cmd::run(&mut client, action).await;
+            client.close().await;
+            outcome
+        }
+        Command::Timer {
+            account_id,
+            duration,
+            after,
+            json,
+        } => {
+            let account = device_cmd::timer_account(account_id)?;
+            let timer = device_cmd::timer_from(duration, *after)?;
+            let mut profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            profile.set_timer(account.public_key(), timer)?;
+            if *json {
+                print_json(&json!({
+                    "account_id": account.to_string(),
+                    "timer_ms": timer.map(|t| t.after_ms),
+                    "after": timer.map(|t| match t.mode {
+                        nightjar_client::messaging::TimerMode::Send => "send",
+                        nightjar_client::messaging::TimerMode::Read => "read",
+                    }),
+                }))
+            } else {
+                match timer {
+                    None => println!("disappearing messages off for {account}"),
+                    Some(t) => println!(
+                        "messages to and from {account} disappear {} s after they are {}",
+                        t.after_ms / 1000,
+                        match t.mode {
+                            nightjar_client::messaging::TimerMode::Send => "sent",
+                            nightjar_client::messaging::TimerMode::Read => "read",
+                        }
+                    ),
+                }
+                Ok(())
+            }
+        }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,
         Command::Operator { action } => operator::run(action).await,
@@ -357,6 +427,8 @@ fn show_messages(
     messages: &[nightjar_client::HistoryRecord],
     json: bool,
 ) -> anyhow::Result<usize> {
+    // Timers that run from reading start as the messages are shown.
+    let now = client.now_ms();
     {
         let mut out = std::io::stdout().lock();
         for m in messages {
@@ -364,12 +436,7 @@ fn show_messages(
                 writeln!(
                     out,
                     "{}",
-                    json!({
-                        "message_id": m.message_id,
-                        "from": m.peer,
-                        "text": m.text,
-                        "sent_at": m.sent_at_ms,
-                    })
+                    inbox_json(m, now)
                 )?;
             } else {
                 writeln!(
@@ -385,7 +452,30 @@ fn show_messages(
     }
     let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
     client.profile_mut().mark_shown(&ids)?;
+    client.profile_mut().start_read_timers(&ids, now)?;
     Ok(messages.len())
+}
+
+/// One message as `inbox --json` and `watch --json` print it.
+/// `now_ms` is when it is shown: a timer that runs from reading starts then.
+fn inbox_json(m: &nightjar_client::HistoryRecord, now_ms: u64) -> serde_json::Value {
+    let mut v = json!({
+        "message_id": m.message_id,
+        "from": m.peer,
+        "text": m.text,
+        "sent_at": m.sent_at_ms,
+        "version": m.version,
+    });
+    if let Some(t) = &m.timer {
+        v["expires_at"] = match (m.expires_at_ms, t.mode) {
+            (Some(at), _) => json!(at),
+            (None, nightjar_client::messaging::TimerMode::Read) => {
+                json!(now_ms.saturating_add(t.after_ms))
+            }
+            (None, nightjar_client::messaging::TimerMode::Send) => json!(null),
+        };
+    }
+    v
 }
 
 /// Hold a waiting retrieve open through the onion path, print what arrives,

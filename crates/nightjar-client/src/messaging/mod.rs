@@ -34,16 +34,15 @@ pub use sessions::SessionSet;
 use nightjar_crypto::identity::PublicKey;
 use nightjar_devices::DeviceId;
 
-/// The context bytes of a session's associated data, initiator first:
-/// `"nightjar/v2/session" ‖ initiator account (32) ‖ initiator device (16)
+/// The context bytes of a session's associated data (docs/PROTOCOL.md
+/// §14.2), initiator first: `initiator account (32) ‖ initiator device (16)
 /// ‖ responder account (32) ‖ responder device (16)`.
 #[must_use]
 pub fn session_context(
     initiator: (&PublicKey, &DeviceId),
     responder: (&PublicKey, &DeviceId),
 ) -> Vec<u8> {
-    let mut c = Vec::with_capacity(19 + 96);
-    c.extend_from_slice(b"nightjar/v2/session");
+    let mut c = Vec::with_capacity(96);
     c.extend_from_slice(initiator.0.as_bytes());
     c.extend_from_slice(initiator.1.as_bytes());
     c.extend_from_slice(responder.0.as_bytes());

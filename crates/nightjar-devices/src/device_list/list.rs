@@ -183,6 +183,15 @@ impl DeviceList {
         })
     }
 
+    /// The same devices under the next version: a re-publication, so that a
+    /// list still in use never expires from the swarm.
+    pub fn bumped(&self) -> Result<DeviceList, DeviceError> {
+        Ok(DeviceList {
+            version: self.next_version()?,
+            devices: self.devices.clone(),
+        })
+    }
+
     fn next_version(&self) -> Result<u64, DeviceError> {
         self.version.checked_add(1).ok_or(DeviceError::Invalid {
             what: "device list",

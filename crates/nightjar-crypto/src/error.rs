@@ -19,8 +19,8 @@ pub enum CryptoError {
 
     /// Bytes that should be an Ed25519 public key are not a valid one.
     #[error(
-        "not a valid Ed25519 public key (it must be a canonical encoding of a curve point \
-         that is not of small order); check that the key was copied completely"
+        "not a valid Ed25519 public key (it must be the canonical encoding of a point of the \
+         prime-order subgroup other than the identity); check that the key was copied completely"
     )]
     InvalidPublicKey,
 

@@ -154,8 +154,8 @@ enum Command {
     /// (with and without a DH + ML-KEM step), against envelope v1 and the
     /// primitives' bound.
     MessageV2 {
-        /// Calls of each operation (split over 7 rounds).
-        #[arg(long, default_value_t = 2_000)]
+        /// Calls of each operation (split over 35 rounds).
+        #[arg(long, default_value_t = 3_500)]
         iterations: usize,
         /// Bytes of the message text.
         #[arg(long, default_value_t = 100)]

@@ -316,6 +316,8 @@ def check_envelope(_i, c):
     check(f"{tag} open: signature verifies",
           sodium.crypto_sign_open(sig2 + signed, a2), signed)
     check(f"{tag} open: content", m2[:m2.rstrip(b'\x00').rfind(b'\x80')], content)
+    check(f"{tag} open (PROTOCOL.md \u00a73.4)", open_envelope(blob, r_sk, r)[:2],
+          ("ok", (c["text"], c["sent_at_ms"])))
 
 
 @guarded
@@ -529,6 +531,353 @@ def check_registration(i, c):
         check(f"{tag} replayed proof does not verify", verdict, "rejected")
 
 
+# --- negative vectors: keys, strict signatures, envelopes, PKCS#8 -----------
+#
+# libsodium decides key validity (crypto_core_ed25519_is_valid_point,
+# crypto_sign_ed25519_pk_to_curve25519) and signatures
+# (crypto_sign_verify_detached, through crypto_sign_open). The verification
+# equations are recomputed with the small Edwards-curve arithmetic below, to
+# show that each refused signature is refused by a strict rule, not for being
+# noise.
+
+ED_P = 2**255 - 19
+ED_L = 2**252 + 27742317777372353535851937790883648493
+ED_D = -121665 * pow(121666, ED_P - 2, ED_P) % ED_P
+ED_SQRT_M1 = pow(2, (ED_P - 1) // 4, ED_P)
+
+
+def ed_decode(b):
+    """Decodes 32 bytes as an Edwards point, reducing y mod p (as a reader
+    that checks canonicity separately does); None if not on the curve."""
+    n = int.from_bytes(b, "little")
+    y = (n & ((1 << 255) - 1)) % ED_P
+    x2 = (y * y - 1) * pow(ED_D * y * y + 1, ED_P - 2, ED_P) % ED_P
+    x = pow(x2, (ED_P + 3) // 8, ED_P)
+    if (x * x - x2) % ED_P:
+        x = x * ED_SQRT_M1 % ED_P
+    if (x * x - x2) % ED_P:
+        return None
+    if (x & 1) != (n >> 255):
+        x = (ED_P - x) % ED_P
+    return (x, y)
+
+
+def ed_add(p1, p2):
+    (x1, y1), (x2, y2) = p1, p2
+    t = ED_D * x1 * x2 * y1 * y2 % ED_P
+    return ((x1 * y2 + x2 * y1) * pow(1 + t, ED_P - 2, ED_P) % ED_P,
+            (y1 * y2 + x1 * x2) * pow(1 - t, ED_P - 2, ED_P) % ED_P)
+
+
+def ed_mul(k, pt):
+    out = (0, 1)
+    while k:
+        if k & 1:
+            out = ed_add(out, pt)
+        pt = ed_add(pt, pt)
+        k >>= 1
+    return out
+
+
+ED_B = ed_decode(bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666"))
+
+
+def equations(key, msg, sig):
+    """(cofactorless, cofactored) verification equations of the decoded points."""
+    r, a = ed_decode(sig[:32]), ed_decode(key)
+    if r is None or a is None:
+        return (False, False)
+    k = int.from_bytes(hashlib.sha512(sig[:32] + key + msg).digest(), "little") % ED_L
+    lhs = ed_mul(int.from_bytes(sig[32:], "little") % ED_L, ED_B)
+    rhs = ed_add(r, ed_mul(k, a))
+    return (lhs == rhs, ed_mul(8, lhs) == ed_mul(8, rhs))
+
+
+def key_valid(key):
+    """Nightjar's key validity (PROTOCOL.md §2), as libsodium decides it."""
+    return len(key) == 32 and sodium.crypto_core_ed25519_is_valid_point(key)
+
+
+def verify_detached(sig, msg, key):
+    try:
+        sodium.crypto_sign_open(sig + msg, key)
+        return True
+    except nacl.exceptions.BadSignatureError:
+        return False
+
+
+@guarded
+def check_public_keys(i, c):
+    tag = f"public_keys[{i}: {c['name']}]"
+    key = unhex(c["key"])
+    check(f"{tag} crypto_core_ed25519_is_valid_point", key_valid(key), c["valid"])
+    try:
+        sodium.crypto_sign_ed25519_pk_to_curve25519(key)
+        converts = True
+    except nacl.exceptions.RuntimeError:
+        converts = False
+    check(f"{tag} crypto_sign_ed25519_pk_to_curve25519 succeeds", converts, c["valid"])
+    check(f"{tag} account_id", bech32m_decode(c["account_id"]), ("nj", key))
+
+
+@guarded
+def check_strict_signatures(i, c):
+    tag = f"strict_signatures[{i}: {c['name']}]"
+    key, sig = unhex(c["public_key"]), unhex(c["signature"])
+    msg = labelled(c["label"], unhex(c["data"]))
+    check(f"{tag} signed_message", msg, unhex(c["signed_message"]))
+    detached = verify_detached(sig, msg, key)
+    check(f"{tag} crypto_sign_verify_detached alone", detached, c["verify_detached_accepts"])
+    if not key_valid(key):
+        verdict = "invalid_public_key"
+    else:
+        verdict = "ok" if detached else "bad_signature"
+    check(f"{tag} verdict", verdict, c["expected"])
+    check(f"{tag} equations", equations(key, msg, sig),
+          (c["cofactorless_equation"], c["cofactored_equation"]))
+
+
+ENVELOPE_BUCKETS = [256 << k for k in range(9)]
+
+
+def read_varint(b, i):
+    value, shift = 0, 0
+    while True:
+        if i >= len(b) or shift >= 70:
+            raise ValueError("truncated varint")
+        value |= (b[i] & 0x7F) << shift
+        i, shift = i + 1, shift + 7
+        if not b[i - 1] & 0x80:
+            return value, i
+
+
+def decode_content(c):
+    """Content { string text = 1; uint64 sent_at_ms = 2; } with a strict
+    UTF-8 check; unknown fields are skipped. Raises ValueError if malformed."""
+    text, sent, i = "", 0, 0
+    while i < len(c):
+        key, i = read_varint(c, i)
+        field, wire = key >> 3, key & 7
+        if field == 0:
+            raise ValueError("field 0")
+        if wire == 0:
+            value, i = read_varint(c, i)
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            if i + n > len(c):
+                raise ValueError("truncated fixed field")
+            value, i = c[i:i + n], i + n
+        elif wire == 2:
+            n, i = read_varint(c, i)
+            if i + n > len(c):
+                raise ValueError("truncated field")
+            value, i = c[i:i + n], i + n
+        else:
+            raise ValueError(f"wire type {wire}")
+        if field == 1:
+            if wire != 2:
+                raise ValueError("text is not length-delimited")
+            text = value.decode("utf-8")  # strict: raises UnicodeDecodeError
+        elif field == 2:
+            if wire != 0:
+                raise ValueError("sent_at_ms is not a varint")
+            sent = value & (2**64 - 1)
+    return text, sent
+
+
+def open_envelope(blob, r_sk, r_pk):
+    """PROTOCOL.md §3.4 with libsodium: ('ok', (text, sent_at_ms), P) or (error, None, P)."""
+    if len(blob) > 76800:
+        return "too_large", None, None
+    if not blob:
+        return "truncated", None, None
+    if blob[0] != 0x01:
+        return "unsupported_version", None, None
+    if len(blob) < 401:
+        return "truncated", None, None
+    x = sodium.crypto_sign_ed25519_sk_to_curve25519(r_sk)
+    big_e = blob[1:33]
+    try:
+        s = sodium.crypto_scalarmult(x, big_e)  # libsodium refuses an all-zero result
+    except nacl.exceptions.RuntimeError:
+        return "low_order_point", None, None
+    if not any(s):
+        return "low_order_point", None, None
+    h = blake2b(s + big_e + sodium.crypto_scalarmult_base(x), 56, b"nightjar/v1/envelope-key")
+    try:
+        p = xchacha_decrypt(h[:32], h[32:], blob[33:], blob[:33])
+    except nacl.exceptions.CryptoError:
+        return "decrypt_failed", None, None
+    a, sig, m = p[:32], p[32:96], p[96:]
+    if not key_valid(a):
+        return "invalid_sender_key", None, p
+    if not verify_detached(sig, labelled("nightjar/v1/envelope-sig", m + a + r_pk), a):
+        return "bad_signature", None, p
+    stripped = m.rstrip(b"\x00")
+    if len(m) not in ENVELOPE_BUCKETS or not stripped or stripped[-1] != 0x80:
+        return "bad_padding", None, p
+    try:
+        return "ok", decode_content(stripped[:-1]), p
+    except ValueError:  # UnicodeDecodeError included
+        return "bad_content", None, p
+
+
+@guarded
+def check_envelope_invalid(i, c):
+    tag = f"envelope_invalid[{i}: {c['name']}]"
+    r_pk, r_sk = keypair(unhex(c["recipient_seed"]))
+    error, _, p = open_envelope(unhex(c["envelope"]), r_sk, r_pk)
+    check(f"{tag} error", error, c["error"])
+    if c["payload"] is not None:
+        check(f"{tag} payload", p, unhex(c["payload"]))
+    if error == "invalid_sender_key":
+        # crypto_sign_verify_detached alone: the key check is what refuses it.
+        a, sig, m = p[:32], p[32:96], p[96:]
+        msg = labelled("nightjar/v1/envelope-sig", m + a + r_pk)
+        check(f"{tag} equations hold", equations(a, msg, sig), (True, True))
+
+
+@guarded
+def check_pkcs8(i, c):
+    tag = f"pkcs8[{i}: {c['name']}]"
+    seed, der = unhex(c["seed"]), unhex(c["der"])
+    check(f"{tag} valid = what Nightjar writes", der == PKCS8_PREFIX + seed, c["valid"])
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError:
+        return
+    try:
+        key = serialization.load_der_private_key(der, password=None)
+    except ValueError:
+        key = None
+    public = None
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        public = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                               serialization.PublicFormat.Raw).hex()
+    check(f"{tag} public key (cryptography)", public, c["public_key"])
+
+
+# --- frames (no cryptography: the checker's own reading of §5.2–§5.3) --------
+
+REQUEST_MEMBERS = {10: "store", 11: "retrieve", 12: "delete", 13: "info", 14: "replicate",
+                   15: "sync_digest", 16: "sync_list", 17: "sync_fetch", 18: "get_swarm",
+                   19: "onion", 20: "get_registry"}
+RESPONSE_MEMBERS = {10: "stored", 11: "messages", 12: "deleted", 13: "info", 15: "error",
+                    16: "wrong_swarm", 17: "swarm", 18: "digest", 19: "entries", 20: "full",
+                    21: "onion", 22: "registry"}
+
+
+def read_frame(kind, frame):
+    """('ok', member, fields) or (error code name, None, None); the body's
+    members must be empty-or-skippable for this reader (as in wire.json)."""
+    if len(frame) < 4 or int.from_bytes(frame[:4], "big") != len(frame) - 4:
+        return "bad_request", None, None
+    body, i, fields, member = frame[4:], 0, {}, None
+    members = REQUEST_MEMBERS if kind == "request" else RESPONSE_MEMBERS
+    try:
+        while i < len(body):
+            key, i = read_varint(body, i)
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                fields[field], i = read_varint(body, i)
+            elif wire == 2:
+                n, i = read_varint(body, i)
+                if i + n > len(body):
+                    raise ValueError("truncated")
+                i += n
+                if field in members:
+                    member = members[field]  # the last member of a oneof wins
+            else:
+                raise ValueError(f"wire type {wire}")
+    except ValueError:
+        return "bad_request", None, None
+    if fields.get(1, 0) != 1:
+        return "unsupported_version", None, None
+    if member is None:
+        return "bad_request", None, None
+    return "ok", member, fields
+
+
+@guarded
+def check_wire(i, c):
+    tag = f"wire[{i}: {c['name']}]"
+    frame = unhex(c["frame"])
+    verdict, member, fields = read_frame(c["kind"], frame)
+    if c["error"] is not None:
+        check(f"{tag} refused", verdict, c["error"])
+        return
+    check(f"{tag} decodes", (verdict, member), ("ok", c["decodes"]))
+    # What an encoder writes for it: fields in tag order, defaults omitted,
+    # the oneof member always (the members of wire.json are empty: tag,
+    # length 0). `encodes` says whether that is the vector's frame.
+    members = REQUEST_MEMBERS if c["kind"] == "request" else RESPONSE_MEMBERS
+    number = next(n for n, m in members.items() if m == member)
+    body = b"\x08\x01"
+    if c["kind"] == "response" and fields.get(2):
+        body += b"\x10" + varint(fields[2])
+    body += varint(number << 3 | 2) + b"\x00"
+    check(f"{tag} encoding", frame == len(body).to_bytes(4, "big") + body, c["encodes"])
+
+
+# --- history records (§9.2) ---------------------------------------------------
+
+HISTORY_MEMBERS = ("message_id", "direction", "peer", "text", "sent_at_ms")
+
+
+def decode_history_record(plaintext):
+    """The record a reader takes from the JSON plaintext; ValueError if it is not one
+    (not UTF-8, not JSON, a member missing or of the wrong type or value).
+    Unknown members are ignored."""
+    obj = json.loads(plaintext.decode("utf-8"))
+    if not isinstance(obj, dict) or any(m not in obj for m in HISTORY_MEMBERS):
+        raise ValueError("not a record")
+    if not all(isinstance(obj[m], str) for m in ("message_id", "direction", "peer", "text")):
+        raise ValueError("a string member is not a string")
+    if obj["direction"] not in ("in", "out"):
+        raise ValueError("direction")
+    n = obj["sent_at_ms"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 2**64:
+        raise ValueError("sent_at_ms")
+    return {m: obj[m] for m in HISTORY_MEMBERS}
+
+
+@guarded
+def check_history_record(i, c):
+    tag = f"history_record[{i}: {c['name']}]"
+    def history_key(seed):
+        return blake2b(seed, 32, b"nightjar/v1/local-store")
+
+    key = history_key(unhex(c["seed"]))
+    aad = b"nightjar/history/v1" + unhex(c["message_hash"])
+    check(f"{tag} aad", aad, unhex(c["aad"]))
+    check(f"{tag} aad length", len(aad), 51)
+    nonce, plaintext = unhex(c["nonce"]), unhex(c["plaintext"])
+    sealed = xchacha_encrypt(history_key(unhex(c["sealed_with_seed"])), nonce, plaintext,
+                             unhex(c["sealed_with_aad"]))
+    check(f"{tag} blob", nonce + sealed, unhex(c["blob"]))
+    if c["record"] is not None:
+        # What the client writes: compact JSON, members in this order, only
+        # the escapes JSON requires, numbers as integers.
+        written = json.dumps({m: c["record"][m] for m in HISTORY_MEMBERS},
+                             separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        check(f"{tag} canonical", written == plaintext, c["canonical"])
+    # The reader: decrypt with the profile's key and the record's own AAD.
+    blob = unhex(c["blob"])
+    try:
+        opened = xchacha_decrypt(key, blob[:24], blob[24:], aad)
+    except nacl.exceptions.CryptoError:
+        check(f"{tag} error", "decrypt_failed", c["error"])
+        return
+    try:
+        record = decode_history_record(opened)
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError included
+        check(f"{tag} error", "does_not_decode", c["error"])
+        return
+    check(f"{tag} error", None, c["error"])
+    check(f"{tag} record", record, c["record"])
+
+
 def self_test_bech32m():
     """BIP-350 examples: valid bech32m strings decode, a bech32 string does not."""
     for valid in ("A1LQFN3A", "a1lqfn3a"):
@@ -552,6 +901,12 @@ def main():
     check_onion("onion.json")
     check_registry_snapshot("registry_snapshot.json")
     check_registration("registration.json")
+    check_public_keys("public_keys.json")
+    check_strict_signatures("strict_signatures.json")
+    check_envelope_invalid("envelope_invalid.json")
+    check_pkcs8("pkcs8.json")
+    check_wire("wire.json")
+    check_history_record("history_record.json")
     print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0

@@ -52,6 +52,37 @@ pub struct HistoryRecord {
     pub sent_at_ms: u64,
 }
 
+/// The start of a history record's associated data (`docs/PROTOCOL.md` §9.2).
+const RECORD_AAD_LABEL: &[u8] = b"nightjar/history/v1";
+
+/// A history record's associated data: `"nightjar/history/v1" ‖ hash`, 51
+/// bytes, with no length prefix or separator (the hash is always 32 bytes).
+fn record_aad(hash: &MessageHash) -> Vec<u8> {
+    let mut aad = RECORD_AAD_LABEL.to_vec();
+    aad.extend_from_slice(hash.as_bytes());
+    aad
+}
+
+/// A history record's plaintext: compact JSON (no whitespace), members in
+/// the order of [`HistoryRecord`]'s fields, strings escaped only where JSON
+/// requires it.
+fn record_json(record: &HistoryRecord) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
+    serde_json::to_vec(record)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Decrypts a history record sealed for `hash` and decodes its JSON.
+fn open_record_with(
+    cipher: &LocalCipher,
+    hash: &MessageHash,
+    blob: &[u8],
+) -> Result<HistoryRecord, ClientError> {
+    let json = cipher.decrypt(&record_aad(hash), blob)?;
+    serde_json::from_slice(&json)
+        .map_err(|e| ClientError::Protocol(format!("history record does not decode: {e}")))
+}
+
 /// An open profile.
 pub struct Profile {
     dir: PathBuf,
@@ -201,12 +232,6 @@ impl Profile {
     /// The account's ID.
     pub fn account_id(&self) -> AccountId {
         self.identity.account_id()
-    }
-
-    fn aad(hash: &MessageHash) -> Vec<u8> {
-        let mut aad = b"nightjar/history/v1".to_vec();
-        aad.extend_from_slice(hash.as_bytes());
-        aad
     }
 
     fn state_aad(key: &str) -> Vec<u8> {
@@ -390,16 +415,12 @@ impl Profile {
         hash: &MessageHash,
         record: &HistoryRecord,
     ) -> Result<Vec<u8>, ClientError> {
-        let json = zeroize::Zeroizing::new(
-            serde_json::to_vec(record).map_err(|e| ClientError::Protocol(e.to_string()))?,
-        );
-        Ok(self.cipher.encrypt(&Self::aad(hash), &json)?)
+        let json = record_json(record)?;
+        Ok(self.cipher.encrypt(&record_aad(hash), &json)?)
     }
 
     fn open_record(&self, hash: &MessageHash, blob: &[u8]) -> Result<HistoryRecord, ClientError> {
-        let json = self.cipher.decrypt(&Self::aad(hash), blob)?;
-        serde_json::from_slice(&json)
-            .map_err(|e| ClientError::Protocol(format!("history record does not decode: {e}")))
+        open_record_with(&self.cipher, hash, blob)
     }
 }
 
@@ -502,5 +523,352 @@ mod tests {
             Profile::open(dir.path(), None),
             Err(ClientError::UnsupportedHistory(99))
         ));
+    }
+}
+
+/// `test-vectors/history_record.json` (`docs/PROTOCOL.md` §9.2): written by
+/// the generator below, replayed against this module's record functions and
+/// a real profile's history. `NIGHTJAR_REGEN_VECTORS=1` rewrites the file.
+#[cfg(test)]
+mod history_record_vectors {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use nightjar_crypto::CryptoError;
+    use nightjar_crypto::identity::Seed;
+
+    const FILE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../test-vectors/history_record.json"
+    );
+
+    #[derive(Serialize, Deserialize)]
+    struct VectorFile {
+        description: String,
+        cases: Vec<Case>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Case {
+        name: String,
+        /// The profile's seed: its history key (BLAKE2b-32 keyed with
+        /// "nightjar/v1/local-store", `local_store.json`) reads the record.
+        seed: String,
+        message_hash: String,
+        /// What the reader binds: "nightjar/history/v1" ‖ message_hash.
+        aad: String,
+        /// The JSON plaintext, in hex (it need not be UTF-8).
+        plaintext: String,
+        /// The record it decodes to, when it does.
+        record: Option<HistoryRecord>,
+        /// Whether `plaintext` is byte for byte what the client writes for `record`.
+        canonical: bool,
+        nonce: String,
+        /// The seed whose key, and the associated data, the record was
+        /// sealed with (the reader's own, except in cases that must not open).
+        sealed_with_seed: String,
+        sealed_with_aad: String,
+        /// nonce ‖ XChaCha20-Poly1305(key of sealed_with_seed, nonce, plaintext, sealed_with_aad).
+        blob: String,
+        /// `null`, `decrypt_failed` or `does_not_decode`.
+        error: Option<String>,
+    }
+
+    const SEED: [u8; 32] = [0x5e; 32];
+    const OTHER_SEED: [u8; 32] = [0x6f; 32];
+    const HASH: [u8; 32] = [0xa7; 32];
+    const OTHER_HASH: [u8; 32] = [0xa8; 32];
+
+    fn key_of(seed: [u8; 32]) -> LocalCipher {
+        LocalCipher::from_seed(&Seed::from_bytes(seed))
+    }
+
+    fn peer() -> String {
+        Identity::from_seed(Seed::from_bytes([0x42; 32]))
+            .account_id()
+            .to_string()
+    }
+
+    fn record(hash: [u8; 32], direction: Direction, text: &str, sent_at_ms: u64) -> HistoryRecord {
+        HistoryRecord {
+            message_id: hex::encode(hash),
+            direction,
+            peer: peer(),
+            text: text.into(),
+            sent_at_ms,
+        }
+    }
+
+    /// One case: `plaintext` sealed with (`seed`'s key or `sealed_seed`'s, `sealed_aad`).
+    #[allow(clippy::too_many_arguments)]
+    fn case(
+        name: &str,
+        hash: [u8; 32],
+        plaintext: &[u8],
+        record: Option<HistoryRecord>,
+        nonce_byte: u8,
+        sealed_seed: [u8; 32],
+        sealed_aad: Vec<u8>,
+        error: Option<&str>,
+    ) -> Case {
+        let hash = MessageHash::new(hash);
+        let nonce = [nonce_byte; 24];
+        let blob = key_of(sealed_seed)
+            .encrypt_with_nonce(&nonce, &sealed_aad, plaintext)
+            .unwrap();
+        let canonical = record
+            .as_ref()
+            .is_some_and(|r| *record_json(r).unwrap() == plaintext);
+        Case {
+            name: name.into(),
+            seed: hex::encode(SEED),
+            message_hash: hex::encode(hash.as_bytes()),
+            aad: hex::encode(record_aad(&hash)),
+            plaintext: hex::encode(plaintext),
+            record,
+            canonical,
+            nonce: hex::encode(nonce),
+            sealed_with_seed: hex::encode(sealed_seed),
+            sealed_with_aad: hex::encode(&sealed_aad),
+            blob: hex::encode(&blob),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    fn generate() -> VectorFile {
+        let mut cases = Vec::new();
+        let aad = record_aad(&MessageHash::new(HASH));
+        let received = record(HASH, Direction::In, "hello, nightjar", 1_700_000_000_000);
+        let json = record_json(&received).unwrap();
+        cases.push(case(
+            "received, plain text",
+            HASH,
+            &json,
+            Some(received.clone()),
+            0x01,
+            SEED,
+            aad.clone(),
+            None,
+        ));
+        let escaped = record(
+            OTHER_HASH,
+            Direction::Out,
+            "quote \" backslash \\ slash / newline \n tab \t cr \r backspace \u{8} \
+             form feed \u{c} nul \u{0} unit separator \u{1f} delete \u{7f} é 🐦 \u{2028}",
+            u64::MAX,
+        );
+        cases.push(case(
+            "sent, text that JSON escapes (and text it does not), the largest sent_at_ms",
+            OTHER_HASH,
+            &record_json(&escaped).unwrap(),
+            Some(escaped),
+            0x02,
+            SEED,
+            record_aad(&MessageHash::new(OTHER_HASH)),
+            None,
+        ));
+        let empty = record(HASH, Direction::In, "", 0);
+        cases.push(case(
+            "received, empty text, sent_at_ms 0",
+            HASH,
+            &record_json(&empty).unwrap(),
+            Some(empty),
+            0x03,
+            SEED,
+            aad.clone(),
+            None,
+        ));
+        let tolerated = format!(
+            "{{ \"sent_at_ms\" : 1700000000000, \"text\": \"hello, \\u006eightjar\", \
+             \"peer\": \"{}\", \"direction\": \"in\", \"message_id\": \"{}\", \
+             \"reactions\": [] }}",
+            peer(),
+            hex::encode(HASH)
+        );
+        cases.push(case(
+            "another member order, spaces, a \\u escape and an unknown member: read all the same",
+            HASH,
+            tolerated.as_bytes(),
+            Some(received.clone()),
+            0x04,
+            SEED,
+            aad.clone(),
+            None,
+        ));
+
+        let labelled = [&[19u8][..], RECORD_AAD_LABEL, &HASH].concat();
+        for (name, sealed_aad) in [
+            (
+                "sealed for another message's hash (a record moved to another row)",
+                record_aad(&MessageHash::new(OTHER_HASH)),
+            ),
+            (
+                "AAD with a NUL after the label (as the state table's)",
+                [RECORD_AAD_LABEL, b"\0", &HASH].concat(),
+            ),
+            (
+                "AAD with a length byte before the label (as a labelled signature)",
+                labelled,
+            ),
+            ("AAD of the hash alone", HASH.to_vec()),
+            ("AAD of the label alone", RECORD_AAD_LABEL.to_vec()),
+        ] {
+            cases.push(case(
+                name,
+                HASH,
+                &json,
+                None,
+                0x05,
+                SEED,
+                sealed_aad,
+                Some("decrypt_failed"),
+            ));
+        }
+        cases.push(case(
+            "sealed under another seed's history key",
+            HASH,
+            &json,
+            None,
+            0x06,
+            OTHER_SEED,
+            aad.clone(),
+            Some("decrypt_failed"),
+        ));
+
+        let text = String::from_utf8(json.to_vec()).unwrap();
+        let not_records: [(&str, Vec<u8>); 6] = [
+            (
+                "direction \"received\" (only \"in\" and \"out\")",
+                text.replace("\"in\"", "\"received\"").into_bytes(),
+            ),
+            (
+                "direction in upper case (\"IN\")",
+                text.replace("\"in\"", "\"IN\"").into_bytes(),
+            ),
+            (
+                "sent_at_ms as a float (1.7e12)",
+                text.replace("1700000000000", "1.7e12").into_bytes(),
+            ),
+            (
+                "sent_at_ms negative",
+                text.replace("1700000000000", "-1").into_bytes(),
+            ),
+            (
+                "peer missing",
+                text.replace(&format!("\"peer\":\"{}\",", peer()), "")
+                    .into_bytes(),
+            ),
+            (
+                "text that is not UTF-8 (a raw ff byte)",
+                text.replace("nightjar", "night\u{1}jar")
+                    .into_bytes()
+                    .into_iter()
+                    .map(|b| if b == 1 { 0xff } else { b })
+                    .collect(),
+            ),
+        ];
+        for (name, plaintext) in not_records {
+            assert_ne!(plaintext, *json, "{name}");
+            cases.push(case(
+                name,
+                HASH,
+                &plaintext,
+                None,
+                0x07,
+                SEED,
+                aad.clone(),
+                Some("does_not_decode"),
+            ));
+        }
+        VectorFile {
+            description: "History records of a profile (docs/PROTOCOL.md \u{a7}9.2): blob = \
+                          nonce (24) || XChaCha20-Poly1305-IETF(key, nonce, plaintext, aad) with \
+                          key = BLAKE2b-32(key 'nightjar/v1/local-store', seed) and aad = \
+                          'nightjar/history/v1' || message_hash (51 bytes); plaintext = the \
+                          record as compact JSON, members in the order message_id, direction, \
+                          peer, text, sent_at_ms. Cases with an error were sealed with \
+                          the key of sealed_with_seed and sealed_with_aad (decrypt_failed: the reader's key and \
+                          aad do not open them) or hold JSON that is not a record \
+                          (does_not_decode). canonical: plaintext is what the client writes for \
+                          record."
+                .into(),
+            cases,
+        }
+    }
+
+    fn render(file: &VectorFile) -> String {
+        let mut text = serde_json::to_string_pretty(file).unwrap();
+        text.push('\n');
+        text
+    }
+
+    #[test]
+    fn committed_file_is_what_the_generator_writes() {
+        let text = render(&generate());
+        if std::env::var("NIGHTJAR_REGEN_VECTORS").as_deref() == Ok("1") {
+            std::fs::write(FILE, text).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(FILE).unwrap();
+        assert!(
+            committed == text,
+            "test-vectors/history_record.json is not what the generator writes (regenerate \
+             with NIGHTJAR_REGEN_VECTORS=1, check with check_libsodium.py, and commit)"
+        );
+    }
+
+    #[test]
+    fn committed_cases_replay() {
+        let file: VectorFile =
+            serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
+        for error in [None, Some("decrypt_failed"), Some("does_not_decode")] {
+            assert!(file.cases.iter().any(|c| c.error.as_deref() == error));
+        }
+        assert!(file.cases.iter().any(|c| c.error.is_none() && !c.canonical));
+        let dir = tempfile::tempdir().unwrap();
+        for (i, c) in file.cases.iter().enumerate() {
+            let seed: [u8; 32] = hex::decode(&c.seed).unwrap().try_into().unwrap();
+            let hash = MessageHash::new(hex::decode(&c.message_hash).unwrap().try_into().unwrap());
+            let blob = hex::decode(&c.blob).unwrap();
+            assert_eq!(hex::encode(record_aad(&hash)), c.aad, "{}", c.name);
+            let opened = open_record_with(&key_of(seed), &hash, &blob);
+            match c.error.as_deref() {
+                None => {
+                    let record = opened.unwrap();
+                    assert_eq!(Some(&record), c.record.as_ref(), "{}", c.name);
+                    let written = hex::encode(&*record_json(&record).unwrap());
+                    assert_eq!(written == c.plaintext, c.canonical, "{}", c.name);
+                }
+                Some("decrypt_failed") => assert!(
+                    matches!(opened, Err(ClientError::Crypto(CryptoError::DecryptFailed))),
+                    "{}",
+                    c.name
+                ),
+                Some("does_not_decode") => assert!(
+                    matches!(opened, Err(ClientError::Protocol(_))),
+                    "{}",
+                    c.name
+                ),
+                Some(other) => panic!("{}: unknown error {other}", c.name),
+            }
+
+            // A real profile of that seed reads the record from its database.
+            let profile_dir = dir.path().join(i.to_string());
+            let p = Profile::create(
+                &profile_dir,
+                Identity::from_seed(Seed::from_bytes(seed)),
+                None,
+            )
+            .unwrap();
+            p.db.execute(
+                "INSERT INTO messages (hash, direction, shown, record) VALUES (?1, 0, 1, ?2)",
+                params![hash.as_bytes().as_slice(), blob],
+            )
+            .unwrap();
+            let history = p.history();
+            match c.error {
+                None => assert_eq!(history.unwrap(), vec![c.record.clone().unwrap()]),
+                Some(_) => assert!(history.is_err(), "{}", c.name),
+            }
+        }
     }
 }

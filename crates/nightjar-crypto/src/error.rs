@@ -19,8 +19,8 @@ pub enum CryptoError {
 
     /// Bytes that should be an Ed25519 public key are not a valid one.
     #[error(
-        "not a valid Ed25519 public key (it must be a canonical encoding of a curve point \
-         that is not of small order); check that the key was copied completely"
+        "not a valid Ed25519 public key (it must be the canonical encoding of a point of the \
+         prime-order subgroup other than the identity); check that the key was copied completely"
     )]
     InvalidPublicKey,
 
@@ -105,6 +105,11 @@ pub enum CryptoError {
     #[error("decryption failed: the data was altered or corrupted, or encrypted under another key")]
     DecryptFailed,
 
+    /// Authenticated encryption refused its input (longer than
+    /// XChaCha20-Poly1305 can encrypt).
+    #[error("encryption failed: the plaintext is too long for XChaCha20-Poly1305")]
+    EncryptFailed,
+
     /// A ciphertext or key file is shorter than its format allows.
     #[error("the encrypted data is truncated ({0} bytes); it was probably damaged or cut short")]
     Truncated(usize),
@@ -154,6 +159,30 @@ pub enum CryptoError {
     /// The password hashing function failed (for example, it could not allocate its memory).
     #[error("password hashing failed ({0}); make sure enough memory is available and retry")]
     Kdf(String),
+
+    /// An X25519 agreement gave the all-zero secret: the peer's key has small
+    /// order.
+    #[error(
+        "key agreement produced an all-zero secret (the peer's X25519 key has small order); \
+         the key is malicious or damaged"
+    )]
+    LowOrderPoint,
+
+    /// Bytes that should be an ML-KEM-768 public key fail the FIPS 203
+    /// modulus check.
+    #[error(
+        "not a valid ML-KEM-768 public key (a coefficient is out of range); the key is \
+         damaged or not an ML-KEM-768 key"
+    )]
+    InvalidMlKemPublicKey,
+
+    /// Bytes that should be an ML-KEM-768 secret key fail the FIPS 203 hash
+    /// check.
+    #[error(
+        "not a valid ML-KEM-768 secret key (its embedded public-key hash does not match); \
+         the stored key is damaged"
+    )]
+    InvalidMlKemSecretKey,
 
     /// A random choice was asked for among zero items.
     #[error(

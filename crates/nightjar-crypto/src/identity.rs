@@ -166,19 +166,28 @@ fn seed_to_mnemonic(seed: &Seed) -> Mnemonic {
 /// A validated Ed25519 public key.
 ///
 /// Construction guarantees the 32 bytes are the canonical encoding of a curve
-/// point that is not of small order (the same keys libsodium's
-/// `crypto_sign_verify_detached` and `crypto_sign_ed25519_pk_to_curve25519`
-/// accept). Public keys are not secret: `Debug` prints them in hex.
+/// point of the prime-order subgroup other than the identity: exactly the keys
+/// libsodium's `crypto_core_ed25519_is_valid_point` and
+/// `crypto_sign_ed25519_pk_to_curve25519` accept (`docs/PROTOCOL.md` §2).
+/// Small-order points and mixed-order points (a subgroup point plus a
+/// non-zero small-order one) are refused; `crypto_sign_verify_detached`
+/// alone would take a mixed-order key. Public keys are not secret: `Debug`
+/// prints them in hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(VerifyingKey);
 
 impl PublicKey {
-    /// Validates 32 bytes as an Ed25519 public key.
+    /// Validates 32 bytes as an Ed25519 public key (see [`PublicKey`] for
+    /// which are valid).
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, CryptoError> {
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
+        let point = key.to_edwards();
         // Reject non-canonical encodings (y >= p, or x = 0 with the sign bit
-        // set): re-encoding must give back exactly the input.
-        if key.to_edwards().compress().to_bytes() != *bytes || key.is_weak() {
+        // set): re-encoding must give back exactly the input. Then points of
+        // small order, and points with a small-order component (mixed order):
+        // libsodium refuses both, and a mixed-order key can have signatures
+        // that pass a cofactorless check (one in eight of its owner's).
+        if point.compress().to_bytes() != *bytes || key.is_weak() || !point.is_torsion_free() {
             return Err(CryptoError::InvalidPublicKey);
         }
         Ok(PublicKey(key))
@@ -214,8 +223,11 @@ impl PublicKey {
     /// Verifies a labelled signature made by [`Identity::sign_labelled`].
     ///
     /// The signed message is `[len(label) as u8] ‖ label ‖ data`. Verification
-    /// is strict (RFC 8032 with canonical `S`, no small-order `R` or key),
-    /// which libsodium's `crypto_sign_verify_detached` also enforces.
+    /// is strict: `S` < L, `R` not of small order, and the cofactorless
+    /// equation checked by comparing `R`'s encoding with that of
+    /// `[S]B − [k]A` (so a non-canonical `R` fails too). With a valid key
+    /// (which this is) libsodium's `crypto_sign_verify_detached` accepts
+    /// exactly the same signatures.
     pub fn verify_labelled(&self, label: &str, data: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
         let sig: &[u8; 64] = sig.try_into().map_err(|_| CryptoError::InvalidLength {
             what: "an Ed25519 signature",
@@ -785,6 +797,41 @@ mod tests {
         ));
         let good = Identity::from_seed(Seed::from_bytes([3u8; 32])).public_key();
         assert_eq!(PublicKey::from_slice(good.as_bytes()).unwrap(), good);
+    }
+
+    #[test]
+    fn public_key_rejects_mixed_order_points() {
+        // RFC 8032 test 1's key plus a point of order 8: on the curve, canonical,
+        // not of small order, but outside the prime-order subgroup. libsodium's
+        // crypto_sign_ed25519_pk_to_curve25519 and crypto_core_ed25519_is_valid_point
+        // refuse it (test-vectors/check_libsodium.py).
+        let mixed = hex32("3b5b475c4b82dd1572799fc546f4c6c03e478c6654aa4c7f945b347ea32af60d");
+        let point = VerifyingKey::from_bytes(&mixed).unwrap();
+        assert!(!point.is_weak());
+        assert_eq!(point.to_edwards().compress().to_bytes(), mixed);
+        // It matters: this signature over "mixed \x06" (made with the
+        // RFC 8032 key's secret, its hash ≡ 0 mod 8) passes ed25519-dalek's
+        // verify_strict, and libsodium's crypto_sign_verify_detached, under the
+        // mixed-order key.
+        let sig: [u8; 64] = hex::decode(
+            "ef4f62f8479733ad879cfaced3c89a9c39dd4fc795ef2efa1c3eafe4d729a081\
+             10785e6f92b5a15394a240ffb09b658628c0c83ce987262faad741f03119300f",
+        )
+        .unwrap()
+        .try_into()
+        .unwrap();
+        point
+            .verify_strict(b"mixed \x06", &Signature::from_bytes(&sig))
+            .unwrap();
+        assert_eq!(
+            PublicKey::from_bytes(&mixed),
+            Err(CryptoError::InvalidPublicKey)
+        );
+        let text = bech32::encode::<Bech32m>(HRP, &mixed).unwrap();
+        assert_eq!(
+            text.parse::<AccountId>().unwrap_err(),
+            CryptoError::InvalidPublicKey
+        );
     }
 
     #[test]

@@ -51,6 +51,44 @@ pub const NODE_REGISTRATION: &str = "nightjar/v1/node-registration";
 /// over `account ‖ namespace ‖ body` ([`crate::published`]).
 pub const PUBLISHED: &str = "nightjar/v1/published";
 
+/// BLAKE2b key (outlen 32) of the messages-v2 handshake's transcript hash
+/// `TH` ([`crate::kdf::pqxdh_transcript_hash`]).
+pub const PQXDH_TRANSCRIPT: &str = "nightjar/v2/pqxdh-transcript";
+
+/// BLAKE2b key (outlen 32) of the handshake's master secret `SK`
+/// ([`crate::kdf::pqxdh_secret`]).
+pub const PQXDH_SECRET: &str = "nightjar/v2/pqxdh-secret";
+
+/// BLAKE2b key (outlen 32) deriving the first root key `RK0` from `SK`.
+pub const PQXDH_ROOT: &str = "nightjar/v2/pqxdh-root";
+
+/// BLAKE2b key (outlen 32) deriving `HK_I`, the header key of the
+/// initiator's first sending chain, from `SK`.
+pub const PQXDH_INITIATOR_HEADER: &str = "nightjar/v2/pqxdh-initiator-header";
+
+/// BLAKE2b key (outlen 32) deriving `NHK_R`, the header key of the
+/// responder's first sending chain, from `SK`.
+pub const PQXDH_RESPONDER_HEADER: &str = "nightjar/v2/pqxdh-responder-header";
+
+/// BLAKE2b key (outlen 64) of the ratchet's root KDF, giving `RK' ‖ CK`
+/// ([`crate::kdf::root_kdf`]).
+pub const RATCHET_ROOT: &str = "nightjar/v2/ratchet-root";
+
+/// BLAKE2b key (outlen 32) of the ratchet's root KDF, giving the next header
+/// key `NHK`.
+pub const RATCHET_NEXT_HEADER: &str = "nightjar/v2/ratchet-next-header";
+
+/// BLAKE2b key (outlen 32) of the chain KDF's next chain key
+/// ([`crate::kdf::chain_kdf`]).
+pub const RATCHET_CHAIN: &str = "nightjar/v2/ratchet-chain";
+
+/// BLAKE2b key (outlen 32) of the chain KDF's message key.
+pub const RATCHET_MESSAGE: &str = "nightjar/v2/ratchet-message";
+
+/// BLAKE2b key (outlen 56) deriving a message body's AEAD key and nonce from
+/// its message key ([`crate::kdf::MessageKey::seal`]).
+pub const MESSAGE_KEY: &str = "nightjar/v2/message-key";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -66,6 +104,16 @@ pub const ALL: &[&str] = &[
     REGISTRY_SNAPSHOT,
     NODE_REGISTRATION,
     PUBLISHED,
+    PQXDH_TRANSCRIPT,
+    PQXDH_SECRET,
+    PQXDH_ROOT,
+    PQXDH_INITIATOR_HEADER,
+    PQXDH_RESPONDER_HEADER,
+    RATCHET_ROOT,
+    RATCHET_NEXT_HEADER,
+    RATCHET_CHAIN,
+    RATCHET_MESSAGE,
+    MESSAGE_KEY,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

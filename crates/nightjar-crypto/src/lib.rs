@@ -1,9 +1,10 @@
 //! Cryptography for Nightjar, an end-to-end-encrypted messenger.
 //!
 //! This crate is the **only** crate of the workspace that names primitive
-//! cryptography crates (ed25519-dalek, x25519-dalek, aws-lc-rs for the
-//! identity's X25519 and the onion layers' ChaCha20-Poly1305, chacha20 for HChaCha20, chacha20poly1305, blake2, argon2, bip39, bech32). Everything else uses the Nightjar-level
-//! operations it exports:
+//! cryptography crates (ed25519-dalek, x25519-dalek, aws-lc-rs for X25519
+//! and the onion layers' ChaCha20-Poly1305, chacha20 for HChaCha20,
+//! chacha20poly1305, blake2, libcrux-ml-kem for ML-KEM-768, argon2, bip39,
+//! bech32). Everything else uses the Nightjar-level operations it exports:
 //!
 //! - [`identity`]: seeds, 24-word recovery phrases, Ed25519 identities,
 //!   `nj1…` Account IDs, labelled signatures and uniform random choice
@@ -22,6 +23,12 @@
 //! - [`published`]: published records (`sig ‖ body`, the account's
 //!   labelled signature over account, namespace and body): signing one and
 //!   checking it, as the service node does before it stores one;
+//! - [`dh`]: X25519 key pairs that are not an account identity (device
+//!   identity keys, prekeys, ephemerals, ratchet keys) and their agreement;
+//! - [`kdf`]: the key schedule of messages v2 (the handshake's derivation,
+//!   the ratchet's root and chain KDFs, header and message AEAD);
+//! - [`kem`]: ML-KEM-768 (FIPS 203) key pairs, encapsulation and
+//!   decapsulation, deterministic forms for test vectors;
 //! - [`labels`]: every domain-separation label in use;
 //! - [`random`]: the [`RandomSource`] every randomised operation can take
 //!   (`…_with` variants), the OS generator [`OsRandom`] and the deterministic
@@ -31,20 +38,25 @@
 //! logging — callers read and write the bytes), it holds no state, and it
 //! defines no network protocol beyond the byte layouts documented here.
 //!
-//! Every construction can be reproduced with libsodium alone (Ed25519,
+//! Every construction can be reproduced with libsodium (Ed25519,
 //! Ed25519→X25519 conversion, X25519, keyed BLAKE2b with explicit output
-//! length, XChaCha20-Poly1305-IETF and Argon2id v1.3); `test-vectors/` at the
-//! workspace root holds vectors and an independent libsodium checker.
+//! length, XChaCha20-Poly1305-IETF and Argon2id v1.3) plus, for messages v2,
+//! any FIPS 203 ML-KEM-768; `test-vectors/` at the workspace root holds
+//! vectors, the NIST ML-KEM known-answer tests and independent checkers
+//! (libsodium through PyNaCl, and `kyber-py` for ML-KEM).
 
 #![forbid(unsafe_code)]
 
 pub mod at_rest;
 #[cfg(feature = "bench")]
 pub mod bound;
+pub mod dh;
 pub mod envelope;
 mod error;
 pub mod hash;
 pub mod identity;
+pub mod kdf;
+pub mod kem;
 pub mod labels;
 pub mod onion;
 pub mod published;

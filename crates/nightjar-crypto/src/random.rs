@@ -3,9 +3,12 @@
 //! Every operation of this crate that draws randomness has a `…_with`
 //! variant taking a [`RandomSource`]: [`crate::onion::build_with`],
 //! [`crate::envelope::seal_with`], [`random_index_with`],
-//! [`crate::identity::Seed::generate_with`] and
-//! [`crate::identity::Identity::generate_with`]. The plain variants use
-//! [`OsRandom`], the operating system's generator.
+//! [`crate::identity::Seed::generate_with`],
+//! [`crate::identity::Identity::generate_with`],
+//! [`crate::dh::DhSecret::generate_with`],
+//! [`crate::kem::MlKemKeyPair::generate_with`] and
+//! [`crate::kem::encapsulate_with`]. The plain variants use [`OsRandom`], the
+//! operating system's generator (messages v2 takes a source everywhere).
 //!
 //! [`SeededRandom`] is a deterministic generator for simulations and tests,
 //! so that a run can be replayed from its seed.

@@ -25,7 +25,8 @@ use blake2::digest::consts::{U32, U56};
 use blake2::digest::{FixedOutput, KeyInit, Update};
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::AeadInOut;
-use nightjar_crypto::CryptoError;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
 use nightjar_crypto::at_rest::{self, LocalCipher};
 use nightjar_crypto::envelope::{self, Content};
 use nightjar_crypto::hash::{message_hash, registry_snapshot_hash};
@@ -33,7 +34,9 @@ use nightjar_crypto::identity::{AccountId, Identity, PublicKey, Seed};
 use nightjar_crypto::labels;
 use nightjar_crypto::onion::{self, HopFailure, OnionError, Peeled, ReplyKey};
 use nightjar_crypto::registration::{RegistrationClaim, uint256};
+use nightjar_crypto::{CryptoError, EnvelopeError};
 use serde::{Deserialize, Serialize};
+use sha2::Sha512;
 
 // ---------------------------------------------------------------------------
 // File formats
@@ -987,6 +990,653 @@ fn gen_registration() -> File<RegistrationCase> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Negative vectors: keys, strict signatures, envelopes that do not open, PKCS#8
+// ---------------------------------------------------------------------------
+
+#[derive(Serialize, Deserialize)]
+struct PublicKeyCase {
+    name: String,
+    /// 32 bytes offered as an Ed25519 public key.
+    key: String,
+    /// `bech32m("nj", key)`: a reader refuses it exactly when `key` is invalid.
+    account_id: String,
+    /// Whether `key` is valid (`docs/PROTOCOL.md` §2); set by construction.
+    valid: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StrictSignatureCase {
+    name: String,
+    public_key: String,
+    label: String,
+    data: String,
+    signed_message: String,
+    signature: String,
+    /// `[S]B = R + [k]A` for the decoded points (`k = SHA-512(R ‖ A ‖ M) mod L`).
+    cofactorless_equation: bool,
+    /// `[8][S]B = [8]R + [8][k]A`.
+    cofactored_equation: bool,
+    /// What libsodium's `crypto_sign_verify_detached` says on its own.
+    verify_detached_accepts: bool,
+    /// Nightjar's answer: `ok`, `invalid_public_key` or `bad_signature`.
+    expected: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EnvelopeInvalidCase {
+    name: String,
+    recipient_seed: String,
+    envelope: String,
+    /// `P = A ‖ SIG ‖ M` inside, when the AEAD layer is sound.
+    payload: Option<String>,
+    /// The error of `docs/PROTOCOL.md` §3.4 that opening gives.
+    error: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Pkcs8Case {
+    name: String,
+    seed: String,
+    der: String,
+    /// The Ed25519 public key a PKCS#8 reader takes from `der`; `None` if it
+    /// refuses `der` as an Ed25519 private key.
+    public_key: Option<String>,
+    /// Whether `der` is exactly what Nightjar writes for `seed`.
+    valid: bool,
+}
+
+/// The canonical encoding of a point of order 8 (its multiples are the
+/// eight small-order points).
+const ORDER_8_POINT: &str = "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05";
+
+fn point(bytes: &[u8; 32]) -> EdwardsPoint {
+    CompressedEdwardsY(*bytes).decompress().unwrap()
+}
+
+fn torsion(i: u8) -> EdwardsPoint {
+    point(&unh32(ORDER_8_POINT)) * Scalar::from(i)
+}
+
+/// `k = SHA-512(R ‖ A ‖ M) mod L`.
+fn challenge(r: &[u8], a: &[u8], m: &[u8]) -> Scalar {
+    let mut h = Sha512::default();
+    h.update(r);
+    h.update(a);
+    h.update(m);
+    Scalar::from_bytes_mod_order_wide(&h.finalize_fixed().into())
+}
+
+/// A signature `R ‖ S` over `m` under the key encoded as `a_bytes`, made with
+/// secret scalar `a` and nonce `r`, whose `R` is `[r]B + extra`.
+fn raw_sign(a: &Scalar, a_bytes: &[u8; 32], r: &Scalar, extra: EdwardsPoint, m: &[u8]) -> [u8; 64] {
+    let big_r = (EdwardsPoint::mul_base(r) + extra).compress().to_bytes();
+    let s = r + challenge(&big_r, a_bytes, m) * a;
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&big_r);
+    sig[32..].copy_from_slice(&s.to_bytes());
+    sig
+}
+
+/// A deterministic nonce for hand-made signatures.
+fn nonce_scalar(i: u32) -> Scalar {
+    let mut h = Sha512::default();
+    h.update(b"nightjar test-vector nonce");
+    h.update(&i.to_be_bytes());
+    Scalar::from_bytes_mod_order_wide(&h.finalize_fixed().into())
+}
+
+/// Little-endian `x + L` (for a non-canonical `S`).
+fn plus_l(x: &[u8]) -> [u8; 32] {
+    // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    let l = unh32("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+    let mut out = [0u8; 32];
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = u16::from(x[i]) + u16::from(l[i]) + carry;
+        out[i] = v as u8;
+        carry = v >> 8;
+    }
+    assert_eq!(carry, 0);
+    out
+}
+
+/// (cofactorless, cofactored) verification equations for decoded points.
+fn equations(key: &[u8; 32], m: &[u8], sig: &[u8; 64]) -> (bool, bool) {
+    let big_r: [u8; 32] = sig[..32].try_into().unwrap();
+    let (Some(r), Some(a)) = (
+        CompressedEdwardsY(big_r).decompress(),
+        CompressedEdwardsY(*key).decompress(),
+    ) else {
+        return (false, false);
+    };
+    let s = Scalar::from_bytes_mod_order(sig[32..].try_into().unwrap());
+    let lhs = EdwardsPoint::mul_base(&s);
+    let rhs = r + challenge(&big_r, key, m) * a;
+    (lhs == rhs, lhs.mul_by_cofactor() == rhs.mul_by_cofactor())
+}
+
+fn rfc8032_identity() -> Identity {
+    Identity::from_seed(seed(IDENTITY_SEEDS[3]))
+}
+
+/// The RFC 8032 test 1 key plus the small-order point `torsion(i)`.
+fn mixed_order_key(i: u8) -> [u8; 32] {
+    (point(&rfc8032_identity().public_key().to_bytes()) + torsion(i))
+        .compress()
+        .to_bytes()
+}
+
+fn gen_public_keys() -> File<PublicKeyCase> {
+    let mut inputs: Vec<(String, [u8; 32], bool)> = vec![
+        (
+            "valid: RFC 8032 test 1".into(),
+            rfc8032_identity().public_key().to_bytes(),
+            true,
+        ),
+        (
+            "valid: the key of seed 00…00".into(),
+            Identity::from_seed(seed(IDENTITY_SEEDS[0]))
+                .public_key()
+                .to_bytes(),
+            true,
+        ),
+    ];
+    for i in 0..8u8 {
+        let order = match i {
+            0 => 1,
+            4 => 2,
+            2 | 6 => 4,
+            _ => 8,
+        };
+        inputs.push((
+            format!("small order: {i} times the order-8 point (order {order})"),
+            torsion(i).compress().to_bytes(),
+            false,
+        ));
+    }
+    let mut noncanonical = |name: &str, hex: &str| inputs.push((name.into(), unh32(hex), false));
+    noncanonical(
+        "non-canonical: y = p (0, a point of order 4)",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    );
+    noncanonical(
+        "non-canonical: y = p + 1 (the identity)",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    );
+    noncanonical(
+        "non-canonical: the identity with the sign bit set (x = 0 is not negative)",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+    );
+    noncanonical(
+        "non-canonical: y = p + 3 (a mixed-order point)",
+        "f0ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    );
+    noncanonical(
+        "not on the curve: y = 2",
+        "0200000000000000000000000000000000000000000000000000000000000000",
+    );
+    for (i, order) in [(4u8, 2), (2, 4), (1, 8)] {
+        inputs.push((
+            format!("mixed order: RFC 8032 test 1 key plus a point of order {order}"),
+            mixed_order_key(i),
+            false,
+        ));
+    }
+    let cases = inputs
+        .into_iter()
+        .map(|(name, key, valid)| PublicKeyCase {
+            name,
+            key: h(key),
+            account_id: bech32::encode::<bech32::Bech32m>(bech32::Hrp::parse("nj").unwrap(), &key)
+                .unwrap(),
+            valid,
+        })
+        .collect();
+    File {
+        description: "Ed25519 public key validity (docs/PROTOCOL.md \u{a7}2): valid = the \
+                      canonical encoding (y < p; x = 0 only with the sign bit clear) of a point \
+                      of the prime-order subgroup other than the identity = libsodium \
+                      crypto_core_ed25519_is_valid_point (and crypto_sign_ed25519_pk_to_curve25519 \
+                      succeeds exactly for these). account_id = bech32m('nj', key): readers \
+                      refuse it when the key is invalid."
+            .into(),
+        cases,
+    }
+}
+
+const STRICT_LABEL: &str = "nightjar/v1/test";
+const STRICT_DATA: &[u8] = b"strict verification";
+
+fn strict_case(
+    name: &str,
+    key: [u8; 32],
+    sig: [u8; 64],
+    verify_detached_accepts: bool,
+    expected: &str,
+) -> StrictSignatureCase {
+    let m = labelled(STRICT_LABEL, STRICT_DATA);
+    let (cofactorless, cofactored) = equations(&key, &m, &sig);
+    StrictSignatureCase {
+        name: name.into(),
+        public_key: h(key),
+        label: STRICT_LABEL.into(),
+        data: h(STRICT_DATA),
+        signed_message: h(&m),
+        signature: h(sig),
+        cofactorless_equation: cofactorless,
+        cofactored_equation: cofactored,
+        verify_detached_accepts,
+        expected: expected.into(),
+    }
+}
+
+fn gen_strict_signatures() -> File<StrictSignatureCase> {
+    let id = rfc8032_identity();
+    let a = ed25519_dalek::SigningKey::from_bytes(id.seed().as_bytes()).to_scalar();
+    let a_bytes = id.public_key().to_bytes();
+    let m = labelled(STRICT_LABEL, STRICT_DATA);
+    let good = id.sign_labelled(STRICT_LABEL, STRICT_DATA);
+
+    let mut non_canonical_s = good;
+    non_canonical_s[32..].copy_from_slice(&plus_l(&good[32..]));
+
+    // R = the identity (or its non-canonical encoding) and S = k·a: the
+    // equation holds, only the small-order R is wrong.
+    let r_only = |big_r: [u8; 32]| {
+        let s = challenge(&big_r, &a_bytes, &m) * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&big_r);
+        sig[32..].copy_from_slice(&s.to_bytes());
+        sig
+    };
+    let identity_r = r_only(EdwardsPoint::default().compress().to_bytes());
+    let noncanonical_identity_r = r_only(unh32(
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ));
+    let mixed_r = raw_sign(&a, &a_bytes, &nonce_scalar(0), torsion(1), &m);
+
+    // The identity as a key: R = [S]B satisfies the equation for any message.
+    let small_key = EdwardsPoint::default().compress().to_bytes();
+    let s = nonce_scalar(1);
+    let mut small_key_sig = [0u8; 64];
+    small_key_sig[..32].copy_from_slice(&EdwardsPoint::mul_base(&s).compress().to_bytes());
+    small_key_sig[32..].copy_from_slice(&s.to_bytes());
+
+    // A mixed-order key A + T: its owner's signature passes the cofactorless
+    // equation when k ≡ 0 mod 8 (one nonce in eight).
+    let mixed_key = mixed_order_key(1);
+    let mixed_key_sig = (2..)
+        .map(|i| {
+            raw_sign(
+                &a,
+                &mixed_key,
+                &nonce_scalar(i),
+                EdwardsPoint::default(),
+                &m,
+            )
+        })
+        .find(|sig| challenge(&sig[..32], &mixed_key, &m).to_bytes()[0].is_multiple_of(8))
+        .unwrap();
+
+    let cases = vec![
+        strict_case("valid", a_bytes, good, true, "ok"),
+        strict_case(
+            "non-canonical S (S + L)",
+            a_bytes,
+            non_canonical_s,
+            false,
+            "bad_signature",
+        ),
+        strict_case(
+            "small-order R (the identity), S = k·a",
+            a_bytes,
+            identity_r,
+            false,
+            "bad_signature",
+        ),
+        strict_case(
+            "small-order R in a non-canonical encoding (y = p + 1), S = k·a",
+            a_bytes,
+            noncanonical_identity_r,
+            false,
+            "bad_signature",
+        ),
+        strict_case(
+            "mixed-order R (R + a point of order 8): only a cofactored check passes",
+            a_bytes,
+            mixed_r,
+            false,
+            "bad_signature",
+        ),
+        strict_case(
+            "small-order key (the identity) with R = [S]B, which verifies any message",
+            small_key,
+            small_key_sig,
+            false,
+            "invalid_public_key",
+        ),
+        strict_case(
+            "mixed-order key (RFC 8032 key + a point of order 8), k = 0 mod 8: \
+             crypto_sign_verify_detached accepts it, the key check refuses it",
+            mixed_key,
+            mixed_key_sig,
+            true,
+            "invalid_public_key",
+        ),
+    ];
+    File {
+        description: "Strict Ed25519 verification (docs/PROTOCOL.md \u{a7}1, \u{a7}2): a \
+                      signature R || S over signed_message = [len(label)] || label || data \
+                      under public_key is accepted only if the key is valid (public_keys.json), \
+                      S < L, R is not of small order and the encoding of [S]B - [k]A equals R \
+                      (k = SHA-512(R || A || M) mod L). libsodium: \
+                      crypto_core_ed25519_is_valid_point(key) and crypto_sign_verify_detached; \
+                      verify_detached_accepts says what the latter does alone. The equations \
+                      are those of the decoded points."
+            .into(),
+        cases,
+    }
+}
+
+fn xchacha_seal(key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new_from_slice(key).unwrap();
+    let nonce: [u8; 24] = nonce.try_into().unwrap();
+    let mut out = pt.to_vec();
+    let tag = cipher
+        .encrypt_inout_detached(&nonce.into(), aad, out.as_mut_slice().into())
+        .unwrap();
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// `0x01 ‖ E ‖ AEAD(P)` to `recipient`, from the primitives (§3.3 steps 4–6).
+fn seal_payload(recipient: &PublicKey, e: [u8; 32], p: &[u8]) -> Vec<u8> {
+    let e_pub = x25519_dalek::x25519(e, x25519_dalek::X25519_BASEPOINT_BYTES);
+    let y = recipient.x25519();
+    let s = x25519_dalek::x25519(e, y);
+    let hk = blake2b_56(labels::ENVELOPE_KEY, &[&s, &e_pub, &y]);
+    let aad = [&[0x01u8][..], &e_pub].concat();
+    [aad.clone(), xchacha_seal(&hk[..32], &hk[32..], &aad, p)].concat()
+}
+
+/// (name, envelope, payload inside, error).
+type InvalidEnvelopeInput = (&'static str, Vec<u8>, Option<Vec<u8>>, &'static str);
+
+fn gen_envelope_invalid() -> File<EnvelopeInvalidCase> {
+    let sender = Identity::from_seed(seed(SENDER_SEED));
+    let recipient = Identity::from_seed(seed(RECIPIENT_SEED));
+    let third = Identity::from_seed(seed(IDENTITY_SEEDS[4]));
+    let a = sender.public_key().to_bytes();
+    let r = recipient.public_key().to_bytes();
+    let e = [0x6bu8; 32];
+    let good = envelope::seal_with_ephemeral(&sender, &recipient.public_key(), &content("hi"), &e)
+        .unwrap();
+
+    // P = A ‖ SIG ‖ M with SIG by `sender` over M ‖ A ‖ `signed_for`.
+    let payload = |m: &[u8], signed_for: &[u8; 32]| {
+        let data = [m, &a[..], &signed_for[..]].concat();
+        [
+            &a[..],
+            &sender.sign_labelled(labels::ENVELOPE_SIG, &data),
+            m,
+        ]
+        .concat()
+    };
+    let content_bytes = |text: &[u8]| {
+        let mut c = vec![0x0a, u8::try_from(text.len()).unwrap()];
+        c.extend_from_slice(text);
+        c.extend_from_slice(&prost::Message::encode_to_vec(&Content {
+            text: String::new(),
+            sent_at_ms: SENT_AT_MS,
+        }));
+        c
+    };
+    let pad = |c: &[u8]| envelope::pad(c).unwrap();
+
+    let mut cases: Vec<InvalidEnvelopeInput> = vec![
+        ("empty (0 bytes)", vec![], None, "truncated"),
+        ("one byte, version 1", vec![0x01], None, "truncated"),
+        (
+            "one byte, version 2",
+            vec![0x02],
+            None,
+            "unsupported_version",
+        ),
+        (
+            "400 bytes (one short of the smallest envelope)",
+            good[..400].to_vec(),
+            None,
+            "truncated",
+        ),
+    ];
+    for (name, u) in [
+        ("E = 0 (a low-order point)", [0u8; 32]),
+        (
+            "E = a point of order 8",
+            unh32("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+        ),
+    ] {
+        let mut env = good.clone();
+        env[1..33].copy_from_slice(&u);
+        cases.push((name, env, None, "low_order_point"));
+    }
+    cases.push((
+        "sealed to another recipient",
+        envelope::seal_with_ephemeral(&sender, &third.public_key(), &content("hi"), &e).unwrap(),
+        None,
+        "decrypt_failed",
+    ));
+    let mut flipped = good.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    cases.push(("a bit of the tag flipped", flipped, None, "decrypt_failed"));
+
+    // Sender keys that are not valid, with signatures that pass the
+    // cofactorless equation.
+    let m_hi = pad(&content_bytes(b"hi"));
+    let signed = |key: &[u8; 32]| [&m_hi[..], &key[..], &r[..]].concat();
+    let small = EdwardsPoint::default().compress().to_bytes();
+    let s1 = nonce_scalar(1);
+    let small_sig = [
+        EdwardsPoint::mul_base(&s1).compress().to_bytes(),
+        s1.to_bytes(),
+    ]
+    .concat();
+    let small_msg = labelled(labels::ENVELOPE_SIG, &signed(&small));
+    assert!(equations(&small, &small_msg, &small_sig.clone().try_into().unwrap()).0);
+    let mixed = mixed_order_key(1);
+    let a_secret =
+        ed25519_dalek::SigningKey::from_bytes(rfc8032_identity().seed().as_bytes()).to_scalar();
+    let mixed_msg = labelled(labels::ENVELOPE_SIG, &signed(&mixed));
+    let mixed_sig = (2..)
+        .map(|i| {
+            raw_sign(
+                &a_secret,
+                &mixed,
+                &nonce_scalar(i),
+                EdwardsPoint::default(),
+                &mixed_msg,
+            )
+        })
+        .find(|sig| challenge(&sig[..32], &mixed, &mixed_msg).to_bytes()[0].is_multiple_of(8))
+        .unwrap();
+    for (name, key, sig) in [
+        (
+            "sender key of small order (the identity), R = [S]B",
+            small,
+            small_sig,
+        ),
+        (
+            "sender key of mixed order; crypto_sign_verify_detached accepts its signature",
+            mixed,
+            mixed_sig.to_vec(),
+        ),
+    ] {
+        let p = [&key[..], &sig, &m_hi].concat();
+        cases.push((
+            name,
+            seal_payload(&recipient.public_key(), e, &p),
+            Some(p),
+            "invalid_sender_key",
+        ));
+    }
+
+    let mut bad_s = payload(&m_hi, &r);
+    let s_plus_l = plus_l(&bad_s[64..96]);
+    bad_s[64..96].copy_from_slice(&s_plus_l);
+    let mut m_300 = content_bytes(b"hi");
+    m_300.push(0x80);
+    m_300.resize(300, 0);
+    let mut zeros_0x81 = vec![0u8; 256];
+    zeros_0x81[2] = 0x81;
+    let crafted: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "signed for another recipient (re-encrypted by its recipient)",
+            payload(&m_hi, &third.public_key().to_bytes()),
+            "bad_signature",
+        ),
+        ("non-canonical S (S + L)", bad_s, "bad_signature"),
+        (
+            "padding: M is 256 zero bytes",
+            payload(&[0u8; 256], &r),
+            "bad_padding",
+        ),
+        (
+            "padding: the last non-zero byte of M is 0x81",
+            payload(&zeros_0x81, &r),
+            "bad_padding",
+        ),
+        (
+            "padding: |M| = 300 is not a bucket",
+            payload(&m_300, &r),
+            "bad_padding",
+        ),
+        (
+            "content: text is not UTF-8 (ff)",
+            payload(&pad(&content_bytes(&[0xff])), &r),
+            "bad_content",
+        ),
+        (
+            "content: text holds an encoded UTF-16 surrogate (ed a0 80)",
+            payload(&pad(&content_bytes(&[0xed, 0xa0, 0x80])), &r),
+            "bad_content",
+        ),
+        (
+            "content: text holds an overlong encoding of '/' (c0 af)",
+            payload(&pad(&content_bytes(&[0xc0, 0xaf])), &r),
+            "bad_content",
+        ),
+        (
+            "content: text is cut short (length 5, 2 bytes)",
+            payload(&pad(&[0x0a, 0x05, b'h', b'i']), &r),
+            "bad_content",
+        ),
+        (
+            "content: field 1 (text) sent as a varint",
+            payload(&pad(&[0x08, 0x01]), &r),
+            "bad_content",
+        ),
+    ];
+    for (name, p, error) in crafted {
+        cases.push((
+            name,
+            seal_payload(&recipient.public_key(), e, &p),
+            Some(p),
+            error,
+        ));
+    }
+    File {
+        description: "Envelopes that do not open (docs/PROTOCOL.md \u{a7}3.4), each with the \
+                      error of the first step that fails: too_large, unsupported_version, \
+                      truncated, low_order_point, decrypt_failed, invalid_sender_key, \
+                      bad_signature, bad_padding, bad_content. recipient_seed opens them; \
+                      payload is P = A || SIG || M where the AEAD layer is sound (sealed as in \
+                      envelope.json, ephemeral secret 6b..6b)."
+            .into(),
+        cases: cases
+            .into_iter()
+            .map(|(name, env, payload, error)| EnvelopeInvalidCase {
+                name: name.into(),
+                recipient_seed: RECIPIENT_SEED.into(),
+                envelope: h(&env),
+                payload: payload.map(h),
+                error: error.into(),
+            })
+            .collect(),
+    }
+}
+
+/// (name, DER, public key a reader takes from it, whether Nightjar writes it).
+type Pkcs8Input = (&'static str, Vec<u8>, Option<[u8; 32]>, bool);
+
+fn gen_pkcs8() -> File<Pkcs8Case> {
+    let s = IDENTITY_SEEDS[3];
+    let id = Identity::from_seed(seed(s));
+    let pk = |bytes: &[u8; 32]| ed25519_dalek::SigningKey::from_bytes(bytes).verifying_key();
+    let clamped = {
+        let mut b = ed25519_dalek::SigningKey::from_bytes(id.seed().as_bytes()).to_scalar_bytes();
+        b[0] &= 248;
+        b[31] &= 127;
+        b[31] |= 64;
+        b
+    };
+    let seed_bytes = unh(s);
+    let inputs: Vec<Pkcs8Input> = vec![
+        (
+            "what Nightjar writes: RFC 8410 OneAsymmetricKey v1, the seed as CurvePrivateKey",
+            id.pkcs8_der().to_vec(),
+            Some(id.public_key().to_bytes()),
+            true,
+        ),
+        (
+            "libsodium's 64-byte secret key (seed || public key) in place of the seed",
+            [
+                &unh("3050020100300506032b657004420440")[..],
+                &seed_bytes,
+                id.public_key().as_bytes(),
+            ]
+            .concat(),
+            None,
+            false,
+        ),
+        (
+            "the seed without the inner OCTET STRING",
+            [&unh("302c020100300506032b65700420")[..], &seed_bytes].concat(),
+            None,
+            false,
+        ),
+        (
+            "the X25519 OID 1.3.101.110 instead of Ed25519's 1.3.101.112",
+            [&unh("302e020100300506032b656e04220420")[..], &seed_bytes].concat(),
+            None,
+            false,
+        ),
+        (
+            "the clamped SHA-512(seed)[0..32] in place of the seed: another key",
+            [&unh("302e020100300506032b657004220420")[..], &clamped].concat(),
+            Some(pk(&clamped).to_bytes()),
+            false,
+        ),
+    ];
+    File {
+        description: "PKCS#8 of a node or account key (docs/PROTOCOL.md \u{a7}2): 48 bytes, \
+                      30 2e 02 01 00 30 05 06 03 2b 65 70 04 22 04 20 || seed. public_key is the \
+                      Ed25519 key a PKCS#8 reader takes from der (null: refused as an Ed25519 \
+                      key); valid says whether der is what Nightjar writes for seed."
+            .into(),
+        cases: inputs
+            .into_iter()
+            .map(|(name, der, public_key, valid)| Pkcs8Case {
+                name: name.into(),
+                seed: s.into(),
+                der: h(&der),
+                public_key: public_key.map(h),
+                valid,
+            })
+            .collect(),
+    }
+}
+
 /// Every file the generator writes, by name, with its text.
 fn generated_files() -> Vec<(&'static str, String)> {
     let mut words = bip39::Language::English.word_list().join("\n");
@@ -1001,6 +1651,10 @@ fn generated_files() -> Vec<(&'static str, String)> {
         ("onion.json", render(&gen_onion())),
         ("registry_snapshot.json", render(&gen_registry_snapshot())),
         ("registration.json", render(&gen_registration())),
+        ("public_keys.json", render(&gen_public_keys())),
+        ("strict_signatures.json", render(&gen_strict_signatures())),
+        ("envelope_invalid.json", render(&gen_envelope_invalid())),
+        ("pkcs8.json", render(&gen_pkcs8())),
         ("bip39-english.txt", words),
     ]
 }
@@ -1379,5 +2033,137 @@ fn registration_vectors_replay() {
         } else {
             assert!(matches!(claim.verify(&sig), Err(CryptoError::BadSignature)));
         }
+    }
+}
+
+#[test]
+fn public_key_vectors_replay() {
+    let file: File<PublicKeyCase> = read("public_keys.json");
+    assert!(file.cases.iter().filter(|c| c.valid).count() >= 2);
+    assert!(file.cases.iter().filter(|c| !c.valid).count() >= 10);
+    for c in &file.cases {
+        let key = PublicKey::from_slice(&unh(&c.key));
+        let id = c.account_id.parse::<AccountId>();
+        if c.valid {
+            assert_eq!(key.unwrap().to_hex(), c.key, "{}", c.name);
+            assert_eq!(id.unwrap().public_key().to_hex(), c.key, "{}", c.name);
+        } else {
+            assert_eq!(key, Err(CryptoError::InvalidPublicKey), "{}", c.name);
+            assert_eq!(id, Err(CryptoError::InvalidPublicKey), "{}", c.name);
+        }
+    }
+}
+
+#[test]
+fn strict_signature_vectors_replay() {
+    let file: File<StrictSignatureCase> = read("strict_signatures.json");
+    for expected in ["ok", "invalid_public_key", "bad_signature"] {
+        assert!(file.cases.iter().any(|c| c.expected == expected));
+    }
+    for c in &file.cases {
+        let data = unh(&c.data);
+        let m = unh(&c.signed_message);
+        let key = unh32(&c.public_key);
+        let sig: [u8; 64] = unh(&c.signature).try_into().unwrap();
+        assert_eq!(labelled(&c.label, &data), m, "{}", c.name);
+        let got = match PublicKey::from_bytes(&key)
+            .and_then(|k| k.verify_labelled(&c.label, &data, &sig))
+        {
+            Ok(()) => "ok",
+            Err(CryptoError::InvalidPublicKey) => "invalid_public_key",
+            Err(CryptoError::BadSignature) => "bad_signature",
+            Err(e) => panic!("{}: unexpected {e:?}", c.name),
+        };
+        assert_eq!(got, c.expected, "{}", c.name);
+        // Every refused signature satisfies at least the cofactored
+        // equation: it is refused by a strict rule, not for being noise.
+        let equations = equations(&key, &m, &sig);
+        assert_eq!(
+            equations,
+            (c.cofactorless_equation, c.cofactored_equation),
+            "{}",
+            c.name
+        );
+        assert!(equations.1, "{}", c.name);
+        // ed25519-dalek's verify_strict without Nightjar's key check is
+        // crypto_sign_verify_detached for these keys (canonical ones).
+        let detached = ed25519_dalek::VerifyingKey::from_bytes(&key)
+            .and_then(|k| k.verify_strict(&m, &ed25519_dalek::Signature::from_bytes(&sig)));
+        assert_eq!(detached.is_ok(), c.verify_detached_accepts, "{}", c.name);
+    }
+}
+
+fn envelope_error_name(e: &EnvelopeError) -> &'static str {
+    match e {
+        EnvelopeError::TooLarge { .. } => "too_large",
+        EnvelopeError::UnsupportedVersion(_) => "unsupported_version",
+        EnvelopeError::Truncated => "truncated",
+        EnvelopeError::LowOrderPoint => "low_order_point",
+        EnvelopeError::DecryptFailed => "decrypt_failed",
+        EnvelopeError::InvalidSenderKey => "invalid_sender_key",
+        EnvelopeError::BadSignature => "bad_signature",
+        EnvelopeError::BadPadding => "bad_padding",
+        EnvelopeError::BadContent => "bad_content",
+        other => panic!("not an opening error: {other:?}"),
+    }
+}
+
+#[test]
+fn envelope_invalid_vectors_replay() {
+    let file: File<EnvelopeInvalidCase> = read("envelope_invalid.json");
+    // Every error of PROTOCOL.md §3.4 but too_large (a 76,801-byte vector
+    // would dwarf the file; envelope.rs's unit tests cover it).
+    for error in [
+        "unsupported_version",
+        "truncated",
+        "low_order_point",
+        "decrypt_failed",
+        "invalid_sender_key",
+        "bad_signature",
+        "bad_padding",
+        "bad_content",
+    ] {
+        assert!(file.cases.iter().any(|c| c.error == error), "{error}");
+    }
+    for c in &file.cases {
+        let recipient = Identity::from_seed(seed(&c.recipient_seed));
+        let env = unh(&c.envelope);
+        let err = envelope::open(&recipient, &env).unwrap_err();
+        assert_eq!(envelope_error_name(&err), c.error, "{}", c.name);
+        if let Some(p) = &c.payload {
+            // The AEAD layer is sound: the failure is in P.
+            let mut x = ed25519_dalek::SigningKey::from_bytes(recipient.seed().as_bytes())
+                .to_scalar_bytes();
+            x[0] &= 248;
+            x[31] &= 127;
+            x[31] |= 64;
+            let e_pub: [u8; 32] = env[1..33].try_into().unwrap();
+            let y = recipient.x25519_public();
+            let s = x25519_dalek::x25519(x, e_pub);
+            let hk = blake2b_56(labels::ENVELOPE_KEY, &[&s, &e_pub, &y]);
+            assert_eq!(
+                h(xchacha_open(&hk[..32], &hk[32..], &env[..33], &env[33..])),
+                *p,
+                "{}",
+                c.name
+            );
+        }
+    }
+}
+
+#[test]
+fn pkcs8_vectors_replay() {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let file: File<Pkcs8Case> = read("pkcs8.json");
+    assert!(file.cases.iter().any(|c| c.valid));
+    assert!(file.cases.iter().filter(|c| !c.valid).count() >= 3);
+    for c in &file.cases {
+        let der = unh(&c.der);
+        let id = Identity::from_seed(seed(&c.seed));
+        assert_eq!(*id.pkcs8_der() == der, c.valid, "{}", c.name);
+        let parsed = ed25519_dalek::SigningKey::from_pkcs8_der(&der)
+            .ok()
+            .map(|k| h(k.verifying_key().to_bytes()));
+        assert_eq!(parsed, c.public_key, "{}", c.name);
     }
 }

@@ -1063,6 +1063,80 @@ fn chain_states() -> Corpus {
     c
 }
 
+/// Initial messages of messages v2: the fixture's two (one-time and
+/// last-resort prekeys), and refusals.
+fn ratchet_initials() -> Corpus {
+    let f = nightjar_fuzzing::ratchet_fixture();
+    let mut c = Corpus::new();
+    c.insert("valid-one-time-prekeys".into(), f.initial_one_time.clone());
+    c.insert(
+        "valid-last-resort-prekeys".into(),
+        f.initial_last_resort.clone(),
+    );
+    let cut = f.initial_one_time.len() - 1;
+    c.insert("bad-truncated".into(), f.initial_one_time[..cut].to_vec());
+    let mut flags = f.initial_one_time.clone();
+    flags[1 + 32 + 32 + 4] |= 0x80;
+    c.insert("bad-unknown-flag".into(), flags);
+    let mut ratchet_kind = f.initial_one_time.clone();
+    ratchet_kind[0] = 0x02;
+    c.insert("bad-kind-ratchet".into(), ratchet_kind);
+    c.insert("mask-zero".into(), vec![0; 64]);
+    let mut one_bit = vec![0u8; 1200];
+    one_bit[1190] = 1;
+    c.insert("mask-one-bit-in-ciphertext".into(), one_bit);
+    c
+}
+
+/// Ratchet messages: the fixture's three to the initiator, and refusals.
+fn ratchet_messages() -> Corpus {
+    let f = nightjar_fuzzing::ratchet_fixture();
+    let mut c = Corpus::new();
+    for (name, m) in ["valid-new-chain", "valid-same-chain", "valid-empty-text"]
+        .iter()
+        .zip(&f.to_initiator)
+    {
+        c.insert((*name).into(), m.clone());
+    }
+    let m = &f.to_initiator[0];
+    c.insert("bad-truncated".into(), m[..m.len() - 1].to_vec());
+    let mut header = m.clone();
+    header[30] ^= 1;
+    c.insert("bad-altered-header".into(), header);
+    c.insert(
+        "bad-initial-at-initiator".into(),
+        f.initial_one_time.clone(),
+    );
+    c.insert("mask-zero".into(), vec![0; 32]);
+    let mut one_bit = vec![0u8; 2400];
+    one_bit[2390] = 0x10;
+    c.insert("mask-one-bit-in-body".into(), one_bit);
+    c
+}
+
+/// Saved sessions: both ends of the fixture, and refusals.
+fn ratchet_states() -> Corpus {
+    let f = nightjar_fuzzing::ratchet_fixture();
+    let mut c = Corpus::new();
+    let initiator = f.initiator.to_bytes().to_vec();
+    c.insert("valid-initiator".into(), initiator.clone());
+    c.insert("valid-responder".into(), f.responder.to_bytes().to_vec());
+    c.insert(
+        "bad-truncated".into(),
+        initiator[..initiator.len() - 1].to_vec(),
+    );
+    let mut version = initiator.clone();
+    version[0] = 9;
+    c.insert("bad-version-9".into(), version);
+    let mut role = initiator.clone();
+    role[1] = 7;
+    c.insert("bad-unknown-role".into(), role);
+    let mut longer = initiator;
+    longer.push(0);
+    c.insert("bad-trailing-byte".into(), longer);
+    c
+}
+
 fn main() {
     // With target names as arguments, only those corpora are rewritten.
     let only: Vec<String> = std::env::args().skip(1).collect();
@@ -1079,6 +1153,9 @@ fn main() {
     corpora.insert("onion_layer", onion_layers());
     corpora.insert("chain_log", chain_logs());
     corpora.insert("chain_state", chain_states());
+    corpora.insert("ratchet_initial", ratchet_initials());
+    corpora.insert("ratchet_message", ratchet_messages());
+    corpora.insert("ratchet_state", ratchet_states());
 
     let mut total = 0;
     for (target, function) in TARGETS {

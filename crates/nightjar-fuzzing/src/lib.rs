@@ -2,8 +2,9 @@
 //! taking the fuzzer's bytes, `pub fn TARGET(data: &[u8])`.
 //!
 //! Each function feeds the bytes to one decoder of outside input (a wire
-//! frame, an envelope, an onion layer, a TOML file, a key file, a profile's
-//! files, a chain log, the chain follower's state file), and when
+//! frame, an envelope, an onion layer, a messages-v2 initial or ratchet
+//! message, a saved v2 session, a TOML file, a key file, a profile's files, a
+//! chain log, the chain follower's state file), and when
 //! the decoder accepts them checks what must then hold: the value re-encodes
 //! and decodes back to itself, related decoders agree, an altered ciphertext
 //! never opens. Bad input must only ever give an `Err`; **a panic in here is a
@@ -30,6 +31,7 @@ mod keyfile;
 mod node_config;
 mod onion;
 mod profile;
+mod ratchet;
 mod registry;
 mod wire;
 
@@ -45,6 +47,10 @@ pub use onion::{ONION_INNER_FRAME, ONION_NODE_SEEDS, onion_layer, onion_referenc
 pub use profile::{
     HISTORY_AAD_LABEL, PROFILE_SEED, PROFILE_STATE_KEYS, profile_files,
     profile_history_record_blob, profile_identity,
+};
+pub use ratchet::{
+    RATCHET_CONTEXT, RatchetFixture, ratchet_fixture, ratchet_initial, ratchet_message,
+    ratchet_state,
 };
 pub use registry::registry_files;
 pub use wire::{request_frame, response_frame};
@@ -65,4 +71,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("onion_layer", onion_layer),
     ("chain_log", chain_log),
     ("chain_state", chain_state),
+    ("ratchet_initial", ratchet_initial),
+    ("ratchet_message", ratchet_message),
+    ("ratchet_state", ratchet_state),
 ];

@@ -187,6 +187,23 @@ fn accepts(target: &str, data: &[u8]) -> bool {
             )
         }),
         "chain_state" => nightjar_chain::SavedState::decode(data).is_ok(),
+        "ratchet_initial" => {
+            let f = nightjar_fuzzing::ratchet_fixture();
+            let mut store = f.store.clone();
+            nightjar_ratchet::Session::respond(
+                &f.responder_identity,
+                &mut store,
+                nightjar_fuzzing::RATCHET_CONTEXT,
+                data,
+            )
+            .is_ok()
+        }
+        "ratchet_message" => nightjar_fuzzing::ratchet_fixture()
+            .initiator
+            .clone()
+            .decrypt(data)
+            .is_ok(),
+        "ratchet_state" => nightjar_ratchet::Session::from_bytes(data).is_ok(),
         other => panic!("no acceptance check for target {other}"),
     }
 }

@@ -14,7 +14,9 @@ pub(crate) const ACCOUNT_KEY_CACHE: usize = 4096;
 /// Every store, replicate, retrieve and delete names its account by its
 /// Ed25519 key bytes, and checking them (a point decompression, 15–20 µs
 /// here) was about 5 % of a store's CPU (BENCHMARKS.md, acknowledged
-/// stores). Only valid keys are kept; when full, the cache starts over, so
+/// stores); the prime-order subgroup check added since (`docs/PROTOCOL.md`
+/// §2) adds a scalar multiplication, 25–40 µs more per key not cached.
+/// Only valid keys are kept; when full, the cache starts over, so
 /// it never holds more than [`ACCOUNT_KEY_CACHE`] keys (about 1 MB) and a
 /// sender cycling through many keys costs no more than without it.
 pub(crate) struct AccountKeys {

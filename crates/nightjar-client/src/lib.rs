@@ -123,7 +123,7 @@ pub use driver::Client;
 pub use error::ClientError;
 pub use failover::RETRY_UNREACHABLE_AFTER;
 pub use logic::ClockEstimator;
-pub use paths::{GuardState, Path, PathError, PathManager};
+pub use paths::{GuardState, MIN_NETWORK_NODES, Path, PathError, PathManager};
 pub use profile::{Direction, HistoryRecord, Profile};
 
 /// How long one request may take before the client gives up on it

@@ -54,6 +54,9 @@ pub const GUARDS: usize = 2;
 pub const PATH_LEN: usize = 3;
 /// Relays in a path.
 pub const RELAYS: usize = PATH_LEN - 1;
+/// The fewest registered nodes on which a client can build onion paths:
+/// its guards, the relays after a guard, and a destination, all distinct.
+pub const MIN_NETWORK_NODES: usize = GUARDS + RELAYS + 1;
 /// Strikes after which a node is excluded, a path dropped, or (as
 /// consecutive failures) a guard replaced.
 pub const MAX_STRIKES: u32 = 3;
@@ -96,8 +99,7 @@ pub enum PathError {
     /// struck out, or the only one is the destination).
     #[error(
         "no usable guard node; refresh the registry and call ensure_guards to choose guards \
-         (the network needs at least {} nodes for onion paths)",
-        GUARDS + RELAYS + 1
+         (the network needs at least {MIN_NETWORK_NODES} nodes for onion paths)"
     )]
     NoGuards,
     /// Saved guard state does not decode.

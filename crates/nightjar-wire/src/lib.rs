@@ -21,8 +21,8 @@
 //! public item is re-exported here, and so are the keys and records the
 //! messages carry ([`AccountKey`], [`MessageHash`], [`NodeKey`],
 //! [`MailboxKey`], [`MessageKey`], [`StoredMessage`], [`FullMessage`],
-//! [`SyncEntry`], [`Claimant`]), which are `nightjar-types`' and shared with
-//! the store.
+//! [`SyncEntry`], [`Claimant`]) and the namespaces ([`namespace`]), which
+//! are `nightjar-types`' and shared with the store.
 
 mod codec;
 mod error;
@@ -36,6 +36,7 @@ mod signed;
 pub use error::{ErrorCode, WireError};
 pub use framing::unframe;
 pub use limits::*;
+pub use nightjar_types::namespace;
 pub use nightjar_types::{
     AccountKey, Claimant, FullMessage, MailboxKey, MessageHash, MessageKey, NodeKey, StoredMessage,
     SyncCursor, SyncEntry,

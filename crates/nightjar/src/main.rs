@@ -7,6 +7,7 @@
 mod demo;
 mod device_cmd;
 mod devnet;
+mod error_chain;
 mod operator;
 mod registry_cmd;
 
@@ -51,7 +52,8 @@ enum Command {
     Send {
         /// The recipient's Account ID (nj1…).
         account_id: String,
-        /// The message text.
+        /// The message text, or `-` to read it from standard input (one
+        /// trailing newline is dropped).
         text: String,
         /// How long the network keeps the message, in seconds (10 s to 14 days).
         #[arg(long, default_value_t = 14 * 24 * 3600)]
@@ -178,7 +180,7 @@ fn main() {
         }
     };
     if let Err(e) = runtime.block_on(run(cli)) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_chain::describe(&e));
         std::process::exit(1);
     }
 }
@@ -234,6 +236,29 @@ fn bind_for(cli: &Cli, network: &NetworkFile) -> SocketAddr {
     }
 }
 
+/// The text of `send`: the argument, or standard input for `-` (without
+/// one trailing newline, which `echo` and here-documents add).
+fn message_text(arg: &str) -> anyhow::Result<String> {
+    if arg != "-" {
+        return Ok(arg.to_owned());
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the message text from standard input (it must be UTF-8)")?;
+    Ok(strip_one_newline(text))
+}
+
+fn strip_one_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
+}
+
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{value}")?;
@@ -254,10 +279,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .trim()
                 .parse()
                 .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
+            let text = message_text(text)?;
             let network = network_file(&cli)?;
             let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
-            let sent = client.send(&to, text, Duration::from_secs(*ttl)).await;
+            let sent = client.send(&to, &text, Duration::from_secs(*ttl)).await;
             client.close().await;
             let sent = sent?;
             if let Some(why) = &sent.fallback {
@@ -577,4 +603,17 @@ fn format_time(ms: u64) -> String {
         secs % 60,
         ms % 1000
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_one_newline;
+
+    #[test]
+    fn text_from_standard_input_loses_exactly_one_trailing_newline() {
+        assert_eq!(strip_one_newline("hi\n".into()), "hi");
+        assert_eq!(strip_one_newline("hi\r\n".into()), "hi");
+        assert_eq!(strip_one_newline("two\nlines\n\n".into()), "two\nlines\n");
+        assert_eq!(strip_one_newline("no newline".into()), "no newline");
+    }
 }

@@ -85,6 +85,15 @@ fn hundred_messages_arrive_once_in_order_across_a_node_restart_and_leave_no_plai
     // A waiting inbox returns when nothing comes, with nothing.
     assert!(bob2.inbox(&["--wait", "1"]).is_empty());
 
+    // `send ID -` takes a long, multi-line text from standard input, less
+    // the one newline a pipe adds.
+    let long = format!("first line\n{}\nlast line", "x".repeat(20_000));
+    let id = alice.send_stdin(&bob_id, &format!("{long}\n"));
+    let got = bob.inbox(&[]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message_id"], id.as_str());
+    assert_eq!(got[0]["text"], long.as_str());
+
     // Nothing on disk holds a plaintext, nor the recovery phrases.
     devnet.stop();
     let roots = [
@@ -204,4 +213,23 @@ fn restore_rejects_a_bad_phrase_and_create_refuses_to_overwrite() {
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("recovery phrase"));
+}
+
+#[test]
+fn devnet_up_refuses_fewer_nodes_than_onion_paths_need_and_says_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::nightjar()
+        .args(["devnet", "up", "--registry-file", "--nodes", "4", "--dir"])
+        .arg(dir.path().join("dn"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "4 nodes cannot carry onion paths");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 5 nodes"), "{err}");
+    assert!(err.contains("onion paths"), "{err}");
+    assert_eq!(err.matches("at least 5 nodes").count(), 1, "{err}");
+    assert!(
+        !dir.path().join("dn").exists(),
+        "nothing is written for a refused devnet"
+    );
 }

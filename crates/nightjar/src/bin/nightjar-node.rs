@@ -2,6 +2,9 @@
 //! prepare one: `keygen` makes its identity key, `check-config` checks a
 //! configuration without starting anything.
 
+#[path = "../error_chain.rs"]
+mod error_chain;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -196,7 +199,7 @@ fn finish(result: anyhow::Result<()>) -> ! {
     match result {
         Ok(()) => std::process::exit(0),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain::describe(&e));
             std::process::exit(1)
         }
     }

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use nightjar_client::MIN_NETWORK_NODES;
 use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_launch::{DetachedNode, Launch, NodeBinary, NodeProcess};
 use nightjar_node::NodeConfig;
@@ -54,8 +55,9 @@ const PORTS_FILE: &str = "node.ports";
 pub enum DevnetCmd {
     /// Create (or reuse) a devnet in DIR and start its nodes.
     Up {
-        /// How many nodes (used when DIR holds no devnet yet). Onion paths
-        /// need at least four: three relays and a destination.
+        /// How many nodes (used when DIR holds no devnet yet): at least 5,
+        /// the fewest on which clients can build onion paths (two guards, two
+        /// relays and a destination, all distinct).
         #[arg(long, default_value_t = 6)]
         nodes: usize,
         /// The devnet's directory.
@@ -241,8 +243,11 @@ async fn create(
     debug_accounting: bool,
     with_chain: bool,
 ) -> anyhow::Result<DevnetState> {
-    if n == 0 {
-        bail!("a devnet needs at least one node");
+    if n < MIN_NETWORK_NODES {
+        bail!(
+            "a devnet needs at least {MIN_NETWORK_NODES} nodes, {n} asked: every client command goes \
+             through onion paths, which need two guards, two relays and a destination, all distinct"
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let chain = if with_chain {

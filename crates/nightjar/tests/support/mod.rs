@@ -281,6 +281,32 @@ impl TestProfile {
         v["message_id"].as_str().unwrap().to_string()
     }
 
+    /// `send TO -` with `text` on standard input; returns the message ID.
+    pub fn send_stdin(&self, to: &str, text: &str) -> String {
+        let mut child = self
+            .cmd()
+            .args(["send", to, "-", "--ttl", "3600", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "send - failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["message_id"].as_str().unwrap().to_string()
+    }
+
     pub fn inbox(&self, extra: &[&str]) -> Vec<Value> {
         run_ok(self.cmd().args(["inbox", "--json"]).args(extra))
             .lines()

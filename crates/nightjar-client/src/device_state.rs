@@ -184,7 +184,8 @@ impl Profile {
         Ok(read || self.knows(hash)?)
     }
 
-    /// Saves everything one opened envelope changed, in one transaction: the
+    /// Saves everything one opened envelope changed, in one transaction (not
+    /// yet shown, whichever way it went): the
     /// message, the envelope as read, the sessions with its sender device,
     /// this device and the handshake. A message ID already in the history
     /// (a copy read before) is not added twice.
@@ -206,7 +207,9 @@ impl Profile {
             Direction::In => 0,
             Direction::Out => 1,
         };
-        let shown = i32::from(r.record.direction == Direction::Out);
+        // A copy of what another device of this account sent is shown
+        // like an incoming message, once.
+        let shown = 0;
         let tx = self.db.transaction().map_err(db_err("begin"))?;
         tx.execute(
             "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)

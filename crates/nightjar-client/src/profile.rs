@@ -399,9 +399,10 @@ impl Profile {
         Ok(())
     }
 
-    /// Incoming messages not yet shown, oldest first.
+    /// Messages not yet shown, oldest first: incoming ones, and copies of
+    /// what this account's other devices sent.
     pub fn unshown(&self) -> Result<Vec<HistoryRecord>, ClientError> {
-        self.records("direction = 0 AND shown = 0 AND record IS NOT NULL")
+        self.records("shown = 0 AND record IS NOT NULL")
     }
 
     /// Mark messages as shown, so `inbox` prints each once.

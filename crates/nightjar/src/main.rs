@@ -455,6 +455,7 @@ fn show_messages(
 ) -> anyhow::Result<usize> {
     // Timers that run from reading start as the messages are shown.
     let now = client.now_ms();
+    let me = client.profile().account_id().to_string();
     {
         let mut out = std::io::stdout().lock();
         for m in messages {
@@ -462,16 +463,14 @@ fn show_messages(
                 writeln!(
                     out,
                     "{}",
-                    inbox_json(m, now)
+                    inbox_json(m, &me, now)
                 )?;
             } else {
-                writeln!(
-                    out,
-                    "[{}] {}: {}",
-                    format_time(m.sent_at_ms),
-                    m.peer,
-                    m.text
-                )?;
+                let who = match m.direction {
+                    nightjar_client::Direction::In => m.peer.clone(),
+                    nightjar_client::Direction::Out => format!("you (another device) to {}", m.peer),
+                };
+                writeln!(out, "[{}] {who}: {}", format_time(m.sent_at_ms), m.text)?;
             }
         }
         out.flush()?;
@@ -484,7 +483,7 @@ fn show_messages(
 
 /// One message as `inbox --json` and `watch --json` print it.
 /// `now_ms` is when it is shown: a timer that runs from reading starts then.
-fn inbox_json(m: &nightjar_client::HistoryRecord, now_ms: u64) -> serde_json::Value {
+fn inbox_json(m: &nightjar_client::HistoryRecord, me: &str, now_ms: u64) -> serde_json::Value {
     let mut v = json!({
         "message_id": m.message_id,
         "from": m.peer,
@@ -492,6 +491,12 @@ fn inbox_json(m: &nightjar_client::HistoryRecord, now_ms: u64) -> serde_json::Va
         "sent_at": m.sent_at_ms,
         "version": m.version,
     });
+    if m.direction == nightjar_client::Direction::Out {
+        // Sent by another device of this account: `to` names the recipient.
+        v["direction"] = json!("out");
+        v["from"] = json!(me);
+        v["to"] = json!(m.peer);
+    }
     if let Some(t) = &m.timer {
         v["expires_at"] = match (m.expires_at_ms, t.mode) {
             (Some(at), _) => json!(at),

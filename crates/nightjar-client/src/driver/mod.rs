@@ -491,7 +491,16 @@ impl Client {
     ) -> Result<Vec<HistoryRecord>, ClientError> {
         let me = self.profile.account_id();
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
-        let mut device = self.publish_device(false).await?;
+        // A removed device still reads what reached it before; nothing new
+        // comes (its mailbox is no longer in the list).
+        let mut device = match self.publish_device(false).await {
+            Ok(device) => device,
+            Err(ClientError::DeviceRemoved) => {
+                tracing::warn!("{}", ClientError::DeviceRemoved);
+                self.device()?
+            }
+            Err(e) => return Err(e),
+        };
         let mut members = failover::Failover::new(self.members_for(&me)?);
         while let Some(node) = members.next_member() {
             match self.inbox_via(&node, deadline, &mut device).await {

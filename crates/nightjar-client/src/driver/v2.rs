@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use nightjar_crypto::identity::{AccountId, PublicKey};
-use nightjar_crypto::{OsRandom, RandomSource, published};
+use nightjar_crypto::{OsRandom, RandomSource};
 use nightjar_devices::{
     DeviceEntry, DeviceError, DeviceList, KnownDevices, OneTimePrekey, OwnDevice, PrekeyBundle,
 };
 use nightjar_types::namespace::{DEVICE_LIST, ONE_TIME_PREKEYS, PREKEY_BUNDLE};
-use nightjar_types::{Claimant, MessageHash, StoredMessage};
+use nightjar_types::{MessageHash, StoredMessage};
 use serde::{Deserialize, Serialize};
 
 use super::Client;
@@ -24,7 +24,7 @@ use crate::profile::{Direction, HistoryRecord};
 use crate::{ClientError, clock};
 
 /// How long a published record lives in the swarm: the longest TTL.
-const PUBLISHED_TTL_MS: u64 = 1_209_600_000;
+const PUBLISHED_TTL: Duration = Duration::from_millis(1_209_600_000);
 /// A device re-publishes its list entry and bundle when they are this old,
 /// so they never expire while it is in use.
 const REPUBLISH_AFTER_MS: u64 = 7 * 24 * 3_600_000;
@@ -70,23 +70,6 @@ fn device_error(e: DeviceError) -> ClientError {
     ClientError::Protocol(e.to_string())
 }
 
-/// The verified bodies of `account`'s published records in `namespace`,
-/// with each record's hash; records whose signature does not verify are
-/// skipped (a node cannot forge them, and refuses to store them).
-fn verified_bodies(
-    account: &PublicKey,
-    namespace: u16,
-    records: Vec<StoredMessage>,
-) -> Vec<(MessageHash, Vec<u8>)> {
-    records
-        .into_iter()
-        .filter_map(|m| {
-            let body = published::verify(account, namespace, &m.data).ok()?.to_vec();
-            Some((m.hash, body))
-        })
-        .collect()
-}
-
 impl Client {
     /// This device, made (and saved) if the profile has none yet.
     pub fn device(&mut self) -> Result<OwnDevice, ClientError> {
@@ -106,9 +89,9 @@ impl Client {
         let key = account.public_key();
         let records = self.published(account, DEVICE_LIST).await?;
         let mut known = self.profile.known_devices(key)?;
-        let mut lists: Vec<DeviceList> = verified_bodies(key, DEVICE_LIST, records)
-            .into_iter()
-            .filter_map(|(_, body)| DeviceList::decode(&body).ok())
+        let mut lists: Vec<DeviceList> = records
+            .iter()
+            .filter_map(|r| DeviceList::decode(&r.body).ok())
             .collect();
         lists.sort_by_key(DeviceList::version);
         for list in lists {
@@ -150,9 +133,7 @@ impl Client {
         for _ in 0..3 {
             let known = self.refresh_devices(&me).await?;
             if known.removed().contains(&device.id()) {
-                return Err(ClientError::InvalidMessage(
-                    "this device was removed from its account; restore the account from its recovery phrase to make a new device".into(),
-                ));
+                return Err(ClientError::DeviceRemoved);
             }
             let current = known.list().and_then(|l| l.entry(&device.id()));
             let stale = now.saturating_sub(state.list_at_ms) >= REPUBLISH_AFTER_MS;
@@ -170,8 +151,7 @@ impl Client {
                 None => DeviceList::first(device.id(), device.identity_public(), device.name(), now)
                     .map_err(device_error)?,
             };
-            let record = published::sign(self.profile.identity(), DEVICE_LIST, &next.encode());
-            self.store_in(&me, DEVICE_LIST, record, PUBLISHED_TTL_MS).await?;
+            self.publish(DEVICE_LIST, &next.encode(), PUBLISHED_TTL).await?;
             state.list_at_ms = now;
             // Read it back: another device may have published the same
             // version at once, and the readers' rule picks one.
@@ -186,19 +166,16 @@ impl Client {
         if bundle.signed_prekey_id != state.bundle_prekey_id
             || now.saturating_sub(state.bundle_at_ms) >= REPUBLISH_AFTER_MS
         {
-            let record = published::sign(self.profile.identity(), PREKEY_BUNDLE, &bundle.encode());
-            self.store_in(&me, PREKEY_BUNDLE, record, PUBLISHED_TTL_MS).await?;
+            self.publish(PREKEY_BUNDLE, &bundle.encode(), PUBLISHED_TTL).await?;
             state.bundle_prekey_id = bundle.signed_prekey_id;
             state.bundle_at_ms = now;
         }
         // One-time prekeys: count this device's that the swarm still offers.
-        let offered = verified_bodies(
-            me.public_key(),
-            ONE_TIME_PREKEYS,
-            self.published(&me, ONE_TIME_PREKEYS).await?,
-        )
-        .into_iter()
-        .filter_map(|(_, body)| OneTimePrekey::decode(&body).ok())
+        let offered = self
+            .published(&me, ONE_TIME_PREKEYS)
+            .await?
+            .iter()
+            .filter_map(|r| OneTimePrekey::decode(&r.body).ok())
         .filter(|p| p.device_id == device.id())
         .count();
         let fresh = device
@@ -207,8 +184,7 @@ impl Client {
         // Save the secrets before their public halves can be used.
         self.profile.save_own_device(&device)?;
         for prekey in fresh {
-            let record = published::sign(self.profile.identity(), ONE_TIME_PREKEYS, &prekey.encode());
-            self.store_in(&me, ONE_TIME_PREKEYS, record, PUBLISHED_TTL_MS).await?;
+            self.publish(ONE_TIME_PREKEYS, &prekey.encode(), PUBLISHED_TTL).await?;
         }
         state.checked_at_ms = now;
         let bytes = serde_json::to_vec(&state).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -228,10 +204,11 @@ impl Client {
         account: &AccountId,
         device: &DeviceEntry,
     ) -> Result<FetchedPrekeys, ClientError> {
-        let key = account.public_key();
-        let bundle = verified_bodies(key, PREKEY_BUNDLE, self.published(account, PREKEY_BUNDLE).await?)
-            .into_iter()
-            .filter_map(|(_, body)| PrekeyBundle::decode(&body).ok())
+        let bundle = self
+            .published(account, PREKEY_BUNDLE)
+            .await?
+            .iter()
+            .filter_map(|r| PrekeyBundle::decode(&r.body).ok())
             .filter(|b| b.device_id == device.id)
             .max_by_key(|b| b.created_at_ms)
             .ok_or_else(|| {
@@ -240,15 +217,13 @@ impl Client {
                     device.id
                 ))
             })?;
-        let mut offered: Vec<(MessageHash, OneTimePrekey)> = verified_bodies(
-            key,
-            ONE_TIME_PREKEYS,
-            self.published(account, ONE_TIME_PREKEYS).await?,
-        )
-        .into_iter()
-        .filter_map(|(hash, body)| Some((hash, OneTimePrekey::decode(&body).ok()?)))
-        .filter(|(_, p)| p.device_id == device.id)
-        .collect();
+        let mut offered: Vec<(MessageHash, OneTimePrekey)> = self
+            .published(account, ONE_TIME_PREKEYS)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.hash, OneTimePrekey::decode(&r.body).ok()?)))
+            .filter(|(_, p)| p.device_id == device.id)
+            .collect();
         let mut one_time = None;
         for _ in 0..CLAIM_ATTEMPTS {
             if offered.is_empty() {
@@ -256,17 +231,10 @@ impl Client {
             }
             let i = nightjar_crypto::random_index(offered.len()).unwrap_or(0);
             let (hash, prekey) = offered.swap_remove(i);
-            let mut claimant = [0u8; 16];
-            OsRandom.fill(&mut claimant)?;
-            match self
-                .claim(account, ONE_TIME_PREKEYS, hash, Claimant::new(claimant))
-                .await
-            {
-                Ok(Some(data)) => {
-                    // The claimed bytes must be the record listed.
-                    let body = published::verify(key, ONE_TIME_PREKEYS, &data)
-                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                    if OneTimePrekey::decode(body).ok().as_ref() == Some(&prekey) {
+            match self.claim(account, ONE_TIME_PREKEYS, hash).await {
+                Ok(Some(record)) => {
+                    // The claimed record must be the one listed.
+                    if OneTimePrekey::decode(&record.body).ok().as_ref() == Some(&prekey) {
                         one_time = Some(prekey);
                         break;
                     }
@@ -568,8 +536,7 @@ impl Client {
             let next = list
                 .without_device(id, self.now_ms())
                 .map_err(device_error)?;
-            let record = published::sign(self.profile.identity(), DEVICE_LIST, &next.encode());
-            self.store_in(&me, DEVICE_LIST, record, PUBLISHED_TTL_MS).await?;
+            self.publish(DEVICE_LIST, &next.encode(), PUBLISHED_TTL).await?;
         }
         let known = self.refresh_devices(&me).await?;
         if known.removed().contains(id) {
@@ -578,6 +545,40 @@ impl Client {
             Err(ClientError::Protocol(
                 "the device list kept changing under the removal; try again".into(),
             ))
+        }
+    }
+}
+
+impl Client {
+    /// Every unexpired envelope this account's swarm holds in one of its own
+    /// mailboxes, as one member holds them, from the start (a diagnostic:
+    /// the history is what [`Client::inbox`] fills; nothing is opened or
+    /// recorded here).
+    pub async fn mailbox_envelopes(&mut self, namespace: u16) -> Result<Vec<StoredMessage>, ClientError> {
+        let me = self.profile.account_id();
+        let node = self
+            .members_for(&me)?
+            .into_iter()
+            .next()
+            .ok_or(ClientError::Registry(nightjar_registry::RegistryError::Empty))?;
+        self.sync_clock(&node).await?;
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let request = crate::logic::retrieve_request(self.profile.identity(), namespace, after, 0, self.now_ms());
+            let resp = self.call(&node, &request, crate::REQUEST_TIMEOUT).await?;
+            match crate::failover::retrieve_answer(resp)? {
+                crate::failover::RetrieveAnswer::Messages { messages, cursor, more } => {
+                    all.extend(messages);
+                    if !more || cursor <= after {
+                        return Ok(all);
+                    }
+                    after = cursor;
+                }
+                crate::failover::RetrieveAnswer::WrongSwarm(_) => {
+                    return Err(ClientError::Protocol("node is not in this account's swarm".into()));
+                }
+            }
         }
     }
 }

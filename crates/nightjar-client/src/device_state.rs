@@ -280,6 +280,41 @@ impl Profile {
         Ok(())
     }
 
+    /// Adds history records a linked device sent (each under its message
+    /// ID, shown already; records whose ID is not 32 bytes of hex are
+    /// skipped). Returns how many were new.
+    pub fn import_history(&mut self, records: &[HistoryRecord]) -> Result<usize, ClientError> {
+        let mut sealed = Vec::with_capacity(records.len());
+        for r in records {
+            let Some(id) = hex::decode(&r.message_id)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(MessageHash::new)
+            else {
+                continue;
+            };
+            let direction = match r.direction {
+                Direction::In => 0,
+                Direction::Out => 1,
+            };
+            let expires = r.expires_at_ms.and_then(|e| i64::try_from(e).ok());
+            sealed.push((id, direction, self.seal_history_record(&id, r)?, expires));
+        }
+        let tx = self.db.transaction().map_err(db_err("begin"))?;
+        let mut added = 0;
+        for (id, direction, blob, expires) in sealed {
+            added += tx
+                .execute(
+                    "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)
+                     VALUES (?1, ?2, 1, ?3, ?4)",
+                    params![id.as_bytes().as_slice(), direction, blob, expires],
+                )
+                .map_err(db_err("import history"))?;
+        }
+        tx.commit().map_err(db_err("commit"))?;
+        Ok(added)
+    }
+
     /// The disappearing timer of the conversation with `account`, if on.
     pub fn timer(&self, account: &PublicKey) -> Result<Option<Timer>, ClientError> {
         match self.load_state(&timer_key(account))? {

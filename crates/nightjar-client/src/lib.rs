@@ -119,7 +119,7 @@ use nightjar_registry::{NetworkFile, Registry, RegistryEvent, SwarmMap};
 
 pub use bootstrap::BOOTSTRAP_AGREEMENT;
 pub use call::{HOP_MARGIN, PATH_ATTEMPTS};
-pub use driver::Client;
+pub use driver::{Client, FALLBACK_NO_PREKEYS, JoinOptions, Joined, Linked, SentV2};
 pub use error::ClientError;
 pub use failover::RETRY_UNREACHABLE_AFTER;
 pub use logic::ClockEstimator;

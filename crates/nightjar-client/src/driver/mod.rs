@@ -6,9 +6,11 @@
 //! Not for: protocol decisions (add them to the sans-IO modules, with tests).
 
 mod connections;
+mod link;
 mod swarm;
 mod v2;
 
+pub use link::{JoinOptions, Joined, Linked};
 pub use v2::{FALLBACK_NO_PREKEYS, SentV2};
 
 use std::collections::HashMap;

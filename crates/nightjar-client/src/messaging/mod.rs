@@ -22,6 +22,7 @@
 
 pub mod content;
 pub mod incoming;
+pub mod link;
 pub mod outgoing;
 pub mod prekey_store;
 pub mod sessions;

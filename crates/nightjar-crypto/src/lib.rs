@@ -26,6 +26,9 @@
 //!   the ratchet's root and chain KDFs, header and message AEAD);
 //! - [`kem`]: ML-KEM-768 (FIPS 203) key pairs, encapsulation and
 //!   decapsulation, deterministic forms for test vectors;
+//! - [`link`]: linking a device (the link code, the joining device's
+//!   request, the existing device's hello and answers, the short
+//!   authentication string both show);
 //! - [`labels`]: every domain-separation label in use;
 //! - [`random`]: the [`RandomSource`] every randomised operation can take
 //!   (`…_with` variants), the OS generator [`OsRandom`] and the deterministic
@@ -55,6 +58,7 @@ pub mod identity;
 pub mod kdf;
 pub mod kem;
 pub mod labels;
+pub mod link;
 pub mod onion;
 pub mod random;
 pub mod registration;
@@ -62,5 +66,6 @@ mod xchacha;
 
 pub use error::{CryptoError, EnvelopeError};
 pub use identity::random_index;
+pub use link::LinkError;
 pub use onion::OnionError;
 pub use random::{OsRandom, RandomSource, SeededRandom, random_index_with};

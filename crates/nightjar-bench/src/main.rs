@@ -20,7 +20,10 @@
 //!   ([`memory`]);
 //! - `swarm-lookup`: account → swarm members over a registry of many nodes
 //!   against a bare binary search ([`lookup`]);
-//! - `micro`: nanoseconds per operation of the building blocks ([`micro`]).
+//! - `micro`: nanoseconds per operation of the building blocks ([`micro`]);
+//! - `message-v2`: CPU and bytes of a messages-v2 first message and ratchet
+//!   message (with and without a step) against envelope v1 and against the
+//!   primitives' bound ([`message_v2`]).
 //!
 //! Node processes are started, waited for and measured by `nightjar-launch`:
 //! the binary from `--node-bin` / `NIGHTJAR_NODE_BIN`, else `nightjar-node`
@@ -30,6 +33,7 @@
 mod latency;
 mod lookup;
 mod memory;
+mod message_v2;
 mod micro;
 mod onion_hop;
 mod store;
@@ -146,6 +150,17 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         iterations: usize,
     },
+    /// CPU and bytes of a messages-v2 first message and ratchet message
+    /// (with and without a DH + ML-KEM step), against envelope v1 and the
+    /// primitives' bound.
+    MessageV2 {
+        /// Calls of each operation (split over 35 rounds).
+        #[arg(long, default_value_t = 3_500)]
+        iterations: usize,
+        /// Bytes of the message text.
+        #[arg(long, default_value_t = 100)]
+        text: usize,
+    },
     /// Run a node from a config file, as `nightjar-node --config` does (used
     /// when no `nightjar-node` binary is at hand, e.g. in the smoke tests).
     #[command(hide = true, args_override_self = true)]
@@ -234,6 +249,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::SwarmLookup { nodes, lookups } => lookup::run(lookup::Args { nodes, lookups }),
             Command::Micro { iterations } => micro::run(iterations),
+            Command::MessageV2 { iterations, text } => message_v2::run(iterations, text),
             Command::Node {
                 config,
                 listen,

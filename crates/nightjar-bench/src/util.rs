@@ -88,8 +88,20 @@ pub fn interleaved<const N: usize>(
     iters: usize,
     mut ops: [Op<'_>; N],
 ) -> anyhow::Result<[f64; N]> {
+    interleaved_all(rounds, iters, &mut ops)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("one median per operation"))
+}
+
+/// [`interleaved`] for any number of operations: the median CPU nanoseconds
+/// per call of each, in the order given.
+pub fn interleaved_all(
+    rounds: usize,
+    iters: usize,
+    ops: &mut [Op<'_>],
+) -> anyhow::Result<Vec<f64>> {
     let iters = iters.max(1);
-    let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
+    let mut samples: Vec<Vec<f64>> = ops.iter().map(|_| Vec::with_capacity(rounds)).collect();
     for _ in 0..rounds.max(1) {
         for (op, out) in ops.iter_mut().zip(samples.iter_mut()) {
             let c0 = cpu_seconds()?;
@@ -99,7 +111,7 @@ pub fn interleaved<const N: usize>(
             out.push((cpu_seconds()? - c0) * 1e9 / iters as f64);
         }
     }
-    Ok(samples.map(|mut v| median(&mut v)))
+    Ok(samples.into_iter().map(|mut v| median(&mut v)).collect())
 }
 
 /// A small deterministic PRNG (xorshift64*) for benchmark payloads; not for

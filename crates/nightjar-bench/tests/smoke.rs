@@ -205,3 +205,113 @@ fn micro_benchmarks_print_positive_figures() {
         ],
     );
 }
+
+/// Every number anywhere in `v` is positive and finite.
+fn assert_all_positive(v: &serde_json::Value, path: &str) {
+    match v {
+        serde_json::Value::Number(x) => {
+            let x = x.as_f64().unwrap();
+            assert!(x > 0.0 && x.is_finite(), "{path} = {x}");
+        }
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                assert_all_positive(x, &format!("{path}.{k}"));
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                assert_all_positive(x, &format!("{path}[{i}]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn message_v2_benchmark_prints_positive_figures() {
+    let v = bench(&["message-v2", "--iterations", "14", "--text", "10"], false);
+    assert_eq!(v["bench"], "message-v2");
+    assert_eq!(v["iterations"], 35);
+    assert_eq!(v["text_bytes"], 10);
+    assert_positive(
+        &v,
+        &[
+            "v1_seal_us",
+            "v1_open_us",
+            "v1_bytes",
+            "plaintext_bytes",
+            "v1_padded_bytes",
+            "outer_layer_bytes",
+        ],
+    );
+    assert_all_positive(&v, "");
+    let ops = v["ops"].as_object().unwrap();
+    let names = [
+        "first_send",
+        "first_send_otk",
+        "first_receive",
+        "first_receive_otk",
+        "ratchet_send",
+        "ratchet_receive",
+        "step_send",
+        "step_receive",
+    ];
+    assert_eq!(ops.len(), names.len(), "{v}");
+    for name in names {
+        let op = &ops[name];
+        assert_positive(
+            op,
+            &[
+                "cpu_us",
+                "bound_us",
+                "ratio",
+                "vs_v1",
+                "bytes",
+                "bytes_vs_v1",
+                "outer_us",
+                "sealed_cpu_us",
+                "sealed_vs_v1",
+                "sealed_bytes",
+                "sealed_bytes_vs_v1",
+            ],
+        );
+        // The bound's parts add up to it.
+        let parts: f64 = op["bound_parts_us"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_f64().unwrap())
+            .sum();
+        let bound = op["bound_us"].as_f64().unwrap();
+        assert!((parts - bound).abs() <= 1e-6 * bound, "{name}: {op}");
+        assert!(!op["counts"].as_object().unwrap().is_empty(), "{name}");
+        for primitive in op["counts"].as_object().unwrap().keys() {
+            assert!(v["primitives_us"][primitive].is_number(), "{primitive}");
+        }
+        assert_eq!(
+            op["sealed_bytes"].as_u64().unwrap(),
+            op["bytes"].as_u64().unwrap() + v["outer_layer_bytes"].as_u64().unwrap()
+        );
+    }
+    // Every message's bytes are what the breakdown says they are.
+    let n = |x: &serde_json::Value| x.as_u64().unwrap();
+    let bytes = |op: &str| n(&ops[op]["bytes"]);
+    let b = &v["bytes_breakdown"];
+    let ratchet = n(&v["plaintext_bytes"]) + n(&b["ratchet_overhead"]);
+    for op in [
+        "ratchet_send",
+        "ratchet_receive",
+        "step_send",
+        "step_receive",
+    ] {
+        assert_eq!(bytes(op), ratchet, "{op}");
+    }
+    let first = ratchet + n(&b["initial_prefix"]);
+    assert_eq!(bytes("first_send"), first);
+    assert_eq!(bytes("first_receive"), first);
+    assert_eq!(bytes("first_send_otk"), first + n(&b["one_time_prekey_id"]));
+    assert_eq!(
+        bytes("first_receive_otk"),
+        first + n(&b["one_time_prekey_id"])
+    );
+}

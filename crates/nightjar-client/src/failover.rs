@@ -13,8 +13,9 @@
 //! is worth another member ([`is_worth_another_node`]) or ends the operation,
 //! and [`Failover::redirect`] follows a `wrong_swarm` answer at most once, and
 //! only to members the client's own snapshot knows (a node cannot steer the
-//! client to keys of its choosing). [`store_answer`] and [`retrieve_answer`]
-//! read a member's answer to a store or a retrieve.
+//! client to keys of its choosing). [`store_answer`], [`retrieve_answer`]
+//! and [`claim_answer`] read a member's answer to a store, a retrieve or a
+//! claim.
 //!
 //! Not here: sending (see [`crate::call`]), the clock, sockets.
 
@@ -260,6 +261,44 @@ pub fn retrieve_answer(resp: Response) -> Result<RetrieveAnswer, ClientError> {
     }
 }
 
+/// A member's answer to a claim (`docs/PROTOCOL.md` §5.13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimAnswer {
+    /// The record is this claimant's (its hash and signature checked).
+    Claimed(crate::logic::PublishedRecord),
+    /// Another claimant got it, or the swarm's votes split: pick another
+    /// record (or do without).
+    AlreadyClaimed,
+    /// The node is not in the account's swarm; these are the members it names.
+    WrongSwarm(SwarmInfo),
+}
+
+/// Read a member's answer to a claim of `account`'s record `hash` in
+/// `namespace`. A record that does not check is the node's fault: a
+/// [`ClientError::Protocol`], worth another member.
+pub fn claim_answer(
+    resp: Response,
+    account: &PublicKey,
+    namespace: u16,
+    hash: &MessageHash,
+) -> Result<ClaimAnswer, ClientError> {
+    match resp.body {
+        ResponseBody::Claimed { data } => Ok(ClaimAnswer::Claimed(
+            crate::logic::open_published(account, namespace, hash, &data)
+                .map_err(|_| ClientError::Protocol("the claimed record does not check".into()))?,
+        )),
+        ResponseBody::Error {
+            code: nightjar_wire::ErrorCode::AlreadyClaimed,
+            ..
+        } => Ok(ClaimAnswer::AlreadyClaimed),
+        ResponseBody::WrongSwarm(info) => Ok(ClaimAnswer::WrongSwarm(info)),
+        ResponseBody::Error { code, message } => Err(ClientError::Refused { code, message }),
+        other => Err(ClientError::Protocol(format!(
+            "unexpected answer to claim: {other:?}"
+        ))),
+    }
+}
+
 /// The wait a retrieve asks for with `remaining_ms` left of the caller's
 /// wait: at most [`nightjar_wire::MAX_WAIT_MS`].
 pub fn retrieve_wait_ms(remaining_ms: u64) -> u32 {
@@ -293,6 +332,66 @@ mod tests {
                 .map(|n| (NodeKey::new(n.id.0.to_bytes()), n.addr))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_claim_answer_is_the_checked_record_or_already_claimed() {
+        let alice = Identity::generate().unwrap();
+        let key = alice.public_key();
+        let data = nightjar_crypto::published::sign(&alice, 0xff80, b"prekey");
+        let hash = MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0xff80, &data));
+        let answer = |body| Response {
+            node_time_ms: 1,
+            body,
+        };
+        assert_eq!(
+            claim_answer(
+                answer(ResponseBody::Claimed { data: data.clone() }),
+                &key,
+                0xff80,
+                &hash
+            )
+            .unwrap(),
+            ClaimAnswer::Claimed(crate::logic::PublishedRecord {
+                hash,
+                body: b"prekey".to_vec()
+            })
+        );
+        // Another record, or none, is the node's fault: try another member.
+        for bad in [b"other".to_vec(), Vec::new()] {
+            let err = claim_answer(
+                answer(ResponseBody::Claimed { data: bad }),
+                &key,
+                0xff80,
+                &hash,
+            )
+            .unwrap_err();
+            assert!(is_worth_another_node(&err), "{err}");
+        }
+        assert_eq!(
+            claim_answer(
+                answer(ResponseBody::Error {
+                    code: ErrorCode::AlreadyClaimed,
+                    message: String::new()
+                }),
+                &key,
+                0xff80,
+                &hash
+            )
+            .unwrap(),
+            ClaimAnswer::AlreadyClaimed
+        );
+        let err = claim_answer(
+            answer(ResponseBody::Error {
+                code: ErrorCode::QuorumNotReached,
+                message: String::new(),
+            }),
+            &key,
+            0xff80,
+            &hash,
+        )
+        .unwrap_err();
+        assert!(is_worth_another_node(&err), "a retry may win: {err}");
     }
 
     #[test]

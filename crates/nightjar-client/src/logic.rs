@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use nightjar_crypto::envelope::{Content, open, seal_with};
 use nightjar_crypto::hash::message_hash;
-use nightjar_crypto::identity::{AccountId, Identity};
-use nightjar_crypto::{OsRandom, RandomSource};
-use nightjar_types::{AccountKey, MessageHash, StoredMessage};
+use nightjar_crypto::identity::{AccountId, Identity, PublicKey};
+use nightjar_crypto::{OsRandom, RandomSource, published};
+use nightjar_types::namespace::{is_claimable, is_published};
+use nightjar_types::{AccountKey, Claimant, MessageHash, StoredMessage};
 use nightjar_wire::{
-    LABEL_RETRIEVE, MAX_TTL_MS, MIN_TTL_MS, NAMESPACE_DEFAULT, Request, RetrieveRequest,
-    StoreRequest,
+    ClaimRequest, LABEL_RETRIEVE, MAX_MESSAGE_SIZE, MAX_TTL_MS, MIN_TTL_MS, NAMESPACE_DEFAULT,
+    Request, RetrieveRequest, StoreRequest,
 };
 
 use crate::ClientError;
@@ -137,14 +138,7 @@ pub fn prepare_send_with(
     now_ms: u64,
     ttl: Duration,
 ) -> Result<PreparedSend, ClientError> {
-    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&ttl_ms) {
-        return Err(ClientError::InvalidMessage(format!(
-            "TTL must be between {} s and {} s",
-            MIN_TTL_MS / 1000,
-            MAX_TTL_MS / 1000
-        )));
-    }
+    let ttl_ms = ttl_ms_of(ttl)?;
     if text.is_empty() {
         return Err(ClientError::InvalidMessage("the text is empty".into()));
     }
@@ -231,6 +225,153 @@ pub fn delete_request(
     })
 }
 
+/// A record of an account's published namespace, checked by its reader:
+/// its hash recomputed and its signature verified for the account and the
+/// namespace (`docs/PROTOCOL.md` §5.12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedRecord {
+    /// The record's message hash (what a claim or a delete names).
+    pub hash: MessageHash,
+    /// The body the account signed.
+    pub body: Vec<u8>,
+}
+
+fn ttl_ms_of(ttl: Duration) -> Result<u64, ClientError> {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&ttl_ms) {
+        return Err(ClientError::InvalidMessage(format!(
+            "TTL must be between {} s and {} s",
+            MIN_TTL_MS / 1000,
+            MAX_TTL_MS / 1000
+        )));
+    }
+    Ok(ttl_ms)
+}
+
+fn published_namespace(namespace: u16) -> Result<(), ClientError> {
+    if is_published(namespace) {
+        Ok(())
+    } else {
+        Err(ClientError::InvalidMessage(format!(
+            "namespace {namespace:#06x} is not a published one (0xff00..=0xffff)"
+        )))
+    }
+}
+
+/// A store of `account`'s signed record of `body` in its published
+/// `namespace` (`sig ‖ body`, `docs/PROTOCOL.md` §5.12), kept `ttl`, and
+/// the record's hash.
+pub fn publish_request(
+    account: &Identity,
+    namespace: u16,
+    body: &[u8],
+    ttl: Duration,
+) -> Result<(Request, MessageHash), ClientError> {
+    published_namespace(namespace)?;
+    let ttl_ms = ttl_ms_of(ttl)?;
+    let data = published::sign(account, namespace, body);
+    if data.len() > MAX_MESSAGE_SIZE {
+        return Err(ClientError::InvalidMessage(format!(
+            "a published record is at most {} bytes of body",
+            MAX_MESSAGE_SIZE - published::SIGNATURE_LEN
+        )));
+    }
+    let hash = MessageHash::new(message_hash(&account.public_key(), namespace, &data));
+    let request = Request::Store(StoreRequest {
+        account: AccountKey::new(account.public_key().to_bytes()),
+        namespace,
+        ttl_ms,
+        data,
+    });
+    Ok((request, hash))
+}
+
+/// An unsigned retrieve of `account`'s published `namespace` after
+/// `after_seq` (anyone may send it; the node checks no signature).
+pub fn public_retrieve_request(
+    account: &PublicKey,
+    namespace: u16,
+    after_seq: u64,
+    wait_ms: u32,
+) -> Result<Request, ClientError> {
+    published_namespace(namespace)?;
+    Ok(Request::Retrieve(RetrieveRequest::public(
+        AccountKey::new(account.to_bytes()),
+        namespace,
+        after_seq,
+        wait_ms,
+    )))
+}
+
+/// `account`'s record in `namespace`, if `data` is one whose hash is
+/// `hash` (the node's word is not taken for either).
+pub fn open_published(
+    account: &PublicKey,
+    namespace: u16,
+    hash: &MessageHash,
+    data: &[u8],
+) -> Result<PublishedRecord, ClientError> {
+    let computed = MessageHash::new(message_hash(account, namespace, data));
+    if computed != *hash {
+        return Err(ClientError::Protocol(
+            "node's hash does not match the record".into(),
+        ));
+    }
+    let body = published::verify(account, namespace, data)?;
+    Ok(PublishedRecord {
+        hash: computed,
+        body: body.to_vec(),
+    })
+}
+
+/// The records among retrieved `messages` of `account`'s published
+/// `namespace` that check ([`open_published`]), in node order; the others
+/// (a node that lies) are left out and counted.
+pub fn published_records(
+    account: &PublicKey,
+    namespace: u16,
+    messages: &[StoredMessage],
+) -> (Vec<PublishedRecord>, usize) {
+    let mut records = Vec::with_capacity(messages.len());
+    let mut refused = 0;
+    for m in messages {
+        match open_published(account, namespace, &m.hash, &m.data) {
+            Ok(record) => records.push(record),
+            Err(_) => refused += 1,
+        }
+    }
+    (records, refused)
+}
+
+/// A claim of `account`'s record `hash` in the claimable `namespace` by
+/// `claimant` (`docs/PROTOCOL.md` §5.13). Draw the claimant at random once
+/// per record wanted and send the same one again on every retry.
+pub fn claim_request(
+    account: &PublicKey,
+    namespace: u16,
+    hash: MessageHash,
+    claimant: Claimant,
+) -> Result<Request, ClientError> {
+    if !is_claimable(namespace) {
+        return Err(ClientError::InvalidMessage(format!(
+            "namespace {namespace:#06x} is not a claimable one (0xff80..=0xffff)"
+        )));
+    }
+    Ok(Request::Claim(ClaimRequest {
+        account: AccountKey::new(account.to_bytes()),
+        namespace,
+        hash,
+        claimant,
+    }))
+}
+
+/// A fresh claimant, drawn from `rng`.
+pub fn new_claimant(rng: &mut dyn RandomSource) -> Result<Claimant, ClientError> {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes)?;
+    Ok(Claimant::new(bytes))
+}
+
 /// What a batch of retrieved envelopes turned into.
 #[derive(Debug, Default)]
 pub struct Processed {
@@ -285,6 +426,75 @@ pub fn process_messages(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn alice() -> Identity {
+        Identity::from_seed(nightjar_crypto::identity::Seed::from_bytes([1; 32]))
+    }
+
+    #[test]
+    fn a_published_record_round_trips_through_its_store_and_a_public_retrieve() {
+        let alice = alice();
+        let key = alice.public_key();
+        let (request, hash) =
+            publish_request(&alice, 0xff01, b"bundle", Duration::from_secs(3600)).unwrap();
+        let Request::Store(store) = &request else {
+            panic!("a store")
+        };
+        assert_eq!(store.namespace, 0xff01);
+        assert_eq!(&store.data[64..], b"bundle");
+        let message = StoredMessage {
+            seq: 1,
+            hash,
+            data: store.data.clone(),
+            stored_at_ms: 0,
+            expiry_ms: 1,
+        };
+        let mut forged = message.clone();
+        forged.data = published::sign(&Identity::generate().unwrap(), 0xff01, b"bundle");
+        forged.hash = MessageHash::new(message_hash(&key, 0xff01, &forged.data));
+        let mut renamed = message.clone();
+        renamed.hash = MessageHash::new([0; 32]);
+        let (records, refused) = published_records(&key, 0xff01, &[message, forged, renamed]);
+        assert_eq!(
+            records,
+            vec![PublishedRecord {
+                hash,
+                body: b"bundle".to_vec()
+            }]
+        );
+        assert_eq!(refused, 2);
+        // The record is the account's for that namespace only.
+        assert!(open_published(&key, 0xff02, &hash, &store.data).is_err());
+        let Request::Retrieve(r) = public_retrieve_request(&key, 0xff01, 5, 0).unwrap() else {
+            panic!("a retrieve")
+        };
+        assert!(r.is_public() && r.after_seq == 5 && r.signature == [0; 64]);
+    }
+
+    #[test]
+    fn published_and_claimable_builders_refuse_other_namespaces() {
+        let alice = alice();
+        let key = alice.public_key();
+        let hour = Duration::from_secs(3600);
+        assert!(publish_request(&alice, 0, b"x", hour).is_err());
+        assert!(publish_request(&alice, 0xfeff, b"x", hour).is_err());
+        assert!(publish_request(&alice, 0xff00, b"x", Duration::from_secs(1)).is_err());
+        let largest = vec![0; MAX_MESSAGE_SIZE - 64];
+        assert!(publish_request(&alice, 0xff00, &largest, hour).is_ok());
+        assert!(publish_request(&alice, 0xff00, &[0; MAX_MESSAGE_SIZE - 63], hour).is_err());
+        assert!(public_retrieve_request(&key, 0x1000, 0, 0).is_err());
+        let hash = MessageHash::new([1; 32]);
+        let claimant =
+            new_claimant(&mut nightjar_crypto::SeededRandom::from_seed([3; 32])).unwrap();
+        assert!(claim_request(&key, 0xff7f, hash, claimant).is_err());
+        let Request::Claim(c) = claim_request(&key, 0xff80, hash, claimant).unwrap() else {
+            panic!("a claim")
+        };
+        assert_eq!((c.namespace, c.hash, c.claimant), (0xff80, hash, claimant));
+        // The wire takes it as it is.
+        let frame = Request::Claim(c.clone()).to_frame();
+        assert_eq!(Request::from_frame(&frame).unwrap(), Request::Claim(c));
+    }
 
     #[test]
     fn clock_offset_uses_round_trip_midpoint() {

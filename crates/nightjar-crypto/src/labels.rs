@@ -47,6 +47,10 @@ pub const REGISTRY_SNAPSHOT: &str = "nightjar/v1/registry-snapshot";
 /// on-chain node registry ([`crate::registration`]).
 pub const NODE_REGISTRATION: &str = "nightjar/v1/node-registration";
 
+/// Labelled-signature label of a published record: the account's signature
+/// over `account ‖ namespace ‖ body` ([`crate::published`]).
+pub const PUBLISHED: &str = "nightjar/v1/published";
+
 /// BLAKE2b key (outlen 32) of the messages-v2 handshake's transcript hash
 /// `TH` ([`crate::kdf::pqxdh_transcript_hash`]).
 pub const PQXDH_TRANSCRIPT: &str = "nightjar/v2/pqxdh-transcript";
@@ -115,6 +119,7 @@ pub const ALL: &[&str] = &[
     ONION_RESPONSE,
     REGISTRY_SNAPSHOT,
     NODE_REGISTRATION,
+    PUBLISHED,
     PQXDH_TRANSCRIPT,
     PQXDH_SECRET,
     PQXDH_ROOT,

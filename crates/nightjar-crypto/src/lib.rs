@@ -20,6 +20,9 @@
 //! - [`registration`]: the node key's proof of possession for the on-chain
 //!   node registry (the message a node key signs to be registered, and its
 //!   verification by followers);
+//! - [`published`]: published records (`sig ‖ body`, the account's
+//!   labelled signature over account, namespace and body): signing one and
+//!   checking it, as the service node does before it stores one;
 //! - [`dh`]: X25519 key pairs that are not an account identity (device
 //!   identity keys, prekeys, ephemerals, ratchet keys) and their agreement;
 //! - [`kdf`]: the key schedule of messages v2 (the handshake's derivation,
@@ -60,6 +63,7 @@ pub mod kem;
 pub mod labels;
 pub mod link;
 pub mod onion;
+pub mod published;
 pub mod random;
 pub mod registration;
 mod xchacha;

@@ -39,9 +39,10 @@ use nightjar_node::NodeConfig;
 use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry, RegistryEvent};
 use nightjar_types::{AccountKey, MailboxKey, MessageHash, NodeKey};
 use nightjar_wire::{
-    DeleteRequest, ErrorCode, FullMessage, LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, MessageKey,
-    Receipt, ReplicateRequest, Request, Response, ResponseBody, RetrieveRequest, StoreRequest,
-    StoredMessage, SwarmInfo, SyncCursor, SyncEntry, receipt_signed_data,
+    ClaimRequest, Claimant, DeleteRequest, ErrorCode, FullMessage, LABEL_DELETE, LABEL_RECEIPT,
+    LABEL_RETRIEVE, MessageKey, Receipt, ReplicateRequest, Request, Response, ResponseBody,
+    RetrieveRequest, StoreRequest, StoredMessage, SwarmInfo, SyncCursor, SyncEntry, namespace,
+    receipt_signed_data,
 };
 
 type Corpus = BTreeMap<String, Vec<u8>>;
@@ -170,6 +171,43 @@ fn request_frames() -> Corpus {
         "valid-get-swarm".into(),
         Request::GetSwarm { account }.to_frame(),
     );
+    // Published records and claims (docs/PROTOCOL.md §5.12, §5.13).
+    let record = nightjar_crypto::published::sign(&alice, namespace::ONE_TIME_PREKEYS, b"prekey");
+    let record_hash = MessageHash::new(message_hash(
+        &alice.public_key(),
+        namespace::ONE_TIME_PREKEYS,
+        &record,
+    ));
+    c.insert(
+        "valid-store-published".into(),
+        Request::Store(StoreRequest {
+            account,
+            namespace: namespace::ONE_TIME_PREKEYS,
+            ttl_ms: 3_600_000,
+            data: record,
+        })
+        .to_frame(),
+    );
+    c.insert(
+        "valid-retrieve-public".into(),
+        Request::Retrieve(RetrieveRequest::public(
+            account,
+            namespace::PREKEY_BUNDLE,
+            3,
+            1_000,
+        ))
+        .to_frame(),
+    );
+    let claim = ClaimRequest {
+        account,
+        namespace: namespace::ONE_TIME_PREKEYS,
+        hash: record_hash,
+        claimant: Claimant::new([0x5a; 16]),
+    };
+    c.insert(
+        "valid-claim".into(),
+        Request::Claim(claim.clone()).to_frame(),
+    );
 
     // Invalid ones: the encoder does not validate, the decoder must.
     let store_frame = store.to_frame();
@@ -202,6 +240,14 @@ fn request_frames() -> Corpus {
     c.insert(
         "bad-sync-fetch-empty".into(),
         Request::SyncFetch(vec![]).to_frame(),
+    );
+    c.insert(
+        "bad-claim-not-claimable".into(),
+        Request::Claim(ClaimRequest {
+            namespace: namespace::PREKEY_BUNDLE,
+            ..claim
+        })
+        .to_frame(),
     );
     c
 }
@@ -324,6 +370,27 @@ fn response_frames() -> Corpus {
                     key,
                     tombstone: false,
                 }),
+            },
+        ),
+        (
+            "valid-claimed",
+            ResponseBody::Claimed {
+                data: nightjar_crypto::published::sign(
+                    &alice,
+                    namespace::ONE_TIME_PREKEYS,
+                    b"prekey",
+                ),
+            },
+        ),
+        (
+            "valid-claimed-vote-without-copy",
+            ResponseBody::Claimed { data: Vec::new() },
+        ),
+        (
+            "valid-error-already-claimed",
+            ResponseBody::Error {
+                code: ErrorCode::AlreadyClaimed,
+                message: "another claimant holds this record".into(),
             },
         ),
         (

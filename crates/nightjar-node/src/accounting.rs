@@ -68,7 +68,8 @@ impl Accounting {
         }
     }
 
-    /// A request for `account` was handled here (`read`: a retrieve or a delete).
+    /// A request for `account` was handled here (`read`: a signed retrieve
+    /// or a delete).
     pub fn saw_account(&mut self, account: AccountKey, read: bool) {
         if self.accounts.len() < MAX_ENTRIES {
             self.accounts.insert(hex(account.as_bytes()));
@@ -96,14 +97,16 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The account a request names, and whether it reads the mailbox (a
-/// retrieve or a delete), for the requests accounting records.
+/// The account a request names, and whether it reads the mailbox as its
+/// owner (a signed retrieve or a delete; a retrieve of a published namespace
+/// and a claim are anyone's), for the requests accounting records.
 pub fn account_of(request: &Request) -> Option<(AccountKey, bool)> {
     match request {
         Request::Store(r) => Some((r.account, false)),
-        Request::Retrieve(r) => Some((r.account, true)),
+        Request::Retrieve(r) => Some((r.account, !r.is_public())),
         Request::Delete(r) => Some((r.account, true)),
         Request::GetSwarm { account } => Some((*account, false)),
+        Request::Claim(c) => Some((c.account, false)),
         _ => None,
     }
 }

@@ -8,7 +8,9 @@
 
 use crate::command::{StoreCommand, StoreReply};
 use crate::error::StoreError;
-use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
+use crate::types::{
+    ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone,
+};
 use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor};
 
 /// A node's message store: TTLs, per-account quotas, cursors, tombstones and
@@ -73,6 +75,9 @@ pub trait MessageStore {
     ) -> Result<Vec<(MessageHash, FullMessage)>, StoreError>;
     /// Store-wide counters.
     fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// Record a claim of a record of a claimable namespace, unless another
+    /// claimant's is recorded; with the record's data if held.
+    fn claim(&self, claim: NewClaim) -> Result<ClaimOutcome, StoreError>;
 
     /// Run one [`StoreCommand`] and give its [`StoreReply`].
     fn execute(&self, command: StoreCommand) -> StoreReply {
@@ -121,6 +126,7 @@ pub trait MessageStore {
                 limit,
             )),
             StoreCommand::Fetch { keys, now_ms } => StoreReply::Full(self.fetch(&keys, now_ms)),
+            StoreCommand::Claim(claim) => StoreReply::Claimed(self.claim(claim)),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! one set of operations, so a command means the same thing on every store.
 
 use crate::error::StoreError;
-use crate::types::{NewMessage, PositionedEntry, StoreOutcome, Tombstone};
+use crate::types::{ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreOutcome, Tombstone};
 use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor};
 
 /// One store operation, with all its arguments (the clock included).
@@ -78,6 +78,8 @@ pub enum StoreCommand {
         /// The clock, Unix ms.
         now_ms: u64,
     },
+    /// [`crate::MessageStore::claim`].
+    Claim(NewClaim),
 }
 
 impl StoreCommand {
@@ -108,6 +110,8 @@ pub enum StoreReply {
     Entries(Result<Vec<PositionedEntry>, StoreError>),
     /// The answer to [`StoreCommand::Fetch`].
     Full(Result<Vec<(MessageHash, FullMessage)>, StoreError>),
+    /// The answer to [`StoreCommand::Claim`].
+    Claimed(Result<ClaimOutcome, StoreError>),
 }
 
 impl StoreReply {
@@ -124,6 +128,7 @@ impl StoreReply {
             StoreCommand::Retrieve { .. } => StoreReply::Messages(Err(error)),
             StoreCommand::ListRange { .. } => StoreReply::Entries(Err(error)),
             StoreCommand::Fetch { .. } => StoreReply::Full(Err(error)),
+            StoreCommand::Claim(_) => StoreReply::Claimed(Err(error)),
         }
     }
 }

@@ -9,17 +9,18 @@ use std::sync::Arc;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The account is over its quota; `limit` is `"messages"`, `"bytes"`
-    /// or `"tombstones"`. The operation changed nothing: nothing was stored
-    /// (or, for `"tombstones"`, nothing was deleted) and existing data is
-    /// untouched.
+    /// The account is over its quota; `limit` is `"messages"`, `"bytes"`,
+    /// `"tombstones"` or `"claims"`. The operation changed nothing: nothing
+    /// was stored (or, for `"tombstones"`, nothing was deleted; for
+    /// `"claims"`, no claim recorded) and existing data is untouched.
     ///
     /// What to do: reject the request (e.g. "mailbox full") and let the
     /// client retry later, once it has deleted messages or they (or the
     /// tombstones) expired.
     #[error("account quota exceeded: too many {limit}")]
     QuotaExceeded {
-        /// Which quota was hit: `"messages"`, `"bytes"` or `"tombstones"`.
+        /// Which quota was hit: `"messages"`, `"bytes"`, `"tombstones"` or
+        /// `"claims"`.
         limit: &'static str,
     },
 
@@ -119,6 +120,14 @@ pub enum StoreError {
         /// The most one call accepts.
         max: usize,
     },
+
+    /// A claim names a namespace that is not claimable
+    /// (`nightjar_types::namespace::CLAIMABLE`). Nothing was recorded.
+    ///
+    /// What to do: reject the request as malformed (the wire decoder
+    /// already refuses such claims).
+    #[error("namespace {0} is not claimable")]
+    NotClaimable(u16),
 
     /// The message's `expiry_ms` is not after `now_ms`, so it would never be
     /// retrievable; it was not stored.

@@ -17,6 +17,12 @@
 //! [`Store::add_tombstones`]) so that sync cannot resurrect deleted
 //! messages ([`StoreOutcome::Tombstoned`]).
 //!
+//! In claimable namespaces (`nightjar_types::namespace::CLAIMABLE`) a record
+//! can be claimed ([`Store::claim`]): the first claimant's claim is recorded
+//! and another claimant is refused until it expires, and a retrieve of the
+//! namespace no longer returns a record with a live claim (anti-entropy
+//! listings and fetches still do: the record stays replicated).
+//!
 //! Every store operation is also a method of the [`MessageStore`] trait
 //! and a value ([`StoreCommand`], answered by a [`StoreReply`]), so the
 //! node's logic does not depend on which store runs it. Two stores
@@ -85,10 +91,14 @@ pub use backend::MessageStore;
 pub use command::{StoreCommand, StoreReply};
 pub use error::StoreError;
 pub use memory::{MemoryConfig, MemoryStore};
+pub use nightjar_types::Claimant;
 pub use nightjar_types::{
     AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, StoredMessage, SyncCursor,
     SyncEntry,
 };
 pub use schema::WRITER_CACHE_KIB;
 pub use store::Store;
-pub use types::{NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats, Tombstone};
+pub use types::{
+    ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats,
+    Tombstone,
+};

@@ -16,7 +16,9 @@ use crate::ring;
 /// - 1: `messages` and `account_usage`.
 /// - 2: `messages.pos` (ring position) and its index; `tombstones` and
 ///   `tombstone_usage`. Version-1 files are migrated on open.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// - 3: `claims` and `claim_usage`. Version-1 and version-2 files are
+///   migrated on open.
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,8 +77,40 @@ CREATE TABLE tombstone_usage (
     account    BLOB    PRIMARY KEY NOT NULL,
     tombstones INTEGER NOT NULL
 ) WITHOUT ROWID;
-PRAGMA user_version = 2;
 ";
+
+/// What version 3 adds on top of version 2; run by both creation and
+/// migration, so both end with the same schema.
+///
+/// - `claims` records, per record of a claimable namespace, who claimed it
+///   (`claimant`, 16 bytes) until `expiry_ms`; `pos` as in `messages`, so a
+///   range handed over drops its claims too.
+/// - `claim_usage` counts each account's claims (for the cap), like
+///   `tombstone_usage`; rows with 0 are deleted.
+const CREATE_V3_ADDITIONS: &str = "
+CREATE TABLE claims (
+    account   BLOB    NOT NULL,
+    namespace INTEGER NOT NULL,
+    hash      BLOB    NOT NULL,
+    claimant  BLOB    NOT NULL,
+    pos       INTEGER NOT NULL,
+    expiry_ms INTEGER NOT NULL,
+    PRIMARY KEY (account, namespace, hash)
+) WITHOUT ROWID;
+CREATE INDEX claims_by_pos ON claims (pos);
+CREATE INDEX claims_by_expiry ON claims (expiry_ms);
+CREATE TABLE claim_usage (
+    account BLOB    PRIMARY KEY NOT NULL,
+    claims  INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Sets `PRAGMA user_version` to [`SCHEMA_VERSION`] (last step of creation
+/// and of every migration, inside its transaction).
+fn set_version(tx: &rusqlite::Transaction<'_>, op: &'static str) -> Result<(), StoreError> {
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(StoreError::sql(op))
+}
 
 /// Settings shared by both connections.
 fn common(conn: &Connection) -> Result<(), StoreError> {
@@ -120,8 +154,8 @@ pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates the schema in an empty database, migrates a version-1 one, or
-/// checks the version of an existing one. Runs in one immediate
+/// Creates the schema in an empty database, migrates a version-1 or
+/// version-2 one, or checks the version of an existing one. Runs in one immediate
 /// transaction, so concurrent openers and crashes never leave a
 /// half-created or half-migrated schema.
 pub(crate) fn init(
@@ -148,11 +182,18 @@ pub(crate) fn init(
                 .map_err(StoreError::sql("create schema"))?;
             tx.execute_batch(CREATE_V2_ADDITIONS)
                 .map_err(StoreError::sql("create schema"))?;
+            tx.execute_batch(CREATE_V3_ADDITIONS)
+                .map_err(StoreError::sql("create schema"))?;
+            set_version(&tx, "create schema")?;
             tx.commit().map_err(StoreError::sql("commit schema"))?;
             Ok(())
         }
-        1 => {
-            migrate_v1_to_v2(&tx, ring_position)?;
+        1 | 2 => {
+            if version == 1 {
+                migrate_v1_to_v2(&tx, ring_position)?;
+            }
+            migrate_v2_to_v3(&tx)?;
+            set_version(&tx, "migrate schema")?;
             tx.commit().map_err(StoreError::sql("commit migration"))?;
             Ok(())
         }
@@ -216,5 +257,14 @@ fn migrate_v1_to_v2(
         rows,
         "migrated message store schema from version 1 to 2"
     );
+    Ok(())
+}
+
+/// Creates the version-3 additions (claims). Nothing existing changes.
+/// Runs inside the caller's transaction: on any error nothing changes.
+fn migrate_v2_to_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(CREATE_V3_ADDITIONS)
+        .map_err(StoreError::sql("migrate schema 2 to 3"))?;
+    tracing::info!("migrated message store schema from version 2 to 3");
     Ok(())
 }

@@ -11,7 +11,9 @@ use crate::backend::MessageStore;
 use crate::command::{StoreCommand, StoreReply};
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
+use crate::types::{
+    ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone,
+};
 use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor};
 
 /// Waits on a write's receiver from a thread that may block; a closed
@@ -106,6 +108,10 @@ impl MessageStore for Store {
     fn stats(&self) -> Result<StoreStats, StoreError> {
         Store::stats(self)
     }
+
+    fn claim(&self, claim: NewClaim) -> Result<ClaimOutcome, StoreError> {
+        wait(Store::claim(self, claim))
+    }
 }
 
 impl Store {
@@ -149,6 +155,9 @@ impl Store {
             }
             StoreCommand::Purge { now_ms } => {
                 StoreReply::Count(wait_async(Store::purge_expired(self, now_ms)).await)
+            }
+            StoreCommand::Claim(claim) => {
+                StoreReply::Claimed(wait_async(Store::claim(self, claim)).await)
             }
             read => {
                 let store = self.clone();

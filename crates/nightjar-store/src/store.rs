@@ -13,8 +13,12 @@ use tokio::sync::oneshot;
 use crate::error::{StoreError, from_disk, to_i64};
 use crate::ring::{pos_from_sql, pos_to_sql, sql_intervals};
 use crate::schema;
-use crate::types::{NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats, Tombstone};
+use crate::types::{
+    ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats,
+    Tombstone,
+};
 use crate::writer::{self, CountOp, Op, Settings};
+use nightjar_types::namespace::is_claimable;
 use nightjar_types::{
     AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor, SyncEntry,
 };
@@ -22,7 +26,7 @@ use nightjar_types::{
 /// Handle to one node's message store. Cheap to clone; `Send + Sync`.
 ///
 /// Writes ([`Store::store`], [`Store::delete`], [`Store::add_tombstones`],
-/// [`Store::drop_range`], [`Store::purge_expired`]) are queued to a single
+/// [`Store::drop_range`], [`Store::purge_expired`], [`Store::claim`]) are queued to a single
 /// writer thread and answered through a oneshot channel once durably
 /// committed. Reads ([`Store::retrieve`], [`Store::list_range`],
 /// [`Store::fetch`], [`Store::stats`]) block the calling thread on a separate
@@ -69,6 +73,22 @@ pub(crate) const LIST_TOMBSTONES: &str = "SELECT account, namespace, hash, pos, 
      WHERE (pos, hash, account, namespace) > (?1, ?2, ?3, ?4) AND pos <= ?5
        AND +expiry_ms > ?6
      ORDER BY pos, hash, account, namespace LIMIT ?7";
+
+/// Live messages of mailbox `(?1, ?2)` after seq `?3`, unexpired at `?4`,
+/// at most `?5`, in seq order.
+const RETRIEVE: &str = "SELECT seq, hash, data, stored_at_ms, expiry_ms FROM messages
+     WHERE account = ?1 AND namespace = ?2 AND seq > ?3 AND expiry_ms > ?4
+     ORDER BY seq ASC LIMIT ?5";
+
+/// [`RETRIEVE`] without the messages that have a live claim (claimable
+/// namespaces).
+pub(crate) const RETRIEVE_UNCLAIMED: &str =
+    "SELECT seq, hash, data, stored_at_ms, expiry_ms FROM messages
+     WHERE account = ?1 AND namespace = ?2 AND seq > ?3 AND expiry_ms > ?4
+       AND NOT EXISTS (SELECT 1 FROM claims
+                       WHERE claims.account = ?1 AND claims.namespace = ?2
+                         AND claims.hash = messages.hash AND claims.expiry_ms > ?4)
+     ORDER BY seq ASC LIMIT ?5";
 
 /// The exclusive lower bound `(pos, hash, account, namespace)` of one
 /// table's rows in a page that starts after `after` (entry order puts a
@@ -162,12 +182,13 @@ impl Store {
     /// version, enables WAL with `synchronous=FULL`, and spawns the writer
     /// thread that owns the write connection.
     ///
-    /// A version-1 database (before ring positions and tombstones) is
-    /// migrated to version 2 in one transaction: `messages` gains `pos`,
-    /// computed for every row with `config.ring_position`, and the
-    /// tombstone tables are created. If anything fails, the file is left
-    /// at version 1. The migration rewrites every message row, so it can
-    /// take a while on a large store.
+    /// An older database is migrated to version 3 in one transaction. From
+    /// version 1 (before ring positions and tombstones): `messages` gains
+    /// `pos`, computed for every row with `config.ring_position`, and the
+    /// tombstone tables are created (this rewrites every message row, so it
+    /// can take a while on a large store); from version 2, and after that,
+    /// the claim tables are created. Nothing held is lost. If anything
+    /// fails, the file is left at its version.
     ///
     /// # Errors
     /// [`StoreError::Io`] if the directory or thread cannot be created,
@@ -214,6 +235,7 @@ impl Store {
             max_messages: config.max_messages_per_account,
             max_bytes: config.max_bytes_per_account,
             max_tombstones: config.max_tombstones_per_account,
+            max_claims: config.max_claims_per_account,
             max_batch: config.max_batch,
             ring_position: config.ring_position,
             purge_chunk,
@@ -317,8 +339,8 @@ impl Store {
         self.submit_count(CountOp::AddTombstones(tombstones))
     }
 
-    /// Queues removal of every message and tombstone whose ring position is
-    /// in `[start, end)` (see [`Store`] for the range convention;
+    /// Queues removal of every message, tombstone and claim whose ring
+    /// position is in `[start, end)` (see [`Store`] for the range convention;
     /// `start == end` removes **everything**). No tombstones are written:
     /// this is for data handed over to its new owners, not deleted.
     /// Resolves after commit with the number of messages removed (removed
@@ -327,7 +349,7 @@ impl Store {
         self.submit_count(CountOp::DropRange { start, end })
     }
 
-    /// Queues removal of every message and every tombstone with
+    /// Queues removal of every message, tombstone and claim with
     /// `expiry_ms <= now_ms`. Resolves after commit with the number of
     /// messages removed (removed tombstones are not counted; see
     /// [`Store::stats`]).
@@ -343,9 +365,42 @@ impl Store {
         self.submit_count(CountOp::Purge { now_ms, removed: 0 })
     }
 
+    /// Queues a claim: `claim.claimant` asks for the record `claim.key` of
+    /// a claimable namespace (`nightjar_types::namespace::CLAIMABLE`).
+    ///
+    /// If a live claim (`expiry_ms > now_ms`) of another claimant is
+    /// recorded, nothing changes: [`ClaimOutcome::Refused`]. Otherwise the
+    /// claim is recorded for this claimant (replacing an expired one, or
+    /// kept when the same claimant claims again) and the answer is
+    /// [`ClaimOutcome::Granted`] with the record's data if the store holds
+    /// it live. Whether or not the record is held: a member that recorded
+    /// the claim before the record reached it still refuses others.
+    ///
+    /// A claim is kept until the later of `now_ms + ttl_ms` and the held
+    /// record's expiry (an existing claim of the same claimant never gets
+    /// shorter), and a later store of the record that raises its expiry
+    /// raises the claim's too. While live, it hides the record from
+    /// [`Store::retrieve`] (not from [`Store::list_range`] or
+    /// [`Store::fetch`]: the record stays replicated). Expired claims are
+    /// purged with expired messages; [`Store::drop_range`] removes claims
+    /// too; deletes leave them.
+    ///
+    /// # Errors (through the receiver)
+    /// [`StoreError::NotClaimable`] for another namespace;
+    /// [`StoreError::QuotaExceeded`] with `limit: "claims"` if a new claim
+    /// would put the account over [`StoreConfig::max_claims_per_account`]
+    /// (after removing its expired claims); [`StoreError::ValueOutOfRange`]
+    /// if `now_ms` or `now_ms + ttl_ms` exceeds `i64::MAX`.
+    pub fn claim(&self, claim: NewClaim) -> oneshot::Receiver<Result<ClaimOutcome, StoreError>> {
+        let (reply, rx) = oneshot::channel();
+        self.inner.submit(Op::Claim { claim, reply });
+        rx
+    }
+
     /// Returns live messages (`expiry_ms > now_ms`) of one account namespace
     /// with `seq > after_seq`, in ascending `seq` order, at most
-    /// `max_messages` of them. Stops before the total `data` size would
+    /// `max_messages` of them. In a claimable namespace, messages with a
+    /// live claim ([`Store::claim`]) are left out. Stops before the total `data` size would
     /// exceed `max_bytes`, but returns at least one message if any matches
     /// (and `max_messages > 0`). Blocking.
     ///
@@ -371,13 +426,12 @@ impl Store {
         let limit = i64::try_from(max_messages).unwrap_or(i64::MAX);
 
         let conn = lock(&self.inner.reader);
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, hash, data, stored_at_ms, expiry_ms FROM messages
-                 WHERE account = ?1 AND namespace = ?2 AND seq > ?3 AND expiry_ms > ?4
-                 ORDER BY seq ASC LIMIT ?5",
-            )
-            .map_err(StoreError::sql(OP))?;
+        let query = if is_claimable(namespace) {
+            RETRIEVE_UNCLAIMED
+        } else {
+            RETRIEVE
+        };
+        let mut stmt = conn.prepare_cached(query).map_err(StoreError::sql(OP))?;
         let mut rows = stmt
             .query(params![
                 account.as_bytes(),
@@ -578,13 +632,14 @@ impl Store {
     /// [`StoreError::Sqlite`] or [`StoreError::Corrupt`] on database errors.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let conn = lock(&self.inner.reader);
-        let (messages, bytes, accounts, tombstones): (i64, i64, i64, i64) = conn
+        let (messages, bytes, accounts, tombstones, claims): (i64, i64, i64, i64, i64) = conn
             .query_row(
                 "SELECT coalesce(sum(messages), 0), coalesce(sum(bytes), 0), count(*),
-                        (SELECT coalesce(sum(tombstones), 0) FROM tombstone_usage)
+                        (SELECT coalesce(sum(tombstones), 0) FROM tombstone_usage),
+                        (SELECT coalesce(sum(claims), 0) FROM claim_usage)
                  FROM account_usage",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .map_err(StoreError::sql("stats"))?;
         Ok(StoreStats {
@@ -592,6 +647,7 @@ impl Store {
             bytes: from_disk("total bytes", bytes)?,
             accounts: from_disk("accounts", accounts)?,
             tombstones: from_disk("total tombstones", tombstones)?,
+            claims: from_disk("total claims", claims)?,
             commits: self.inner.commits.load(Ordering::Relaxed),
         })
     }

@@ -1141,7 +1141,7 @@ fn v1_database_is_migrated_with_positions() {
     assert_eq!(user_version(&cfg.path), 1);
 
     let store = Store::open(cfg.clone()).expect("open migrates");
-    assert_eq!(user_version(&cfg.path), 2);
+    assert_eq!(user_version(&cfg.path), 3);
     // Every live row is listed at its account's position.
     let entries = store.list_range(0, 0, NOW).expect("list_range");
     assert_eq!(
@@ -1212,10 +1212,240 @@ fn v1_database_is_migrated_with_positions() {
         ]
     );
     store.close();
-    // Reopening a version-2 file does not migrate again.
+    // Reopening a version-3 file does not migrate again.
     let store = Store::open(cfg.clone()).expect("reopen");
     assert_eq!(store.list_range(0, 0, NOW).expect("list_range").len(), 4);
+    assert_eq!(user_version(&cfg.path), 3);
+}
+
+/// The version-2 schema, as shipped (version 1's tables, `messages.pos`,
+/// tombstones).
+const V2_SCHEMA: &str = "
+CREATE TABLE messages (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account      BLOB    NOT NULL,
+    namespace    INTEGER NOT NULL,
+    hash         BLOB    NOT NULL,
+    data         BLOB    NOT NULL,
+    stored_at_ms INTEGER NOT NULL,
+    expiry_ms    INTEGER NOT NULL,
+    pos          INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account, namespace, hash)
+);
+CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
+CREATE INDEX messages_by_expiry ON messages (expiry_ms);
+CREATE TABLE account_usage (
+    account  BLOB    PRIMARY KEY NOT NULL,
+    messages INTEGER NOT NULL,
+    bytes    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
+CREATE TABLE tombstones (
+    account   BLOB    NOT NULL,
+    namespace INTEGER NOT NULL,
+    hash      BLOB    NOT NULL,
+    pos       INTEGER NOT NULL,
+    expiry_ms INTEGER NOT NULL,
+    PRIMARY KEY (account, namespace, hash)
+) WITHOUT ROWID;
+CREATE INDEX tombstones_by_pos ON tombstones (pos, hash);
+CREATE INDEX tombstones_by_expiry ON tombstones (expiry_ms);
+CREATE TABLE tombstone_usage (
+    account    BLOB    PRIMARY KEY NOT NULL,
+    tombstones INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 2;
+";
+
+/// The one-time prekey namespace (claimable).
+const OTP: u16 = 0xff80;
+
+/// Creates a version-2 database: account `a` with two messages in namespace
+/// 0 and a tombstone, account `b` with a live and an expired record in the
+/// claimable namespace, and a deleted row (so sequence numbers went up to
+/// 5). Returns the two accounts.
+fn create_v2(path: &Path) -> (AccountKey, AccountKey) {
+    let a = account_at(0xAAAA_0000_0000_0001, 1);
+    let b = account_at(0x0000_0000_0000_BBBB, 2);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let raw = rusqlite::Connection::open(path).expect("raw open");
+    raw.execute_batch(V2_SCHEMA).expect("v2 schema");
+    let rows: [V1Row; 5] = [
+        (a, 0, 1, b"a-one", NOW + TTL),
+        (a, 0, 2, b"a-two", NOW + TTL),
+        (b, OTP, 1, b"b-one", NOW + TTL),
+        (b, OTP, 2, b"b-expired", NOW - 1),
+        (b, OTP, 3, b"b-deleted", NOW + TTL),
+    ];
+    for (account, namespace, hash, data, expiry) in rows {
+        raw.execute(
+            "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![
+                account.as_bytes(),
+                namespace,
+                [hash; 32],
+                data,
+                i64::try_from(NOW - 100).expect("fits"),
+                i64::try_from(expiry).expect("fits"),
+                crate::ring::pos_to_sql(ring(&account)),
+            ],
+        )
+        .expect("insert");
+    }
+    raw.execute("DELETE FROM messages WHERE seq = 5", [])
+        .expect("delete");
+    raw.execute(
+        "INSERT INTO tombstones (account, namespace, hash, pos, expiry_ms)
+         VALUES (?1, 0, ?2, ?3, ?4)",
+        rusqlite::params![
+            a.as_bytes(),
+            [3u8; 32],
+            crate::ring::pos_to_sql(ring(&a)),
+            i64::try_from(NOW + TTL).expect("fits"),
+        ],
+    )
+    .expect("tombstone");
+    raw.execute_batch(&format!(
+        "INSERT INTO account_usage VALUES (x'{a}', 2, 10), (x'{b}', 2, 14);
+         INSERT INTO tombstone_usage VALUES (x'{a}', 1);",
+        a = hex(a.as_bytes()),
+        b = hex(b.as_bytes())
+    ))
+    .expect("usage");
+    (a, b)
+}
+
+/// Every row of every table, in order (for "nothing was lost").
+fn dump(path: &Path, tables: &[&str]) -> Vec<String> {
+    let raw = rusqlite::Connection::open(path).expect("raw open");
+    let mut out = Vec::new();
+    for table in tables {
+        let mut stmt = raw
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .expect("prepare");
+        let rows: Vec<String> = stmt
+            .query_map([], |r| {
+                let n = r.as_ref().column_count();
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).expect("cell")))
+                    .collect();
+                Ok(format!("{table}: {}", cells.join(",")))
+            })
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        out.extend(rows);
+    }
+    out
+}
+
+const V2_TABLES: &[&str] = &[
+    "messages",
+    "account_usage",
+    "tombstones",
+    "tombstone_usage",
+    "sqlite_sequence",
+];
+
+#[test]
+fn v2_database_is_migrated_to_claims_losing_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    let (a, b) = create_v2(&cfg.path);
+    let before = dump(&cfg.path, V2_TABLES);
+    assert_eq!(before.len(), 4 + 2 + 1 + 1 + 1);
+
+    let store = Store::open(cfg.clone()).expect("open migrates");
+    assert_eq!(user_version(&cfg.path), 3);
+    store.close();
+    // Every row of every version-2 table is still there, unchanged.
+    assert_eq!(dump(&cfg.path, V2_TABLES), before);
+
+    let store = Store::open(cfg.clone()).expect("reopen");
+    assert_eq!(user_version(&cfg.path), 3);
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        (
+            stats.messages,
+            stats.bytes,
+            stats.accounts,
+            stats.tombstones,
+            stats.claims
+        ),
+        (4, 24, 2, 1, 0)
+    );
+    let records = store
+        .retrieve(&b, OTP, 0, NOW, 100, 1 << 20)
+        .expect("retrieve");
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0].seq, &records[0].data[..]), (3, &b"b-one"[..]));
+    assert_eq!(
+        put(&store, msg_for(a, 0, 3, NOW + TTL)).expect("store"),
+        StoreOutcome::Tombstoned
+    );
+    // Sequence numbers are never reused, and claims work.
+    assert_eq!(
+        put(&store, msg_for(b, OTP, 9, NOW + TTL)).expect("store"),
+        StoreOutcome::Stored { seq: 6 }
+    );
+    let claim = |hash: u8, claimant: u8| {
+        store
+            .claim(crate::NewClaim {
+                key: MessageKey {
+                    account: b,
+                    namespace: OTP,
+                    hash: MessageHash::new([hash; 32]),
+                },
+                claimant: crate::Claimant::new([claimant; 16]),
+                now_ms: NOW,
+                ttl_ms: TTL,
+            })
+            .blocking_recv()
+            .expect("writer answered")
+            .expect("claim")
+    };
+    assert_eq!(
+        claim(1, 7),
+        crate::ClaimOutcome::Granted {
+            data: Some(b"b-one".to_vec())
+        }
+    );
+    assert_eq!(claim(1, 8), crate::ClaimOutcome::Refused);
+    let records = store
+        .retrieve(&b, OTP, 0, NOW, 100, 1 << 20)
+        .expect("retrieve");
+    assert_eq!(records.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![6]);
+    assert_eq!(store.stats().expect("stats").claims, 1);
+}
+
+#[test]
+fn failed_migration_leaves_version_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    create_v2(&cfg.path);
+    let before = dump(&cfg.path, V2_TABLES);
+    {
+        // A conflicting object makes the last migration step fail.
+        let raw = rusqlite::Connection::open(&cfg.path).expect("raw open");
+        raw.execute_batch("CREATE TABLE claim_usage (x)")
+            .expect("create");
+    }
+    assert!(matches!(
+        Store::open(cfg.clone()),
+        Err(StoreError::Sqlite { .. })
+    ));
     assert_eq!(user_version(&cfg.path), 2);
+    assert_eq!(dump(&cfg.path, V2_TABLES), before);
+    let raw = rusqlite::Connection::open(&cfg.path).expect("raw open");
+    let claims: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'claims'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("query");
+    assert_eq!(claims, 0);
 }
 
 /// `(type, name, table)` of every schema object, then each table's and
@@ -1263,23 +1493,26 @@ fn migrated_schema_matches_fresh_schema() {
     let fresh_cfg = config(fresh.path());
     Store::open(fresh_cfg.clone()).expect("open").close();
 
-    let migrated = tempfile::tempdir().expect("tempdir");
-    let migrated_cfg = config(migrated.path());
-    create_v1(&migrated_cfg.path);
-    Store::open(migrated_cfg.clone()).expect("open").close();
-
     let fresh_shape = schema_shape(&fresh_cfg.path);
-    assert!(
-        fresh_shape
-            .iter()
-            .any(|s| s.starts_with("table tombstones "))
-    );
-    assert!(
-        fresh_shape
-            .iter()
-            .any(|s| s.starts_with("index messages_by_pos "))
-    );
-    assert_eq!(fresh_shape, schema_shape(&migrated_cfg.path));
+    for object in [
+        "table tombstones ",
+        "index messages_by_pos ",
+        "table claims ",
+        "index claims_by_expiry ",
+        "table claim_usage ",
+    ] {
+        assert!(
+            fresh_shape.iter().any(|s| s.starts_with(object)),
+            "{object}"
+        );
+    }
+    for create in [create_v1, create_v2] {
+        let migrated = tempfile::tempdir().expect("tempdir");
+        let migrated_cfg = config(migrated.path());
+        create(&migrated_cfg.path);
+        Store::open(migrated_cfg.clone()).expect("open").close();
+        assert_eq!(fresh_shape, schema_shape(&migrated_cfg.path));
+    }
 }
 
 #[test]
@@ -1523,6 +1756,24 @@ fn assert_usage_exact(dir: &tempfile::TempDir) {
         rows("SELECT account, count(*), 0 FROM tombstones GROUP BY account ORDER BY account"),
         "tombstone_usage"
     );
+    assert_eq!(
+        rows("SELECT account, claims, 0 FROM claim_usage ORDER BY account"),
+        rows("SELECT account, count(*), 0 FROM claims GROUP BY account ORDER BY account"),
+        "claim_usage"
+    );
+}
+
+#[test]
+fn a_retrieve_of_a_claimable_namespace_checks_claims_by_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = fresh_schema(&dir);
+    let plan = query_plan(&raw, crate::store::RETRIEVE_UNCLAIMED);
+    assert!(
+        plan.contains("SEARCH messages USING INDEX messages_by_cursor"),
+        "{plan}"
+    );
+    assert!(plan.contains("SEARCH claims USING PRIMARY KEY"), "{plan}");
+    assert!(!plan.contains("SCAN"), "{plan}");
 }
 
 #[test]
@@ -1539,6 +1790,11 @@ fn purge_queries_use_expiry_indexes() {
             crate::writer::sql::PURGE_TOMBSTONES,
             "COVERING INDEX tombstones_by_expiry (expiry_ms<?)",
             "tombstones",
+        ),
+        (
+            crate::writer::sql::PURGE_CLAIMS,
+            "COVERING INDEX claims_by_expiry (expiry_ms<?)",
+            "claims",
         ),
     ] {
         let plan = query_plan(&raw, sql);
@@ -1590,6 +1846,16 @@ fn drop_range_queries_use_position_indexes() {
             crate::writer::sql::DROP_RANGE_TOMBSTONES,
             "tombstones_by_pos (pos>? AND pos<?)",
             "tombstones",
+        ),
+        (
+            crate::writer::sql::DROP_RANGE_CLAIM_USAGE,
+            "claims_by_pos (pos>? AND pos<?)",
+            "claims",
+        ),
+        (
+            crate::writer::sql::DROP_RANGE_CLAIMS,
+            "claims_by_pos (pos>? AND pos<?)",
+            "claims",
         ),
     ] {
         let plan = query_plan(&raw, sql);
@@ -1666,6 +1932,64 @@ fn large_purge_runs_in_chunks_and_keeps_usage_exact() {
     assert_eq!(count(purge).expect("purge"), 10);
     assert_eq!(store.stats().expect("stats").messages, 12);
     assert_usage_exact(&dir);
+}
+
+#[test]
+fn purge_removes_expired_claims_in_chunks_after_tombstones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_tuned(config(dir.path()), |_| Ok(()), 3).expect("open");
+    let (a, b) = (account_at(1, 1), account_at(2, 2));
+    let claim = |account: AccountKey, hash: u8, ttl_ms: u64| {
+        store
+            .claim(crate::NewClaim {
+                key: MessageKey {
+                    account,
+                    namespace: OTP,
+                    hash: MessageHash::new([hash; 32]),
+                },
+                claimant: crate::Claimant::new([1; 16]),
+                now_ms: NOW,
+                ttl_ms,
+            })
+            .blocking_recv()
+            .expect("writer answered")
+            .expect("claim")
+    };
+    // 4 claims expiring by NOW + 20 over two accounts, 1 later; 1 expired
+    // message.
+    for hash in 0..3 {
+        claim(a, hash, 10 + u64::from(hash));
+    }
+    claim(b, 0, 20);
+    claim(b, 1, TTL);
+    put(&store, msg_for(a, 0, 9, NOW + 10)).expect("store");
+    assert_usage_exact(&dir);
+    let before = store.stats().expect("stats");
+    assert_eq!((before.messages, before.claims), (1, 5));
+    assert_eq!(count(store.purge_expired(NOW + 20)).expect("purge"), 1);
+    let after = store.stats().expect("stats");
+    assert_eq!((after.messages, after.claims, after.accounts), (0, 1, 0));
+    // Chunks of 3: 1 message, no tombstone, 3 claims; then 1 claim.
+    assert_eq!(after.commits - before.commits, 2);
+    assert_usage_exact(&dir);
+    // The claim left is still in force.
+    assert_eq!(
+        store
+            .claim(crate::NewClaim {
+                key: MessageKey {
+                    account: b,
+                    namespace: OTP,
+                    hash: MessageHash::new([1; 32]),
+                },
+                claimant: crate::Claimant::new([2; 16]),
+                now_ms: NOW + 20,
+                ttl_ms: TTL,
+            })
+            .blocking_recv()
+            .expect("writer answered")
+            .expect("claim"),
+        crate::ClaimOutcome::Refused
+    );
 }
 
 #[test]

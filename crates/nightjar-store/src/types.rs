@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use nightjar_types::{AccountKey, MessageHash, MessageKey, SyncCursor, SyncEntry};
+use nightjar_types::{AccountKey, Claimant, MessageHash, MessageKey, SyncCursor, SyncEntry};
 
 /// How to open a [`crate::Store`] and the per-account limits it enforces.
 ///
@@ -53,6 +53,11 @@ pub struct StoreConfig {
     /// toward the message and byte quotas. Expired but not yet purged
     /// tombstones count until purged. Default 100 000.
     pub max_tombstones_per_account: u64,
+    /// Maximum number of claims ([`crate::Store::claim`]) recorded for one
+    /// account, over all its claimable namespaces. Expired but not yet
+    /// purged claims count until purged (a claim that would exceed the cap
+    /// first removes the account's expired ones). Default 10 000.
+    pub max_claims_per_account: u64,
     /// Maximum number of queued write operations committed together in one
     /// transaction (values below 1 are treated as 1). Default 256.
     pub max_batch: usize,
@@ -61,7 +66,8 @@ pub struct StoreConfig {
 impl StoreConfig {
     /// A configuration for the database at `path` using `ring_position`,
     /// with the default limits (10 000 messages and 100 MiB per account,
-    /// 100 000 tombstones per account, batches of up to 256 operations).
+    /// 100 000 tombstones and 10 000 claims per account, batches of up to
+    /// 256 operations).
     #[must_use]
     pub fn new(path: PathBuf, ring_position: fn(&AccountKey) -> u64) -> StoreConfig {
         StoreConfig {
@@ -70,6 +76,7 @@ impl StoreConfig {
             max_messages_per_account: 10_000,
             max_bytes_per_account: 100 * 1024 * 1024,
             max_tombstones_per_account: 100_000,
+            max_claims_per_account: 10_000,
             max_batch: 256,
         }
     }
@@ -138,6 +145,37 @@ pub struct Tombstone {
     pub expiry_ms: u64,
 }
 
+/// A claim to record ([`crate::Store::claim`]): `claimant` asks for the
+/// record `key` of a claimable namespace
+/// (`nightjar_types::namespace::CLAIMABLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NewClaim {
+    /// The record claimed (its namespace must be claimable).
+    pub key: MessageKey,
+    /// Who claims it.
+    pub claimant: Claimant,
+    /// Current time (Unix milliseconds).
+    pub now_ms: u64,
+    /// The claim is kept at least this long from `now_ms`, and at least as
+    /// long as the record it names (the node passes 14 days, the longest
+    /// TTL).
+    pub ttl_ms: u64,
+}
+
+/// Result of a successful [`crate::Store::claim`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClaimOutcome {
+    /// The record is this claimant's: the claim was recorded now, or was
+    /// already recorded for the same claimant (a retry).
+    Granted {
+        /// The record's data, if the store holds it live; `None` if it
+        /// holds no live copy (not replicated here yet, deleted, expired).
+        data: Option<Vec<u8>>,
+    },
+    /// A live claim of another claimant is recorded; nothing changed.
+    Refused,
+}
+
 /// One entry of a ring range listing ([`crate::Store::list_range`]): a held
 /// message or a tombstone, without payload, and its account's ring
 /// position. Anti-entropy compares digests of these between swarm members
@@ -170,6 +208,8 @@ pub struct StoreStats {
     pub accounts: u64,
     /// Tombstones held (including expired ones not purged yet).
     pub tombstones: u64,
+    /// Claims recorded (including expired ones not purged yet).
+    pub claims: u64,
     /// Write transactions committed by this handle's writer thread since
     /// [`crate::Store::open`] (each commit may carry many operations).
     pub commits: u64,

@@ -9,9 +9,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use nightjar_store::{
-    AccountKey, MemoryConfig, MemoryStore, MessageHash, MessageKey, MessageStore, NewMessage,
-    PositionedEntry, Store, StoreCommand, StoreConfig, StoreError, StoreOutcome, SyncCursor,
-    Tombstone,
+    AccountKey, ClaimOutcome, Claimant, MemoryConfig, MemoryStore, MessageHash, MessageKey,
+    MessageStore, NewClaim, NewMessage, PositionedEntry, Store, StoreCommand, StoreConfig,
+    StoreError, StoreOutcome, SyncCursor, Tombstone,
 };
 
 /// Ring position: the account's first byte, at the top.
@@ -25,6 +25,7 @@ fn config(dir: &std::path::Path) -> StoreConfig {
         max_messages_per_account: 3,
         max_bytes_per_account: 100,
         max_tombstones_per_account: 4,
+        max_claims_per_account: 4,
         ..StoreConfig::new(dir.join("messages.sqlite"), ring)
     }
 }
@@ -535,6 +536,234 @@ fn stats(s: &impl MessageStore) {
     assert!(stats.commits >= 4);
 }
 
+/// The one-time prekey namespace (claimable).
+const OTP: u16 = 0xff80;
+
+/// Record `hash` of account `account` in the claimable namespace.
+fn record(account: u8, hash: u8, now_ms: u64, expiry_ms: u64) -> NewMessage {
+    NewMessage {
+        namespace: OTP,
+        ..msg(account, hash, 4, now_ms, expiry_ms)
+    }
+}
+
+/// `claimant` claims record `hash` of account `account` at `now_ms`, for at
+/// least `ttl_ms`.
+fn claim(
+    s: &impl MessageStore,
+    account: u8,
+    hash: u8,
+    claimant: u8,
+    now_ms: u64,
+    ttl_ms: u64,
+) -> Result<ClaimOutcome, StoreError> {
+    s.claim(NewClaim {
+        key: MessageKey {
+            namespace: OTP,
+            ..key(account, hash)
+        },
+        claimant: Claimant::new([claimant; 16]),
+        now_ms,
+        ttl_ms,
+    })
+}
+
+fn granted(data: Option<Vec<u8>>) -> ClaimOutcome {
+    ClaimOutcome::Granted { data }
+}
+
+/// The hashes (first byte) a retrieve of the claimable namespace returns.
+fn unclaimed(s: &impl MessageStore, account: u8, now_ms: u64, max: usize) -> Vec<u8> {
+    s.retrieve(
+        &AccountKey::new([account; 32]),
+        OTP,
+        0,
+        now_ms,
+        max,
+        1 << 20,
+    )
+    .unwrap()
+    .iter()
+    .map(|m| m.hash.as_bytes()[0])
+    .collect()
+}
+
+fn first_claimant_wins_and_may_claim_again(s: &impl MessageStore) {
+    s.store(record(1, 1, 0, 1_000)).unwrap();
+    assert_eq!(
+        claim(s, 1, 1, 0xa, 5, 100).unwrap(),
+        granted(Some(vec![1; 4]))
+    );
+    assert_eq!(claim(s, 1, 1, 0xb, 6, 100).unwrap(), ClaimOutcome::Refused);
+    // The same claimant again (a retry) is granted again, with the data.
+    assert_eq!(
+        claim(s, 1, 1, 0xa, 7, 100).unwrap(),
+        granted(Some(vec![1; 4]))
+    );
+    // A record not held here: the claim is recorded all the same.
+    assert_eq!(claim(s, 1, 2, 0xb, 8, 100).unwrap(), granted(None));
+    assert_eq!(claim(s, 1, 2, 0xa, 9, 100).unwrap(), ClaimOutcome::Refused);
+    // ... and holds once the record arrives.
+    s.store(record(1, 2, 10, 1_000)).unwrap();
+    assert_eq!(claim(s, 1, 2, 0xa, 11, 100).unwrap(), ClaimOutcome::Refused);
+    assert_eq!(
+        claim(s, 1, 2, 0xb, 12, 100).unwrap(),
+        granted(Some(vec![2; 4]))
+    );
+    // Another account's record of the same hash is another record.
+    s.store(record(2, 1, 0, 1_000)).unwrap();
+    assert_eq!(
+        claim(s, 2, 1, 0xb, 13, 100).unwrap(),
+        granted(Some(vec![1; 4]))
+    );
+    assert_eq!(s.stats().unwrap().claims, 3);
+    // Only claimable namespaces take claims.
+    for namespace in [0, 0xff00, 0xff7f] {
+        let refused = s.claim(NewClaim {
+            key: MessageKey {
+                namespace,
+                ..key(1, 1)
+            },
+            claimant: Claimant::new([0xa; 16]),
+            now_ms: 14,
+            ttl_ms: 100,
+        });
+        assert!(
+            matches!(refused, Err(StoreError::NotClaimable(n)) if n == namespace),
+            "{namespace:#x}: {refused:?}"
+        );
+    }
+    assert_eq!(s.stats().unwrap().claims, 3);
+}
+
+fn claimed_records_are_left_out_of_retrieves_only(s: &impl MessageStore) {
+    s.store(record(1, 1, 0, 1_000)).unwrap();
+    s.store(record(1, 2, 0, 1_000)).unwrap();
+    s.store(msg(1, 1, 4, 0, 1_000)).unwrap();
+    assert_eq!(unclaimed(s, 1, 1, 10), vec![1, 2]);
+    claim(s, 1, 1, 0xa, 1, 100).unwrap();
+    assert_eq!(unclaimed(s, 1, 2, 10), vec![2]);
+    // The limit counts what is returned, not what is left out.
+    assert_eq!(unclaimed(s, 1, 2, 1), vec![2]);
+    // Another namespace's message of the same hash is not the claimed one.
+    assert_eq!(seqs(s, 1, 2).len(), 1);
+    // Anti-entropy still lists and fetches claimed records.
+    let listed = s
+        .list_range(0, 0, 2)
+        .unwrap()
+        .iter()
+        .filter(|e| e.entry.key.namespace == OTP)
+        .count();
+    assert_eq!(listed, 2);
+    let claimed_key = MessageKey {
+        namespace: OTP,
+        ..key(1, 1)
+    };
+    assert_eq!(s.fetch(&[claimed_key], 2).unwrap().len(), 1);
+}
+
+fn claims_expire_with_their_record_or_their_ttl(s: &impl MessageStore) {
+    // A record that outlives the TTL keeps its claim alive.
+    s.store(record(1, 1, 0, 100)).unwrap();
+    claim(s, 1, 1, 0xa, 10, 50).unwrap();
+    assert_eq!(claim(s, 1, 1, 0xb, 99, 50).unwrap(), ClaimOutcome::Refused);
+    assert_eq!(unclaimed(s, 1, 99, 10), Vec::<u8>::new());
+    assert_eq!(
+        claim(s, 1, 1, 0xb, 100, 50).unwrap(),
+        granted(None),
+        "both expired"
+    );
+    // A record that expires first: the claim lasts its TTL.
+    s.store(record(2, 2, 0, 30)).unwrap();
+    claim(s, 2, 2, 0xa, 10, 50).unwrap();
+    assert_eq!(claim(s, 2, 2, 0xb, 59, 50).unwrap(), ClaimOutcome::Refused);
+    assert_eq!(claim(s, 2, 2, 0xb, 60, 50).unwrap(), granted(None));
+    // Storing the record again for longer keeps its claim alive as long.
+    s.store(record(3, 3, 0, 100)).unwrap();
+    claim(s, 3, 3, 0xa, 10, 20).unwrap();
+    assert!(matches!(
+        s.store(record(3, 3, 50, 200)).unwrap(),
+        StoreOutcome::AlreadyStored { .. }
+    ));
+    assert_eq!(claim(s, 3, 3, 0xb, 150, 20).unwrap(), ClaimOutcome::Refused);
+    assert_eq!(unclaimed(s, 3, 150, 10), Vec::<u8>::new());
+    // So does a record that reaches this store after the claim.
+    claim(s, 4, 4, 0xa, 10, 20).unwrap();
+    s.store(record(4, 4, 20, 300)).unwrap();
+    assert_eq!(claim(s, 4, 4, 0xb, 250, 20).unwrap(), ClaimOutcome::Refused);
+    // A retry never shortens a claim.
+    claim(s, 5, 5, 0xa, 10, 500).unwrap();
+    claim(s, 5, 5, 0xa, 20, 10).unwrap();
+    assert_eq!(claim(s, 5, 5, 0xb, 400, 10).unwrap(), ClaimOutcome::Refused);
+    // Out-of-range clocks are refused.
+    assert!(matches!(
+        claim(s, 1, 6, 0xa, u64::MAX, 0),
+        Err(StoreError::ValueOutOfRange { .. })
+    ));
+    assert!(matches!(
+        claim(s, 1, 6, 0xa, 1, i64::MAX as u64),
+        Err(StoreError::ValueOutOfRange { .. })
+    ));
+}
+
+fn claims_are_purged_dropped_and_outlive_deletes(s: &impl MessageStore) {
+    s.store(record(0x10, 1, 0, 100)).unwrap();
+    claim(s, 0x10, 1, 0xa, 0, 10).unwrap();
+    claim(s, 0x10, 2, 0xa, 0, 500).unwrap();
+    claim(s, 0xf0, 1, 0xa, 0, 500).unwrap();
+    assert_eq!(s.stats().unwrap().claims, 3);
+    // A delete of the record leaves its claim.
+    s.delete(
+        AccountKey::new([0x10; 32]),
+        OTP,
+        vec![MessageHash::new([1; 32])],
+        1,
+        1_000,
+    )
+    .unwrap();
+    assert_eq!(
+        claim(s, 0x10, 1, 0xb, 2, 10).unwrap(),
+        ClaimOutcome::Refused
+    );
+    // The purge removes expired claims (the first one lives as long as
+    // its record would have: 100).
+    s.purge_expired(99).unwrap();
+    assert_eq!(s.stats().unwrap().claims, 3);
+    s.purge_expired(100).unwrap();
+    assert_eq!(s.stats().unwrap().claims, 2);
+    assert_eq!(s.stats().unwrap().accounts, 0);
+    // A range handed over takes its claims along.
+    s.drop_range(0xf0 << 56, 0).unwrap();
+    assert_eq!(s.stats().unwrap().claims, 1);
+    assert_eq!(claim(s, 0xf0, 1, 0xb, 101, 10).unwrap(), granted(None));
+}
+
+fn claim_quota(s: &impl MessageStore) {
+    for h in 1..=4 {
+        assert_eq!(
+            claim(s, 1, h, 0xa, 0, 10 * u64::from(h)).unwrap(),
+            granted(None)
+        );
+    }
+    // Claiming again what is claimed needs no room.
+    assert_eq!(claim(s, 1, 4, 0xa, 1, 10).unwrap(), granted(None));
+    assert!(matches!(
+        claim(s, 1, 5, 0xa, 5, 10),
+        Err(StoreError::QuotaExceeded { limit: "claims" })
+    ));
+    // Refused: nothing changed, not even the expired claims.
+    assert_eq!(s.stats().unwrap().claims, 4);
+    // Another account has its own quota.
+    assert_eq!(claim(s, 2, 5, 0xa, 5, 10).unwrap(), granted(None));
+    // Once a claim expired, it makes room.
+    assert_eq!(claim(s, 1, 5, 0xa, 10, 10).unwrap(), granted(None));
+    assert_eq!(s.stats().unwrap().claims, 5);
+    assert!(matches!(
+        claim(s, 1, 6, 0xa, 11, 10),
+        Err(StoreError::QuotaExceeded { limit: "claims" })
+    ));
+}
+
 /// One `#[test]` per behaviour and store.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -574,6 +803,11 @@ conformance!(
     fetch,
     drop_range,
     stats,
+    first_claimant_wins_and_may_claim_again,
+    claimed_records_are_left_out_of_retrieves_only,
+    claims_expire_with_their_record_or_their_ttl,
+    claims_are_purged_dropped_and_outlive_deletes,
+    claim_quota,
 );
 
 /// A memory store built from a [`StoreConfig`] enforces the same limits.
@@ -582,5 +816,6 @@ fn memory_config_from_store_config_keeps_the_limits() {
     let c = MemoryConfig::from(&config(std::path::Path::new("x")));
     assert_eq!(c.max_messages_per_account, 3);
     assert_eq!(c.max_tombstones_per_account, 4);
+    assert_eq!(c.max_claims_per_account, 4);
     let _ = MemoryStore::with_config(c).execute(StoreCommand::Purge { now_ms: 0 });
 }

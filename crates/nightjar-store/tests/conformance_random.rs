@@ -1,5 +1,6 @@
 //! Property test of the conformance between stores: the same random
-//! sequence of [`StoreCommand`]s runs through [`MessageStore::execute`] on
+//! sequence of [`StoreCommand`]s (claims included, in a claimable namespace
+//! beside two plain ones) runs through [`MessageStore::execute`] on
 //! the SQLite [`Store`] (on a temporary directory) and on [`MemoryStore`],
 //! with the same small limits; every reply and the stats after every
 //! command must agree (errors compared by their `Debug` form).
@@ -15,9 +16,9 @@
 use std::collections::BTreeMap;
 
 use nightjar_store::{
-    AccountKey, MemoryConfig, MemoryStore, MessageHash, MessageKey, MessageStore, NewMessage,
-    Store, StoreCommand, StoreConfig, StoreOutcome, StoreReply, StoredMessage, SyncCursor,
-    Tombstone,
+    AccountKey, Claimant, MemoryConfig, MemoryStore, MessageHash, MessageKey, MessageStore,
+    NewClaim, NewMessage, Store, StoreCommand, StoreConfig, StoreOutcome, StoreReply,
+    StoredMessage, SyncCursor, Tombstone,
 };
 use proptest::prelude::*;
 
@@ -30,6 +31,7 @@ fn config(dir: &std::path::Path) -> StoreConfig {
         max_messages_per_account: 3,
         max_bytes_per_account: 100,
         max_tombstones_per_account: 4,
+        max_claims_per_account: 4,
         ..StoreConfig::new(dir.join("messages.sqlite"), ring)
     }
 }
@@ -60,6 +62,11 @@ fn account() -> impl Strategy<Value = AccountKey> {
     (0..ACCOUNTS.len()).prop_map(|i| AccountKey::new([ACCOUNTS[i]; 32]))
 }
 
+/// Namespaces: two plain ones and a claimable one.
+fn namespace() -> impl Strategy<Value = u16> {
+    prop_oneof![Just(0u16), Just(1), Just(0xff80)]
+}
+
 fn hash() -> impl Strategy<Value = MessageHash> {
     (0u8..4).prop_map(|h| MessageHash::new([h; 32]))
 }
@@ -73,8 +80,15 @@ fn bound() -> impl Strategy<Value = u64> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let store = (account(), 0u16..2, hash(), 0usize..40, 0u64..60, 0u64..40).prop_map(
-        |(account, namespace, hash, len, now_ms, ttl)| {
+    let store = (
+        account(),
+        namespace(),
+        hash(),
+        0usize..40,
+        0u64..60,
+        0u64..40,
+    )
+        .prop_map(|(account, namespace, hash, len, now_ms, ttl)| {
             Step::Plain(StoreCommand::Store(NewMessage {
                 account,
                 namespace,
@@ -83,11 +97,10 @@ fn step() -> impl Strategy<Value = Step> {
                 now_ms,
                 expiry_ms: now_ms + ttl,
             }))
-        },
-    );
+        });
     let delete = (
         account(),
-        0u16..2,
+        namespace(),
         prop::collection::vec(hash(), 0..4),
         now(),
         0u64..40,
@@ -101,7 +114,7 @@ fn step() -> impl Strategy<Value = Step> {
                 tombstone_ttl_ms,
             })
         });
-    let tombstone = (account(), 0u16..2, hash(), 0u64..100).prop_map(
+    let tombstone = (account(), namespace(), hash(), 0u64..100).prop_map(
         |(account, namespace, hash, expiry_ms)| Tombstone {
             key: MessageKey {
                 account,
@@ -118,7 +131,7 @@ fn step() -> impl Strategy<Value = Step> {
     let purge = now().prop_map(|now_ms| Step::Plain(StoreCommand::Purge { now_ms }));
     let retrieve = (
         account(),
-        0u16..2,
+        namespace(),
         any::<usize>(),
         now(),
         0usize..4,
@@ -140,7 +153,7 @@ fn step() -> impl Strategy<Value = Step> {
         hash(),
         any::<bool>(),
         account(),
-        0u16..2,
+        namespace(),
     )
         .prop_map(
             |(position, hash, tombstone, account, namespace)| SyncCursor {
@@ -165,15 +178,30 @@ fn step() -> impl Strategy<Value = Step> {
             })
         },
     );
-    let key = (account(), 0u16..2, hash()).prop_map(|(account, namespace, hash)| MessageKey {
+    let key = (account(), namespace(), hash()).prop_map(|(account, namespace, hash)| MessageKey {
         account,
         namespace,
         hash,
     });
     let fetch = (prop::collection::vec(key, 0..5), now())
         .prop_map(|(keys, now_ms)| Step::Plain(StoreCommand::Fetch { keys, now_ms }));
+    let claim = (account(), namespace(), hash(), 0u8..3, now(), 0u64..40).prop_map(
+        |(account, namespace, hash, claimant, now_ms, ttl_ms)| {
+            Step::Plain(StoreCommand::Claim(NewClaim {
+                key: MessageKey {
+                    account,
+                    namespace,
+                    hash,
+                },
+                claimant: Claimant::new([claimant; 16]),
+                now_ms,
+                ttl_ms,
+            }))
+        },
+    );
     prop_oneof![
         8 => store,
+        3 => claim,
         3 => delete,
         2 => add,
         1 => drop,

@@ -97,6 +97,50 @@ bytes32! {
     NodeKey
 }
 
+/// Who claims a record of a claimable namespace (`docs/PROTOCOL.md` §5.13):
+/// 16 random bytes the claiming client draws once per record it wants, and
+/// sends again when it retries, so that swarm members recognise the retry.
+/// Not secret and not validated; its `Debug` prints a short prefix only.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Claimant([u8; 16]);
+
+impl Claimant {
+    /// Wraps the 16 bytes as they are.
+    #[must_use]
+    pub const fn new(bytes: [u8; 16]) -> Claimant {
+        Claimant(bytes)
+    }
+
+    /// The bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// A copy of the bytes.
+    #[must_use]
+    pub const fn to_bytes(&self) -> [u8; 16] {
+        self.0
+    }
+}
+
+impl From<[u8; 16]> for Claimant {
+    fn from(bytes: [u8; 16]) -> Claimant {
+        Claimant(bytes)
+    }
+}
+
+/// Shows only the first bytes, in hex.
+impl fmt::Debug for Claimant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Claimant(")?;
+        for b in self.0.iter().take(DEBUG_PREFIX) {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("…)")
+    }
+}
+
 /// One mailbox: an account's messages in one namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MailboxKey {
@@ -160,6 +204,10 @@ mod tests {
         assert_eq!(
             format!("{:?}", NodeKey::from_bytes([255; 32])),
             "NodeKey(ffffff…)"
+        );
+        assert_eq!(
+            format!("{:?}", Claimant::new([0xab; 16])),
+            "Claimant(ababab…)"
         );
         let key = MailboxKey {
             account: AccountKey::new(bytes),

@@ -9,7 +9,10 @@
 //!   [`MessageHash`]; they are newtypes over `[u8; 32]`, so one cannot be
 //!   passed for another;
 //! - where a message lives: [`MailboxKey`] (account and namespace) and
-//!   [`MessageKey`] (a mailbox and a message hash);
+//!   [`MessageKey`] (a mailbox and a message hash); the namespaces assigned
+//!   so far and the ranges with rules of their own (published, claimable,
+//!   device mailboxes) are named in [`namespace`];
+//! - [`Claimant`]: who claims a one-time record (16 random bytes);
 //! - records: [`StoredMessage`] (a message as a node's mailbox returns it),
 //!   [`FullMessage`] (a message with its mailbox, as nodes copy it to each
 //!   other), [`SyncEntry`] (one line of an anti-entropy listing) and
@@ -31,7 +34,8 @@
 //! It depends on nothing but `std`.
 
 mod keys;
+pub mod namespace;
 mod records;
 
-pub use keys::{AccountKey, MailboxKey, MessageHash, MessageKey, NodeKey};
+pub use keys::{AccountKey, Claimant, MailboxKey, MessageHash, MessageKey, NodeKey};
 pub use records::{FullMessage, StoredMessage, SyncCursor, SyncEntry};

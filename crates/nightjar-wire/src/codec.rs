@@ -10,10 +10,14 @@ use crate::error::{ErrorCode, WireError};
 use crate::framing::{frame, unframe};
 use crate::limits::*;
 use crate::proto;
-use nightjar_types::{FullMessage, MailboxKey, MessageKey, StoredMessage, SyncCursor, SyncEntry};
+use nightjar_types::namespace::{is_claimable, is_published};
+use nightjar_types::{
+    Claimant, FullMessage, MailboxKey, MessageKey, StoredMessage, SyncCursor, SyncEntry,
+};
 
 use crate::request::{
-    DeleteRequest, OnionRequest, ReplicateRequest, Request, RetrieveRequest, StoreRequest,
+    ClaimRequest, DeleteRequest, OnionRequest, ReplicateRequest, Request, RetrieveRequest,
+    StoreRequest,
 };
 use crate::response::{Receipt, Response, ResponseBody, SwarmInfo};
 
@@ -33,7 +37,12 @@ impl Request {
                 after_seq: r.after_seq,
                 wait_ms: r.wait_ms,
                 timestamp_ms: r.timestamp_ms,
-                signature: r.signature.to_vec(),
+                // A published namespace's retrieve carries no signature.
+                signature: if r.is_public() && r.signature == [0; 64] {
+                    Vec::new()
+                } else {
+                    r.signature.to_vec()
+                },
             }),
             Request::Delete(r) => proto::request::Body::Delete(proto::Delete {
                 account: r.account.as_bytes().to_vec(),
@@ -77,6 +86,12 @@ impl Request {
                 hop: o.hop,
             }),
             Request::GetRegistry => proto::request::Body::GetRegistry(proto::GetRegistry {}),
+            Request::Claim(c) => proto::request::Body::Claim(proto::Claim {
+                account: c.account.as_bytes().to_vec(),
+                namespace: u32::from(c.namespace),
+                hash: c.hash.as_bytes().to_vec(),
+                claimant: c.claimant.as_bytes().to_vec(),
+            }),
         };
         frame(&proto::Request {
             version: PROTOCOL_VERSION,
@@ -116,13 +131,20 @@ impl Request {
                         format!("{} exceeds {MAX_WAIT_MS}", r.wait_ms),
                     ));
                 }
+                let namespace = namespace(r.namespace)?;
+                // Published namespaces are read without a signature.
+                let signature = if r.signature.is_empty() && is_published(namespace) {
+                    [0; 64]
+                } else {
+                    fixed("signature", &r.signature)?
+                };
                 Ok(Request::Retrieve(RetrieveRequest {
                     account: key("account", &r.account)?,
-                    namespace: namespace(r.namespace)?,
+                    namespace,
                     after_seq: r.after_seq,
                     wait_ms: r.wait_ms,
                     timestamp_ms: r.timestamp_ms,
-                    signature: fixed("signature", &r.signature)?,
+                    signature,
                 }))
             }
             proto::request::Body::Delete(d) => {
@@ -215,6 +237,21 @@ impl Request {
                 }))
             }
             proto::request::Body::GetRegistry(_) => Ok(Request::GetRegistry),
+            proto::request::Body::Claim(c) => {
+                let namespace = namespace(c.namespace)?;
+                if !is_claimable(namespace) {
+                    return Err(invalid(
+                        "namespace",
+                        format!("{namespace} is not claimable (65408..=65535)"),
+                    ));
+                }
+                Ok(Request::Claim(ClaimRequest {
+                    account: key("account", &c.account)?,
+                    namespace,
+                    hash: key("hash", &c.hash)?,
+                    claimant: Claimant::new(fixed("claimant", &c.claimant)?),
+                }))
+            }
         }
     }
 }
@@ -320,6 +357,9 @@ impl Response {
                     hash: hash.to_vec(),
                     text: text.clone(),
                 })
+            }
+            ResponseBody::Claimed { data } => {
+                proto::response::Body::Claimed(proto::Claimed { data: data.clone() })
             }
         };
         frame(&proto::Response {
@@ -476,6 +516,12 @@ impl Response {
                     text: r.text,
                 }
             }
+            proto::response::Body::Claimed(c) => {
+                if c.data.len() > MAX_MESSAGE_SIZE {
+                    return Err(WireError::MessageTooLarge(c.data.len()));
+                }
+                ResponseBody::Claimed { data: c.data }
+            }
         };
         Ok(Response {
             node_time_ms: raw.node_time_ms,
@@ -585,6 +631,95 @@ mod tests {
     use super::*;
     use nightjar_types::{AccountKey, MessageHash, NodeKey};
 
+    fn request_frame(body: proto::request::Body) -> Vec<u8> {
+        frame(&proto::Request {
+            version: 1,
+            body: Some(body),
+        })
+    }
+
+    #[test]
+    fn a_public_retrieve_carries_no_signature_only_in_published_namespaces() {
+        let public = Request::Retrieve(RetrieveRequest::public(
+            AccountKey::new([5; 32]),
+            0xff01,
+            3,
+            0,
+        ));
+        let raw = proto::Request::decode(&public.to_frame()[4..]).unwrap();
+        let Some(proto::request::Body::Retrieve(r)) = raw.body else {
+            panic!("not a retrieve");
+        };
+        assert!(r.signature.is_empty(), "the field is left out");
+        assert_eq!(r.timestamp_ms, 0);
+
+        let unsigned = |namespace: u32| {
+            request_frame(proto::request::Body::Retrieve(proto::Retrieve {
+                account: vec![5; 32],
+                namespace,
+                ..Default::default()
+            }))
+        };
+        for namespace in [0xff00, 0xff80, 0xffff] {
+            let Request::Retrieve(r) = Request::from_frame(&unsigned(namespace)).unwrap() else {
+                panic!("not a retrieve");
+            };
+            assert_eq!(r.signature, [0; 64]);
+            assert!(r.is_public());
+        }
+        for namespace in [0, 0x1000, 0xfe00, 0xfeff] {
+            let err = Request::from_frame(&unsigned(namespace)).unwrap_err();
+            assert_eq!(field_of(err), "signature", "{namespace:#x}");
+        }
+    }
+
+    #[test]
+    fn a_claim_names_a_claimable_namespace_and_a_16_byte_claimant() {
+        let claim = |namespace: u32, hash: Vec<u8>, claimant: Vec<u8>| {
+            request_frame(proto::request::Body::Claim(proto::Claim {
+                account: vec![1; 32],
+                namespace,
+                hash,
+                claimant,
+            }))
+        };
+        assert!(Request::from_frame(&claim(0xff80, vec![2; 32], vec![3; 16])).is_ok());
+        for (frame, field) in [
+            (claim(0, vec![2; 32], vec![3; 16]), "namespace"),
+            (claim(0xff00, vec![2; 32], vec![3; 16]), "namespace"),
+            (claim(0xff7f, vec![2; 32], vec![3; 16]), "namespace"),
+            (claim(0x1_ff80, vec![2; 32], vec![3; 16]), "namespace"),
+            (claim(0xff80, vec![2; 31], vec![3; 16]), "hash"),
+            (claim(0xff80, vec![2; 32], vec![3; 15]), "claimant"),
+            (claim(0xff80, vec![2; 32], vec![]), "claimant"),
+        ] {
+            let err = Request::from_frame(&frame).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BadRequest);
+            assert_eq!(field_of(err), field);
+        }
+        let claim = Request::from_frame(&claim(0xff80, vec![2; 32], vec![3; 16])).unwrap();
+        assert_eq!(claim.kind(), "claim");
+        assert!(!claim.is_node_only(), "clients send claims");
+    }
+
+    #[test]
+    fn a_claimed_record_is_at_most_one_message_long() {
+        let claimed = |len: usize| {
+            frame(&proto::Response {
+                version: 1,
+                node_time_ms: 1,
+                body: Some(proto::response::Body::Claimed(proto::Claimed {
+                    data: vec![1; len],
+                })),
+            })
+        };
+        assert!(Response::from_frame(&claimed(MAX_MESSAGE_SIZE)).is_ok());
+        assert_eq!(
+            Response::from_frame(&claimed(MAX_MESSAGE_SIZE + 1)).unwrap_err(),
+            WireError::MessageTooLarge(MAX_MESSAGE_SIZE + 1)
+        );
+    }
+
     fn store() -> Request {
         Request::Store(StoreRequest {
             account: AccountKey::new([7; 32]),
@@ -662,6 +797,29 @@ mod tests {
                 hop: 0,
             }),
             Request::GetRegistry,
+            Request::Claim(ClaimRequest {
+                account: AccountKey::new([2; 32]),
+                namespace: 0xff80,
+                hash: MessageHash::new([3; 32]),
+                claimant: Claimant::new([4; 16]),
+            }),
+            Request::Claim(ClaimRequest {
+                account: AccountKey::new([2; 32]),
+                namespace: u16::MAX,
+                hash: MessageHash::new([0; 32]),
+                claimant: Claimant::new([0; 16]),
+            }),
+            Request::Retrieve(RetrieveRequest::public(
+                AccountKey::new([5; 32]),
+                0xff00,
+                7,
+                1_000,
+            )),
+            // A signature in a published namespace is carried (and ignored).
+            Request::Retrieve(RetrieveRequest {
+                signature: [1; 64],
+                ..RetrieveRequest::public(AccountKey::new([5; 32]), 0xff80, 0, 0)
+            }),
         ];
         for r in reqs {
             assert_eq!(Request::from_frame(&r.to_frame()).unwrap(), r);
@@ -759,6 +917,14 @@ mod tests {
                 height: 0,
                 hash: [0; 32],
                 text: String::new(),
+            },
+            ResponseBody::Claimed {
+                data: vec![7; MAX_MESSAGE_SIZE],
+            },
+            ResponseBody::Claimed { data: Vec::new() },
+            ResponseBody::Error {
+                code: ErrorCode::AlreadyClaimed,
+                message: "claimed by another".into(),
             },
         ];
         for body in bodies {

@@ -108,6 +108,9 @@ pub enum ErrorCode {
     /// The node could not open its onion layer (it does not decrypt, is
     /// malformed, or is too large); not retryable at that hop.
     OnionFailed,
+    /// The record of a claim was handed out to another claimant (or the
+    /// swarm's votes split, or no member holds it); pick another record.
+    AlreadyClaimed,
     /// A code this build does not know (from a newer peer).
     Unknown(u32),
 }
@@ -134,6 +137,7 @@ impl ErrorCode {
             ErrorCode::StorageFull => 16,
             ErrorCode::RateLimited => 17,
             ErrorCode::OnionFailed => 18,
+            ErrorCode::AlreadyClaimed => 19,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -159,6 +163,7 @@ impl ErrorCode {
             16 => ErrorCode::StorageFull,
             17 => ErrorCode::RateLimited,
             18 => ErrorCode::OnionFailed,
+            19 => ErrorCode::AlreadyClaimed,
             n => ErrorCode::Unknown(n),
         }
     }
@@ -184,6 +189,7 @@ impl ErrorCode {
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::OnionFailed => "onion_failed",
+            ErrorCode::AlreadyClaimed => "already_claimed",
             ErrorCode::Unknown(_) => "unknown",
         }
     }
@@ -219,12 +225,20 @@ mod tests {
         assert_eq!(ErrorCode::from_u32(18), ErrorCode::OnionFailed);
         assert_eq!(ErrorCode::OnionFailed.name(), "onion_failed");
         assert!(!ErrorCode::OnionFailed.is_retryable());
-        assert_eq!(ErrorCode::from_u32(19), ErrorCode::Unknown(19));
+        assert_eq!(ErrorCode::from_u32(20), ErrorCode::Unknown(20));
+    }
+
+    #[test]
+    fn already_claimed_is_code_19_and_not_retryable() {
+        assert_eq!(ErrorCode::AlreadyClaimed.as_u32(), 19);
+        assert_eq!(ErrorCode::from_u32(19), ErrorCode::AlreadyClaimed);
+        assert_eq!(ErrorCode::AlreadyClaimed.name(), "already_claimed");
+        assert!(!ErrorCode::AlreadyClaimed.is_retryable());
     }
 
     #[test]
     fn error_codes_round_trip() {
-        for n in 0..20 {
+        for n in 0..22 {
             assert_eq!(ErrorCode::from_u32(n).as_u32(), n);
         }
     }

@@ -21,7 +21,8 @@
 //! public item is re-exported here, and so are the keys and records the
 //! messages carry ([`AccountKey`], [`MessageHash`], [`NodeKey`],
 //! [`MailboxKey`], [`MessageKey`], [`StoredMessage`], [`FullMessage`],
-//! [`SyncEntry`]), which are `nightjar-types`' and shared with the store.
+//! [`SyncEntry`], [`Claimant`]) and the namespaces ([`namespace`]), which
+//! are `nightjar-types`' and shared with the store.
 
 mod codec;
 mod error;
@@ -35,12 +36,14 @@ mod signed;
 pub use error::{ErrorCode, WireError};
 pub use framing::unframe;
 pub use limits::*;
+pub use nightjar_types::namespace;
 pub use nightjar_types::{
-    AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, NodeKey, StoredMessage,
+    AccountKey, Claimant, FullMessage, MailboxKey, MessageHash, MessageKey, NodeKey, StoredMessage,
     SyncCursor, SyncEntry,
 };
 pub use request::{
-    DeleteRequest, OnionRequest, ReplicateRequest, Request, RetrieveRequest, StoreRequest,
+    ClaimRequest, DeleteRequest, OnionRequest, ReplicateRequest, Request, RetrieveRequest,
+    StoreRequest,
 };
 pub use response::{Receipt, Response, ResponseBody, SwarmInfo};
 pub use signed::{

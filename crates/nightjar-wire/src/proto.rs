@@ -13,7 +13,7 @@ pub struct Request {
     pub version: u32,
     #[prost(
         oneof = "request::Body",
-        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21"
     )]
     pub body: Option<request::Body>,
 }
@@ -45,6 +45,8 @@ pub mod request {
         Onion(super::Onion),
         #[prost(message, tag = "20")]
         GetRegistry(super::GetRegistry),
+        #[prost(message, tag = "21")]
+        Claim(super::Claim),
     }
 }
 
@@ -174,6 +176,18 @@ pub struct Onion {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct GetRegistry {}
 
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Claim {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub namespace: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub hash: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub claimant: Vec<u8>,
+}
+
 /// Outer response message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Response {
@@ -183,7 +197,7 @@ pub struct Response {
     pub node_time_ms: u64,
     #[prost(
         oneof = "response::Body",
-        tags = "10, 11, 12, 13, 15, 16, 17, 18, 19, 20, 21, 22"
+        tags = "10, 11, 12, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23"
     )]
     pub body: Option<response::Body>,
 }
@@ -217,6 +231,8 @@ pub mod response {
         Onion(super::OnionBlob),
         #[prost(message, tag = "22")]
         Registry(super::Registry),
+        #[prost(message, tag = "23")]
+        Claimed(super::Claimed),
     }
 }
 
@@ -368,4 +384,10 @@ pub struct Registry {
     pub hash: Vec<u8>,
     #[prost(string, tag = "3")]
     pub text: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Claimed {
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
 }

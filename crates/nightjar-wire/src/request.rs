@@ -4,10 +4,12 @@
 //! `signed`). The keys requests carry ([`AccountKey`], [`MessageHash`],
 //! [`MessageKey`]) are `nightjar-types`'.
 
-use nightjar_types::{AccountKey, MessageHash, MessageKey, SyncCursor};
+use nightjar_types::{AccountKey, Claimant, MessageHash, MessageKey, SyncCursor};
 
 /// Deposit a message into an account's mailbox. Not signed: anyone may write
-/// to a public namespace, and the node never learns the sender.
+/// to an account's mailboxes, and the node never learns the sender. In a
+/// published namespace (`nightjar_types::namespace::PUBLISHED`) `data` must
+/// be the account's signed record (`sig ‖ body`, `docs/PROTOCOL.md` §5.12).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRequest {
     /// The recipient account's Ed25519 key.
@@ -31,11 +33,38 @@ pub struct RetrieveRequest {
     pub after_seq: u64,
     /// If nothing is there yet, hold the request up to this long (≤ [`MAX_WAIT_MS`](crate::MAX_WAIT_MS)).
     pub wait_ms: u32,
-    /// The signer's clock, Unix milliseconds.
+    /// The signer's clock, Unix milliseconds (not checked in a published
+    /// namespace).
     pub timestamp_ms: u64,
     /// Ed25519 signature by the account key over [`RetrieveRequest::signed_data`]
     /// under the label [`LABEL_RETRIEVE`](crate::LABEL_RETRIEVE).
+    ///
+    /// A published namespace needs none: there 64 zero bytes stand for "no
+    /// signature" (the encoder leaves the field empty, and the decoder reads
+    /// an empty field as zeros; see [`RetrieveRequest::public`]).
     pub signature: [u8; 64],
+}
+
+impl RetrieveRequest {
+    /// An unsigned retrieve of a published namespace (anyone may read one),
+    /// with timestamp 0 and no signature. In other namespaces a node
+    /// refuses it (`bad_signature` or a timestamp error).
+    pub fn public(account: AccountKey, namespace: u16, after_seq: u64, wait_ms: u32) -> Self {
+        RetrieveRequest {
+            account,
+            namespace,
+            after_seq,
+            wait_ms,
+            timestamp_ms: 0,
+            signature: [0; 64],
+        }
+    }
+
+    /// Whether this retrieve reads a published namespace, which needs no
+    /// signature.
+    pub fn is_public(&self) -> bool {
+        nightjar_types::namespace::is_published(self.namespace)
+    }
 }
 
 /// Delete named messages from an account's mailbox.
@@ -79,6 +108,23 @@ pub struct OnionRequest {
     /// The position of the receiving node on the path (0 = the guard), below
     /// [`MAX_ONION_HOPS`](crate::MAX_ONION_HOPS).
     pub hop: u32,
+}
+
+/// Hand out one record of a claimable namespace
+/// (`nightjar_types::namespace::CLAIMABLE`) to one claimant, once: the entry
+/// node asks every member of the account's swarm to record the claim, and
+/// answers the record if a majority agreed (`docs/PROTOCOL.md` §5.13). From
+/// a registered node it is one member's vote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// The account that published the record.
+    pub account: AccountKey,
+    /// The namespace, claimable (checked when decoding).
+    pub namespace: u16,
+    /// The record's message hash.
+    pub hash: MessageHash,
+    /// Who claims it: 16 random bytes, the same on every retry.
+    pub claimant: Claimant,
 }
 
 /// A validated request.
@@ -125,6 +171,8 @@ pub enum Request {
     Onion(OnionRequest),
     /// The node's current registry snapshot.
     GetRegistry,
+    /// Claim a one-time record (from a registered node: a member's vote).
+    Claim(ClaimRequest),
 }
 
 impl Request {
@@ -142,6 +190,7 @@ impl Request {
             Request::GetSwarm { .. } => "get_swarm",
             Request::Onion(_) => "onion",
             Request::GetRegistry => "get_registry",
+            Request::Claim(_) => "claim",
         }
     }
 

@@ -107,6 +107,14 @@ pub enum ResponseBody {
         /// The registry in TOML, at most [`MAX_REGISTRY_TEXT`](crate::MAX_REGISTRY_TEXT) bytes.
         text: String,
     },
+    /// The answer to a claim: the claim holds for this claimant. To a
+    /// client, `data` is the record (the entry node checked its hash); in a
+    /// member's vote to the entry node it is the member's copy, or empty if
+    /// the member does not hold the record.
+    Claimed {
+        /// The record, at most [`MAX_MESSAGE_SIZE`](crate::MAX_MESSAGE_SIZE) bytes.
+        data: Vec<u8>,
+    },
 }
 
 /// A node's response: every response carries the node's clock.

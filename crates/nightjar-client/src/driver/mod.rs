@@ -534,6 +534,146 @@ impl Client {
         }
     }
 
+    /// Ask `account`'s swarm `request` through onion paths, member after
+    /// member (as [`Client::send`] does: a retryable error moves on to the
+    /// next member, one `wrong_swarm` answer is followed); `read` turns a
+    /// member's answer into the result, or into the redirect it names.
+    async fn ask_swarm<T>(
+        &mut self,
+        account: &AccountId,
+        request: &Request,
+        mut read: impl FnMut(Response) -> Result<Asked<T>, ClientError>,
+    ) -> Result<T, ClientError> {
+        let mut members = failover::Failover::new(self.members_for(account)?);
+        while let Some(node) = members.next_member() {
+            let answer = self
+                .call(&node, request, REQUEST_TIMEOUT)
+                .await
+                .and_then(&mut read);
+            match answer {
+                Ok(Asked::Done(result)) => return Ok(result),
+                Ok(Asked::WrongSwarm(info)) => {
+                    if let Err(e) = self.refresh_registry().await {
+                        tracing::debug!(error = %e, "registry refresh failed");
+                    }
+                    let known = self.nodes.clone();
+                    members.redirect(&info, &known, &|nodes| {
+                        self.address_aware_order(logic::preference_order(account, nodes))
+                    });
+                }
+                Err(e) => members.member_failed(e)?,
+            }
+        }
+        Err(members.into_error())
+    }
+
+    /// Publish `body` in this account's published `namespace` (signed with
+    /// the account key, `docs/PROTOCOL.md` §5.12) for `ttl`; returns the
+    /// record's hash once a write quorum of the swarm holds it.
+    pub async fn publish(
+        &mut self,
+        namespace: u16,
+        body: &[u8],
+        ttl: Duration,
+    ) -> Result<nightjar_types::MessageHash, ClientError> {
+        let me = self.profile.account_id();
+        let (request, hash) =
+            logic::publish_request(self.profile.identity(), namespace, body, ttl)?;
+        self.ask_swarm(&me, &request, |resp| {
+            Ok(match failover::store_answer(resp, &hash)? {
+                failover::StoreAnswer::Stored { .. } => Asked::Done(hash),
+                failover::StoreAnswer::WrongSwarm(info) => Asked::WrongSwarm(info),
+            })
+        })
+        .await
+    }
+
+    /// Every record of `account`'s published `namespace` that one member of
+    /// its swarm holds and hands out (claimed one-time records are not),
+    /// each checked (hash and signature); records that do not check are
+    /// left out. No signature is needed: anyone may read.
+    pub async fn published(
+        &mut self,
+        account: &AccountId,
+        namespace: u16,
+    ) -> Result<Vec<logic::PublishedRecord>, ClientError> {
+        let mut members = failover::Failover::new(self.members_for(account)?);
+        while let Some(node) = members.next_member() {
+            match self.published_via(&node, account, namespace).await {
+                Ok(records) => return Ok(records),
+                Err(e) => members.member_failed(e)?,
+            }
+        }
+        Err(members.into_error())
+    }
+
+    async fn published_via(
+        &mut self,
+        node: &NodeEntry,
+        account: &AccountId,
+        namespace: u16,
+    ) -> Result<Vec<logic::PublishedRecord>, ClientError> {
+        let key = account.public_key();
+        let mut records = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let request = logic::public_retrieve_request(key, namespace, cursor, 0)?;
+            let resp = self.call(node, &request, REQUEST_TIMEOUT).await?;
+            let (messages, next, more) = match failover::retrieve_answer(resp)? {
+                failover::RetrieveAnswer::Messages {
+                    messages,
+                    cursor,
+                    more,
+                } => (messages, cursor, more),
+                failover::RetrieveAnswer::WrongSwarm(_) => {
+                    if let Err(e) = self.refresh_registry().await {
+                        tracing::debug!(error = %e, "registry refresh failed");
+                    }
+                    return Err(ClientError::Refused {
+                        code: ErrorCode::Unavailable,
+                        message: "node is not in this account's swarm".into(),
+                    });
+                }
+            };
+            let (page, refused) = logic::published_records(key, namespace, &messages);
+            if refused > 0 {
+                tracing::warn!(refused, "ignoring published records that do not check");
+            }
+            records.extend(page);
+            if !more || next <= cursor {
+                return Ok(records);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Claim `account`'s record `hash` of the claimable `namespace`
+    /// (`docs/PROTOCOL.md` §5.13): `Some(record)` if it is now this
+    /// client's, `None` if another claimant got it first (or the swarm's
+    /// votes split; pick another record). A retry after a failure sends
+    /// the same claimant, so it cannot be refused by this claim's own
+    /// earlier votes.
+    pub async fn claim(
+        &mut self,
+        account: &AccountId,
+        namespace: u16,
+        hash: nightjar_types::MessageHash,
+    ) -> Result<Option<logic::PublishedRecord>, ClientError> {
+        let claimant = logic::new_claimant(&mut nightjar_crypto::OsRandom)?;
+        let key = *account.public_key();
+        let request = logic::claim_request(&key, namespace, hash, claimant)?;
+        self.ask_swarm(account, &request, |resp| {
+            Ok(
+                match failover::claim_answer(resp, &key, namespace, &hash)? {
+                    failover::ClaimAnswer::Claimed(record) => Asked::Done(Some(record)),
+                    failover::ClaimAnswer::AlreadyClaimed => Asked::Done(None),
+                    failover::ClaimAnswer::WrongSwarm(info) => Asked::WrongSwarm(info),
+                },
+            )
+        })
+        .await
+    }
+
     /// Close connections politely.
     pub async fn close(self) {
         for conn in self.connections.values() {
@@ -541,6 +681,14 @@ impl Client {
         }
         self.endpoint.wait_idle().await;
     }
+}
+
+/// What [`Client::ask_swarm`] makes of a member's answer.
+enum Asked<T> {
+    /// The result.
+    Done(T),
+    /// The member is not in the account's swarm; it names these members.
+    WrongSwarm(nightjar_wire::SwarmInfo),
 }
 
 /// A uniformly random index below `n` (0 when `n` is 0 or randomness fails,

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use crate::engine::{Ed25519, RegistryView, Signatures};
 use nightjar_crypto::identity::PublicKey;
 use nightjar_registry::{NodeEntry, SwarmMap};
-use nightjar_types::{AccountKey, MessageHash, MessageKey, NodeKey};
+use nightjar_types::{AccountKey, Claimant, MessageHash, MessageKey, NodeKey};
 use nightjar_wire::{
     CLOCK_WINDOW_MS, ErrorCode, LABEL_DELETE, LABEL_RETRIEVE, MAX_TTL_MS, Request, Response,
     ResponseBody, SwarmInfo, SyncCursor,
@@ -35,12 +35,20 @@ use nightjar_wire::{
 use placement::Placement;
 pub use placement::WriteQuorum;
 pub use precheck::{Checked, CheckedLayer, Prechecker};
-pub(crate) use precheck::{Inner, Verdict};
+pub(crate) use precheck::{Inner, Verdict, record_ok};
 pub use replay::MAX_REPLAY_ENTRIES;
 use replay::ReplayCache;
+use responses::{bad_record, unknown_account, unknown_account_response, wrong_swarm};
 pub use responses::{deleted_response, messages_response, store_error_response, stored_response};
-use responses::{unknown_account, unknown_account_response, wrong_swarm};
 pub use snapshot::RegistrySnapshot;
+
+/// How many yes votes give a claim the record in a swarm of `members`: the
+/// write quorum `quorum`, but never fewer than a majority — two majorities
+/// of one swarm always share a member, which is what keeps two claimants
+/// from both winning (`docs/PROTOCOL.md` §5.13).
+pub fn claim_quorum(quorum: usize, members: usize) -> usize {
+    quorum.max(members / 2 + 1).min(members.max(1))
+}
 
 /// A node's identity key as the bytes the wire carries.
 pub(crate) fn node_key_of(key: &PublicKey) -> NodeKey {
@@ -121,6 +129,30 @@ pub enum Action {
     /// This node's onion layer, peeled by the pre-check: relay it or
     /// deliver the request it carries (see [`crate::onion::route`]).
     Onion(Box<CheckedLayer>),
+    /// A client's claim (this node is its entry node): record the claim
+    /// here and send it to every other member of the account's swarm;
+    /// answer the record once `need` members, this one included, voted yes
+    /// and one of them holds the record (`docs/PROTOCOL.md` §5.13).
+    Claim {
+        /// The record claimed.
+        record: MessageKey,
+        /// The account's key (to check a member's copy against the hash).
+        key: Box<PublicKey>,
+        /// Who claims it.
+        claimant: Claimant,
+        /// The other members of the account's swarm.
+        members: Vec<NodeEntry>,
+        /// How many yes votes (this node's included) give the record.
+        need: usize,
+    },
+    /// A swarm member's vote on a claim another member is deciding: record
+    /// it here and answer this node's vote.
+    ClaimVote {
+        /// The record claimed.
+        record: MessageKey,
+        /// Who claims it.
+        claimant: Claimant,
+    },
 }
 
 /// The node's protocol state.
@@ -316,6 +348,7 @@ impl NodeCore {
                 request: s,
                 key,
                 hash,
+                record_ok,
             } => {
                 let Some(key) = key else {
                     return unknown_account(now_ms);
@@ -324,6 +357,9 @@ impl NodeCore {
                     Placement::Here { peers, quorum } => (peers, quorum),
                     Placement::Elsewhere(info) => return wrong_swarm(now_ms, info),
                 };
+                if !record_ok {
+                    return bad_record(now_ms);
+                }
                 Action::Store {
                     account: s.account,
                     namespace: s.namespace,
@@ -338,6 +374,7 @@ impl NodeCore {
                 request: r,
                 key,
                 hash,
+                record_ok,
             } => {
                 let Some(key) = key else {
                     return unknown_account(now_ms);
@@ -354,6 +391,9 @@ impl NodeCore {
                         ErrorCode::TtlOutOfRange,
                         "replica expiry is in the past or beyond the longest TTL",
                     ));
+                }
+                if !record_ok {
+                    return bad_record(now_ms);
                 }
                 Action::Store {
                     account: r.account,
@@ -407,6 +447,20 @@ impl NodeCore {
                 {
                     return wrong_swarm(now_ms, info);
                 }
+                // A published namespace is anyone's to read: no signature,
+                // no clock window, no replay cache.
+                if r.is_public() {
+                    if key.is_none() {
+                        return unknown_account(now_ms);
+                    }
+                    return Action::Retrieve {
+                        account: r.account,
+                        namespace: r.namespace,
+                        after_seq: r.after_seq,
+                        wait_until_ms: (r.wait_ms > 0)
+                            .then(|| now_ms.saturating_add(u64::from(r.wait_ms))),
+                    };
+                }
                 if let Err(resp) = self.authenticate(
                     now_ms,
                     key.as_ref(),
@@ -455,6 +509,34 @@ impl NodeCore {
                     forward_to,
                 }
             }
+            Inner::Claim { request: c, key } => {
+                let Some(key) = key else {
+                    return unknown_account(now_ms);
+                };
+                let (members, quorum) = match self.placement(&key) {
+                    Placement::Here { peers, quorum } => (peers, quorum),
+                    Placement::Elsewhere(info) => return wrong_swarm(now_ms, info),
+                };
+                let record = MessageKey {
+                    account: c.account,
+                    namespace: c.namespace,
+                    hash: c.hash,
+                };
+                // From a member: its vote only (it is deciding the claim).
+                if from_node {
+                    return Action::ClaimVote {
+                        record,
+                        claimant: c.claimant,
+                    };
+                }
+                Action::Claim {
+                    record,
+                    key: Box::new(key),
+                    claimant: c.claimant,
+                    need: claim_quorum(quorum, members.len() + 1),
+                    members,
+                }
+            }
             // Requests the pre-check classifies elsewhere never get here.
             Inner::Other(
                 Request::Store(_)
@@ -462,7 +544,8 @@ impl NodeCore {
                 | Request::Retrieve(_)
                 | Request::Delete(_)
                 | Request::GetSwarm { .. }
-                | Request::Onion(_),
+                | Request::Onion(_)
+                | Request::Claim(_),
             ) => Action::Respond(Response::error(
                 now_ms,
                 ErrorCode::BadRequest,

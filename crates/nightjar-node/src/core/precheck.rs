@@ -1,9 +1,10 @@
 //! The stateless, expensive part of checking a request, done before the
 //! node's state is locked: decoding the account key (an Ed25519 point
 //! decompression), hashing a message to store (up to 76.8 KB), verifying a
-//! signed request's signature, and peeling this node's onion layer (an
-//! X25519 exchange and the layer's decryption), with the same checks for
-//! the request the layer delivers.
+//! signed request's signature and a published record's signature (a store
+//! or replicate in a published namespace), and peeling this node's onion
+//! layer (an X25519 exchange and the layer's decryption), with the same
+//! checks for the request the layer delivers.
 //!
 //! [`Prechecker::check`] is the only way to build a [`Checked`] request,
 //! and a `Checked` request is the only kind
@@ -25,10 +26,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::{Identity, PublicKey};
 use nightjar_crypto::onion::ReplyKey;
+use nightjar_crypto::{labels, published};
+use nightjar_types::namespace::is_published;
 use nightjar_types::{AccountKey, MessageHash};
 use nightjar_wire::{
-    CLOCK_WINDOW_MS, DeleteRequest, LABEL_DELETE, LABEL_RETRIEVE, ReplicateRequest, Request,
-    RetrieveRequest, StoreRequest, WireError,
+    CLOCK_WINDOW_MS, ClaimRequest, DeleteRequest, LABEL_DELETE, LABEL_RETRIEVE, ReplicateRequest,
+    Request, RetrieveRequest, StoreRequest, WireError,
 };
 
 use super::account_keys::AccountKeys;
@@ -56,19 +59,25 @@ pub struct Checked(pub(crate) Inner);
 pub(crate) enum Inner {
     /// The bytes did not decode.
     Invalid(WireError),
-    /// A store: the account key (`None`: not a key) and the message's hash.
+    /// A store: the account key (`None`: not a key), the message's hash,
+    /// and whether its data may be stored in its namespace (`false`: a
+    /// published namespace, and the data is not the account's signed
+    /// record).
     Store {
         request: StoreRequest,
         key: Option<PublicKey>,
         hash: MessageHash,
+        record_ok: bool,
     },
     /// A replica, like a store.
     Replicate {
         request: ReplicateRequest,
         key: Option<PublicKey>,
         hash: MessageHash,
+        record_ok: bool,
     },
-    /// A signed retrieve.
+    /// A retrieve: signed, or (a published namespace) public, then not
+    /// verified (`Verdict::Unchecked`).
     Retrieve {
         request: RetrieveRequest,
         key: Option<PublicKey>,
@@ -83,6 +92,11 @@ pub(crate) enum Inner {
     /// `get_swarm`: the account key.
     GetSwarm {
         account: AccountKey,
+        key: Option<PublicKey>,
+    },
+    /// A claim (or, from a node, a member's vote on one): the account key.
+    Claim {
+        request: ClaimRequest,
         key: Option<PublicKey>,
     },
     /// An onion layer, peeled.
@@ -116,19 +130,21 @@ impl Checked {
             Inner::Retrieve { .. } => "retrieve",
             Inner::Delete { .. } => "delete",
             Inner::GetSwarm { .. } => "get_swarm",
+            Inner::Claim { .. } => "claim",
             Inner::Onion(_) => "onion",
             Inner::Other(r) => r.kind(),
         }
     }
 
     /// The account the request names and whether it reads the mailbox (a
-    /// retrieve or a delete), as [`crate::accounting::account_of`].
+    /// signed retrieve or a delete), as [`crate::accounting::account_of`].
     pub fn account(&self) -> Option<(AccountKey, bool)> {
         match &self.0 {
             Inner::Store { request, .. } => Some((request.account, false)),
-            Inner::Retrieve { request, .. } => Some((request.account, true)),
+            Inner::Retrieve { request, .. } => Some((request.account, !request.is_public())),
             Inner::Delete { request, .. } => Some((request.account, true)),
             Inner::GetSwarm { account, .. } => Some((*account, false)),
+            Inner::Claim { request, .. } => Some((request.account, false)),
             _ => None,
         }
     }
@@ -184,28 +200,41 @@ impl Prechecker {
         Checked(match request {
             Request::Store(request) => {
                 let key = self.key(&request.account);
-                let hash = key.map_or(MessageHash::new([0; 32]), |k| {
-                    MessageHash::new(message_hash(&k, request.namespace, &request.data))
-                });
-                Inner::Store { request, key, hash }
+                let (hash, record_ok) =
+                    self.message(key.as_ref(), request.namespace, &request.data);
+                Inner::Store {
+                    request,
+                    key,
+                    hash,
+                    record_ok,
+                }
             }
             Request::Replicate(request) => {
                 let key = self.key(&request.account);
-                let hash = key.map_or(MessageHash::new([0; 32]), |k| {
-                    MessageHash::new(message_hash(&k, request.namespace, &request.data))
-                });
-                Inner::Replicate { request, key, hash }
+                let (hash, record_ok) =
+                    self.message(key.as_ref(), request.namespace, &request.data);
+                Inner::Replicate {
+                    request,
+                    key,
+                    hash,
+                    record_ok,
+                }
             }
             Request::Retrieve(request) => {
                 let key = self.key(&request.account);
-                let verdict = self.verify(
-                    now_ms,
-                    key.as_ref(),
-                    LABEL_RETRIEVE,
-                    request.timestamp_ms,
-                    || request.signed_data(),
-                    &request.signature,
-                );
+                // A published namespace is read without a signature.
+                let verdict = if request.is_public() {
+                    Verdict::Unchecked
+                } else {
+                    self.verify(
+                        now_ms,
+                        key.as_ref(),
+                        LABEL_RETRIEVE,
+                        request.timestamp_ms,
+                        || request.signed_data(),
+                        &request.signature,
+                    )
+                };
                 Inner::Retrieve {
                     request,
                     key,
@@ -231,6 +260,10 @@ impl Prechecker {
             Request::GetSwarm { account } => Inner::GetSwarm {
                 account,
                 key: self.key(&account),
+            },
+            Request::Claim(request) => Inner::Claim {
+                key: self.key(&request.account),
+                request,
             },
             // A layer never delivers another onion (`onion::peel_layer`
             // refuses it); `peel` is only a second guard.
@@ -266,6 +299,19 @@ impl Prechecker {
         Some(key)
     }
 
+    /// A message's hash and whether its data may be stored in `namespace`
+    /// (see [`record_ok`]); a zero hash when the account is not a key (the
+    /// core refuses those).
+    fn message(&self, key: Option<&PublicKey>, namespace: u16, data: &[u8]) -> (MessageHash, bool) {
+        match key {
+            Some(k) => (
+                MessageHash::new(message_hash(k, namespace, data)),
+                record_ok(&*self.signatures, k, namespace, data),
+            ),
+            None => (MessageHash::new([0; 32]), false),
+        }
+    }
+
     /// Verify a signed request's signature if its timestamp is inside the
     /// clock window at `now_ms` (cheapest checks first, as the core does).
     fn verify(
@@ -286,4 +332,29 @@ impl Prechecker {
             Some(_) => Verdict::Invalid,
         }
     }
+}
+
+/// Whether `data` may be stored in `account`'s `namespace`: always outside
+/// the published namespaces; in one, only the account's published record
+/// (`sig ‖ body`, `docs/PROTOCOL.md` §5.12), its signature checked with
+/// `signatures` (strict Ed25519 in every real node). Used by the pre-check
+/// for stores and replicas and by anti-entropy for the copies it pulls.
+pub(crate) fn record_ok(
+    signatures: &dyn Signatures,
+    account: &PublicKey,
+    namespace: u16,
+    data: &[u8],
+) -> bool {
+    if !is_published(namespace) {
+        return true;
+    }
+    let Some((sig, body)) = published::split(data) else {
+        return false;
+    };
+    signatures.verify(
+        account,
+        labels::PUBLISHED,
+        &published::signed_data(account, namespace, body),
+        sig,
+    )
 }

@@ -21,6 +21,16 @@ pub(crate) fn wrong_swarm(now_ms: u64, info: nightjar_wire::SwarmInfo) -> Action
     })
 }
 
+/// A store or replicate in a published namespace whose data is not the
+/// account's signed record.
+pub(crate) fn bad_record(now_ms: u64) -> Action {
+    Action::Respond(Response::error(
+        now_ms,
+        ErrorCode::BadSignature,
+        "a published namespace takes only the account's signed record",
+    ))
+}
+
 pub(crate) fn unknown_account(now_ms: u64) -> Action {
     Action::Respond(unknown_account_response(now_ms))
 }

@@ -141,7 +141,19 @@ fn submit(store: &Store, command: StoreCommand) -> impl Future<Output = StoreRep
             StoreCommand::AddTombstones(t) => count(tx, store.add_tombstones(t)),
             StoreCommand::DropRange { start, end } => count(tx, store.drop_range(start, end)),
             StoreCommand::Purge { now_ms } => count(tx, store.purge_expired(now_ms)),
-            read => {
+            StoreCommand::Claim(claim) => {
+                let r = store.claim(claim);
+                tokio::spawn(async move {
+                    let _ = tx.send(StoreReply::Claimed(
+                        r.await.unwrap_or(Err(StoreError::WriterGone)),
+                    ));
+                });
+            }
+            // Named, not matched by a catch-all: a new write command must
+            // get its own arm above.
+            read @ (StoreCommand::Retrieve { .. }
+            | StoreCommand::ListRange { .. }
+            | StoreCommand::Fetch { .. }) => {
                 let _ = tx.send(StoreReply::failed(&read, StoreError::WriterGone));
             }
         }
@@ -194,7 +206,12 @@ fn read(store: &Store, command: StoreCommand) -> StoreReply {
             limit,
         } => StoreReply::Entries(store.list_range_after(start, end, now_ms, after.as_ref(), limit)),
         StoreCommand::Fetch { keys, now_ms } => StoreReply::Full(store.fetch(&keys, now_ms)),
-        write => StoreReply::failed(&write, StoreError::WriterGone),
+        write @ (StoreCommand::Store(_)
+        | StoreCommand::Delete { .. }
+        | StoreCommand::AddTombstones(_)
+        | StoreCommand::DropRange { .. }
+        | StoreCommand::Purge { .. }
+        | StoreCommand::Claim(_)) => StoreReply::failed(&write, StoreError::WriterGone),
     }
 }
 

@@ -183,6 +183,8 @@ impl DigestCache {
             // Purges remove only what listings leave out already.
             StoreCommand::Purge { .. } => return,
             StoreCommand::DropRange { .. } => Touch::All,
+            // Claims are not entries of a listing.
+            StoreCommand::Claim(_) => return,
             StoreCommand::Retrieve { .. }
             | StoreCommand::ListRange { .. }
             | StoreCommand::Fetch { .. } => return,

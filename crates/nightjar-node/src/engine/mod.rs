@@ -1,8 +1,9 @@
 //! The node as one sans-IO, event-driven state machine (in the style of
 //! `quinn-proto`'s `Connection`): every protocol decision of a service node
 //! — request checks, the write quorum with verified receipts, delete
-//! fan-out, waiting retrieves, onion relaying, answers to sync requests,
-//! anti-entropy rounds and hand-off — and none of its I/O.
+//! fan-out, claims decided by a vote of the swarm, waiting retrieves, onion
+//! relaying, answers to sync requests, anti-entropy rounds and hand-off —
+//! and none of its I/O.
 //!
 //! A driver feeds [`NodeCore`] inputs, each with the clock:
 //! [`NodeCore::handle_request`] (a request on a stream the driver numbered
@@ -24,7 +25,7 @@
 //! state outlives them even if answers never come. Writes in flight are
 //! bounded by [`CoreConfig::max_pending_writes`] (beyond it: `unavailable`),
 //! and the requests that outlive a write's answer — replicas, delete
-//! forwards, hand-off copies — by [`CoreConfig::max_peer_in_flight`] sent
+//! forwards, claim votes, hand-off copies — by [`CoreConfig::max_peer_in_flight`] sent
 //! and [`CoreConfig::max_peer_queue`] waiting per node (beyond it the
 //! request fails at once with [`PeerFailure::Overloaded`] and the quorum
 //! decides on the other members), so a member that is down costs a bounded
@@ -34,6 +35,7 @@
 //! (drivers), connection and rate limits (transport policy, in the driver).
 //! The core uses no OS clock or randomness: the clock is an argument.
 
+mod claim;
 mod digest_cache;
 mod effect;
 mod hand_off;
@@ -65,6 +67,7 @@ pub use signatures::{Ed25519, Signatures};
 
 use crate::core::WriteQuorum;
 pub use crate::core::{Checked, Prechecker};
+use claim::{ClaimId, Claims};
 use digest_cache::{BucketRead, DigestCache};
 use hand_off::{HandOff, HandOffOp};
 use peer_queue::{Admitted, PeerQueues, Queued};
@@ -103,6 +106,9 @@ pub struct CoreConfig {
     pub retrieve_max_bytes: usize,
     /// How long a tombstone for a message never held here is kept.
     pub tombstone_ttl_ms: u64,
+    /// How long a claim is kept at least (and at least as long as the
+    /// record it names).
+    pub claim_ttl_ms: u64,
     /// Buckets per digest comparison in a sync round.
     pub sync_buckets: u32,
     /// Test networks only (`debug_accounting`): report the account of each
@@ -125,6 +131,7 @@ impl Default for CoreConfig {
             retrieve_max_messages: nightjar_wire::MAX_RETRIEVE_MESSAGES,
             retrieve_max_bytes: nightjar_wire::MAX_RETRIEVE_BYTES,
             tombstone_ttl_ms: nightjar_wire::MAX_TTL_MS,
+            claim_ttl_ms: nightjar_wire::MAX_TTL_MS,
             sync_buckets: crate::sync::SYNC_BUCKETS,
             report_accounts: false,
         }
@@ -177,6 +184,13 @@ enum Op {
     HandOff(HandOffOp),
     /// A page of a bucket listing for digests.
     Digests(Box<BucketRead>),
+    /// This node's vote on a claim it decides (a store command).
+    LocalClaim(ClaimId),
+    /// A member's vote on a claim this node decides (a peer request).
+    ClaimVote(ClaimId),
+    /// Recording this node's vote on a claim another member decides, to
+    /// answer request `RequestId` with it.
+    AnswerVote(RequestId),
 }
 
 /// What a timer is for.
@@ -190,6 +204,8 @@ enum Timer {
     Wait(RequestId),
     /// A peer request the driver never answered: count it as timed out.
     PeerDeadline(OpId),
+    /// Decide a claim whose votes are not all in.
+    ClaimDeadline(ClaimId),
 }
 
 /// How long after a peer request's own timeout the core gives up on it
@@ -212,6 +228,8 @@ pub struct NodeCore {
     ops: HashMap<OpId, Op>,
     requests: HashMap<RequestId, Pending>,
     quorums: Quorums,
+    /// Claims this node decides as their entry node ([`claim`]).
+    claims: Claims,
     waits: RetrieveWaits,
     timers: BTreeSet<(u64, Timer)>,
     round: Option<SyncRound>,
@@ -266,6 +284,7 @@ impl NodeCore {
             ops: HashMap::new(),
             requests: HashMap::new(),
             quorums: Quorums::new(signatures),
+            claims: Claims::default(),
             waits: RetrieveWaits::default(),
             timers: BTreeSet::new(),
             round: None,
@@ -338,6 +357,11 @@ impl NodeCore {
     /// How many writes (stores, replicas, hand-off copies) are tracked.
     pub fn open_writes(&self) -> usize {
         self.quorums.len()
+    }
+
+    /// How many claims this node is deciding (or waits for votes of).
+    pub fn open_claims(&self) -> usize {
+        self.claims.len()
     }
 
     /// How many retrieves are parked waiting for a message.
@@ -472,8 +496,10 @@ impl NodeCore {
             }
             Op::Round(step) => self.round_store_reply(now_ms, step, reply),
             Op::HandOff(step) => self.hand_off_store_reply(now_ms, step, reply),
+            Op::LocalClaim(claim) => self.local_claim_done(now_ms, claim, op, reply),
+            Op::AnswerVote(id) => self.vote_recorded(now_ms, id, reply),
             // Peer requests never get store replies.
-            Op::Replica { .. } | Op::DeleteForward | Op::Relay(_) => {}
+            Op::Replica { .. } | Op::DeleteForward | Op::Relay(_) | Op::ClaimVote(_) => {}
         }
     }
 
@@ -508,12 +534,15 @@ impl NodeCore {
             Op::Relay(id) => self.relay_answered(now_ms, id, answer),
             Op::Round(step) => self.round_peer_answer(now_ms, step, answer),
             Op::HandOff(step) => self.hand_off_peer_answer(now_ms, op, step, answer),
+            Op::ClaimVote(claim) => self.member_voted(now_ms, claim, op, answer),
             Op::LocalWrite(..)
             | Op::Delete(_)
             | Op::Read { .. }
             | Op::Serve { .. }
             | Op::Purge
-            | Op::Digests(_) => {}
+            | Op::Digests(_)
+            | Op::LocalClaim(_)
+            | Op::AnswerVote(_) => {}
         }
     }
 
@@ -555,6 +584,7 @@ impl NodeCore {
                         self.read(now_ms, id, w.mailbox, w.after_seq);
                     }
                 }
+                Timer::ClaimDeadline(claim) => self.claim_deadline(now_ms, claim),
             }
         }
         if self.next_purge_ms <= now_ms {

@@ -1,7 +1,8 @@
 //! What the core does with each request once [`crate::core::NodeCore`]
 //! (authentication, replay, placement) decided on it: stores through the
-//! write quorum, deletes with their fan-out, retrieves (parking them when
-//! they may wait), onion relay and delivery.
+//! write quorum, deletes with their fan-out, claims and claim votes
+//! ([`super::claim`]), retrieves (parking them when they may wait), onion
+//! relay and delivery.
 
 use nightjar_crypto::onion::HopFailure;
 use nightjar_store::{NewMessage, StoreCommand, StoreError, StoreOutcome, StoreReply};
@@ -18,7 +19,13 @@ use crate::onion::{self, OnionStep};
 impl NodeCore {
     /// Carry out the decision on request `id`.
     pub(super) fn dispatch(&mut self, now_ms: u64, id: RequestId, action: Action) {
-        if matches!(action, Action::Store { .. } | Action::Delete { .. }) {
+        if matches!(
+            action,
+            Action::Store { .. }
+                | Action::Delete { .. }
+                | Action::Claim { .. }
+                | Action::ClaimVote { .. }
+        ) {
             if self.pending_writes >= self.config.max_pending_writes {
                 self.reply(
                     now_ms,
@@ -137,6 +144,14 @@ impl NodeCore {
             }
             Action::SyncFetch(keys) => self.serve(now_ms, id, Serve::Fetch(keys)),
             Action::Onion(layer) => self.onion(now_ms, id, *layer),
+            Action::Claim {
+                record,
+                key,
+                claimant,
+                members,
+                need,
+            } => self.start_claim(now_ms, id, record, *key, claimant, members, need),
+            Action::ClaimVote { record, claimant } => self.claim_vote(now_ms, id, record, claimant),
         }
     }
 

@@ -3,7 +3,9 @@
 //! compares bucket digests with the peer's, lists the peer's entries in each
 //! bucket that differs, page by page (each `sync_list` answer says where
 //! the next page starts), and pulls the tombstones and messages it lacks
-//! (checking each message's hash). Pulled messages wake waiting retrieves.
+//! (checking each message's hash, and keeping a copy in a published
+//! namespace only if it is the account's signed record). Pulled messages
+//! wake waiting retrieves.
 //! When every peer is done (or failed), the hand-off runs
 //! ([`super::hand_off`]); the round's stats are reported after it.
 //!
@@ -363,12 +365,20 @@ impl NodeCore {
                 );
             }
             (RoundOp::Fetch, Ok(ResponseBody::Full(messages))) => {
+                let signatures = &*self.signatures;
+                let mut refused = 0u64;
                 let copies: Vec<NewMessage> = messages
                     .into_iter()
                     .filter(|m| m.expiry_ms > now_ms)
                     .filter_map(|m| {
                         let MailboxKey { account, namespace } = m.mailbox;
                         let key = PublicKey::from_bytes(account.as_bytes()).ok()?;
+                        // A published namespace keeps only the account's
+                        // signed records, whoever sends them.
+                        if !crate::core::record_ok(signatures, &key, namespace, &m.data) {
+                            refused += 1;
+                            return None;
+                        }
                         Some(NewMessage {
                             account,
                             namespace,
@@ -379,6 +389,12 @@ impl NodeCore {
                         })
                     })
                     .collect();
+                if refused > 0 {
+                    self.event(CoreEvent::PeerFailed { what: "sync" });
+                }
+                let Some(round) = self.round.as_mut() else {
+                    return;
+                };
                 round.stores_in_flight += copies.len();
                 for copy in copies {
                     self.store(

@@ -19,6 +19,8 @@ use nightjar_wire::{
 
 use super::*;
 
+mod published;
+
 const NOW: u64 = 1_800_000_000_000;
 
 /// How a node in the test network behaves.
@@ -84,6 +86,13 @@ struct Net {
     writes: Vec<(usize, OpId, nightjar_store::StoreCommand)>,
     /// The limit of every range listing each core asked for: (node, limit).
     listings: Vec<(usize, usize)>,
+    /// Carry out pending effects in a random order drawn from this (store
+    /// answers and peer requests of all nodes interleave), instead of in
+    /// the order they were emitted.
+    shuffle: Option<nightjar_crypto::SeededRandom>,
+    /// With `shuffle`: lose this many of every 1,000 peer requests (never
+    /// delivered, never answered: the core's own deadline fails them).
+    lose_per_mille: usize,
 }
 
 impl Net {
@@ -150,6 +159,8 @@ impl Net {
             batch_writes: false,
             writes: Vec::new(),
             listings: Vec::new(),
+            shuffle: None,
+            lose_per_mille: 0,
         };
         // Run the first (immediate) purges so they do not clutter the tests.
         net.advance(0);
@@ -204,8 +215,31 @@ impl Net {
         }
     }
 
+    /// The next effect to carry out: the oldest, or a random one.
+    fn next_effect(&mut self) -> Option<(usize, Effect)> {
+        let Some(rng) = self.shuffle.as_mut() else {
+            return self.queue.pop_front();
+        };
+        let n = self.queue.len();
+        if n == 0 {
+            return None;
+        }
+        let at = nightjar_crypto::random_index_with(rng, n).unwrap();
+        self.queue.remove(at)
+    }
+
+    /// Whether to lose a peer request (see [`Net::lose_per_mille`]).
+    fn lose(&mut self) -> bool {
+        match self.shuffle.as_mut() {
+            Some(rng) if self.lose_per_mille > 0 => {
+                nightjar_crypto::random_index_with(rng, 1_000).unwrap() < self.lose_per_mille
+            }
+            _ => false,
+        }
+    }
+
     fn pump_queue(&mut self) {
-        while let Some((i, effect)) = self.queue.pop_front() {
+        while let Some((i, effect)) = self.next_effect() {
             let now = self.now;
             match effect {
                 Effect::Store { op, command } if self.batch_writes && command.is_write() => {
@@ -237,8 +271,10 @@ impl Net {
                     op, to, request, ..
                 } => {
                     let j = self.index_of(&to);
+                    let lost = self.lose();
                     match (self.nodes[j].behaviour, &*request) {
                         (Behaviour::Silent, _) => {}
+                        _ if lost => {}
                         (Behaviour::Late, _) => self.late.push((j, i, op, *request)),
                         (Behaviour::AckWithoutStoring, Request::Replicate(r)) => {
                             let key = nightjar_crypto::identity::PublicKey::from_bytes(

@@ -1,5 +1,5 @@
 //! One account's rows in a [`crate::MemoryStore`]: its messages (by hash and
-//! by sequence number), its tombstones and its usage.
+//! by sequence number), its tombstones, its claims and its usage.
 //!
 //! Not for: quotas, clocks or anything spanning accounts; the store's state
 //! (`super::state`) decides, this only keeps the rows and their indexes
@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use nightjar_types::MessageHash;
+use nightjar_types::{Claimant, MessageHash};
 
 /// A held message, keyed elsewhere by `(namespace, hash)`.
 #[derive(Debug, Clone)]
@@ -32,10 +32,12 @@ pub(super) struct Account {
     by_seq: BTreeMap<(u16, u64), MessageHash>,
     /// Tombstone expiries by `(namespace, hash)`.
     tombstones: BTreeMap<(u16, MessageHash), u64>,
+    /// Claims by `(namespace, hash)`: the claimant and the expiry.
+    claims: BTreeMap<(u16, MessageHash), (Claimant, u64)>,
     /// Total payload bytes of `by_hash`.
     bytes: u64,
-    /// No message or tombstone of the account expires before this (a lower
-    /// bound, kept in the store's floor index).
+    /// No message, tombstone or claim of the account expires before this (a
+    /// lower bound, kept in the store's floor index).
     pub(super) floor: u64,
 }
 
@@ -66,9 +68,68 @@ impl Account {
         u64::try_from(self.tombstones.len()).unwrap_or(u64::MAX)
     }
 
+    /// Claims recorded, expired ones included.
+    pub(super) fn claim_count(&self) -> u64 {
+        u64::try_from(self.claims.len()).unwrap_or(u64::MAX)
+    }
+
     /// Whether the account holds nothing at all.
     pub(super) fn is_empty(&self) -> bool {
-        self.by_hash.is_empty() && self.tombstones.is_empty()
+        self.by_hash.is_empty() && self.tombstones.is_empty() && self.claims.is_empty()
+    }
+
+    /// The claim recorded for this key, if any: claimant and expiry.
+    pub(super) fn claim(&self, namespace: u16, hash: &MessageHash) -> Option<(Claimant, u64)> {
+        self.claims.get(&(namespace, *hash)).copied()
+    }
+
+    /// Records (or replaces) the claim for this key.
+    pub(super) fn put_claim(
+        &mut self,
+        namespace: u16,
+        hash: MessageHash,
+        claimant: Claimant,
+        expiry_ms: u64,
+    ) {
+        self.floor = self.floor.min(expiry_ms);
+        self.claims.insert((namespace, hash), (claimant, expiry_ms));
+    }
+
+    /// Raises a live claim's expiry (`> now_ms`) to `expiry_ms` if later.
+    pub(super) fn raise_claim(
+        &mut self,
+        namespace: u16,
+        hash: &MessageHash,
+        now_ms: u64,
+        expiry_ms: u64,
+    ) {
+        if let Some((_, expiry)) = self.claims.get_mut(&(namespace, *hash))
+            && *expiry > now_ms
+        {
+            *expiry = (*expiry).max(expiry_ms);
+        }
+    }
+
+    /// Whether a live claim (`expiry > now_ms`) names this key.
+    pub(super) fn is_claimed(&self, namespace: u16, hash: &MessageHash, now_ms: u64) -> bool {
+        self.claims
+            .get(&(namespace, *hash))
+            .is_some_and(|(_, expiry)| *expiry > now_ms)
+    }
+
+    /// How many claims have `expiry_ms > now_ms`.
+    pub(super) fn live_claims(&self, now_ms: u64) -> u64 {
+        let n = self
+            .claims
+            .values()
+            .filter(|(_, expiry)| *expiry > now_ms)
+            .count();
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
+    /// Removes every claim with `expiry_ms <= now_ms`.
+    pub(super) fn remove_expired_claims(&mut self, now_ms: u64) {
+        self.claims.retain(|_, (_, expiry)| *expiry > now_ms);
     }
 
     /// The message with this key.
@@ -152,11 +213,17 @@ impl Account {
         *entry = (*entry).max(expiry_ms);
     }
 
-    /// The earliest expiry of any message or tombstone (`u64::MAX` if none).
+    /// The earliest expiry of any message, tombstone or claim (`u64::MAX`
+    /// if none).
     pub(super) fn earliest_expiry(&self) -> u64 {
         let messages = self.by_hash.values().map(|m| m.expiry_ms);
         let tombstones = self.tombstones.values().copied();
-        messages.chain(tombstones).min().unwrap_or(u64::MAX)
+        let claims = self.claims.values().map(|(_, expiry)| *expiry);
+        messages
+            .chain(tombstones)
+            .chain(claims)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// Messages of one namespace with `seq > after_seq`, in `seq` order.

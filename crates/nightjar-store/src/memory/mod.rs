@@ -21,8 +21,8 @@
 //! before the next).
 //!
 //! Memory: per message its payload plus about 130 bytes (two B-tree
-//! entries: by hash and by sequence number); per account its key and
-//! counters. Every query is a range scan of one account's rows or of the
+//! entries: by hash and by sequence number); per tombstone or claim one
+//! B-tree entry; per account its key and counters. Every query is a range scan of one account's rows or of the
 //! accounts in a ring range; a purge visits only accounts whose earliest
 //! expiry has passed.
 
@@ -37,7 +37,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::backend::MessageStore;
 use crate::error::StoreError;
-use crate::types::{NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats, Tombstone};
+use crate::types::{
+    ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats,
+    Tombstone,
+};
 use nightjar_types::{AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor};
 use state::State;
 
@@ -54,6 +57,8 @@ pub struct MemoryConfig {
     pub max_bytes_per_account: u64,
     /// As [`StoreConfig::max_tombstones_per_account`]. Default 100 000.
     pub max_tombstones_per_account: u64,
+    /// As [`StoreConfig::max_claims_per_account`]. Default 10 000.
+    pub max_claims_per_account: u64,
 }
 
 impl MemoryConfig {
@@ -72,6 +77,7 @@ impl From<&StoreConfig> for MemoryConfig {
             max_messages_per_account: config.max_messages_per_account,
             max_bytes_per_account: config.max_bytes_per_account,
             max_tombstones_per_account: config.max_tombstones_per_account,
+            max_claims_per_account: config.max_claims_per_account,
         }
     }
 }
@@ -203,5 +209,9 @@ impl MessageStore for MemoryStore {
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
         Ok(self.lock().stats())
+    }
+
+    fn claim(&self, claim: NewClaim) -> Result<ClaimOutcome, StoreError> {
+        self.lock().claim(claim)
     }
 }

@@ -11,7 +11,10 @@ use super::account::{Account, Msg, len_of};
 use crate::error::{StoreError, to_i64};
 use crate::ring::intervals;
 use crate::store::Store;
-use crate::types::{NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone};
+use crate::types::{
+    ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreOutcome, StoreStats, Tombstone,
+};
+use nightjar_types::namespace::is_claimable;
 use nightjar_types::{
     AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor, SyncEntry,
 };
@@ -111,7 +114,19 @@ impl State {
         }
         let key = self.key(&msg.account);
         let old_floor = self.floor_of(&key);
+        let (namespace, hash, now_ms, expiry_ms) =
+            (msg.namespace, msg.hash, msg.now_ms, msg.expiry_ms);
         let result = self.store_in(key, msg);
+        // A claim lives at least as long as the record it names.
+        if is_claimable(namespace)
+            && matches!(
+                result,
+                Ok(StoreOutcome::Stored { .. } | StoreOutcome::AlreadyStored { .. })
+            )
+            && let Some(account) = self.accounts.get_mut(&key)
+        {
+            account.raise_claim(namespace, &hash, now_ms, expiry_ms);
+        }
         self.settle(key, old_floor);
         result
     }
@@ -276,6 +291,63 @@ impl State {
         Ok(deleted)
     }
 
+    pub(super) fn claim(&mut self, claim: NewClaim) -> Result<ClaimOutcome, StoreError> {
+        self.count_write();
+        let NewClaim {
+            key: record,
+            claimant,
+            now_ms,
+            ttl_ms,
+        } = claim;
+        if !is_claimable(record.namespace) {
+            return Err(StoreError::NotClaimable(record.namespace));
+        }
+        to_i64("now_ms", now_ms)?;
+        let min_expiry = now_ms.saturating_add(ttl_ms);
+        to_i64("now_ms + ttl_ms", min_expiry)?;
+        let max_claims = self.config.max_claims_per_account;
+        let (namespace, hash) = (record.namespace, record.hash);
+        let key = self.key(&record.account);
+        let old_floor = self.floor_of(&key);
+        let acct = self.account_mut(key);
+        let data = acct
+            .message(namespace, &hash)
+            .filter(|m| m.expiry_ms > now_ms)
+            .map(|m| (m.data.to_vec(), m.expiry_ms));
+        let expiry = data
+            .as_ref()
+            .map_or(min_expiry, |(_, e)| min_expiry.max(*e));
+        let result = match acct.claim(namespace, &hash) {
+            Some((other, e)) if e > now_ms && other != claimant => Ok(ClaimOutcome::Refused),
+            Some((_, e)) => {
+                // The same claimant again, or an expired claim replaced.
+                let expiry = if e > now_ms { e.max(expiry) } else { expiry };
+                acct.put_claim(namespace, hash, claimant, expiry);
+                Ok(ClaimOutcome::Granted {
+                    data: data.map(|(d, _)| d),
+                })
+            }
+            None => {
+                let held = acct.claim_count();
+                if held >= max_claims {
+                    // Expired claims make room, but only if that is enough.
+                    let live = acct.live_claims(now_ms);
+                    if live >= max_claims {
+                        self.settle(key, old_floor);
+                        return Err(StoreError::QuotaExceeded { limit: "claims" });
+                    }
+                    acct.remove_expired_claims(now_ms);
+                }
+                acct.put_claim(namespace, hash, claimant, expiry);
+                Ok(ClaimOutcome::Granted {
+                    data: data.map(|(d, _)| d),
+                })
+            }
+        };
+        self.settle(key, old_floor);
+        result
+    }
+
     /// Keys of the accounts whose position is in the ring range.
     fn keys_in_range(&self, start: u64, end: u64) -> Vec<Key> {
         let mut keys = Vec::new();
@@ -316,6 +388,7 @@ impl State {
             };
             removed = removed.saturating_add(acct.remove_expired_messages(now_ms));
             acct.remove_expired_tombstones(now_ms);
+            acct.remove_expired_claims(now_ms);
             acct.floor = acct.earliest_expiry();
             self.settle(key, floor);
         }
@@ -341,9 +414,12 @@ impl State {
             return Ok(out);
         };
         let mut total: usize = 0;
+        // Records claimed here are no longer handed out.
+        let claimable = is_claimable(namespace);
         for (hash, m) in acct
             .after(namespace, after_seq)
             .filter(|(_, m)| m.expiry_ms > now_ms)
+            .filter(|(hash, _)| !(claimable && acct.is_claimed(namespace, hash, now_ms)))
             .take(max_messages)
         {
             let size = m.data.len();
@@ -475,6 +551,7 @@ impl State {
                 stats.accounts = stats.accounts.saturating_add(1);
             }
             stats.tombstones = stats.tombstones.saturating_add(acct.tombstone_count());
+            stats.claims = stats.claims.saturating_add(acct.claim_count());
         }
         stats
     }

@@ -5,6 +5,7 @@
 //! (`quotas`).
 
 use crate::error::StoreError;
+use crate::types::ClaimOutcome;
 use crate::types::StoreOutcome;
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use super::sql::SAVEPOINT_OP;
 pub(super) enum Pending {
     Store(Reply<StoreOutcome>, Result<StoreOutcome, StoreError>),
     Count(Reply<u64>, Result<u64, StoreError>),
+    Claim(Reply<ClaimOutcome>, Result<ClaimOutcome, StoreError>),
     /// A purge step that removed a full chunk: once this batch commits,
     /// the purge continues in the next one.
     PurgeMore {
@@ -39,6 +41,7 @@ impl Pending {
         match self {
             Pending::Store(_, r) => r.is_ok(),
             Pending::Count(_, r) => r.is_ok(),
+            Pending::Claim(_, r) => r.is_ok(),
             Pending::PurgeMore { .. } => true,
         }
     }
@@ -46,7 +49,7 @@ impl Pending {
     /// The operation's own error, if it is [`StoreError::DiskFull`].
     pub(super) fn disk_full(&self) -> Option<StoreError> {
         let err = match self {
-            Pending::Store(_, Err(e)) | Pending::Count(_, Err(e)) => e,
+            Pending::Store(_, Err(e)) | Pending::Count(_, Err(e)) | Pending::Claim(_, Err(e)) => e,
             _ => return None,
         };
         matches!(err, StoreError::DiskFull { .. }).then(|| err.clone())
@@ -70,6 +73,9 @@ impl Pending {
                 let _ = reply.send(pick(r, failure));
             }
             Pending::Count(reply, r) => {
+                let _ = reply.send(pick(r, failure));
+            }
+            Pending::Claim(reply, r) => {
                 let _ = reply.send(pick(r, failure));
             }
             Pending::PurgeMore {
@@ -259,5 +265,6 @@ pub(super) fn placeholder(op: Op, err: &StoreError) -> Pending {
     match op {
         Op::Store { reply, .. } => Pending::Store(reply, Err(err.clone())),
         Op::Count { reply, .. } => Pending::Count(reply, Err(err.clone())),
+        Op::Claim { reply, .. } => Pending::Claim(reply, Err(err.clone())),
     }
 }

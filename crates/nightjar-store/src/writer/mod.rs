@@ -2,11 +2,12 @@
 //! transaction, one SAVEPOINT per operation.
 //!
 //! Split by concept: [`batch`] (the thread loop, savepoints, commit),
-//! [`ops`] (store, delete, tombstones, drop range), [`purge`] (expiry
-//! purge), [`quotas`] (usage counters and quota checks), [`sql`] (statement
-//! texts).
+//! [`ops`] (store, delete, tombstones, drop range), [`claims`] (claims of
+//! records), [`purge`] (expiry purge), [`quotas`] (usage counters and quota
+//! checks), [`sql`] (statement texts).
 
 mod batch;
+mod claims;
 mod ops;
 mod purge;
 mod quotas;
@@ -14,6 +15,8 @@ pub(crate) mod sql;
 
 use crate::error::StoreError;
 use crate::ring::pos_to_sql;
+use crate::types::ClaimOutcome;
+use crate::types::NewClaim;
 use crate::types::NewMessage;
 use crate::types::StoreOutcome;
 use crate::types::Tombstone;
@@ -23,6 +26,7 @@ use tokio::sync::oneshot;
 
 use batch::Pending;
 pub(crate) use batch::run;
+use claims::exec_claim;
 use ops::exec_add_tombstones;
 use ops::exec_delete;
 use ops::exec_drop_range;
@@ -46,6 +50,7 @@ pub(crate) struct Settings {
     pub(crate) max_messages: u64,
     pub(crate) max_bytes: u64,
     pub(crate) max_tombstones: u64,
+    pub(crate) max_claims: u64,
     pub(crate) max_batch: usize,
     pub(crate) ring_position: fn(&AccountKey) -> u64,
     /// Rows per purge step ([`PURGE_CHUNK`]; smaller in tests).
@@ -68,6 +73,11 @@ pub(crate) enum Op {
     },
     /// An operation answered with a count of messages removed.
     Count { work: CountOp, reply: Reply<u64> },
+    /// Record a claim.
+    Claim {
+        claim: NewClaim,
+        reply: Reply<ClaimOutcome>,
+    },
 }
 
 /// The operations answered with the number of messages they removed.
@@ -100,6 +110,9 @@ impl Op {
             Op::Count { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
+            Op::Claim { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
         }
     }
 
@@ -109,6 +122,10 @@ impl Op {
             Op::Store { msg, reply } => {
                 let result = exec_store(conn, settings, state, &msg);
                 Pending::Store(reply, result)
+            }
+            Op::Claim { claim, reply } => {
+                let result = exec_claim(conn, settings, &claim);
+                Pending::Claim(reply, result)
             }
             Op::Count { work, reply } => {
                 let result = match work {

@@ -1,5 +1,6 @@
-//! The write operations other than purge: store, delete, add tombstones and
-//! drop a ring range, each run inside the batch's transaction.
+//! The write operations other than purge and claims: store, delete, add
+//! tombstones and drop a ring range, each run inside the batch's
+//! transaction.
 //!
 //! Not for: batching (`batch`) or the expiry purge (`purge`).
 
@@ -11,6 +12,7 @@ use crate::ring::sql_intervals;
 use crate::types::NewMessage;
 use crate::types::StoreOutcome;
 use crate::types::Tombstone;
+use nightjar_types::namespace::is_claimable;
 use nightjar_types::{AccountKey, MessageHash};
 use rusqlite::Connection;
 use rusqlite::OptionalExtension;
@@ -20,6 +22,8 @@ use std::collections::BTreeMap;
 
 use super::Settings;
 use super::batch::exec_cached;
+use super::claims::claim_usage_add;
+use super::claims::keep_claim_alive;
 use super::quotas::WriterState;
 use super::quotas::enforce_tombstone_cap;
 use super::quotas::over_quota;
@@ -27,6 +31,8 @@ use super::quotas::purge_account;
 use super::quotas::tomb_usage_add;
 use super::quotas::usage;
 use super::quotas::usage_sub;
+use super::sql::DROP_RANGE_CLAIM_USAGE;
+use super::sql::DROP_RANGE_CLAIMS;
 use super::sql::DROP_RANGE_MESSAGE_USAGE;
 use super::sql::DROP_RANGE_MESSAGES;
 use super::sql::DROP_RANGE_TOMBSTONE_USAGE;
@@ -235,7 +241,29 @@ pub(super) fn store_once(
     }))
 }
 
+/// Stores `msg` (see [`crate::Store::store`]); in a claimable namespace a
+/// live claim of the record is kept at least as long as the record.
 pub(super) fn exec_store(
+    conn: &Connection,
+    settings: &Settings,
+    state: &mut WriterState,
+    msg: &NewMessage,
+) -> Result<StoreOutcome, StoreError> {
+    let outcome = store_message(conn, settings, state, msg)?;
+    if is_claimable(msg.namespace)
+        && matches!(
+            outcome,
+            StoreOutcome::Stored { .. } | StoreOutcome::AlreadyStored { .. }
+        )
+    {
+        let now = to_i64("now_ms", msg.now_ms)?;
+        let expiry = to_i64("expiry_ms", msg.expiry_ms)?;
+        keep_claim_alive(conn, &msg.account, msg.namespace, &msg.hash, now, expiry)?;
+    }
+    Ok(outcome)
+}
+
+fn store_message(
     conn: &Connection,
     settings: &Settings,
     state: &mut WriterState,
@@ -410,6 +438,15 @@ pub(super) fn exec_drop_range(conn: &Connection, start: u64, end: u64) -> Result
                 tomb_usage_add(conn, account, n.saturating_neg())?;
             }
             conn.prepare_cached(DROP_RANGE_TOMBSTONES)
+                .and_then(|mut s| s.execute(params![lo, hi]))
+                .map_err(StoreError::sql(OP))?;
+        }
+        let claims = group_by_account(conn, OP, DROP_RANGE_CLAIM_USAGE, params![lo, hi])?;
+        if !claims.is_empty() {
+            for (account, n, _) in &claims {
+                claim_usage_add(conn, account, n.saturating_neg())?;
+            }
+            conn.prepare_cached(DROP_RANGE_CLAIMS)
                 .and_then(|mut s| s.execute(params![lo, hi]))
                 .map_err(StoreError::sql(OP))?;
         }

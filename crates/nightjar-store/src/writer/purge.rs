@@ -10,8 +10,10 @@ use rusqlite::params;
 use rusqlite::types::ValueRef;
 use std::collections::HashMap;
 
+use super::claims::claim_usage_add;
 use super::quotas::tomb_usage_add;
 use super::quotas::usage_sub;
+use super::sql::PURGE_CLAIMS;
 use super::sql::PURGE_MESSAGES;
 use super::sql::PURGE_TOMBSTONES;
 
@@ -65,8 +67,9 @@ pub(super) fn remove_counted(
 
 /// One step of a purge: removes up to `chunk` messages with `expiry_ms <=
 /// now_ms` ([`PURGE_MESSAGES`]) or, once none is left, up to `chunk`
-/// expired tombstones ([`PURGE_TOMBSTONES`]), and subtracts exactly what
-/// it removed from the usage counters. Returns the number of messages
+/// expired tombstones ([`PURGE_TOMBSTONES`]), then, once none is left, up
+/// to `chunk` expired claims ([`PURGE_CLAIMS`]), and subtracts exactly
+/// what it removed from the usage counters. Returns the number of messages
 /// removed and whether more may be left.
 pub(super) fn exec_purge_step(
     conn: &Connection,
@@ -97,5 +100,13 @@ pub(super) fn exec_purge_step(
     for (account, (n, _)) in &tombstones.by_account {
         tomb_usage_add(conn, account, n.saturating_neg())?;
     }
-    Ok((messages.rows, tombstones.rows >= full))
+    if tombstones.rows >= full {
+        return Ok((messages.rows, true));
+    }
+    let claims =
+        remove_counted(conn, PURGE_CLAIMS, now, limit, false).map_err(StoreError::sql(OP))?;
+    for (account, (n, _)) in &claims.by_account {
+        claim_usage_add(conn, account, n.saturating_neg())?;
+    }
+    Ok((messages.rows, claims.rows >= full))
 }

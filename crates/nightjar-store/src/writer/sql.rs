@@ -18,6 +18,14 @@ pub(crate) const PURGE_TOMBSTONES: &str = "DELETE FROM tombstones
      WHERE expiry_ms <= ?1 LIMIT ?2)
      RETURNING account";
 
+/// Removes up to `?2` claims with `expiry_ms <= ?1`, found through
+/// `claims_by_expiry`, returning each one's account.
+pub(crate) const PURGE_CLAIMS: &str = "DELETE FROM claims
+     WHERE (account, namespace, hash) IN (
+     SELECT account, namespace, hash FROM claims INDEXED BY claims_by_expiry
+     WHERE expiry_ms <= ?1 LIMIT ?2)
+     RETURNING account";
+
 /// `(seq, expiry_ms)` of every message of account `?2` at encoded ring
 /// position `?1`, read from `messages_by_pos` alone (it holds `account`,
 /// `expiry_ms` and the rowid), so a full mailbox is walked without reading
@@ -43,6 +51,15 @@ pub(crate) const DROP_RANGE_TOMBSTONE_USAGE: &str = "SELECT account, count(*), 0
 /// Removes the tombstones counted by [`DROP_RANGE_TOMBSTONE_USAGE`].
 pub(crate) const DROP_RANGE_TOMBSTONES: &str =
     "DELETE FROM tombstones INDEXED BY tombstones_by_pos WHERE pos BETWEEN ?1 AND ?2";
+
+/// Per-account count of the claims in an interval of encoded positions
+/// (through `claims_by_pos`).
+pub(crate) const DROP_RANGE_CLAIM_USAGE: &str = "SELECT account, count(*), 0
+     FROM claims INDEXED BY claims_by_pos WHERE pos BETWEEN ?1 AND ?2 GROUP BY account";
+
+/// Removes the claims counted by [`DROP_RANGE_CLAIM_USAGE`].
+pub(crate) const DROP_RANGE_CLAIMS: &str =
+    "DELETE FROM claims INDEXED BY claims_by_pos WHERE pos BETWEEN ?1 AND ?2";
 
 /// Inserts a message unless a live tombstone (`expiry_ms > ?5`, now)
 /// names it or a row with its key exists; then nothing is inserted.

@@ -97,6 +97,22 @@ pub const DEVICE_CERT: &str = "nightjar/v2/device-cert";
 /// over `account ‖ namespace ‖ body` ([`crate::published`]).
 pub const PUBLISHED: &str = "nightjar/v1/published";
 
+/// BLAKE2b key (outlen 56) deriving a link request's AEAD key and nonce
+/// from the link code's secret ([`crate::link::seal_request_with`]).
+pub const LINK_REQUEST: &str = "nightjar/v2/link-request";
+
+/// BLAKE2b key (outlen 56) deriving the key and nonce of a link hello's tag
+/// ([`crate::link::answer_hello_with`]).
+pub const LINK_HELLO: &str = "nightjar/v2/link-hello";
+
+/// BLAKE2b key (outlen 32) of a link's short authentication string
+/// ([`crate::link::Sas`]).
+pub const LINK_SAS: &str = "nightjar/v2/link-sas";
+
+/// BLAKE2b key (outlen 56) deriving a link answer record's AEAD key and
+/// nonce ([`crate::link::LinkerState::seal_answer`]).
+pub const LINK_ANSWER: &str = "nightjar/v2/link-answer";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -124,6 +140,10 @@ pub const ALL: &[&str] = &[
     ENVELOPE_V2_KEY,
     DEVICE_CERT,
     PUBLISHED,
+    LINK_REQUEST,
+    LINK_HELLO,
+    LINK_SAS,
+    LINK_ANSWER,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

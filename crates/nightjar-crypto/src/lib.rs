@@ -32,6 +32,9 @@
 //! - [`published`]: published records (`sig ‖ body`, the account's
 //!   labelled signature over account, namespace and body): signing one and
 //!   checking it, as the service node does before it stores one;
+//! - [`link`]: linking a device (the link code, the joining device's
+//!   request, the existing device's hello and answers, the short
+//!   authentication string both show);
 //! - [`labels`]: every domain-separation label in use;
 //! - [`random`]: the [`RandomSource`] every randomised operation can take
 //!   (`…_with` variants), the OS generator [`OsRandom`] and the deterministic
@@ -61,6 +64,7 @@ pub mod identity;
 pub mod kdf;
 pub mod kem;
 pub mod labels;
+pub mod link;
 pub mod onion;
 pub mod published;
 pub mod random;
@@ -70,5 +74,6 @@ mod xchacha;
 
 pub use error::{CryptoError, EnvelopeError};
 pub use identity::random_index;
+pub use link::LinkError;
 pub use onion::OnionError;
 pub use random::{OsRandom, RandomSource, SeededRandom, random_index_with};

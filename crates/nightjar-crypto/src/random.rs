@@ -6,8 +6,10 @@
 //! [`crate::identity::Seed::generate_with`],
 //! [`crate::identity::Identity::generate_with`],
 //! [`crate::dh::DhSecret::generate_with`],
-//! [`crate::kem::MlKemKeyPair::generate_with`] and
-//! [`crate::kem::encapsulate_with`]. The plain variants use [`OsRandom`], the
+//! [`crate::kem::MlKemKeyPair::generate_with`],
+//! [`crate::kem::encapsulate_with`], [`crate::link::LinkCode::generate_with`],
+//! [`crate::link::LinkSecret::generate_with`],
+//! [`crate::link::seal_request_with`] and [`crate::link::answer_hello_with`]. The plain variants use [`OsRandom`], the
 //! operating system's generator (messages v2 takes a source everywhere).
 //!
 //! [`SeededRandom`] is a deterministic generator for simulations and tests,

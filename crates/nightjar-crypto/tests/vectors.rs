@@ -17,6 +17,10 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+// The link vectors live in their own file (`tests/vectors/link.rs`).
+#[path = "vectors/link.rs"]
+mod link;
+
 use std::fs;
 use std::path::PathBuf;
 
@@ -1655,6 +1659,7 @@ fn generated_files() -> Vec<(&'static str, String)> {
         ("strict_signatures.json", render(&gen_strict_signatures())),
         ("envelope_invalid.json", render(&gen_envelope_invalid())),
         ("pkcs8.json", render(&gen_pkcs8())),
+        ("link.json", render(&link::gen_link())),
         ("bip39-english.txt", words),
     ]
 }
@@ -2166,4 +2171,9 @@ fn pkcs8_vectors_replay() {
             .map(|k| h(k.verifying_key().to_bytes()));
         assert_eq!(parsed, c.public_key, "{}", c.name);
     }
+}
+
+#[test]
+fn link_vectors_replay() {
+    link::replay(&read("link.json"));
 }

@@ -24,10 +24,12 @@ use nightjar_chain::{
 };
 use nightjar_client::paths::GuardRecord;
 use nightjar_client::{Direction, GuardState, HistoryRecord, Profile};
+use nightjar_crypto::SeededRandom;
 use nightjar_crypto::at_rest::seal_seed_with;
 use nightjar_crypto::envelope::{self, Content};
 use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::{Identity, PublicKey, Seed};
+use nightjar_crypto::link::{self, LinkSecret};
 use nightjar_crypto::registration::RegistrationClaim;
 use nightjar_devices::{DeviceId, DeviceList, OneTimePrekey, PrekeyBundle};
 use nightjar_fuzzing::{
@@ -1199,6 +1201,69 @@ fn ratchet_states() -> Corpus {
     c
 }
 
+/// Device links: the reference code's text (both cases), request, hello
+/// and answers, and refusals.
+fn link_codes_and_records() -> Corpus {
+    let f = nightjar_fuzzing::link_fixture();
+    let mut c = Corpus::new();
+    let text = f.code.to_text();
+    c.insert("valid-code-text".into(), text.as_bytes().to_vec());
+    let upper = f.code.to_text_upper();
+    c.insert(
+        "valid-code-text-upper-wrapped".into(),
+        format!("  {}\n{}\n", &upper[..60], &upper[60..]).into_bytes(),
+    );
+    c.insert("valid-request".into(), f.request.clone());
+    c.insert("valid-hello".into(), f.hello.clone());
+    c.insert("valid-answer-0".into(), f.answers[0].clone());
+    c.insert("valid-answer-1-empty".into(), f.answers[1].clone());
+    let mut checksum = text.as_bytes().to_vec();
+    checksum[60] = if checksum[60] == b'q' { b'p' } else { b'q' };
+    c.insert("bad-code-checksum".into(), checksum);
+    let account_id = f.code.account.account_id().to_string();
+    c.insert("bad-code-account-id".into(), account_id.into_bytes());
+    c.insert(
+        "bad-request-truncated".into(),
+        f.request[..link::REQUEST_OVERHEAD - 1].to_vec(),
+    );
+    let mut other_code = nightjar_fuzzing::LINK_CODE_SECRET;
+    other_code[0] ^= 1;
+    let (_, other_request) = link::seal_request_with(
+        &mut SeededRandom::from_seed([0x2c; 32]),
+        &LinkSecret::from_bytes(other_code),
+        b"fuzz: another code",
+    )
+    .expect("seal a request");
+    c.insert("bad-request-other-code".into(), other_request);
+    let mut tag = f.hello.clone();
+    tag[48] ^= 0x01;
+    c.insert("bad-hello-altered-tag".into(), tag);
+    c.insert(
+        "bad-answer-cut-to-a-hello".into(),
+        f.answers[0][..link::HELLO_LEN].to_vec(),
+    );
+    let (other_linker, _, _) = link::answer_hello_with(
+        &mut SeededRandom::from_seed([0x3c; 32]),
+        &f.code.secret,
+        f.joiner.public(),
+    )
+    .expect("answer the request again");
+    c.insert(
+        "bad-answer-other-session".into(),
+        other_linker
+            .seal_answer(0, b"fuzz: another session")
+            .expect("seal an answer"),
+    );
+    let mut index = f.answers[0].clone();
+    index[36] ^= 0x01;
+    c.insert("bad-answer-moved-index".into(), index);
+    c.insert("mask-zero".into(), vec![0; 64]);
+    let mut one_bit = vec![0u8; 60];
+    one_bit[50] = 0x04;
+    c.insert("mask-one-bit-in-ciphertext".into(), one_bit);
+    c
+}
+
 fn main() {
     // With target names as arguments, only those corpora are rewritten.
     let only: Vec<String> = std::env::args().skip(1).collect();
@@ -1219,6 +1284,7 @@ fn main() {
     corpora.insert("ratchet_initial", ratchet_initials());
     corpora.insert("ratchet_message", ratchet_messages());
     corpora.insert("ratchet_state", ratchet_states());
+    corpora.insert("link_records", link_codes_and_records());
 
     let mut total = 0;
     for (target, function) in TARGETS {

@@ -3,8 +3,9 @@
 //!
 //! Each function feeds the bytes to one decoder of outside input (a wire
 //! frame, an envelope, an onion layer, a messages-v2 initial or ratchet
-//! message, a saved v2 session, a TOML file, a key file, a profile's files, a
-//! chain log, the chain follower's state file), and when
+//! message, a saved v2 session, a device link's code and records, a TOML
+//! file, a key file, a profile's files, a chain log, the chain follower's
+//! state file), and when
 //! the decoder accepts them checks what must then hold: the value re-encodes
 //! and decodes back to itself, related decoders agree, an altered ciphertext
 //! never opens. Bad input must only ever give an `Err`; **a panic in here is a
@@ -29,6 +30,7 @@ mod chain;
 mod devices;
 mod envelope;
 mod keyfile;
+mod link;
 mod node_config;
 mod onion;
 mod profile;
@@ -44,6 +46,10 @@ pub use chain::{
 pub use devices::device_records;
 pub use envelope::{ENVELOPE_RECIPIENT_SEED, envelope_open};
 pub use keyfile::keyfile;
+pub use link::{
+    LINK_ACCOUNT_SEED, LINK_ANSWER_PAYLOADS, LINK_CODE_SECRET, LinkFixture, link_fixture,
+    link_records,
+};
 pub use node_config::node_config;
 pub use onion::{ONION_INNER_FRAME, ONION_NODE_SEEDS, onion_layer, onion_reference_packet};
 pub use profile::{
@@ -77,4 +83,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ratchet_initial", ratchet_initial),
     ("ratchet_message", ratchet_message),
     ("ratchet_state", ratchet_state),
+    ("link_records", link_records),
 ];

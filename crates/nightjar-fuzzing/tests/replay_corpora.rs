@@ -211,6 +211,13 @@ fn accepts(target: &str, data: &[u8]) -> bool {
             .decrypt(data)
             .is_ok(),
         "ratchet_state" => nightjar_ratchet::Session::from_bytes(data).is_ok(),
+        "link_records" => {
+            let f = nightjar_fuzzing::link_fixture();
+            text.parse::<nightjar_crypto::link::LinkCode>().is_ok()
+                || nightjar_crypto::link::open_request(&f.code.secret, data).is_ok()
+                || f.joiner.open_hello(&f.code.secret, data).is_ok()
+                || f.session.open_answer(data).is_ok()
+        }
         other => panic!("no acceptance check for target {other}"),
     }
 }

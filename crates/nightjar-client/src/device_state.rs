@@ -11,9 +11,9 @@ use nightjar_devices::{DeviceId, DeviceList, KnownDevices, OwnDevice};
 use nightjar_types::MessageHash;
 use rusqlite::{OptionalExtension, params};
 
+use crate::ClientError;
 use crate::messaging::{SessionSet, Timer};
 use crate::profile::{Direction, HistoryRecord, Profile};
-use crate::ClientError;
 
 /// The state key of this device.
 const DEVICE_KEY: &str = "device";
@@ -74,7 +74,11 @@ impl Profile {
     }
 
     /// The sessions with one peer device (none yet: an empty set).
-    pub fn sessions(&self, account: &PublicKey, device: &DeviceId) -> Result<SessionSet, ClientError> {
+    pub fn sessions(
+        &self,
+        account: &PublicKey,
+        device: &DeviceId,
+    ) -> Result<SessionSet, ClientError> {
         let blob: Option<Vec<u8>> = self
             .db
             .query_row(
@@ -124,7 +128,9 @@ impl Profile {
             return Ok(KnownDevices::new());
         };
         let bad = |why: &str| ClientError::Protocol(format!("stored device list: {why}"));
-        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(|| bad("truncated"))?;
+        let (len, rest) = bytes
+            .split_first_chunk::<4>()
+            .ok_or_else(|| bad("truncated"))?;
         let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad("length"))?;
         let (list, removed) = rest.split_at_checked(len).ok_or_else(|| bad("truncated"))?;
         let list = match list.len() {
@@ -327,7 +333,11 @@ impl Profile {
     }
 
     /// Sets (or with `None` turns off) the conversation's timer.
-    pub fn set_timer(&mut self, account: &PublicKey, timer: Option<Timer>) -> Result<(), ClientError> {
+    pub fn set_timer(
+        &mut self,
+        account: &PublicKey,
+        timer: Option<Timer>,
+    ) -> Result<(), ClientError> {
         let bytes = match timer {
             None => Vec::new(),
             Some(t) => {
@@ -353,7 +363,11 @@ impl Profile {
     /// Starts the timers that run from reading: every message among
     /// `message_ids` with a timer after reading and no expiry yet expires
     /// `after_ms` from `now_ms`.
-    pub fn start_read_timers(&mut self, message_ids: &[String], now_ms: u64) -> Result<(), ClientError> {
+    pub fn start_read_timers(
+        &mut self,
+        message_ids: &[String],
+        now_ms: u64,
+    ) -> Result<(), ClientError> {
         for id in message_ids {
             let Some(hash) = hex::decode(id)
                 .ok()

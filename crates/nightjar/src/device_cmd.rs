@@ -28,6 +28,132 @@ pub enum DeviceCmd {
         /// The device's ID, as `device list` shows it.
         device_id: String,
     },
+    /// Link a new device to this account: shows a one-time link code (and
+    /// a QR code) to enter on the new device with `device join`, then the
+    /// string both devices must show, and sends the new device the account
+    /// and the history.
+    Link {
+        /// Do not ask whether both devices show the same string (scripts:
+        /// the link is then only as safe as the code is secret).
+        #[arg(long)]
+        yes: bool,
+        /// How long to wait for the new device, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Print JSON lines: `{"link_code"}`, `{"sas"}`, then `{"device_id", "name", "history"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join an account as a new device, with the link code its existing
+    /// device shows (`device link`); makes this profile.
+    Join {
+        /// The link code (njlink1…).
+        code: String,
+        /// This device's name (default: the host's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Do not ask whether both devices show the same string (scripts).
+        #[arg(long)]
+        yes: bool,
+        /// How long to wait for the existing device, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Print JSON lines: `{"sas"}`, then `{"account_id", "device_id", "history"}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Asks on the terminal whether the other device shows `sas` (`--yes`:
+/// does not ask, and says what that means).
+fn confirm_sas(sas: &nightjar_crypto::link::Sas, yes: bool, json: bool) -> bool {
+    if json {
+        let _ = print_json(&json!({ "sas": sas.to_string() }));
+    } else {
+        eprintln!("both devices must show: {sas}");
+    }
+    if yes {
+        eprintln!(
+            "note: --yes: not comparing the strings; the link is only as safe as the link code was secret"
+        );
+        return true;
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!(
+            "no terminal to confirm on: run with --yes to link without comparing the strings"
+        );
+        return false;
+    }
+    eprint!("does the other device show {sas}? [y/N] ");
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES")
+}
+
+/// The link code as a QR code of Unicode half blocks, for a terminal.
+fn qr(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+/// `device join`: needs no profile; makes one.
+pub async fn join(
+    dir: &std::path::Path,
+    network: &nightjar_registry::NetworkFile,
+    bind: std::net::SocketAddr,
+    passphrase: Option<&[u8]>,
+    action: &DeviceCmd,
+) -> anyhow::Result<()> {
+    let DeviceCmd::Join {
+        code,
+        name,
+        yes,
+        timeout,
+        json,
+    } = action
+    else {
+        anyhow::bail!("not a join command");
+    };
+    let code: nightjar_crypto::link::LinkCode = code
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("that is not a link code: {e}"))?;
+    let name = name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|s| s.trim().chars().take(32).collect())
+            .unwrap_or_else(|_| "device".into())
+    });
+    let options = nightjar_client::JoinOptions {
+        dir,
+        passphrase,
+        network,
+        bind,
+        name: &name,
+        timeout: Duration::from_secs(*timeout),
+    };
+    let joined =
+        Client::join_device(&options, &code, &mut |sas| confirm_sas(sas, *yes, *json)).await?;
+    let account = joined.account.to_string();
+    joined.client.close().await;
+    if *json {
+        print_json(&json!({
+            "account_id": account,
+            "device_id": joined.device_id.to_string(),
+            "history": joined.history,
+        }))
+    } else {
+        println!(
+            "joined {account} as device {}; {} messages of history",
+            joined.device_id, joined.history
+        );
+        Ok(())
+    }
 }
 
 /// When a timer starts, on the command line.
@@ -95,12 +221,48 @@ pub async fn run(client: &mut Client, action: &DeviceCmd) -> anyhow::Result<()> 
                 print_json(&serde_json::Value::Array(list))
             } else {
                 for d in &devices {
-                    let mark = if d.id == current { " (this device)" } else { "" };
+                    let mark = if d.id == current {
+                        " (this device)"
+                    } else {
+                        ""
+                    };
                     println!("{}  {}{mark}", d.id, d.name);
                 }
                 Ok(())
             }
         }
+        DeviceCmd::Link { yes, timeout, json } => {
+            let code = client.new_link_code()?;
+            let text = code.to_text();
+            if *json {
+                print_json(&json!({ "link_code": text.as_str() }))?;
+            } else {
+                if let Some(q) = qr(&text) {
+                    println!("{q}");
+                }
+                println!("{}", text.as_str());
+                eprintln!("enter this code on the new device: nightjar device join CODE");
+            }
+            let linked = client
+                .link_device(&code, Duration::from_secs(*timeout), &mut |sas| {
+                    confirm_sas(sas, *yes, *json)
+                })
+                .await?;
+            if *json {
+                print_json(&json!({
+                    "device_id": linked.device_id.to_string(),
+                    "name": linked.name,
+                    "history": linked.history,
+                }))
+            } else {
+                println!(
+                    "linked device {} ({}); sent {} messages of history",
+                    linked.device_id, linked.name, linked.history
+                );
+                Ok(())
+            }
+        }
+        DeviceCmd::Join { .. } => anyhow::bail!("join runs without an open profile"),
         DeviceCmd::Remove { device_id } => {
             let id: DeviceId = device_id.trim().parse()?;
             client.remove_device(&id).await?;

@@ -398,6 +398,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client.close().await;
             registry_cmd::show(&registry, fresh, rpc, *confirmations, *json).await
         }
+        Command::Device {
+            action: action @ device_cmd::DeviceCmd::Join { .. },
+        } => {
+            let network = network_file(&cli)?;
+            let dir = profile_dir(&cli)?;
+            device_cmd::join(
+                &dir,
+                &network,
+                bind_for(&cli, &network),
+                passphrase().as_deref(),
+                action,
+            )
+            .await
+        }
         Command::Device { action } => {
             let network = network_file(&cli)?;
             let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
@@ -460,15 +474,13 @@ fn show_messages(
         let mut out = std::io::stdout().lock();
         for m in messages {
             if json {
-                writeln!(
-                    out,
-                    "{}",
-                    inbox_json(m, &me, now)
-                )?;
+                writeln!(out, "{}", inbox_json(m, &me, now))?;
             } else {
                 let who = match m.direction {
                     nightjar_client::Direction::In => m.peer.clone(),
-                    nightjar_client::Direction::Out => format!("you (another device) to {}", m.peer),
+                    nightjar_client::Direction::Out => {
+                        format!("you (another device) to {}", m.peer)
+                    }
                 };
                 writeln!(out, "[{}] {who}: {}", format_time(m.sent_at_ms), m.text)?;
             }
@@ -548,6 +560,11 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
             let mnemonic = identity.mnemonic();
             let profile = Profile::create(&dir, identity, passphrase().as_deref())?;
             warn_if_no_passphrase();
+            eprintln!(
+                "note: this profile is a new device of the account: it receives messages sent from now on, \
+                 not those sent before (forward secrecy); to bring the history, link it from a device \
+                 that has it (nightjar device link / nightjar device join) instead"
+            );
             let id = profile.account_id().to_string();
             if *json {
                 print_json(&json!({ "account_id": id, "mnemonic": mnemonic.as_str() }))
@@ -571,6 +588,11 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
                 .context("the recovery phrase is not valid")?;
             let profile = Profile::create(&dir, identity, passphrase().as_deref())?;
             warn_if_no_passphrase();
+            eprintln!(
+                "note: this profile is a new device of the account: it receives messages sent from now on, \
+                 not those sent before (forward secrecy); to bring the history, link it from a device \
+                 that has it (nightjar device link / nightjar device join) instead"
+            );
             let id = profile.account_id().to_string();
             if *json {
                 print_json(&json!({ "account_id": id }))

@@ -91,7 +91,10 @@ fn every_device_of_both_accounts_gets_every_message_and_a_removed_device_gets_no
     for p in [&bob1, &bob2, &bob3] {
         let got = p.inbox(&[]);
         assert_eq!(texts(&got), ["to every device"]);
-        assert_eq!(got[0]["message_id"], to_all["message_id"], "one ID on every device");
+        assert_eq!(
+            got[0]["message_id"], to_all["message_id"],
+            "one ID on every device"
+        );
     }
     let copy = alice2.inbox(&[]);
     assert_eq!(texts(&copy), ["to every device"]);
@@ -117,8 +120,15 @@ fn every_device_of_both_accounts_gets_every_message_and_a_removed_device_gets_no
         bob3.inbox(&[]).is_empty(),
         "a removed device gets nothing sent afterwards"
     );
-    let out = bob3.cmd().args(["send", &alice_id, "still here?"]).output().unwrap();
-    assert!(!out.status.success(), "a removed device cannot send as the account");
+    let out = bob3
+        .cmd()
+        .args(["send", &alice_id, "still here?"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a removed device cannot send as the account"
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("removed"),
         "{}",
@@ -142,9 +152,17 @@ fn a_recipient_without_devices_gets_v1_and_the_sender_is_told() {
     assert!(out.status.success());
     let sent: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sent["version"], 1);
-    assert!(sent["fallback"].as_str().unwrap().contains("no forward secrecy"));
+    assert!(
+        sent["fallback"]
+            .as_str()
+            .unwrap()
+            .contains("no forward secrecy")
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("note:") && stderr.contains("v1"), "{stderr}");
+    assert!(
+        stderr.contains("note:") && stderr.contains("v1"),
+        "{stderr}"
+    );
     let got = bob.inbox(&[]);
     assert_eq!(texts(&got), ["old style"]);
     assert_eq!(got[0]["version"], 1);
@@ -162,7 +180,7 @@ async fn client_for(dir: &Path, net: &Path) -> Client {
 /// Tries to read every envelope with the device state and sessions of the
 /// profile in `dir` (a copy), without recording anything; returns the texts
 /// that opened.
-fn readable_with(dir: &Path, envelopes: &[nightjar_types::StoredMessage]) -> Vec<String> {
+fn readable_with(dir: &Path, envelopes: &[nightjar_wire::StoredMessage]) -> Vec<String> {
     let profile = Profile::open(dir, None).unwrap();
     let me = profile.identity().clone();
     let mut device = profile.own_device().unwrap().unwrap();
@@ -233,7 +251,10 @@ async fn copied_device_state_opens_no_earlier_message_and_an_earlier_copy_opens_
     let scratch = tempfile::tempdir().unwrap();
     let after = scratch.path().join("after-reading");
     copy_dir(bob.dir.path(), &after);
-    assert!(readable_with(&after, &held).is_empty(), "earlier messages must not open");
+    assert!(
+        readable_with(&after, &held).is_empty(),
+        "earlier messages must not open"
+    );
 
     // Post-compromise security: a copy taken now opens nothing sent after a
     // round trip (Bob answers, Alice reads, Alice writes again).
@@ -262,14 +283,21 @@ async fn copied_device_state_opens_no_earlier_message_and_an_earlier_copy_opens_
     // read them (they are still in the swarm) but reads new ones.
     let restored = TestProfile::new(&net);
     assert_eq!(restored.restore(&bob_phrase), bob_id);
-    assert!(restored.inbox(&[]).is_empty(), "nothing sent before it joined");
+    assert!(
+        restored.inbox(&[]).is_empty(),
+        "nothing sent before it joined"
+    );
     let all = {
         let mut client = client_for(restored.dir.path(), &net).await;
         let all = client.mailbox_envelopes(mailbox).await.unwrap();
         client.close().await;
         all
     };
-    assert_eq!(all.len(), 3, "the other device's envelopes are in the swarm");
+    assert_eq!(
+        all.len(),
+        3,
+        "the other device's envelopes are in the swarm"
+    );
     assert!(
         readable_with(restored.dir.path(), &all).is_empty(),
         "the restored device opens none of them"
@@ -317,7 +345,10 @@ async fn a_disappearing_message_is_gone_from_every_device_and_the_swarm_after_it
     // Gone from every device's history…
     for p in [&alice, &alice2, &bob] {
         p.inbox(&[]);
-        let history = Profile::open(p.dir.path(), None).unwrap().history().unwrap();
+        let history = Profile::open(p.dir.path(), None)
+            .unwrap()
+            .history()
+            .unwrap();
         assert!(
             history.iter().all(|r| r.text != "this will vanish"),
             "{:?}",
@@ -328,5 +359,108 @@ async fn a_disappearing_message_is_gone_from_every_device_and_the_swarm_after_it
     let mut client = client_for(bob.dir.path(), &net).await;
     let held = client.mailbox_envelopes(bob_mailbox).await.unwrap();
     client.close().await;
-    assert!(held.is_empty(), "the swarm still holds {} envelopes", held.len());
+    assert!(
+        held.is_empty(),
+        "the swarm still holds {} envelopes",
+        held.len()
+    );
+}
+
+#[test]
+fn a_linked_device_gets_the_account_the_history_and_every_message_after() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let devnet = Devnet::up(5);
+    let net = devnet.network();
+    let alice = TestProfile::new(&net);
+    let bob = TestProfile::new(&net);
+    let (alice_id, _) = alice.create();
+    let (bob_id, _) = bob.create();
+    assert!(bob.inbox(&[]).is_empty());
+    send_json(&alice, &bob_id, "history one");
+    send_json(&alice, &bob_id, "history two");
+    assert_eq!(texts(&bob.inbox(&[])), ["history one", "history two"]);
+
+    // Bob's existing device shows a code; the new device enters it.
+    let mut linker = bob
+        .cmd()
+        .args(["device", "link", "--yes", "--json", "--timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(linker.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let code = first["link_code"].as_str().unwrap().to_string();
+    assert!(code.starts_with("njlink1"), "{code}");
+
+    let new_device = TestProfile::new(&net);
+    let out = new_device
+        .cmd()
+        .args([
+            "device",
+            "join",
+            &code,
+            "--yes",
+            "--json",
+            "--name",
+            "new laptop",
+            "--timeout",
+            "120",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "join: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let join_lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let joined = join_lines.last().unwrap();
+    assert_eq!(joined["account_id"], bob_id.as_str());
+    assert_eq!(joined["history"], 2);
+    let linker_rest: Vec<Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert!(linker.wait().unwrap().success());
+    // Both showed the same string.
+    assert_eq!(join_lines[0]["sas"], linker_rest[0]["sas"]);
+    assert_eq!(
+        linker_rest.last().unwrap()["device_id"],
+        joined["device_id"]
+    );
+    assert_eq!(linker_rest.last().unwrap()["name"], "new laptop");
+
+    // The new device has the account and the history, and is in the list.
+    let history = Profile::open(new_device.dir.path(), None)
+        .unwrap()
+        .history()
+        .unwrap();
+    let old: Vec<&str> = history.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(old, ["history one", "history two"]);
+    assert_eq!(devices(&bob).len(), 2);
+    assert_eq!(
+        current_device(&new_device),
+        joined["device_id"].as_str().unwrap()
+    );
+    // It gets what is sent from now on, like Bob's first device.
+    send_json(&alice, &bob_id, "hello both");
+    assert_eq!(texts(&new_device.inbox(&[])), ["hello both"]);
+    assert_eq!(texts(&bob.inbox(&[])), ["hello both"]);
+    // And writes as the account.
+    send_json(&new_device, &alice_id, "from the new laptop");
+    assert_eq!(texts(&alice.inbox(&[])), ["from the new laptop"]);
+
+    // A code is good for one link: a second join with it finds no answer.
+    let late = TestProfile::new(&net);
+    let out = late
+        .cmd()
+        .args(["device", "join", &code, "--yes", "--timeout", "3"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a used code must not link again");
 }

@@ -27,6 +27,12 @@ const LINK_TTL: Duration = Duration::from_secs(3_600);
 /// How often a waiting side looks for the other side's next record.
 const POLL: Duration = Duration::from_millis(500);
 
+fn leaked() -> ClientError {
+    ClientError::InvalidMessage(
+        "more than one device used this link code, so it has leaked: nothing was sent; start again with a new code".into(),
+    )
+}
+
 fn link_error(e: LinkError) -> ClientError {
     ClientError::InvalidMessage(e.to_string())
 }
@@ -64,7 +70,6 @@ pub struct JoinOptions<'a> {
 }
 
 /// A device that joined an account.
-#[derive(Debug)]
 pub struct Joined {
     /// The account.
     pub account: AccountId,
@@ -74,6 +79,16 @@ pub struct Joined {
     pub history: usize,
     /// The connected client of the new profile.
     pub client: Client,
+}
+
+impl std::fmt::Debug for Joined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joined")
+            .field("account", &self.account)
+            .field("device_id", &self.device_id)
+            .field("history", &self.history)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -98,17 +113,13 @@ impl Client {
         self.publish_device(false).await?;
         let me = self.profile.account_id();
         let deadline = tokio::time::Instant::now() + timeout;
-        // The request.
+        // The request: exactly one per code (§17.7).
         let (request_hash, joiner, info) = loop {
-            let found = self
-                .mailbox_envelopes(LINK_REQUESTS)
-                .await?
-                .into_iter()
-                .find_map(|m| {
-                    let (joiner, payload) = open_request(&code.secret, &m.data).ok()?;
-                    Some((m.hash, joiner, JoinInfo::decode(&payload).ok()?))
-                });
-            if let Some(found) = found {
+            let mut found = self.requests_for(code).await?;
+            if found.len() > 1 {
+                return Err(leaked());
+            }
+            if let Some(found) = found.pop() {
                 break found;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -128,6 +139,10 @@ impl Client {
                 "the codes did not match; nothing was sent to the other device".into(),
             ));
         }
+        // A second request under the same code means the code leaked.
+        if self.requests_for(code).await?.len() > 1 {
+            return Err(leaked());
+        }
         // The account's device list gains the device…
         for _ in 0..3 {
             let known = self.refresh_devices(&me).await?;
@@ -140,10 +155,19 @@ impl Client {
             let next = list
                 .with_device(info.device_id, info.identity_key, &info.name, self.now_ms())
                 .map_err(device_error)?;
-            self.publish(DEVICE_LIST, &next.encode(), Duration::from_millis(1_209_600_000))
-                .await?;
+            self.publish(
+                DEVICE_LIST,
+                &next.encode(),
+                Duration::from_millis(1_209_600_000),
+            )
+            .await?;
         }
-        if self.refresh_devices(&me).await?.live_device(&info.device_id).is_none() {
+        if self
+            .refresh_devices(&me)
+            .await?
+            .live_device(&info.device_id)
+            .is_none()
+        {
             return Err(ClientError::Protocol(
                 "could not add the device to the account's device list; try again".into(),
             ));
@@ -169,6 +193,27 @@ impl Client {
         })
     }
 
+    /// The requests in this account's link mailbox that open under `code`,
+    /// one per joining key.
+    async fn requests_for(
+        &mut self,
+        code: &LinkCode,
+    ) -> Result<Vec<(MessageHash, nightjar_crypto::dh::DhPublic, JoinInfo)>, ClientError> {
+        let mut found: Vec<(MessageHash, nightjar_crypto::dh::DhPublic, JoinInfo)> = Vec::new();
+        for m in self.mailbox_envelopes(LINK_REQUESTS).await? {
+            let Ok((joiner, payload)) = open_request(&code.secret, &m.data) else {
+                continue;
+            };
+            let Ok(info) = JoinInfo::decode(&payload) else {
+                continue;
+            };
+            if found.iter().all(|(_, j, _)| *j != joiner) {
+                found.push((m.hash, joiner, info));
+            }
+        }
+        Ok(found)
+    }
+
     /// The joining device's side: with the link `code` the existing device
     /// shows, sends a request for a new device named `name`, waits for the
     /// hello, asks `confirm` whether the strings match, receives the seed
@@ -191,8 +236,8 @@ impl Client {
             return Err(ClientError::ProfileExists(dir.to_path_buf()));
         }
         let account = code.account.account_id();
-        let device =
-            OwnDevice::generate_with(&mut OsRandom, name, clock::unix_now_ms()).map_err(device_error)?;
+        let device = OwnDevice::generate_with(&mut OsRandom, name, clock::unix_now_ms())
+            .map_err(device_error)?;
         // A throwaway profile reaches the network until the seed arrives.
         let scratch = tempfile::tempdir().map_err(|source| ClientError::Io {
             path: std::env::temp_dir(),
@@ -216,13 +261,16 @@ impl Client {
                 "the existing device did not answer in time (is `nightjar device link` still running?)".into(),
             )
         };
-        // The hello.
+        // The hello (only from a record the account signed: `published`
+        // checks every record's signature).
+        let mut hashes: Vec<MessageHash> = Vec::new();
         let session = loop {
             let records = client.published(&account, LINK_ANSWER).await?;
-            if let Some(found) = records
+            if let Some((hash, found)) = records
                 .iter()
-                .find_map(|r| joiner.open_hello(&code.secret, &r.body).ok())
+                .find_map(|r| Some((r.hash, joiner.open_hello(&code.secret, &r.body).ok()?)))
             {
+                hashes.push(hash);
                 break found;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -237,7 +285,6 @@ impl Client {
             ));
         }
         // The seed, then the history.
-        let mut hashes: Vec<MessageHash> = Vec::new();
         let (seed, count) = loop {
             let records = client.published(&account, LINK_ANSWER).await?;
             if let Some((hash, plain)) = records.iter().find_map(|r| {

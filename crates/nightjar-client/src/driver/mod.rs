@@ -590,7 +590,7 @@ impl Client {
         }
         // v2 (this device's mailbox), holding the retrieve open when waiting.
         let Some(mailbox) = mailbox else {
-            return Ok(self.profile.unshown()?);
+            return self.profile.unshown();
         };
         loop {
             let remaining = deadline

@@ -50,8 +50,7 @@ struct PublishedState {
 }
 
 /// Why a message went as v1 rather than v2.
-pub const FALLBACK_NO_PREKEYS: &str =
-    "the recipient has published no device keys (an older Nightjar), so this message was sealed to the account (v1): no forward secrecy";
+pub const FALLBACK_NO_PREKEYS: &str = "the recipient has published no device keys (an older Nightjar), so this message was sealed to the account (v1): no forward secrecy";
 
 /// A v2 send: the devices written to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,15 +76,18 @@ impl Client {
             return Ok(device);
         }
         let name = default_device_name();
-        let device =
-            OwnDevice::generate_with(&mut OsRandom, &name, clock::unix_now_ms()).map_err(device_error)?;
+        let device = OwnDevice::generate_with(&mut OsRandom, &name, clock::unix_now_ms())
+            .map_err(device_error)?;
         self.profile.save_own_device(&device)?;
         Ok(device)
     }
 
     /// Reads `account`'s device lists from its swarm and adopts the newest
     /// valid one into what the profile knows (saved).
-    pub async fn refresh_devices(&mut self, account: &AccountId) -> Result<KnownDevices, ClientError> {
+    pub async fn refresh_devices(
+        &mut self,
+        account: &AccountId,
+    ) -> Result<KnownDevices, ClientError> {
         let key = account.public_key();
         let records = self.published(account, DEVICE_LIST).await?;
         let mut known = self.profile.known_devices(key)?;
@@ -148,10 +150,13 @@ impl Client {
                 Some(list) => list
                     .with_device(device.id(), device.identity_public(), device.name(), now)
                     .map_err(device_error)?,
-                None => DeviceList::first(device.id(), device.identity_public(), device.name(), now)
-                    .map_err(device_error)?,
+                None => {
+                    DeviceList::first(device.id(), device.identity_public(), device.name(), now)
+                        .map_err(device_error)?
+                }
             };
-            self.publish(DEVICE_LIST, &next.encode(), PUBLISHED_TTL).await?;
+            self.publish(DEVICE_LIST, &next.encode(), PUBLISHED_TTL)
+                .await?;
             state.list_at_ms = now;
             // Read it back: another device may have published the same
             // version at once, and the readers' rule picks one.
@@ -166,7 +171,8 @@ impl Client {
         if bundle.signed_prekey_id != state.bundle_prekey_id
             || now.saturating_sub(state.bundle_at_ms) >= REPUBLISH_AFTER_MS
         {
-            self.publish(PREKEY_BUNDLE, &bundle.encode(), PUBLISHED_TTL).await?;
+            self.publish(PREKEY_BUNDLE, &bundle.encode(), PUBLISHED_TTL)
+                .await?;
             state.bundle_prekey_id = bundle.signed_prekey_id;
             state.bundle_at_ms = now;
         }
@@ -176,15 +182,16 @@ impl Client {
             .await?
             .iter()
             .filter_map(|r| OneTimePrekey::decode(&r.body).ok())
-        .filter(|p| p.device_id == device.id())
-        .count();
+            .filter(|p| p.device_id == device.id())
+            .count();
         let fresh = device
             .replenish_offered_with(&mut OsRandom, offered)
             .map_err(device_error)?;
         // Save the secrets before their public halves can be used.
         self.profile.save_own_device(&device)?;
         for prekey in fresh {
-            self.publish(ONE_TIME_PREKEYS, &prekey.encode(), PUBLISHED_TTL).await?;
+            self.publish(ONE_TIME_PREKEYS, &prekey.encode(), PUBLISHED_TTL)
+                .await?;
         }
         state.checked_at_ms = now;
         let bytes = serde_json::to_vec(&state).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -267,11 +274,16 @@ impl Client {
         }
         let own = self.publish_device(false).await?;
         let me = self.profile.account_id();
+        // This account's list as it is now: a device removed from it may
+        // not send as the account, and the others get a copy.
+        let own_known = self.refresh_devices(&me).await?;
+        if own_known.removed().contains(&own.id()) {
+            return Err(ClientError::DeviceRemoved);
+        }
         let own_devices: Vec<DeviceEntry> = if me == *to {
             Vec::new()
         } else {
-            self.refresh_devices(&me)
-                .await?
+            own_known
                 .live()
                 .filter(|d| d.id != own.id())
                 .cloned()
@@ -283,7 +295,9 @@ impl Client {
         OsRandom.fill(&mut message_id)?;
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let ttl_ms = match timer {
-            Some(t) if t.mode == TimerMode::Send => ttl_ms.min(t.after_ms.max(crate::messaging::content::MIN_TIMER_MS)),
+            Some(t) if t.mode == TimerMode::Send => {
+                ttl_ms.min(t.after_ms.max(crate::messaging::content::MIN_TIMER_MS))
+            }
             _ => ttl_ms,
         };
         let expires_at_ms = timer
@@ -306,7 +320,10 @@ impl Client {
         let mut delivered = 0;
         let mut last_error = None;
         for device in &their_devices {
-            match self.send_to_device(&own, to, device, &for_them, ttl_ms).await {
+            match self
+                .send_to_device(&own, to, device, &for_them, ttl_ms)
+                .await
+            {
                 Ok(()) => delivered += 1,
                 Err(e) => {
                     tracing::warn!(error = %e, "a recipient device could not be written to");
@@ -321,7 +338,9 @@ impl Client {
         for device in &own_devices {
             match self.send_to_device(&own, &me, device, &copy, ttl_ms).await {
                 Ok(()) => own_delivered += 1,
-                Err(e) => tracing::warn!(error = %e, "a copy for another device of this account failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a copy for another device of this account failed")
+                }
             }
         }
         let record = HistoryRecord {
@@ -376,7 +395,8 @@ impl Client {
         // The session must be saved before the envelope leaves: sending two
         // messages with one message key would be worse than losing one.
         self.profile.save_sessions(key, &device.id, &sessions)?;
-        self.store_in(account, device.mailbox, envelope, ttl_ms).await?;
+        self.store_in(account, device.mailbox, envelope, ttl_ms)
+            .await?;
         Ok(())
     }
 
@@ -396,7 +416,9 @@ impl Client {
         let mut refused = Vec::new();
         let mut delete = Vec::new();
         for m in messages {
-            let hash = MessageHash::new(nightjar_crypto::hash::message_hash(&me_key, mailbox, &m.data));
+            let hash = MessageHash::new(nightjar_crypto::hash::message_hash(
+                &me_key, mailbox, &m.data,
+            ));
             if hash != m.hash {
                 tracing::warn!("ignoring a message whose hash the node misreported");
                 continue;
@@ -453,8 +475,9 @@ impl Client {
         let me = identity.public_key();
         let (direction, peer) = match content.sent_to {
             Some(to) if sender == me => {
-                let to = PublicKey::from_bytes(&to)
-                    .map_err(|_| ClientError::InvalidMessage("a copy names an invalid recipient".into()))?;
+                let to = PublicKey::from_bytes(&to).map_err(|_| {
+                    ClientError::InvalidMessage("a copy names an invalid recipient".into())
+                })?;
                 (Direction::Out, to)
             }
             Some(_) => {
@@ -498,7 +521,13 @@ impl Client {
 fn default_device_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
-        .map(|s| s.trim().chars().filter(|c| !c.is_control()).take(32).collect::<String>())
+        .map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(32)
+                .collect::<String>()
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "device".to_owned())
 }
@@ -506,7 +535,9 @@ fn default_device_name() -> String {
 impl Client {
     /// This account's live devices as its device list has them (this device
     /// published first if it is not listed yet), and this device's ID.
-    pub async fn devices(&mut self) -> Result<(Vec<DeviceEntry>, nightjar_devices::DeviceId), ClientError> {
+    pub async fn devices(
+        &mut self,
+    ) -> Result<(Vec<DeviceEntry>, nightjar_devices::DeviceId), ClientError> {
         let own = self.publish_device(false).await?;
         let me = self.profile.account_id();
         let known = self.refresh_devices(&me).await?;
@@ -517,11 +548,15 @@ impl Client {
     /// with the device's tombstone. Senders that read the new list send it
     /// nothing more. Removing this device itself is refused (restore the
     /// account on a new device instead, or remove this one from another).
-    pub async fn remove_device(&mut self, id: &nightjar_devices::DeviceId) -> Result<(), ClientError> {
+    pub async fn remove_device(
+        &mut self,
+        id: &nightjar_devices::DeviceId,
+    ) -> Result<(), ClientError> {
         let own = self.publish_device(false).await?;
         if own.id() == *id {
             return Err(ClientError::InvalidMessage(
-                "this is the device you are using; remove it from another device of the account".into(),
+                "this is the device you are using; remove it from another device of the account"
+                    .into(),
             ));
         }
         let me = self.profile.account_id();
@@ -536,7 +571,8 @@ impl Client {
             let next = list
                 .without_device(id, self.now_ms())
                 .map_err(device_error)?;
-            self.publish(DEVICE_LIST, &next.encode(), PUBLISHED_TTL).await?;
+            self.publish(DEVICE_LIST, &next.encode(), PUBLISHED_TTL)
+                .await?;
         }
         let known = self.refresh_devices(&me).await?;
         if known.removed().contains(id) {
@@ -554,21 +590,36 @@ impl Client {
     /// mailboxes, as one member holds them, from the start (a diagnostic:
     /// the history is what [`Client::inbox`] fills; nothing is opened or
     /// recorded here).
-    pub async fn mailbox_envelopes(&mut self, namespace: u16) -> Result<Vec<StoredMessage>, ClientError> {
+    pub async fn mailbox_envelopes(
+        &mut self,
+        namespace: u16,
+    ) -> Result<Vec<StoredMessage>, ClientError> {
         let me = self.profile.account_id();
         let node = self
             .members_for(&me)?
             .into_iter()
             .next()
-            .ok_or(ClientError::Registry(nightjar_registry::RegistryError::Empty))?;
+            .ok_or(ClientError::Registry(
+                nightjar_registry::RegistryError::Empty,
+            ))?;
         self.sync_clock(&node).await?;
         let mut all = Vec::new();
         let mut after = 0;
         loop {
-            let request = crate::logic::retrieve_request(self.profile.identity(), namespace, after, 0, self.now_ms());
+            let request = crate::logic::retrieve_request(
+                self.profile.identity(),
+                namespace,
+                after,
+                0,
+                self.now_ms(),
+            );
             let resp = self.call(&node, &request, crate::REQUEST_TIMEOUT).await?;
             match crate::failover::retrieve_answer(resp)? {
-                crate::failover::RetrieveAnswer::Messages { messages, cursor, more } => {
+                crate::failover::RetrieveAnswer::Messages {
+                    messages,
+                    cursor,
+                    more,
+                } => {
                     all.extend(messages);
                     if !more || cursor <= after {
                         return Ok(all);
@@ -576,7 +627,9 @@ impl Client {
                     after = cursor;
                 }
                 crate::failover::RetrieveAnswer::WrongSwarm(_) => {
-                    return Err(ClientError::Protocol("node is not in this account's swarm".into()));
+                    return Err(ClientError::Protocol(
+                        "node is not in this account's swarm".into(),
+                    ));
                 }
             }
         }

@@ -45,8 +45,12 @@ impl JoinInfo {
 
     /// Reads a request payload.
     pub fn decode(bytes: &[u8]) -> Result<JoinInfo, ClientError> {
-        let (id, rest) = bytes.split_first_chunk::<16>().ok_or_else(|| bad("request too short"))?;
-        let (key, name) = rest.split_first_chunk::<32>().ok_or_else(|| bad("request too short"))?;
+        let (id, rest) = bytes
+            .split_first_chunk::<16>()
+            .ok_or_else(|| bad("request too short"))?;
+        let (key, name) = rest
+            .split_first_chunk::<32>()
+            .ok_or_else(|| bad("request too short"))?;
         let name = std::str::from_utf8(name).map_err(|_| bad("device name is not UTF-8"))?;
         if name.len() > 64 || name.chars().any(char::is_control) {
             return Err(bad("device name too long or with control characters"));
@@ -69,8 +73,12 @@ pub fn encode_first_answer(seed: &Seed, history_chunks: u32) -> Zeroizing<Vec<u8
 
 /// Reads answer record 0: the seed and how many history records follow.
 pub fn decode_first_answer(bytes: &[u8]) -> Result<(Seed, u32), ClientError> {
-    let (seed, rest) = bytes.split_first_chunk::<32>().ok_or_else(|| bad("answer too short"))?;
-    let count: [u8; 4] = rest.try_into().map_err(|_| bad("answer has the wrong length"))?;
+    let (seed, rest) = bytes
+        .split_first_chunk::<32>()
+        .ok_or_else(|| bad("answer too short"))?;
+    let count: [u8; 4] = rest
+        .try_into()
+        .map_err(|_| bad("answer has the wrong length"))?;
     let count = u32::from_be_bytes(count);
     if count > MAX_HISTORY_CHUNKS {
         return Err(bad("too many history records"));
@@ -86,7 +94,10 @@ pub fn history_chunks(records: &[HistoryRecord]) -> Result<Vec<Zeroizing<Vec<u8>
     let mut current: Vec<&HistoryRecord> = Vec::new();
     let mut size = 2;
     for r in records {
-        let len = serde_json::to_vec(r).map_err(|e| bad(&e.to_string()))?.len() + 1;
+        let len = serde_json::to_vec(r)
+            .map_err(|e| bad(&e.to_string()))?
+            .len()
+            + 1;
         if !current.is_empty() && size + len > HISTORY_CHUNK_BYTES {
             chunks.push(Zeroizing::new(
                 serde_json::to_vec(&current).map_err(|e| bad(&e.to_string()))?,
@@ -125,7 +136,8 @@ mod tests {
         };
         assert_eq!(JoinInfo::decode(&info.encode()).unwrap(), info);
         assert!(JoinInfo::decode(&info.encode()[..47]).is_err());
-        let (seed, n) = decode_first_answer(&encode_first_answer(&Seed::from_bytes([5; 32]), 3)).unwrap();
+        let (seed, n) =
+            decode_first_answer(&encode_first_answer(&Seed::from_bytes([5; 32]), 3)).unwrap();
         assert_eq!((seed.as_bytes(), n), (&[5; 32], 3));
         let records: Vec<HistoryRecord> = (0..200)
             .map(|i| HistoryRecord {

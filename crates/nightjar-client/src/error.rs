@@ -91,6 +91,13 @@ pub enum ClientError {
     /// An onion request could not be built or its answer read.
     #[error("onion: {0}")]
     Onion(#[from] OnionError),
+    /// This device was removed from its account's device list: nothing is
+    /// sent to it any more, and it may not send as the account.
+    #[error(
+        "this device was removed from its account; restore the account from its recovery phrase \
+         to make a new device"
+    )]
+    DeviceRemoved,
     /// The destination did not answer through any path tried.
     #[error("the destination node did not answer through any onion path; try later")]
     DestinationUnreachable,

@@ -101,10 +101,12 @@
 pub mod bootstrap;
 pub mod call;
 mod clock;
+pub mod device_state;
 mod driver;
 mod error;
 pub mod failover;
 pub mod logic;
+pub mod messaging;
 pub mod paths;
 pub mod profile;
 pub mod registry_refresh;
@@ -117,7 +119,7 @@ use nightjar_registry::{NetworkFile, Registry, RegistryEvent, SwarmMap};
 
 pub use bootstrap::BOOTSTRAP_AGREEMENT;
 pub use call::{HOP_MARGIN, PATH_ATTEMPTS};
-pub use driver::Client;
+pub use driver::{Client, FALLBACK_NO_PREKEYS, JoinOptions, Joined, Linked, SentV2};
 pub use error::ClientError;
 pub use failover::RETRY_UNREACHABLE_AFTER;
 pub use logic::ClockEstimator;
@@ -138,8 +140,16 @@ pub struct Sent {
     pub message_id: String,
     /// The (clock-corrected) time it was sent, Unix ms.
     pub sent_at_ms: u64,
-    /// When the node will drop it, node clock.
+    /// When the node will drop it, node clock (v1; 0 for v2, whose copies
+    /// each have their own).
     pub expiry_ms: u64,
+    /// 2 (messages v2: a session with each device) or 1 (sealed to the
+    /// account).
+    pub version: u8,
+    /// Why it went as v1, when it did.
+    pub fallback: Option<String>,
+    /// When it disappears (a conversation timer that runs from sending).
+    pub expires_at_ms: Option<u64>,
 }
 
 /// The swarm map a network file leads to: the registry's, or (without a

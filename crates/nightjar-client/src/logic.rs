@@ -162,6 +162,9 @@ pub fn prepare_send_with(
             peer: to.to_string(),
             text: content.text,
             sent_at_ms: now_ms,
+            version: 1,
+            timer: None,
+            expires_at_ms: None,
         },
     })
 }
@@ -411,6 +414,9 @@ pub fn process_messages(
                     peer: opened.sender.to_string(),
                     text: opened.content.text.clone(),
                     sent_at_ms: opened.content.sent_at_ms,
+                    version: 1,
+                    timer: None,
+                    expires_at_ms: None,
                 },
             )),
             Err(e) => {

@@ -24,8 +24,10 @@ pub const IDENTITY_FILE: &str = "identity.key";
 /// File name of the history database inside a profile.
 pub const HISTORY_FILE: &str = "history.sqlite";
 /// Schema version of the history database: 1 had `cursors` and `messages`;
-/// 2 added `state`. Older databases are migrated when opened.
-const SCHEMA_VERSION: i64 = 2;
+/// 2 added `state`; 3 added messages v2's `sessions`, `handshakes` and
+/// `envelopes`, and `messages.expires_at`. Older databases are migrated when
+/// opened.
+const SCHEMA_VERSION: i64 = 3;
 
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,25 @@ pub struct HistoryRecord {
     pub text: String,
     /// The sender's clock when it was sent, Unix ms.
     pub sent_at_ms: u64,
+    /// The message's version: 1 (sealed to the account, §3) or 2 (a
+    /// messages-v2 session between devices). Left out of the JSON when 1.
+    #[serde(default = "version_1", skip_serializing_if = "is_version_1")]
+    pub version: u8,
+    /// The disappearing timer it was sent with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<crate::messaging::Timer>,
+    /// When it disappears from this device, Unix ms: set when it is sent or
+    /// received (timer after sending) or first shown (timer after reading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+}
+
+fn version_1() -> u8 {
+    1
+}
+
+fn is_version_1(v: &u8) -> bool {
+    *v == 1
 }
 
 /// The start of a history record's associated data (`docs/PROTOCOL.md` §9.2).
@@ -87,8 +108,8 @@ fn open_record_with(
 pub struct Profile {
     dir: PathBuf,
     identity: Identity,
-    cipher: LocalCipher,
-    db: Connection,
+    pub(crate) cipher: LocalCipher,
+    pub(crate) db: Connection,
 }
 
 impl std::fmt::Debug for Profile {
@@ -150,6 +171,19 @@ fn migrate_steps(db: &Connection) -> Result<(), ClientError> {
         )
         .map_err(db_err("add state table"))?;
     }
+    if version < 3 {
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS sessions (
+                 peer_account BLOB NOT NULL, peer_device BLOB NOT NULL, state BLOB NOT NULL,
+                 PRIMARY KEY (peer_account, peer_device));
+             CREATE TABLE IF NOT EXISTS handshakes (id BLOB PRIMARY KEY, seen_at_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS envelopes (hash BLOB PRIMARY KEY);
+             ALTER TABLE messages ADD COLUMN expires_at INTEGER;
+             CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_at)
+                 WHERE expires_at IS NOT NULL;",
+        )
+        .map_err(db_err("add messages v2 tables"))?;
+    }
     if version != SCHEMA_VERSION {
         db.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(db_err("set schema version"))?;
@@ -209,6 +243,10 @@ impl Profile {
             .map_err(db_err("journal mode"))?;
         db.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err("synchronous"))?;
+        // Deleted rows (disappeared messages, replaced sessions) are
+        // overwritten, not left in free pages.
+        db.pragma_update(None, "secure_delete", "ON")
+            .map_err(db_err("secure delete"))?;
         migrate(&db)?;
         let cipher = LocalCipher::from_seed(identity.seed());
         Ok(Profile {
@@ -361,9 +399,10 @@ impl Profile {
         Ok(())
     }
 
-    /// Incoming messages not yet shown, oldest first.
+    /// Messages not yet shown, oldest first: incoming ones, and copies of
+    /// what this account's other devices sent.
     pub fn unshown(&self) -> Result<Vec<HistoryRecord>, ClientError> {
-        self.records("direction = 0 AND shown = 0 AND record IS NOT NULL")
+        self.records("shown = 0 AND record IS NOT NULL")
     }
 
     /// Mark messages as shown, so `inbox` prints each once.
@@ -421,6 +460,40 @@ impl Profile {
 
     fn open_record(&self, hash: &MessageHash, blob: &[u8]) -> Result<HistoryRecord, ClientError> {
         open_record_with(&self.cipher, hash, blob)
+    }
+
+    /// A history record sealed for its row (`hash`), as the database keeps it.
+    pub(crate) fn seal_history_record(
+        &self,
+        hash: &MessageHash,
+        record: &HistoryRecord,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.seal_record(hash, record)
+    }
+
+    /// A state value sealed for its key, as the `state` table keeps it.
+    pub(crate) fn seal_state(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, ClientError> {
+        Ok(self.cipher.encrypt(&Self::state_aad(key), value)?)
+    }
+
+    /// The history record of one row, if it has one.
+    pub(crate) fn history_record(
+        &self,
+        hash: &MessageHash,
+    ) -> Result<Option<HistoryRecord>, ClientError> {
+        let blob: Option<Option<Vec<u8>>> = self
+            .db
+            .query_row(
+                "SELECT record FROM messages WHERE hash = ?1",
+                params![hash.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err("read message"))?;
+        match blob.flatten() {
+            None => Ok(None),
+            Some(blob) => self.open_record(hash, &blob).map(Some),
+        }
     }
 }
 
@@ -493,13 +566,20 @@ mod tests {
             peer: to.to_string(),
             text: "before the upgrade".into(),
             sent_at_ms: 1,
+            version: 1,
+            timer: None,
+            expires_at_ms: None,
         };
         p.record_sent(&MessageHash::new([7; 32]), &record).unwrap();
         drop(p);
         // Turn the database back into what version 1 wrote.
         let db = Connection::open(dir.path().join(HISTORY_FILE)).unwrap();
-        db.execute_batch("DROP TABLE state; PRAGMA user_version = 1;")
-            .unwrap();
+        db.execute_batch(
+            "DROP TABLE state; DROP TABLE sessions; DROP TABLE handshakes; DROP TABLE envelopes;
+             DROP INDEX messages_by_expiry; ALTER TABLE messages DROP COLUMN expires_at;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
         drop(db);
 
         let mut p = Profile::open(dir.path(), None).unwrap();
@@ -595,6 +675,9 @@ mod history_record_vectors {
             peer: peer(),
             text: text.into(),
             sent_at_ms,
+            version: 1,
+            timer: None,
+            expires_at_ms: None,
         }
     }
 

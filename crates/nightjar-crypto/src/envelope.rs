@@ -132,11 +132,22 @@ pub fn unpad(padded: &[u8]) -> Result<&[u8], EnvelopeError> {
 /// Derives the AEAD key and nonce from the shared secret S, ephemeral
 /// public E and recipient X25519 public Y.
 fn derive_key_nonce(s: &[u8; 32], e: &[u8; 32], y: &[u8; 32]) -> Zeroizing<[u8; 56]> {
-    blake2b_keyed_56(labels::ENVELOPE_KEY, &[s, e, y])
+    derive_key_nonce_with(labels::ENVELOPE_KEY, s, e, y)
+}
+
+/// `BLAKE2b-56(key = label, S ‖ E ‖ Y)`: an envelope's key and nonce (v1 and,
+/// with its own label, v2).
+pub(crate) fn derive_key_nonce_with(
+    label: &'static str,
+    s: &[u8; 32],
+    e: &[u8; 32],
+    y: &[u8; 32],
+) -> Zeroizing<[u8; 56]> {
+    blake2b_keyed_56(label, &[s, e, y])
 }
 
 /// Splits a 56-byte derivation into the cipher and the 24-byte nonce.
-fn cipher_and_nonce(h: &[u8; 56]) -> (XChaCha20Poly1305, [u8; 24]) {
+pub(crate) fn cipher_and_nonce(h: &[u8; 56]) -> (XChaCha20Poly1305, [u8; 24]) {
     let (key, nonce) = h.split_at(32);
     let mut key_arr = Zeroizing::new([0u8; 32]);
     key_arr.copy_from_slice(key);

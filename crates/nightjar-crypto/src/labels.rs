@@ -47,10 +47,6 @@ pub const REGISTRY_SNAPSHOT: &str = "nightjar/v1/registry-snapshot";
 /// on-chain node registry ([`crate::registration`]).
 pub const NODE_REGISTRATION: &str = "nightjar/v1/node-registration";
 
-/// Labelled-signature label of a published record: the account's signature
-/// over `account ‖ namespace ‖ body` ([`crate::published`]).
-pub const PUBLISHED: &str = "nightjar/v1/published";
-
 /// BLAKE2b key (outlen 32) of the messages-v2 handshake's transcript hash
 /// `TH` ([`crate::kdf::pqxdh_transcript_hash`]).
 pub const PQXDH_TRANSCRIPT: &str = "nightjar/v2/pqxdh-transcript";
@@ -89,6 +85,18 @@ pub const RATCHET_MESSAGE: &str = "nightjar/v2/ratchet-message";
 /// its message key ([`crate::kdf::MessageKey::seal`]).
 pub const MESSAGE_KEY: &str = "nightjar/v2/message-key";
 
+/// BLAKE2b key (outlen 56) deriving a v2 envelope's AEAD key and nonce
+/// ([`crate::sealed_sender`]).
+pub const ENVELOPE_V2_KEY: &str = "nightjar/v2/envelope-key";
+
+/// Labelled-signature label of an account's certificate of one of its
+/// devices' identity keys ([`crate::sealed_sender`]).
+pub const DEVICE_CERT: &str = "nightjar/v2/device-cert";
+
+/// Labelled-signature label of a published record: the account's signature
+/// over `account ‖ namespace ‖ body` ([`crate::published`]).
+pub const PUBLISHED: &str = "nightjar/v1/published";
+
 /// BLAKE2b key (outlen 56) deriving a link request's AEAD key and nonce
 /// from the link code's secret ([`crate::link::seal_request_with`]).
 pub const LINK_REQUEST: &str = "nightjar/v2/link-request";
@@ -119,7 +127,6 @@ pub const ALL: &[&str] = &[
     ONION_RESPONSE,
     REGISTRY_SNAPSHOT,
     NODE_REGISTRATION,
-    PUBLISHED,
     PQXDH_TRANSCRIPT,
     PQXDH_SECRET,
     PQXDH_ROOT,
@@ -130,6 +137,9 @@ pub const ALL: &[&str] = &[
     RATCHET_CHAIN,
     RATCHET_MESSAGE,
     MESSAGE_KEY,
+    ENVELOPE_V2_KEY,
+    DEVICE_CERT,
+    PUBLISHED,
     LINK_REQUEST,
     LINK_HELLO,
     LINK_SAS,

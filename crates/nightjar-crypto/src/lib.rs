@@ -11,6 +11,9 @@
 //!   ([`random_index`]);
 //! - [`envelope`]: sealing and opening end-to-end-encrypted message
 //!   envelopes (version 1);
+//! - [`sealed_sender`]: envelopes version 2, a messages-v2 ratchet message
+//!   sealed to one recipient device without naming the sender to nodes, and
+//!   the account's certificate of a device key;
 //! - [`onion`]: building, peeling and answering onion layers (version 1),
 //!   which carry a request through a path of service nodes;
 //! - [`hash`]: message hashes, ring positions, the registry snapshot hash
@@ -20,15 +23,15 @@
 //! - [`registration`]: the node key's proof of possession for the on-chain
 //!   node registry (the message a node key signs to be registered, and its
 //!   verification by followers);
-//! - [`published`]: published records (`sig ‖ body`, the account's
-//!   labelled signature over account, namespace and body): signing one and
-//!   checking it, as the service node does before it stores one;
 //! - [`dh`]: X25519 key pairs that are not an account identity (device
 //!   identity keys, prekeys, ephemerals, ratchet keys) and their agreement;
 //! - [`kdf`]: the key schedule of messages v2 (the handshake's derivation,
 //!   the ratchet's root and chain KDFs, header and message AEAD);
 //! - [`kem`]: ML-KEM-768 (FIPS 203) key pairs, encapsulation and
 //!   decapsulation, deterministic forms for test vectors;
+//! - [`published`]: published records (`sig ‖ body`, the account's
+//!   labelled signature over account, namespace and body): signing one and
+//!   checking it, as the service node does before it stores one;
 //! - [`link`]: linking a device (the link code, the joining device's
 //!   request, the existing device's hello and answers, the short
 //!   authentication string both show);
@@ -66,6 +69,7 @@ pub mod onion;
 pub mod published;
 pub mod random;
 pub mod registration;
+pub mod sealed_sender;
 mod xchacha;
 
 pub use error::{CryptoError, EnvelopeError};

@@ -31,6 +31,7 @@ use nightjar_crypto::hash::message_hash;
 use nightjar_crypto::identity::{Identity, PublicKey, Seed};
 use nightjar_crypto::link::{self, LinkSecret};
 use nightjar_crypto::registration::RegistrationClaim;
+use nightjar_devices::{DeviceId, DeviceList, OneTimePrekey, PrekeyBundle};
 use nightjar_fuzzing::{
     ENVELOPE_RECIPIENT_SEED, PROFILE_SEED, PROFILE_STATE_KEYS, TARGETS,
     profile_history_record_blob, profile_identity,
@@ -708,6 +709,9 @@ fn history_database(records: usize) -> Vec<u8> {
             peer: peer.clone(),
             text: format!("message {i}"),
             sent_at_ms: T0 + i as u64,
+            version: 1,
+            timer: None,
+            expires_at_ms: None,
         };
         if i % 2 == 0 {
             received.push((hash, record));
@@ -775,6 +779,9 @@ fn profile_files() -> Corpus {
         peer: identity(2).account_id().to_string(),
         text: "see you at 8".into(),
         sent_at_ms: T0,
+        version: 1,
+        timer: None,
+        expires_at_ms: None,
     };
     let mut c = Corpus::new();
     c.insert(
@@ -1065,6 +1072,61 @@ fn chain_states() -> Corpus {
     c
 }
 
+/// Seeds of `device_records`: the first byte picks the decoder.
+fn device_records() -> Corpus {
+    use nightjar_crypto::SeededRandom;
+    use nightjar_crypto::dh::DhSecret;
+    use nightjar_crypto::kem::MlKemKeyPair;
+    let rng = &mut SeededRandom::from_seed([0x44; 32]);
+    let mut dh = || DhSecret::generate_with(rng).expect("seeded").public();
+    let (a, b) = (DeviceId::new([1; 16]), DeviceId::new([2; 16]));
+    let v1 = DeviceList::first(a, dh(), "phone", 1_700_000_000_000).expect("list");
+    let v2 = v1
+        .with_device(b, dh(), "laptop", 1_700_000_001_000)
+        .expect("list");
+    let v3 = v2.without_device(&a, 1_700_000_002_000).expect("list");
+    let kem = MlKemKeyPair::from_seed(&[0x45; 64]).public_key().clone();
+    let bundle = PrekeyBundle {
+        device_id: b,
+        signed_prekey_id: 1,
+        signed_prekey: dh(),
+        kem_prekey_id: 2,
+        kem_prekey: kem.clone(),
+        created_at_ms: 1_700_000_000_000,
+    };
+    let otk = OneTimePrekey {
+        device_id: b,
+        prekey_id: 3,
+        x25519: dh(),
+        kem,
+    };
+    let tagged = |tag: u8, body: Vec<u8>| [vec![tag], body].concat();
+    let mut c = Corpus::new();
+    c.insert("valid-list-one-device".into(), tagged(0, v1.encode()));
+    c.insert("valid-list-with-tombstone".into(), tagged(0, v3.encode()));
+    c.insert("valid-prekey-bundle".into(), tagged(1, bundle.encode()));
+    c.insert("valid-one-time-prekey".into(), tagged(2, otk.encode()));
+    let mut dup = v2.encode();
+    dup.extend_from_slice(&[0x10, 0x07]);
+    c.insert("bad-list-not-canonical".into(), tagged(0, dup));
+    let mut bad_kem = bundle.encode();
+    if let Some(at) = bad_kem.len().checked_sub(1_000) {
+        bad_kem[at] = 0xFF;
+        bad_kem[at + 1] = 0xFF;
+    }
+    c.insert("bad-bundle-kem-key".into(), tagged(1, bad_kem));
+    c.insert("any-decoder-otk".into(), tagged(9, otk.encode()));
+    let mut own = nightjar_devices::OwnDevice::generate_with(rng, "phone", 1_700_000_000_000)
+        .expect("device");
+    own.replenish_with(rng).expect("one-time prekeys");
+    let state = own.encode().to_vec();
+    c.insert("valid-own-device-state".into(), tagged(3, state.clone()));
+    let mut cut = state;
+    cut.truncate(cut.len() - 40);
+    c.insert("bad-own-device-state-cut".into(), tagged(3, cut));
+    c
+}
+
 /// Initial messages of messages v2: the fixture's two (one-time and
 /// last-resort prekeys), and refusals.
 fn ratchet_initials() -> Corpus {
@@ -1218,6 +1280,7 @@ fn main() {
     corpora.insert("onion_layer", onion_layers());
     corpora.insert("chain_log", chain_logs());
     corpora.insert("chain_state", chain_states());
+    corpora.insert("device_records", device_records());
     corpora.insert("ratchet_initial", ratchet_initials());
     corpora.insert("ratchet_message", ratchet_messages());
     corpora.insert("ratchet_state", ratchet_states());

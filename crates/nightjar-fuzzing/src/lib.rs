@@ -27,6 +27,7 @@
 
 mod account;
 mod chain;
+mod devices;
 mod envelope;
 mod keyfile;
 mod link;
@@ -42,6 +43,7 @@ pub use chain::{
     CHAIN_LOG_CHAIN_ID, CHAIN_LOG_CONTRACT, chain_log, chain_log_input, chain_log_parts,
     chain_state,
 };
+pub use devices::device_records;
 pub use envelope::{ENVELOPE_RECIPIENT_SEED, envelope_open};
 pub use keyfile::keyfile;
 pub use link::{
@@ -77,6 +79,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("onion_layer", onion_layer),
     ("chain_log", chain_log),
     ("chain_state", chain_state),
+    ("device_records", device_records),
     ("ratchet_initial", ratchet_initial),
     ("ratchet_message", ratchet_message),
     ("ratchet_state", ratchet_state),

@@ -79,6 +79,9 @@ fn reference_record() -> HistoryRecord {
         peer: "fuzz reference peer".to_owned(),
         text: "fuzz reference text".to_owned(),
         sent_at_ms: 1_700_000_000_000,
+        version: 1,
+        timer: None,
+        expires_at_ms: None,
     }
 }
 

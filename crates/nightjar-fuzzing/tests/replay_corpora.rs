@@ -187,6 +187,13 @@ fn accepts(target: &str, data: &[u8]) -> bool {
             )
         }),
         "chain_state" => nightjar_chain::SavedState::decode(data).is_ok(),
+        "device_records" => match data.split_first() {
+            Some((0, body)) => nightjar_devices::DeviceList::decode(body).is_ok(),
+            Some((1, body)) => nightjar_devices::PrekeyBundle::decode(body).is_ok(),
+            Some((2, body)) => nightjar_devices::OneTimePrekey::decode(body).is_ok(),
+            Some((3, body)) => nightjar_devices::OwnDevice::decode(body).is_ok(),
+            _ => false,
+        },
         "ratchet_initial" => {
             let f = nightjar_fuzzing::ratchet_fixture();
             let mut store = f.store.clone();

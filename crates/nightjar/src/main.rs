@@ -5,6 +5,7 @@
 //! keys are a scripting contract documented in `docs/CLI.md`.
 
 mod demo;
+mod device_cmd;
 mod devnet;
 mod error_chain;
 mod operator;
@@ -100,6 +101,25 @@ enum Command {
         /// With --rpc: how many blocks behind the chain's head to read.
         #[arg(long, default_value_t = nightjar_chain::follower::DEFAULT_CONFIRMATIONS)]
         confirmations: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// This account's devices: list them, remove one.
+    Device {
+        #[command(subcommand)]
+        action: device_cmd::DeviceCmd,
+    },
+    /// Set a conversation's disappearing-message timer (carried in every
+    /// message, enforced by every device of both sides).
+    Timer {
+        /// The other party's Account ID (nj1…).
+        account_id: String,
+        /// How long messages live (30s, 10m, 1h, 7d; 10 s to 14 days), or `off`.
+        duration: String,
+        /// When the time starts: when a message is sent, or when it is first shown.
+        #[arg(long, value_enum, default_value = "send")]
+        after: device_cmd::After,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -266,8 +286,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let sent = client.send(&to, &text, Duration::from_secs(*ttl)).await;
             client.close().await;
             let sent = sent?;
+            if let Some(why) = &sent.fallback {
+                eprintln!("note: {why}");
+            }
             if *json {
-                print_json(&json!({ "message_id": sent.message_id }))
+                print_json(&json!({
+                    "message_id": sent.message_id,
+                    "version": sent.version,
+                    "fallback": sent.fallback,
+                    "expires_at": sent.expires_at_ms,
+                }))
             } else {
                 println!("sent {}", sent.message_id);
                 Ok(())
@@ -370,6 +398,62 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client.close().await;
             registry_cmd::show(&registry, fresh, rpc, *confirmations, *json).await
         }
+        Command::Device {
+            action: action @ device_cmd::DeviceCmd::Join { .. },
+        } => {
+            let network = network_file(&cli)?;
+            let dir = profile_dir(&cli)?;
+            device_cmd::join(
+                &dir,
+                &network,
+                bind_for(&cli, &network),
+                passphrase().as_deref(),
+                action,
+            )
+            .await
+        }
+        Command::Device { action } => {
+            let network = network_file(&cli)?;
+            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
+            let outcome = device_cmd::run(&mut client, action).await;
+            client.close().await;
+            outcome
+        }
+        Command::Timer {
+            account_id,
+            duration,
+            after,
+            json,
+        } => {
+            let account = device_cmd::timer_account(account_id)?;
+            let timer = device_cmd::timer_from(duration, *after)?;
+            let mut profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            profile.set_timer(account.public_key(), timer)?;
+            if *json {
+                print_json(&json!({
+                    "account_id": account.to_string(),
+                    "timer_ms": timer.map(|t| t.after_ms),
+                    "after": timer.map(|t| match t.mode {
+                        nightjar_client::messaging::TimerMode::Send => "send",
+                        nightjar_client::messaging::TimerMode::Read => "read",
+                    }),
+                }))
+            } else {
+                match timer {
+                    None => println!("disappearing messages off for {account}"),
+                    Some(t) => println!(
+                        "messages to and from {account} disappear {} s after they are {}",
+                        t.after_ms / 1000,
+                        match t.mode {
+                            nightjar_client::messaging::TimerMode::Send => "sent",
+                            nightjar_client::messaging::TimerMode::Read => "read",
+                        }
+                    ),
+                }
+                Ok(())
+            }
+        }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,
         Command::Operator { action } => operator::run(action).await,
@@ -383,35 +467,58 @@ fn show_messages(
     messages: &[nightjar_client::HistoryRecord],
     json: bool,
 ) -> anyhow::Result<usize> {
+    // Timers that run from reading start as the messages are shown.
+    let now = client.now_ms();
+    let me = client.profile().account_id().to_string();
     {
         let mut out = std::io::stdout().lock();
         for m in messages {
             if json {
-                writeln!(
-                    out,
-                    "{}",
-                    json!({
-                        "message_id": m.message_id,
-                        "from": m.peer,
-                        "text": m.text,
-                        "sent_at": m.sent_at_ms,
-                    })
-                )?;
+                writeln!(out, "{}", inbox_json(m, &me, now))?;
             } else {
-                writeln!(
-                    out,
-                    "[{}] {}: {}",
-                    format_time(m.sent_at_ms),
-                    m.peer,
-                    m.text
-                )?;
+                let who = match m.direction {
+                    nightjar_client::Direction::In => m.peer.clone(),
+                    nightjar_client::Direction::Out => {
+                        format!("you (another device) to {}", m.peer)
+                    }
+                };
+                writeln!(out, "[{}] {who}: {}", format_time(m.sent_at_ms), m.text)?;
             }
         }
         out.flush()?;
     }
     let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
     client.profile_mut().mark_shown(&ids)?;
+    client.profile_mut().start_read_timers(&ids, now)?;
     Ok(messages.len())
+}
+
+/// One message as `inbox --json` and `watch --json` print it.
+/// `now_ms` is when it is shown: a timer that runs from reading starts then.
+fn inbox_json(m: &nightjar_client::HistoryRecord, me: &str, now_ms: u64) -> serde_json::Value {
+    let mut v = json!({
+        "message_id": m.message_id,
+        "from": m.peer,
+        "text": m.text,
+        "sent_at": m.sent_at_ms,
+        "version": m.version,
+    });
+    if m.direction == nightjar_client::Direction::Out {
+        // Sent by another device of this account: `to` names the recipient.
+        v["direction"] = json!("out");
+        v["from"] = json!(me);
+        v["to"] = json!(m.peer);
+    }
+    if let Some(t) = &m.timer {
+        v["expires_at"] = match (m.expires_at_ms, t.mode) {
+            (Some(at), _) => json!(at),
+            (None, nightjar_client::messaging::TimerMode::Read) => {
+                json!(now_ms.saturating_add(t.after_ms))
+            }
+            (None, nightjar_client::messaging::TimerMode::Send) => json!(null),
+        };
+    }
+    v
 }
 
 /// Hold a waiting retrieve open through the onion path, print what arrives,
@@ -453,6 +560,11 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
             let mnemonic = identity.mnemonic();
             let profile = Profile::create(&dir, identity, passphrase().as_deref())?;
             warn_if_no_passphrase();
+            eprintln!(
+                "note: this profile is a new device of the account: it receives messages sent from now on, \
+                 not those sent before (forward secrecy); to bring the history, link it from a device \
+                 that has it (nightjar device link / nightjar device join) instead"
+            );
             let id = profile.account_id().to_string();
             if *json {
                 print_json(&json!({ "account_id": id, "mnemonic": mnemonic.as_str() }))
@@ -476,6 +588,11 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
                 .context("the recovery phrase is not valid")?;
             let profile = Profile::create(&dir, identity, passphrase().as_deref())?;
             warn_if_no_passphrase();
+            eprintln!(
+                "note: this profile is a new device of the account: it receives messages sent from now on, \
+                 not those sent before (forward secrecy); to bring the history, link it from a device \
+                 that has it (nightjar device link / nightjar device join) instead"
+            );
             let id = profile.account_id().to_string();
             if *json {
                 print_json(&json!({ "account_id": id }))

@@ -6,6 +6,12 @@
 //! Not for: protocol decisions (add them to the sans-IO modules, with tests).
 
 mod connections;
+mod link;
+mod swarm;
+mod v2;
+
+pub use link::{JoinOptions, Joined, Linked};
+pub use v2::{FALLBACK_NO_PREKEYS, SentV2};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -389,10 +395,35 @@ impl Client {
         }
     }
 
-    /// Seal `text` to `to` and store it in the recipient's swarm; returns once
+    /// Send `text` to `to`: as messages v2 to every device `to` has
+    /// published (and a copy to this account's other devices) when it has
+    /// any, else sealed to the account (v1; [`Sent::fallback`] says why).
+    /// Returns once a write quorum of the recipient's swarm holds it durably.
+    pub async fn send(
+        &mut self,
+        to: &AccountId,
+        text: &str,
+        ttl: Duration,
+    ) -> Result<Sent, ClientError> {
+        if let Some(sent) = self.send_v2(to, text, ttl).await? {
+            return Ok(Sent {
+                message_id: sent.message_id,
+                sent_at_ms: self.now_ms(),
+                expiry_ms: 0,
+                version: 2,
+                fallback: None,
+                expires_at_ms: sent.expires_at_ms,
+            });
+        }
+        let mut sent = self.send_v1(to, text, ttl).await?;
+        sent.fallback = Some(FALLBACK_NO_PREKEYS.to_owned());
+        Ok(sent)
+    }
+
+    /// Seal `text` to `to` and store it in the recipient's swarm (v1); returns once
     /// a write quorum of the swarm holds it durably. Tries the swarm's members
     /// in turn, and follows a "wrong swarm" answer once.
-    pub async fn send(
+    pub async fn send_v1(
         &mut self,
         to: &AccountId,
         text: &str,
@@ -429,6 +460,9 @@ impl Client {
                         message_id: prepared.record.message_id,
                         sent_at_ms: now,
                         expiry_ms,
+                        version: 1,
+                        fallback: None,
+                        expires_at_ms: None,
                     });
                 }
                 Ok(failover::StoreAnswer::WrongSwarm(info)) => {
@@ -459,9 +493,19 @@ impl Client {
     ) -> Result<Vec<HistoryRecord>, ClientError> {
         let me = self.profile.account_id();
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+        // A removed device still reads what reached it before; nothing new
+        // comes (its mailbox is no longer in the list).
+        let mut device = match self.publish_device(false).await {
+            Ok(device) => device,
+            Err(ClientError::DeviceRemoved) => {
+                tracing::warn!("{}", ClientError::DeviceRemoved);
+                self.device()?
+            }
+            Err(e) => return Err(e),
+        };
         let mut members = failover::Failover::new(self.members_for(&me)?);
         while let Some(node) = members.next_member() {
-            match self.inbox_via(&node, deadline).await {
+            match self.inbox_via(&node, deadline, &mut device).await {
                 Ok(messages) => return Ok(messages),
                 Err(e) => members.member_failed(e)?,
             }
@@ -469,45 +513,61 @@ impl Client {
         Err(members.into_error())
     }
 
+    /// One retrieve of `namespace` at `node` from the saved cursor; the
+    /// answer's messages, the new cursor and whether more is waiting.
+    async fn retrieve_from(
+        &mut self,
+        node: &NodeEntry,
+        namespace: u16,
+        wait_ms: u32,
+    ) -> Result<(Vec<nightjar_types::StoredMessage>, u64, bool), ClientError> {
+        let node_key = NodeKey::new(node.id.0.to_bytes());
+        let cursor = self.profile.cursor(&node_key, namespace)?;
+        let req = logic::retrieve_request(
+            self.profile.identity(),
+            namespace,
+            cursor,
+            wait_ms,
+            self.now_ms(),
+        );
+        let work = failover::work_with_wait(REQUEST_TIMEOUT, wait_ms);
+        let resp = self.call(node, &req, work).await?;
+        match failover::retrieve_answer(resp)? {
+            failover::RetrieveAnswer::Messages {
+                messages,
+                cursor: new_cursor,
+                more,
+            } => Ok((messages, new_cursor.max(cursor), more)),
+            failover::RetrieveAnswer::WrongSwarm(_) => {
+                if let Err(e) = self.refresh_registry().await {
+                    tracing::debug!(error = %e, "registry refresh failed");
+                }
+                Err(ClientError::Refused {
+                    code: ErrorCode::Unavailable,
+                    message: "node is not in this account's swarm".into(),
+                })
+            }
+        }
+    }
+
     async fn inbox_via(
         &mut self,
         node: &NodeEntry,
         deadline: Option<tokio::time::Instant>,
+        device: &mut nightjar_devices::OwnDevice,
     ) -> Result<Vec<HistoryRecord>, ClientError> {
         self.sync_clock(node).await?;
-        let namespace = nightjar_wire::NAMESPACE_DEFAULT;
         let node_key = NodeKey::new(node.id.0.to_bytes());
+        let me_key = self.profile.identity().public_key();
+        let mailbox = self
+            .profile
+            .known_devices(&me_key)?
+            .live_device(&device.id())
+            .map(|d| d.mailbox);
+        // v1 (sealed to the account): everything new, without waiting.
         loop {
-            let remaining = deadline
-                .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
-                .unwrap_or_default();
-            let wait_ms = failover::retrieve_wait_ms(paths::millis(remaining));
-            let cursor = self.profile.cursor(&node_key, namespace)?;
-            let req = logic::retrieve_request(
-                self.profile.identity(),
-                namespace,
-                cursor,
-                wait_ms,
-                self.now_ms(),
-            );
-            let work = failover::work_with_wait(REQUEST_TIMEOUT, wait_ms);
-            let resp = self.call(node, &req, work).await?;
-            let (messages, new_cursor, more) = match failover::retrieve_answer(resp)? {
-                failover::RetrieveAnswer::Messages {
-                    messages,
-                    cursor,
-                    more,
-                } => (messages, cursor, more),
-                failover::RetrieveAnswer::WrongSwarm(_) => {
-                    if let Err(e) = self.refresh_registry().await {
-                        tracing::debug!(error = %e, "registry refresh failed");
-                    }
-                    return Err(ClientError::Refused {
-                        code: ErrorCode::Unavailable,
-                        message: "node is not in this account's swarm".into(),
-                    });
-                }
-            };
+            let namespace = nightjar_wire::NAMESPACE_DEFAULT;
+            let (messages, cursor, more) = self.retrieve_from(node, namespace, 0).await?;
             let profile = &self.profile;
             let outcome =
                 logic::process_messages(profile.identity(), &messages, |h| profile.knows(h))?;
@@ -520,13 +580,34 @@ impl Client {
             self.profile.record_incoming(
                 &node_key,
                 namespace,
-                new_cursor.max(cursor),
+                cursor,
                 &outcome.received,
                 &outcome.rejected,
             )?;
+            if !more {
+                break;
+            }
+        }
+        // v2 (this device's mailbox), holding the retrieve open when waiting.
+        let Some(mailbox) = mailbox else {
+            return self.profile.unshown();
+        };
+        loop {
+            let remaining = deadline
+                .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
+                .unwrap_or_default();
+            let wait_ms = failover::retrieve_wait_ms(paths::millis(remaining));
+            let (messages, cursor, more) = self.retrieve_from(node, mailbox, wait_ms).await?;
+            let delete = self.process_v2(device, &messages, mailbox)?;
+            self.profile
+                .record_incoming(&node_key, mailbox, cursor, &[], &[])?;
+            if let Err(e) = self.delete_own(mailbox, delete).await {
+                tracing::warn!(error = %e, "could not delete read disappearing messages from the swarm");
+            }
             if more {
                 continue;
             }
+            self.profile.purge_expired(self.now_ms())?;
             let unshown = self.profile.unshown()?;
             if !unshown.is_empty() || wait_ms == 0 {
                 return Ok(unshown);

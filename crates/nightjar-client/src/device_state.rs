@@ -1,0 +1,402 @@
+//! What a profile keeps for messages v2, encrypted at rest like the rest of
+//! it: this device ([`OwnDevice`]), the sessions with each peer device, the
+//! device lists it has read, the handshakes it has answered, the envelopes
+//! it has read, each conversation's disappearing timer, and the expiry of
+//! disappearing messages.
+
+use std::collections::BTreeSet;
+
+use nightjar_crypto::identity::PublicKey;
+use nightjar_devices::{DeviceId, DeviceList, KnownDevices, OwnDevice};
+use nightjar_types::MessageHash;
+use rusqlite::{OptionalExtension, params};
+
+use crate::ClientError;
+use crate::messaging::{SessionSet, Timer};
+use crate::profile::{Direction, HistoryRecord, Profile};
+
+/// The state key of this device.
+const DEVICE_KEY: &str = "device";
+
+fn db_err(what: &'static str) -> impl FnOnce(rusqlite::Error) -> ClientError {
+    move |source| ClientError::History { what, source }
+}
+
+fn session_aad(account: &PublicKey, device: &DeviceId) -> Vec<u8> {
+    let mut aad = b"nightjar/sessions/v1\0".to_vec();
+    aad.extend_from_slice(account.as_bytes());
+    aad.extend_from_slice(device.as_bytes());
+    aad
+}
+
+fn devices_key(account: &PublicKey) -> String {
+    format!("devices/{}", hex::encode(account.as_bytes()))
+}
+
+fn timer_key(account: &PublicKey) -> String {
+    format!("timer/{}", hex::encode(account.as_bytes()))
+}
+
+/// What one opened v2 envelope changes, saved in one transaction.
+#[derive(Debug)]
+pub struct Received<'a> {
+    /// The envelope's hash (so it is never read again).
+    pub envelope: MessageHash,
+    /// The message as the history keeps it, under its message ID.
+    pub record: &'a HistoryRecord,
+    /// The sender device and the sessions with it after reading.
+    pub sessions: (&'a PublicKey, &'a DeviceId, &'a SessionSet),
+    /// This device after reading (a one-time prekey may be gone).
+    pub device: &'a OwnDevice,
+    /// The handshake the message started, if any.
+    pub handshake: Option<[u8; 32]>,
+    /// When it was read, Unix ms.
+    pub now_ms: u64,
+}
+
+impl Profile {
+    /// This device, if the profile has made one.
+    pub fn own_device(&self) -> Result<Option<OwnDevice>, ClientError> {
+        match self.load_state(DEVICE_KEY)? {
+            None => Ok(None),
+            Some(bytes) => {
+                let bytes = zeroize::Zeroizing::new(bytes);
+                Ok(Some(OwnDevice::decode(&bytes).map_err(|e| {
+                    ClientError::Protocol(format!("stored device state: {e}"))
+                })?))
+            }
+        }
+    }
+
+    /// Saves this device.
+    pub fn save_own_device(&mut self, device: &OwnDevice) -> Result<(), ClientError> {
+        self.save_state(DEVICE_KEY, &device.encode())
+    }
+
+    /// The sessions with one peer device (none yet: an empty set).
+    pub fn sessions(
+        &self,
+        account: &PublicKey,
+        device: &DeviceId,
+    ) -> Result<SessionSet, ClientError> {
+        let blob: Option<Vec<u8>> = self
+            .db
+            .query_row(
+                "SELECT state FROM sessions WHERE peer_account = ?1 AND peer_device = ?2",
+                params![account.as_bytes().as_slice(), device.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err("read sessions"))?;
+        match blob {
+            None => Ok(SessionSet::new()),
+            Some(blob) => {
+                let plain = self.cipher.decrypt(&session_aad(account, device), &blob)?;
+                SessionSet::decode(&plain)
+            }
+        }
+    }
+
+    /// Saves the sessions with one peer device.
+    pub fn save_sessions(
+        &mut self,
+        account: &PublicKey,
+        device: &DeviceId,
+        sessions: &SessionSet,
+    ) -> Result<(), ClientError> {
+        let blob = self
+            .cipher
+            .encrypt(&session_aad(account, device), &sessions.encode())?;
+        self.db
+            .execute(
+                "INSERT INTO sessions (peer_account, peer_device, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (peer_account, peer_device) DO UPDATE SET state = excluded.state",
+                params![
+                    account.as_bytes().as_slice(),
+                    device.as_bytes().as_slice(),
+                    blob
+                ],
+            )
+            .map_err(db_err("write sessions"))?;
+        Ok(())
+    }
+
+    /// The device list of `account` as this profile last adopted it, with
+    /// every removal it has seen.
+    pub fn known_devices(&self, account: &PublicKey) -> Result<KnownDevices, ClientError> {
+        let Some(bytes) = self.load_state(&devices_key(account))? else {
+            return Ok(KnownDevices::new());
+        };
+        let bad = |why: &str| ClientError::Protocol(format!("stored device list: {why}"));
+        let (len, rest) = bytes
+            .split_first_chunk::<4>()
+            .ok_or_else(|| bad("truncated"))?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad("length"))?;
+        let (list, removed) = rest.split_at_checked(len).ok_or_else(|| bad("truncated"))?;
+        let list = match list.len() {
+            0 => None,
+            _ => Some(DeviceList::decode(list).map_err(|e| bad(&e.to_string()))?),
+        };
+        let mut ids = BTreeSet::new();
+        for chunk in removed.chunks(DeviceId::LEN) {
+            ids.insert(DeviceId::from_slice(chunk).map_err(|e| bad(&e.to_string()))?);
+        }
+        Ok(KnownDevices::from_parts(list, ids))
+    }
+
+    /// Saves what this profile knows of `account`'s devices:
+    /// `u32be(|list|) ‖ list ‖ removed device IDs (16 bytes each)`.
+    pub fn save_known_devices(
+        &mut self,
+        account: &PublicKey,
+        known: &KnownDevices,
+    ) -> Result<(), ClientError> {
+        let list = known.list().map(DeviceList::encode).unwrap_or_default();
+        let len = u32::try_from(list.len())
+            .map_err(|_| ClientError::Protocol("device list too large".into()))?;
+        let mut bytes = len.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&list);
+        for id in known.removed() {
+            bytes.extend_from_slice(id.as_bytes());
+        }
+        self.save_state(&devices_key(account), &bytes)
+    }
+
+    /// Whether a handshake was answered before.
+    pub fn handshake_answered(&self, id: &[u8; 32]) -> Result<bool, ClientError> {
+        self.db
+            .query_row(
+                "SELECT 1 FROM handshakes WHERE id = ?1",
+                params![id.as_slice()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(db_err("look up handshake"))
+    }
+
+    /// Whether an envelope was read (or refused) before.
+    pub fn knows_envelope(&self, hash: &MessageHash) -> Result<bool, ClientError> {
+        let read: bool = self
+            .db
+            .query_row(
+                "SELECT 1 FROM envelopes WHERE hash = ?1",
+                params![hash.as_bytes().as_slice()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(db_err("look up envelope"))?;
+        Ok(read || self.knows(hash)?)
+    }
+
+    /// Saves everything one opened envelope changed, in one transaction (not
+    /// yet shown, whichever way it went): the
+    /// message, the envelope as read, the sessions with its sender device,
+    /// this device and the handshake. A message ID already in the history
+    /// (a copy read before) is not added twice.
+    pub fn record_received_v2(&mut self, r: &Received<'_>) -> Result<(), ClientError> {
+        let id = hex::decode(&r.record.message_id)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| ClientError::Protocol("message ID is not 32 bytes of hex".into()))?;
+        let id = MessageHash::new(id);
+        let blob = self.seal_history_record(&id, r.record)?;
+        let (account, device, sessions) = r.sessions;
+        let sessions_blob = self
+            .cipher
+            .encrypt(&session_aad(account, device), &sessions.encode())?;
+        let device_blob = self.seal_state(DEVICE_KEY, &r.device.encode())?;
+        let expires = r.record.expires_at_ms.and_then(|e| i64::try_from(e).ok());
+        let now = i64::try_from(r.now_ms).unwrap_or(i64::MAX);
+        let direction = match r.record.direction {
+            Direction::In => 0,
+            Direction::Out => 1,
+        };
+        // A copy of what another device of this account sent is shown
+        // like an incoming message, once.
+        let shown = 0;
+        let tx = self.db.transaction().map_err(db_err("begin"))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.as_bytes().as_slice(), direction, shown, blob, expires],
+        )
+        .map_err(db_err("insert message"))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO envelopes (hash) VALUES (?1)",
+            params![r.envelope.as_bytes().as_slice()],
+        )
+        .map_err(db_err("insert envelope"))?;
+        tx.execute(
+            "INSERT INTO sessions (peer_account, peer_device, state) VALUES (?1, ?2, ?3)
+             ON CONFLICT (peer_account, peer_device) DO UPDATE SET state = excluded.state",
+            params![
+                account.as_bytes().as_slice(),
+                device.as_bytes().as_slice(),
+                sessions_blob
+            ],
+        )
+        .map_err(db_err("write sessions"))?;
+        tx.execute(
+            "INSERT INTO state (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![DEVICE_KEY, device_blob],
+        )
+        .map_err(db_err("write device"))?;
+        if let Some(h) = r.handshake {
+            tx.execute(
+                "INSERT OR IGNORE INTO handshakes (id, seen_at_ms) VALUES (?1, ?2)",
+                params![h.as_slice(), now],
+            )
+            .map_err(db_err("insert handshake"))?;
+        }
+        tx.commit().map_err(db_err("commit"))
+    }
+
+    /// Marks envelopes that did not open as read, so they are not tried again.
+    pub fn record_refused_envelopes(&mut self, hashes: &[MessageHash]) -> Result<(), ClientError> {
+        let tx = self.db.transaction().map_err(db_err("begin"))?;
+        for h in hashes {
+            tx.execute(
+                "INSERT OR IGNORE INTO envelopes (hash) VALUES (?1)",
+                params![h.as_bytes().as_slice()],
+            )
+            .map_err(db_err("insert envelope"))?;
+        }
+        tx.commit().map_err(db_err("commit"))
+    }
+
+    /// Records a v2 message this device sent (under its message ID).
+    pub fn record_sent_v2(&mut self, record: &HistoryRecord) -> Result<(), ClientError> {
+        let id = hex::decode(&record.message_id)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| ClientError::Protocol("message ID is not 32 bytes of hex".into()))?;
+        let id = MessageHash::new(id);
+        let blob = self.seal_history_record(&id, record)?;
+        let expires = record.expires_at_ms.and_then(|e| i64::try_from(e).ok());
+        self.db
+            .execute(
+                "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)
+                 VALUES (?1, 1, 1, ?2, ?3)",
+                params![id.as_bytes().as_slice(), blob, expires],
+            )
+            .map_err(db_err("insert sent"))?;
+        Ok(())
+    }
+
+    /// Adds history records a linked device sent (each under its message
+    /// ID, shown already; records whose ID is not 32 bytes of hex are
+    /// skipped). Returns how many were new.
+    pub fn import_history(&mut self, records: &[HistoryRecord]) -> Result<usize, ClientError> {
+        let mut sealed = Vec::with_capacity(records.len());
+        for r in records {
+            let Some(id) = hex::decode(&r.message_id)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(MessageHash::new)
+            else {
+                continue;
+            };
+            let direction = match r.direction {
+                Direction::In => 0,
+                Direction::Out => 1,
+            };
+            let expires = r.expires_at_ms.and_then(|e| i64::try_from(e).ok());
+            sealed.push((id, direction, self.seal_history_record(&id, r)?, expires));
+        }
+        let tx = self.db.transaction().map_err(db_err("begin"))?;
+        let mut added = 0;
+        for (id, direction, blob, expires) in sealed {
+            added += tx
+                .execute(
+                    "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)
+                     VALUES (?1, ?2, 1, ?3, ?4)",
+                    params![id.as_bytes().as_slice(), direction, blob, expires],
+                )
+                .map_err(db_err("import history"))?;
+        }
+        tx.commit().map_err(db_err("commit"))?;
+        Ok(added)
+    }
+
+    /// The disappearing timer of the conversation with `account`, if on.
+    pub fn timer(&self, account: &PublicKey) -> Result<Option<Timer>, ClientError> {
+        match self.load_state(&timer_key(account))? {
+            None => Ok(None),
+            Some(bytes) if bytes.is_empty() => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ClientError::Protocol(format!("stored timer: {e}"))),
+        }
+    }
+
+    /// Sets (or with `None` turns off) the conversation's timer.
+    pub fn set_timer(
+        &mut self,
+        account: &PublicKey,
+        timer: Option<Timer>,
+    ) -> Result<(), ClientError> {
+        let bytes = match timer {
+            None => Vec::new(),
+            Some(t) => {
+                t.check()?;
+                serde_json::to_vec(&t).map_err(|e| ClientError::Protocol(e.to_string()))?
+            }
+        };
+        self.save_state(&timer_key(account), &bytes)
+    }
+
+    /// Deletes the messages whose time is up (disappearing messages), with
+    /// their records overwritten on disk. Returns how many went.
+    pub fn purge_expired(&mut self, now_ms: u64) -> Result<usize, ClientError> {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        self.db
+            .execute(
+                "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                params![now],
+            )
+            .map_err(db_err("purge expired"))
+    }
+
+    /// Starts the timers that run from reading: every message among
+    /// `message_ids` with a timer after reading and no expiry yet expires
+    /// `after_ms` from `now_ms`.
+    pub fn start_read_timers(
+        &mut self,
+        message_ids: &[String],
+        now_ms: u64,
+    ) -> Result<(), ClientError> {
+        for id in message_ids {
+            let Some(hash) = hex::decode(id)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(MessageHash::new)
+            else {
+                continue;
+            };
+            let Some(mut record) = self.history_record(&hash)? else {
+                continue;
+            };
+            let Some(timer) = record.timer else { continue };
+            if record.expires_at_ms.is_some() || timer.mode != crate::messaging::TimerMode::Read {
+                continue;
+            }
+            let expires = now_ms.saturating_add(timer.after_ms);
+            record.expires_at_ms = Some(expires);
+            let blob = self.seal_history_record(&hash, &record)?;
+            self.db
+                .execute(
+                    "UPDATE messages SET record = ?1, expires_at = ?2 WHERE hash = ?3",
+                    params![
+                        blob,
+                        i64::try_from(expires).unwrap_or(i64::MAX),
+                        hash.as_bytes().as_slice()
+                    ],
+                )
+                .map_err(db_err("start read timer"))?;
+        }
+        Ok(())
+    }
+}

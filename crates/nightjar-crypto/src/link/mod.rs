@@ -21,11 +21,12 @@
 //! X25519 and XChaCha20-Poly1305-IETF, so libsodium recomputes all of it
 //! (`test-vectors/link.json`, `test-vectors/check_link.py`).
 //!
-//! Not for: storing or fetching the records (the client puts the request
-//! in the account's swarm unsigned and publishes the hello and answers as
-//! the account's signed records; `J` must check those signatures against
-//! the code's account key), the payloads' formats, the user interface, or
-//! any state kept across restarts. Randomness is always passed in
+//! Not for: storing or fetching the records (the client stores the request
+//! unsigned in the account's namespace `0xFE00` and publishes the hello and
+//! answers as the account's signed records in `0xFF02`, whose signatures
+//! `J` must check against the code's account key: see
+//! [`crate::published`]), the payloads' formats, the user interface, or any
+//! state kept across restarts. Randomness is always passed in
 //! (`…_with`); nothing here does I/O.
 
 mod code;

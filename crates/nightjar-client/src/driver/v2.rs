@@ -110,7 +110,7 @@ impl Client {
     /// when few are left. Checks the swarm at most hourly unless `force`.
     pub async fn publish_device(&mut self, force: bool) -> Result<OwnDevice, ClientError> {
         let mut device = self.device()?;
-        let now = self.now_ms_or_local();
+        let now = self.now_ms();
         let mut state: PublishedState = self
             .profile
             .load_state(STATE_PUBLISHED)?
@@ -197,11 +197,6 @@ impl Client {
         let bytes = serde_json::to_vec(&state).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.profile.save_state(STATE_PUBLISHED, &bytes)?;
         Ok(device)
-    }
-
-    /// The network's time if a node has told it, else the local clock.
-    fn now_ms_or_local(&self) -> u64 {
-        self.now_ms()
     }
 
     /// What a sender needs to start a session with `device` of `account`:

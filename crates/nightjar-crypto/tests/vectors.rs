@@ -23,6 +23,9 @@ mod link;
 // Envelopes v2 and device certificates (`tests/vectors/envelope_v2.rs`).
 #[path = "vectors/envelope_v2.rs"]
 mod envelope_v2;
+// Published records (`tests/vectors/published.rs`).
+#[path = "vectors/published.rs"]
+mod published;
 
 use std::fs;
 use std::path::PathBuf;
@@ -1667,6 +1670,10 @@ fn generated_files() -> Vec<(&'static str, String)> {
             "envelope_v2.json",
             envelope_v2::render(&envelope_v2::gen_envelope_v2()),
         ),
+        (
+            "published.json",
+            published::render(&published::gen_published()),
+        ),
         ("bip39-english.txt", words),
     ]
 }
@@ -2191,4 +2198,12 @@ fn envelope_v2_vectors_replay() {
     let text =
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     envelope_v2::replay(&serde_json::from_str(&text).unwrap());
+}
+
+#[test]
+fn published_vectors_replay() {
+    let path = dir().join("published.json");
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    published::replay(&serde_json::from_str(&text).unwrap());
 }

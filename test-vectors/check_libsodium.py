@@ -878,6 +878,54 @@ def check_history_record(i, c):
     check(f"{tag} record", record, c["record"])
 
 
+def check_published():
+    """published.json (PROTOCOL.md §5.12): signed data, message, signature and
+    record from the seed; every refused record fails crypto_sign_verify_detached
+    (or is shorter than a signature)."""
+    global FAILED
+    name = "published.json"
+    try:
+        with open(os.path.join(HERE, name), encoding="utf-8") as f:
+            data = json.load(f)
+        check(f"{name} has records", len(data["cases"]) >= 4, True)
+        check(f"{name} has refused records", len(data["refused"]) >= 10, True)
+        for c in data["cases"]:
+            tag = f"published[{c['name']}]"
+            pk, sk = keypair(unhex(c["seed"]))
+            check(f"{tag} account", pk, unhex(c["account"]))
+            body = unhex(c["body"])
+            signed = pk + c["namespace"].to_bytes(2, "big") + body
+            check(f"{tag} signed_data", signed, unhex(c["signed_data"]))
+            msg = labelled("nightjar/v1/published", signed)
+            check(f"{tag} signed_message", msg, unhex(c["signed_message"]))
+            check(f"{tag} label length byte", msg[0], 21)
+            sig = sign_detached(msg, sk)
+            check(f"{tag} signature", sig, unhex(c["signature"]))
+            check(f"{tag} record", sig + body, unhex(c["record"]))
+            check(f"{tag} verifies", published_verify(pk, c["namespace"], unhex(c["record"])),
+                  body)
+        for r in data["refused"]:
+            tag = f"published refused[{r['name']}]"
+            record = unhex(r["record"])
+            check(f"{tag} refused",
+                  published_verify(unhex(r["account"]), r["namespace"], record), None)
+            if len(record) >= 64 and r["name"].startswith("S + L"):
+                s = int.from_bytes(record[32:64], "little")
+                check(f"{tag} S >= L", s >= ED_L, True)
+    except Exception as e:  # noqa: BLE001 - any crash is a failed check
+        FAILED += 1
+        print(f"MISMATCH {name}: {type(e).__name__}: {e}", file=sys.stderr)
+
+
+def published_verify(account, namespace, record):
+    """The body of account's published record in namespace, or None (§5.12)."""
+    if len(record) < 64 or not key_valid(account):
+        return None
+    sig, body = record[:64], record[64:]
+    msg = labelled("nightjar/v1/published", account + namespace.to_bytes(2, "big") + body)
+    return body if verify_detached(sig, msg, account) else None
+
+
 def self_test_bech32m():
     """BIP-350 examples: valid bech32m strings decode, a bech32 string does not."""
     for valid in ("A1LQFN3A", "a1lqfn3a"):
@@ -907,6 +955,7 @@ def main():
     check_pkcs8("pkcs8.json")
     check_wire("wire.json")
     check_history_record("history_record.json")
+    check_published()
     print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0

@@ -197,8 +197,9 @@ fn aad(e_pub: &[u8; 32]) -> [u8; 33] {
 /// (*unsupported version*; an empty input is *truncated*), length ≥
 /// [`MIN_ENVELOPE_V2_LEN`] and a padded part whose length is a bucket
 /// (*truncated*), key agreement (*low-order point*), decryption (*decrypt
-/// failed*), padding (*bad padding*), the protobuf and its field lengths
-/// and sender key (*bad content*). It does not check the certificate or the
+/// failed*), padding (*bad padding*), the protobuf, then the length of
+/// every field, then a non-empty message (*bad content*), then the sender
+/// key (*invalid sender key*). It does not check the certificate or the
 /// recipient device: the caller knows which keys to hold them against.
 pub fn open_v2(identity: &DhSecret, envelope: &[u8]) -> Result<Sealed, EnvelopeError> {
     if envelope.len() > MAX_ENVELOPE_V2_LEN {
@@ -242,9 +243,15 @@ pub fn open_v2(identity: &DhSecret, envelope: &[u8]) -> Result<Sealed, EnvelopeE
     }
     let inner = p.get(..end).ok_or(EnvelopeError::BadPadding)?;
     let raw = SealedProto::decode(inner).map_err(|_| EnvelopeError::BadContent)?;
+    // Every field length first (sender_account's too), then a non-empty
+    // message, then the sender key: §16.4's order.
+    let sender_account = <[u8; 32]>::try_from(raw.sender_account.as_slice())
+        .map_err(|_| EnvelopeError::BadContent)?;
     let fixed = |bytes: &[u8]| {
         <[u8; DEVICE_ID_LEN]>::try_from(bytes).map_err(|_| EnvelopeError::BadContent)
     };
+    let sender_device = fixed(&raw.sender_device)?;
+    let recipient_device = fixed(&raw.recipient_device)?;
     let device_certificate = match raw.device_certificate.len() {
         0 => None,
         _ => Some(
@@ -256,10 +263,10 @@ pub fn open_v2(identity: &DhSecret, envelope: &[u8]) -> Result<Sealed, EnvelopeE
         return Err(EnvelopeError::BadContent);
     }
     Ok(Sealed {
-        sender_account: PublicKey::from_slice(&raw.sender_account)
+        sender_account: PublicKey::from_bytes(&sender_account)
             .map_err(|_| EnvelopeError::InvalidSenderKey)?,
-        sender_device: fixed(&raw.sender_device)?,
-        recipient_device: fixed(&raw.recipient_device)?,
+        sender_device,
+        recipient_device,
         device_certificate,
         message: raw.message,
     })
@@ -351,6 +358,126 @@ mod tests {
             seal_v2_with(rng, &bob.public(), &big),
             Err(EnvelopeError::ContentTooLarge { .. })
         ));
+    }
+
+    /// `0x02 ‖ E ‖ AEAD(P)` for a hand-made padded part `p`.
+    fn seal_padded(recipient: &DhPublic, p: &[u8]) -> Vec<u8> {
+        let ephemeral = [0x5a; 32];
+        let y = recipient.as_bytes();
+        let (e_pub, shared) = crate::identity::ephemeral_agree(&ephemeral, y).unwrap();
+        let h = derive_key_nonce_with(labels::ENVELOPE_V2_KEY, &shared, &e_pub, y);
+        let (cipher, nonce) = cipher_and_nonce(&h);
+        let mut ct = p.to_vec();
+        let tag = cipher
+            .encrypt_inout_detached(&nonce.into(), &aad(&e_pub), ct.as_mut_slice().into())
+            .unwrap();
+        [&[ENVELOPE_VERSION_2][..], &e_pub, &ct, &tag].concat()
+    }
+
+    /// Pads `inner` to its bucket and seals it.
+    fn seal_inner(recipient: &DhPublic, inner: &[u8]) -> Vec<u8> {
+        let mut p = inner.to_vec();
+        p.push(0x80);
+        p.resize(padded_len_v2(inner.len()).unwrap(), 0);
+        seal_padded(recipient, &p)
+    }
+
+    fn proto(
+        account: &[u8],
+        sender_device: &[u8],
+        recipient_device: &[u8],
+        cert: &[u8],
+        message: &[u8],
+    ) -> Vec<u8> {
+        SealedProto {
+            sender_account: account.to_vec(),
+            sender_device: sender_device.to_vec(),
+            recipient_device: recipient_device.to_vec(),
+            device_certificate: cert.to_vec(),
+            message: message.to_vec(),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_content_is_checked_for_field_lengths_before_the_sender_key() {
+        let rng = &mut SeededRandom::from_seed([3; 32]);
+        let bob = DhSecret::generate_with(rng).unwrap();
+        let y = bob.public();
+        let alice = Identity::from_seed(Seed::from_bytes([1; 32])).public_key();
+        let good = alice.to_bytes();
+        // The identity point: 32 bytes, not a valid key.
+        let mut small = [0u8; 32];
+        small[0] = 1;
+        let open = |inner: &[u8]| open_v2(&bob, &seal_inner(&y, inner));
+
+        assert!(open(&proto(&good, &[2; 16], &[3; 16], &[], b"m")).is_ok());
+        assert!(open(&proto(&good, &[2; 16], &[3; 16], &[4; 64], b"m")).is_ok());
+        assert_eq!(
+            open(&proto(&small, &[2; 16], &[3; 16], &[], b"m")),
+            Err(EnvelopeError::InvalidSenderKey)
+        );
+        // A field of the wrong length is bad content, sender_account's too
+        // (§16.4: "a field length"), and it is found before the key is read.
+        for (what, inner) in [
+            (
+                "account of 31 bytes",
+                proto(&good[..31], &[2; 16], &[3; 16], &[], b"m"),
+            ),
+            ("no account", proto(&[], &[2; 16], &[3; 16], &[], b"m")),
+            (
+                "sender device of 15 bytes",
+                proto(&good, &[2; 15], &[3; 16], &[], b"m"),
+            ),
+            (
+                "recipient device of 17 bytes",
+                proto(&good, &[2; 16], &[3; 17], &[], b"m"),
+            ),
+            (
+                "certificate of 63 bytes",
+                proto(&good, &[2; 16], &[3; 16], &[4; 63], b"m"),
+            ),
+            ("empty message", proto(&good, &[2; 16], &[3; 16], &[], b"")),
+            (
+                "invalid key, sender device of 15 bytes",
+                proto(&small, &[2; 15], &[3; 16], &[], b"m"),
+            ),
+            (
+                "invalid key, recipient device of 0 bytes",
+                proto(&small, &[2; 16], &[], &[], b"m"),
+            ),
+            (
+                "invalid key, empty message",
+                proto(&small, &[2; 16], &[3; 16], &[], b""),
+            ),
+            ("not a protobuf", vec![0x0a, 0x20, 0x01]),
+            ("field 1 as a varint", vec![0x08, 0x01]),
+        ] {
+            assert_eq!(open(&inner), Err(EnvelopeError::BadContent), "{what}");
+        }
+    }
+
+    #[test]
+    fn padding_is_checked_after_decryption() {
+        let rng = &mut SeededRandom::from_seed([4; 32]);
+        let bob = DhSecret::generate_with(rng).unwrap();
+        let y = bob.public();
+        assert_eq!(
+            open_v2(&bob, &seal_padded(&y, &[0; MIN_BUCKET])),
+            Err(EnvelopeError::BadPadding)
+        );
+        let mut p = vec![0u8; MIN_BUCKET];
+        p[10] = 0x81;
+        assert_eq!(
+            open_v2(&bob, &seal_padded(&y, &p)),
+            Err(EnvelopeError::BadPadding)
+        );
+        // An inner part in a bucket larger than needed still opens.
+        let alice = Identity::from_seed(Seed::from_bytes([1; 32])).public_key();
+        let mut p = proto(alice.as_bytes(), &[2; 16], &[3; 16], &[], b"m");
+        p.push(0x80);
+        p.resize(2 * MIN_BUCKET, 0);
+        assert!(open_v2(&bob, &seal_padded(&y, &p)).is_ok());
     }
 
     #[test]

@@ -20,6 +20,12 @@
 // The link vectors live in their own file (`tests/vectors/link.rs`).
 #[path = "vectors/link.rs"]
 mod link;
+// Envelopes v2 and device certificates (`tests/vectors/envelope_v2.rs`).
+#[path = "vectors/envelope_v2.rs"]
+mod envelope_v2;
+// Published records (`tests/vectors/published.rs`).
+#[path = "vectors/published.rs"]
+mod published;
 
 use std::fs;
 use std::path::PathBuf;
@@ -1660,6 +1666,14 @@ fn generated_files() -> Vec<(&'static str, String)> {
         ("envelope_invalid.json", render(&gen_envelope_invalid())),
         ("pkcs8.json", render(&gen_pkcs8())),
         ("link.json", render(&link::gen_link())),
+        (
+            "envelope_v2.json",
+            envelope_v2::render(&envelope_v2::gen_envelope_v2()),
+        ),
+        (
+            "published.json",
+            published::render(&published::gen_published()),
+        ),
         ("bip39-english.txt", words),
     ]
 }
@@ -2176,4 +2190,20 @@ fn pkcs8_vectors_replay() {
 #[test]
 fn link_vectors_replay() {
     link::replay(&read("link.json"));
+}
+
+#[test]
+fn envelope_v2_vectors_replay() {
+    let path = dir().join("envelope_v2.json");
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    envelope_v2::replay(&serde_json::from_str(&text).unwrap());
+}
+
+#[test]
+fn published_vectors_replay() {
+    let path = dir().join("published.json");
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    published::replay(&serde_json::from_str(&text).unwrap());
 }

@@ -1264,6 +1264,114 @@ fn link_codes_and_records() -> Corpus {
     c
 }
 
+/// v2 envelopes to the fixture's recipient device: its two first messages,
+/// and refusals at each step of reading one (the sealed layer, the
+/// recipient check, the certificate, the ratchet message).
+fn envelopes_v2() -> Corpus {
+    use nightjar_crypto::dh::DhSecret;
+    use nightjar_crypto::sealed_sender::{Sealed, seal_v2_with_ephemeral, sign_device_certificate};
+    let f = nightjar_fuzzing::envelope_v2_fixture();
+    let to_device = f.device.identity_public();
+    let seal = |sealed: &Sealed| {
+        seal_v2_with_ephemeral(&to_device, sealed, &DhSecret::from_bytes([0x75; 32]))
+            .expect("seal a v2 envelope")
+    };
+    let reference = f.first_sealed.clone();
+    let mut c = Corpus::new();
+    c.insert(
+        "valid-first-message-one-time-prekey".into(),
+        f.first_one_time.clone(),
+    );
+    c.insert(
+        "valid-first-message-last-resort".into(),
+        f.first_last_resort.clone(),
+    );
+    let first = &f.first_one_time;
+    c.insert("bad-truncated".into(), first[..first.len() - 1].to_vec());
+    c.insert(
+        "bad-other-recipient-key".into(),
+        seal_v2_with_ephemeral(
+            &DhSecret::from_bytes([0x76; 32]).public(),
+            &reference,
+            &DhSecret::from_bytes([0x75; 32]),
+        )
+        .expect("seal a v2 envelope"),
+    );
+    c.insert(
+        "bad-empty-message".into(),
+        seal(&Sealed {
+            message: Vec::new(),
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-other-device".into(),
+        seal(&Sealed {
+            recipient_device: [0x77; 16],
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-from-this-device".into(),
+        seal(&Sealed {
+            sender_account: f.recipient.public_key(),
+            sender_device: *f.device.id().as_bytes(),
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-no-certificate".into(),
+        seal(&Sealed {
+            device_certificate: None,
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-certificate-of-another-device".into(),
+        seal(&Sealed {
+            device_certificate: Some(sign_device_certificate(
+                &f.sender,
+                &[0x78; 16],
+                &f.sender_device.identity_public(),
+            )),
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-certificate-of-another-account".into(),
+        seal(&Sealed {
+            device_certificate: Some(sign_device_certificate(
+                &identity(0x79),
+                f.sender_device.id().as_bytes(),
+                &f.sender_device.identity_public(),
+            )),
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-not-a-ratchet-message".into(),
+        seal(&Sealed {
+            message: b"fuzz: not a ratchet message".to_vec(),
+            ..reference.clone()
+        }),
+    );
+    let mut cut = reference.message.clone();
+    cut.truncate(cut.len() - 1);
+    c.insert(
+        "bad-ratchet-message-cut".into(),
+        seal(&Sealed {
+            message: cut,
+            ..reference
+        }),
+    );
+    // As a mask over the reference first message.
+    c.insert("mask-zero".into(), vec![0; 64]);
+    let mut one_bit = vec![0u8; 3000];
+    one_bit[2990] = 0x02;
+    c.insert("mask-one-bit-in-ciphertext".into(), one_bit);
+    c
+}
+
 fn main() {
     // With target names as arguments, only those corpora are rewritten.
     let only: Vec<String> = std::env::args().skip(1).collect();
@@ -1285,6 +1393,7 @@ fn main() {
     corpora.insert("ratchet_message", ratchet_messages());
     corpora.insert("ratchet_state", ratchet_states());
     corpora.insert("link_records", link_codes_and_records());
+    corpora.insert("envelope_v2_open", envelopes_v2());
 
     let mut total = 0;
     for (target, function) in TARGETS {

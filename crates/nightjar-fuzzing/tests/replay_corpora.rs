@@ -218,6 +218,7 @@ fn accepts(target: &str, data: &[u8]) -> bool {
                 || f.joiner.open_hello(&f.code.secret, data).is_ok()
                 || f.session.open_answer(data).is_ok()
         }
+        "envelope_v2_open" => nightjar_fuzzing::envelope_v2_receive(data).is_ok(),
         other => panic!("no acceptance check for target {other}"),
     }
 }

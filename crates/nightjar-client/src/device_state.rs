@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use nightjar_crypto::identity::PublicKey;
+use nightjar_devices::device_list::MAX_LIST_BYTES;
 use nightjar_devices::{DeviceId, DeviceList, KnownDevices, OwnDevice};
 use nightjar_types::MessageHash;
 use rusqlite::{OptionalExtension, params};
@@ -35,6 +36,73 @@ fn devices_key(account: &PublicKey) -> String {
 
 fn timer_key(account: &PublicKey) -> String {
     format!("timer/{}", hex::encode(account.as_bytes()))
+}
+
+/// Most removed device IDs kept for one account.
+pub const MAX_REMOVED_DEVICES: usize = 4_096;
+
+/// Longest stored device-list cache: the length, the longest list and
+/// [`MAX_REMOVED_DEVICES`] IDs.
+pub const MAX_KNOWN_DEVICES_BYTES: usize = 4 + MAX_LIST_BYTES + MAX_REMOVED_DEVICES * DeviceId::LEN;
+
+fn bad_known(why: &str) -> ClientError {
+    ClientError::Protocol(format!("stored device list: {why}"))
+}
+
+/// The stored form of what a profile knows of one account's devices:
+/// `u32be(|list|) ‖ list ‖ removed device IDs (16 bytes each, in order)`,
+/// the list empty when none was adopted.
+///
+/// Refuses more than [`MAX_REMOVED_DEVICES`] removed IDs (an account that
+/// removed that many devices can no longer be followed), so that whatever
+/// this writes [`decode_known_devices`] reads.
+pub fn encode_known_devices(known: &KnownDevices) -> Result<Vec<u8>, ClientError> {
+    if known.removed().len() > MAX_REMOVED_DEVICES {
+        return Err(bad_known("too many removed devices"));
+    }
+    let list = known.list().map(DeviceList::encode).unwrap_or_default();
+    let len = u32::try_from(list.len()).map_err(|_| bad_known("list too large"))?;
+    let mut bytes = Vec::with_capacity(4 + list.len() + known.removed().len() * DeviceId::LEN);
+    bytes.extend_from_slice(&len.to_be_bytes());
+    bytes.extend_from_slice(&list);
+    for id in known.removed() {
+        bytes.extend_from_slice(id.as_bytes());
+    }
+    Ok(bytes)
+}
+
+/// Reads what [`encode_known_devices`] wrote, refusing more than
+/// [`MAX_KNOWN_DEVICES_BYTES`], a list that does not decode, removed IDs
+/// that are not whole, or more than [`MAX_REMOVED_DEVICES`] of them
+/// (counting the list's tombstones). Repeated or unsorted IDs are accepted
+/// (they are a set).
+pub fn decode_known_devices(bytes: &[u8]) -> Result<KnownDevices, ClientError> {
+    if bytes.len() > MAX_KNOWN_DEVICES_BYTES {
+        return Err(bad_known("too large"));
+    }
+    let (len, rest) = bytes
+        .split_first_chunk::<4>()
+        .ok_or_else(|| bad_known("truncated"))?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad_known("length"))?;
+    let (list, removed) = rest
+        .split_at_checked(len)
+        .ok_or_else(|| bad_known("truncated"))?;
+    let list = match list.len() {
+        0 => None,
+        _ => Some(DeviceList::decode(list).map_err(|e| bad_known(&e.to_string()))?),
+    };
+    if removed.len() % DeviceId::LEN != 0 {
+        return Err(bad_known("a removed device ID is cut short"));
+    }
+    let mut ids = BTreeSet::new();
+    for chunk in removed.chunks_exact(DeviceId::LEN) {
+        ids.insert(DeviceId::from_slice(chunk).map_err(|e| bad_known(&e.to_string()))?);
+    }
+    let known = KnownDevices::from_parts(list, ids);
+    if known.removed().len() > MAX_REMOVED_DEVICES {
+        return Err(bad_known("too many removed devices"));
+    }
+    Ok(known)
 }
 
 /// What one opened v2 envelope changes, saved in one transaction.
@@ -122,43 +190,23 @@ impl Profile {
     }
 
     /// The device list of `account` as this profile last adopted it, with
-    /// every removal it has seen.
+    /// every removal it has seen (stored as [`encode_known_devices`] writes
+    /// it).
     pub fn known_devices(&self, account: &PublicKey) -> Result<KnownDevices, ClientError> {
-        let Some(bytes) = self.load_state(&devices_key(account))? else {
-            return Ok(KnownDevices::new());
-        };
-        let bad = |why: &str| ClientError::Protocol(format!("stored device list: {why}"));
-        let (len, rest) = bytes
-            .split_first_chunk::<4>()
-            .ok_or_else(|| bad("truncated"))?;
-        let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad("length"))?;
-        let (list, removed) = rest.split_at_checked(len).ok_or_else(|| bad("truncated"))?;
-        let list = match list.len() {
-            0 => None,
-            _ => Some(DeviceList::decode(list).map_err(|e| bad(&e.to_string()))?),
-        };
-        let mut ids = BTreeSet::new();
-        for chunk in removed.chunks(DeviceId::LEN) {
-            ids.insert(DeviceId::from_slice(chunk).map_err(|e| bad(&e.to_string()))?);
+        match self.load_state(&devices_key(account))? {
+            None => Ok(KnownDevices::new()),
+            Some(bytes) => decode_known_devices(&bytes),
         }
-        Ok(KnownDevices::from_parts(list, ids))
     }
 
-    /// Saves what this profile knows of `account`'s devices:
-    /// `u32be(|list|) ‖ list ‖ removed device IDs (16 bytes each)`.
+    /// Saves what this profile knows of `account`'s devices
+    /// ([`encode_known_devices`]).
     pub fn save_known_devices(
         &mut self,
         account: &PublicKey,
         known: &KnownDevices,
     ) -> Result<(), ClientError> {
-        let list = known.list().map(DeviceList::encode).unwrap_or_default();
-        let len = u32::try_from(list.len())
-            .map_err(|_| ClientError::Protocol("device list too large".into()))?;
-        let mut bytes = len.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&list);
-        for id in known.removed() {
-            bytes.extend_from_slice(id.as_bytes());
-        }
+        let bytes = encode_known_devices(known)?;
         self.save_state(&devices_key(account), &bytes)
     }
 
@@ -398,5 +446,99 @@ impl Profile {
                 .map_err(db_err("start read timer"))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use nightjar_crypto::SeededRandom;
+    use nightjar_crypto::dh::DhSecret;
+
+    use super::*;
+
+    #[test]
+    fn known_devices_round_trip_and_damaged_ones_are_refused() {
+        let rng = &mut SeededRandom::from_seed([3; 32]);
+        let mut key = || DhSecret::generate_with(rng).unwrap().public();
+        let (a, b, c) = (
+            DeviceId::new([1; 16]),
+            DeviceId::new([2; 16]),
+            DeviceId::new([3; 16]),
+        );
+        let v1 = DeviceList::first(a, key(), "a", 1).unwrap();
+        let v2 = v1.with_device(b, key(), "b", 2).unwrap();
+        let v3 = v2.without_device(&b, 3).unwrap();
+        let known = KnownDevices::from_parts(Some(v3.clone()), BTreeSet::from([c]));
+        assert_eq!(
+            known.removed(),
+            &BTreeSet::from([b, c]),
+            "b from its tombstone"
+        );
+
+        let bytes = encode_known_devices(&known).unwrap();
+        let list_len = v3.encode().len();
+        assert_eq!(bytes.len(), 4 + list_len + 2 * DeviceId::LEN);
+        assert_eq!(decode_known_devices(&bytes).unwrap(), known);
+        let nothing = encode_known_devices(&KnownDevices::new()).unwrap();
+        assert_eq!(nothing, [0, 0, 0, 0]);
+        assert_eq!(decode_known_devices(&nothing).unwrap(), KnownDevices::new());
+
+        // Removed IDs are a set: repeated or unsorted, they read the same.
+        let mut repeated = bytes.clone();
+        repeated.extend_from_slice(&[1; 16]);
+        repeated.extend_from_slice(&[2; 16]);
+        let again = decode_known_devices(&repeated).unwrap();
+        assert_eq!(again.removed(), &BTreeSet::from([a, b, c]));
+        assert_eq!(again.list(), Some(&v3));
+
+        assert!(decode_known_devices(&[]).is_err());
+        assert!(decode_known_devices(&bytes[..3]).is_err());
+        assert!(
+            decode_known_devices(&bytes[..bytes.len() - 1]).is_err(),
+            "a cut ID"
+        );
+        assert!(
+            decode_known_devices(&bytes[..4 + list_len - 1]).is_err(),
+            "a cut list"
+        );
+        let mut long = bytes.clone();
+        long[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(
+            decode_known_devices(&long).is_err(),
+            "a length past the end"
+        );
+        let mut junk = bytes.clone();
+        junk[4] ^= 0xff;
+        assert!(decode_known_devices(&junk).is_err(), "a damaged list");
+        assert!(decode_known_devices(&vec![0; MAX_KNOWN_DEVICES_BYTES + 1]).is_err());
+
+        // The most removed IDs it writes, it reads; one more it refuses
+        // either way.
+        let ids = |n: u16| -> BTreeSet<DeviceId> {
+            (0..n)
+                .map(|i| {
+                    let mut id = [0u8; 16];
+                    id[..2].copy_from_slice(&i.to_be_bytes());
+                    DeviceId::new(id)
+                })
+                .collect()
+        };
+        let max = u16::try_from(MAX_REMOVED_DEVICES).unwrap();
+        let full = KnownDevices::from_parts(None, ids(max));
+        let bytes = encode_known_devices(&full).unwrap();
+        assert_eq!(decode_known_devices(&bytes).unwrap(), full);
+        let over = KnownDevices::from_parts(None, ids(max + 1));
+        assert!(encode_known_devices(&over).is_err());
+        let mut one_more = bytes;
+        one_more.extend_from_slice(&[0xff; 16]);
+        assert!(decode_known_devices(&one_more).is_err());
+        // Counting the list's tombstones: b is one more.
+        let mut with_list = (v3.encode().len() as u32).to_be_bytes().to_vec();
+        with_list.extend_from_slice(&v3.encode());
+        for id in ids(max) {
+            with_list.extend_from_slice(id.as_bytes());
+        }
+        assert!(decode_known_devices(&with_list).is_err());
     }
 }

@@ -1264,6 +1264,346 @@ fn link_codes_and_records() -> Corpus {
     c
 }
 
+/// v2 envelopes to the fixture's recipient device: its two first messages,
+/// and refusals at each step of reading one (the sealed layer, the
+/// recipient check, the certificate, the ratchet message).
+fn envelopes_v2() -> Corpus {
+    use nightjar_crypto::dh::DhSecret;
+    use nightjar_crypto::sealed_sender::{Sealed, seal_v2_with_ephemeral, sign_device_certificate};
+    let f = nightjar_fuzzing::envelope_v2_fixture();
+    let to_device = f.device.identity_public();
+    let seal = |sealed: &Sealed| {
+        seal_v2_with_ephemeral(&to_device, sealed, &DhSecret::from_bytes([0x75; 32]))
+            .expect("seal a v2 envelope")
+    };
+    let reference = f.first_sealed.clone();
+    let mut c = Corpus::new();
+    c.insert(
+        "valid-first-message-one-time-prekey".into(),
+        f.first_one_time.clone(),
+    );
+    c.insert(
+        "valid-first-message-last-resort".into(),
+        f.first_last_resort.clone(),
+    );
+    let first = &f.first_one_time;
+    c.insert("bad-truncated".into(), first[..first.len() - 1].to_vec());
+    c.insert(
+        "bad-other-recipient-key".into(),
+        seal_v2_with_ephemeral(
+            &DhSecret::from_bytes([0x76; 32]).public(),
+            &reference,
+            &DhSecret::from_bytes([0x75; 32]),
+        )
+        .expect("seal a v2 envelope"),
+    );
+    c.insert(
+        "bad-empty-message".into(),
+        seal(&Sealed {
+            message: Vec::new(),
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-other-device".into(),
+        seal(&Sealed {
+            recipient_device: [0x77; 16],
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-from-this-device".into(),
+        seal(&Sealed {
+            sender_account: f.recipient.public_key(),
+            sender_device: *f.device.id().as_bytes(),
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-no-certificate".into(),
+        seal(&Sealed {
+            device_certificate: None,
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-certificate-of-another-device".into(),
+        seal(&Sealed {
+            device_certificate: Some(sign_device_certificate(
+                &f.sender,
+                &[0x78; 16],
+                &f.sender_device.identity_public(),
+            )),
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-certificate-of-another-account".into(),
+        seal(&Sealed {
+            device_certificate: Some(sign_device_certificate(
+                &identity(0x79),
+                f.sender_device.id().as_bytes(),
+                &f.sender_device.identity_public(),
+            )),
+            ..reference.clone()
+        }),
+    );
+    c.insert(
+        "bad-not-a-ratchet-message".into(),
+        seal(&Sealed {
+            message: b"fuzz: not a ratchet message".to_vec(),
+            ..reference.clone()
+        }),
+    );
+    let mut cut = reference.message.clone();
+    cut.truncate(cut.len() - 1);
+    c.insert(
+        "bad-ratchet-message-cut".into(),
+        seal(&Sealed {
+            message: cut,
+            ..reference
+        }),
+    );
+    // As a mask over the reference first message.
+    c.insert("mask-zero".into(), vec![0; 64]);
+    let mut one_bit = vec![0u8; 3000];
+    one_bit[2990] = 0x02;
+    c.insert("mask-one-bit-in-ciphertext".into(), one_bit);
+    c
+}
+
+/// Seeds of `client_v2_records`: the first byte picks the decoder.
+fn client_v2_records() -> Corpus {
+    use nightjar_client::device_state::encode_known_devices;
+    use nightjar_client::messaging::content::MAX_TIMER_MS;
+    use nightjar_client::messaging::link::{
+        JoinInfo, MAX_HISTORY_CHUNKS, encode_first_answer, history_chunks,
+    };
+    use nightjar_client::messaging::{ContentV2, SessionSet, Timer, TimerMode};
+    use nightjar_crypto::dh::DhSecret;
+    use nightjar_devices::KnownDevices;
+    let tagged = |tag: u8, body: &[u8]| [&[tag][..], body].concat();
+    let mut c = Corpus::new();
+
+    // 0: contents.
+    let plain = ContentV2 {
+        message_id: [0x31; 32],
+        text: "see you at 8".into(),
+        sent_at_ms: T0,
+        timer: None,
+        sent_to: None,
+    };
+    let synced = ContentV2 {
+        text: "disappearing, as sent from another device".into(),
+        timer: Some(Timer {
+            after_ms: MAX_TIMER_MS,
+            mode: TimerMode::Send,
+        }),
+        sent_to: Some(identity(2).public_key().to_bytes()),
+        ..plain.clone()
+    };
+    let encoded = |content: &ContentV2| content.encode().expect("encode a content").to_vec();
+    c.insert("valid-content".into(), tagged(0, &encoded(&plain)));
+    c.insert(
+        "valid-content-timer-and-sync".into(),
+        tagged(0, &encoded(&synced)),
+    );
+    // message_id only: every other field at its default.
+    let mut id_only = vec![0x0a, 0x20];
+    id_only.extend_from_slice(&[0x31; 32]);
+    c.insert("valid-content-id-only".into(), tagged(0, &id_only));
+    c.insert("bad-content-empty".into(), tagged(0, &[]));
+    let mut short_id = vec![0x0a, 0x1f];
+    short_id.extend_from_slice(&[0x31; 31]);
+    c.insert("bad-content-id-31-bytes".into(), tagged(0, &short_id));
+    // Field 4, the timer: after_ms (field 1) 5 ms, under the 10 s minimum.
+    let mut short_timer = id_only.clone();
+    short_timer.extend_from_slice(&[0x22, 0x02, 0x08, 0x05]);
+    c.insert("bad-content-timer-5-ms".into(), tagged(0, &short_timer));
+    // The timer's mode (field 2) 2: neither send nor read.
+    let mut mode = id_only.clone();
+    mode.extend_from_slice(&[0x22, 0x06, 0x08, 0xe0, 0xd4, 0x03, 0x10, 0x02]);
+    c.insert("bad-content-timer-mode-2".into(), tagged(0, &mode));
+    let mut not_utf8 = id_only.clone();
+    not_utf8.extend_from_slice(&[0x12, 0x02, 0xc3, 0x28]);
+    c.insert("bad-content-text-not-utf8".into(), tagged(0, &not_utf8));
+    let mut sent_to = id_only;
+    sent_to.extend_from_slice(&[0x2a, 0x01, 0x00]);
+    c.insert("bad-content-sent-to-1-byte".into(), tagged(0, &sent_to));
+
+    // 1: stored sessions.
+    let f = nightjar_fuzzing::ratchet_fixture();
+    let mut one = SessionSet::new();
+    one.push_active(f.initiator.clone());
+    c.insert("valid-sessions-one".into(), tagged(1, &one.encode()));
+    c.insert(
+        "valid-sessions-none".into(),
+        tagged(1, &SessionSet::new().encode()),
+    );
+    let mut two = SessionSet::new();
+    two.push_active(f.responder.clone());
+    two.push_active(f.initiator.clone());
+    let two = two.encode().to_vec();
+    c.insert("valid-sessions-two".into(), tagged(1, &two));
+    c.insert("bad-sessions-six".into(), tagged(1, &[1, 6]));
+    c.insert("bad-sessions-format-2".into(), tagged(1, &[2, 0]));
+    c.insert("bad-sessions-count-past-end".into(), tagged(1, &[1, 1]));
+    let one = one.encode().to_vec();
+    c.insert("bad-sessions-cut".into(), tagged(1, &one[..one.len() - 1]));
+    let mut trailing = one;
+    trailing.push(0);
+    c.insert("bad-sessions-trailing-byte".into(), tagged(1, &trailing));
+
+    // 2: a joining device's description.
+    let key = DhSecret::from_bytes([0x32; 32]).public();
+    let info = JoinInfo {
+        device_id: DeviceId::new([0x33; 16]),
+        identity_key: key,
+        name: "new laptop".into(),
+    };
+    c.insert("valid-join-info".into(), tagged(2, &info.encode()));
+    let unnamed = JoinInfo {
+        name: String::new(),
+        ..info.clone()
+    };
+    c.insert(
+        "valid-join-info-no-name".into(),
+        tagged(2, &unnamed.encode()),
+    );
+    let longest = JoinInfo {
+        name: "é".repeat(32),
+        ..info.clone()
+    };
+    c.insert(
+        "valid-join-info-64-byte-name".into(),
+        tagged(2, &longest.encode()),
+    );
+    let long = JoinInfo {
+        name: "x".repeat(65),
+        ..info.clone()
+    };
+    c.insert(
+        "bad-join-info-65-byte-name".into(),
+        tagged(2, &long.encode()),
+    );
+    let control = JoinInfo {
+        name: "new\nlaptop".into(),
+        ..info.clone()
+    };
+    c.insert(
+        "bad-join-info-control-character".into(),
+        tagged(2, &control.encode()),
+    );
+    let mut not_utf8 = unnamed.encode();
+    not_utf8.push(0xff);
+    c.insert("bad-join-info-name-not-utf8".into(), tagged(2, &not_utf8));
+    c.insert(
+        "bad-join-info-short".into(),
+        tagged(2, &unnamed.encode()[..47]),
+    );
+
+    // 3: the first answer (the seed and how many history records follow).
+    let seed = Seed::from_bytes([0x34; 32]);
+    c.insert(
+        "valid-first-answer".into(),
+        tagged(3, &encode_first_answer(&seed, 3)),
+    );
+    c.insert(
+        "valid-first-answer-most-history".into(),
+        tagged(3, &encode_first_answer(&seed, MAX_HISTORY_CHUNKS)),
+    );
+    c.insert(
+        "bad-first-answer-too-much-history".into(),
+        tagged(3, &encode_first_answer(&seed, MAX_HISTORY_CHUNKS + 1)),
+    );
+    let mut longer = encode_first_answer(&seed, 0).to_vec();
+    longer.push(0);
+    c.insert("bad-first-answer-trailing-byte".into(), tagged(3, &longer));
+    c.insert(
+        "bad-first-answer-seed-only".into(),
+        tagged(3, seed.as_bytes()),
+    );
+
+    // 4: history answers.
+    let peer = identity(2).account_id().to_string();
+    let records: Vec<HistoryRecord> = (0u8..3)
+        .map(|i| HistoryRecord {
+            message_id: hex::encode([0x40 + i; 32]),
+            direction: if i == 1 {
+                Direction::Out
+            } else {
+                Direction::In
+            },
+            peer: peer.clone(),
+            text: format!("history {i}: \"quoted\", tab\t, ünïcödé"),
+            sent_at_ms: T0 + u64::from(i),
+            version: 1 + i % 2,
+            timer: (i == 2).then_some(Timer {
+                after_ms: 60_000,
+                mode: TimerMode::Read,
+            }),
+            expires_at_ms: (i == 2).then_some(T0 + 60_002),
+        })
+        .collect();
+    let chunks = history_chunks(&records).expect("chunk the history");
+    assert_eq!(chunks.len(), 1, "three short records are one chunk");
+    c.insert("valid-history".into(), tagged(4, &chunks[0]));
+    c.insert("valid-history-empty".into(), tagged(4, b"[]"));
+    c.insert(
+        "bad-history-not-an-array".into(),
+        tagged(4, &serde_json::to_vec(&records[0]).expect("JSON")),
+    );
+    let text = String::from_utf8(chunks[0].to_vec()).expect("JSON is UTF-8");
+    c.insert(
+        "bad-history-no-direction".into(),
+        tagged(4, text.replacen("\"direction\":\"in\",", "", 1).as_bytes()),
+    );
+    c.insert(
+        "bad-history-cut".into(),
+        tagged(4, &chunks[0][..chunks[0].len() - 1]),
+    );
+
+    // 5: the stored device-list cache.
+    let rng = &mut SeededRandom::from_seed([0x35; 32]);
+    let mut dh = || DhSecret::generate_with(rng).expect("seeded").public();
+    let (a, b) = (DeviceId::new([1; 16]), DeviceId::new([2; 16]));
+    let v1 = DeviceList::first(a, dh(), "phone", T0).expect("list");
+    let v2 = v1.with_device(b, dh(), "laptop", T0 + 1).expect("list");
+    let v3 = v2.without_device(&a, T0 + 2).expect("list");
+    let known = KnownDevices::from_parts(
+        Some(v3),
+        std::collections::BTreeSet::from([DeviceId::new([9; 16])]),
+    );
+    let cache = encode_known_devices(&known).expect("encode");
+    c.insert("valid-known-devices".into(), tagged(5, &cache));
+    c.insert(
+        "valid-known-devices-none".into(),
+        tagged(
+            5,
+            &encode_known_devices(&KnownDevices::new()).expect("encode"),
+        ),
+    );
+    let removed_only = KnownDevices::from_parts(None, std::collections::BTreeSet::from([a, b]));
+    c.insert(
+        "valid-known-devices-removed-only".into(),
+        tagged(5, &encode_known_devices(&removed_only).expect("encode")),
+    );
+    c.insert(
+        "bad-known-devices-id-cut".into(),
+        tagged(5, &cache[..cache.len() - 1]),
+    );
+    let mut past_end = cache.clone();
+    past_end[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+    c.insert("bad-known-devices-length-4gib".into(), tagged(5, &past_end));
+    let mut damaged = cache;
+    damaged[4] ^= 0xff;
+    c.insert("bad-known-devices-list-damaged".into(), tagged(5, &damaged));
+
+    // Any other first byte: every decoder.
+    c.insert("any-decoder-join-info".into(), tagged(9, &info.encode()));
+    c
+}
+
 fn main() {
     // With target names as arguments, only those corpora are rewritten.
     let only: Vec<String> = std::env::args().skip(1).collect();
@@ -1285,6 +1625,8 @@ fn main() {
     corpora.insert("ratchet_message", ratchet_messages());
     corpora.insert("ratchet_state", ratchet_states());
     corpora.insert("link_records", link_codes_and_records());
+    corpora.insert("envelope_v2_open", envelopes_v2());
+    corpora.insert("client_v2_records", client_v2_records());
 
     let mut total = 0;
     for (target, function) in TARGETS {

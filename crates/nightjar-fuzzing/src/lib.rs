@@ -2,10 +2,11 @@
 //! taking the fuzzer's bytes, `pub fn TARGET(data: &[u8])`.
 //!
 //! Each function feeds the bytes to one decoder of outside input (a wire
-//! frame, an envelope, an onion layer, a messages-v2 initial or ratchet
-//! message, a saved v2 session, a device link's code and records, a TOML
-//! file, a key file, a profile's files, a chain log, the chain follower's
-//! state file), and when
+//! frame, an envelope of version 1 or 2, an onion layer, a messages-v2
+//! initial or ratchet message, a saved v2 session, a device link's code and
+//! records, the client's v2 contents, stored sessions, device-list cache and
+//! link payloads, a TOML file, a key file, a profile's files, a chain log,
+//! the chain follower's state file), and when
 //! the decoder accepts them checks what must then hold: the value re-encodes
 //! and decodes back to itself, related decoders agree, an altered ciphertext
 //! never opens. Bad input must only ever give an `Err`; **a panic in here is a
@@ -27,8 +28,10 @@
 
 mod account;
 mod chain;
+mod client_v2;
 mod devices;
 mod envelope;
+mod envelope_v2;
 mod keyfile;
 mod link;
 mod node_config;
@@ -43,8 +46,13 @@ pub use chain::{
     CHAIN_LOG_CHAIN_ID, CHAIN_LOG_CONTRACT, chain_log, chain_log_input, chain_log_parts,
     chain_state,
 };
+pub use client_v2::client_v2_records;
 pub use devices::device_records;
 pub use envelope::{ENVELOPE_RECIPIENT_SEED, envelope_open};
+pub use envelope_v2::{
+    ENVELOPE_V2_RECIPIENT_SEED, ENVELOPE_V2_SENDER_SEED, EnvelopeV2Fixture, envelope_v2_fixture,
+    envelope_v2_open, envelope_v2_receive,
+};
 pub use keyfile::keyfile;
 pub use link::{
     LINK_ACCOUNT_SEED, LINK_ANSWER_PAYLOADS, LINK_CODE_SECRET, LinkFixture, link_fixture,
@@ -84,4 +92,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ratchet_message", ratchet_message),
     ("ratchet_state", ratchet_state),
     ("link_records", link_records),
+    ("envelope_v2_open", envelope_v2_open),
+    ("client_v2_records", client_v2_records),
 ];

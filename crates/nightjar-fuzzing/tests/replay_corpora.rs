@@ -218,6 +218,21 @@ fn accepts(target: &str, data: &[u8]) -> bool {
                 || f.joiner.open_hello(&f.code.secret, data).is_ok()
                 || f.session.open_answer(data).is_ok()
         }
+        "envelope_v2_open" => nightjar_fuzzing::envelope_v2_receive(data).is_ok(),
+        "client_v2_records" => {
+            use nightjar_client::messaging::link;
+            match data.split_first() {
+                Some((0, body)) => nightjar_client::messaging::ContentV2::decode(body).is_ok(),
+                Some((1, body)) => nightjar_client::messaging::SessionSet::decode(body).is_ok(),
+                Some((2, body)) => link::JoinInfo::decode(body).is_ok(),
+                Some((3, body)) => link::decode_first_answer(body).is_ok(),
+                Some((4, body)) => link::decode_history_chunk(body).is_ok(),
+                Some((5, body)) => {
+                    nightjar_client::device_state::decode_known_devices(body).is_ok()
+                }
+                _ => false,
+            }
+        }
         other => panic!("no acceptance check for target {other}"),
     }
 }

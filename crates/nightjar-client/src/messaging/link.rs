@@ -4,6 +4,7 @@
 
 use nightjar_crypto::dh::DhPublic;
 use nightjar_crypto::identity::Seed;
+use nightjar_crypto::link::MAX_ANSWER_PAYLOAD;
 use nightjar_devices::DeviceId;
 use zeroize::Zeroizing;
 
@@ -116,8 +117,12 @@ pub fn history_chunks(records: &[HistoryRecord]) -> Result<Vec<Zeroizing<Vec<u8>
     Ok(chunks)
 }
 
-/// Reads one history record of the answer.
+/// Reads one history record of the answer, refusing more than an answer
+/// record carries ([`MAX_ANSWER_PAYLOAD`]).
 pub fn decode_history_chunk(bytes: &[u8]) -> Result<Vec<HistoryRecord>, ClientError> {
+    if bytes.len() > MAX_ANSWER_PAYLOAD {
+        return Err(bad("history record too large"));
+    }
     serde_json::from_slice(bytes).map_err(|e| bad(&format!("history: {e}")))
 }
 
@@ -158,5 +163,13 @@ mod tests {
             .flat_map(|c| decode_history_chunk(c).unwrap())
             .collect();
         assert_eq!(back, records);
+        let mut padded = chunks[0].to_vec();
+        padded.resize(MAX_ANSWER_PAYLOAD, b' ');
+        assert!(decode_history_chunk(&padded).is_ok());
+        padded.push(b' ');
+        assert!(
+            decode_history_chunk(&padded).is_err(),
+            "longer than a record"
+        );
     }
 }

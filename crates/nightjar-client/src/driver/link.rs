@@ -17,7 +17,8 @@ use nightjar_types::namespace::{DEVICE_LIST, LINK_ANSWER, LINK_REQUESTS};
 
 use super::Client;
 use crate::messaging::link::{
-    JoinInfo, decode_first_answer, decode_history_chunk, encode_first_answer, history_chunks,
+    HISTORY_CHUNK_BYTES, JoinInfo, MAX_HISTORY_CHUNKS, decode_first_answer, decode_history_chunk,
+    encode_first_answer, history_chunks,
 };
 use crate::{ClientError, Profile, clock};
 
@@ -129,6 +130,32 @@ impl Client {
             }
             tokio::time::sleep(POLL).await;
         };
+        // The history goes in answers of at most HISTORY_CHUNK_BYTES each,
+        // at most MAX_HISTORY_CHUNKS of them: a record too long for one
+        // answer stays behind, and beyond the limit the oldest do. Decided
+        // before anything is sent, so a link never stops halfway.
+        let all = self.profile.history()?;
+        let total = all.len();
+        let fits: Vec<crate::HistoryRecord> = all
+            .into_iter()
+            .filter(|r| serde_json::to_vec(r).is_ok_and(|j| j.len() + 2 <= HISTORY_CHUNK_BYTES))
+            .collect();
+        let mut chunks = history_chunks(&fits)?;
+        let max = usize::try_from(MAX_HISTORY_CHUNKS).unwrap_or(usize::MAX);
+        if chunks.len() > max {
+            let extra = chunks.len() - max;
+            chunks.drain(..extra);
+        }
+        let history_sent: usize = chunks
+            .iter()
+            .map(|c| decode_history_chunk(c).map(|v| v.len()).unwrap_or(0))
+            .sum();
+        if history_sent < total {
+            tracing::warn!(
+                left_out = total - history_sent,
+                "messages too long (or too many) to carry over to the new device stay on this one"
+            );
+        }
         // The hello and the string both sides show.
         let (state, hello, sas) =
             answer_hello_with(&mut OsRandom, &code.secret, &joiner).map_err(link_error)?;
@@ -173,8 +200,6 @@ impl Client {
             ));
         }
         // …and the new device gets the seed, then the history.
-        let history = self.profile.history()?;
-        let chunks = history_chunks(&history)?;
         let count = u32::try_from(chunks.len())
             .map_err(|_| ClientError::InvalidMessage("history too large to link".into()))?;
         let first = encode_first_answer(self.profile.identity().seed(), count);
@@ -189,7 +214,7 @@ impl Client {
         Ok(Linked {
             device_id: info.device_id,
             name: info.name,
-            history: history.len(),
+            history: history_sent,
         })
     }
 

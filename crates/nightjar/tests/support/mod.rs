@@ -248,9 +248,16 @@ impl TestProfile {
     }
 
     pub fn restore(&self, mnemonic: &str) -> String {
+        let v = self.json_with_stdin(&["account", "restore", "--json"], mnemonic);
+        v["account_id"].as_str().unwrap().to_string()
+    }
+
+    /// Runs the command with `input` on standard input; it must succeed and
+    /// print one JSON object.
+    fn json_with_stdin(&self, args: &[&str], input: &str) -> Value {
         let mut child = self
             .cmd()
-            .args(["account", "restore", "--json"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -260,16 +267,15 @@ impl TestProfile {
             .stdin
             .take()
             .unwrap()
-            .write_all(mnemonic.as_bytes())
+            .write_all(input.as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
-            "restore failed: {}",
+            "{args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["account_id"].as_str().unwrap().to_string()
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 
     pub fn send(&self, to: &str, text: &str) -> String {
@@ -283,27 +289,7 @@ impl TestProfile {
 
     /// `send TO -` with `text` on standard input; returns the message ID.
     pub fn send_stdin(&self, to: &str, text: &str) -> String {
-        let mut child = self
-            .cmd()
-            .args(["send", to, "-", "--ttl", "3600", "--json"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "send - failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = self.json_with_stdin(&["send", to, "-", "--ttl", "3600", "--json"], text);
         v["message_id"].as_str().unwrap().to_string()
     }
 

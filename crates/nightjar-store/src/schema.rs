@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use nightjar_types::AccountKey;
 
@@ -18,13 +18,22 @@ use crate::ring;
 ///   `tombstone_usage`. Version-1 files are migrated on open.
 /// - 3: `claims` and `claim_usage`. Version-1 and version-2 files are
 ///   migrated on open.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+/// - 4: `messages` loses its `UNIQUE (account, namespace, hash)` key (and
+///   the index SQLite kept for it): `messages_by_pos`, which already holds
+///   `(pos, hash, account, namespace)` and `pos` is a function of the
+///   account, answers every lookup by message key, and the single writer
+///   checks it before every insert. One index fewer per stored message,
+///   and the one dropped was keyed by the random hash. Older files are
+///   migrated on open (the table is rebuilt, keeping every row, its `seq`
+///   and the `AUTOINCREMENT` high-water mark).
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The tables and indexes of version 1 that version 2 keeps unchanged
-/// (except that `messages` gains `pos`; see [`CREATE_SCHEMA`]).
+/// (except that `messages` gains `pos`; see [`CREATE_SCHEMA`]). Version 4
+/// rebuilds `messages` without its `UNIQUE` key ([`MESSAGES_V4`]).
 ///
 /// `pos` is a ring position encoded by [`crate::ring::pos_to_sql`]. Its
 /// `DEFAULT 0` exists only because `ALTER TABLE ... ADD COLUMN ... NOT NULL`
@@ -105,6 +114,32 @@ CREATE TABLE claim_usage (
 ) WITHOUT ROWID;
 ";
 
+/// The version-4 `messages` table (the version-1 to 3 one without its
+/// `UNIQUE (account, namespace, hash)`, `pos` in place) and its three
+/// indexes. Created under the name `messages_v4` and renamed by
+/// [`migrate_v3_to_v4`], the one path by which both fresh and old files
+/// reach version 4.
+const MESSAGES_V4: &str = "
+CREATE TABLE messages_v4 (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account      BLOB    NOT NULL,
+    namespace    INTEGER NOT NULL,
+    hash         BLOB    NOT NULL,
+    data         BLOB    NOT NULL,
+    stored_at_ms INTEGER NOT NULL,
+    expiry_ms    INTEGER NOT NULL,
+    pos          INTEGER NOT NULL DEFAULT 0
+);
+";
+
+/// The indexes of the version-4 `messages` table, created after the
+/// rename (index names are global, so the old table must be gone first).
+const MESSAGES_V4_INDEXES: &str = "
+CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
+CREATE INDEX messages_by_expiry ON messages (expiry_ms);
+CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
+";
+
 /// Sets `PRAGMA user_version` to [`SCHEMA_VERSION`] (last step of creation
 /// and of every migration, inside its transaction).
 fn set_version(tx: &rusqlite::Transaction<'_>, op: &'static str) -> Result<(), StoreError> {
@@ -154,8 +189,8 @@ pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates the schema in an empty database, migrates a version-1 or
-/// version-2 one, or checks the version of an existing one. Runs in one immediate
+/// Creates the schema in an empty database, migrates a version-1, 2 or 3
+/// one, or checks the version of an existing one. Runs in one immediate
 /// transaction, so concurrent openers and crashes never leave a
 /// half-created or half-migrated schema.
 pub(crate) fn init(
@@ -184,15 +219,19 @@ pub(crate) fn init(
                 .map_err(StoreError::sql("create schema"))?;
             tx.execute_batch(CREATE_V3_ADDITIONS)
                 .map_err(StoreError::sql("create schema"))?;
+            migrate_v3_to_v4(&tx)?;
             set_version(&tx, "create schema")?;
             tx.commit().map_err(StoreError::sql("commit schema"))?;
             Ok(())
         }
-        1 | 2 => {
+        1..=3 => {
             if version == 1 {
                 migrate_v1_to_v2(&tx, ring_position)?;
             }
-            migrate_v2_to_v3(&tx)?;
+            if version <= 2 {
+                migrate_v2_to_v3(&tx)?;
+            }
+            migrate_v3_to_v4(&tx)?;
             set_version(&tx, "migrate schema")?;
             tx.commit().map_err(StoreError::sql("commit migration"))?;
             Ok(())
@@ -266,5 +305,56 @@ fn migrate_v2_to_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch(CREATE_V3_ADDITIONS)
         .map_err(StoreError::sql("migrate schema 2 to 3"))?;
     tracing::info!("migrated message store schema from version 2 to 3");
+    Ok(())
+}
+
+/// Rebuilds `messages` without its `UNIQUE` key (see [`SCHEMA_VERSION`]):
+/// every row is copied with its `seq`, the old table (and its four
+/// indexes) dropped, the new one renamed and indexed, and the
+/// `AUTOINCREMENT` high-water mark restored, so a `seq` once handed out is
+/// never handed out again even if its message is gone. Runs inside the
+/// caller's transaction: on any error nothing changes.
+fn migrate_v3_to_v4(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    const OP: &str = "migrate schema 3 to 4";
+    let high: Option<i64> = tx
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(StoreError::sql(OP))?;
+    tx.execute_batch(MESSAGES_V4).map_err(StoreError::sql(OP))?;
+    let rows = tx
+        .execute(
+            "INSERT INTO messages_v4
+                 (seq, account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
+             SELECT seq, account, namespace, hash, data, stored_at_ms, expiry_ms, pos
+             FROM messages ORDER BY seq",
+            [],
+        )
+        .map_err(StoreError::sql(OP))?;
+    tx.execute_batch("DROP TABLE messages; ALTER TABLE messages_v4 RENAME TO messages;")
+        .map_err(StoreError::sql(OP))?;
+    tx.execute_batch(MESSAGES_V4_INDEXES)
+        .map_err(StoreError::sql(OP))?;
+    if let Some(high) = high {
+        // The copy set the new table's mark to its largest `seq`; the old
+        // mark may be higher (its newest messages deleted or purged).
+        let updated = tx
+            .execute(
+                "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'messages'",
+                [high],
+            )
+            .map_err(StoreError::sql(OP))?;
+        if updated == 0 {
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?1)",
+                [high],
+            )
+            .map_err(StoreError::sql(OP))?;
+        }
+    }
+    tracing::info!(rows, "migrated message store schema from version 3 to 4");
     Ok(())
 }

@@ -50,6 +50,8 @@ struct Inner {
     reader: Mutex<Connection>,
     commits: Arc<AtomicU64>,
     path: PathBuf,
+    /// [`StoreConfig::ring_position`]: key lookups seek `messages_by_pos`.
+    ring_position: fn(&AccountKey) -> u64,
 }
 
 /// Live messages of one interval of encoded positions, in entry order
@@ -255,6 +257,7 @@ impl Store {
                 reader: Mutex::new(read_conn),
                 commits,
                 path: config.path,
+                ring_position: config.ring_position,
             }),
         })
     }
@@ -589,8 +592,9 @@ impl Store {
         let tx = conn.transaction().map_err(StoreError::sql(OP))?;
         let mut stmt = tx
             .prepare_cached(
-                "SELECT data, expiry_ms FROM messages
-                 WHERE account = ?1 AND namespace = ?2 AND hash = ?3 AND expiry_ms > ?4",
+                "SELECT data, expiry_ms FROM messages INDEXED BY messages_by_pos
+                 WHERE pos = ?5 AND hash = ?3 AND account = ?1 AND namespace = ?2
+                   AND expiry_ms > ?4",
             )
             .map_err(StoreError::sql(OP))?;
         let mut seen = HashSet::with_capacity(keys.len());
@@ -605,7 +609,8 @@ impl Store {
                         key.account.as_bytes(),
                         i64::from(key.namespace),
                         key.hash.as_bytes(),
-                        now
+                        now,
+                        pos_to_sql((self.inner.ring_position)(&key.account))
                     ],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )

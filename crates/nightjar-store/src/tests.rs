@@ -1141,7 +1141,7 @@ fn v1_database_is_migrated_with_positions() {
     assert_eq!(user_version(&cfg.path), 1);
 
     let store = Store::open(cfg.clone()).expect("open migrates");
-    assert_eq!(user_version(&cfg.path), 3);
+    assert_eq!(user_version(&cfg.path), 4);
     // Every live row is listed at its account's position.
     let entries = store.list_range(0, 0, NOW).expect("list_range");
     assert_eq!(
@@ -1215,7 +1215,7 @@ fn v1_database_is_migrated_with_positions() {
     // Reopening a version-3 file does not migrate again.
     let store = Store::open(cfg.clone()).expect("reopen");
     assert_eq!(store.list_range(0, 0, NOW).expect("list_range").len(), 4);
-    assert_eq!(user_version(&cfg.path), 3);
+    assert_eq!(user_version(&cfg.path), 4);
 }
 
 /// The version-2 schema, as shipped (version 1's tables, `messages.pos`,
@@ -1357,13 +1357,13 @@ fn v2_database_is_migrated_to_claims_losing_nothing() {
     assert_eq!(before.len(), 4 + 2 + 1 + 1 + 1);
 
     let store = Store::open(cfg.clone()).expect("open migrates");
-    assert_eq!(user_version(&cfg.path), 3);
+    assert_eq!(user_version(&cfg.path), 4);
     store.close();
     // Every row of every version-2 table is still there, unchanged.
     assert_eq!(dump(&cfg.path, V2_TABLES), before);
 
     let store = Store::open(cfg.clone()).expect("reopen");
-    assert_eq!(user_version(&cfg.path), 3);
+    assert_eq!(user_version(&cfg.path), 4);
     let stats = store.stats().expect("stats");
     assert_eq!(
         (
@@ -1506,12 +1506,195 @@ fn migrated_schema_matches_fresh_schema() {
             "{object}"
         );
     }
-    for create in [create_v1, create_v2] {
+    for create in [create_v1, create_v2, create_v3] {
         let migrated = tempfile::tempdir().expect("tempdir");
         let migrated_cfg = config(migrated.path());
         create(&migrated_cfg.path);
         Store::open(migrated_cfg.clone()).expect("open").close();
         assert_eq!(fresh_shape, schema_shape(&migrated_cfg.path));
+    }
+}
+
+/// What version 3 added to version 2 (the claims tables), as version 3
+/// created it.
+const V3_ADDITIONS: &str = "
+CREATE TABLE claims (
+    account   BLOB    NOT NULL,
+    namespace INTEGER NOT NULL,
+    hash      BLOB    NOT NULL,
+    claimant  BLOB    NOT NULL,
+    pos       INTEGER NOT NULL,
+    expiry_ms INTEGER NOT NULL,
+    PRIMARY KEY (account, namespace, hash)
+) WITHOUT ROWID;
+CREATE INDEX claims_by_pos ON claims (pos);
+CREATE INDEX claims_by_expiry ON claims (expiry_ms);
+CREATE TABLE claim_usage (
+    account BLOB    PRIMARY KEY NOT NULL,
+    claims  INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 3;
+";
+
+/// Creates a version-3 database with the old DDL (`messages` with its
+/// `UNIQUE (account, namespace, hash)`): [`create_v2`]'s rows, then the
+/// claims tables with one claim of `b`'s record 1. Returns the accounts.
+fn create_v3(path: &Path) -> (AccountKey, AccountKey) {
+    let (a, b) = create_v2(path);
+    let raw = rusqlite::Connection::open(path).expect("raw open");
+    raw.execute_batch(V3_ADDITIONS).expect("v3 additions");
+    raw.execute(
+        "INSERT INTO claims (account, namespace, hash, claimant, pos, expiry_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            b.as_bytes(),
+            OTP,
+            [1u8; 32],
+            [7u8; 16],
+            crate::ring::pos_to_sql(ring(&b)),
+            i64::try_from(NOW + TTL).expect("fits"),
+        ],
+    )
+    .expect("claim");
+    raw.execute_batch(&format!(
+        "INSERT INTO claim_usage VALUES (x'{b}', 1);",
+        b = hex(b.as_bytes())
+    ))
+    .expect("claim usage");
+    (a, b)
+}
+
+const V3_TABLES: &[&str] = &[
+    "messages",
+    "account_usage",
+    "tombstones",
+    "tombstone_usage",
+    "claims",
+    "claim_usage",
+    "sqlite_sequence",
+];
+
+/// Names of the indexes on `messages`, SQLite's own included.
+fn message_indexes(path: &Path) -> Vec<String> {
+    let raw = rusqlite::Connection::open(path).expect("raw open");
+    raw.prepare("SELECT name FROM pragma_index_list('messages') ORDER BY name")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn v3_database_is_migrated_to_one_key_index_losing_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    let (a, b) = create_v3(&cfg.path);
+    let before = dump(&cfg.path, V3_TABLES);
+    assert_eq!(before.len(), 4 + 2 + 1 + 1 + 1 + 1 + 1);
+    assert_eq!(
+        message_indexes(&cfg.path),
+        [
+            "messages_by_cursor",
+            "messages_by_expiry",
+            "messages_by_pos",
+            "sqlite_autoindex_messages_1"
+        ]
+    );
+
+    let store = Store::open(cfg.clone()).expect("open migrates");
+    assert_eq!(user_version(&cfg.path), 4);
+    store.close();
+    // Every row of every table (with its seq, and the AUTOINCREMENT mark
+    // of 5 although the largest seq left is 4) is still there, unchanged.
+    assert_eq!(dump(&cfg.path, V3_TABLES), before);
+    assert_eq!(
+        message_indexes(&cfg.path),
+        [
+            "messages_by_cursor",
+            "messages_by_expiry",
+            "messages_by_pos"
+        ]
+    );
+
+    let store = Store::open(cfg.clone()).expect("reopen");
+    assert_eq!(user_version(&cfg.path), 4);
+    // A key is still held once: the same message again is a duplicate,
+    // and the tombstone still refuses its message.
+    assert_eq!(
+        put(&store, msg_for(a, 0, 1, NOW + 2 * TTL)).expect("store"),
+        StoreOutcome::AlreadyStored { seq: 1 }
+    );
+    assert_eq!(
+        put(&store, msg_for(a, 0, 3, NOW + TTL)).expect("store"),
+        StoreOutcome::Tombstoned
+    );
+    // The expired copy is replaced under a new seq, past the old mark.
+    assert_eq!(
+        put(&store, msg_for(b, OTP, 2, NOW + TTL)).expect("store"),
+        StoreOutcome::Stored { seq: 6 }
+    );
+    assert_eq!(
+        put(&store, msg_for(b, OTP, 9, NOW + TTL)).expect("store"),
+        StoreOutcome::Stored { seq: 7 }
+    );
+    let keys = [key(a, 0, 1), key(a, 0, 2), key(b, OTP, 1)];
+    let fetched = store.fetch(&keys, NOW).expect("fetch");
+    assert_eq!(fetched.len(), 3);
+    assert_eq!(del(&store, a, 0, &[2], NOW), 1);
+    assert!(store.fetch(&[key(a, 0, 2)], NOW).expect("fetch").is_empty());
+    let raw = rusqlite::Connection::open(&cfg.path).expect("raw open");
+    let keys_held_twice: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM (SELECT 1 FROM messages
+             GROUP BY account, namespace, hash HAVING count(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("query");
+    assert_eq!(keys_held_twice, 0);
+    drop(raw);
+    store.close();
+    assert_usage_exact(&dir);
+}
+
+#[test]
+fn failed_migration_leaves_version_3() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    create_v3(&cfg.path);
+    let before = dump(&cfg.path, V3_TABLES);
+    {
+        // A conflicting object makes the rebuild fail.
+        let raw = rusqlite::Connection::open(&cfg.path).expect("raw open");
+        raw.execute_batch("CREATE TABLE messages_v4 (x)")
+            .expect("create");
+    }
+    assert!(matches!(
+        Store::open(cfg.clone()),
+        Err(StoreError::Sqlite { .. })
+    ));
+    assert_eq!(user_version(&cfg.path), 3);
+    assert_eq!(dump(&cfg.path, V3_TABLES), before);
+    assert!(message_indexes(&cfg.path).contains(&"sqlite_autoindex_messages_1".to_owned()));
+}
+
+#[test]
+fn key_lookups_seek_the_position_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = fresh_schema(&dir);
+    for sql in [
+        crate::writer::sql::FIND_MESSAGE,
+        crate::writer::sql::INSERT_UNLESS_HELD_OR_TOMBSTONED,
+    ] {
+        let plan = query_plan(&raw, sql);
+        assert!(
+            plan.contains("messages USING COVERING INDEX messages_by_pos (pos=? AND hash=? AND account=? AND namespace=?)")
+                || plan.contains("messages USING INDEX messages_by_pos (pos=? AND hash=? AND account=? AND namespace=?)"),
+            "{sql}: {plan}"
+        );
+        assert!(!plan.contains("SCAN messages"), "{sql}: {plan}");
+        assert!(!plan.contains("SCAN tombstones"), "{sql}: {plan}");
     }
 }
 

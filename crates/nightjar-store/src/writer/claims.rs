@@ -36,11 +36,13 @@ pub(super) fn exec_claim(
     let (account, hash) = (key.account.as_bytes(), key.hash.as_bytes());
     let held: Option<(Vec<u8>, i64)> = conn
         .prepare_cached(
-            "SELECT data, expiry_ms FROM messages
-             WHERE account = ?1 AND namespace = ?2 AND hash = ?3 AND expiry_ms > ?4",
+            "SELECT data, expiry_ms FROM messages INDEXED BY messages_by_pos
+             WHERE pos = ?5 AND hash = ?3 AND account = ?1 AND namespace = ?2
+               AND expiry_ms > ?4",
         )
         .and_then(|mut s| {
-            s.query_row(params![account, namespace, hash, now], |r| {
+            let pos = settings.pos(&key.account);
+            s.query_row(params![account, namespace, hash, now, pos], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()

@@ -37,6 +37,7 @@ use super::sql::DROP_RANGE_MESSAGE_USAGE;
 use super::sql::DROP_RANGE_MESSAGES;
 use super::sql::DROP_RANGE_TOMBSTONE_USAGE;
 use super::sql::DROP_RANGE_TOMBSTONES;
+use super::sql::FIND_MESSAGE;
 use super::sql::INSERT_MESSAGE;
 use super::sql::INSERT_UNLESS_HELD_OR_TOMBSTONED;
 use super::sql::ROLLBACK_TO_OP;
@@ -47,19 +48,22 @@ use super::sql::USAGE_ADD;
 /// the caller does, once per account.
 pub(super) fn take_message(
     conn: &Connection,
+    settings: &Settings,
     account: &AccountKey,
     namespace: i64,
     hash: &MessageHash,
 ) -> Result<Option<(i64, i64)>, StoreError> {
     const OP: &str = "delete message";
     let found: Option<(i64, i64, i64)> = conn
-        .prepare_cached(
-            "SELECT seq, expiry_ms, length(data) FROM messages
-             WHERE account = ?1 AND namespace = ?2 AND hash = ?3",
-        )
+        .prepare_cached(FIND_MESSAGE)
         .and_then(|mut s| {
             s.query_row(
-                params![account.as_bytes(), namespace, hash.as_bytes()],
+                params![
+                    account.as_bytes(),
+                    namespace,
+                    hash.as_bytes(),
+                    settings.pos(account)
+                ],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
@@ -121,6 +125,7 @@ pub(super) enum Held {
 /// copy's expiry to `expiry` if that is later.
 pub(super) fn held(
     conn: &Connection,
+    settings: &Settings,
     msg: &NewMessage,
     now: i64,
     expiry: i64,
@@ -137,13 +142,11 @@ pub(super) fn held(
     if tombstoned {
         return Ok(Held::Answered(StoreOutcome::Tombstoned));
     }
+    let pos = settings.pos(&msg.account);
     let existing: Option<(i64, i64, i64)> = conn
-        .prepare_cached(
-            "SELECT seq, expiry_ms, length(data) FROM messages
-             WHERE account = ?1 AND namespace = ?2 AND hash = ?3",
-        )
+        .prepare_cached(FIND_MESSAGE)
         .and_then(|mut s| {
-            s.query_row(params![account, namespace, hash], |r| {
+            s.query_row(params![account, namespace, hash, pos], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()
@@ -205,7 +208,7 @@ pub(super) fn store_once(
         .and_then(|mut s| s.execute(row))
         .map_err(StoreError::sql("insert message"))?;
     if inserted == 0 {
-        match held(conn, msg, now, expiry)? {
+        match held(conn, settings, msg, now, expiry)? {
             Held::Answered(outcome) => return Ok(Attempt::Done(outcome)),
             Held::Expired { seq, len: old_len } => {
                 // The old copy expired (not purged yet): replace it with a
@@ -285,7 +288,7 @@ fn store_message(
     if state.nothing_expired(&msg.account, now)
         && let Some(limit) = over_quota(usage(conn, &msg.account)?, len_u64, settings)
     {
-        match held(conn, msg, now, expiry)? {
+        match held(conn, settings, msg, now, expiry)? {
             Held::Answered(outcome) => return Ok(outcome),
             Held::No => return Err(StoreError::QuotaExceeded { limit }),
             // Cannot be while nothing expired; take the general path.
@@ -334,7 +337,7 @@ pub(super) fn exec_delete(
     let mut bytes: i64 = 0;
     let mut new_tombstones: i64 = 0;
     for hash in &hashes {
-        let held = take_message(conn, account, namespace, hash)?;
+        let held = take_message(conn, settings, account, namespace, hash)?;
         let tombstone_expiry = match held {
             Some((expiry, len)) => {
                 rows = rows.saturating_add(1);
@@ -373,7 +376,7 @@ pub(super) fn exec_add_tombstones(
         let key = &t.key;
         let mut expiry = to_i64("expiry_ms", t.expiry_ms)?;
         let namespace = i64::from(key.namespace);
-        let held = take_message(conn, &key.account, namespace, &key.hash)?;
+        let held = take_message(conn, settings, &key.account, namespace, &key.hash)?;
         let counts = per_account.entry(key.account).or_default();
         if let Some((message_expiry, len)) = held {
             deleted = deleted.saturating_add(1);

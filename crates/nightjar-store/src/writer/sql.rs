@@ -62,15 +62,27 @@ pub(crate) const DROP_RANGE_CLAIMS: &str =
     "DELETE FROM claims INDEXED BY claims_by_pos WHERE pos BETWEEN ?1 AND ?2";
 
 /// Inserts a message unless a live tombstone (`expiry_ms > ?5`, now)
-/// names it or a row with its key exists; then nothing is inserted.
+/// names it or a row with its key exists; then nothing is inserted. The
+/// key is looked up in `messages_by_pos` (`?7` is the account's encoded
+/// ring position): since schema version 4 the table has no `UNIQUE` key,
+/// and this check, made by the only connection that writes, inside its
+/// transaction, is what keeps a key to one row.
 pub(crate) const INSERT_UNLESS_HELD_OR_TOMBSTONED: &str =
     "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
      WHERE NOT EXISTS (SELECT 1 FROM tombstones
                        WHERE account = ?1 AND namespace = ?2 AND hash = ?3 AND expiry_ms > ?5)
-     ON CONFLICT (account, namespace, hash) DO NOTHING";
+       AND NOT EXISTS (SELECT 1 FROM messages INDEXED BY messages_by_pos
+                       WHERE pos = ?7 AND hash = ?3 AND account = ?1 AND namespace = ?2)";
 
-/// Inserts a message (after the caller checked tombstone and duplicate).
+/// `(seq, expiry_ms, length(data))` of the message with key `(?1, ?2,
+/// ?3)` at encoded ring position `?4`, found through `messages_by_pos`.
+pub(crate) const FIND_MESSAGE: &str = "SELECT seq, expiry_ms, length(data)
+     FROM messages INDEXED BY messages_by_pos
+     WHERE pos = ?4 AND hash = ?3 AND account = ?1 AND namespace = ?2";
+
+/// Inserts a message (after the caller checked tombstone and duplicate,
+/// with [`FIND_MESSAGE`]: nothing else keeps a key to one row).
 pub(crate) const INSERT_MESSAGE: &str =
     "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";

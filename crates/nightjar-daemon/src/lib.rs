@@ -62,14 +62,9 @@ pub enum DaemonError {
         /// Its socket.
         socket: PathBuf,
     },
-    /// Another nightjar command has the profile open.
-    #[error(
-        "another nightjar command (pid {pid}) has this profile open; try again when it is done"
-    )]
-    Busy {
-        /// Its process id.
-        pid: u32,
-    },
+    /// Other nightjar commands have the profile open.
+    #[error("another nightjar command has this profile open; start the daemon when it is done")]
+    Busy,
     /// The profile or the network failed.
     #[error(transparent)]
     Client(#[from] ClientError),

@@ -15,9 +15,11 @@ pub enum LockHolder {
     Command,
 }
 
-/// An exclusive lock on a profile (`std::fs::File::try_lock` on
-/// `PROFILE/daemon.lock`, which holds `PID daemon|command`), released when
-/// dropped or when the process dies.
+/// A lock on a profile (`std::fs::File::try_lock` on `PROFILE/daemon.lock`),
+/// released when dropped or when the process dies. A daemon holds it
+/// exclusively and writes its pid into the file; commands hold it shared,
+/// so that commands still run side by side (a `watch` and a `send`) while
+/// a daemon and a command never have the profile open at once.
 #[derive(Debug)]
 pub struct ProfileLock {
     _file: File,
@@ -25,7 +27,8 @@ pub struct ProfileLock {
 
 impl ProfileLock {
     /// Takes the lock, or says who has it: [`DaemonError::AlreadyRunning`]
-    /// for a daemon (with its socket), [`DaemonError::Busy`] for a command.
+    /// for a daemon (with its pid and socket), [`DaemonError::Busy`] for
+    /// commands (a daemon cannot start while they run).
     pub fn acquire(profile_dir: &Path, holder: LockHolder) -> Result<ProfileLock, DaemonError> {
         let path = nightjar_rpc::lock_path(profile_dir);
         let io = |what: &str| {
@@ -39,32 +42,39 @@ impl ProfileLock {
             .truncate(false)
             .open(&path)
             .map_err(io("cannot open"))?;
-        match file.try_lock() {
+        let taken = match holder {
+            LockHolder::Daemon => file.try_lock(),
+            LockHolder::Command => file.try_lock_shared(),
+        };
+        match taken {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
+                // Shared holders only (commands) if a shared lock is free.
+                if holder == LockHolder::Daemon && file.try_lock_shared().is_ok() {
+                    let _ = file.unlock();
+                    return Err(DaemonError::Busy);
+                }
                 let mut text = String::new();
-                // The holder may be writing its pid this instant: 0 then.
+                // The daemon may be writing its pid this instant: 0 then.
                 let _ = (&file).take(64).read_to_string(&mut text);
-                let mut words = text.split_whitespace();
-                let pid = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-                return Err(match words.next() {
-                    Some("command") => DaemonError::Busy { pid },
-                    _ => DaemonError::AlreadyRunning {
-                        pid,
-                        socket: nightjar_rpc::socket_path(profile_dir),
-                    },
+                let pid = text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                return Err(DaemonError::AlreadyRunning {
+                    pid,
+                    socket: nightjar_rpc::socket_path(profile_dir),
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io("cannot lock")(e)),
         }
-        let role = match holder {
-            LockHolder::Daemon => "daemon",
-            LockHolder::Command => "command",
-        };
-        file.set_len(0).map_err(io("cannot write"))?;
-        file.seek(SeekFrom::Start(0)).map_err(io("cannot write"))?;
-        writeln!(file, "{} {role}", std::process::id()).map_err(io("cannot write"))?;
-        file.flush().map_err(io("cannot write"))?;
+        if holder == LockHolder::Daemon {
+            file.set_len(0).map_err(io("cannot write"))?;
+            file.seek(SeekFrom::Start(0)).map_err(io("cannot write"))?;
+            writeln!(file, "{} daemon", std::process::id()).map_err(io("cannot write"))?;
+            file.flush().map_err(io("cannot write"))?;
+        }
         Ok(ProfileLock { _file: file })
     }
 }
@@ -86,13 +96,19 @@ mod tests {
             }
             other => panic!("expected AlreadyRunning, got {other:?}"),
         }
+        assert!(matches!(
+            ProfileLock::acquire(dir.path(), LockHolder::Command),
+            Err(DaemonError::AlreadyRunning { .. })
+        ));
         drop(first);
+        // Commands share the profile with each other, not with a daemon.
         let command = ProfileLock::acquire(dir.path(), LockHolder::Command).unwrap();
+        let other = ProfileLock::acquire(dir.path(), LockHolder::Command).unwrap();
         match ProfileLock::acquire(dir.path(), LockHolder::Daemon) {
-            Err(DaemonError::Busy { pid }) => assert_eq!(pid, std::process::id()),
+            Err(DaemonError::Busy) => {}
             other => panic!("expected Busy, got {other:?}"),
         }
-        drop(command);
+        drop((command, other));
         ProfileLock::acquire(dir.path(), LockHolder::Daemon).unwrap();
     }
 }

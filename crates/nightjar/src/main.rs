@@ -5,12 +5,14 @@
 //! keys are a scripting contract documented in `docs/CLI.md`.
 
 mod contact_cmd;
+mod daemon_cmd;
 mod demo;
 mod device_cmd;
 mod devnet;
 mod error_chain;
 mod operator;
 mod registry_cmd;
+mod via_daemon;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -130,6 +132,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run this profile's daemon in the foreground (until Ctrl-C or
+    /// SIGTERM): it keeps paths warm and serves JSON-RPC on PROFILE/daemon.sock;
+    /// send, inbox, watch, device list/remove and timer then go through it.
+    Daemon {
+        /// Print `{"socket", "account_id"}` once serving.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a local network of real nightjar-node processes.
     Devnet {
         #[command(subcommand)]
@@ -216,6 +226,14 @@ fn network_file(cli: &Cli) -> anyhow::Result<NetworkFile> {
     Ok(NetworkFile::load(path)?)
 }
 
+/// Opens the profile for a command that runs alone, holding its lock
+/// (refused while a daemon serves it).
+fn open_profile(cli: &Cli) -> anyhow::Result<(Profile, Option<nightjar_daemon::ProfileLock>)> {
+    let dir = profile_dir(cli)?;
+    let lock = via_daemon::lock_profile(&dir)?;
+    Ok((Profile::open(&dir, passphrase().as_deref())?, lock))
+}
+
 fn passphrase() -> Option<Vec<u8>> {
     nightjar_keystore::passphrase_from_env()
 }
@@ -282,7 +300,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let text = message_text(text)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+                return via_daemon::send(&rpc, account_id, text, *ttl, *json).await;
+            }
+            let (profile, _lock) = open_profile(&cli)?;
             let to: AccountId = profile.resolve_peer(account_id)?;
             let network = network_file(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
@@ -305,8 +326,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Inbox { wait, json } => {
+            let dir = profile_dir(&cli)?;
+            if via_daemon::connect(&dir).await.is_some() {
+                return via_daemon::inbox(&dir, *wait, *json).await;
+            }
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let result = client.inbox(wait.map(Duration::from_secs)).await;
             let shown = match result {
@@ -320,8 +345,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Watch { json } => {
+            let dir = profile_dir(&cli)?;
+            if via_daemon::connect(&dir).await.is_some() {
+                return via_daemon::watch(&dir, *json).await;
+            }
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let outcome = watch(&mut client, *json).await;
             client.close().await;
@@ -329,7 +358,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Paths { json } => {
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let warmed = client.warm_paths().await;
             let (guards, paths) = client.paths();
@@ -364,7 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 nightjar_client::swarm_map(&network)?
             } else {
                 // Otherwise (a chain network) the client's snapshot.
-                let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+                let (profile, _lock) = open_profile(&cli)?;
                 let client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
                 let map = client.registry().0.swarm_map()?;
                 client.close().await;
@@ -394,7 +423,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let (registry, fresh) = client.registry();
             let (registry, fresh) = (registry.clone(), fresh);
@@ -416,8 +445,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Device { action } => {
+            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+                match action {
+                    device_cmd::DeviceCmd::List { json } => {
+                        return via_daemon::device_list(&rpc, *json).await;
+                    }
+                    device_cmd::DeviceCmd::Remove { device_id } => {
+                        return via_daemon::device_remove(&rpc, device_id).await;
+                    }
+                    _ => {}
+                }
+            }
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let outcome = device_cmd::run(&mut client, action).await;
             client.close().await;
@@ -430,7 +470,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let timer = device_cmd::timer_from(duration, *after)?;
-            let mut profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+                return via_daemon::timer(&rpc, account_id, timer, *json).await;
+            }
+            let (mut profile, _lock) = open_profile(&cli)?;
             let account = profile.resolve_peer(account_id)?;
             profile.set_timer(account.public_key(), timer)?;
             if *json {
@@ -458,8 +501,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Contact { action } => {
-            let mut profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+                return via_daemon::contact(&rpc, action).await;
+            }
+            let (mut profile, _lock) = open_profile(&cli)?;
             contact_cmd::run(&mut profile, action)
+        }
+        Command::Daemon { json } => {
+            let network = network_file(&cli)?;
+            let bind = bind_for(&cli, &network);
+            let opts = nightjar_daemon::DaemonOptions {
+                profile_dir: profile_dir(&cli)?,
+                passphrase: passphrase(),
+                network,
+                bind,
+            };
+            daemon_cmd::run(opts, *json).await
         }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,
@@ -615,6 +672,7 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
                     dir.display()
                 );
             }
+            let _lock = via_daemon::lock_profile(&dir)?;
             let profile = Profile::open(&dir, passphrase().as_deref())?;
             let id = profile.account_id().to_string();
             if *json {

@@ -159,8 +159,11 @@ mod tests {
             direction: dir,
             peer: "nj1peer".into(),
             name: None,
+            from: "nj1peer".into(),
+            to: None,
             text: format!("text {id}"),
             sent_at: at,
+            version: 2,
             expires_at: None,
             read: false,
         }
@@ -170,6 +173,7 @@ mod tests {
         Sent {
             message_id: id.into(),
             sent_at: 50,
+            version: 2,
             fallback: None,
             expires_at: None,
             to: "nj1peer".into(),

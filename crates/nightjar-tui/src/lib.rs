@@ -27,6 +27,7 @@ pub mod action;
 pub mod app;
 pub mod composer;
 pub mod delivery;
+pub mod driver;
 pub mod model;
 pub mod qr;
 pub mod screens;
@@ -34,3 +35,4 @@ pub mod text;
 
 pub use action::{Action, RpcEvent};
 pub use app::{App, Screen};
+pub use driver::{TuiError, run};

@@ -52,8 +52,11 @@ fn message(id: &str, dir: Direction, peer: &str, text: &str, at: u64) -> Message
         direction: dir,
         peer: peer.into(),
         name: None,
+        from: peer.into(),
+        to: None,
         text: text.into(),
         sent_at: at,
+        version: 2,
         expires_at: None,
         read: false,
     }
@@ -195,6 +198,7 @@ fn chat_shows_names_times_timer_and_each_delivery_state() {
         result: Ok(Sent {
             message_id: "m1".into(),
             sent_at: NOW,
+            version: 2,
             fallback: None,
             expires_at: None,
             to: w.alice.clone(),

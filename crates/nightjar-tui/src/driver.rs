@@ -7,9 +7,13 @@
 //! (a panic hook restores it before the message is printed), SIGTERM,
 //! SIGINT and SIGHUP (the terminal closed). The TUI writes nothing itself:
 //! every change is one of the daemon's transactions, so killing the
-//! terminal at any moment leaves the profile consistent.
+//! terminal at any moment leaves the profile consistent. While it draws,
+//! standard error goes to /dev/null (an in-process daemon's warnings would
+//! land on the screen); Ctrl-L draws the whole screen again.
 
 use std::io::Stdout;
+use std::os::fd::OwnedFd;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{
@@ -60,8 +64,44 @@ impl TerminalGuard {
     }
 }
 
+/// Standard error as it was before the TUI, while the TUI has it
+/// redirected (see [`StderrGuard`]).
+static SAVED_STDERR: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+/// While the TUI draws, standard error goes to /dev/null: a warning logged
+/// by an in-process daemon would otherwise be written over the screen.
+/// Restored on drop and by the panic hook, before a panic is printed.
+struct StderrGuard;
+
+impl StderrGuard {
+    fn redirect() -> StderrGuard {
+        let saved = nix::unistd::dup(std::io::stderr());
+        let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+        if let (Ok(saved), Ok(null)) = (saved, null)
+            && nix::unistd::dup2_stderr(&null).is_ok()
+            && let Ok(mut slot) = SAVED_STDERR.lock()
+        {
+            *slot = Some(saved);
+        }
+        StderrGuard
+    }
+}
+
+impl Drop for StderrGuard {
+    fn drop(&mut self) {
+        restore_stderr();
+    }
+}
+
+fn restore_stderr() {
+    let saved = SAVED_STDERR.lock().ok().and_then(|mut s| s.take());
+    if let Some(saved) = saved {
+        let _ = nix::unistd::dup2_stderr(&saved);
+    }
+}
+
 /// Leaves raw mode and the alternate screen (errors ignored: the terminal
-/// may be gone).
+/// may be gone), and gives standard error back.
 fn restore_terminal() {
     let _ = execute!(
         std::io::stdout(),
@@ -69,6 +109,7 @@ fn restore_terminal() {
         LeaveAlternateScreen
     );
     let _ = disable_raw_mode();
+    restore_stderr();
 }
 
 impl Drop for TerminalGuard {
@@ -204,6 +245,7 @@ pub async fn run(
 
     install_panic_hook();
     let _guard = TerminalGuard::enter()?;
+    let _stderr = StderrGuard::redirect();
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     terminal.clear()?;
     let mut keys = spawn_terminal_reader();
@@ -227,6 +269,10 @@ pub async fn run(
         draw(&mut terminal, &app)?;
         let actions = tokio::select! {
             ev = keys.recv() => match ev {
+                Some(Event::Key(key)) if is_redraw(&key) => {
+                    terminal.clear()?;
+                    Vec::new()
+                }
                 Some(Event::Key(key)) => on_key(&mut app, key),
                 Some(Event::Paste(text)) => {
                     app.handle_paste(&text);
@@ -270,6 +316,15 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Ctrl-L: draw the whole screen again (after something else wrote on it).
+fn is_redraw(key: &KeyEvent) -> bool {
+    key.code == crossterm::event::KeyCode::Char('l')
+        && key
+            .modifiers
+            .contains(crossterm::event::KeyModifiers::CONTROL)
+        && key.kind != KeyEventKind::Release
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Action> {

@@ -233,6 +233,7 @@ fn accepts(target: &str, data: &[u8]) -> bool {
                 _ => false,
             }
         }
+        "rpc_request" => nightjar_rpc::decode_request(data).is_ok(),
         other => panic!("no acceptance check for target {other}"),
     }
 }

@@ -246,6 +246,9 @@ pub struct DeviceEntry {
     /// When it was added, Unix ms, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_at: Option<u64>,
+    /// Its name, as the device list has it (an addition to the spec's keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Parameters of `device.remove`.

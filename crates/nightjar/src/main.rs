@@ -4,6 +4,7 @@
 //! Every command that prints data has `--json`; the command names and JSON
 //! keys are a scripting contract documented in `docs/CLI.md`.
 
+mod contact_cmd;
 mod demo;
 mod device_cmd;
 mod devnet;
@@ -50,7 +51,7 @@ enum Command {
     },
     /// Send an end-to-end-encrypted message.
     Send {
-        /// The recipient's Account ID (nj1…).
+        /// The recipient: an Account ID (nj1…) or a contact's name.
         account_id: String,
         /// The message text, or `-` to read it from standard input (one
         /// trailing newline is dropped).
@@ -105,6 +106,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Names for Account IDs: add, list, remove.
+    Contact {
+        #[command(subcommand)]
+        action: contact_cmd::ContactCmd,
+    },
     /// This account's devices: list them, remove one.
     Device {
         #[command(subcommand)]
@@ -113,7 +119,7 @@ enum Command {
     /// Set a conversation's disappearing-message timer (carried in every
     /// message, enforced by every device of both sides).
     Timer {
-        /// The other party's Account ID (nj1…).
+        /// The other party: an Account ID (nj1…) or a contact's name.
         account_id: String,
         /// How long messages live (30s, 10m, 1h, 7d; 10 s to 14 days), or `off`.
         duration: String,
@@ -275,13 +281,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ttl,
             json,
         } => {
-            let to: AccountId = account_id
-                .trim()
-                .parse()
-                .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
             let text = message_text(text)?;
-            let network = network_file(&cli)?;
             let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let to: AccountId = profile.resolve_peer(account_id)?;
+            let network = network_file(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let sent = client.send(&to, &text, Duration::from_secs(*ttl)).await;
             client.close().await;
@@ -426,9 +429,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             after,
             json,
         } => {
-            let account = device_cmd::timer_account(account_id)?;
             let timer = device_cmd::timer_from(duration, *after)?;
             let mut profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let account = profile.resolve_peer(account_id)?;
             profile.set_timer(account.public_key(), timer)?;
             if *json {
                 print_json(&json!({
@@ -453,6 +456,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+        }
+        Command::Contact { action } => {
+            let mut profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            contact_cmd::run(&mut profile, action)
         }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,

@@ -29,6 +29,8 @@ pub enum Action {
         /// The other party's Account ID.
         peer: String,
     },
+    /// `account {}`.
+    Account,
     /// `conversations {}`.
     Conversations,
     /// `contact.list {}`.

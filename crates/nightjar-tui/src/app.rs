@@ -163,7 +163,7 @@ impl App {
     /// The calls to make at start: account, conversations, contacts (the
     /// driver subscribes before, so nothing arriving in between is lost).
     pub fn start(&self) -> Vec<Action> {
-        vec![Action::Conversations, Action::Contacts]
+        vec![Action::Account, Action::Conversations, Action::Contacts]
     }
 
     /// The screen shown.

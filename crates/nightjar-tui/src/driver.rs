@@ -201,6 +201,12 @@ fn dispatch(client: &RpcClient, action: Action, results: &mpsc::UnboundedSender<
                     .map_err(|e| e.to_string()),
                 peer,
             },
+            Action::Account => RpcEvent::Account(
+                client
+                    .call(methods::ACCOUNT, NoParams {})
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
             Action::Conversations => RpcEvent::Conversations(
                 client
                     .call(methods::CONVERSATIONS, NoParams {})
@@ -252,15 +258,6 @@ pub async fn run(
     let (results_tx, mut results) = mpsc::unbounded_channel();
 
     let mut app = App::new();
-    let account = client.clone();
-    let account_tx = results_tx.clone();
-    tokio::spawn(async move {
-        let result = account
-            .call(methods::ACCOUNT, NoParams {})
-            .await
-            .map_err(|e| e.to_string());
-        let _ = account_tx.send(RpcEvent::Account(result));
-    });
     for action in app.start() {
         dispatch(&client, action, &results_tx);
     }

@@ -9,6 +9,7 @@ use nightjar_crypto::identity::Identity;
 use nightjar_tui::model::{
     Account, Contact, Conversation, Direction, Message, Sent, Timer, TimerAfter,
 };
+use nightjar_tui::screens::{MIN_HEIGHT, MIN_WIDTH};
 use nightjar_tui::{Action, App, RpcEvent, Screen};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -23,10 +24,14 @@ fn new_id() -> String {
 fn draw(app: &App, w: u16, h: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
     terminal.draw(|f| app.render(f)).unwrap();
-    let buf = terminal.backend().buffer();
+    text_of(terminal.backend())
+}
+
+fn text_of(backend: &TestBackend) -> String {
+    let buf = backend.buffer();
     let mut out = String::new();
-    for y in 0..h {
-        for x in 0..w {
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
             out.push_str(buf[(x, y)].symbol());
         }
         out.push('\n');
@@ -74,7 +79,10 @@ struct World {
 fn world() -> World {
     let (me, alice, stranger) = (new_id(), new_id(), new_id());
     let mut app = App::new();
-    assert_eq!(app.start(), vec![Action::Conversations, Action::Contacts]);
+    assert_eq!(
+        app.start(),
+        vec![Action::Account, Action::Conversations, Action::Contacts]
+    );
     app.handle_rpc(RpcEvent::Account(Ok(Account {
         account_id: me.clone(),
         device_id: "00112233445566778899aabbccddeeff".into(),
@@ -470,8 +478,15 @@ fn every_screen_at_every_size() {
                     .resize(ratatui::layout::Rect::new(0, 0, wdt, h))
                     .unwrap();
                 terminal.draw(|f| app.render(f)).unwrap();
+                let too_small = wdt < MIN_WIDTH || h < MIN_HEIGHT;
+                // Spot checks: the note below the minimum, the UI above it.
+                if wdt == MIN_WIDTH && h == MIN_HEIGHT - 1 || wdt == 100 && h == 3 {
+                    assert!(text_of(terminal.backend()).contains("too small"));
+                }
+                if !too_small && !app.help_shown() && (wdt + h) % 7 == 0 {
+                    assert!(text_of(terminal.backend()).starts_with("Nightjar"));
+                }
             }
         }
     }
-    let _ = &w.me;
 }

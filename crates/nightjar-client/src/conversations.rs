@@ -47,7 +47,7 @@ impl Profile {
         }
         // The history is in arrival order; a chat list sorts by the time
         // the last message was written (ties keep arrival order).
-        out.sort_by(|a, b| b.last.sent_at_ms.cmp(&a.last.sent_at_ms));
+        out.sort_by_key(|c| std::cmp::Reverse(c.last.sent_at_ms));
         Ok(out)
     }
 

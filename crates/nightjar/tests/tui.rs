@@ -17,9 +17,9 @@ use support::{Devnet, NIGHTJAR, NIGHTJAR_NODE, TestProfile};
 /// (the first screen waits for a daemon to bootstrap and warm its paths).
 const DEADLINE: Duration = Duration::from_secs(90);
 
-/// A tmux server of its own (`tmux -L UNIQUE`), killed on drop.
+/// A tmux server of its own (its socket in a temporary directory, so
+/// nothing of it outlives the test), killed on drop.
 struct Tmux {
-    socket: String,
     dir: tempfile::TempDir,
 }
 
@@ -39,24 +39,14 @@ impl Tmux {
             .unwrap();
         // remain-on-exit: a TUI that dies (a panic) leaves its pane to read.
         std::fs::write(dir.path().join("tmux.conf"), "set -g remain-on-exit on\n").unwrap();
-        Some(Tmux {
-            socket: format!(
-                "nj-tui-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            ),
-            dir,
-        })
+        Some(Tmux { dir })
     }
 
     fn tmux(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-u")
-            .arg("-L")
-            .arg(&self.socket)
+            .arg("-S")
+            .arg(self.dir.path().join("tmux.sock"))
             .arg("-f")
             .arg(self.dir.path().join("tmux.conf"))
             .args(args)

@@ -12,6 +12,7 @@ mod devnet;
 mod error_chain;
 mod operator;
 mod registry_cmd;
+mod tui_cmd;
 mod via_daemon;
 
 use std::io::{Read, Write};
@@ -147,6 +148,9 @@ enum Command {
     },
     /// Start a throwaway network, create two accounts, exchange messages both ways.
     Demo,
+    /// The terminal client: conversations, chats, contacts (uses the
+    /// profile's daemon, or runs one while it is open).
+    Tui,
     /// Stake a node on chain: register it, update its contact, request its exit, withdraw; deploy a test registry.
     Operator {
         #[command(subcommand)]
@@ -520,6 +524,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,
+        Command::Tui => tui_cmd::run(&cli).await,
         Command::Operator { action } => operator::run(action).await,
     }
 }

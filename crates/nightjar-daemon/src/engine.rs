@@ -89,7 +89,8 @@ pub(crate) struct Engine {
     network: String,
     started: Instant,
     me: String,
-    /// Message IDs already announced on the bus (or unshown at start).
+    /// Unshown message IDs already announced on the bus (or unshown at
+    /// start); pruned to the unshown ones after every waiting retrieve.
     announced: HashSet<String>,
 }
 
@@ -140,7 +141,13 @@ impl Engine {
             let idle = match round {
                 Ok(records) => {
                     pause = Duration::from_millis(200);
-                    let new = self.announce(&records, false);
+                    let new = self.announce(&records);
+                    // `records` is every message still unshown: an ID not
+                    // among them was shown and never comes back, so the set
+                    // stays as small as the unread messages.
+                    let unshown: HashSet<&str> =
+                        records.iter().map(|r| r.message_id.as_str()).collect();
+                    self.announced.retain(|id| unshown.contains(id.as_str()));
                     (new == 0 && began.elapsed() < QUICK).then_some(QUICK)
                 }
                 Err(e) => {
@@ -176,14 +183,14 @@ impl Engine {
     }
 
     /// Broadcasts the records not announced before; how many there were.
-    fn announce(&mut self, records: &[HistoryRecord], read: bool) -> usize {
+    fn announce(&mut self, records: &[HistoryRecord]) -> usize {
         let names = self.names();
         let mut n = 0;
         for r in records {
             if self.announced.insert(r.message_id.clone()) {
                 n += 1;
                 // No subscriber is fine.
-                let _ = self.bus.send(convert::message(r, &self.me, &names, read));
+                let _ = self.bus.send(convert::message(r, &self.me, &names, false));
             }
         }
         n
@@ -353,7 +360,11 @@ impl Engine {
             timer: None,
             expires_at_ms: sent.expires_at_ms,
         };
-        self.announce(std::slice::from_ref(&record), true);
+        // A message this device sent never comes back through its own
+        // mailbox: announce it without remembering it.
+        let _ = self
+            .bus
+            .send(convert::message(&record, &self.me, &self.names(), true));
         to_value(m::SendResult {
             message_id: sent.message_id,
             sent_at: sent.sent_at_ms,
@@ -372,7 +383,7 @@ impl Engine {
             .map_err(|e| client_error(&e))?;
         // Subscribers hear of them first (if the waiting retrieve has not
         // already announced them).
-        self.announce(&records, false);
+        self.announce(&records);
         let now = self.client.now_ms();
         let names = self.names();
         let mut out = Vec::with_capacity(records.len());

@@ -135,7 +135,8 @@ enum Command {
     },
     /// Run this profile's daemon in the foreground (until Ctrl-C or
     /// SIGTERM): it keeps paths warm and serves JSON-RPC on PROFILE/daemon.sock;
-    /// send, inbox, watch, device list/remove and timer then go through it.
+    /// send, inbox, watch, contact, device list/remove and timer then go
+    /// through it.
     Daemon {
         /// Print `{"socket", "account_id"}` once serving.
         #[arg(long)]

@@ -69,7 +69,7 @@ pub use ratchet::{
     ratchet_state,
 };
 pub use registry::registry_files;
-pub use wire::{request_frame, response_frame};
+pub use wire::{RECEIPT_NODE_SEED, request_frame, response_frame, store_receipt};
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
@@ -94,4 +94,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("link_records", link_records),
     ("envelope_v2_open", envelope_v2_open),
     ("client_v2_records", client_v2_records),
+    ("store_receipt", store_receipt),
 ];

@@ -1,6 +1,7 @@
 //! Fuzzes the client's messages-v2 decoders: `ContentV2::decode`,
 //! `SessionSet::decode`, the link payloads (`JoinInfo::decode`,
-//! `decode_first_answer`, `decode_history_chunk`) and `decode_known_devices`.
+//! `decode_first_answer`, `decode_history_chunk`), `decode_known_devices` and
+//! `ContactBook::decode`.
 //! The body, and what it checks, is `nightjar_fuzzing::client_v2_records`.
 #![no_main]
 

@@ -23,13 +23,16 @@
 //! - `micro`: nanoseconds per operation of the building blocks ([`micro`]);
 //! - `message-v2`: CPU and bytes of a messages-v2 first message and ratchet
 //!   message (with and without a step) against envelope v1 and against the
-//!   primitives' bound ([`message_v2`]).
+//!   primitives' bound ([`message_v2`]);
+//! - `daemon-send`: the one-shot `nightjar send` process alone against the
+//!   same command through a warm `nightjar daemon` ([`daemon_send`]).
 //!
 //! Node processes are started, waited for and measured by `nightjar-launch`:
 //! the binary from `--node-bin` / `NIGHTJAR_NODE_BIN`, else `nightjar-node`
 //! next to this one (or on `PATH`); naming this binary instead runs its
 //! hidden `node` subcommand, the same node library on the same config.
 
+mod daemon_send;
 mod latency;
 mod lookup;
 mod memory;
@@ -161,6 +164,25 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         text: usize,
     },
+    /// `nightjar send` (the whole process) alone, against the same through a
+    /// warm `nightjar daemon`, on a devnet of node processes.
+    DaemonSend {
+        /// Node processes.
+        #[arg(long, default_value_t = 10)]
+        nodes: usize,
+        /// Timed sends of each kind.
+        #[arg(long, default_value_t = 50)]
+        sends: usize,
+        /// Directory for the devnet and profiles (default: under the current directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The `nightjar` binary (default: next to this one).
+        #[arg(long, env = "NIGHTJAR_BIN")]
+        nightjar_bin: Option<PathBuf>,
+        /// The `nightjar-node` binary (default: the devnet's own choice).
+        #[arg(long, env = "NIGHTJAR_NODE_BIN")]
+        node_bin: Option<PathBuf>,
+    },
     /// Run a node from a config file, as `nightjar-node --config` does (used
     /// when no `nightjar-node` binary is at hand, e.g. in the smoke tests).
     #[command(hide = true, args_override_self = true)]
@@ -250,6 +272,22 @@ fn main() -> anyhow::Result<()> {
             Command::SwarmLookup { nodes, lookups } => lookup::run(lookup::Args { nodes, lookups }),
             Command::Micro { iterations } => micro::run(iterations),
             Command::MessageV2 { iterations, text } => message_v2::run(iterations, text),
+            Command::DaemonSend {
+                nodes,
+                sends,
+                dir,
+                nightjar_bin,
+                node_bin,
+            } => {
+                daemon_send::run(daemon_send::Args {
+                    nodes,
+                    sends,
+                    nightjar_bin,
+                    node_bin,
+                    dir,
+                })
+                .await
+            }
             Command::Node {
                 config,
                 listen,

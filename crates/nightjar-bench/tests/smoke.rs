@@ -332,3 +332,45 @@ fn message_v2_benchmark_prints_positive_figures() {
         first + n(&b["one_time_prekey_id"])
     );
 }
+
+/// `daemon-send` runs the real `nightjar` binary (and its `nightjar-node`),
+/// which `cargo test --workspace` builds next to this one; a tiny run on a
+/// 5-node devnet checks the shape.
+#[test]
+fn daemon_send_benchmark_prints_both_kinds_of_send() {
+    let target = std::path::Path::new(BENCH).parent().unwrap();
+    let nightjar = target.join("nightjar");
+    let node = target.join("nightjar-node");
+    assert!(
+        nightjar.is_file() && node.is_file(),
+        "build the nightjar binaries first (cargo build -p nightjar, or cargo test --workspace)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BENCH)
+        .args(["daemon-send", "--nodes", "5", "--sends", "2", "--dir"])
+        .arg(dir.path())
+        .arg("--nightjar-bin")
+        .arg(&nightjar)
+        .env("NIGHTJAR_NODE_BIN", &node)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "daemon-send failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["bench"], "daemon-send");
+    assert_eq!(v["sends"], 2);
+    assert_positive(
+        &v,
+        &[
+            "alone_p50_ms",
+            "alone_p90_ms",
+            "daemon_p50_ms",
+            "daemon_p90_ms",
+            "speedup_p50",
+            "speedup_p90",
+        ],
+    );
+}

@@ -98,6 +98,9 @@ pub enum ClientError {
          to make a new device"
     )]
     DeviceRemoved,
+    /// A contact could not be added, removed or found.
+    #[error(transparent)]
+    Contact(#[from] crate::contacts::ContactError),
     /// The destination did not answer through any path tried.
     #[error("the destination node did not answer through any onion path; try later")]
     DestinationUnreachable,

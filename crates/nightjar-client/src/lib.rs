@@ -20,9 +20,11 @@
 //!
 //! Around them: [`profile`] keeps the account key (encrypted, mode 0600),
 //! the local history and small client state (guards, registry snapshot),
-//! encrypted at rest; [`Client`] is the async driver that only moves bytes
-//! (QUIC connections to the seeds at bootstrap, then to its two guards
-//! only), sleeps, reads the wall clock and saves the profile.
+//! encrypted at rest, with [`contacts`] (names for Account IDs) and the
+//! history grouped into conversations ([`ConversationSummary`]);
+//! [`Client`] is the async driver that only moves bytes (QUIC connections
+//! to the seeds at bootstrap, then to its two guards only), sleeps, reads
+//! the wall clock and saves the profile.
 //!
 //! # Driving one send by hand
 //!
@@ -101,6 +103,8 @@
 pub mod bootstrap;
 pub mod call;
 mod clock;
+pub mod contacts;
+mod conversations;
 pub mod device_state;
 mod driver;
 mod error;
@@ -119,6 +123,7 @@ use nightjar_registry::{NetworkFile, Registry, RegistryEvent, SwarmMap};
 
 pub use bootstrap::BOOTSTRAP_AGREEMENT;
 pub use call::{HOP_MARGIN, PATH_ATTEMPTS};
+pub use conversations::ConversationSummary;
 pub use driver::{Client, FALLBACK_NO_PREKEYS, JoinOptions, Joined, Linked, SentV2};
 pub use error::ClientError;
 pub use failover::RETRY_UNREACHABLE_AFTER;

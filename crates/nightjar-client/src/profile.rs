@@ -128,7 +128,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
     }
 }
 
-fn db_err(what: &'static str) -> impl FnOnce(rusqlite::Error) -> ClientError {
+pub(crate) fn db_err(what: &'static str) -> impl FnOnce(rusqlite::Error) -> ClientError {
     move |source| ClientError::History { what, source }
 }
 
@@ -427,24 +427,42 @@ impl Profile {
     /// The decrypted records of the rows matching `condition` (a fixed SQL
     /// expression from this module, never user input), oldest first.
     fn records(&self, condition: &str) -> Result<Vec<HistoryRecord>, ClientError> {
-        let sql = format!("SELECT hash, record FROM messages WHERE {condition} ORDER BY id");
+        Ok(self
+            .records_shown(condition)?
+            .into_iter()
+            .map(|(record, _)| record)
+            .collect())
+    }
+
+    /// The decrypted records of the rows matching `condition` (a fixed SQL
+    /// expression from this crate, never user input), oldest first, each
+    /// with whether it has been shown.
+    pub(crate) fn records_shown(
+        &self,
+        condition: &str,
+    ) -> Result<Vec<(HistoryRecord, bool)>, ClientError> {
+        let sql = format!("SELECT hash, record, shown FROM messages WHERE {condition} ORDER BY id");
         let mut stmt = self
             .db
             .prepare(&sql)
             .map_err(db_err("prepare history read"))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
             })
             .map_err(db_err("read history"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (hash, blob) = row.map_err(db_err("read history"))?;
+            let (hash, blob, shown) = row.map_err(db_err("read history"))?;
             let hash: [u8; 32] = hash
                 .try_into()
                 .map_err(|_| ClientError::Protocol("history holds a malformed hash".into()))?;
             let hash = MessageHash::new(hash);
-            out.push(self.open_record(&hash, &blob)?);
+            out.push((self.open_record(&hash, &blob)?, shown));
         }
         Ok(out)
     }

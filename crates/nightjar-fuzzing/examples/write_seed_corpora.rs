@@ -1684,6 +1684,32 @@ fn client_v2_records() -> Corpus {
     damaged[4] ^= 0xff;
     c.insert("bad-known-devices-list-damaged".into(), tagged(5, &damaged));
 
+    // 6: the stored contact book.
+    let id = |seed: u8| {
+        nightjar_crypto::identity::Identity::from_seed(nightjar_crypto::identity::Seed::from_bytes(
+            [seed; 32],
+        ))
+        .account_id()
+    };
+    let mut book = nightjar_client::contacts::ContactBook::default();
+    book.add("Bob", &id(1)).expect("add");
+    book.add("Ève à Paris", &id(2)).expect("add");
+    c.insert("valid-contact-book".into(), tagged(6, &book.encode()));
+    c.insert("valid-contact-book-empty".into(), tagged(6, b"[]"));
+    let twice = format!(
+        r#"[{{"name":"a","account_id":"{0}"}},{{"name":"b","account_id":"{0}"}}]"#,
+        id(1)
+    );
+    c.insert(
+        "bad-contact-book-account-twice".into(),
+        tagged(6, twice.as_bytes()),
+    );
+    let prefixed = format!(r#"[{{"name":"nj1x","account_id":"{}"}}]"#, id(1));
+    c.insert(
+        "bad-contact-book-name-nj1".into(),
+        tagged(6, prefixed.as_bytes()),
+    );
+
     // Any other first byte: every decoder.
     c.insert("any-decoder-join-info".into(), tagged(9, &info.encode()));
     c

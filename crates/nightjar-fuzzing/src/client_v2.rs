@@ -2,8 +2,10 @@
 //! not an envelope: a message's plaintext ([`ContentV2`]), the sessions kept
 //! with a peer device and the device lists known of an account (both read
 //! back from the profile), and the payloads of a device link (the joining
-//! device's description, the seed, the history).
+//! device's description, the seed, the history), and the contact book read
+//! back from the profile.
 
+use nightjar_client::contacts::{ContactBook, MAX_CONTACTS, check_name};
 use nightjar_client::device_state::{
     MAX_REMOVED_DEVICES, decode_known_devices, encode_known_devices,
 };
@@ -16,19 +18,20 @@ use nightjar_client::messaging::link::{
 use nightjar_crypto::link::MAX_ANSWER_PAYLOAD;
 
 /// The decoders of [`client_v2_records`], by the input's first byte.
-const CLIENT_V2_DECODERS: [&str; 6] = [
+const CLIENT_V2_DECODERS: [&str; 7] = [
     "ContentV2::decode",
     "SessionSet::decode",
     "JoinInfo::decode",
     "decode_first_answer",
     "decode_history_chunk",
     "decode_known_devices",
+    "ContactBook::decode",
 ];
 
 /// The first byte picks the decoder ([`CLIENT_V2_DECODERS`]: 0 content,
 /// 1 stored sessions, 2 a link request's payload, 3 the first link answer,
-/// 4 a history answer, 5 a stored device-list cache; anything else: all
-/// six); the rest is the input.
+/// 4 a history answer, 5 a stored device-list cache, 6 a stored contact
+/// book; anything else: all seven); the rest is the input.
 ///
 /// Checks: no decoder panics, and what each accepts holds up:
 /// - a content encodes again (within [`MAX_CONTENT_V2_LEN`]) to bytes that
@@ -47,7 +50,9 @@ const CLIENT_V2_DECODERS: [&str; 6] = [
 ///   [`MAX_ANSWER_PAYLOAD`]);
 /// - a device-list cache encodes again (a set of removed IDs may come in
 ///   any order; the list's tombstones join it) to bytes that decode to it
-///   and encode to themselves.
+///   and encode to themselves;
+/// - a contact book holds at most [`MAX_CONTACTS`] contacts whose names pass
+///   the rules, and re-encodes to bytes that decode to it.
 pub fn client_v2_records(data: &[u8]) {
     let Some((&which, body)) = data.split_first() else {
         return;
@@ -70,6 +75,27 @@ pub fn client_v2_records(data: &[u8]) {
     }
     if which == 5 || all {
         known_devices(body);
+    }
+    if which == 6 || all {
+        contact_book(body);
+    }
+}
+
+fn contact_book(body: &[u8]) {
+    let Ok(book) = ContactBook::decode(body) else {
+        return;
+    };
+    assert!(book.contacts().len() <= MAX_CONTACTS);
+    for c in book.contacts() {
+        assert_eq!(
+            check_name(&c.name).ok().as_deref(),
+            Some(c.name.as_str()),
+            "a stored name breaks the rules"
+        );
+    }
+    match ContactBook::decode(&book.encode()) {
+        Ok(again) => assert_eq!(again, book, "a contact book changed across its encoding"),
+        Err(e) => panic!("a re-encoded contact book does not decode: {e}"),
     }
 }
 

@@ -6,7 +6,7 @@
 //! initial or ratchet message, a saved v2 session, a device link's code and
 //! records, the client's v2 contents, stored sessions, device-list cache and
 //! link payloads, a TOML file, a key file, a profile's files, a chain log,
-//! the chain follower's state file), and when
+//! the chain follower's state file, a JSON-RPC request line of the daemon), and when
 //! the decoder accepts them checks what must then hold: the value re-encodes
 //! and decodes back to itself, related decoders agree, an altered ciphertext
 //! never opens. Bad input must only ever give an `Err`; **a panic in here is a
@@ -39,6 +39,7 @@ mod onion;
 mod profile;
 mod ratchet;
 mod registry;
+mod rpc;
 mod wire;
 
 pub use account::account_text;
@@ -69,6 +70,7 @@ pub use ratchet::{
     ratchet_state,
 };
 pub use registry::registry_files;
+pub use rpc::rpc_request;
 pub use wire::{RECEIPT_NODE_SEED, request_frame, response_frame, store_receipt};
 
 /// A fuzz target's body.
@@ -95,4 +97,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("envelope_v2_open", envelope_v2_open),
     ("client_v2_records", client_v2_records),
     ("store_receipt", store_receipt),
+    ("rpc_request", rpc_request),
 ];

@@ -249,9 +249,11 @@ fn accepts(target: &str, data: &[u8]) -> bool {
                 Some((5, body)) => {
                     nightjar_client::device_state::decode_known_devices(body).is_ok()
                 }
+                Some((6, body)) => nightjar_client::contacts::ContactBook::decode(body).is_ok(),
                 _ => false,
             }
         }
+        "rpc_request" => nightjar_rpc::decode_request(data).is_ok(),
         other => panic!("no acceptance check for target {other}"),
     }
 }

@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::Subcommand;
 use nightjar_client::Client;
 use nightjar_client::messaging::{Timer, TimerMode};
-use nightjar_crypto::identity::AccountId;
 use nightjar_devices::DeviceId;
 use serde_json::json;
 
@@ -273,12 +272,6 @@ pub async fn run(client: &mut Client, action: &DeviceCmd) -> anyhow::Result<()> 
 }
 
 /// The account a `timer` command names.
-pub fn timer_account(text: &str) -> anyhow::Result<AccountId> {
-    text.trim()
-        .parse()
-        .with_context(|| format!("{text:?} is not a valid Account ID"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

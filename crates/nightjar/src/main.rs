@@ -4,12 +4,16 @@
 //! Every command that prints data has `--json`; the command names and JSON
 //! keys are a scripting contract documented in `docs/CLI.md`.
 
+mod contact_cmd;
+mod daemon_cmd;
 mod demo;
 mod device_cmd;
 mod devnet;
 mod error_chain;
 mod operator;
 mod registry_cmd;
+mod tui_cmd;
+mod via_daemon;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -50,7 +54,7 @@ enum Command {
     },
     /// Send an end-to-end-encrypted message.
     Send {
-        /// The recipient's Account ID (nj1…).
+        /// The recipient: an Account ID (nj1…) or a contact's name.
         account_id: String,
         /// The message text, or `-` to read it from standard input (one
         /// trailing newline is dropped).
@@ -105,6 +109,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Names for Account IDs: add, list, remove.
+    Contact {
+        #[command(subcommand)]
+        action: contact_cmd::ContactCmd,
+    },
     /// This account's devices: list them, remove one.
     Device {
         #[command(subcommand)]
@@ -113,7 +122,7 @@ enum Command {
     /// Set a conversation's disappearing-message timer (carried in every
     /// message, enforced by every device of both sides).
     Timer {
-        /// The other party's Account ID (nj1…).
+        /// The other party: an Account ID (nj1…) or a contact's name.
         account_id: String,
         /// How long messages live (30s, 10m, 1h, 7d; 10 s to 14 days), or `off`.
         duration: String,
@@ -124,6 +133,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run this profile's daemon in the foreground (until Ctrl-C or
+    /// SIGTERM): it keeps paths warm and serves JSON-RPC on PROFILE/daemon.sock;
+    /// send, inbox, watch, device list/remove and timer then go through it.
+    Daemon {
+        /// Print `{"socket", "account_id"}` once serving.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a local network of real nightjar-node processes.
     Devnet {
         #[command(subcommand)]
@@ -131,6 +148,9 @@ enum Command {
     },
     /// Start a throwaway network, create two accounts, exchange messages both ways.
     Demo,
+    /// The terminal client: conversations, chats, contacts (uses the
+    /// profile's daemon, or runs one while it is open).
+    Tui,
     /// Stake a node on chain: register it, update its contact, request its exit, withdraw; deploy a test registry.
     Operator {
         #[command(subcommand)]
@@ -210,6 +230,14 @@ fn network_file(cli: &Cli) -> anyhow::Result<NetworkFile> {
     Ok(NetworkFile::load(path)?)
 }
 
+/// Opens the profile for a command that runs alone, holding its lock
+/// (refused while a daemon serves it).
+fn open_profile(cli: &Cli) -> anyhow::Result<(Profile, Option<nightjar_daemon::ProfileLock>)> {
+    let dir = profile_dir(cli)?;
+    let lock = via_daemon::lock_profile(&dir)?;
+    Ok((Profile::open(&dir, passphrase().as_deref())?, lock))
+}
+
 fn passphrase() -> Option<Vec<u8>> {
     nightjar_keystore::passphrase_from_env()
 }
@@ -275,13 +303,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ttl,
             json,
         } => {
-            let to: AccountId = account_id
-                .trim()
-                .parse()
-                .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
             let text = message_text(text)?;
+            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+                return via_daemon::send(&rpc, account_id, text, *ttl, *json).await;
+            }
+            let (profile, _lock) = open_profile(&cli)?;
+            let to: AccountId = profile.resolve_peer(account_id)?;
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let sent = client.send(&to, &text, Duration::from_secs(*ttl)).await;
             client.close().await;
@@ -302,8 +330,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Inbox { wait, json } => {
+            let dir = profile_dir(&cli)?;
+            if via_daemon::connect(&dir).await.is_some() {
+                return via_daemon::inbox(&dir, *wait, *json).await;
+            }
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let result = client.inbox(wait.map(Duration::from_secs)).await;
             let shown = match result {
@@ -317,8 +349,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Watch { json } => {
+            let dir = profile_dir(&cli)?;
+            if via_daemon::connect(&dir).await.is_some() {
+                return via_daemon::watch(&dir, *json).await;
+            }
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let outcome = watch(&mut client, *json).await;
             client.close().await;
@@ -326,7 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Paths { json } => {
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let warmed = client.warm_paths().await;
             let (guards, paths) = client.paths();
@@ -361,7 +397,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 nightjar_client::swarm_map(&network)?
             } else {
                 // Otherwise (a chain network) the client's snapshot.
-                let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+                let (profile, _lock) = open_profile(&cli)?;
                 let client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
                 let map = client.registry().0.swarm_map()?;
                 client.close().await;
@@ -391,7 +427,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let (registry, fresh) = client.registry();
             let (registry, fresh) = (registry.clone(), fresh);
@@ -413,8 +449,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Device { action } => {
+            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+                match action {
+                    device_cmd::DeviceCmd::List { json } => {
+                        return via_daemon::device_list(&rpc, *json).await;
+                    }
+                    device_cmd::DeviceCmd::Remove { device_id } => {
+                        return via_daemon::device_remove(&rpc, device_id).await;
+                    }
+                    _ => {}
+                }
+            }
             let network = network_file(&cli)?;
-            let profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            let (profile, _lock) = open_profile(&cli)?;
             let mut client = Client::connect(profile, &network, bind_for(&cli, &network)).await?;
             let outcome = device_cmd::run(&mut client, action).await;
             client.close().await;
@@ -426,9 +473,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             after,
             json,
         } => {
-            let account = device_cmd::timer_account(account_id)?;
             let timer = device_cmd::timer_from(duration, *after)?;
-            let mut profile = Profile::open(&profile_dir(&cli)?, passphrase().as_deref())?;
+            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+                return via_daemon::timer(&rpc, account_id, timer, *json).await;
+            }
+            let (mut profile, _lock) = open_profile(&cli)?;
+            let account = profile.resolve_peer(account_id)?;
             profile.set_timer(account.public_key(), timer)?;
             if *json {
                 print_json(&json!({
@@ -454,8 +504,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         }
+        Command::Contact { action } => {
+            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+                return via_daemon::contact(&rpc, action).await;
+            }
+            let (mut profile, _lock) = open_profile(&cli)?;
+            contact_cmd::run(&mut profile, action)
+        }
+        Command::Daemon { json } => {
+            let network = network_file(&cli)?;
+            let bind = bind_for(&cli, &network);
+            let opts = nightjar_daemon::DaemonOptions {
+                profile_dir: profile_dir(&cli)?,
+                passphrase: passphrase(),
+                network,
+                bind,
+            };
+            daemon_cmd::run(opts, *json).await
+        }
         Command::Devnet { action } => devnet::run(action).await,
         Command::Demo => demo::run().await,
+        Command::Tui => tui_cmd::run(&cli).await,
         Command::Operator { action } => operator::run(action).await,
     }
 }
@@ -608,6 +677,7 @@ fn account(cli: &Cli, action: &AccountCmd) -> anyhow::Result<()> {
                     dir.display()
                 );
             }
+            let _lock = via_daemon::lock_profile(&dir)?;
             let profile = Profile::open(&dir, passphrase().as_deref())?;
             let id = profile.account_id().to_string();
             if *json {

@@ -37,6 +37,8 @@ fn hundred_messages_arrive_once_in_order_across_a_node_restart_and_leave_no_plai
     assert_ne!(alice_id, bob_id);
     assert_eq!(bob_mnemonic.split_whitespace().count(), 24);
 
+    // A contact's name stands for the Account ID.
+    support::run_ok(alice.cmd().args(["contact", "add", "Bob", &bob_id]));
     let mut sent_ids = Vec::new();
     for i in 0..100 {
         if i == 50 {
@@ -44,7 +46,8 @@ fn hundred_messages_arrive_once_in_order_across_a_node_restart_and_leave_no_plai
             devnet.stop();
             devnet.start(3);
         }
-        sent_ids.push(alice.send(&bob_id, &text(i)));
+        let to = if i % 2 == 0 { "bob" } else { bob_id.as_str() };
+        sent_ids.push(alice.send(to, &text(i)));
     }
 
     let got = bob.inbox(&[]);
@@ -169,6 +172,58 @@ fn hundred_messages_arrive_once_in_order_across_a_node_restart_and_leave_no_plai
             );
         }
     }
+}
+
+#[test]
+fn contacts_are_added_listed_and_removed_and_broken_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = TestProfile::new(&dir.path().join("network.toml"));
+    p.create();
+    let bob = TestProfile::new(&dir.path().join("network.toml"));
+    let (bob_id, _) = bob.create();
+    let added: serde_json::Value = serde_json::from_str(&support::run_ok(
+        p.cmd().args(["contact", "add", "Bob", &bob_id, "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(
+        added,
+        serde_json::json!({"name": "Bob", "account_id": bob_id})
+    );
+    let refused = |args: &[&str], why: &str| {
+        let out = p.cmd().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    };
+    refused(
+        &["contact", "add", "BOB", &bob_id],
+        "already a contact named",
+    );
+    refused(&["contact", "add", "Robert", &bob_id], "already a contact");
+    refused(
+        &["contact", "add", "nj1x", &bob_id],
+        "may not start with nj1",
+    );
+    refused(
+        &["contact", "add", "Carol", "nj1nope"],
+        "not a valid Account ID",
+    );
+    refused(&["contact", "remove", "carol"], "no contact named");
+    refused(&["send", "carol", "hi"], "no contact named");
+    let list: serde_json::Value = serde_json::from_str(&support::run_ok(
+        p.cmd().args(["contact", "list", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(
+        list,
+        serde_json::json!([{"name": "Bob", "account_id": bob_id}])
+    );
+    support::run_ok(p.cmd().args(["contact", "remove", "bob"]));
+    let list: serde_json::Value = serde_json::from_str(&support::run_ok(
+        p.cmd().args(["contact", "list", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(list, serde_json::json!([]));
 }
 
 #[test]

@@ -58,6 +58,12 @@ pub struct Client {
     clock: ClockEstimator,
     /// Seeds this profile asked directly at bootstrap: they know its address.
     seeds_asked: Vec<NodeId>,
+    /// When each account's device list was last read from its swarm
+    /// (by Account ID), for [`Client::set_device_list_max_age`].
+    device_lists_read: HashMap<String, tokio::time::Instant>,
+    /// How long `send` may rely on a device list read before (`None`:
+    /// every send reads the lists again).
+    device_list_max_age: Option<Duration>,
 }
 
 impl Client {
@@ -102,6 +108,8 @@ impl Client {
             paths: PathManager::new(guards),
             clock: ClockEstimator::default(),
             seeds_asked: Vec::new(),
+            device_lists_read: HashMap::new(),
+            device_list_max_age: None,
         };
         if let Some(bytes) = client.profile.load_state(STATE_SEEDS)? {
             client.seeds_asked = bytes
@@ -487,9 +495,30 @@ impl Client {
     /// rounds of at most 30 s) through the onion path until a message arrives
     /// or `wait` passes. Returns the messages not shown before, oldest first;
     /// call [`Profile::mark_shown`] once they have been displayed.
+    ///
+    /// Cancel-safe: every answer is recorded (history, sessions, cursor) in
+    /// code that does not await, so dropping the future at any await point
+    /// loses no message; the next call retrieves from the saved cursor.
     pub async fn inbox(
         &mut self,
         wait: Option<Duration>,
+    ) -> Result<Vec<HistoryRecord>, ClientError> {
+        self.inbox_until(wait, false).await
+    }
+
+    /// As [`Client::inbox`], but when messages not shown before are already
+    /// there, still holds the retrieve open until a retrieve brings
+    /// something (or `wait` passes): for a long-running client (the daemon)
+    /// that announces what arrives and leaves showing to its users.
+    /// Cancel-safe as [`Client::inbox`] is.
+    pub async fn wait_new(&mut self, wait: Duration) -> Result<Vec<HistoryRecord>, ClientError> {
+        self.inbox_until(Some(wait), true).await
+    }
+
+    async fn inbox_until(
+        &mut self,
+        wait: Option<Duration>,
+        only_new: bool,
     ) -> Result<Vec<HistoryRecord>, ClientError> {
         let me = self.profile.account_id();
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
@@ -505,7 +534,7 @@ impl Client {
         };
         let mut members = failover::Failover::new(self.members_for(&me)?);
         while let Some(node) = members.next_member() {
-            match self.inbox_via(&node, deadline, &mut device).await {
+            match self.inbox_via(&node, deadline, &mut device, only_new).await {
                 Ok(messages) => return Ok(messages),
                 Err(e) => members.member_failed(e)?,
             }
@@ -555,7 +584,10 @@ impl Client {
         node: &NodeEntry,
         deadline: Option<tokio::time::Instant>,
         device: &mut nightjar_devices::OwnDevice,
+        only_new: bool,
     ) -> Result<Vec<HistoryRecord>, ClientError> {
+        // Whether a retrieve of this call brought anything (for `only_new`).
+        let mut brought = false;
         self.sync_clock(node).await?;
         let node_key = NodeKey::new(node.id.0.to_bytes());
         let me_key = self.profile.identity().public_key();
@@ -568,6 +600,7 @@ impl Client {
         loop {
             let namespace = nightjar_wire::NAMESPACE_DEFAULT;
             let (messages, cursor, more) = self.retrieve_from(node, namespace, 0).await?;
+            brought |= !messages.is_empty();
             let profile = &self.profile;
             let outcome =
                 logic::process_messages(profile.identity(), &messages, |h| profile.knows(h))?;
@@ -598,6 +631,7 @@ impl Client {
                 .unwrap_or_default();
             let wait_ms = failover::retrieve_wait_ms(paths::millis(remaining));
             let (messages, cursor, more) = self.retrieve_from(node, mailbox, wait_ms).await?;
+            brought |= !messages.is_empty();
             let delete = self.process_v2(device, &messages, mailbox)?;
             self.profile
                 .record_incoming(&node_key, mailbox, cursor, &[], &[])?;
@@ -609,7 +643,12 @@ impl Client {
             }
             self.profile.purge_expired(self.now_ms())?;
             let unshown = self.profile.unshown()?;
-            if !unshown.is_empty() || wait_ms == 0 {
+            let done = if only_new {
+                brought
+            } else {
+                !unshown.is_empty()
+            };
+            if done || wait_ms == 0 {
                 return Ok(unshown);
             }
         }

@@ -101,7 +101,38 @@ impl Client {
             let _ = known.adopt(list);
         }
         self.profile.save_known_devices(key, &known)?;
+        self.device_lists_read
+            .insert(account.to_string(), tokio::time::Instant::now());
         Ok(known)
+    }
+
+    /// Lets `send` use a device list read from a swarm less than `max_age`
+    /// ago instead of reading it again (`None`, the default: every send
+    /// reads the recipient's and this account's lists). For a long-running
+    /// client (the daemon), where it saves two onion round trips per send:
+    /// a device added to (or removed from) a list in the meantime is
+    /// noticed at most `max_age` later. A list without live devices, and
+    /// the lists of a send that failed to reach a device, are read again.
+    pub fn set_device_list_max_age(&mut self, max_age: Option<Duration>) {
+        self.device_list_max_age = max_age;
+    }
+
+    /// `account`'s device list for a send: the saved one when it was read
+    /// from the swarm within the max age and lists a live device, else read
+    /// now.
+    async fn devices_for_send(&mut self, account: &AccountId) -> Result<KnownDevices, ClientError> {
+        if let Some(max_age) = self.device_list_max_age
+            && self
+                .device_lists_read
+                .get(&account.to_string())
+                .is_some_and(|at| at.elapsed() < max_age)
+        {
+            let known = self.profile.known_devices(account.public_key())?;
+            if known.live().next().is_some() {
+                return Ok(known);
+            }
+        }
+        self.refresh_devices(account).await
     }
 
     /// Makes sure the swarm lists this device and holds its prekeys:
@@ -262,7 +293,7 @@ impl Client {
         if text.is_empty() {
             return Err(ClientError::InvalidMessage("the text is empty".into()));
         }
-        let recipients = self.refresh_devices(to).await?;
+        let recipients = self.devices_for_send(to).await?;
         let their_devices: Vec<DeviceEntry> = recipients.live().cloned().collect();
         if their_devices.is_empty() {
             return Ok(None);
@@ -271,7 +302,7 @@ impl Client {
         let me = self.profile.account_id();
         // This account's list as it is now: a device removed from it may
         // not send as the account, and the others get a copy.
-        let own_known = self.refresh_devices(&me).await?;
+        let own_known = self.devices_for_send(&me).await?;
         if own_known.removed().contains(&own.id()) {
             return Err(ClientError::DeviceRemoved);
         }
@@ -322,6 +353,8 @@ impl Client {
                 Ok(()) => delivered += 1,
                 Err(e) => {
                     tracing::warn!(error = %e, "a recipient device could not be written to");
+                    // Its list may have changed: the next send reads it again.
+                    self.device_lists_read.remove(&to.to_string());
                     last_error = Some(e);
                 }
             }
@@ -334,7 +367,8 @@ impl Client {
             match self.send_to_device(&own, &me, device, &copy, ttl_ms).await {
                 Ok(()) => own_delivered += 1,
                 Err(e) => {
-                    tracing::warn!(error = %e, "a copy for another device of this account failed")
+                    tracing::warn!(error = %e, "a copy for another device of this account failed");
+                    self.device_lists_read.remove(&me.to_string());
                 }
             }
         }

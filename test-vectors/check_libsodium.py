@@ -937,6 +937,121 @@ def self_test_bech32m():
         check("bech32m self-test rejects bech32", "rejected", "rejected")
 
 
+
+# --- batched store receipts (PROTOCOL.md 5.4) --------------------------------
+
+def receipt_leaf(msg_hash, expiry_ms):
+    return blake2b(msg_hash + expiry_ms.to_bytes(8, "big"), 32, b"nightjar/v2/receipt-leaf")
+
+
+def receipt_node(left, right):
+    return blake2b(left + right, 32, b"nightjar/v2/receipt-node")
+
+
+def largest_power_of_two_below(n):
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def mth(leaves):
+    """RFC 6962 Merkle tree hash (leaves already hashed)."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = largest_power_of_two_below(len(leaves))
+    return receipt_node(mth(leaves[:k]), mth(leaves[k:]))
+
+
+def audit_path(m, leaves):
+    """RFC 6962 PATH(m, D[n]), bottom up."""
+    if len(leaves) == 1:
+        return []
+    k = largest_power_of_two_below(len(leaves))
+    if m < k:
+        return audit_path(m, leaves[:k]) + [mth(leaves[k:])]
+    return audit_path(m - k, leaves[k:]) + [mth(leaves[:k])]
+
+
+def root_from_path(leaf, index, size, path):
+    """RFC 9162 2.1.3.2; None where the path cannot belong to such a tree."""
+    if index >= size or size == 0 or size > 1 << 16 or len(path) > 16:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = receipt_node(p, r)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = receipt_node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def receipt_verifies(node_key, msg_hash, expiry_ms, index, size, path, sig):
+    root = root_from_path(receipt_leaf(msg_hash, expiry_ms), index, size, path)
+    if root is None:
+        return False
+    msg = labelled("nightjar/v2/receipt-batch", root + size.to_bytes(4, "big"))
+    try:
+        sodium.crypto_sign_open(sig + msg, node_key)
+        return True
+    except nacl.exceptions.BadSignatureError:
+        return False
+
+
+def check_receipt_batch():
+    """receipt_batch.json: leaves, root, paths and signature from the seed and
+    the batch's (hash, expiry) pairs; every receipt verifies; every refused one
+    does not."""
+    global FAILED
+    name = "receipt_batch.json"
+    try:
+        with open(os.path.join(HERE, name), encoding="utf-8") as f:
+            data = json.load(f)
+        check(f"{name} has batches", len(data["cases"]) >= 5, True)
+        check(f"{name} has refused receipts", len(data["refused"]) >= 10, True)
+        for c in data["cases"]:
+            tag = f"receipt_batch[{c['name']}]"
+            pk, sk = keypair(unhex(c["seed"]))
+            check(f"{tag} node_key", pk, unhex(c["node_key"]))
+            leaves = [receipt_leaf(unhex(m["hash"]), m["expiry_ms"]) for m in c["messages"]]
+            for i, m in enumerate(c["messages"]):
+                check(f"{tag} leaf {i}", leaves[i], unhex(m["leaf"]))
+            size = len(leaves)
+            check(f"{tag} tree_size", size, c["tree_size"])
+            root = mth(leaves)
+            check(f"{tag} root", root, unhex(c["root"]))
+            signed = root + size.to_bytes(4, "big")
+            check(f"{tag} signed_data", signed, unhex(c["signed_data"]))
+            msg = labelled("nightjar/v2/receipt-batch", signed)
+            check(f"{tag} signed_message", msg, unhex(c["signed_message"]))
+            sig = sign_detached(msg, sk)
+            check(f"{tag} signature", sig, unhex(c["signature"]))
+            for i, m in enumerate(c["messages"]):
+                path = [unhex(p) for p in m["path"]]
+                check(f"{tag} path {i}", path, audit_path(i, leaves))
+                check(f"{tag} receipt {i} verifies",
+                      receipt_verifies(pk, unhex(m["hash"]), m["expiry_ms"], i, size, path, sig),
+                      True)
+        for r in data["refused"]:
+            tag = f"receipt_batch refused[{r['name']}]"
+            check(f"{tag} refused",
+                  receipt_verifies(unhex(r["node_key"]), unhex(r["hash"]), r["expiry_ms"],
+                                   r["leaf_index"], r["tree_size"],
+                                   [unhex(p) for p in r["path"]], unhex(r["signature"])),
+                  False)
+    except Exception as e:  # noqa: BLE001 - any error is a failed vector
+        FAILED += 1
+        print(f"MISMATCH {name}: {type(e).__name__}: {e}", file=sys.stderr)
+
+
 def main():
     self_test_bech32m()
     words = load_words()
@@ -956,6 +1071,7 @@ def main():
     check_wire("wire.json")
     check_history_record("history_record.json")
     check_published()
+    check_receipt_batch()
     print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0

@@ -8,7 +8,13 @@
 //!    and indexes, with the same durability (WAL, `synchronous=FULL`) and
 //!    one commit per `concurrency` rows, the most a node with that many
 //!    stores in flight could share one commit among (`ratio_sqlite`).
+//! 3. Receipt signatures per store, counted from the answers (distinct
+//!    signatures: a node signs once per batch, §5.4), and WAL bytes per
+//!    stored message, the same rows inserted with checkpoints off into the
+//!    store's schema and into schema version 3's (`wal_bytes_per_message`,
+//!    `wal_bytes_per_message_schema_v3`).
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +59,14 @@ struct Phase {
     wall: Duration,
     cpu: f64,
     receipts: usize,
+    /// Distinct receipt signatures among them (one per receipt tree a
+    /// node signed).
+    signatures: usize,
 }
+
+/// What [`drive`] saw: acked stores, receipts, distinct receipt
+/// signatures, wall time, CPU seconds.
+type Driven = (usize, usize, usize, Duration, f64);
 
 /// Seal `messages` envelopes to one recipient (before any timing: the
 /// phases measure the nodes, not the client's crypto).
@@ -75,14 +88,14 @@ fn sealed_requests(messages: usize) -> anyhow::Result<Vec<Request>> {
 }
 
 /// Send `requests` with `concurrency` in flight, one connection each,
-/// spread over `entries`; returns (acked, receipts, wall time, CPU seconds
-/// by `cpu`). The clocks start once every connection is up.
+/// spread over `entries`; returns what it saw ([`Driven`], CPU seconds by
+/// `cpu`). The clocks start once every connection is up.
 async fn drive(
     entries: &[NodeEntry],
     requests: Arc<Vec<Request>>,
     concurrency: usize,
     cpu: impl Fn() -> anyhow::Result<f64>,
-) -> anyhow::Result<(usize, usize, Duration, f64)> {
+) -> anyhow::Result<Driven> {
     let endpoint = nightjar_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let mut conns = Vec::with_capacity(concurrency);
     for i in 0..concurrency {
@@ -98,6 +111,7 @@ async fn drive(
         let next = next.clone();
         tasks.spawn(async move {
             let (mut acked, mut receipts) = (0usize, 0usize);
+            let mut signatures = HashSet::new();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(req) = requests.get(i) else { break };
@@ -107,21 +121,24 @@ async fn drive(
                 {
                     acked += 1;
                     receipts += r.len();
+                    signatures.extend(r.into_iter().map(|r| (r.node_key, r.signature)));
                 }
             }
-            (acked, receipts)
+            (acked, receipts, signatures)
         });
     }
     let (mut acked, mut receipts) = (0, 0);
+    let mut signatures = HashSet::new();
     while let Some(r) = tasks.join_next().await {
-        let (a, rc) = r?;
+        let (a, rc, s) = r?;
         acked += a;
         receipts += rc;
+        signatures.extend(s);
     }
     let wall = t0.elapsed();
     let used = cpu()? - cpu0;
     endpoint.close(0u32.into(), b"done");
-    Ok((acked, receipts, wall, used))
+    Ok((acked, receipts, signatures.len(), wall, used))
 }
 
 /// Store `messages` pre-sealed envelopes through `entries` with
@@ -135,7 +152,8 @@ async fn run_phase(
     let (nodes, entries) = network(dir, n).await?;
     let requests = sealed_requests(messages)?;
     let requests = Arc::new(requests);
-    let (acked, receipts, wall, cpu) = drive(&entries, requests, concurrency, cpu_seconds).await?;
+    let (acked, receipts, signatures, wall, cpu) =
+        drive(&entries, requests, concurrency, cpu_seconds).await?;
     for node in nodes {
         node.shutdown().await;
     }
@@ -144,7 +162,118 @@ async fn run_phase(
         wall,
         cpu,
         receipts,
+        signatures,
     })
+}
+
+/// The `messages` table and indexes of store schema version 3 (before the
+/// `UNIQUE` key was dropped), for the WAL comparison only.
+const MESSAGES_V3_DDL: &str = "
+CREATE TABLE messages (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account      BLOB    NOT NULL,
+    namespace    INTEGER NOT NULL,
+    hash         BLOB    NOT NULL,
+    data         BLOB    NOT NULL,
+    stored_at_ms INTEGER NOT NULL,
+    expiry_ms    INTEGER NOT NULL,
+    pos          INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account, namespace, hash)
+);
+CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
+CREATE INDEX messages_by_expiry ON messages (expiry_ms);
+CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
+";
+
+/// (account, namespace, hash, data, expiry, ring position) of each store
+/// request: what a node writes for it.
+type Row<'a> = ([u8; 32], u16, [u8; 32], &'a [u8], i64, i64);
+
+/// Fixed "now" of the bare-SQLite phases.
+const SQLITE_NOW: i64 = 1_800_000_000_000;
+
+fn rows_of(requests: &[Request]) -> Vec<Row<'_>> {
+    requests
+        .iter()
+        .filter_map(|r| match r {
+            Request::Store(s) => {
+                let key =
+                    nightjar_crypto::identity::PublicKey::from_bytes(s.account.as_bytes()).ok()?;
+                let hash = nightjar_crypto::hash::message_hash(&key, s.namespace, &s.data);
+                let pos = nightjar_crypto::hash::ring_position(&key) ^ (1 << 63);
+                let ttl = i64::try_from(s.ttl_ms).unwrap_or(i64::MAX);
+                Some((
+                    s.account.to_bytes(),
+                    s.namespace,
+                    hash,
+                    s.data.as_slice(),
+                    SQLITE_NOW.saturating_add(ttl),
+                    pos as i64,
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Inserts `rows`, `batch` per transaction, as the node's writer does.
+fn insert_rows(
+    conn: &mut rusqlite::Connection,
+    rows: &[Row<'_>],
+    batch: usize,
+) -> anyhow::Result<()> {
+    for chunk in rows.chunks(batch.max(1)) {
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (account, namespace, hash, data, expiry, pos) in chunk {
+                stmt.execute(rusqlite::params![
+                    &account[..],
+                    namespace,
+                    &hash[..],
+                    data,
+                    SQLITE_NOW,
+                    expiry,
+                    pos
+                ])?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// WAL bytes written per stored message: `rows` inserted `batch` per
+/// commit (WAL, `synchronous=FULL`, the writer's cache) into a file with
+/// the store's current schema (`old_ddl` `None`) or with `old_ddl`, the
+/// automatic checkpoint off so that the WAL file holds every frame
+/// written; its size over the row count.
+fn wal_bytes_per_row(
+    path: &Path,
+    old_ddl: Option<&str>,
+    rows: &[Row<'_>],
+    batch: usize,
+) -> anyhow::Result<f64> {
+    match old_ddl {
+        None => nightjar_store::Store::open(nightjar_store::StoreConfig::new(
+            path.to_path_buf(),
+            nightjar_node::sync::ring_position,
+        ))?
+        .close(),
+        Some(ddl) => rusqlite::Connection::open(path)?.execute_batch(ddl)?,
+    }
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -nightjar_store::WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    insert_rows(&mut conn, rows, batch)?;
+    let wal = std::fs::metadata(path.with_extension("sqlite-wal"))?.len();
+    drop(conn);
+    Ok(wal as f64 / rows.len().max(1) as f64)
 }
 
 /// Bare SQLite: the rows of `requests` inserted into `path` with the node
@@ -175,53 +304,10 @@ fn sqlite_phase(
     conn.pragma_update(None, "cache_size", -nightjar_store::WRITER_CACHE_KIB)?;
     // Hashes and ring positions first: the node computes them too, but this
     // phase is the floor for the write itself.
-    let now = 1_800_000_000_000i64;
-    // (account, namespace, hash, data, expiry, ring position)
-    type Row<'a> = ([u8; 32], u16, [u8; 32], &'a [u8], i64, i64);
-    let rows: Vec<Row<'_>> = requests
-        .iter()
-        .filter_map(|r| match r {
-            Request::Store(s) => {
-                let key =
-                    nightjar_crypto::identity::PublicKey::from_bytes(s.account.as_bytes()).ok()?;
-                let hash = nightjar_crypto::hash::message_hash(&key, s.namespace, &s.data);
-                let pos = nightjar_crypto::hash::ring_position(&key) ^ (1 << 63);
-                let ttl = i64::try_from(s.ttl_ms).unwrap_or(i64::MAX);
-                Some((
-                    s.account.to_bytes(),
-                    s.namespace,
-                    hash,
-                    s.data.as_slice(),
-                    now.saturating_add(ttl),
-                    pos as i64,
-                ))
-            }
-            _ => None,
-        })
-        .collect();
+    let rows = rows_of(requests);
     let cpu0 = cpu_seconds()?;
     let t0 = Instant::now();
-    for chunk in rows.chunks(batch.max(1)) {
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (account, namespace, hash, data, expiry, pos) in chunk {
-                stmt.execute(rusqlite::params![
-                    &account[..],
-                    namespace,
-                    &hash[..],
-                    data,
-                    now,
-                    expiry,
-                    pos
-                ])?;
-            }
-        }
-        tx.commit()?;
-    }
+    insert_rows(&mut conn, &rows, batch)?;
     Ok((rows.len(), t0.elapsed(), cpu_seconds()? - cpu0))
 }
 
@@ -239,7 +325,7 @@ async fn process_phase(
     let entries = vec![util::entry(id.public_key(), node.addr())];
     let requests = sealed_requests(messages)?;
     let shared = Arc::new(requests.clone());
-    let (acked, receipts, wall, cpu) =
+    let (acked, receipts, signatures, wall, cpu) =
         drive(&entries, shared, concurrency, || Ok(node.cpu_seconds()?)).await?;
     drop(node);
     Ok((
@@ -248,6 +334,7 @@ async fn process_phase(
             wall,
             cpu,
             receipts,
+            signatures,
         },
         requests,
     ))
@@ -277,6 +364,20 @@ pub async fn run(
     let (process, requests) = process_phase(&process_dir, &bin, messages, concurrency).await?;
     let (rows, sqlite_wall, sqlite_cpu) =
         sqlite_phase(&process_dir.join("bare.sqlite"), &requests, concurrency)?;
+    let wal_rows = rows_of(&requests);
+    let wal_now = wal_bytes_per_row(
+        &process_dir.join("wal-now.sqlite"),
+        None,
+        &wal_rows,
+        concurrency,
+    )?;
+    let wal_v3 = wal_bytes_per_row(
+        &process_dir.join("wal-v3.sqlite"),
+        Some(MESSAGES_V3_DDL),
+        &wal_rows,
+        concurrency,
+    )?;
+
     let sqlite_rate = rows as f64 / sqlite_wall.as_secs_f64().max(f64::MIN_POSITIVE);
     let sqlite_cpu_rate = if sqlite_cpu > 0.0 {
         rows as f64 / sqlite_cpu
@@ -300,6 +401,7 @@ pub async fn run(
         "stores_per_sec": rate(&swarm),
         "stores_per_cpu_sec": cpu_rate(&swarm),
         "receipts_per_store": swarm.receipts as f64 / swarm.acked.max(1) as f64,
+        "receipt_signatures_per_store": swarm.signatures as f64 / swarm.acked.max(1) as f64,
         "single_node_stores_per_sec": rate(&single),
         "single_node_stores_per_cpu_sec": cpu_rate(&single),
         "ratio": rate(&swarm) / rate(&single).max(f64::MIN_POSITIVE),
@@ -307,6 +409,10 @@ pub async fn run(
         "one_node_process_acked": process.acked,
         "one_node_process_stores_per_sec": rate(&process),
         "one_node_process_stores_per_cpu_sec": cpu_rate(&process),
+        "one_node_process_receipt_signatures_per_store":
+            process.signatures as f64 / process.acked.max(1) as f64,
+        "wal_bytes_per_message": wal_now,
+        "wal_bytes_per_message_schema_v3": wal_v3,
         "sqlite_rows_per_sec": sqlite_rate,
         "sqlite_rows_per_cpu_sec": sqlite_cpu_rate,
         "sqlite_rows_per_commit": concurrency,
@@ -326,10 +432,12 @@ pub async fn run(
         cpu_rate(&swarm) / cpu_rate(&single).max(f64::MIN_POSITIVE),
     );
     eprintln!(
-        "one node process: {:.0} acked stores/s, {:.0} per node CPU-second; bare SQLite ({concurrency} rows \
-         per commit): {:.0} rows/s, {:.0} per CPU-second; ratio (CPU) {:.2}",
+        "one node process: {:.0} acked stores/s, {:.0} per node CPU-second, {:.3} receipt signatures \
+         per store; bare SQLite ({concurrency} rows per commit): {:.0} rows/s, {:.0} per CPU-second; \
+         ratio (CPU) {:.2}; WAL bytes per message {wal_now:.0} (schema 3: {wal_v3:.0})",
         rate(&process),
         cpu_rate(&process),
+        process.signatures as f64 / process.acked.max(1) as f64,
         sqlite_rate,
         sqlite_cpu_rate,
         cpu_rate(&process) / sqlite_cpu_rate.max(f64::MIN_POSITIVE),

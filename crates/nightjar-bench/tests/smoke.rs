@@ -85,10 +85,27 @@ fn store_benchmark_prints_positive_figures() {
             "sqlite_rows_per_sec",
             "sqlite_rows_per_cpu_sec",
             "ratio_sqlite",
+            "receipt_signatures_per_store",
+            "one_node_process_receipt_signatures_per_store",
+            "wal_bytes_per_message",
+            "wal_bytes_per_message_schema_v3",
         ],
     );
     // Three nodes form one swarm; a majority (2) must have signed each store.
     assert!(v["receipts_per_store"].as_f64().unwrap() >= 2.0);
+    // A node signs at most once per store (once per batch of them): one
+    // node's answers carry at most one distinct signature per store, a
+    // swarm's at most one per receipt.
+    assert!(
+        v["one_node_process_receipt_signatures_per_store"]
+            .as_f64()
+            .unwrap()
+            <= 1.0
+    );
+    assert!(
+        v["receipt_signatures_per_store"].as_f64().unwrap()
+            <= v["receipts_per_store"].as_f64().unwrap()
+    );
 }
 
 /// Onion requests through the relay process in the smoke run: each costs

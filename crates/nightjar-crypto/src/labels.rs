@@ -113,6 +113,14 @@ pub const LINK_SAS: &str = "nightjar/v2/link-sas";
 /// nonce ([`crate::link::LinkerState::seal_answer`]).
 pub const LINK_ANSWER: &str = "nightjar/v2/link-answer";
 
+/// BLAKE2b key (outlen 32) of a leaf of a batched-receipt tree
+/// ([`crate::receipt_tree::leaf_hash`]).
+pub const RECEIPT_LEAF: &str = "nightjar/v2/receipt-leaf";
+
+/// BLAKE2b key (outlen 32) of an inner node of a batched-receipt tree
+/// ([`crate::receipt_tree::node_hash`]).
+pub const RECEIPT_NODE: &str = "nightjar/v2/receipt-node";
+
 /// Every label defined here, for documentation and uniqueness tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_SIG,
@@ -144,6 +152,8 @@ pub const ALL: &[&str] = &[
     LINK_HELLO,
     LINK_SAS,
     LINK_ANSWER,
+    RECEIPT_LEAF,
+    RECEIPT_NODE,
 ];
 
 // Every label must be usable both as a BLAKE2b key (1..=64 bytes) and as a

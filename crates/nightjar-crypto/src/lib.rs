@@ -35,6 +35,8 @@
 //! - [`link`]: linking a device (the link code, the joining device's
 //!   request, the existing device's hello and answers, the short
 //!   authentication string both show);
+//! - [`receipt_tree`]: the Merkle tree of a node's batched store receipts
+//!   (one signature per batch; each stored message's inclusion proof);
 //! - [`labels`]: every domain-separation label in use;
 //! - [`random`]: the [`RandomSource`] every randomised operation can take
 //!   (`…_with` variants), the OS generator [`OsRandom`] and the deterministic
@@ -68,6 +70,7 @@ pub mod link;
 pub mod onion;
 pub mod published;
 pub mod random;
+pub mod receipt_tree;
 pub mod registration;
 pub mod sealed_sender;
 mod xchacha;

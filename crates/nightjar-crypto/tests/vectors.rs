@@ -26,6 +26,9 @@ mod envelope_v2;
 // Published records (`tests/vectors/published.rs`).
 #[path = "vectors/published.rs"]
 mod published;
+// Batched store receipts (`tests/vectors/receipt_batch.rs`).
+#[path = "vectors/receipt_batch.rs"]
+mod receipt_batch;
 
 use std::fs;
 use std::path::PathBuf;
@@ -1674,6 +1677,10 @@ fn generated_files() -> Vec<(&'static str, String)> {
             "published.json",
             published::render(&published::gen_published()),
         ),
+        (
+            "receipt_batch.json",
+            receipt_batch::render(&receipt_batch::gen_receipt_batch()),
+        ),
         ("bip39-english.txt", words),
     ]
 }
@@ -2206,4 +2213,12 @@ fn published_vectors_replay() {
     let text =
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     published::replay(&serde_json::from_str(&text).unwrap());
+}
+
+#[test]
+fn receipt_batch_vectors_replay() {
+    let path = dir().join("receipt_batch.json");
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    receipt_batch::replay(&serde_json::from_str(&text).unwrap());
 }

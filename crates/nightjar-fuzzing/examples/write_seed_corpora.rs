@@ -40,10 +40,10 @@ use nightjar_node::NodeConfig;
 use nightjar_registry::{NetworkFile, NodeEntry, NodeId, Registry, RegistryEvent};
 use nightjar_types::{AccountKey, MailboxKey, MessageHash, NodeKey};
 use nightjar_wire::{
-    ClaimRequest, Claimant, DeleteRequest, ErrorCode, FullMessage, LABEL_DELETE, LABEL_RECEIPT,
-    LABEL_RETRIEVE, MessageKey, Receipt, ReplicateRequest, Request, Response, ResponseBody,
-    RetrieveRequest, StoreRequest, StoredMessage, SwarmInfo, SyncCursor, SyncEntry, namespace,
-    receipt_signed_data,
+    ClaimRequest, Claimant, DeleteRequest, ErrorCode, FullMessage, LABEL_DELETE,
+    LABEL_RECEIPT_BATCH, LABEL_RETRIEVE, MessageKey, Receipt, ReplicateRequest, Request, Response,
+    ResponseBody, RetrieveRequest, StoreRequest, StoredMessage, SwarmInfo, SyncCursor, SyncEntry,
+    namespace, receipt_batch_signed_data,
 };
 
 type Corpus = BTreeMap<String, Vec<u8>>;
@@ -253,6 +253,95 @@ fn request_frames() -> Corpus {
     c
 }
 
+/// `node`'s receipts for `messages`, signed as one batch (one tree).
+fn batch_receipts(node: &Identity, messages: &[(MessageHash, u64)]) -> Vec<Receipt> {
+    use nightjar_crypto::receipt_tree::{ReceiptTree, leaf_hash};
+    let tree = ReceiptTree::new(
+        messages
+            .iter()
+            .map(|(h, e)| leaf_hash(h.as_bytes(), *e))
+            .collect(),
+    )
+    .expect("a batch of 1 ..= 65,536");
+    let size = u32::try_from(tree.size()).expect("small");
+    let signature = node.sign_labelled(
+        LABEL_RECEIPT_BATCH,
+        &receipt_batch_signed_data(&tree.root(), size),
+    );
+    messages
+        .iter()
+        .enumerate()
+        .map(|(i, (_, expiry))| Receipt {
+            node_key: NodeKey::new(node.public_key().to_bytes()),
+            expiry_ms: *expiry,
+            signature,
+            leaf_index: u32::try_from(i).expect("small"),
+            tree_size: size,
+            path: tree.path(i).expect("a leaf of the tree"),
+        })
+        .collect()
+}
+
+/// `Stored` answers with batched receipts by the node of
+/// `RECEIPT_NODE_SEED`: leaves of trees of 1, 5 and 33, receipts of
+/// another node beside them, and bad ones (another message, a path
+/// changed, a leaf moved).
+fn store_receipts() -> Corpus {
+    let node = Identity::from_seed(Seed::from_bytes(nightjar_fuzzing::RECEIPT_NODE_SEED));
+    let other = identity(21);
+    let alice = identity(1);
+    let expiry = T0 + 3_600_000;
+    let hashes: Vec<MessageHash> = (0..33u8)
+        .map(|i| MessageHash::new(message_hash(&alice.public_key(), 0, &[i])))
+        .collect();
+    let stored = |hash: MessageHash, receipts: Vec<Receipt>| {
+        Response {
+            node_time_ms: T0,
+            body: ResponseBody::Stored {
+                hash,
+                expiry_ms: expiry,
+                already_stored: false,
+                receipts,
+            },
+        }
+        .to_frame()
+    };
+    let mut c = Corpus::new();
+    for n in [1usize, 5, 33] {
+        let batch: Vec<(MessageHash, u64)> = hashes[..n].iter().map(|h| (*h, expiry)).collect();
+        let ours = batch_receipts(&node, &batch);
+        let theirs = batch_receipts(&other, &batch);
+        let last = n - 1;
+        c.insert(
+            format!("valid-tree-of-{n}-first"),
+            stored(hashes[0], vec![ours[0].clone(), theirs[0].clone()]),
+        );
+        c.insert(
+            format!("valid-tree-of-{n}-last"),
+            stored(hashes[last], vec![ours[last].clone()]),
+        );
+        if n > 1 {
+            c.insert(
+                format!("bad-tree-of-{n}-another-message"),
+                stored(hashes[1], vec![ours[0].clone()]),
+            );
+            let mut changed = ours[1].clone();
+            changed.path[0][7] ^= 0x40;
+            c.insert(
+                format!("bad-tree-of-{n}-path-changed"),
+                stored(hashes[1], vec![changed]),
+            );
+            let mut moved = ours[1].clone();
+            moved.leaf_index = 0;
+            c.insert(
+                format!("bad-tree-of-{n}-leaf-moved"),
+                stored(hashes[1], vec![moved]),
+            );
+        }
+    }
+    c
+}
+
 fn response_frames() -> Corpus {
     let node = identity(20);
     let alice = identity(1);
@@ -260,11 +349,7 @@ fn response_frames() -> Corpus {
     let env = sample_envelope("hi there");
     let hash = MessageHash::new(message_hash(&alice.public_key(), 0, &env));
     let expiry = T0 + 3_600_000;
-    let receipt = Receipt {
-        node_key: NodeKey::new(node.public_key().to_bytes()),
-        expiry_ms: expiry,
-        signature: node.sign_labelled(LABEL_RECEIPT, &receipt_signed_data(&hash, expiry)),
-    };
+    let receipt = batch_receipts(&node, &[(hash, expiry)]).remove(0);
     let swarm = SwarmInfo {
         swarm_id: 0x1234_5678_9abc_def0,
         nodes: vec![
@@ -1693,6 +1778,7 @@ fn main() {
     corpora.insert("link_records", link_codes_and_records());
     corpora.insert("envelope_v2_open", envelopes_v2());
     corpora.insert("client_v2_records", client_v2_records());
+    corpora.insert("store_receipt", store_receipts());
     corpora.insert("rpc_request", rpc_requests());
 
     let mut total = 0;

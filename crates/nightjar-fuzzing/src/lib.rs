@@ -71,7 +71,7 @@ pub use ratchet::{
 };
 pub use registry::registry_files;
 pub use rpc::rpc_request;
-pub use wire::{request_frame, response_frame};
+pub use wire::{RECEIPT_NODE_SEED, request_frame, response_frame, store_receipt};
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
@@ -96,5 +96,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("link_records", link_records),
     ("envelope_v2_open", envelope_v2_open),
     ("client_v2_records", client_v2_records),
+    ("store_receipt", store_receipt),
     ("rpc_request", rpc_request),
 ];

@@ -140,6 +140,25 @@ fn accepts(target: &str, data: &[u8]) -> bool {
     match target {
         "request_frame" => nightjar_wire::Request::from_frame(data).is_ok(),
         "response_frame" => nightjar_wire::Response::from_frame(data).is_ok(),
+        "store_receipt" => match nightjar_wire::Response::from_frame(data) {
+            Ok(nightjar_wire::Response {
+                body: nightjar_wire::ResponseBody::Stored { hash, receipts, .. },
+                ..
+            }) => {
+                let key =
+                    Identity::from_seed(Seed::from_bytes(nightjar_fuzzing::RECEIPT_NODE_SEED))
+                        .public_key();
+                receipts.iter().any(|r| {
+                    nightjar_node::engine::receipt_verifies(
+                        &nightjar_node::engine::Ed25519,
+                        &key,
+                        &hash,
+                        r,
+                    )
+                })
+            }
+            _ => false,
+        },
         "envelope_open" => {
             let recipient =
                 Identity::from_seed(Seed::from_bytes(nightjar_fuzzing::ENVELOPE_RECIPIENT_SEED));

@@ -53,6 +53,10 @@ pub struct Metrics {
     pub store_commits: Gauge,
     /// Expired messages removed.
     pub purged: Counter,
+    /// Receipt signatures made (one per receipt tree).
+    pub receipt_signatures: Counter,
+    /// Messages given a receipt (leaves of the receipt trees signed).
+    pub receipt_leaves: Counter,
     /// Messages pulled from swarm peers by anti-entropy.
     pub synced: Counter,
     /// Messages handed to the swarm that now owns them.
@@ -98,6 +102,8 @@ impl Metrics {
         let stored_bytes = Gauge::default();
         let store_commits = Gauge::default();
         let purged = Counter::default();
+        let receipt_signatures = Counter::default();
+        let receipt_leaves = Counter::default();
         let synced = Counter::default();
         let handed_off = Counter::default();
         let refused_connections = Family::<RefusedLabels, Counter>::default();
@@ -135,6 +141,16 @@ impl Metrics {
             "purged_messages",
             "Expired messages removed",
             purged.clone(),
+        );
+        registry.register(
+            "receipt_signatures",
+            "Receipt signatures made (one per batch of stores made durable together)",
+            receipt_signatures.clone(),
+        );
+        registry.register(
+            "receipt_leaves",
+            "Stored messages given a receipt (leaves of the receipt trees signed)",
+            receipt_leaves.clone(),
         );
         registry.register(
             "synced_messages",
@@ -196,6 +212,8 @@ impl Metrics {
             stored_bytes,
             store_commits,
             purged,
+            receipt_signatures,
+            receipt_leaves,
             synced,
             handed_off,
             refused_connections,

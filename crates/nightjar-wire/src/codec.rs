@@ -275,6 +275,9 @@ impl Response {
                         node_key: r.node_key.as_bytes().to_vec(),
                         expiry_ms: r.expiry_ms,
                         signature: r.signature.to_vec(),
+                        leaf_index: r.leaf_index,
+                        tree_size: r.tree_size,
+                        path: r.path.iter().map(|h| h.to_vec()).collect(),
                     })
                     .collect(),
             }),
@@ -391,13 +394,7 @@ impl Response {
                     receipts: s
                         .receipts
                         .iter()
-                        .map(|r| {
-                            Ok(Receipt {
-                                node_key: key("node_key", &r.node_key)?,
-                                expiry_ms: r.expiry_ms,
-                                signature: fixed("signature", &r.signature)?,
-                            })
-                        })
+                        .map(receipt)
                         .collect::<Result<_, WireError>>()?,
                 }
             }
@@ -614,6 +611,43 @@ fn key<T: From<[u8; 32]>>(field: &'static str, bytes: &[u8]) -> Result<T, WireEr
     fixed(field, bytes).map(T::from)
 }
 
+/// A receipt, its tree's shape checked: `1 <= tree_size <=`
+/// [`MAX_RECEIPT_TREE`], `leaf_index < tree_size`, at most
+/// [`MAX_RECEIPT_PATH`] 32-byte hashes in the path. (Whether the path
+/// fits the index and size is the verifier's check.)
+fn receipt(r: &proto::Receipt) -> Result<Receipt, WireError> {
+    if r.tree_size == 0 || r.tree_size > MAX_RECEIPT_TREE {
+        return Err(invalid(
+            "tree_size",
+            format!("{} (1..={MAX_RECEIPT_TREE})", r.tree_size),
+        ));
+    }
+    if r.leaf_index >= r.tree_size {
+        return Err(invalid(
+            "leaf_index",
+            format!("{} not below tree_size {}", r.leaf_index, r.tree_size),
+        ));
+    }
+    if r.path.len() > MAX_RECEIPT_PATH {
+        return Err(invalid(
+            "path",
+            format!("{} hashes (at most {MAX_RECEIPT_PATH})", r.path.len()),
+        ));
+    }
+    Ok(Receipt {
+        node_key: key("node_key", &r.node_key)?,
+        expiry_ms: r.expiry_ms,
+        signature: fixed("signature", &r.signature)?,
+        leaf_index: r.leaf_index,
+        tree_size: r.tree_size,
+        path: r
+            .path
+            .iter()
+            .map(|h| fixed("path", h))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
 fn namespace(n: u32) -> Result<u16, WireError> {
     u16::try_from(n).map_err(|_| invalid("namespace", format!("{n} exceeds 65535")))
 }
@@ -827,6 +861,47 @@ mod tests {
     }
 
     #[test]
+    fn receipt_shapes_beyond_the_limits_are_refused() {
+        let frame = |leaf_index: u32, tree_size: u32, path: usize, hash_len: usize| {
+            let raw = proto::Response {
+                version: PROTOCOL_VERSION,
+                node_time_ms: 1,
+                body: Some(proto::response::Body::Stored(proto::Stored {
+                    hash: vec![3; 32],
+                    expiry_ms: 10,
+                    already_stored: false,
+                    receipts: vec![proto::Receipt {
+                        node_key: vec![4; 32],
+                        expiry_ms: 10,
+                        signature: vec![5; 64],
+                        leaf_index,
+                        tree_size,
+                        path: vec![vec![6; hash_len]; path],
+                    }],
+                })),
+            };
+            frame(&raw)
+        };
+        assert!(Response::from_frame(&frame(0, 1, 0, 32)).is_ok());
+        assert!(Response::from_frame(&frame(5, MAX_RECEIPT_TREE, MAX_RECEIPT_PATH, 32)).is_ok());
+        for (i, n, p, h) in [
+            (0, 0, 0, 32),
+            (1, 1, 0, 32),
+            (0, MAX_RECEIPT_TREE + 1, 0, 32),
+            (0, 4, MAX_RECEIPT_PATH + 1, 32),
+            (0, 4, 2, 31),
+        ] {
+            assert!(
+                matches!(
+                    Response::from_frame(&frame(i, n, p, h)),
+                    Err(WireError::InvalidField { .. })
+                ),
+                "{i} {n} {p} {h}"
+            );
+        }
+    }
+
+    #[test]
     fn every_response_round_trips() {
         let bodies = [
             ResponseBody::Stored {
@@ -837,6 +912,9 @@ mod tests {
                     node_key: NodeKey::new([4; 32]),
                     expiry_ms: 10,
                     signature: [5; 64],
+                    leaf_index: 2,
+                    tree_size: 3,
+                    path: vec![[6; 32]],
                 }],
             },
             ResponseBody::WrongSwarm(SwarmInfo {

@@ -47,6 +47,6 @@ pub use request::{
 };
 pub use response::{Receipt, Response, ResponseBody, SwarmInfo};
 pub use signed::{
-    LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, delete_signed_data, receipt_signed_data,
-    retrieve_signed_data,
+    LABEL_DELETE, LABEL_RECEIPT, LABEL_RECEIPT_BATCH, LABEL_RETRIEVE, delete_signed_data,
+    receipt_batch_signed_data, receipt_signed_data, retrieve_signed_data,
 };

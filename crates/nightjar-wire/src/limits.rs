@@ -62,6 +62,14 @@ pub const MAX_SWARM_NODES: usize = 64;
 /// Most receipts a store response may carry.
 pub const MAX_RECEIPTS: usize = 64;
 
+/// Most leaves a receipt's tree may have (`tree_size`); equal to
+/// `nightjar_crypto::receipt_tree::MAX_LEAVES`.
+pub const MAX_RECEIPT_TREE: u32 = 1 << 16;
+
+/// Most hashes a receipt's inclusion path may carry (`log2` of
+/// [`MAX_RECEIPT_TREE`]).
+pub const MAX_RECEIPT_PATH: usize = 16;
+
 /// Longest onion `layer` a request may carry, in bytes (at least
 /// `nightjar_crypto::onion::MAX_LAYER_LEN`, 98,924).
 pub const MAX_ONION_LAYER: usize = 100_000;

@@ -256,6 +256,12 @@ pub struct Receipt {
     pub expiry_ms: u64,
     #[prost(bytes = "vec", tag = "3")]
     pub signature: Vec<u8>,
+    #[prost(uint32, tag = "4")]
+    pub leaf_index: u32,
+    #[prost(uint32, tag = "5")]
+    pub tree_size: u32,
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    pub path: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

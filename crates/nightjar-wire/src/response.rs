@@ -17,16 +17,27 @@ pub struct SwarmInfo {
     pub nodes: Vec<(NodeKey, std::net::SocketAddr)>,
 }
 
-/// A swarm member's signed statement that it durably holds a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A swarm member's signed statement that it durably holds a message: one
+/// signature over a batch of stores (the root of their receipt tree,
+/// `nightjar_crypto::receipt_tree`) and this message's inclusion path.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     /// The member's identity key.
     pub node_key: NodeKey,
     /// The expiry it holds the message until.
     pub expiry_ms: u64,
-    /// Ed25519 signature by `node_key` under [`LABEL_RECEIPT`](crate::LABEL_RECEIPT) over
-    /// [`receipt_signed_data`](crate::receipt_signed_data).
+    /// Ed25519 signature by `node_key` under
+    /// [`LABEL_RECEIPT_BATCH`](crate::LABEL_RECEIPT_BATCH) over
+    /// [`receipt_batch_signed_data`](crate::receipt_batch_signed_data) of
+    /// the tree's root and `tree_size`.
     pub signature: [u8; 64],
+    /// This message's leaf in the tree (below `tree_size`).
+    pub leaf_index: u32,
+    /// How many leaves the tree has (1 ..= [`MAX_RECEIPT_TREE`](crate::MAX_RECEIPT_TREE)).
+    pub tree_size: u32,
+    /// The leaf's inclusion path, bottom up (at most
+    /// [`MAX_RECEIPT_PATH`](crate::MAX_RECEIPT_PATH) hashes).
+    pub path: Vec<[u8; 32]>,
 }
 
 /// What a node answered.

@@ -8,8 +8,14 @@ use nightjar_types::{AccountKey, MessageHash};
 
 use crate::request::{DeleteRequest, RetrieveRequest};
 
-/// Domain label of a node's store receipt signature.
+/// Domain label of a node's store receipt signature, version 1 (one
+/// signature per message, over [`receipt_signed_data`]). No node signs or
+/// accepts it any more; kept so that old signatures can be recognised.
 pub const LABEL_RECEIPT: &str = "nightjar/v1/receipt";
+
+/// Domain label of a node's batched store receipt signature (over
+/// [`receipt_batch_signed_data`]).
+pub const LABEL_RECEIPT_BATCH: &str = "nightjar/v2/receipt-batch";
 
 /// Domain label of the retrieve request signature.
 pub const LABEL_RETRIEVE: &str = "nightjar/v1/retrieve";
@@ -81,10 +87,22 @@ pub fn delete_signed_data(
     out
 }
 
-/// The bytes a receipt signature covers: message hash (32) ‖ expiry_ms (u64 BE).
+/// The bytes a version-1 receipt signature covered: message hash (32) ‖
+/// expiry_ms (u64 BE). Version 2 signs [`receipt_batch_signed_data`]; a
+/// message's `(hash, expiry_ms)` is now a leaf of the tree it names
+/// (`nightjar_crypto::receipt_tree::leaf_hash`).
 pub fn receipt_signed_data(hash: &MessageHash, expiry_ms: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(40);
     out.extend_from_slice(hash.as_bytes());
     out.extend_from_slice(&expiry_ms.to_be_bytes());
+    out
+}
+
+/// The bytes a batched receipt signature covers: the receipt tree's root
+/// (32) ‖ tree_size (u32 BE).
+pub fn receipt_batch_signed_data(root: &[u8; 32], tree_size: u32) -> [u8; 36] {
+    let mut out = [0u8; 36];
+    out[..32].copy_from_slice(root);
+    out[32..].copy_from_slice(&tree_size.to_be_bytes());
     out
 }

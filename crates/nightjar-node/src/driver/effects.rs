@@ -36,6 +36,33 @@ pub(super) fn input(shared: &Arc<Shared>, f: impl FnOnce(&mut NodeCore)) {
     }
 }
 
+/// Hands store replies to the core in groups: each wake-up takes every
+/// reply that has arrived (after letting the other tasks woken by the
+/// same commit deliver theirs), so the writes one commit made durable are
+/// signed under one receipt tree ([`NodeCore::handle_store_replies`]).
+/// A reply is never held back waiting for another.
+pub(super) async fn store_reply_loop(
+    shared: Arc<Shared>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(crate::engine::OpId, StoreReply)>,
+) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let first = tokio::select! {
+            r = rx.recv() => r,
+            _ = shutdown.changed() => return,
+        };
+        let Some(first) = first else { return };
+        tokio::task::yield_now().await;
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        input(&shared, |core| {
+            core.handle_store_replies(unix_now_ms(), batch)
+        });
+    }
+}
+
 fn run(shared: &Arc<Shared>, effect: Effect) {
     match effect {
         Effect::Reply { id, response } => {
@@ -50,12 +77,10 @@ fn run(shared: &Arc<Shared>, effect: Effect) {
         }
         Effect::Store { op, command } => {
             let reply = submit(&shared.store, command);
-            let shared = shared.clone();
+            let replies = shared.store_replies.clone();
             tokio::spawn(async move {
-                let reply = reply.await;
-                input(&shared, |core| {
-                    core.handle_store_reply(unix_now_ms(), op, reply)
-                });
+                // Fails only once the node is shutting down.
+                let _ = replies.send((op, reply.await));
             });
         }
         Effect::SendToPeer {
@@ -260,6 +285,11 @@ fn record(shared: &Arc<Shared>, event: CoreEvent) {
         CoreEvent::WaitingRetrieves(n) => {
             m.waiting_retrieves
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        CoreEvent::ReceiptsSigned { messages } => {
+            m.receipt_signatures.inc();
+            m.receipt_leaves
+                .inc_by(u64::try_from(messages).unwrap_or(u64::MAX));
         }
         CoreEvent::StoreFailed { what } => warn!(what, "store operation failed"),
         CoreEvent::PeerFailed { what } => debug!(what, "peer request failed"),

@@ -139,6 +139,10 @@ struct Shared {
     connections: Arc<ConnectionLimits>,
     /// Test networks only (`debug_accounting`): what this node saw.
     accounting: Option<Mutex<Accounting>>,
+    /// Store replies, handed to the core in groups by
+    /// [`effects::store_reply_loop`].
+    store_replies:
+        tokio::sync::mpsc::UnboundedSender<(crate::engine::OpId, nightjar_store::StoreReply)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -235,7 +239,9 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     if let Some(view) = view {
         node_core.set_registry(unix_now_ms(), Arc::new(view));
     }
+    let (replies_tx, replies_rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
+        store_replies: replies_tx,
         pre: node_core.prechecker(),
         core: Mutex::new(node_core),
         store: store.clone(),
@@ -271,6 +277,10 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         shared.clone(),
     )));
     tasks.push(tokio::spawn(timers::timer_loop(shared.clone())));
+    tasks.push(tokio::spawn(effects::store_reply_loop(
+        shared.clone(),
+        replies_rx,
+    )));
     shared
         .metrics
         .registry_height

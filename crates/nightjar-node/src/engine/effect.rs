@@ -95,6 +95,11 @@ pub enum CoreEvent {
         /// How many.
         count: u64,
     },
+    /// This node signed one receipt tree.
+    ReceiptsSigned {
+        /// The messages (leaves) it covers.
+        messages: usize,
+    },
     /// How many retrieves are parked waiting for a message now.
     WaitingRetrieves(usize),
     /// A store command failed (not a quota refusal).

@@ -62,6 +62,7 @@ use nightjar_types::MailboxKey;
 use nightjar_wire::{Request, Response, ResponseBody, WireError};
 
 pub use effect::{CoreEvent, Effect, OpId, PeerFailure, RequestId};
+pub use quorum::receipt_verifies;
 pub use registry::RegistryView;
 pub use signatures::{Ed25519, Signatures};
 
@@ -248,6 +249,10 @@ pub struct NodeCore {
     next_purge_ms: u64,
     purging: bool,
     pending_writes: usize,
+    /// Writes whose local copy became durable during this input, with
+    /// `already_stored`: signed together, one receipt tree, at its end
+    /// ([`NodeCore::sign_durable`]).
+    durable: Vec<(WriteId, bool)>,
     /// The clock of the latest input.
     now_ms: u64,
     effects: VecDeque<Effect>,
@@ -298,6 +303,7 @@ impl NodeCore {
             next_purge_ms: 0,
             purging: false,
             pending_writes: 0,
+            durable: Vec::new(),
             now_ms: 0,
             effects: VecDeque::new(),
         }
@@ -465,8 +471,19 @@ impl NodeCore {
 
     /// The store answered command `op`.
     pub fn handle_store_reply(&mut self, now_ms: u64, op: OpId, reply: StoreReply) {
+        self.handle_store_replies(now_ms, vec![(op, reply)]);
+    }
+
+    /// The store answered several commands (those the driver found answered
+    /// together, typically one commit's): as [`NodeCore::handle_store_reply`]
+    /// for each, except that the writes they made durable get their
+    /// receipts from one signature (over one receipt tree), not one each.
+    pub fn handle_store_replies(&mut self, now_ms: u64, replies: Vec<(OpId, StoreReply)>) {
         self.now_ms = self.now_ms.max(now_ms);
-        self.store_reply(now_ms, op, reply);
+        for (op, reply) in replies {
+            self.store_reply(now_ms, op, reply);
+        }
+        self.sign_durable(now_ms);
         self.fail_refused(now_ms);
     }
 

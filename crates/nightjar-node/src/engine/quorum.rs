@@ -11,9 +11,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use nightjar_crypto::identity::PublicKey;
+use nightjar_crypto::receipt_tree::{leaf_hash, root_from_path};
 use nightjar_registry::NodeEntry;
 use nightjar_types::MessageHash;
-use nightjar_wire::{LABEL_RECEIPT, Receipt, Response, ResponseBody};
+use nightjar_wire::{LABEL_RECEIPT_BATCH, Receipt, Response, ResponseBody};
 
 use super::effect::{OpId, RequestId};
 use super::signatures::Signatures;
@@ -255,13 +257,38 @@ pub(crate) fn verified_receipt(
     if stored != hash {
         return None;
     }
-    receipts.iter().copied().find(|r| {
-        r.node_key.as_bytes() == member.id.0.as_bytes()
-            && signatures.verify(
-                &member.id.0,
-                LABEL_RECEIPT,
-                &nightjar_wire::receipt_signed_data(hash, r.expiry_ms),
-                &r.signature,
-            )
-    })
+    receipts
+        .iter()
+        .find(|r| {
+            r.node_key.as_bytes() == member.id.0.as_bytes()
+                && receipt_verifies(signatures, &member.id.0, hash, r)
+        })
+        .cloned()
+}
+
+/// Whether `receipt` is `key`'s receipt for the message `hash`: its leaf
+/// `(hash, receipt.expiry_ms)` with its inclusion path leads to a root
+/// whose signature by `key` (with the tree's size) verifies
+/// (docs/PROTOCOL.md §5.4). Does not look at `receipt.node_key`.
+pub fn receipt_verifies(
+    signatures: &dyn Signatures,
+    key: &PublicKey,
+    hash: &MessageHash,
+    receipt: &Receipt,
+) -> bool {
+    let leaf = leaf_hash(hash.as_bytes(), receipt.expiry_ms);
+    let Some(root) = root_from_path(
+        &leaf,
+        u64::from(receipt.leaf_index),
+        u64::from(receipt.tree_size),
+        &receipt.path,
+    ) else {
+        return false;
+    };
+    signatures.verify(
+        key,
+        LABEL_RECEIPT_BATCH,
+        &nightjar_wire::receipt_batch_signed_data(&root, receipt.tree_size),
+        &receipt.signature,
+    )
 }

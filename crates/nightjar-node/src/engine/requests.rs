@@ -5,6 +5,7 @@
 //! relay and delivery.
 
 use nightjar_crypto::onion::HopFailure;
+use nightjar_crypto::receipt_tree::{MAX_LEAVES, ReceiptTree, leaf_hash};
 use nightjar_store::{NewMessage, StoreCommand, StoreError, StoreOutcome, StoreReply};
 use nightjar_types::{MailboxKey, MessageHash, NodeKey};
 use nightjar_wire::{ErrorCode, Receipt, ReplicateRequest, Request, Response};
@@ -359,23 +360,60 @@ impl NodeCore {
                 return;
             }
         };
-        let Some(w) = self.quorums.get_mut(write) else {
-            return;
-        };
-        let own = receipt(&*self.signatures, &self.identity, &w.hash, w.expiry_ms);
-        let deadline = now_ms.saturating_add(self.config.quorum_timeout_ms);
-        let decision = self
-            .quorums
-            .local_stored(write, own, already_stored, deadline);
-        self.timers.insert((deadline, Timer::WriteDeadline(write)));
-        self.timers.insert((
-            deadline.saturating_add(self.config.quorum_timeout_ms),
-            Timer::WriteDrop(write),
-        ));
-        if let Some(d) = decision {
-            self.write_decided(now_ms, write, d);
+        if self.quorums.get_mut(write).is_some() {
+            // Signed with the other writes made durable in this input.
+            self.durable.push((write, already_stored));
         }
-        self.forget_write_if_over(write);
+    }
+
+    /// Sign this node's receipts for the writes made durable in this input
+    /// ([`NodeCore::handle_store_replies`]): one receipt tree over their
+    /// `(hash, expiry)` leaves, in the order they became durable, one
+    /// signature over its root (per [`MAX_LEAVES`] writes), and each
+    /// write's receipt carrying its inclusion path. Then each write goes on
+    /// as its own receipt is in.
+    pub(super) fn sign_durable(&mut self, now_ms: u64) {
+        let durable = std::mem::take(&mut self.durable);
+        for batch in durable.chunks(MAX_LEAVES) {
+            let writes: Vec<(WriteId, bool, MessageHash, u64)> = batch
+                .iter()
+                .filter_map(|&(write, already)| {
+                    let w = self.quorums.get_mut(write)?;
+                    Some((write, already, w.hash, w.expiry_ms))
+                })
+                .collect();
+            let leaves = writes
+                .iter()
+                .map(|(_, _, hash, expiry)| leaf_hash(hash.as_bytes(), *expiry))
+                .collect();
+            let Some(tree) = ReceiptTree::new(leaves) else {
+                continue;
+            };
+            let Some(signed) = sign_tree(&*self.signatures, &self.identity, &tree) else {
+                continue;
+            };
+            self.event(CoreEvent::ReceiptsSigned {
+                messages: writes.len(),
+            });
+            for (index, (write, already_stored, _, expiry_ms)) in writes.into_iter().enumerate() {
+                let Some(own) = signed.receipt(&tree, index, expiry_ms) else {
+                    continue;
+                };
+                let deadline = now_ms.saturating_add(self.config.quorum_timeout_ms);
+                let decision = self
+                    .quorums
+                    .local_stored(write, own, already_stored, deadline);
+                self.timers.insert((deadline, Timer::WriteDeadline(write)));
+                self.timers.insert((
+                    deadline.saturating_add(self.config.quorum_timeout_ms),
+                    Timer::WriteDrop(write),
+                ));
+                if let Some(d) = decision {
+                    self.write_decided(now_ms, write, d);
+                }
+                self.forget_write_if_over(write);
+            }
+        }
     }
 
     fn write_failed(&mut self, now_ms: u64, write: WriteId, response: Response) {
@@ -447,20 +485,47 @@ impl NodeCore {
     }
 }
 
-/// This node's signed receipt for a message it holds durably.
-pub(super) fn receipt(
+/// This node's signature over one receipt tree.
+pub(super) struct SignedTree {
+    node_key: nightjar_wire::NodeKey,
+    signature: [u8; 64],
+    size: u32,
+}
+
+/// Sign `tree`'s root and size under [`nightjar_wire::LABEL_RECEIPT_BATCH`];
+/// `None` only for a tree larger than a receipt can name.
+pub(super) fn sign_tree(
     signatures: &dyn super::Signatures,
     identity: &nightjar_crypto::identity::Identity,
-    hash: &MessageHash,
-    expiry_ms: u64,
-) -> Receipt {
-    Receipt {
+    tree: &ReceiptTree,
+) -> Option<SignedTree> {
+    let size = u32::try_from(tree.size()).ok()?;
+    Some(SignedTree {
         node_key: crate::core::node_key_of(&identity.public_key()),
-        expiry_ms,
         signature: signatures.sign(
             identity,
-            nightjar_wire::LABEL_RECEIPT,
-            &nightjar_wire::receipt_signed_data(hash, expiry_ms),
+            nightjar_wire::LABEL_RECEIPT_BATCH,
+            &nightjar_wire::receipt_batch_signed_data(&tree.root(), size),
         ),
+        size,
+    })
+}
+
+impl SignedTree {
+    /// The receipt of the message at leaf `index` (held until `expiry_ms`).
+    pub(super) fn receipt(
+        &self,
+        tree: &ReceiptTree,
+        index: usize,
+        expiry_ms: u64,
+    ) -> Option<Receipt> {
+        Some(Receipt {
+            node_key: self.node_key,
+            expiry_ms,
+            signature: self.signature,
+            leaf_index: u32::try_from(index).ok()?,
+            tree_size: self.size,
+            path: tree.path(index)?,
+        })
     }
 }

@@ -5,15 +5,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use nightjar_crypto::identity::Identity;
 use nightjar_registry::{NodeEntry, NodeId, Registry};
 use nightjar_store::{MemoryStore, MessageStore, Store, StoreConfig};
-use nightjar_types::{AccountKey, MessageHash};
+use nightjar_types::{AccountKey, MessageHash, NodeKey};
 use nightjar_wire::{
-    DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RECEIPT, LABEL_RETRIEVE, Receipt, Request,
+    DeleteRequest, ErrorCode, LABEL_DELETE, LABEL_RECEIPT_BATCH, LABEL_RETRIEVE, Receipt, Request,
     Response, ResponseBody, RetrieveRequest, StoreRequest,
 };
 
@@ -197,8 +197,14 @@ impl Net {
             let reply = nightjar_store::StoreReply::Stored(rx.blocking_recv().unwrap());
             replies.push((i, op, reply));
         }
+        // Each node's replies together, as its driver hands in the
+        // replies of one commit.
+        let mut by_node: BTreeMap<usize, Vec<_>> = BTreeMap::new();
         for (i, op, reply) in replies {
-            self.nodes[i].core.handle_store_reply(self.now, op, reply);
+            by_node.entry(i).or_default().push((op, reply));
+        }
+        for (i, replies) in by_node {
+            self.nodes[i].core.handle_store_replies(self.now, replies);
         }
     }
 
@@ -287,14 +293,12 @@ impl Net {
                                 &r.data,
                             ));
                             let forger = Identity::generate().unwrap();
-                            let forged = Receipt {
-                                node_key: crate::core::node_key_of(&self.nodes[j].entry.id.0),
-                                expiry_ms: r.expiry_ms,
-                                signature: forger.sign_labelled(
-                                    LABEL_RECEIPT,
-                                    &nightjar_wire::receipt_signed_data(&hash, r.expiry_ms),
-                                ),
-                            };
+                            let forged = receipt_by(
+                                &forger,
+                                crate::core::node_key_of(&self.nodes[j].entry.id.0),
+                                &hash,
+                                r.expiry_ms,
+                            );
                             let answer = crate::core::stored_response(
                                 now,
                                 hash,
@@ -321,14 +325,12 @@ impl Net {
                             let other = MessageHash::new(nightjar_crypto::hash::message_hash(
                                 &key, 9, b"other",
                             ));
-                            let signed = Receipt {
-                                node_key: crate::core::node_key_of(&self.nodes[j].entry.id.0),
-                                expiry_ms: r.expiry_ms,
-                                signature: self.nodes[j].core.identity.sign_labelled(
-                                    LABEL_RECEIPT,
-                                    &nightjar_wire::receipt_signed_data(&other, r.expiry_ms),
-                                ),
-                            };
+                            let signed = receipt_by(
+                                &self.nodes[j].core.identity,
+                                crate::core::node_key_of(&self.nodes[j].entry.id.0),
+                                &other,
+                                r.expiry_ms,
+                            );
                             let receipts = match self.nodes[j].behaviour {
                                 Behaviour::AckForAnotherMessage => vec![signed],
                                 _ => Vec::new(),
@@ -440,6 +442,28 @@ fn code(r: &Response) -> Option<ErrorCode> {
     }
 }
 
+/// `identity`'s receipt for one message, as a tree of one leaf (its root
+/// is the leaf, its path empty), naming `node_key`.
+fn receipt_by(
+    identity: &Identity,
+    node_key: NodeKey,
+    hash: &MessageHash,
+    expiry_ms: u64,
+) -> Receipt {
+    let leaf = nightjar_crypto::receipt_tree::leaf_hash(hash.as_bytes(), expiry_ms);
+    Receipt {
+        node_key,
+        expiry_ms,
+        signature: identity.sign_labelled(
+            LABEL_RECEIPT_BATCH,
+            &nightjar_wire::receipt_batch_signed_data(&leaf, 1),
+        ),
+        leaf_index: 0,
+        tree_size: 1,
+        path: Vec::new(),
+    }
+}
+
 fn receipts(r: &Response) -> Vec<Receipt> {
     match &r.body {
         ResponseBody::Stored { receipts, .. } => receipts.clone(),
@@ -481,6 +505,134 @@ fn store_reaches_quorum_with_verified_receipts_and_replicates_to_all() {
         }
         assert_eq!(net.nodes[0].core.open_writes(), 0);
         assert_eq!(net.nodes[0].core.open_ops(), 0);
+    }
+}
+
+/// `n` stores delivered to node 0 before any is committed; their
+/// answers, in order, with each message's hash.
+fn stores_in_one_batch(net: &mut Net, n: usize) -> Vec<(MessageHash, Response)> {
+    net.batch_writes = true;
+    let alice = Identity::generate().unwrap();
+    let key = alice.public_key();
+    let mut ids = Vec::new();
+    for k in 0..n {
+        let data = format!("message {k}").into_bytes();
+        let hash = MessageHash::new(nightjar_crypto::hash::message_hash(&key, 0, &data));
+        let id = RequestId(net.next_request);
+        net.next_request += 1;
+        net.nodes[0].deliver(net.now, id, None, store_req(&alice, &data));
+        ids.push((hash, id));
+    }
+    net.pump();
+    ids.into_iter()
+        .map(|(hash, id)| (hash, net.answer(0, id).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_batch_of_stores_gets_one_signature_and_a_path_each_that_verifies() {
+    const N: usize = 13;
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 1, &[0]);
+        let answers = stores_in_one_batch(&mut net, N);
+        let key = net.nodes[0].entry.id.0;
+        let own: Vec<Receipt> = answers
+            .iter()
+            .map(|(_, a)| {
+                let rs = receipts(a);
+                assert_eq!(rs.len(), 1, "{a:?}");
+                rs[0].clone()
+            })
+            .collect();
+        // One signature, over one tree of N leaves, one leaf each.
+        assert!(own.iter().all(|r| r.signature == own[0].signature));
+        assert!(own.iter().all(|r| r.tree_size == N as u32));
+        let mut leaves: Vec<u32> = own.iter().map(|r| r.leaf_index).collect();
+        leaves.sort_unstable();
+        assert_eq!(leaves, (0..N as u32).collect::<Vec<_>>());
+        for ((hash, _), r) in answers.iter().zip(&own) {
+            assert!(r.path.len() <= 4, "a path of at most log2(16) hashes");
+            assert!(receipt_verifies(&Ed25519, &key, hash, r));
+        }
+    }
+}
+
+#[test]
+fn a_receipt_for_another_message_or_a_tampered_tree_is_refused() {
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 1, &[0]);
+        let answers = stores_in_one_batch(&mut net, 5);
+        let key = net.nodes[0].entry.id.0;
+        let (hash, answer) = &answers[1];
+        let r = receipts(answer)[0].clone();
+        assert!(receipt_verifies(&Ed25519, &key, hash, &r));
+        // Another message's hash (in the same batch, or not), another expiry.
+        let (other, _) = &answers[2];
+        assert!(!receipt_verifies(&Ed25519, &key, other, &r));
+        assert!(!receipt_verifies(
+            &Ed25519,
+            &key,
+            &MessageHash::new([0; 32]),
+            &r
+        ));
+        let later = Receipt {
+            expiry_ms: r.expiry_ms + 1,
+            ..r.clone()
+        };
+        assert!(!receipt_verifies(&Ed25519, &key, hash, &later));
+        // A path that leads to another root: a hash changed, the leaf
+        // moved, the tree's size changed, a hash dropped or added.
+        let mut tampered = r.clone();
+        tampered.path[0][0] ^= 1;
+        assert!(!receipt_verifies(&Ed25519, &key, hash, &tampered));
+        for leaf_index in [0, 2, 3, 4] {
+            let moved = Receipt {
+                leaf_index,
+                ..r.clone()
+            };
+            assert!(!receipt_verifies(&Ed25519, &key, hash, &moved));
+        }
+        for tree_size in [2, 4, 6, 8] {
+            let resized = Receipt {
+                tree_size,
+                ..r.clone()
+            };
+            assert!(!receipt_verifies(&Ed25519, &key, hash, &resized));
+        }
+        let mut shorter = r.clone();
+        shorter.path.pop();
+        assert!(!receipt_verifies(&Ed25519, &key, hash, &shorter));
+        let mut longer = r.clone();
+        longer.path.push([0; 32]);
+        assert!(!receipt_verifies(&Ed25519, &key, hash, &longer));
+        // The signature of another key, or a changed one.
+        let stranger = Identity::generate().unwrap().public_key();
+        assert!(!receipt_verifies(&Ed25519, &stranger, hash, &r));
+        let mut bad = r.clone();
+        bad.signature[0] ^= 1;
+        assert!(!receipt_verifies(&Ed25519, &key, hash, &bad));
+    }
+}
+
+#[test]
+fn batched_stores_reach_quorum_with_every_members_receipt_verified() {
+    for memory in [false, true] {
+        let mut net = Net::new(memory, 3, &[0, 1, 2]);
+        let answers = stores_in_one_batch(&mut net, 6);
+        let keys: Vec<_> = (0..3).map(|i| net.nodes[i].entry.id.0).collect();
+        for (hash, answer) in &answers {
+            let rs = receipts(answer);
+            assert!(rs.len() >= 2, "a majority of 3 signed: {rs:?}");
+            for r in &rs {
+                let key = keys
+                    .iter()
+                    .find(|k| crate::core::node_key_of(k) == r.node_key)
+                    .unwrap();
+                assert!(receipt_verifies(&Ed25519, key, hash, r));
+            }
+            // The entry node signed the six in one tree.
+            assert_eq!(rs[0].tree_size, 6);
+        }
     }
 }
 

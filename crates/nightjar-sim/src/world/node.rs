@@ -268,6 +268,9 @@ impl World {
                             node_key: NodeKey::new(n.entry.id.0.to_bytes()),
                             expiry_ms: r.expiry_ms,
                             signature: [0u8; 64],
+                            leaf_index: 0,
+                            tree_size: 1,
+                            path: Vec::new(),
                         }],
                     },
                 };

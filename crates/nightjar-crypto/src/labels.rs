@@ -40,6 +40,15 @@ pub const ONION_REQUEST: &str = "nightjar/v1/onion-request";
 /// BLAKE2b key (outlen 56) deriving an onion hop's response key and nonce.
 pub const ONION_RESPONSE: &str = "nightjar/v1/onion-response";
 
+/// BLAKE2b key (outlen 56) deriving a circuit hop's create-layer key and nonce.
+pub const CIRCUIT_CREATE: &str = "nightjar/v1/circuit-create";
+
+/// BLAKE2b key (outlen 56) deriving a circuit hop's forward key and nonce base.
+pub const CIRCUIT_FORWARD: &str = "nightjar/v1/circuit-forward";
+
+/// BLAKE2b key (outlen 56) deriving a circuit hop's backward key and nonce base.
+pub const CIRCUIT_BACKWARD: &str = "nightjar/v1/circuit-backward";
+
 /// BLAKE2b key (outlen 32) of [`crate::hash::registry_snapshot_hash`].
 pub const REGISTRY_SNAPSHOT: &str = "nightjar/v1/registry-snapshot";
 
@@ -133,6 +142,9 @@ pub const ALL: &[&str] = &[
     SYNC_DIGEST,
     ONION_REQUEST,
     ONION_RESPONSE,
+    CIRCUIT_CREATE,
+    CIRCUIT_FORWARD,
+    CIRCUIT_BACKWARD,
     REGISTRY_SNAPSHOT,
     NODE_REGISTRATION,
     PQXDH_TRANSCRIPT,

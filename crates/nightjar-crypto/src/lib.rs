@@ -58,6 +58,7 @@
 pub mod at_rest;
 #[cfg(feature = "bench")]
 pub mod bound;
+pub mod circuit;
 pub mod dh;
 pub mod envelope;
 mod error;

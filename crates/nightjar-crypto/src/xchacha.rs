@@ -99,6 +99,86 @@ pub(crate) fn open_in_place(
         .map_err(|_| AeadFailure::Open)
 }
 
+/// XChaCha20-Poly1305 under one key and one 16-byte nonce prefix, with the
+/// HChaCha20 subkey computed once: many messages whose nonces differ only in
+/// their last 8 bytes (a circuit's cells, whose nonce is a base XOR a
+/// counter in those bytes) then cost one ChaCha20-Poly1305 each. The bytes
+/// are exactly XChaCha20-Poly1305's.
+pub(crate) struct PrefixKey {
+    key: LessSafeKey,
+}
+
+impl PrefixKey {
+    /// The key for nonces `prefix ‖ *` under `key`.
+    pub(crate) fn new(key: &[u8; 32], prefix: &[u8; 16]) -> Result<Self, AeadFailure> {
+        let sub = Zeroizing::new(<[u8; 32]>::from(chacha20::hchacha::<chacha20::R20>(
+            &(*key).into(),
+            &(*prefix).into(),
+        )));
+        let unbound =
+            UnboundKey::new(&CHACHA20_POLY1305, sub.as_slice()).map_err(|_| AeadFailure::Open)?;
+        Ok(PrefixKey {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    fn nonce(suffix: &[u8; 8]) -> Nonce {
+        let mut short = [0u8; 12];
+        if let Some(tail) = short.get_mut(4..) {
+            tail.copy_from_slice(suffix);
+        }
+        Nonce::assume_unique_for_key(short)
+    }
+
+    /// Encrypts `plain` in place under the nonce `prefix ‖ suffix` and returns its tag.
+    pub(crate) fn seal(
+        &self,
+        suffix: &[u8; 8],
+        aad: &[u8],
+        plain: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], AeadFailure> {
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(Self::nonce(suffix), Aad::from(aad), plain)
+            .map_err(|_| AeadFailure::Seal)?;
+        <[u8; TAG_LEN]>::try_from(tag.as_ref()).map_err(|_| AeadFailure::Seal)
+    }
+
+    /// Decrypts `ct` (tag `tag`) into `out`, as long as `ct`, under the
+    /// nonce `prefix ‖ suffix`.
+    pub(crate) fn open(
+        &self,
+        suffix: &[u8; 8],
+        aad: &[u8],
+        ct: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<(), AeadFailure> {
+        if ct.len() != out.len() {
+            return Err(AeadFailure::Open);
+        }
+        self.key
+            .open_separate_gather(Self::nonce(suffix), Aad::from(aad), ct, tag, out)
+            .map_err(|_| AeadFailure::Open)
+    }
+
+    /// Decrypts `sealed` = `ciphertext ‖ tag` in place.
+    pub(crate) fn open_in_place(
+        &self,
+        suffix: &[u8; 8],
+        aad: &[u8],
+        sealed: &mut [u8],
+    ) -> Result<(), AeadFailure> {
+        if sealed.len() < TAG_LEN {
+            return Err(AeadFailure::Open);
+        }
+        self.key
+            .open_in_place(Self::nonce(suffix), Aad::from(aad), sealed)
+            .map(|_| ())
+            .map_err(|_| AeadFailure::Open)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -167,5 +247,33 @@ mod tests {
         assert!(open_detached(&key, &nonce, b"aaD", ct, tag, &mut out).is_err());
         assert!(open_detached(&key, &nonce, b"aad", ct, tag, &mut out[1..]).is_err());
         assert!(open_in_place(&key, &nonce, b"aad", &mut [0u8; 15]).is_err());
+    }
+
+    #[test]
+    fn prefix_key_gives_xchacha_bytes() {
+        let key = [7u8; 32];
+        let mut nonce = [3u8; 24];
+        nonce[20] = 9;
+        let prefix: [u8; 16] = nonce[..16].try_into().unwrap();
+        let suffix: [u8; 8] = nonce[16..].try_into().unwrap();
+        let pk = PrefixKey::new(&key, &prefix).unwrap();
+        let mut a = b"circuit cell payload".to_vec();
+        let tag = pk.seal(&suffix, b"ad", &mut a).unwrap();
+        a.extend_from_slice(&tag);
+        assert_eq!(
+            a,
+            rustcrypto_seal(&key, &nonce, b"ad", b"circuit cell payload")
+        );
+        let mut out = vec![0u8; a.len() - 16];
+        let t: [u8; 16] = a[a.len() - 16..].try_into().unwrap();
+        pk.open(&suffix, b"ad", &a[..a.len() - 16], &t, &mut out)
+            .unwrap();
+        assert_eq!(out, b"circuit cell payload");
+        assert!(
+            pk.open(&[0; 8], b"ad", &a[..a.len() - 16], &t, &mut out)
+                .is_err()
+        );
+        pk.open_in_place(&suffix, b"ad", &mut a).unwrap();
+        assert_eq!(&a[..20], b"circuit cell payload");
     }
 }

@@ -61,14 +61,14 @@ pub(super) const KIND_FINAL: u8 = 0x02;
 pub(super) const KIND_HOP_ERROR: u8 = 0x03;
 
 /// The smallest bucket of `buckets` that holds `4 + len` bytes.
-pub(super) fn bucket_for(buckets: &[usize], len: usize) -> Option<usize> {
+pub(crate) fn bucket_for(buckets: &[usize], len: usize) -> Option<usize> {
     let needed = len.checked_add(4)?;
     buckets.iter().copied().find(|&b| b >= needed)
 }
 
 /// Reads `u32be(len) ‖ frame ‖ 0x00…` of a bucket-sized `d`; returns the
 /// frame's range within `d`.
-pub(super) fn unpad_range(d: &[u8], buckets: &[usize]) -> Option<core::ops::Range<usize>> {
+pub(crate) fn unpad_range(d: &[u8], buckets: &[usize]) -> Option<core::ops::Range<usize>> {
     if !buckets.contains(&d.len()) {
         return None;
     }

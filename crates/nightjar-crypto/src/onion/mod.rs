@@ -53,7 +53,7 @@
 mod build;
 mod error;
 mod keys;
-mod layout;
+pub(crate) mod layout;
 mod open;
 mod peel;
 mod reply;

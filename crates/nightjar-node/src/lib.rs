@@ -37,6 +37,7 @@
 //! Not here: client logic and path selection (`nightjar-client`).
 
 pub mod accounting;
+pub mod circuit;
 pub mod config;
 pub mod core;
 pub mod driver;

@@ -194,6 +194,21 @@ impl Request {
         }
     }
 
+    /// The one account whose mailbox (or published records) this request
+    /// concerns, if it concerns exactly one: what binds a circuit
+    /// (`docs/PROTOCOL.md` §11.11). `None` for `info`, registry, node-to-node
+    /// and onion requests.
+    pub fn mailbox(&self) -> Option<&AccountKey> {
+        match self {
+            Request::Store(r) => Some(&r.account),
+            Request::Retrieve(r) => Some(&r.account),
+            Request::Delete(r) => Some(&r.account),
+            Request::Claim(r) => Some(&r.account),
+            Request::GetSwarm { account } => Some(account),
+            _ => None,
+        }
+    }
+
     /// Whether only registered nodes may send this request.
     pub fn is_node_only(&self) -> bool {
         matches!(

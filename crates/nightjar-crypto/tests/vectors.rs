@@ -29,6 +29,9 @@ mod published;
 // Batched store receipts (`tests/vectors/receipt_batch.rs`).
 #[path = "vectors/receipt_batch.rs"]
 mod receipt_batch;
+// Circuits (`tests/vectors/circuit.rs`).
+#[path = "vectors/circuit.rs"]
+mod circuit;
 
 use std::fs;
 use std::path::PathBuf;
@@ -1681,6 +1684,7 @@ fn generated_files() -> Vec<(&'static str, String)> {
             "receipt_batch.json",
             receipt_batch::render(&receipt_batch::gen_receipt_batch()),
         ),
+        ("circuit.json", circuit::render(&circuit::gen_circuit())),
         ("bip39-english.txt", words),
     ]
 }
@@ -2221,4 +2225,12 @@ fn receipt_batch_vectors_replay() {
     let text =
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     receipt_batch::replay(&serde_json::from_str(&text).unwrap());
+}
+
+#[test]
+fn circuit_vectors_replay() {
+    let path = dir().join("circuit.json");
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    circuit::replay(&serde_json::from_str(&text).unwrap());
 }

@@ -451,4 +451,68 @@ mod tests {
         assert_eq!(metas[0].len, 5);
         assert_eq!(&bufs[0][..5], &[0x40, 1, 2, 0x50, 3]);
     }
+    /// Random batches against a plain reference: split each entry by its
+    /// stride, cells out in order, the rest kept per entry in order.
+    #[test]
+    fn demux_batch_matches_a_reference_on_random_batches() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        for _ in 0..2000 {
+            let entries = next(6);
+            let mut storage: Vec<Vec<u8>> = Vec::new();
+            let mut metas = Vec::new();
+            let mut want_cells = Vec::new();
+            let mut want_kept = Vec::new();
+            for e in 0..entries {
+                let len = next(120);
+                let stride = next(40);
+                let mut buf: Vec<u8> = (0..len + next(3)).map(|_| next(256) as u8).collect();
+                let step = if stride == 0 { len.max(1) } else { stride };
+                let from: SocketAddr = format!("127.0.0.{}:{}", e + 1, 1000 + e).parse().unwrap();
+                let mut kept = Vec::new();
+                for start in (0..len).step_by(step) {
+                    // Make about half the segments cells.
+                    buf[start] = if next(2) == 0 {
+                        buf[start] & !0x40
+                    } else {
+                        buf[start] | 0x40
+                    };
+                    let seg = buf[start..(start + step).min(len)].to_vec();
+                    if is_cell(&seg) {
+                        want_cells.push((from, seg));
+                    } else {
+                        kept.extend_from_slice(&seg);
+                    }
+                }
+                if !kept.is_empty() {
+                    want_kept.push((from, stride, kept));
+                }
+                storage.push(buf);
+                metas.push(meta(&from.to_string(), len, stride));
+            }
+            let mut bufs: Vec<IoSliceMut<'_>> =
+                storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            let mut cells = Vec::new();
+            let (kept, saw) = demux_batch(entries, &mut bufs, &mut metas, |from, cell| {
+                cells.push((from, cell.to_vec()));
+            });
+            assert_eq!(cells, want_cells);
+            assert_eq!(saw, !want_cells.is_empty());
+            let got: Vec<_> = (0..kept)
+                .map(|i| {
+                    (
+                        metas[i].addr,
+                        metas[i].stride,
+                        bufs[i][..metas[i].len].to_vec(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, want_kept);
+        }
+    }
 }

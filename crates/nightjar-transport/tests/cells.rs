@@ -306,3 +306,28 @@ fn is_cell_on_edge_bytes() {
     assert!(is_cell(&[0x80]));
     assert!(!is_cell(&[]));
 }
+
+/// On a dual-stack IPv6 socket, an IPv4 sender is named by its IPv4 address,
+/// and a cell sent to that address reaches it.
+#[tokio::test]
+async fn ipv4_senders_on_a_dual_stack_socket_keep_their_ipv4_address() {
+    let (handler, mut seen) = recorder(true);
+    let identity = Identity::generate().unwrap();
+    let config = nightjar_transport::server_config(&identity).unwrap();
+    let (endpoint, cells) =
+        nightjar_transport::server_endpoint_with_cells(config, "[::]:0".parse().unwrap(), handler)
+            .unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    assert!(cells.local_addr().unwrap().is_ipv6());
+    let plain = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    let c = cell(3, 30);
+    plain.send_to(&c, ("127.0.0.1", port)).await.unwrap();
+    assert_eq!(next_seen(&mut seen).await, (plain_addr, c.clone()));
+    let (echo, from) = recv_from(&plain).await;
+    assert_eq!(echo, c);
+    assert_eq!(from.port(), port);
+    let again = cell(4, 31);
+    cells.send_segments(plain_addr, &again, 31).unwrap();
+    assert_eq!(recv_from(&plain).await.0, again);
+}

@@ -13,6 +13,10 @@
 //! writes one request frame and finishes its half; the node answers with one
 //! response frame and finishes (see `nightjar-wire` for the frame format).
 //!
+//! The node's one UDP port also receives circuit *cells*, told apart from
+//! QUIC by bit 0x40 of a datagram's first byte (see [`cells`]); so no
+//! endpoint made here negotiates `grease_quic_bit`.
+//!
 //! This crate is **not** the protocol: it does not interpret requests, and it
 //! holds no state beyond QUIC's own. Node logic lives in `nightjar-node`, client
 //! logic in `nightjar-client`.
@@ -28,6 +32,10 @@ use rustls::pki_types::{
     CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime,
 };
 use rustls::{DigitallySignedStruct, SignatureScheme};
+
+pub mod cells;
+
+pub use cells::{CellHandler, CellSocket, is_cell, server_endpoint_with_cells};
 
 /// The server name clients put in the TLS handshake. It carries no meaning:
 /// identity comes from the pinned key, not from names.
@@ -365,22 +373,49 @@ pub fn client_config(
     Ok(config)
 }
 
-/// A QUIC endpoint that only makes outgoing connections, bound to `bind`
-/// (use port 0 for an ephemeral port).
-pub fn client_endpoint(bind: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
-    quinn::Endpoint::client(bind).map_err(|source| TransportError::Bind { addr: bind, source })
+/// The endpoint settings of every endpoint made here: QUIC's fixed bit is
+/// never greased (neither side advertises `grease_quic_bit`), so every QUIC
+/// packet to or from our endpoints has bit 0x40 set and cannot be mistaken
+/// for a circuit cell.
+fn endpoint_config() -> quinn::EndpointConfig {
+    let mut config = quinn::EndpointConfig::default();
+    config.grease_quic_bit(false);
+    config
 }
 
-/// A node's QUIC endpoint, listening on `listen`.
+/// Quinn's Tokio runtime, or an error outside a Tokio runtime (where
+/// wrapping a socket would panic).
+fn tokio_runtime() -> std::io::Result<Arc<dyn quinn::Runtime>> {
+    tokio::runtime::Handle::try_current().map_err(|_| std::io::Error::other("no Tokio runtime"))?;
+    Ok(Arc::new(quinn::TokioRuntime))
+}
+
+/// A quinn endpoint on a UDP socket bound to `bind`, with [`endpoint_config`].
+fn endpoint_on(
+    bind: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+) -> Result<quinn::Endpoint, TransportError> {
+    let bind_err = |source| TransportError::Bind { addr: bind, source };
+    let runtime = tokio_runtime().map_err(bind_err)?;
+    let socket = std::net::UdpSocket::bind(bind).map_err(bind_err)?;
+    quinn::Endpoint::new(endpoint_config(), server, socket, runtime).map_err(bind_err)
+}
+
+/// A QUIC endpoint that only makes outgoing connections, bound to `bind`
+/// (use port 0 for an ephemeral port). Must be called within a Tokio runtime.
+pub fn client_endpoint(bind: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
+    endpoint_on(bind, None)
+}
+
+/// A node's QUIC endpoint, listening on `listen`. Must be called within a
+/// Tokio runtime. (A node that also takes circuit cells uses
+/// [`server_endpoint_with_cells`].)
 pub fn server_endpoint(
     identity: &Identity,
     listen: SocketAddr,
 ) -> Result<quinn::Endpoint, TransportError> {
     let config = server_config(identity)?;
-    quinn::Endpoint::server(config, listen).map_err(|source| TransportError::Bind {
-        addr: listen,
-        source,
-    })
+    endpoint_on(listen, Some(config))
 }
 
 /// Connect, as a client, to the node at `addr` whose identity key is `key`.

@@ -102,6 +102,7 @@
 
 pub mod bootstrap;
 pub mod call;
+pub mod circuit;
 mod clock;
 pub mod contacts;
 mod conversations;
@@ -124,7 +125,7 @@ use nightjar_registry::{NetworkFile, Registry, RegistryEvent, SwarmMap};
 pub use bootstrap::BOOTSTRAP_AGREEMENT;
 pub use call::{HOP_MARGIN, PATH_ATTEMPTS};
 pub use conversations::ConversationSummary;
-pub use driver::{Client, FALLBACK_NO_PREKEYS, JoinOptions, Joined, Linked, SentV2};
+pub use driver::{CircuitUse, Client, FALLBACK_NO_PREKEYS, JoinOptions, Joined, Linked, SentV2};
 pub use error::ClientError;
 pub use failover::RETRY_UNREACHABLE_AFTER;
 pub use logic::ClockEstimator;

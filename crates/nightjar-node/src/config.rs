@@ -104,6 +104,14 @@ pub struct NodeConfig {
     /// (a layer may ask for less, never for more).
     #[serde(default = "default_max_hop_timeout")]
     pub max_hop_timeout_ms: u64,
+    /// How long a circuit lives from its creation, in seconds (1 to 600,
+    /// PROTOCOL.md §11.10); the node then drops it and tells both sides.
+    #[serde(default = "default_circuit_lifetime")]
+    pub circuit_lifetime_secs: u64,
+    /// Most circuits this node relays or ends at once; a `create` beyond it
+    /// is refused with `destroy`.
+    #[serde(default = "default_circuit_max")]
+    pub circuit_max: usize,
     /// Test networks only: record which addresses connected, which accounts
     /// were named in requests and the first bytes of every onion answer, and
     /// serve them on the admin address at `/debug/accounting`. Off by default;
@@ -225,6 +233,12 @@ fn default_max_connections() -> usize {
 fn default_max_hop_timeout() -> u64 {
     45_000
 }
+fn default_circuit_lifetime() -> u64 {
+    600
+}
+fn default_circuit_max() -> usize {
+    crate::circuit::DEFAULT_MAX_CIRCUITS
+}
 fn default_log() -> String {
     "info".to_string()
 }
@@ -251,6 +265,8 @@ impl NodeConfig {
             max_connections_per_ip: default_max_connections_per_ip(),
             max_connections: default_max_connections(),
             max_hop_timeout_ms: default_max_hop_timeout(),
+            circuit_lifetime_secs: default_circuit_lifetime(),
+            circuit_max: default_circuit_max(),
             debug_accounting: false,
         }
     }
@@ -342,7 +358,14 @@ impl NodeConfig {
                 reason: "must be at least 1".into(),
             });
         }
-        let limits: [(&'static str, bool); 5] = [
+        if self.circuit_lifetime_secs == 0 || self.circuit_lifetime_secs > 600 {
+            return Err(ConfigError::Invalid {
+                key: "circuit_lifetime_secs",
+                reason: "must be 1 to 600".into(),
+            });
+        }
+        let limits: [(&'static str, bool); 6] = [
+            ("circuit_max", self.circuit_max == 0),
             ("request_read_timeout_ms", self.request_read_timeout_ms == 0),
             ("max_hop_timeout_ms", self.max_hop_timeout_ms == 0),
             (

@@ -34,6 +34,14 @@ pub struct RefusedLabels {
     pub limit: &'static str,
 }
 
+/// Labels of circuit cell counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CircuitLabels {
+    /// `created`, `expired`, `forwarded`, `backwarded`, `replay`,
+    /// `malformed`, `unknown`, `full` or `delivered`.
+    pub event: &'static str,
+}
+
 /// Every metric the node exports.
 pub struct Metrics {
     registry: Registry,
@@ -80,6 +88,10 @@ pub struct Metrics {
     pub registry_stale: Gauge,
     /// Calls to chain RPC endpoints that failed or answered wrongly.
     pub chain_rpc_failures: Counter,
+    /// Circuits kept now.
+    pub circuits: Gauge,
+    /// What the circuit relay did so far (totals, set from its counters).
+    pub circuit_events: Family<CircuitLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -114,6 +126,18 @@ impl Metrics {
         let registry_height = Gauge::default();
         let registry_stale = Gauge::default();
         let chain_rpc_failures = Counter::default();
+        let circuits = Gauge::default();
+        let circuit_events = Family::<CircuitLabels, Gauge>::default();
+        registry.register(
+            "circuits",
+            "Circuits this node relays or ends",
+            circuits.clone(),
+        );
+        registry.register(
+            "circuit_events",
+            "Circuit cells and circuits by what happened to them, since start",
+            circuit_events.clone(),
+        );
         registry.register("requests", "Requests answered", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -224,6 +248,8 @@ impl Metrics {
             registry_height,
             registry_stale,
             chain_rpc_failures,
+            circuits,
+            circuit_events,
         }
     }
 

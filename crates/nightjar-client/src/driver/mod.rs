@@ -5,11 +5,13 @@
 //!
 //! Not for: protocol decisions (add them to the sans-IO modules, with tests).
 
+mod circuits;
 mod connections;
 mod link;
 mod swarm;
 mod v2;
 
+pub use circuits::CircuitUse;
 pub use link::{JoinOptions, Joined, Linked};
 pub use v2::{FALLBACK_NO_PREKEYS, SentV2};
 
@@ -64,6 +66,16 @@ pub struct Client {
     /// How long `send` may rely on a device list read before (`None`:
     /// every send reads the lists again).
     device_list_max_age: Option<Duration>,
+    /// Per-account circuits, by the account they carry requests for.
+    circuits: HashMap<nightjar_types::AccountKey, crate::circuit::ClientCircuit>,
+    /// The UDP socket cells go out of (bound on first use).
+    cell_socket: Option<tokio::net::UdpSocket>,
+    /// Whether mailbox requests use circuits.
+    circuits_enabled: bool,
+    /// What the circuits did.
+    circuit_use: circuits::CircuitUse,
+    /// The address the client binds its sockets on.
+    bind_ip: std::net::IpAddr,
 }
 
 impl Client {
@@ -110,6 +122,11 @@ impl Client {
             seeds_asked: Vec::new(),
             device_lists_read: HashMap::new(),
             device_list_max_age: None,
+            circuits: HashMap::new(),
+            cell_socket: None,
+            circuits_enabled: true,
+            circuit_use: circuits::CircuitUse::default(),
+            bind_ip: bind.ip(),
         };
         if let Some(bytes) = client.profile.load_state(STATE_SEEDS)? {
             client.seeds_asked = bytes
@@ -335,6 +352,12 @@ impl Client {
         req: &Request,
         work: Duration,
     ) -> Result<Response, ClientError> {
+        if self.circuits_enabled
+            && let Some(account) = req.mailbox().copied()
+            && let Some(resp) = self.call_circuit(dest, account, req, work).await
+        {
+            return Ok(resp);
+        }
         let mut op = call::CallOp::new(dest, req, work);
         let mut rng = pick;
         let result = loop {
@@ -795,7 +818,8 @@ impl Client {
     }
 
     /// Close connections politely.
-    pub async fn close(self) {
+    pub async fn close(mut self) {
+        self.close_circuits().await;
         for conn in self.connections.values() {
             conn.close(0u32.into(), b"bye");
         }

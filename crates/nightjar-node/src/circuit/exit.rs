@@ -7,8 +7,8 @@
 use std::collections::{HashMap, HashSet};
 
 use nightjar_crypto::circuit::{
-    CircuitError, FRAGMENT_HEADER_LEN, Payload, Reassembly, error_payload, fragments,
-    pad_response, unpad_request,
+    CircuitError, FRAGMENT_HEADER_LEN, Payload, Reassembly, error_payload, fragments, pad_response,
+    unpad_request,
 };
 use nightjar_types::AccountKey;
 use nightjar_wire::{ErrorCode, Request, Response};
@@ -25,10 +25,19 @@ pub(super) const ERROR_BUSY: u8 = 3;
 
 pub(super) enum ExitEvent {
     Nothing,
-    Deliver { request_id: u32, request: Request },
+    Deliver {
+        request_id: u32,
+        request: Request,
+    },
     /// Answer at once with this response frame (the request did not decode).
-    Answer { request_id: u32, frame: Vec<u8> },
-    Refuse { request_id: u32, code: u8 },
+    Answer {
+        request_id: u32,
+        frame: Vec<u8>,
+    },
+    Refuse {
+        request_id: u32,
+        code: u8,
+    },
 }
 
 pub(super) struct Exit {
@@ -61,7 +70,11 @@ impl Exit {
         self.payload_len.saturating_sub(FRAGMENT_HEADER_LEN)
     }
 
-    pub(super) fn receive(&mut self, now_ms: u64, payload: &[u8]) -> Result<ExitEvent, CircuitError> {
+    pub(super) fn receive(
+        &mut self,
+        now_ms: u64,
+        payload: &[u8],
+    ) -> Result<ExitEvent, CircuitError> {
         let Payload::Fragment {
             request_id,
             index,
@@ -69,7 +82,9 @@ impl Exit {
             chunk,
         } = Payload::parse(payload)?
         else {
-            return Err(CircuitError::Malformed("only fragments go towards the exit"));
+            return Err(CircuitError::Malformed(
+                "only fragments go towards the exit",
+            ));
         };
         if self.handling.contains(&request_id) {
             return Ok(ExitEvent::Nothing);
@@ -81,8 +96,10 @@ impl Exit {
                     code: ERROR_BUSY,
                 });
             }
-            self.partial
-                .insert(request_id, (Reassembly::new(count, self.chunk_len())?, now_ms));
+            self.partial.insert(
+                request_id,
+                (Reassembly::new(count, self.chunk_len())?, now_ms),
+            );
         }
         let Some((parts, _)) = self.partial.get_mut(&request_id) else {
             return Ok(ExitEvent::Nothing);

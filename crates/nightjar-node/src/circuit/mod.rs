@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use nightjar_crypto::RandomSource;
 use nightjar_crypto::circuit::{
-    CELL_CREATE, Cell, CircuitId, CreatePeeled, DestroyReason, HopKeys,
-    ReplayWindow, created_payload, destroy_cell, payload_len, peel_create,
+    CELL_CREATE, Cell, CircuitId, CreatePeeled, DestroyReason, HopKeys, ReplayWindow,
+    created_payload, destroy_cell, payload_len, peel_create,
 };
 use nightjar_crypto::identity::Identity;
 use nightjar_crypto::onion::HopFailure;
@@ -249,8 +249,7 @@ impl CircuitRelay {
             return;
         }
         let from_source = self.per_source.get(&from.ip()).copied().unwrap_or(0);
-        if self.circuits.len() >= self.config.max_circuits
-            || from_source >= MAX_CIRCUITS_PER_SOURCE
+        if self.circuits.len() >= self.config.max_circuits || from_source >= MAX_CIRCUITS_PER_SOURCE
         {
             self.stats.full += 1;
             self.destroy(from, circuit, DestroyReason::Unavailable);
@@ -386,7 +385,14 @@ impl CircuitRelay {
         Some(c)
     }
 
-    fn forward(&mut self, now_ms: u64, from: SocketAddr, circuit: CircuitId, seq: u64, layer: &[u8]) {
+    fn forward(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        circuit: CircuitId,
+        seq: u64,
+        layer: &[u8],
+    ) {
         let Some(&key) = self.by_prev.get(&(from, circuit)) else {
             self.stats.unknown += 1;
             self.destroy(from, circuit, DestroyReason::Unknown);
@@ -472,7 +478,14 @@ impl CircuitRelay {
         }
     }
 
-    fn backward(&mut self, now_ms: u64, from: SocketAddr, circuit: CircuitId, seq: u64, layer: &[u8]) {
+    fn backward(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        circuit: CircuitId,
+        seq: u64,
+        layer: &[u8],
+    ) {
         let Some(&key) = self.by_next.get(&(from, circuit)) else {
             self.stats.unknown += 1;
             self.destroy(from, circuit, DestroyReason::Unknown);
@@ -489,7 +502,10 @@ impl CircuitRelay {
             return;
         }
         let mut out = Vec::with_capacity(layer.len() + 33);
-        if c.keys.seal_backward(seq, layer, c.prev.1, &mut out).is_err() {
+        if c.keys
+            .seal_backward(seq, layer, c.prev.1, &mut out)
+            .is_err()
+        {
             self.stats.malformed += 1;
             return;
         }
@@ -516,7 +532,13 @@ impl CircuitRelay {
 
     /// The answer (a complete response frame) to a delivered request. A
     /// circuit gone meanwhile drops it.
-    pub fn handle_answer(&mut self, now_ms: u64, circuit: ExitHandle, request_id: u32, frame: &[u8]) {
+    pub fn handle_answer(
+        &mut self,
+        now_ms: u64,
+        circuit: ExitHandle,
+        request_id: u32,
+        frame: &[u8],
+    ) {
         if !self.alive(now_ms, circuit.0) {
             return;
         }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use nightjar_crypto::SeededRandom;
 use nightjar_crypto::circuit::{
-    Backward, Cell, CircuitId, CircuitKeys, FRAGMENT_HEADER_LEN, Payload, Reassembly,
-    build_create, fragments, pad_request, unpad_response,
+    Backward, Cell, CircuitId, CircuitKeys, FRAGMENT_HEADER_LEN, Payload, Reassembly, build_create,
+    fragments, pad_request, unpad_response,
 };
 use nightjar_crypto::identity::Identity;
 use nightjar_types::AccountKey;
@@ -59,7 +59,13 @@ impl Net {
 
     /// Delivers `cell` from `from` to `to` and everything it causes, until
     /// quiet; returns the requests delivered at exits.
-    fn deliver(&mut self, now: u64, from: SocketAddr, to: SocketAddr, cell: Vec<u8>) -> Vec<Delivery> {
+    fn deliver(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        to: SocketAddr,
+        cell: Vec<u8>,
+    ) -> Vec<Delivery> {
         let mut queue = vec![(from, to, cell)];
         let mut delivered = Vec::new();
         let table: Vec<([u8; 32], SocketAddr)> = self
@@ -102,7 +108,10 @@ impl Net {
     }
 
     fn path(&self) -> Vec<nightjar_crypto::identity::PublicKey> {
-        self.nodes.iter().map(|(_, id, _)| id.public_key()).collect()
+        self.nodes
+            .iter()
+            .map(|(_, id, _)| id.public_key())
+            .collect()
     }
 }
 
@@ -202,7 +211,14 @@ fn a_replayed_cell_is_refused_at_every_hop() {
     let mut net = Net::new(3, MAX_CIRCUIT_LIFETIME_MS);
     let keys = build(&mut net, CircuitId(1));
     let mut seq = 0;
-    let delivered = send_request(&mut net, &keys, CircuitId(1), &mut seq, 1, &retrieve([5; 32]));
+    let delivered = send_request(
+        &mut net,
+        &keys,
+        CircuitId(1),
+        &mut seq,
+        1,
+        &retrieve([5; 32]),
+    );
     assert_eq!(delivered.len(), 1);
     // Replay the client's cell to the guard, and the guard's to the relay.
     let sent: Vec<_> = net
@@ -226,12 +242,32 @@ fn a_circuit_serves_one_account_only() {
     let keys = build(&mut net, CircuitId(1));
     let mut seq = 0;
     assert_eq!(
-        send_request(&mut net, &keys, CircuitId(1), &mut seq, 1, &retrieve([5; 32])).len(),
+        send_request(
+            &mut net,
+            &keys,
+            CircuitId(1),
+            &mut seq,
+            1,
+            &retrieve([5; 32])
+        )
+        .len(),
         1
     );
-    assert!(send_request(&mut net, &keys, CircuitId(1), &mut seq, 2, &retrieve([6; 32])).is_empty());
+    assert!(
+        send_request(
+            &mut net,
+            &keys,
+            CircuitId(1),
+            &mut seq,
+            2,
+            &retrieve([6; 32])
+        )
+        .is_empty()
+    );
     let got = open_all(&keys, &std::mem::take(&mut net.inbox));
-    let Backward::Payload(x) = &got[0] else { panic!() };
+    let Backward::Payload(x) = &got[0] else {
+        panic!()
+    };
     assert_eq!(
         Payload::parse(x).unwrap(),
         Payload::Error {
@@ -270,9 +306,23 @@ fn a_node_that_forgot_its_circuits_answers_destroy() {
     let keys = build(&mut net, CircuitId(3));
     // The middle relay restarts.
     let id = net.nodes[1].1.clone();
-    net.nodes[1].2 = CircuitRelay::new(id, CircuitConfig::default(), Box::new(SeededRandom::from_seed([8; 32])));
+    net.nodes[1].2 = CircuitRelay::new(
+        id,
+        CircuitConfig::default(),
+        Box::new(SeededRandom::from_seed([8; 32])),
+    );
     let mut seq = 0;
-    assert!(send_request(&mut net, &keys, CircuitId(3), &mut seq, 1, &retrieve([1; 32])).is_empty());
+    assert!(
+        send_request(
+            &mut net,
+            &keys,
+            CircuitId(3),
+            &mut seq,
+            1,
+            &retrieve([1; 32])
+        )
+        .is_empty()
+    );
     let got: Vec<_> = net.inbox.iter().map(|c| Cell::parse(c).unwrap()).collect();
     assert_eq!(
         got,

@@ -173,13 +173,7 @@ async fn serve_stream(
     }
     // Keys, hashes, signatures and onion layers are checked here, on this
     // stream's task, not under the core's lock.
-    let request = shared.pre.check(unix_now_ms(), request);
-    let id = RequestId(shared.next_request.fetch_add(1, Ordering::Relaxed));
-    let (tx, mut rx) = tokio::sync::oneshot::channel();
-    lock(&shared.replies).insert(id, (tx, started));
-    effects::input(&shared, |core| {
-        core.handle_request(unix_now_ms(), id, peer.as_ref(), request)
-    });
+    let (id, mut rx) = submit(&shared, peer.as_ref(), request, started);
     let response = tokio::select! {
         r = &mut rx => r.ok(),
         _ = send.stopped() => {
@@ -195,6 +189,25 @@ async fn serve_stream(
     {
         debug!(error = %e, "could not deliver a response");
     }
+}
+
+/// Hands `request` (from `peer`, or an anonymous client) to the core after
+/// its stateless checks; the reply arrives on the receiver. The caller
+/// removes the reply slot when done (`shared.replies`).
+pub(super) fn submit(
+    shared: &Arc<Shared>,
+    peer: Option<&PublicKey>,
+    request: Result<nightjar_wire::Request, nightjar_wire::WireError>,
+    started: Instant,
+) -> (RequestId, tokio::sync::oneshot::Receiver<Response>) {
+    let request = shared.pre.check(unix_now_ms(), request);
+    let id = RequestId(shared.next_request.fetch_add(1, Ordering::Relaxed));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    lock(&shared.replies).insert(id, (tx, started));
+    effects::input(shared, |core| {
+        core.handle_request(unix_now_ms(), id, peer, request)
+    });
+    (id, rx)
 }
 
 /// Count a request that never arrived completely.

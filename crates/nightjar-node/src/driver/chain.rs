@@ -127,6 +127,7 @@ pub(super) async fn chain_loop(shared: Arc<Shared>, mut following: Following) {
                         let height = snapshot.last_log_block.map_or(0, |b| b.number);
                         let nodes = view.map.node_count();
                         let view = Arc::new(view);
+                        shared.circuits.set_view(view.clone());
                         effects::input(&shared, |core| core.set_registry(unix_now_ms(), view));
                         shared
                             .metrics

@@ -22,6 +22,7 @@
 mod accept;
 mod admin;
 mod chain;
+mod circuits;
 mod effects;
 mod limits;
 mod timers;
@@ -143,6 +144,8 @@ struct Shared {
     /// [`effects::store_reply_loop`].
     store_replies:
         tokio::sync::mpsc::UnboundedSender<(crate::engine::OpId, nightjar_store::StoreReply)>,
+    /// Circuits relayed or ended here (cells arrive on the endpoint's socket).
+    circuits: Arc<circuits::Circuits>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -212,7 +215,22 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         }
         (None, None) => None,
     };
-    let endpoint = nightjar_transport::server_endpoint(&identity, config.listen)?;
+    let view = view.map(Arc::new);
+    let (circuits, deliveries) = circuits::Circuits::new(
+        Arc::new(identity.clone()),
+        crate::circuit::CircuitConfig {
+            lifetime_ms: config.circuit_lifetime_secs.saturating_mul(1000),
+            max_circuits: config.circuit_max,
+        },
+    );
+    if let Some(view) = &view {
+        circuits.set_view(view.clone());
+    }
+    let (endpoint, cell_socket) = nightjar_transport::server_endpoint_with_cells(
+        nightjar_transport::server_config(&identity)?,
+        config.listen,
+        circuits.clone(),
+    )?;
     let listen =
         endpoint
             .local_addr()
@@ -237,7 +255,7 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     };
     let mut node_core = NodeCore::new(identity.clone(), core_config);
     if let Some(view) = view {
-        node_core.set_registry(unix_now_ms(), Arc::new(view));
+        node_core.set_registry(unix_now_ms(), view);
     }
     let (replies_tx, replies_rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -262,7 +280,9 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         accounting: config
             .debug_accounting
             .then(|| Mutex::new(Accounting::default())),
+        circuits: circuits.clone(),
     });
+    circuits.set_shared(&shared);
     let mut tasks = Vec::new();
     let mut admin = None;
     if let Some(addr) = config.admin {
@@ -277,6 +297,17 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
         shared.clone(),
     )));
     tasks.push(tokio::spawn(timers::timer_loop(shared.clone())));
+    tasks.push(tokio::spawn(circuits::delivery_loop(
+        shared.clone(),
+        circuits.clone(),
+        cell_socket.clone(),
+        deliveries,
+    )));
+    tasks.push(tokio::spawn(circuits::sweep_loop(
+        shared.clone(),
+        circuits,
+        cell_socket,
+    )));
     tasks.push(tokio::spawn(effects::store_reply_loop(
         shared.clone(),
         replies_rx,
@@ -345,6 +376,7 @@ async fn registry_loop(shared: Arc<Shared>, path: std::path::PathBuf, mut seen: 
                 shared.peers.retain(&view.map.nodes());
                 let height = view.map.height();
                 let view = Arc::new(view);
+                shared.circuits.set_view(view.clone());
                 effects::input(&shared, |core| core.set_registry(unix_now_ms(), view));
                 shared
                     .metrics

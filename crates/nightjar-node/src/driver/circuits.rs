@@ -1,0 +1,232 @@
+//! Circuit cells on the node's port: the [`CellHandler`] that feeds
+//! [`CircuitRelay`] on the endpoint's receive path and sends what it yields
+//! (equal-sized cells to one neighbour in one GSO system call), the task
+//! that runs requests delivered at an exit through the core, and the sweep
+//! of expired circuits. Moves bytes; the relay decides.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use nightjar_crypto::OsRandom;
+use nightjar_transport::{CellHandler, CellSocket};
+use nightjar_types::NodeKey;
+use nightjar_wire::{ErrorCode, Response};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::{Shared, accept, lock, unix_now_ms};
+use crate::circuit::{
+    CircuitConfig, CircuitRelay, CircuitStats, Delivery, SWEEP_INTERVAL_MS, Transmit,
+};
+use crate::engine::RegistryView;
+use crate::metrics::{CircuitLabels, Metrics};
+
+/// Requests from exits waiting for the delivery task; beyond this an exit
+/// answers `unavailable` at once.
+const MAX_QUEUED_DELIVERIES: usize = 4096;
+
+/// The node's circuits and what the endpoint's receive path needs.
+pub(super) struct Circuits {
+    relay: Mutex<CircuitRelay>,
+    view: RwLock<Option<Arc<RegistryView>>>,
+    deliveries: mpsc::Sender<Delivery>,
+    metrics: Mutex<Option<Arc<MetricsSink>>>,
+}
+
+/// Where the relay's counters go (set once the node's shared state exists).
+pub(super) struct MetricsSink {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Circuits {
+    pub(super) fn new(
+        identity: Arc<nightjar_crypto::identity::Identity>,
+        config: CircuitConfig,
+    ) -> (Arc<Self>, mpsc::Receiver<Delivery>) {
+        let (tx, rx) = mpsc::channel(MAX_QUEUED_DELIVERIES);
+        (
+            Arc::new(Circuits {
+                relay: Mutex::new(CircuitRelay::new(identity, config, Box::new(OsRandom))),
+                view: RwLock::new(None),
+                deliveries: tx,
+                metrics: Mutex::new(None),
+            }),
+            rx,
+        )
+    }
+
+    /// The registry the relay looks next hops up in.
+    pub(super) fn set_view(&self, view: Arc<RegistryView>) {
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) = Some(view);
+    }
+
+    pub(super) fn set_shared(&self, shared: &Arc<Shared>) {
+        *lock(&self.metrics) = Some(Arc::new(MetricsSink {
+            shared: Arc::downgrade(shared),
+        }));
+    }
+
+    /// Sends everything the relay has queued, and publishes its counters.
+    fn flush(&self, relay: &mut CircuitRelay, socket: &CellSocket) {
+        let mut out: Vec<Transmit> = Vec::new();
+        while let Some(t) = relay.poll_transmit() {
+            out.push(t);
+        }
+        let stats = relay.stats();
+        let len = relay.len();
+        while let Some(d) = relay.poll_delivery() {
+            if let Err(mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) =
+                self.deliveries.try_send(d)
+            {
+                let busy = Response::error(
+                    unix_now_ms(),
+                    ErrorCode::Unavailable,
+                    "the node is busy; retry",
+                );
+                relay.handle_answer(unix_now_ms(), d.circuit, d.request_id, &busy.to_frame());
+                while let Some(t) = relay.poll_transmit() {
+                    out.push(t);
+                }
+            }
+        }
+        send_grouped(socket, out);
+        if let Some(sink) = lock(&self.metrics).as_ref()
+            && let Some(shared) = sink.shared.upgrade()
+        {
+            publish(&shared.metrics, stats, len);
+        }
+    }
+
+    /// The answer to a delivered request.
+    fn answer(&self, delivery: &Delivery, response: &Response, socket: &CellSocket) {
+        let mut relay = lock(&self.relay);
+        relay.handle_answer(
+            unix_now_ms(),
+            delivery.circuit,
+            delivery.request_id,
+            &response.to_frame(),
+        );
+        self.flush(&mut relay, socket);
+    }
+}
+
+/// Sends `out`, runs of equal-length cells to one destination in one GSO
+/// call. A full socket buffer drops cells, as UDP may.
+fn send_grouped(socket: &CellSocket, out: Vec<Transmit>) {
+    // Group by destination, keeping each destination's order.
+    let mut by_dest: HashMap<SocketAddr, Vec<Vec<u8>>> = HashMap::new();
+    let mut order = Vec::new();
+    for t in out {
+        let cells = by_dest.entry(t.to).or_insert_with(|| {
+            order.push(t.to);
+            Vec::new()
+        });
+        cells.push(t.bytes);
+    }
+    let max = socket.max_segments().max(1);
+    for to in order {
+        let Some(cells) = by_dest.remove(&to) else {
+            continue;
+        };
+        let mut i = 0;
+        while let Some(first) = cells.get(i) {
+            let len = first.len();
+            let mut j = i + 1;
+            while j < cells.len() && j - i < max && cells.get(j).is_some_and(|c| c.len() == len) {
+                j += 1;
+            }
+            let result = if j - i == 1 {
+                socket.send(to, first)
+            } else {
+                let batch: Vec<u8> = cells.get(i..j).unwrap_or_default().concat();
+                socket.send_segments(to, &batch, len)
+            };
+            if let Err(e) = result {
+                debug!(error = %e, cells = j - i, "circuit cells dropped");
+            }
+            i = j;
+        }
+    }
+}
+
+fn publish(metrics: &Metrics, stats: CircuitStats, len: usize) {
+    metrics.circuits.set(i64::try_from(len).unwrap_or(i64::MAX));
+    for (event, value) in [
+        ("created", stats.created),
+        ("expired", stats.expired),
+        ("forwarded", stats.forwarded),
+        ("backwarded", stats.backwarded),
+        ("replay", stats.replays),
+        ("malformed", stats.malformed),
+        ("unknown", stats.unknown),
+        ("full", stats.full),
+        ("delivered", stats.delivered),
+    ] {
+        metrics
+            .circuit_events
+            .get_or_create(&CircuitLabels { event })
+            .set(i64::try_from(value).unwrap_or(i64::MAX));
+    }
+}
+
+impl CellHandler for Circuits {
+    fn handle_cell(&self, from: SocketAddr, cell: &[u8], _socket: &CellSocket) {
+        let view = self.view.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let lookup = |key: &[u8; 32]| {
+            view.as_ref()?
+                .nodes_by_key
+                .get(&NodeKey::new(*key))
+                .map(|e| e.addr)
+        };
+        lock(&self.relay).handle_cell(unix_now_ms(), from, cell, &lookup);
+    }
+
+    fn end_of_batch(&self, socket: &CellSocket) {
+        let mut relay = lock(&self.relay);
+        self.flush(&mut relay, socket);
+    }
+}
+
+/// Runs the requests exits deliver through the core, as an anonymous
+/// client's, and sends the answers back on their circuits.
+pub(super) async fn delivery_loop(
+    shared: Arc<Shared>,
+    circuits: Arc<Circuits>,
+    socket: CellSocket,
+    mut rx: mpsc::Receiver<Delivery>,
+) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let delivery = tokio::select! {
+            d = rx.recv() => d,
+            _ = shutdown.changed() => return,
+        };
+        let Some(delivery) = delivery else { return };
+        let (shared, circuits, socket) = (shared.clone(), circuits.clone(), socket.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let (id, rx) = accept::submit(&shared, None, Ok(delivery.request.clone()), started);
+            let response = rx.await.ok();
+            lock(&shared.replies).remove(&id);
+            if let Some(response) = response {
+                circuits.answer(&delivery, &response, &socket);
+            }
+        });
+    }
+}
+
+/// Drops expired circuits every [`SWEEP_INTERVAL_MS`].
+pub(super) async fn sweep_loop(shared: Arc<Shared>, circuits: Arc<Circuits>, socket: CellSocket) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(SWEEP_INTERVAL_MS)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let mut relay = lock(&circuits.relay);
+        relay.handle_timeout(unix_now_ms());
+        circuits.flush(&mut relay, &socket);
+    }
+}

@@ -296,12 +296,8 @@ impl Engine {
             }
             m::CONTACT_ADD => {
                 let p = params::<m::ContactAddParams>(raw)?;
-                let account: AccountId = p.account_id.trim().parse().map_err(|_| {
-                    ErrorObject::new(
-                        INVALID_PARAMS,
-                        format!("{:?} is not a valid Account ID", p.account_id),
-                    )
-                })?;
+                let account = nightjar_client::contacts::parse_account_id(&p.account_id)
+                    .map_err(|e| client_error(&ClientError::Contact(e)))?;
                 let c = self
                     .client
                     .profile_mut()

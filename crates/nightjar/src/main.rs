@@ -388,10 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Swarm { account_id, json } => {
-            let account: AccountId = account_id
-                .trim()
-                .parse()
-                .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
+            let account = nightjar_client::contacts::parse_account_id(account_id)?;
             let network = network_file(&cli)?;
             let map = if network.registry.is_some() {
                 // A devnet's registry file: read it, send nothing.

@@ -319,6 +319,28 @@ fn contacts_round_trip_through_the_daemon_and_name_messages() {
     assert_eq!(added, json!({"name": "bob", "account_id": bob_id}));
     let dup = c.call_raw("contact.add", json!({"name": "bob", "account_id": bob_id}));
     assert_eq!(dup["error"]["code"], -32002, "{dup}");
+    // A bad Account ID: the daemon says what is wrong and what one looks
+    // like, and the one-shot command through it prints that.
+    let bad = c.call_raw(
+        "contact.add",
+        json!({"name": "carol", "account_id": "nj1nope"}),
+    );
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let why = bad["error"]["message"].as_str().unwrap();
+    for part in [
+        "\"nj1nope\" is not a valid Account ID: not a well-formed Account ID",
+        "an Account ID is `nj1` followed by 58 letters and digits",
+    ] {
+        assert!(why.contains(part), "{why}");
+    }
+    let out = alice
+        .cmd()
+        .args(["contact", "add", "carol", "nj1nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(why), "{stderr}");
     assert_eq!(
         c.call("contact.list", json!({})),
         json!([{"name": "bob", "account_id": bob_id}])

@@ -17,20 +17,19 @@ on any mismatch; ends with 'N passed, M failed'.
 """
 
 import hashlib
-import json
 import os
 import sys
 
 try:
     import nacl.bindings as sodium
     import nacl.exceptions
-    import nacl.hashlib
     import nacl.signing
 except ImportError:  # pragma: no cover
     sys.exit("PyNaCl is required: pip install pynacl")
 
-PASSED = 0
-FAILED = 0
+from vectors_common import (blake2b, check, crashed, finish, labelled, load_json, read_varint,
+                            unhex, varint)
+from vectors_common import x25519_or_none as x25519
 
 LABEL_KEY = b"nightjar/v2/envelope-key"
 LABEL_CERT = "nightjar/v2/device-cert"
@@ -39,53 +38,12 @@ MAX_ENVELOPE_LEN = 1 + 32 + BUCKETS[-1] + 16  # 65,585
 HEX_LIMIT = 8192
 
 
-def check(what, got, expected):
-    """Record one comparison."""
-    global PASSED, FAILED
-    if got == expected:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print(f"MISMATCH {what}:\n  recomputed: {show(got)}\n  vector:     {show(expected)}",
-              file=sys.stderr)
-
-
-def show(value):
-    if isinstance(value, (bytes, bytearray)):
-        text = value.hex()
-        return f"{text[:48]}…{text[-48:]} ({len(value)} bytes)" if len(text) > 96 else text
-    return repr(value)
-
-
-def unhex(s):
-    return None if s is None else bytes.fromhex(s)
-
-
 def hex_if_short(b):
     """What the file holds for a value: its hex, or null when over 8,192 bytes."""
     return b if len(b) <= HEX_LIMIT else None
 
 
 # --- primitives -------------------------------------------------------------------
-
-def blake2b(data, outlen, key):
-    """crypto_generichash(out, outlen, data, key)."""
-    return nacl.hashlib.blake2b(data, digest_size=outlen, key=key).digest()
-
-
-def x25519(secret, public):
-    """crypto_scalarmult, or None for the all-zero result libsodium refuses."""
-    try:
-        return sodium.crypto_scalarmult(secret, public)
-    except nacl.exceptions.CryptoError:
-        return None
-
-
-def labelled(label, data):
-    """The message of a labelled signature (PROTOCOL.md §2): [len(label)] ‖ label ‖ data."""
-    lb = label.encode("ascii")
-    return bytes([len(lb)]) + lb + data
-
 
 def key_valid(key):
     """A valid Ed25519 public key (§2), as libsodium decides it."""
@@ -113,15 +71,6 @@ FIELDS = ("sender_account", "sender_device", "recipient_device", "device_certifi
           "message")
 
 
-def varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def encode_sealed(fields):
     """Sealed, fields in tag order, empty (default) ones left out."""
     out = b""
@@ -130,17 +79,6 @@ def encode_sealed(fields):
         if value:
             out += bytes([tag << 3 | 2]) + varint(len(value)) + value
     return out
-
-
-def read_varint(b, i):
-    value, shift = 0, 0
-    while True:
-        if i >= len(b) or shift >= 70:
-            raise ValueError("truncated varint")
-        value |= (b[i] & 0x7F) << shift
-        i, shift = i + 1, shift + 7
-        if not b[i - 1] & 0x80:
-            return value, i
 
 
 def decode_sealed(b):
@@ -346,12 +284,10 @@ def self_test():
 
 
 def main():
-    global FAILED
     here = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     self_test()
     try:
-        with open(os.path.join(here, "envelope_v2.json"), encoding="utf-8") as f:
-            data = json.load(f)
+        data = load_json("envelope_v2.json", here)
         groups = [("cases", check_case, 5), ("certificates", check_certificate, 5),
                   ("refused", check_refused, 20), ("accepted", check_accepted, 3)]
         for key, fn, at_least in groups:
@@ -360,9 +296,7 @@ def main():
                 try:
                     fn(item)
                 except Exception as e:  # noqa: BLE001 - any crash is a failed check
-                    FAILED += 1
-                    print(f"MISMATCH {key} '{item.get('name')}': {type(e).__name__}: {e}",
-                          file=sys.stderr)
+                    crashed(f"{key} '{item.get('name')}'", e)
         errors = {r["error"] for r in data["refused"]}
         check("every opening error is covered (but too_large)", errors,
               {"truncated", "unsupported_version", "low_order_point", "decrypt_failed",
@@ -370,10 +304,8 @@ def main():
         check("the cases span the first bucket edge and the largest bucket",
               {1024, 2048, 65536} <= {c["padded_len"] for c in data["cases"]}, True)
     except Exception as e:  # noqa: BLE001 - any crash is a failed check
-        FAILED += 1
-        print(f"MISMATCH envelope_v2.json: {type(e).__name__}: {e}", file=sys.stderr)
-    print(f"{PASSED} passed, {FAILED} failed")
-    sys.exit(1 if FAILED else 0)
+        crashed("envelope_v2.json", e)
+    sys.exit(finish())
 
 
 if __name__ == "__main__":

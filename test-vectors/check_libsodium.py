@@ -19,52 +19,21 @@ import sys
 try:
     import nacl
     import nacl.bindings as sodium
-    import nacl.encoding
     import nacl.exceptions
-    import nacl.hash
     import nacl.pwhash
 except ImportError:  # pragma: no cover
     sys.exit("PyNaCl is required: pip install pynacl")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-PASSED = 0
-FAILED = 0
-
-
-def check(what, got, expected):
-    """Record one comparison."""
-    global PASSED, FAILED
-    if got == expected:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print(f"MISMATCH {what}:\n  libsodium: {show(got)}\n  vector:    {show(expected)}",
-              file=sys.stderr)
-        if isinstance(got, bytes) and isinstance(expected, bytes):
-            at = next((i for i, (x, y) in enumerate(zip(got, expected)) if x != y),
-                      min(len(got), len(expected)))
-            print(f"  first difference at byte {at}", file=sys.stderr)
-
-
-def show(value):
-    """Short printable form of a compared value."""
-    if isinstance(value, (bytes, bytearray)):
-        text = value.hex()
-        if len(text) > 96:
-            text = f"{text[:48]}…{text[-48:]} ({len(value)} bytes)"
-        return text
-    return repr(value)
+from vectors_common import (BECH32M_CONST, CHARSET, HERE, bech32_polymod, blake2b, check,
+                            crashed, fail, finish, hrp_expand, labelled, load_json, read_varint,
+                            unhex, varint)
 
 
 def load(name):
     """Yields (index, case); an exception while checking a case counts as a failure."""
-    global FAILED
-    with open(os.path.join(HERE, name), encoding="utf-8") as f:
-        cases = json.load(f)["cases"]
+    cases = load_json(name)["cases"]
     if not cases:
-        FAILED += 1
-        print(f"MISMATCH {name}: no cases", file=sys.stderr)
+        fail(name, "no cases")
     for i, case in enumerate(cases):
         yield i, case
 
@@ -72,23 +41,12 @@ def load(name):
 def guarded(fn):
     """Runs fn(index, case) for each case of a vector file, counting crashes as failures."""
     def run(name, *args):
-        global FAILED
         for i, case in load(name):
             try:
                 fn(i, case, *args)
             except Exception as e:  # noqa: BLE001 - any error is a failed vector
-                FAILED += 1
-                print(f"MISMATCH {name}[{i}]: {type(e).__name__}: {e}", file=sys.stderr)
+                crashed(f"{name}[{i}]", e)
     return run
-
-
-def unhex(s):
-    return bytes.fromhex(s)
-
-
-def blake2b(data, outlen, key):
-    """crypto_generichash(out, outlen, data, key)."""
-    return nacl.hash.blake2b(data, digest_size=outlen, key=key, encoder=nacl.encoding.RawEncoder)
 
 
 def keypair(seed):
@@ -98,12 +56,6 @@ def keypair(seed):
 
 def sign_detached(msg, sk):
     return sodium.crypto_sign(msg, sk)[:64]
-
-
-def labelled(label, data):
-    lb = label.encode("ascii")
-    assert 1 <= len(lb) <= 64
-    return bytes([len(lb)]) + lb + data
 
 
 # --- BIP39 (English), from the word list written next to the vectors -------
@@ -127,26 +79,7 @@ def mnemonic_from_entropy(entropy, words):
     return " ".join(words[(n >> (total - 11 * (i + 1))) & 0x7FF] for i in range(total // 11))
 
 
-# --- bech32m (BIP-350) decoder ---------------------------------------------
-
-CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-BECH32M_CONST = 0x2BC830A3
-
-
-def bech32_polymod(values):
-    gen = [0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3]
-    chk = 1
-    for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
-            chk ^= gen[i] if ((top >> i) & 1) else 0
-    return chk
-
-
-def hrp_expand(hrp):
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-
+# --- bech32m (BIP-350) decoder (the checksum: vectors_common) -------------
 
 def bech32m_decode(s):
     """Returns (hrp, data bytes) or raises ValueError."""
@@ -175,18 +108,6 @@ def bech32m_decode(s):
 
 
 # --- minimal protobuf encoder for Content {string text = 1; uint64 sent_at_ms = 2;}
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
 
 def encode_content(text, sent_at_ms):
     out = b""
@@ -640,17 +561,6 @@ def check_strict_signatures(i, c):
 ENVELOPE_BUCKETS = [256 << k for k in range(9)]
 
 
-def read_varint(b, i):
-    value, shift = 0, 0
-    while True:
-        if i >= len(b) or shift >= 70:
-            raise ValueError("truncated varint")
-        value |= (b[i] & 0x7F) << shift
-        i, shift = i + 1, shift + 7
-        if not b[i - 1] & 0x80:
-            return value, i
-
-
 def decode_content(c):
     """Content { string text = 1; uint64 sent_at_ms = 2; } with a strict
     UTF-8 check; unknown fields are skipped. Raises ValueError if malformed."""
@@ -882,11 +792,9 @@ def check_published():
     """published.json (PROTOCOL.md §5.12): signed data, message, signature and
     record from the seed; every refused record fails crypto_sign_verify_detached
     (or is shorter than a signature)."""
-    global FAILED
     name = "published.json"
     try:
-        with open(os.path.join(HERE, name), encoding="utf-8") as f:
-            data = json.load(f)
+        data = load_json(name)
         check(f"{name} has records", len(data["cases"]) >= 4, True)
         check(f"{name} has refused records", len(data["refused"]) >= 10, True)
         for c in data["cases"]:
@@ -913,8 +821,7 @@ def check_published():
                 s = int.from_bytes(record[32:64], "little")
                 check(f"{tag} S >= L", s >= ED_L, True)
     except Exception as e:  # noqa: BLE001 - any crash is a failed check
-        FAILED += 1
-        print(f"MISMATCH {name}: {type(e).__name__}: {e}", file=sys.stderr)
+        crashed(name, e)
 
 
 def published_verify(account, namespace, record):
@@ -1010,11 +917,9 @@ def check_receipt_batch():
     """receipt_batch.json: leaves, root, paths and signature from the seed and
     the batch's (hash, expiry) pairs; every receipt verifies; every refused one
     does not."""
-    global FAILED
     name = "receipt_batch.json"
     try:
-        with open(os.path.join(HERE, name), encoding="utf-8") as f:
-            data = json.load(f)
+        data = load_json(name)
         check(f"{name} has batches", len(data["cases"]) >= 5, True)
         check(f"{name} has refused receipts", len(data["refused"]) >= 10, True)
         for c in data["cases"]:
@@ -1048,8 +953,7 @@ def check_receipt_batch():
                                    [unhex(p) for p in r["path"]], unhex(r["signature"])),
                   False)
     except Exception as e:  # noqa: BLE001 - any error is a failed vector
-        FAILED += 1
-        print(f"MISMATCH {name}: {type(e).__name__}: {e}", file=sys.stderr)
+        crashed(name, e)
 
 
 def main():
@@ -1073,8 +977,7 @@ def main():
     check_published()
     check_receipt_batch()
     print(f"checked with libsodium bundled in PyNaCl {nacl.__version__}")
-    print(f"{PASSED} passed, {FAILED} failed")
-    return 1 if FAILED else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -14,20 +14,17 @@ with its recorded error.
 Exits non-zero on any mismatch; ends with 'N passed, M failed'.
 """
 
-import json
-import os
 import sys
 
 try:
     import nacl.bindings as sodium
-    import nacl.exceptions
-    import nacl.hashlib
 except ImportError:  # pragma: no cover
     sys.exit("PyNaCl is required: pip install pynacl")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PASSED = 0
-FAILED = 0
+from vectors_common import (BECH32M_CONST, CHARSET, bech32_polymod, check, crashed, finish,
+                            hrp_expand, load_json, open_, seal)
+from vectors_common import blake2b as keyed_blake2b
+from vectors_common import x25519_or_none as x25519
 
 REQUEST_OVERHEAD = 1 + 32 + 16
 MAX_REQUEST_LEN = REQUEST_OVERHEAD + 4096
@@ -36,37 +33,7 @@ ANSWER_OVERHEAD = 1 + 32 + 4 + 16
 MAX_ANSWER_LEN = ANSWER_OVERHEAD + 60000
 
 
-def check(what, got, expected):
-    """Record one comparison."""
-    global PASSED, FAILED
-    if got == expected:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print(f"MISMATCH {what}:\n  recomputed: {got!r}\n  vector:     {expected!r}",
-              file=sys.stderr)
-
-
-# --- bech32m (BIP-350) ---------------------------------------------------------
-
-CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-BECH32M_CONST = 0x2BC830A3
-
-
-def polymod(values):
-    gen = [0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3]
-    chk = 1
-    for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
-            chk ^= gen[i] if (top >> i) & 1 else 0
-    return chk
-
-
-def hrp_expand(hrp):
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-
+# --- bech32m (BIP-350; the checksum: vectors_common) ---------------------------
 
 def to_groups(data):
     """8-bit bytes to 5-bit groups, the last one padded with zero bits."""
@@ -83,7 +50,7 @@ def to_groups(data):
 
 def bech32m_encode(hrp, data):
     groups = to_groups(data)
-    pm = polymod(hrp_expand(hrp) + groups + [0] * 6) ^ BECH32M_CONST
+    pm = bech32_polymod(hrp_expand(hrp) + groups + [0] * 6) ^ BECH32M_CONST
     checksum = [(pm >> 5 * (5 - i)) & 31 for i in range(6)]
     return hrp + "1" + "".join(CHARSET[g] for g in groups + checksum)
 
@@ -97,7 +64,7 @@ def bech32m_decode(text):
     if not hrp or len(rest) < 6 or any(c not in CHARSET for c in rest):
         return None
     groups = [CHARSET.index(c) for c in rest]
-    if polymod(hrp_expand(hrp) + groups) != BECH32M_CONST:
+    if bech32_polymod(hrp_expand(hrp) + groups) != BECH32M_CONST:
         return None
     acc, bits, out = 0, 0, bytearray()
     for g in groups[:-6]:
@@ -112,35 +79,12 @@ def bech32m_decode(text):
 
 def blake2b(outlen, label, *parts):
     """crypto_generichash(out, outlen, parts..., key = label)."""
-    h = nacl.hashlib.blake2b(digest_size=outlen, key=label.encode("ascii"))
-    for p in parts:
-        h.update(p)
-    return h.digest()
+    return keyed_blake2b(b"".join(parts), outlen, label.encode("ascii"))
 
 
 def key_nonce(label, *parts):
     h = blake2b(56, label, *parts)
     return h[:32], h[32:]
-
-
-def seal(key, nonce, aad, plain):
-    return sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, aad, nonce, key)
-
-
-def open_(key, nonce, aad, sealed):
-    """The plaintext, or None if it does not authenticate."""
-    try:
-        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed, aad, nonce, key)
-    except nacl.exceptions.CryptoError:
-        return None
-
-
-def x25519(secret, public):
-    """crypto_scalarmult, or None for the all-zero result libsodium refuses."""
-    try:
-        return sodium.crypto_scalarmult(secret, public)
-    except nacl.exceptions.CryptoError:
-        return None
 
 
 def u32be(i):
@@ -295,18 +239,14 @@ def check_case(c):
 
 
 def main():
-    global FAILED
     try:
-        with open(os.path.join(HERE, "link.json")) as f:
-            cases = json.load(f)["cases"]
+        cases = load_json("link.json")["cases"]
         check("link.json has cases", len(cases) >= 2, True)
         for c in cases:
             check_case(c)
     except Exception as e:  # noqa: BLE001 - any crash is a failed check
-        FAILED += 1
-        print(f"MISMATCH link.json: {type(e).__name__}: {e}", file=sys.stderr)
-    print(f"{PASSED} passed, {FAILED} failed")
-    sys.exit(1 if FAILED else 0)
+        crashed("link.json", e)
+    sys.exit(finish())
 
 
 if __name__ == "__main__":

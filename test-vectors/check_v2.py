@@ -19,15 +19,10 @@ Exits non-zero on any mismatch; ends with 'N passed, M failed'.
 
 import copy
 import hashlib
-import json
-import os
 import sys
 
 try:
     import nacl.bindings as sodium
-    import nacl.encoding
-    import nacl.exceptions
-    import nacl.hash
 except ImportError:  # pragma: no cover
     sys.exit("PyNaCl is required: pip install pynacl")
 try:
@@ -35,9 +30,8 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit("kyber-py is required: pip install kyber-py")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PASSED = 0
-FAILED = 0
+from vectors_common import check, crashed, finish, load_json, open_, seal, unhex, x25519
+from vectors_common import blake2b as keyed_blake2b
 
 MAX_SKIP = 1000
 MAX_SKIPPED_KEYS = 2000
@@ -45,59 +39,15 @@ HEADER_LEN = 32 + 4 + 4 + 1184 + 1088
 ENC_HEADER_LEN = HEADER_LEN + 16
 
 
-def check(what, got, expected):
-    """Record one comparison."""
-    global PASSED, FAILED
-    if got == expected:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print(f"MISMATCH {what}:\n  recomputed: {show(got)}\n  vector:     {show(expected)}",
-              file=sys.stderr)
-        if isinstance(got, bytes) and isinstance(expected, bytes):
-            at = next((i for i, (x, y) in enumerate(zip(got, expected)) if x != y),
-                      min(len(got), len(expected)))
-            print(f"  first difference at byte {at}", file=sys.stderr)
-
-
-def show(value):
-    if isinstance(value, (bytes, bytearray)):
-        text = value.hex()
-        return f"{text[:48]}…{text[-48:]} ({len(value)} bytes)" if len(text) > 96 else text
-    return repr(value)
-
-
-def unhex(s):
-    return bytes.fromhex(s)
-
-
 # --- primitives ---------------------------------------------------------------
 
 def blake2b(data, outlen, label):
     """crypto_generichash(out, outlen, data, key = label)."""
-    return nacl.hash.blake2b(data, digest_size=outlen, key=label.encode("ascii"),
-                             encoder=nacl.encoding.RawEncoder)
-
-
-def x25519(secret, public):
-    """crypto_scalarmult; libsodium refuses an all-zero result."""
-    return sodium.crypto_scalarmult(secret, public)
+    return keyed_blake2b(data, outlen, label.encode("ascii"))
 
 
 def x25519_base(secret):
     return sodium.crypto_scalarmult_base(secret)
-
-
-def seal(key, nonce, aad, plain):
-    return sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, aad, nonce, key)
-
-
-def open_(key, nonce, aad, sealed):
-    """The plaintext, or None if it does not authenticate."""
-    try:
-        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed, aad, nonce, key)
-    except nacl.exceptions.CryptoError:
-        return None
 
 
 def kem_keygen(seed):
@@ -358,13 +308,8 @@ def strip_handshake(wire, hs):
 
 # --- the files ------------------------------------------------------------------
 
-def load(name):
-    with open(os.path.join(HERE, name), encoding="utf-8") as f:
-        return json.load(f)
-
-
 def check_pqxdh():
-    cases = load("pqxdh.json")["cases"]
+    cases = load_json("pqxdh.json")["cases"]
     check("pqxdh.json has cases", len(cases) >= 2, True)
     for i, c in enumerate(cases):
         tag = f"pqxdh.json[{i}] ({c['name']})"
@@ -379,7 +324,7 @@ def check_pqxdh():
 
 
 def check_ratchet():
-    v = load("ratchet.json")
+    v = load_json("ratchet.json")
     hs, initiator, responder = handshake("ratchet.json handshake", v["handshake"])
     sides = {"initiator": initiator, "responder": responder}
     sent = {}
@@ -411,7 +356,7 @@ def check_ratchet():
 
 
 def check_nist_kats():
-    kats = load("mlkem768_nistkats.json")
+    kats = load_json("mlkem768_nistkats.json")
     check("NIST KAT count", len(kats), 100)
     for i, k in enumerate(kats):
         ek, dk = kem_keygen(unhex(k["key_generation_seed"]))
@@ -443,7 +388,7 @@ def dk_hash_check(dk):
 
 
 def check_acvp():
-    v = load("mlkem768_acvp.json")
+    v = load_json("mlkem768_acvp.json")
     for t in v["keygen"]:
         ek, dk = kem_keygen(unhex(t["d"]) + unhex(t["z"]))
         check(f"ACVP keyGen {t['tcId']} ek", ek.hex(), t["ek"])
@@ -464,17 +409,14 @@ def check_acvp():
 
 
 def main():
-    global FAILED
     for name, fn in [("pqxdh.json", check_pqxdh), ("ratchet.json", check_ratchet),
                      ("mlkem768_nistkats.json", check_nist_kats),
                      ("mlkem768_acvp.json", check_acvp)]:
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - any crash is a failed check
-            FAILED += 1
-            print(f"MISMATCH {name}: {type(e).__name__}: {e}", file=sys.stderr)
-    print(f"{PASSED} passed, {FAILED} failed")
-    sys.exit(1 if FAILED else 0)
+            crashed(name, e)
+    sys.exit(finish())
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@
 
     python3 crates/nightjar-bench/scripts/wal_per_message.py [ROWS] [ACCOUNTS]
 
-Creates the `messages` table with each version's DDL (copied from
-crates/nightjar-store/src/schema.rs), then inserts ROWS rows (default
-10,000; 300-byte payloads, random hashes, ACCOUNTS recipients, default 1)
-32 per transaction with WAL, synchronous=FULL, the node writer's 32 MiB
-cache and automatic checkpoints off, so the WAL file holds every frame
+Creates the `messages` table with each version's DDL (version 3's is
+nightjar_store::MESSAGES_V3_DDL, checked by a Rust test), then inserts
+ROWS rows (default 10,000; 300-byte payloads, random hashes, ACCOUNTS
+recipients, default 1) 32 per transaction with WAL, synchronous=FULL, the
+node writer's 32 MiB cache and automatic checkpoints off, so the WAL file holds every frame
 written; prints its size over ROWS for each version. Python's sqlite3 runs
 the same statements the node's writer runs for a new message's row (the
 node adds a usage upsert, identical in both versions).
@@ -18,7 +18,11 @@ import sqlite3
 import sys
 import tempfile
 
-COLUMNS = """
+# The schema-3 `messages` table and its indexes: nightjar_store::MESSAGES_V3_DDL
+# character for character (a test in crates/nightjar-bench/src/store.rs
+# fails when they differ).
+V3 = """
+CREATE TABLE messages (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     account      BLOB    NOT NULL,
     namespace    INTEGER NOT NULL,
@@ -26,14 +30,16 @@ COLUMNS = """
     data         BLOB    NOT NULL,
     stored_at_ms INTEGER NOT NULL,
     expiry_ms    INTEGER NOT NULL,
-    pos          INTEGER NOT NULL DEFAULT 0"""
-INDEXES = """
+    pos          INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account, namespace, hash)
+);
 CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
 CREATE INDEX messages_by_expiry ON messages (expiry_ms);
 CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
 """
-V3 = f"CREATE TABLE messages ({COLUMNS},\n    UNIQUE (account, namespace, hash)\n);" + INDEXES
-V4 = f"CREATE TABLE messages ({COLUMNS}\n);" + INDEXES
+# Version 4: the same without the UNIQUE key.
+V4 = V3.replace(",\n    UNIQUE (account, namespace, hash)\n", "\n")
+assert V4 != V3
 # Version 3 inserts with ON CONFLICT on its unique key; version 4 looks the
 # key up in messages_by_pos first (INSERT_UNLESS_HELD_OR_TOMBSTONED).
 INSERT_V3 = """INSERT INTO messages (account, namespace, hash, data, stored_at_ms, expiry_ms, pos)

@@ -166,25 +166,6 @@ async fn run_phase(
     })
 }
 
-/// The `messages` table and indexes of store schema version 3 (before the
-/// `UNIQUE` key was dropped), for the WAL comparison only.
-const MESSAGES_V3_DDL: &str = "
-CREATE TABLE messages (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    account      BLOB    NOT NULL,
-    namespace    INTEGER NOT NULL,
-    hash         BLOB    NOT NULL,
-    data         BLOB    NOT NULL,
-    stored_at_ms INTEGER NOT NULL,
-    expiry_ms    INTEGER NOT NULL,
-    pos          INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (account, namespace, hash)
-);
-CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
-CREATE INDEX messages_by_expiry ON messages (expiry_ms);
-CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
-";
-
 /// (account, namespace, hash, data, expiry, ring position) of each store
 /// request: what a node writes for it.
 type Row<'a> = ([u8; 32], u16, [u8; 32], &'a [u8], i64, i64);
@@ -373,7 +354,7 @@ pub async fn run(
     )?;
     let wal_v3 = wal_bytes_per_row(
         &process_dir.join("wal-v3.sqlite"),
-        Some(MESSAGES_V3_DDL),
+        Some(nightjar_store::MESSAGES_V3_DDL),
         &wal_rows,
         concurrency,
     )?;
@@ -444,4 +425,21 @@ pub async fn run(
     );
     println!("{out}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// `scripts/wal_per_message.py` carries its own copy of the schema-3
+    /// DDL (it runs without Rust); it must stay the store's.
+    #[test]
+    fn the_wal_script_creates_the_stores_schema_3_table() {
+        let script = include_str!("../scripts/wal_per_message.py");
+        let start = "\nV3 = \"\"\"";
+        let from = script.find(start).map(|i| i + start.len());
+        let ddl = from.and_then(|from| {
+            let len = script.get(from..)?.find("\"\"\"")?;
+            script.get(from..from + len)
+        });
+        assert_eq!(ddl, Some(nightjar_store::MESSAGES_V3_DDL));
+    }
 }

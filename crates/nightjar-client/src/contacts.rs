@@ -26,6 +26,12 @@ pub const STATE_KEY: &str = "contacts";
 pub const MAX_NAME_CHARS: usize = 64;
 /// The most contacts a profile keeps.
 pub const MAX_CONTACTS: usize = 10_000;
+/// What an Account ID looks like, for error messages (a test checks it
+/// against a generated ID).
+pub const ACCOUNT_ID_FORM: &str = concat!(
+    "an Account ID is `nj1` followed by 58 letters and digits ",
+    "(61 characters in all), as `nightjar account show` prints it"
+);
 /// The largest saved book a profile reads (far above [`MAX_CONTACTS`] entries
 /// of the longest names).
 pub const MAX_BOOK_BYTES: usize = 4 << 20;
@@ -78,8 +84,8 @@ pub enum ContactError {
     /// No contact has this name or Account ID.
     #[error("no contact named {0:?}")]
     NotFound(String),
-    /// A word that starts like an Account ID (`nj1`) but is not one.
-    #[error("{text:?} is not a valid Account ID: {why}")]
+    /// A word given as an Account ID that is not one.
+    #[error("{text:?} is not a valid Account ID: {why}; {ACCOUNT_ID_FORM}")]
     InvalidAccountId {
         /// The word.
         text: String,
@@ -92,6 +98,16 @@ pub enum ContactError {
     /// The saved book does not decode.
     #[error("saved contact book is damaged: {0}")]
     Damaged(String),
+}
+
+/// Reads `text` (trimmed) as an Account ID; the error says what is wrong
+/// with it and what an Account ID looks like.
+pub fn parse_account_id(text: &str) -> Result<AccountId, ContactError> {
+    let text = text.trim();
+    AccountId::from_str(text).map_err(|e| ContactError::InvalidAccountId {
+        text: text.to_owned(),
+        why: e.to_string(),
+    })
 }
 
 /// Check a name against the rules; returns it trimmed.
@@ -266,12 +282,7 @@ impl Profile {
     pub fn resolve_peer(&self, name_or_id: &str) -> Result<AccountId, ClientError> {
         let query = name_or_id.trim();
         if query.to_ascii_lowercase().starts_with("nj1") {
-            return AccountId::from_str(query).map_err(|e| {
-                ClientError::Contact(ContactError::InvalidAccountId {
-                    text: query.to_owned(),
-                    why: e.to_string(),
-                })
-            });
+            return parse_account_id(query).map_err(ClientError::Contact);
         }
         self.contact_book()?
             .find(query)
@@ -380,5 +391,39 @@ mod tests {
         assert_eq!(p.contacts().unwrap().len(), 1);
         p.remove_contact(&bob.to_string()).unwrap();
         assert!(p.contacts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_bad_account_id_is_explained_with_what_one_looks_like() {
+        // The description of the form is true of a real ID.
+        let id = account().to_string();
+        assert!(id.starts_with("nj1"), "{id}");
+        assert_eq!(id.len(), 61, "{id}");
+        assert_eq!(id.len() - 3, 58);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{id}"
+        );
+        assert_eq!(
+            parse_account_id(&format!(" {id} ")).unwrap().to_string(),
+            id
+        );
+
+        for (text, why) in [
+            ("nj1nope", "not a well-formed Account ID"),
+            ("bob", "not a well-formed Account ID"),
+            (&id[..id.len() - 1], "checksum does not match"),
+        ] {
+            let e = parse_account_id(text).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, ContactError::InvalidAccountId { .. }), "{msg}");
+            assert!(
+                msg.contains(&format!("{text:?} is not a valid Account ID")),
+                "{msg}"
+            );
+            assert!(msg.contains(why), "{msg}");
+            assert!(msg.contains(ACCOUNT_ID_FORM), "{msg}");
+        }
     }
 }

@@ -91,7 +91,45 @@ pub(crate) struct Engine {
     me: String,
     /// Unshown message IDs already announced on the bus (or unshown at
     /// start); pruned to the unshown ones after every waiting retrieve.
-    announced: HashSet<String>,
+    announced: Announced,
+}
+
+/// The message IDs the engine has announced on the bus (or found unshown at
+/// start), so that each message is announced once.
+#[derive(Debug, Default)]
+pub(crate) struct Announced(HashSet<String>);
+
+impl Announced {
+    /// The set holding `ids`.
+    pub(crate) fn new(ids: impl IntoIterator<Item = String>) -> Self {
+        Self(ids.into_iter().collect())
+    }
+
+    /// The records among `records` not announced before; they count as
+    /// announced from now on.
+    pub(crate) fn fresh<'r>(&mut self, records: &'r [HistoryRecord]) -> Vec<&'r HistoryRecord> {
+        records
+            .iter()
+            .filter(|r| self.0.insert(r.message_id.clone()))
+            .collect()
+    }
+
+    /// One waiting-retrieve round: `unshown` is every message still unshown.
+    /// Returns the ones not announced before ([`Self::fresh`]) and forgets
+    /// every ID not among `unshown`: such a message was shown and never
+    /// comes back, so the set stays as small as the unread messages.
+    pub(crate) fn round<'r>(&mut self, unshown: &'r [HistoryRecord]) -> Vec<&'r HistoryRecord> {
+        let fresh = self.fresh(unshown);
+        let keep: HashSet<&str> = unshown.iter().map(|r| r.message_id.as_str()).collect();
+        self.0.retain(|id| keep.contains(id.as_str()));
+        fresh
+    }
+
+    /// How many IDs the set holds.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl Engine {
@@ -102,12 +140,13 @@ impl Engine {
         network: &nightjar_registry::NetworkFile,
     ) -> Result<Self, ClientError> {
         let me = client.profile().account_id().to_string();
-        let announced = client
-            .profile()
-            .unshown()?
-            .into_iter()
-            .map(|r| r.message_id)
-            .collect();
+        let announced = Announced::new(
+            client
+                .profile()
+                .unshown()?
+                .into_iter()
+                .map(|r| r.message_id),
+        );
         Ok(Self {
             client,
             bus,
@@ -141,13 +180,9 @@ impl Engine {
             let idle = match round {
                 Ok(records) => {
                     pause = Duration::from_millis(200);
-                    let new = self.announce(&records);
-                    // `records` is every message still unshown: an ID not
-                    // among them was shown and never comes back, so the set
-                    // stays as small as the unread messages.
-                    let unshown: HashSet<&str> =
-                        records.iter().map(|r| r.message_id.as_str()).collect();
-                    self.announced.retain(|id| unshown.contains(id.as_str()));
+                    // `records` is every message still unshown.
+                    let fresh = self.announced.round(&records);
+                    let new = self.broadcast(&fresh);
                     (new == 0 && began.elapsed() < QUICK).then_some(QUICK)
                 }
                 Err(e) => {
@@ -184,16 +219,21 @@ impl Engine {
 
     /// Broadcasts the records not announced before; how many there were.
     fn announce(&mut self, records: &[HistoryRecord]) -> usize {
-        let names = self.names();
-        let mut n = 0;
-        for r in records {
-            if self.announced.insert(r.message_id.clone()) {
-                n += 1;
-                // No subscriber is fine.
-                let _ = self.bus.send(convert::message(r, &self.me, &names, false));
-            }
+        let fresh = self.announced.fresh(records);
+        self.broadcast(&fresh)
+    }
+
+    /// Broadcasts `records` (unread, received); how many there were.
+    fn broadcast(&self, records: &[&HistoryRecord]) -> usize {
+        if records.is_empty() {
+            return 0;
         }
-        n
+        let names = self.names();
+        for r in records {
+            // No subscriber is fine.
+            let _ = self.bus.send(convert::message(r, &self.me, &names, false));
+        }
+        records.len()
     }
 
     fn names(&self) -> Names {
@@ -256,12 +296,8 @@ impl Engine {
             }
             m::CONTACT_ADD => {
                 let p = params::<m::ContactAddParams>(raw)?;
-                let account: AccountId = p.account_id.trim().parse().map_err(|_| {
-                    ErrorObject::new(
-                        INVALID_PARAMS,
-                        format!("{:?} is not a valid Account ID", p.account_id),
-                    )
-                })?;
+                let account = nightjar_client::contacts::parse_account_id(&p.account_id)
+                    .map_err(|e| client_error(&ClientError::Contact(e)))?;
                 let c = self
                     .client
                     .profile_mut()
@@ -458,5 +494,61 @@ fn contact(c: nightjar_client::contacts::Contact) -> m::Contact {
     m::Contact {
         name: c.name,
         account_id: c.account_id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn record(id: &str) -> HistoryRecord {
+        HistoryRecord {
+            message_id: id.to_owned(),
+            direction: nightjar_client::Direction::In,
+            peer: "nj1peer".to_owned(),
+            text: format!("text of {id}"),
+            sent_at_ms: 1,
+            version: 2,
+            timer: None,
+            expires_at_ms: None,
+        }
+    }
+
+    fn ids(records: &[&HistoryRecord]) -> Vec<String> {
+        records.iter().map(|r| r.message_id.clone()).collect()
+    }
+
+    #[test]
+    fn a_round_announces_each_message_once_and_forgets_the_shown_ones() {
+        // Unshown at start: a.
+        let mut announced = Announced::new(["a".to_owned()]);
+        let round1 = [record("a"), record("b"), record("c")];
+        assert_eq!(ids(&announced.round(&round1)), ["b", "c"]);
+        assert_eq!(announced.len(), 3);
+        // The same messages again: nothing new, nothing forgotten.
+        assert!(announced.round(&round1).is_empty());
+        assert_eq!(announced.len(), 3);
+        // a and c were shown (an `inbox` call) and d arrived: the set holds
+        // only the unshown ones.
+        let round2 = [record("b"), record("d")];
+        assert_eq!(ids(&announced.round(&round2)), ["d"]);
+        assert_eq!(announced.len(), 2);
+        // Everything shown: the set is empty.
+        assert!(announced.round(&[]).is_empty());
+        assert_eq!(announced.len(), 0);
+    }
+
+    #[test]
+    fn fresh_remembers_without_forgetting() {
+        let mut announced = Announced::default();
+        assert_eq!(
+            ids(&announced.fresh(&[record("a"), record("b")])),
+            ["a", "b"]
+        );
+        assert_eq!(ids(&announced.fresh(&[record("b"), record("c")])), ["c"]);
+        // `inbox` announces only; pruning waits for the next round.
+        assert_eq!(announced.len(), 3);
     }
 }

@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 use nightjar_crypto::envelope::{self, Content};
 use nightjar_crypto::identity::{Identity, Seed};
 
+use crate::mask::masked;
+
 /// The seed of the identity [`envelope_open`] opens every input as.
 pub const ENVELOPE_RECIPIENT_SEED: [u8; 32] = [7; 32];
 
@@ -62,12 +64,7 @@ pub fn envelope_open(data: &[u8]) {
     let _ = envelope::open(recipient, data);
 
     // 2. Bit flips over a valid envelope.
-    let mut env = reference_envelope().to_vec();
-    let mut altered = false;
-    for (byte, mask) in env.iter_mut().zip(data) {
-        *byte ^= mask;
-        altered |= *mask != 0;
-    }
+    let (env, altered) = masked(reference_envelope(), data);
     match envelope::open(recipient, &env) {
         Ok(opened) if altered => panic!("an altered envelope opened: {opened:?}"),
         Ok(opened) => {

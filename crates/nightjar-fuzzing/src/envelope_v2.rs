@@ -18,6 +18,8 @@ use nightjar_crypto::identity::{Identity, Seed};
 use nightjar_crypto::sealed_sender::{Sealed, open_v2, seal_v2_with_ephemeral};
 use nightjar_devices::{DeviceEntry, DeviceList, OwnDevice};
 
+use crate::mask::masked;
+
 /// The seed of the account the recipient device belongs to.
 pub const ENVELOPE_V2_RECIPIENT_SEED: [u8; 32] = [0x72; 32];
 
@@ -159,17 +161,6 @@ pub fn envelope_v2_receive(envelope: &[u8]) -> Result<Incoming, ClientError> {
         false,
         |_| false,
     )
-}
-
-/// XORs `mask` over the start of `reference`; says whether any bit changed.
-fn masked(reference: &[u8], mask: &[u8]) -> (Vec<u8>, bool) {
-    let mut out = reference.to_vec();
-    let mut altered = false;
-    for (byte, m) in out.iter_mut().zip(mask) {
-        *byte ^= m;
-        altered |= *m != 0;
-    }
-    (out, altered)
 }
 
 /// Fuzzes `open_v2` with the fixture's recipient device key, which a client

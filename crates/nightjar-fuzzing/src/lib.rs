@@ -34,6 +34,7 @@ mod envelope;
 mod envelope_v2;
 mod keyfile;
 mod link;
+mod mask;
 mod node_config;
 mod onion;
 mod profile;

@@ -10,6 +10,8 @@ use nightjar_crypto::SeededRandom;
 use nightjar_crypto::identity::{Identity, Seed};
 use nightjar_crypto::link::{self, JoinerSession, JoinerState, LinkCode, LinkSecret, LinkerState};
 
+use crate::mask::masked;
+
 /// The seed of the account the reference link joins.
 pub const LINK_ACCOUNT_SEED: [u8; 32] = [0x6c; 32];
 
@@ -71,17 +73,6 @@ pub fn link_fixture() -> &'static LinkFixture {
         Ok(f) => f,
         Err(e) => panic!("cannot build the link fixture: {e}"),
     })
-}
-
-/// XORs `mask` over the start of `reference`; says whether any bit changed.
-fn masked(reference: &[u8], mask: &[u8]) -> (Vec<u8>, bool) {
-    let mut out = reference.to_vec();
-    let mut altered = false;
-    for (byte, m) in out.iter_mut().zip(mask) {
-        *byte ^= m;
-        altered |= *m != 0;
-    }
-    (out, altered)
 }
 
 /// Fuzzes `LinkCode::parse`, `open_request`, `JoinerState::open_hello` and

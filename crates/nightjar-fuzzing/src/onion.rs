@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 use nightjar_crypto::identity::{Identity, PublicKey, Seed};
 use nightjar_crypto::onion::{self, Peeled, ReturnKeys};
 
+use crate::mask::masked;
+
 /// Seeds of the two nodes of the reference path (relay, destination).
 pub const ONION_NODE_SEEDS: [[u8; 32]; 2] = [[21; 32], [22; 32]];
 
@@ -68,12 +70,7 @@ pub fn onion_layer(data: &[u8]) {
     let _ = keys.open(data);
 
     // 2. Bit flips over the reference packet.
-    let mut bytes = packet.clone();
-    let mut altered = false;
-    for (byte, mask) in bytes.iter_mut().zip(data) {
-        *byte ^= mask;
-        altered |= *mask != 0;
-    }
+    let (bytes, altered) = masked(packet, data);
     let Some((ek, layer)) = bytes.split_first_chunk::<32>() else {
         panic!("the reference packet is shorter than a key");
     };

@@ -18,6 +18,8 @@ use nightjar_crypto::identity::{Identity, PublicKey, Seed};
 use nightjar_registry::Registry;
 use nightjar_types::{MessageHash, NodeKey};
 
+use crate::mask::masked;
+
 /// The seed of the account whose profile [`profile_files`] opens: the seed
 /// corpus's history databases and sealed records belong to it.
 pub const PROFILE_SEED: [u8; 32] = [0x5e; 32];
@@ -155,12 +157,7 @@ fn history_record(data: &[u8]) {
     }
 
     // 2. Bit flips over a valid sealed record.
-    let mut blob = reference_blob().to_vec();
-    let mut altered = false;
-    for (byte, mask) in blob.iter_mut().zip(data) {
-        *byte ^= mask;
-        altered |= *mask != 0;
-    }
+    let (blob, altered) = masked(reference_blob(), data);
     match open_record(&RECORD_HASH, &blob) {
         Some(record) if altered => panic!("an altered history record opened: {record:?}"),
         Some(record) => assert_eq!(record, reference_record(), "history record changed"),

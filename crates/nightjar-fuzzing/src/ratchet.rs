@@ -11,6 +11,8 @@ use nightjar_crypto::kem::MlKemKeyPair;
 use nightjar_ratchet::message::{InitialMessage, Message};
 use nightjar_ratchet::{InMemoryPrekeyStore, PrekeyBundle, Session};
 
+use crate::mask::masked;
+
 /// The associated-data context of the reference session.
 pub const RATCHET_CONTEXT: &[u8] = b"fuzz initiator | fuzz responder";
 
@@ -107,17 +109,6 @@ pub fn ratchet_fixture() -> &'static RatchetFixture {
         Ok(f) => f,
         Err(e) => panic!("cannot build the ratchet fixture: {e}"),
     })
-}
-
-/// XORs `mask` over the start of `reference`; says whether any bit changed.
-fn masked(reference: &[u8], mask: &[u8]) -> (Vec<u8>, bool) {
-    let mut out = reference.to_vec();
-    let mut altered = false;
-    for (byte, m) in out.iter_mut().zip(mask) {
-        *byte ^= m;
-        altered |= *m != 0;
-    }
-    (out, altered)
 }
 
 /// Fuzzes `InitialMessage::decode` and `Session::respond` (a device answers

@@ -96,7 +96,7 @@ pub use nightjar_types::{
     AccountKey, FullMessage, MailboxKey, MessageHash, MessageKey, StoredMessage, SyncCursor,
     SyncEntry,
 };
-pub use schema::WRITER_CACHE_KIB;
+pub use schema::{MESSAGES_V3_DDL, WRITER_CACHE_KIB};
 pub use store::Store;
 pub use types::{
     ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats,

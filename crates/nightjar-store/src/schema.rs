@@ -31,15 +31,12 @@ pub(crate) const SCHEMA_VERSION: u32 = 4;
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The tables and indexes of version 1 that version 2 keeps unchanged
-/// (except that `messages` gains `pos`; see [`CREATE_SCHEMA`]). Version 4
-/// rebuilds `messages` without its `UNIQUE` key ([`MESSAGES_V4`]).
-///
-/// `pos` is a ring position encoded by [`crate::ring::pos_to_sql`]. Its
-/// `DEFAULT 0` exists only because `ALTER TABLE ... ADD COLUMN ... NOT NULL`
-/// requires a default; with it, fresh and migrated databases have the same
-/// columns. The store always writes `pos` explicitly.
-const CREATE_SCHEMA: &str = "
+/// The `messages` table of schema versions 2 and 3, with its `UNIQUE
+/// (account, namespace, hash)` key, and its three indexes: the schema-3
+/// table, for migration tests and the WAL benchmark. The store itself
+/// never creates it (a fresh file starts at version 4; older files are
+/// migrated on open, see [`SCHEMA_VERSION`]).
+pub const MESSAGES_V3_DDL: &str = "
 CREATE TABLE messages (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     account      BLOB    NOT NULL,
@@ -53,6 +50,59 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
 CREATE INDEX messages_by_expiry ON messages (expiry_ms);
+CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
+";
+
+/// `CREATE TABLE` of the version-4 `messages` table under the name `$name`:
+/// the version-1 to 3 one without its `UNIQUE (account, namespace, hash)`.
+///
+/// `pos` is a ring position encoded by [`crate::ring::pos_to_sql`]. Its
+/// `DEFAULT 0` exists only because `ALTER TABLE ... ADD COLUMN ... NOT NULL`
+/// (the version 1 to 2 migration) requires a default; with it, fresh and
+/// migrated databases have the same columns. The store always writes `pos`
+/// explicitly.
+macro_rules! messages_v4_table {
+    ($name:literal) => {
+        concat!(
+            "CREATE TABLE ",
+            $name,
+            " (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account      BLOB    NOT NULL,
+    namespace    INTEGER NOT NULL,
+    hash         BLOB    NOT NULL,
+    data         BLOB    NOT NULL,
+    stored_at_ms INTEGER NOT NULL,
+    expiry_ms    INTEGER NOT NULL,
+    pos          INTEGER NOT NULL DEFAULT 0
+);
+"
+        )
+    };
+}
+
+/// A fresh database's version-4 `messages` table (its indexes are
+/// [`MESSAGES_V4_INDEXES`]).
+const CREATE_MESSAGES: &str = messages_v4_table!("messages");
+
+/// The version-4 `messages` table under the name `messages_v4`, created and
+/// renamed by [`migrate_v3_to_v4`] (a fresh file creates
+/// [`CREATE_MESSAGES`] directly).
+const MESSAGES_V4: &str = messages_v4_table!("messages_v4");
+
+/// The indexes of the version-4 `messages` table. `messages_by_pos` drives
+/// ring range scans and key lookups; besides its key `(pos, hash)` it
+/// carries the other columns a range listing returns, so listing never
+/// reads message payloads. Created after the migration's rename (index
+/// names are global, so the old table must be gone first).
+const MESSAGES_V4_INDEXES: &str = "
+CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
+CREATE INDEX messages_by_expiry ON messages (expiry_ms);
+CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
+";
+
+/// The table of version 1 that every later version keeps unchanged.
+const CREATE_ACCOUNT_USAGE: &str = "
 CREATE TABLE account_usage (
     account  BLOB    PRIMARY KEY NOT NULL,
     messages INTEGER NOT NULL,
@@ -60,18 +110,19 @@ CREATE TABLE account_usage (
 ) WITHOUT ROWID;
 ";
 
-/// What version 2 adds on top of the `messages` table having `pos`; run by
-/// both creation and migration, so both end with the same schema.
+/// The index on `messages.pos` that version 2 added (the version-1 to 2
+/// migration creates it; version 4 keeps it, see [`MESSAGES_V4_INDEXES`]).
+const CREATE_V2_POS_INDEX: &str =
+    "CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);";
+
+/// The tables version 2 adds; run by both creation and migration, so both
+/// end with the same schema.
 ///
-/// - `messages_by_pos` drives ring range scans. Besides its key `(pos,
-///   hash)` it carries the other columns a range listing returns, so
-///   listing never reads message payloads.
 /// - `tombstones` records deleted messages until `expiry_ms`, so that
 ///   replication and sync do not resurrect them; `pos` as in `messages`.
 /// - `tombstone_usage` counts each account's tombstones (for the cap),
 ///   like `account_usage` counts messages; rows with 0 are deleted.
 const CREATE_V2_ADDITIONS: &str = "
-CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
 CREATE TABLE tombstones (
     account   BLOB    NOT NULL,
     namespace INTEGER NOT NULL,
@@ -112,32 +163,6 @@ CREATE TABLE claim_usage (
     account BLOB    PRIMARY KEY NOT NULL,
     claims  INTEGER NOT NULL
 ) WITHOUT ROWID;
-";
-
-/// The version-4 `messages` table (the version-1 to 3 one without its
-/// `UNIQUE (account, namespace, hash)`, `pos` in place) and its three
-/// indexes. Created under the name `messages_v4` and renamed by
-/// [`migrate_v3_to_v4`], the one path by which both fresh and old files
-/// reach version 4.
-const MESSAGES_V4: &str = "
-CREATE TABLE messages_v4 (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    account      BLOB    NOT NULL,
-    namespace    INTEGER NOT NULL,
-    hash         BLOB    NOT NULL,
-    data         BLOB    NOT NULL,
-    stored_at_ms INTEGER NOT NULL,
-    expiry_ms    INTEGER NOT NULL,
-    pos          INTEGER NOT NULL DEFAULT 0
-);
-";
-
-/// The indexes of the version-4 `messages` table, created after the
-/// rename (index names are global, so the old table must be gone first).
-const MESSAGES_V4_INDEXES: &str = "
-CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
-CREATE INDEX messages_by_expiry ON messages (expiry_ms);
-CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
 ";
 
 /// Sets `PRAGMA user_version` to [`SCHEMA_VERSION`] (last step of creation
@@ -189,8 +214,9 @@ pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates the schema in an empty database, migrates a version-1, 2 or 3
-/// one, or checks the version of an existing one. Runs in one immediate
+/// Creates the version-4 schema in an empty database (no migration runs),
+/// migrates a version-1, 2 or 3 one, or checks the version of an existing
+/// one. Runs in one immediate
 /// transaction, so concurrent openers and crashes never leave a
 /// half-created or half-migrated schema.
 pub(crate) fn init(
@@ -213,13 +239,16 @@ pub(crate) fn init(
             if objects != 0 {
                 return Err(StoreError::UnsupportedSchema(0));
             }
-            tx.execute_batch(CREATE_SCHEMA)
-                .map_err(StoreError::sql("create schema"))?;
-            tx.execute_batch(CREATE_V2_ADDITIONS)
-                .map_err(StoreError::sql("create schema"))?;
-            tx.execute_batch(CREATE_V3_ADDITIONS)
-                .map_err(StoreError::sql("create schema"))?;
-            migrate_v3_to_v4(&tx)?;
+            for ddl in [
+                CREATE_MESSAGES,
+                MESSAGES_V4_INDEXES,
+                CREATE_ACCOUNT_USAGE,
+                CREATE_V2_ADDITIONS,
+                CREATE_V3_ADDITIONS,
+            ] {
+                tx.execute_batch(ddl)
+                    .map_err(StoreError::sql("create schema"))?;
+            }
             set_version(&tx, "create schema")?;
             tx.commit().map_err(StoreError::sql("commit schema"))?;
             Ok(())
@@ -289,6 +318,8 @@ fn migrate_v1_to_v2(
             "schema migration: accounts that are not 32-byte blobs keep ring position 0"
         );
     }
+    tx.execute_batch(CREATE_V2_POS_INDEX)
+        .map_err(StoreError::sql(OP))?;
     tx.execute_batch(CREATE_V2_ADDITIONS)
         .map_err(StoreError::sql(OP))?;
     tracing::info!(

@@ -1218,28 +1218,15 @@ fn v1_database_is_migrated_with_positions() {
     assert_eq!(user_version(&cfg.path), 4);
 }
 
-/// The version-2 schema, as shipped (version 1's tables, `messages.pos`,
-/// tombstones).
-const V2_SCHEMA: &str = "
-CREATE TABLE messages (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    account      BLOB    NOT NULL,
-    namespace    INTEGER NOT NULL,
-    hash         BLOB    NOT NULL,
-    data         BLOB    NOT NULL,
-    stored_at_ms INTEGER NOT NULL,
-    expiry_ms    INTEGER NOT NULL,
-    pos          INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (account, namespace, hash)
-);
-CREATE INDEX messages_by_cursor ON messages (account, namespace, seq);
-CREATE INDEX messages_by_expiry ON messages (expiry_ms);
+/// The version-2 schema, as shipped, after its `messages` table
+/// ([`crate::MESSAGES_V3_DDL`], which version 3 kept unchanged): version
+/// 1's `account_usage`, and tombstones.
+const V2_SCHEMA_REST: &str = "
 CREATE TABLE account_usage (
     account  BLOB    PRIMARY KEY NOT NULL,
     messages INTEGER NOT NULL,
     bytes    INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX messages_by_pos ON messages (pos, hash, account, namespace, expiry_ms);
 CREATE TABLE tombstones (
     account   BLOB    NOT NULL,
     namespace INTEGER NOT NULL,
@@ -1269,7 +1256,9 @@ fn create_v2(path: &Path) -> (AccountKey, AccountKey) {
     let b = account_at(0x0000_0000_0000_BBBB, 2);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     let raw = rusqlite::Connection::open(path).expect("raw open");
-    raw.execute_batch(V2_SCHEMA).expect("v2 schema");
+    raw.execute_batch(crate::MESSAGES_V3_DDL)
+        .expect("v3 messages");
+    raw.execute_batch(V2_SCHEMA_REST).expect("v2 schema");
     let rows: [V1Row; 5] = [
         (a, 0, 1, b"a-one", NOW + TTL),
         (a, 0, 2, b"a-two", NOW + TTL),
@@ -1656,6 +1645,49 @@ fn v3_database_is_migrated_to_one_key_index_losing_nothing() {
     drop(raw);
     store.close();
     assert_usage_exact(&dir);
+}
+
+/// The SQL SQLite keeps for the `messages` table.
+fn messages_sql(path: &Path) -> String {
+    rusqlite::Connection::open(path)
+        .expect("raw open")
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'messages'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("messages sql")
+}
+
+#[test]
+fn a_fresh_database_is_created_at_version_4_without_migrating() {
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let fresh_cfg = config(fresh.path());
+    Store::open(fresh_cfg.clone()).expect("open").close();
+    assert_eq!(user_version(&fresh_cfg.path), 4);
+    // Created under its own name, with no UNIQUE key: not the migration's
+    // `messages_v4` renamed (SQLite records a renamed table as `"messages"`,
+    // as the migrated file below shows).
+    let sql = messages_sql(&fresh_cfg.path);
+    assert!(sql.starts_with("CREATE TABLE messages ("), "{sql}");
+    assert!(!sql.contains("UNIQUE"), "{sql}");
+    assert_eq!(
+        message_indexes(&fresh_cfg.path),
+        [
+            "messages_by_cursor",
+            "messages_by_expiry",
+            "messages_by_pos"
+        ]
+    );
+
+    let migrated = tempfile::tempdir().expect("tempdir");
+    let migrated_cfg = config(migrated.path());
+    create_v3(&migrated_cfg.path);
+    assert!(messages_sql(&migrated_cfg.path).contains("UNIQUE (account, namespace, hash)"));
+    Store::open(migrated_cfg.clone()).expect("open").close();
+    let sql = messages_sql(&migrated_cfg.path);
+    assert!(sql.starts_with("CREATE TABLE \"messages\" ("), "{sql}");
+    assert!(!sql.contains("UNIQUE"), "{sql}");
 }
 
 #[test]

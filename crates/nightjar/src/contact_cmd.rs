@@ -5,7 +5,6 @@
 use clap::Subcommand;
 use nightjar_client::Profile;
 use nightjar_client::contacts::Contact;
-use nightjar_crypto::identity::AccountId;
 use serde_json::json;
 
 use crate::print_json;
@@ -53,10 +52,7 @@ pub fn run(profile: &mut Profile, action: &ContactCmd) -> anyhow::Result<()> {
             account_id,
             json,
         } => {
-            let account: AccountId = account_id
-                .trim()
-                .parse()
-                .map_err(|e| anyhow::anyhow!("{account_id:?} is not a valid Account ID: {e}"))?;
+            let account = nightjar_client::contacts::parse_account_id(account_id)?;
             let added = profile.add_contact(name, &account)?;
             if *json {
                 print_json(&contact_json(&added))

@@ -305,7 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let text = message_text(text)?;
-            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+            if let Some((rpc, _)) = via_daemon::connect(&profile_dir(&cli)?).await {
                 return via_daemon::send(&rpc, account_id, text, *ttl, *json).await;
             }
             let (profile, _lock) = open_profile(&cli)?;
@@ -332,8 +332,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Inbox { wait, json } => {
             let dir = profile_dir(&cli)?;
-            if via_daemon::connect(&dir).await.is_some() {
-                return via_daemon::inbox(&dir, *wait, *json).await;
+            if let Some((rpc, notes)) = via_daemon::connect(&dir).await {
+                return via_daemon::inbox(&rpc, notes, *wait, *json).await;
             }
             let network = network_file(&cli)?;
             let (profile, _lock) = open_profile(&cli)?;
@@ -351,8 +351,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Watch { json } => {
             let dir = profile_dir(&cli)?;
-            if via_daemon::connect(&dir).await.is_some() {
-                return via_daemon::watch(&dir, *json).await;
+            if let Some((rpc, notes)) = via_daemon::connect(&dir).await {
+                return via_daemon::watch(&rpc, notes, *json).await;
             }
             let network = network_file(&cli)?;
             let (profile, _lock) = open_profile(&cli)?;
@@ -388,10 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Swarm { account_id, json } => {
-            let account: AccountId = account_id
-                .trim()
-                .parse()
-                .with_context(|| format!("{account_id:?} is not a valid Account ID"))?;
+            let account = nightjar_client::contacts::parse_account_id(account_id)?;
             let network = network_file(&cli)?;
             let map = if network.registry.is_some() {
                 // A devnet's registry file: read it, send nothing.
@@ -450,7 +447,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Device { action } => {
-            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+            if let Some((rpc, _)) = via_daemon::connect(&profile_dir(&cli)?).await {
                 match action {
                     device_cmd::DeviceCmd::List { json } => {
                         return via_daemon::device_list(&rpc, *json).await;
@@ -475,7 +472,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let timer = device_cmd::timer_from(duration, *after)?;
-            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+            if let Some((rpc, _)) = via_daemon::connect(&profile_dir(&cli)?).await {
                 return via_daemon::timer(&rpc, account_id, timer, *json).await;
             }
             let (mut profile, _lock) = open_profile(&cli)?;
@@ -506,7 +503,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Contact { action } => {
-            if let Some(rpc) = via_daemon::connect(&profile_dir(&cli)?).await {
+            if let Some((rpc, _)) = via_daemon::connect(&profile_dir(&cli)?).await {
                 return via_daemon::contact(&rpc, action).await;
             }
             let (mut profile, _lock) = open_profile(&cli)?;

@@ -11,19 +11,25 @@ use std::time::Duration;
 
 use nightjar_daemon::{LockHolder, ProfileLock};
 use nightjar_rpc::methods::{self as m, Direction, Message};
-use nightjar_rpc::{RpcClient, RpcError};
+use nightjar_rpc::{Notification, RpcClient, RpcError};
 use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::{format_time, print_json};
 
-/// A connection to the profile's daemon, if one is serving.
-pub async fn connect(profile_dir: &Path) -> Option<RpcClient> {
+/// The daemon's notifications on one connection (see [`RpcClient::connect`]).
+pub type Notes = UnboundedReceiver<Notification>;
+
+/// A connection to the profile's daemon, if one is serving, with the
+/// receiver of its notifications (`inbox --wait` and `watch` listen on it;
+/// the other commands drop it).
+pub async fn connect(profile_dir: &Path) -> Option<(RpcClient, Notes)> {
     let socket = nightjar_rpc::socket_path(profile_dir);
     if !socket.exists() {
         return None;
     }
     match RpcClient::connect(&socket).await {
-        Ok((client, _)) => Some(client),
+        Ok(connected) => Some(connected),
         Err(e) => {
             tracing::debug!(error = %e, "no daemon answers on the socket; running alone");
             None
@@ -84,10 +90,14 @@ pub async fn send(
 }
 
 /// `inbox [--wait S]` through the daemon: the messages not shown before;
-/// with `--wait` and none there, waits for one to arrive.
-pub async fn inbox(socket_dir: &Path, wait: Option<u64>, json: bool) -> anyhow::Result<()> {
-    let socket = nightjar_rpc::socket_path(socket_dir);
-    let (rpc, mut notes) = RpcClient::connect(&socket).await?;
+/// with `--wait` and none there, waits for one to arrive (a notification on
+/// `notes`, the receiver of `rpc`'s connection).
+pub async fn inbox(
+    rpc: &RpcClient,
+    mut notes: Notes,
+    wait: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut shown = 0;
     if let Some(wait) = wait {
         // Subscribe first, so nothing arrives unseen between the two calls.
@@ -95,19 +105,19 @@ pub async fn inbox(socket_dir: &Path, wait: Option<u64>, json: bool) -> anyhow::
             .call(m::SUBSCRIBE, m::NoParams {})
             .await
             .map_err(remote)?;
-        shown += show(&rpc, json).await?;
+        shown += show(rpc, json).await?;
         if shown == 0 {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
             while shown == 0 {
                 match tokio::time::timeout_at(deadline, notes.recv()).await {
-                    Ok(Some(_)) => shown += show(&rpc, json).await?,
+                    Ok(Some(_)) => shown += show(rpc, json).await?,
                     Ok(None) => anyhow::bail!("the daemon closed the connection"),
                     Err(_) => break,
                 }
             }
         }
     } else {
-        shown += show(&rpc, json).await?;
+        shown += show(rpc, json).await?;
     }
     if !json && shown == 0 {
         eprintln!("no new messages");
@@ -116,20 +126,19 @@ pub async fn inbox(socket_dir: &Path, wait: Option<u64>, json: bool) -> anyhow::
 }
 
 /// `watch` through the daemon: prints each message as it arrives until
-/// interrupted.
-pub async fn watch(socket_dir: &Path, json: bool) -> anyhow::Result<()> {
-    let socket = nightjar_rpc::socket_path(socket_dir);
-    let (rpc, mut notes) = RpcClient::connect(&socket).await?;
+/// interrupted (woken by notifications on `notes`, the receiver of `rpc`'s
+/// connection).
+pub async fn watch(rpc: &RpcClient, mut notes: Notes, json: bool) -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let _: m::SubscribeResult = rpc
         .call(m::SUBSCRIBE, m::NoParams {})
         .await
         .map_err(remote)?;
-    show(&rpc, json).await?;
+    show(rpc, json).await?;
     loop {
         tokio::select! {
             note = notes.recv() => match note {
-                Some(_) => { show(&rpc, json).await?; }
+                Some(_) => { show(rpc, json).await?; }
                 None => anyhow::bail!("the daemon stopped"),
             },
             _ = tokio::signal::ctrl_c() => return Ok(()),

@@ -59,6 +59,55 @@ impl Drop for Daemon {
     }
 }
 
+/// A one-shot command's process, killed on drop (a failing test leaves
+/// none behind).
+struct Running(Child);
+
+impl Running {
+    /// Starts `cmd` with its stdout piped.
+    fn spawn(cmd: &mut std::process::Command) -> Running {
+        Running(
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// The next line it prints, as JSON (it must print one).
+    fn line(&mut self) -> Value {
+        let mut line = String::new();
+        BufReader::new(self.0.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("printed {line:?} ({e})"))
+    }
+
+    /// Waits for it to exit; requires success.
+    fn success(mut self) {
+        let status = self.0.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(self.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "{status}: {err}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (up to a minute) until the daemon behind `c` counts `n` subscribers.
+fn await_subscribers(c: &mut Conn, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.call("status", json!({}))["subscribers"] != n {
+        assert!(Instant::now() < deadline, "never {n} subscribers");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A blocking JSON-RPC connection: lines out, responses and notifications in.
 struct Conn {
     stream: UnixStream,
@@ -212,6 +261,28 @@ fn messages_flow_through_daemons_and_one_shot_commands_use_a_running_daemon() {
     assert_eq!(shown[0]["text"], "one-shot via the daemon");
     assert_eq!(shown[0]["from"], alice_id);
 
+    // `inbox --wait` through the daemon subscribes on the connection that
+    // found it and prints the message that arrives while it waits.
+    let mut waiting = Running::spawn(bob.cmd().args(["inbox", "--wait", "120", "--json"]));
+    await_subscribers(&mut b, 2);
+    alice.send(&bob_id, "while inbox waits");
+    let got = waiting.line();
+    assert_eq!(got["text"], "while inbox waits", "{got}");
+    assert_eq!(got["from"], alice_id);
+    waiting.success();
+    b.wait_message("while inbox waits", Duration::from_secs(60));
+    // `watch` likewise, until it is told to stop.
+    await_subscribers(&mut b, 1);
+    let mut watching = Running::spawn(bob.cmd().args(["watch", "--json"]));
+    await_subscribers(&mut b, 2);
+    alice.send(&bob_id, "while watch runs");
+    let got = watching.line();
+    assert_eq!(got["text"], "while watch runs", "{got}");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(watching.0.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    watching.success();
+    b.wait_message("while watch runs", Duration::from_secs(60));
+
     // A command that cannot go through the daemon is refused, clearly.
     let out = alice.cmd().args(["paths", "--json"]).output().unwrap();
     assert!(!out.status.success());
@@ -319,6 +390,28 @@ fn contacts_round_trip_through_the_daemon_and_name_messages() {
     assert_eq!(added, json!({"name": "bob", "account_id": bob_id}));
     let dup = c.call_raw("contact.add", json!({"name": "bob", "account_id": bob_id}));
     assert_eq!(dup["error"]["code"], -32002, "{dup}");
+    // A bad Account ID: the daemon says what is wrong and what one looks
+    // like, and the one-shot command through it prints that.
+    let bad = c.call_raw(
+        "contact.add",
+        json!({"name": "carol", "account_id": "nj1nope"}),
+    );
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let why = bad["error"]["message"].as_str().unwrap();
+    for part in [
+        "\"nj1nope\" is not a valid Account ID: not a well-formed Account ID",
+        "an Account ID is `nj1` followed by 58 letters and digits",
+    ] {
+        assert!(why.contains(part), "{why}");
+    }
+    let out = alice
+        .cmd()
+        .args(["contact", "add", "carol", "nj1nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(why), "{stderr}");
     assert_eq!(
         c.call("contact.list", json!({})),
         json!([{"name": "bob", "account_id": bob_id}])

@@ -204,9 +204,14 @@ fn contacts_are_added_listed_and_removed_and_broken_ones_refused() {
         &["contact", "add", "nj1x", &bob_id],
         "may not start with nj1",
     );
+    // A bad Account ID: what is wrong with it, and what one looks like.
     refused(
         &["contact", "add", "Carol", "nj1nope"],
-        "not a valid Account ID",
+        "\"nj1nope\" is not a valid Account ID: not a well-formed Account ID",
+    );
+    refused(
+        &["contact", "add", "Carol", "nj1nope"],
+        "an Account ID is `nj1` followed by 58 letters and digits",
     );
     refused(&["contact", "remove", "carol"], "no contact named");
     refused(&["send", "carol", "hi"], "no contact named");

@@ -82,6 +82,7 @@ pub struct ClientCircuit {
     id: CircuitId,
     keys: CircuitKeys,
     account: AccountKey,
+    hops: Vec<NodeEntry>,
     guard: NodeEntry,
     exit: NodeEntry,
     created_ms: u64,
@@ -127,6 +128,7 @@ impl ClientCircuit {
                 id,
                 keys: circuit_keys,
                 account,
+                hops: hops.to_vec(),
                 guard,
                 exit,
                 created_ms: now_ms,
@@ -153,6 +155,11 @@ impl ClientCircuit {
     /// The exit: the swarm member that handles the requests.
     pub fn exit(&self) -> &NodeEntry {
         &self.exit
+    }
+
+    /// The path, guard first, exit last.
+    pub fn hops(&self) -> &[NodeEntry] {
+        &self.hops
     }
 
     /// The account whose requests it carries.

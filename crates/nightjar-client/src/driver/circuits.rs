@@ -56,11 +56,12 @@ impl Client {
         self.circuit_use
     }
 
-    /// The account a circuit is kept for and its exit, per account.
-    pub fn circuits(&self) -> Vec<(AccountKey, NodeEntry, bool)> {
+    /// The circuits kept now: the account each carries requests for, its
+    /// path (guard first, exit last) and whether it is ready.
+    pub fn circuits(&self) -> Vec<(AccountKey, Vec<NodeEntry>, bool)> {
         self.circuits
             .values()
-            .map(|c| (*c.account(), c.exit().clone(), c.is_ready()))
+            .map(|c| (*c.account(), c.hops().to_vec(), c.is_ready()))
             .collect()
     }
 
@@ -137,8 +138,10 @@ impl Client {
             self.drop_circuit(&account).await;
         }
         let mut rng = pick;
-        if !self.paths.ensure_guards(&self.nodes, &mut rng) {
-            return false;
+        if self.paths.ensure_guards(&self.nodes, &mut rng)
+            && let Err(e) = self.save_guards()
+        {
+            tracing::debug!(error = %e, "cannot save the guards");
         }
         let path = match self.paths.path_for(&self.nodes, dest, now, &mut rng) {
             Ok(p) => p,

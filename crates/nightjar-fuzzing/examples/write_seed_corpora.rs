@@ -1718,6 +1718,32 @@ fn client_v2_records() -> Corpus {
 /// The daemon's JSON-RPC request lines (the seeds first written by hand with
 /// the `rpc_request` target; kept byte for byte here so regenerating every
 /// corpus reproduces them).
+fn circuit_cells() -> Corpus {
+    use nightjar_crypto::circuit::{CircuitId, DestroyReason, destroy_cell};
+    let mut c = Corpus::new();
+    c.insert(
+        "valid-create-2-hops".into(),
+        nightjar_fuzzing::circuit_reference_create(),
+    );
+    c.insert(
+        "valid-destroy".into(),
+        destroy_cell(CircuitId(7), DestroyReason::Unknown).to_vec(),
+    );
+    let mut forward = vec![0x02];
+    forward.extend_from_slice(&7u64.to_be_bytes());
+    forward.extend_from_slice(&0u64.to_be_bytes());
+    forward.extend_from_slice(&[0x5a; 1215]);
+    c.insert("valid-forward-garbage-layer".into(), forward.clone());
+    let mut backward = forward.clone();
+    backward[0] = 0x03;
+    c.insert("valid-backward-garbage-layer".into(), backward);
+    c.insert("bad-empty".into(), Vec::new());
+    c.insert("bad-quic-long-header".into(), vec![0xc0; 1200]);
+    c.insert("bad-too-long".into(), vec![0x02; 1233]);
+    c.insert("bad-short-destroy".into(), vec![0x04; 9]);
+    c
+}
+
 fn rpc_requests() -> Corpus {
     let seeds: [(&str, &[u8]); 10] = [
         ("bad-batch", br#"[{"jsonrpc":"2.0","id":1,"method":"status"}]"#),
@@ -1780,6 +1806,7 @@ fn main() {
     corpora.insert("client_v2_records", client_v2_records());
     corpora.insert("store_receipt", store_receipts());
     corpora.insert("rpc_request", rpc_requests());
+    corpora.insert("circuit_cell", circuit_cells());
 
     let mut total = 0;
     for (target, function) in TARGETS {

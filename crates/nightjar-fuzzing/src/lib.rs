@@ -28,6 +28,7 @@
 
 mod account;
 mod chain;
+mod circuit;
 mod client_v2;
 mod devices;
 mod envelope;
@@ -48,6 +49,7 @@ pub use chain::{
     CHAIN_LOG_CHAIN_ID, CHAIN_LOG_CONTRACT, chain_log, chain_log_input, chain_log_parts,
     chain_state,
 };
+pub use circuit::{CIRCUIT_NODE_SEEDS, circuit_cell, circuit_reference_create};
 pub use client_v2::client_v2_records;
 pub use devices::device_records;
 pub use envelope::{ENVELOPE_RECIPIENT_SEED, envelope_open};
@@ -99,4 +101,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("client_v2_records", client_v2_records),
     ("store_receipt", store_receipt),
     ("rpc_request", rpc_request),
+    ("circuit_cell", circuit_cell),
 ];

@@ -254,6 +254,7 @@ fn accepts(target: &str, data: &[u8]) -> bool {
             }
         }
         "rpc_request" => nightjar_rpc::decode_request(data).is_ok(),
+        "circuit_cell" => nightjar_crypto::circuit::Cell::parse(data).is_ok(),
         other => panic!("no acceptance check for target {other}"),
     }
 }

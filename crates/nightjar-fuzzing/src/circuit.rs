@@ -10,7 +10,7 @@ use nightjar_crypto::circuit::{
     Cell, CircuitId, CircuitKeys, CreatePacket, Payload, build_create_with_ephemerals, peel_create,
 };
 use nightjar_crypto::identity::{Identity, Seed};
-use nightjar_node::circuit::{CircuitConfig, CircuitRelay};
+use nightjar_node::circuit::{CircuitConfig, CircuitRelay, NodeDirectory};
 
 use crate::mask::masked;
 
@@ -44,6 +44,21 @@ pub fn circuit_reference_create() -> Vec<u8> {
     reference().0.cell(CircuitId(7))
 }
 
+/// The registry of the reference circuit: its exit only.
+struct OneExit {
+    key: [u8; 32],
+    addr: SocketAddr,
+}
+
+impl NodeDirectory for OneExit {
+    fn addr_of(&self, key: &[u8; 32]) -> Option<SocketAddr> {
+        (*key == self.key).then_some(self.addr)
+    }
+    fn is_node(&self, addr: &SocketAddr) -> bool {
+        *addr == self.addr
+    }
+}
+
 /// Fuzzes circuit cells.
 ///
 /// Checks, for each input:
@@ -73,7 +88,10 @@ pub fn circuit_cell(data: &[u8]) {
     let from = SocketAddr::from(([127, 0, 0, 1], 5000));
     let exit_addr = SocketAddr::from(([127, 0, 0, 2], 6000));
     let exit_key = *node(1).public_key().as_bytes();
-    let lookup = |k: &[u8; 32]| (*k == exit_key).then_some(exit_addr);
+    let lookup = OneExit {
+        key: exit_key,
+        addr: exit_addr,
+    };
     relay.handle_cell(NOW_MS, from, &packet.cell(CircuitId(7)), &lookup);
     relay.handle_cell(NOW_MS, from, data, &lookup);
     relay.handle_cell(NOW_MS, exit_addr, data, &lookup);

@@ -36,10 +36,20 @@ use exit::{Exit, ExitEvent};
 pub const MAX_CIRCUIT_LIFETIME_MS: u64 = 600_000;
 /// Default most circuits a node keeps.
 pub const DEFAULT_MAX_CIRCUITS: usize = 65_536;
-/// Most circuits created from one IP address.
+/// Most circuits created from one client IP address (circuits from
+/// registered nodes are not counted).
 pub const MAX_CIRCUITS_PER_SOURCE: u32 = 64;
 /// How often expired circuits are swept.
 pub const SWEEP_INTERVAL_MS: u64 = 10_000;
+
+/// What the relay needs to know of the registry.
+pub trait NodeDirectory {
+    /// A registered node's address, by its key.
+    fn addr_of(&self, key: &[u8; 32]) -> Option<SocketAddr>;
+    /// Whether `addr` is a registered node's: circuits from nodes (relayed
+    /// for many clients) are not limited per source, only clients' are.
+    fn is_node(&self, addr: &SocketAddr) -> bool;
+}
 
 /// The relay's settings.
 #[derive(Clone, Debug)]
@@ -110,6 +120,8 @@ pub struct CircuitStats {
 
 struct Circuit {
     prev: (SocketAddr, CircuitId),
+    /// Whether `prev` is a client (counted in `per_source`).
+    from_client: bool,
     next: Option<(SocketAddr, CircuitId)>,
     keys: HopKeys,
     expires_ms: u64,
@@ -199,14 +211,14 @@ impl CircuitRelay {
         self.send(to, destroy_cell(circuit, reason).to_vec());
     }
 
-    /// One received datagram `datagram` from `from`. `node_addr` finds a
-    /// registered node's address by its key (none for unknown keys).
+    /// One received datagram `datagram` from `from`; `nodes` is the
+    /// registry as the relay needs it.
     pub fn handle_cell(
         &mut self,
         now_ms: u64,
         from: SocketAddr,
         datagram: &[u8],
-        node_addr: &dyn Fn(&[u8; 32]) -> Option<SocketAddr>,
+        nodes: &dyn NodeDirectory,
     ) {
         let cell = match Cell::parse(datagram) {
             Ok(c) => c,
@@ -220,7 +232,7 @@ impl CircuitRelay {
                 circuit,
                 ephemeral_key,
                 layer,
-            } => self.create(now_ms, from, circuit, &ephemeral_key, layer, node_addr),
+            } => self.create(now_ms, from, circuit, &ephemeral_key, layer, nodes),
             Cell::Forward {
                 circuit,
                 seq,
@@ -242,14 +254,16 @@ impl CircuitRelay {
         circuit: CircuitId,
         ephemeral_key: &[u8; 32],
         layer: &[u8],
-        node_addr: &dyn Fn(&[u8; 32]) -> Option<SocketAddr>,
+        nodes: &dyn NodeDirectory,
     ) {
         if self.by_prev.contains_key(&(from, circuit)) {
             self.stats.malformed += 1;
             return;
         }
+        let from_client = !nodes.is_node(&from);
         let from_source = self.per_source.get(&from.ip()).copied().unwrap_or(0);
-        if self.circuits.len() >= self.config.max_circuits || from_source >= MAX_CIRCUITS_PER_SOURCE
+        if self.circuits.len() >= self.config.max_circuits
+            || (from_client && from_source >= MAX_CIRCUITS_PER_SOURCE)
         {
             self.stats.full += 1;
             self.destroy(from, circuit, DestroyReason::Unavailable);
@@ -269,7 +283,7 @@ impl CircuitRelay {
                 layer,
             } => {
                 let addr = (next != *self.identity.public_key().as_bytes())
-                    .then(|| node_addr(&next))
+                    .then(|| nodes.addr_of(&next))
                     .flatten();
                 let Some(addr) = addr else {
                     // Not a node of the registry (or this node): say so,
@@ -328,6 +342,7 @@ impl CircuitRelay {
             key,
             Circuit {
                 prev: (from, circuit),
+                from_client,
                 next,
                 keys,
                 expires_ms: now_ms.saturating_add(self.config.lifetime_ms),
@@ -340,7 +355,9 @@ impl CircuitRelay {
         if let Some(n) = next {
             self.by_next.insert(n, key);
         }
-        *self.per_source.entry(from.ip()).or_insert(0) += 1;
+        if from_client {
+            *self.per_source.entry(from.ip()).or_insert(0) += 1;
+        }
         self.stats.created += 1;
         if self.next_sweep_ms == 0 || self.circuits.len() == 1 {
             self.next_sweep_ms = now_ms.saturating_add(SWEEP_INTERVAL_MS);
@@ -376,7 +393,9 @@ impl CircuitRelay {
         if let Some(n) = c.next {
             self.by_next.remove(&n);
         }
-        if let Some(count) = self.per_source.get_mut(&c.prev.0.ip()) {
+        if c.from_client
+            && let Some(count) = self.per_source.get_mut(&c.prev.0.ip())
+        {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 self.per_source.remove(&c.prev.0.ip());

@@ -73,7 +73,7 @@ impl Net {
             .iter()
             .map(|(a, id, _)| (*id.public_key().as_bytes(), *a))
             .collect();
-        let lookup = move |k: &[u8; 32]| table.iter().find(|(key, _)| key == k).map(|(_, a)| *a);
+        let lookup = Table(table);
         while let Some((from, to, cell)) = queue.pop() {
             if to == self.client {
                 self.inbox.push(cell);
@@ -112,6 +112,17 @@ impl Net {
             .iter()
             .map(|(_, id, _)| id.public_key())
             .collect()
+    }
+}
+
+struct Table(Vec<([u8; 32], SocketAddr)>);
+
+impl NodeDirectory for Table {
+    fn addr_of(&self, key: &[u8; 32]) -> Option<SocketAddr> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, a)| *a)
+    }
+    fn is_node(&self, addr: &SocketAddr) -> bool {
+        self.0.iter().any(|(_, a)| a == addr)
     }
 }
 
@@ -363,4 +374,24 @@ fn a_source_gets_at_most_its_share_of_circuits() {
     assert_eq!(net.nodes[0].2.len(), MAX_CIRCUITS_PER_SOURCE as usize);
     assert_eq!(net.nodes[0].2.stats().full, 1);
     let _ = net.addr_of(&[0; 32]);
+}
+
+#[test]
+fn circuits_relayed_by_a_node_are_not_limited_per_source() {
+    // The guard's circuits all reach the relay from the guard's address.
+    let mut net = Net::new(2, MAX_CIRCUIT_LIFETIME_MS);
+    let mut rng = SeededRandom::from_seed([2; 32]);
+    let guard = net.nodes[0].0;
+    for i in 0..(MAX_CIRCUITS_PER_SOURCE as u64 + 10) {
+        let (packet, _) = build_create(&mut rng, &net.path()).unwrap();
+        // Many clients, each well within its own share at the guard.
+        let client = SocketAddr::new(format!("127.0.3.{}", i % 200 + 1).parse().unwrap(), 5000);
+        net.deliver(NOW, client, guard, packet.cell(CircuitId(i)));
+    }
+    assert_eq!(
+        net.nodes[1].2.len(),
+        MAX_CIRCUITS_PER_SOURCE as usize + 10,
+        "the exit took every circuit the guard relayed"
+    );
+    assert_eq!(net.nodes[1].2.stats().full, 0);
 }

@@ -4,7 +4,7 @@
 //! that runs requests delivered at an exit through the core, and the sweep
 //! of expired circuits. Moves bytes; the relay decides.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use tracing::debug;
 
 use super::{Shared, accept, lock, unix_now_ms};
 use crate::circuit::{
-    CircuitConfig, CircuitRelay, CircuitStats, Delivery, SWEEP_INTERVAL_MS, Transmit,
+    CircuitConfig, CircuitRelay, CircuitStats, Delivery, NodeDirectory, SWEEP_INTERVAL_MS, Transmit,
 };
 use crate::engine::RegistryView;
 use crate::metrics::{CircuitLabels, Metrics};
@@ -30,9 +30,39 @@ const MAX_QUEUED_DELIVERIES: usize = 4096;
 /// The node's circuits and what the endpoint's receive path needs.
 pub(super) struct Circuits {
     relay: Mutex<CircuitRelay>,
-    view: RwLock<Option<Arc<RegistryView>>>,
+    view: RwLock<Option<Arc<Directory>>>,
     deliveries: mpsc::Sender<Delivery>,
     metrics: Mutex<Option<Arc<MetricsSink>>>,
+}
+
+/// The registry as the relay needs it: nodes by key, and their addresses.
+struct Directory {
+    view: Arc<RegistryView>,
+    addrs: HashSet<SocketAddr>,
+}
+
+impl NodeDirectory for Directory {
+    fn addr_of(&self, key: &[u8; 32]) -> Option<SocketAddr> {
+        self.view
+            .nodes_by_key
+            .get(&NodeKey::new(*key))
+            .map(|e| e.addr)
+    }
+    fn is_node(&self, addr: &SocketAddr) -> bool {
+        self.addrs.contains(addr)
+    }
+}
+
+/// No registry yet: no node is known.
+struct NoNodes;
+
+impl NodeDirectory for NoNodes {
+    fn addr_of(&self, _: &[u8; 32]) -> Option<SocketAddr> {
+        None
+    }
+    fn is_node(&self, _: &SocketAddr) -> bool {
+        false
+    }
 }
 
 /// Where the relay's counters go (set once the node's shared state exists).
@@ -59,7 +89,9 @@ impl Circuits {
 
     /// The registry the relay looks next hops up in.
     pub(super) fn set_view(&self, view: Arc<RegistryView>) {
-        *self.view.write().unwrap_or_else(|p| p.into_inner()) = Some(view);
+        let addrs = view.nodes_by_key.values().map(|e| e.addr).collect();
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(Directory { view, addrs }));
     }
 
     pub(super) fn set_shared(&self, shared: &Arc<Shared>) {
@@ -174,13 +206,11 @@ fn publish(metrics: &Metrics, stats: CircuitStats, len: usize) {
 impl CellHandler for Circuits {
     fn handle_cell(&self, from: SocketAddr, cell: &[u8], _socket: &CellSocket) {
         let view = self.view.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let lookup = |key: &[u8; 32]| {
-            view.as_ref()?
-                .nodes_by_key
-                .get(&NodeKey::new(*key))
-                .map(|e| e.addr)
+        let nodes: &dyn NodeDirectory = match &view {
+            Some(d) => d.as_ref(),
+            None => &NoNodes,
         };
-        lock(&self.relay).handle_cell(unix_now_ms(), from, cell, &lookup);
+        lock(&self.relay).handle_cell(unix_now_ms(), from, cell, nodes);
     }
 
     fn end_of_batch(&self, socket: &CellSocket) {

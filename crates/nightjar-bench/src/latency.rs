@@ -2,8 +2,9 @@
 //!
 //! Starts `nodes` `nightjar-node` processes with one genesis registry (the
 //! settings `nightjar devnet` uses), and two clients in this process
-//! (`nightjar_client::Client`, every request through an onion path: guard →
-//! relay → relay → swarm member). The recipient holds a waiting retrieve
+//! (`nightjar_client::Client`: mailbox requests on per-account circuits by
+//! default, one-shot onion paths guard → relay → relay → swarm member with
+//! `--no-circuits`, and for whatever a circuit does not carry). The recipient holds a waiting retrieve
 //! open through its own path (`inbox(Some(30 s))` in a loop, in a task); the
 //! sender sends one message at a time, each once the previous one arrived.
 //! A message's latency runs from the start of `send` to the moment the
@@ -36,6 +37,9 @@ pub struct Args {
     pub node_bin: Option<PathBuf>,
     /// Directory for the devnet.
     pub dir: Option<PathBuf>,
+    /// Mailbox requests through one-shot v1 layers instead of per-account
+    /// circuits (`Client::set_circuits(false)`), for comparison.
+    pub no_circuits: bool,
 }
 
 /// Devnet settings (as `nightjar devnet` writes them).
@@ -103,6 +107,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let bob_id = bob.account_id();
     let mut alice = Client::connect(alice, &network, bind).await?;
     let mut bob = Client::connect(bob, &network, bind).await?;
+    alice.set_circuits(!args.no_circuits);
+    bob.set_circuits(!args.no_circuits);
 
     // The recipient: waiting retrieves in a loop; every message that arrives
     // goes to the channel with the instant it arrived.
@@ -165,6 +171,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     .await;
     receiver.abort();
+    let alice_circuits = alice.circuit_use();
     alice.close().await;
     NodeProcess::stop_all(nodes, DEFAULT_STOP_GRACE);
     result?;
@@ -185,17 +192,32 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "ack_p50_ms": p(&acks, 50.0),
         "ack_p99_ms": p(&acks, 99.0),
         "startup_ms": startup.as_secs_f64() * 1e3,
+        "circuits": !args.no_circuits,
+        "sender_circuits": {
+            "built": alice_circuits.built,
+            "build_failures": alice_circuits.build_failures,
+            "answered": alice_circuits.answered,
+            "broken": alice_circuits.broken,
+            "aged_out": alice_circuits.aged_out,
+            "fallbacks": alice_circuits.fallbacks,
+        },
         "node_binary": bin.describe(),
     });
     eprintln!(
-        "{} node processes: {} messages sent one at a time through onion paths to a waiting recipient: \
-         p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms (acked after p50 {:.1} ms)",
+        "{} node processes: {} messages sent one at a time ({}) to a waiting recipient: \
+         p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms (acked after p50 {:.1} ms); sender's circuits: {:?}",
         args.nodes,
         latencies.len(),
+        if args.no_circuits {
+            "mailbox requests through v1 onion layers"
+        } else {
+            "mailbox requests on per-account circuits"
+        },
         p(&latencies, 50.0),
         p(&latencies, 90.0),
         p(&latencies, 99.0),
         p(&acks, 50.0),
+        alice_circuits,
     );
     println!("{out}");
     Ok(())

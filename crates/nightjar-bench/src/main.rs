@@ -32,12 +32,14 @@
 //! next to this one (or on `PATH`); naming this binary instead runs its
 //! hidden `node` subcommand, the same node library on the same config.
 
+mod circuit_hop;
 mod daemon_send;
 mod latency;
 mod lookup;
 mod memory;
 mod message_v2;
 mod micro;
+mod mmsg;
 mod onion_hop;
 mod store;
 mod util;
@@ -88,9 +90,14 @@ enum Command {
         /// Onion requests through the relay process (0: skip that part).
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
-        /// Requests in flight through the relay.
+        /// Requests in flight through the relay, and circuits (at most 64)
+        /// in the circuit phase.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Requests on circuits, and through the bare UDP relay they are
+        /// compared with (0: skip that part; it needs `--requests` too).
+        #[arg(long, default_value_t = 200_000)]
+        circuit_requests: usize,
         /// Directory for the nodes' files (default: under the current directory).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -115,6 +122,10 @@ enum Command {
         /// The `nightjar-node` binary (default: next to this one).
         #[arg(long, env = "NIGHTJAR_NODE_BIN")]
         node_bin: Option<PathBuf>,
+        /// Send mailbox requests through one-shot v1 onion layers instead of
+        /// per-account circuits (for comparison).
+        #[arg(long)]
+        no_circuits: bool,
     },
     /// A node process's resident memory idle and after many small stores.
     Memory {
@@ -222,6 +233,7 @@ fn main() -> anyhow::Result<()> {
                 payload,
                 requests,
                 concurrency,
+                circuit_requests,
                 dir,
                 node_bin,
             } => {
@@ -230,6 +242,7 @@ fn main() -> anyhow::Result<()> {
                     payload,
                     requests,
                     concurrency,
+                    circuit_requests,
                     node_bin,
                     dir,
                 })
@@ -241,6 +254,7 @@ fn main() -> anyhow::Result<()> {
                 warmup,
                 dir,
                 node_bin,
+                no_circuits,
             } => {
                 latency::run(latency::Args {
                     nodes,
@@ -248,6 +262,7 @@ fn main() -> anyhow::Result<()> {
                     warmup,
                     node_bin,
                     dir,
+                    no_circuits,
                 })
                 .await
             }

@@ -21,6 +21,13 @@
 //!    forwarding 2-hop onion requests from a load generator to a sink node
 //!    in this process that answers `info`; the relay's CPU time comes from
 //!    `/proc/<pid>/stat`.
+//! 4. Circuits ([`circuit_hop`]): the same number of `info` requests on
+//!    per-account circuits through a relay and an exit node process, against
+//!    a bare UDP relay (`recvmmsg`/`sendmmsg`, one ChaCha20-Poly1305 per
+//!    cell each way) in this process driven by the same generator:
+//!    `ratio_circuit_udp_echo` (requests per relay CPU-second, circuit ÷
+//!    bare) and `ratio_circuit_v1_cpu` (relay CPU per request, circuit ÷ the
+//!    v1 relay of 3.).
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -41,6 +48,7 @@ use nightjar_registry::{NodeEntry, NodeId, Registry};
 use nightjar_wire::{NodeKey, OnionRequest, Request, Response, ResponseBody};
 use serde_json::json;
 
+use crate::circuit_hop;
 use crate::util::{self, interleaved};
 
 /// Settings of one run.
@@ -51,8 +59,12 @@ pub struct Args {
     pub payload: usize,
     /// Onion requests sent through the networked relay (0 skips it).
     pub requests: usize,
-    /// Requests in flight at once through the networked relay.
+    /// Requests in flight at once through the networked relay, and
+    /// circuits in the circuit phase (at most 64).
     pub concurrency: usize,
+    /// Requests on circuits and through the bare UDP relay (0 skips the
+    /// circuit phase).
+    pub circuit_requests: usize,
     /// Where to find `nightjar-node`.
     pub node_bin: Option<PathBuf>,
     /// Directory for the nodes' files.
@@ -613,7 +625,85 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             1e6 / relay_rate.max(f64::MIN_POSITIVE),
             relay_rate / bound_rate.max(f64::MIN_POSITIVE),
         );
+        if args.circuit_requests > 0 {
+            circuit_phase(&args, &n, &mut out).await?;
+        }
     }
     println!("{out}");
+    Ok(())
+}
+
+/// The circuit phase ([`circuit_hop`]) and its ratios against the bare UDP
+/// relay and against the v1 relay of `n`, added to `out`.
+async fn circuit_phase(
+    args: &Args,
+    n: &Networked,
+    out: &mut serde_json::Value,
+) -> anyhow::Result<()> {
+    let run = circuit_hop::circuits(&circuit_hop::Args {
+        requests: args.circuit_requests,
+        concurrency: args.concurrency,
+        node_bin: args.node_bin.clone(),
+        dir: args.dir.clone(),
+    })
+    .await?;
+    let c = run.figures;
+    let (requests, concurrency) = (args.circuit_requests, args.concurrency);
+    let b = tokio::task::spawn_blocking(move || circuit_hop::bare(requests, concurrency)).await??;
+    let v1_us = n.relay_cpu * 1e6 / n.relayed.max(1) as f64;
+    let ratio_udp = c.per_cpu_sec() / b.per_cpu_sec().max(f64::MIN_POSITIVE);
+    let ratio_v1 = c.cpu_us_per_request() / v1_us.max(f64::MIN_POSITIVE);
+    out["circuits"] = json!(concurrency.clamp(1, circuit_hop::MAX_CONCURRENCY));
+    out["circuit_relayed"] = json!(c.relayed);
+    out["circuit_failed"] = json!(c.failed);
+    out["circuit_relay_cpu_sec"] = json!(c.relay_cpu);
+    out["circuit_requests_per_sec"] = json!(c.per_sec());
+    out["circuit_requests_per_relay_cpu_sec"] = json!(c.per_cpu_sec());
+    out["circuit_relay_cpu_us_per_request"] = json!(c.cpu_us_per_request());
+    out["circuit_cells_to_relay_per_request"] = json!(c.per_request(c.datagrams_out));
+    out["circuit_cells_from_relay_per_request"] = json!(c.per_request(c.datagrams_in));
+    out["circuit_requests"] = json!(requests);
+    out["circuit_relay_context_switches_per_request"] =
+        json!(c.relay_switches as f64 / c.relayed.max(1) as f64);
+    out["circuit_generator_syscalls_per_request"] =
+        json!(c.per_request(c.send_calls + c.recv_calls));
+    out["udp_echo_relayed"] = json!(b.relayed);
+    out["udp_echo_failed"] = json!(b.failed);
+    out["udp_echo_relay_cpu_sec"] = json!(b.relay_cpu);
+    out["udp_echo_requests_per_sec"] = json!(b.per_sec());
+    out["udp_echo_requests_per_relay_cpu_sec"] = json!(b.per_cpu_sec());
+    out["udp_echo_relay_cpu_us_per_request"] = json!(b.cpu_us_per_request());
+    out["udp_echo_generator_syscalls_per_request"] =
+        json!(b.per_request(b.send_calls + b.recv_calls));
+    out["v1_relay_cpu_us_per_request"] = json!(v1_us);
+    out["ratio_circuit_udp_echo"] = json!(ratio_udp);
+    out["ratio_circuit_v1_cpu"] = json!(ratio_v1);
+    eprintln!(
+        "circuits: the relay process (pid {}) relayed {} requests ({} failed) on {} circuits at {:.0}/s, \
+         {:.0} per CPU-second ({:.1} µs each; {:.2} cells in, {:.2} out per request)",
+        run.relay_pid,
+        c.relayed,
+        c.failed,
+        concurrency.clamp(1, circuit_hop::MAX_CONCURRENCY),
+        c.per_sec(),
+        c.per_cpu_sec(),
+        c.cpu_us_per_request(),
+        c.per_request(c.datagrams_out),
+        c.per_request(c.datagrams_in),
+    );
+    eprintln!(
+        "bare UDP relay (recvmmsg/sendmmsg, one ChaCha20-Poly1305 each way): {} requests ({} failed) at {:.0}/s, \
+         {:.0} per CPU-second ({:.2} µs each): ratio_circuit_udp_echo {:.2}; \
+         ratio_circuit_v1_cpu {:.2} ({:.1} µs on a circuit / {:.1} µs with v1 layers)",
+        b.relayed,
+        b.failed,
+        b.per_sec(),
+        b.per_cpu_sec(),
+        b.cpu_us_per_request(),
+        ratio_udp,
+        ratio_v1,
+        c.cpu_us_per_request(),
+        v1_us,
+    );
     Ok(())
 }

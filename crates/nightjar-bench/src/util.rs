@@ -34,6 +34,27 @@ pub fn cpu_seconds() -> anyhow::Result<f64> {
     Ok(t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
 }
 
+/// Context switches of every thread of process `pid` so far (voluntary and
+/// involuntary, from `/proc/<pid>/task/*/status`): how often its threads
+/// slept and woke.
+pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue; // the thread ended meanwhile
+        };
+        for line in status.lines() {
+            if let Some(rest) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += rest.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// Bytes as MB (2^20 bytes).
 pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

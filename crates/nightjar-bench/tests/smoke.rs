@@ -112,6 +112,10 @@ fn store_benchmark_prints_positive_figures() {
 /// the relay an X25519 agreement, so 1,000 are well over one 10 ms tick.
 const SMOKE_HOPS: u64 = 1_000;
 
+/// Requests on circuits in the smoke run: a few µs of the relay's CPU each
+/// in a release build, so 5,000 are over one 10 ms tick in any build.
+const SMOKE_CIRCUIT_REQUESTS: u64 = 5_000;
+
 #[test]
 fn onion_hop_benchmark_prints_positive_figures() {
     let v = bench(
@@ -123,6 +127,8 @@ fn onion_hop_benchmark_prints_positive_figures() {
             &SMOKE_HOPS.to_string(),
             "--concurrency",
             "8",
+            "--circuit-requests",
+            &SMOKE_CIRCUIT_REQUESTS.to_string(),
         ],
         true,
     );
@@ -153,6 +159,29 @@ fn onion_hop_benchmark_prints_positive_figures() {
     for key in ["datagrams_to_relay", "datagrams_from_relay"] {
         assert!(link[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
     }
+    // The circuit phase: the same requests on circuits and through the bare
+    // UDP relay, every one answered and checked.
+    assert_eq!(v["circuit_relayed"], SMOKE_CIRCUIT_REQUESTS);
+    assert_eq!(v["circuit_failed"], 0);
+    assert_eq!(v["udp_echo_relayed"], SMOKE_CIRCUIT_REQUESTS);
+    assert_eq!(v["udp_echo_failed"], 0);
+    assert_positive(
+        &v,
+        &[
+            "circuit_requests_per_sec",
+            "circuit_requests_per_relay_cpu_sec",
+            "circuit_relay_cpu_us_per_request",
+            "circuit_cells_to_relay_per_request",
+            "circuit_cells_from_relay_per_request",
+            "circuit_relay_context_switches_per_request",
+            "udp_echo_requests_per_sec",
+            "udp_echo_requests_per_relay_cpu_sec",
+            "udp_echo_relay_cpu_us_per_request",
+            "v1_relay_cpu_us_per_request",
+            "ratio_circuit_udp_echo",
+            "ratio_circuit_v1_cpu",
+        ],
+    );
 }
 
 #[test]
@@ -173,6 +202,14 @@ fn latency_benchmark_prints_positive_figures() {
     assert_eq!(v["messages"], 3);
     assert_positive(&v, &["p50_ms", "p90_ms", "p99_ms"]);
     assert!(v["p50_ms"].as_f64() <= v["p99_ms"].as_f64());
+    // Mailbox requests went on the sender's circuits (the default).
+    assert_eq!(v["circuits"], true);
+    assert!(
+        v["sender_circuits"]["answered"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{v}"
+    );
 }
 
 #[test]

@@ -303,6 +303,78 @@ pub fn aead_seal(
     Ok(())
 }
 
+/// XChaCha20-Poly1305 under one key and one 16-byte nonce prefix, with the
+/// HChaCha20 subkey computed once (RustCrypto `chacha20`) and each call one
+/// aws-lc-rs ChaCha20-Poly1305 under the nonce `0⁴ ‖ suffix`: what a circuit
+/// hop's direction key costs per cell, for the bare UDP relay of
+/// `nightjar-bench onion-hop`. Calls the primitive crates directly, never
+/// the protocol's `crate::xchacha`.
+pub struct SubkeyAead {
+    key: LessSafeKey,
+}
+
+impl std::fmt::Debug for SubkeyAead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubkeyAead([redacted])")
+    }
+}
+
+impl SubkeyAead {
+    /// The key of XChaCha20-Poly1305 under `key` for nonces starting with
+    /// `prefix`.
+    pub fn new(key: &[u8; 32], prefix: &[u8; 16]) -> Result<SubkeyAead, OnionError> {
+        let sub = Zeroizing::new(<[u8; 32]>::from(chacha20::hchacha::<chacha20::R20>(
+            &(*key).into(),
+            &(*prefix).into(),
+        )));
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, sub.as_slice())
+            .map_err(|_| OnionError::Malformed("aws-lc-rs refused the key"))?;
+        Ok(SubkeyAead {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    fn nonce(suffix: &[u8; 8]) -> Nonce {
+        let mut short = [0u8; 12];
+        short[4..].copy_from_slice(suffix);
+        Nonce::assume_unique_for_key(short)
+    }
+
+    /// Opens `sealed` (ciphertext ‖ tag) under the nonce `prefix ‖ suffix`
+    /// into `out` (`sealed.len() − 16` bytes), out of place.
+    pub fn open(
+        &self,
+        suffix: &[u8; 8],
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), OnionError> {
+        let (ct, tag) = sealed
+            .split_last_chunk::<TAG_LEN>()
+            .ok_or(OnionError::Malformed("shorter than a tag"))?;
+        if ct.len() != out.len() {
+            return Err(OnionError::DecryptFailed);
+        }
+        self.key
+            .open_separate_gather(Self::nonce(suffix), Aad::from(aad), ct, tag, out)
+            .map_err(|_| OnionError::DecryptFailed)
+    }
+
+    /// Seals `buf[..len − 16]` in place under the nonce `prefix ‖ suffix`,
+    /// writing the tag into the last 16 bytes.
+    pub fn seal(&self, suffix: &[u8; 8], aad: &[u8], buf: &mut [u8]) -> Result<(), OnionError> {
+        let (plain, tag_out) = buf
+            .split_last_chunk_mut::<TAG_LEN>()
+            .ok_or(OnionError::Malformed("shorter than a tag"))?;
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(Self::nonce(suffix), Aad::from(aad), plain)
+            .map_err(|_| OnionError::Malformed("too long to encrypt"))?;
+        tag_out.copy_from_slice(tag.as_ref());
+        Ok(())
+    }
+}
+
 /// The bound of one relay hop: for each primitive the fastest of the
 /// implementations measured, and the sum of their costs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -451,6 +523,33 @@ mod tests {
             aead_open(imp, &k, &aad, &a, &mut out).unwrap();
             assert!(out.iter().all(|&x| x == 0xab));
         }
+    }
+
+    #[test]
+    fn the_cached_subkey_seals_and_opens_xchacha20_poly1305() {
+        let key = [5u8; 32];
+        let mut nonce = [6u8; 24];
+        nonce[16..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let prefix: [u8; 16] = nonce[..16].try_into().unwrap();
+        let suffix: [u8; 8] = nonce[16..].try_into().unwrap();
+        let aead = SubkeyAead::new(&key, &prefix).unwrap();
+        let aad = [1u8, 2];
+        let mut ours = vec![0x5au8; 200];
+        aead.seal(&suffix, &aad, &mut ours).unwrap();
+        let mut theirs = vec![0x5au8; 200 - TAG_LEN];
+        let tag = XChaCha20Poly1305::new(&key.into())
+            .encrypt_inout_detached(&nonce.into(), &aad, theirs.as_mut_slice().into())
+            .unwrap();
+        theirs.extend_from_slice(&tag);
+        assert_eq!(ours, theirs);
+        let mut out = vec![0u8; 200 - TAG_LEN];
+        aead.open(&suffix, &aad, &ours, &mut out).unwrap();
+        assert!(out.iter().all(|&x| x == 0x5a));
+        ours[0] ^= 1;
+        assert_eq!(
+            aead.open(&suffix, &aad, &ours, &mut out),
+            Err(OnionError::DecryptFailed)
+        );
     }
 
     #[test]

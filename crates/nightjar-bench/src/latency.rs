@@ -3,9 +3,12 @@
 //! Starts `nodes` `nightjar-node` processes with one genesis registry (the
 //! settings `nightjar devnet` uses), and two clients in this process
 //! (`nightjar_client::Client`: mailbox requests on per-account circuits by
-//! default, one-shot onion paths guard → relay → relay → swarm member with
-//! `--no-circuits`, and for whatever a circuit does not carry). The recipient holds a waiting retrieve
-//! open through its own path (`inbox(Some(30 s))` in a loop, in a task); the
+//! default, through one-shot onion paths guard → relay → relay → swarm
+//! member with `--no-circuits` and for whatever a circuit does not carry).
+//! Sends rely on device lists read within the daemon's max age
+//! (`--device-list-max-age-secs`; 0 reads both lists before every send, as
+//! a one-shot command does). The recipient holds a waiting retrieve open
+//! through its own path (`inbox(Some(30 s))` in a loop, in a task); the
 //! sender sends one message at a time, each once the previous one arrived.
 //! A message's latency runs from the start of `send` to the moment the
 //! recipient's `inbox` returned it. The first messages warm the paths up (a
@@ -40,6 +43,10 @@ pub struct Args {
     /// Mailbox requests through one-shot v1 layers instead of per-account
     /// circuits (`Client::set_circuits(false)`), for comparison.
     pub no_circuits: bool,
+    /// How long a send relies on a device list read before
+    /// (`Client::set_device_list_max_age`; zero: every send reads the
+    /// recipient's and the sender's lists first, as a one-shot command does).
+    pub device_list_max_age: Duration,
 }
 
 /// Devnet settings (as `nightjar devnet` writes them).
@@ -109,6 +116,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut bob = Client::connect(bob, &network, bind).await?;
     alice.set_circuits(!args.no_circuits);
     bob.set_circuits(!args.no_circuits);
+    let max_age = Some(args.device_list_max_age).filter(|a| !a.is_zero());
+    alice.set_device_list_max_age(max_age);
+    bob.set_device_list_max_age(max_age);
 
     // The recipient: waiting retrieves in a loop; every message that arrives
     // goes to the channel with the instant it arrived.
@@ -193,6 +203,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "ack_p99_ms": p(&acks, 99.0),
         "startup_ms": startup.as_secs_f64() * 1e3,
         "circuits": !args.no_circuits,
+        "device_list_max_age_secs": args.device_list_max_age.as_secs_f64(),
         "sender_circuits": {
             "built": alice_circuits.built,
             "build_failures": alice_circuits.build_failures,

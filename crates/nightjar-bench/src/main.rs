@@ -126,6 +126,11 @@ enum Command {
         /// per-account circuits (for comparison).
         #[arg(long)]
         no_circuits: bool,
+        /// Seconds a send relies on a device list read before (default: the
+        /// daemon's setting; 0: every send reads the recipient's and the
+        /// sender's lists first, as a one-shot `nightjar send` does).
+        #[arg(long, default_value_t = nightjar_daemon::DEVICE_LIST_MAX_AGE.as_secs())]
+        device_list_max_age_secs: u64,
     },
     /// A node process's resident memory idle and after many small stores.
     Memory {
@@ -255,6 +260,7 @@ fn main() -> anyhow::Result<()> {
                 dir,
                 node_bin,
                 no_circuits,
+                device_list_max_age_secs,
             } => {
                 latency::run(latency::Args {
                     nodes,
@@ -263,6 +269,7 @@ fn main() -> anyhow::Result<()> {
                     node_bin,
                     dir,
                     no_circuits,
+                    device_list_max_age: std::time::Duration::from_secs(device_list_max_age_secs),
                 })
                 .await
             }

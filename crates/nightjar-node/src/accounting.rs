@@ -1,7 +1,8 @@
 //! Debug accounting for test networks: what one node could learn.
 //!
 //! With `debug_accounting = true` a node records the IP addresses that
-//! connected to it, the accounts named in the requests it handled (directly
+//! connected to it (QUIC connections, and circuits created from them), the
+//! accounts named in the requests it handled (directly
 //! or as an onion destination), and the first bytes of every onion answer it
 //! sent, and serves them as JSON at `/debug/accounting` on its admin address.
 //! Tests use it to show that no single node sees both a client's address and
@@ -35,7 +36,8 @@ pub struct ConnectionCount {
 /// What one node saw.
 #[derive(Debug, Default, Serialize)]
 pub struct Accounting {
-    /// Remote IP address → connections accepted from it.
+    /// Remote IP address → connections accepted from it (a circuit created
+    /// from it counts as one).
     pub connections: BTreeMap<String, ConnectionCount>,
     /// Hex of every account key named in a request handled here.
     pub accounts: BTreeSet<String>,

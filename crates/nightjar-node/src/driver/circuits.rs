@@ -144,6 +144,22 @@ impl Circuits {
     }
 }
 
+impl Circuits {
+    /// Test networks only (`debug_accounting`): a circuit asked to be
+    /// created from `from` counts as a connection from its address, as a
+    /// QUIC connection would.
+    fn account_create(&self, from: SocketAddr, nodes: &dyn NodeDirectory) {
+        let shared = lock(&self.metrics)
+            .as_ref()
+            .and_then(|sink| sink.shared.upgrade());
+        if let Some(shared) = shared
+            && let Some(accounting) = &shared.accounting
+        {
+            lock(accounting).saw_connection(from.ip(), nodes.is_node(&from));
+        }
+    }
+}
+
 /// Sends `out`, runs of equal-length cells to one destination in one GSO
 /// call. A full socket buffer drops cells, as UDP may.
 fn send_grouped(socket: &CellSocket, out: Vec<Transmit>) {
@@ -210,6 +226,9 @@ impl CellHandler for Circuits {
             Some(d) => d.as_ref(),
             None => &NoNodes,
         };
+        if cell.first() == Some(&nightjar_crypto::circuit::CELL_CREATE) {
+            self.account_create(from, nodes);
+        }
         lock(&self.relay).handle_cell(unix_now_ms(), from, cell, nodes);
     }
 
@@ -237,6 +256,9 @@ pub(super) async fn delivery_loop(
         let (shared, circuits, socket) = (shared.clone(), circuits.clone(), socket.clone());
         tokio::spawn(async move {
             let started = Instant::now();
+            if let Some(accounting) = &shared.accounting {
+                lock(accounting).saw_request(&delivery.request);
+            }
             let (id, rx) = accept::submit(&shared, None, Ok(delivery.request.clone()), started);
             let response = rx.await.ok();
             lock(&shared.replies).remove(&id);

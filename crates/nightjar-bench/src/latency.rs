@@ -211,6 +211,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "broken": alice_circuits.broken,
             "aged_out": alice_circuits.aged_out,
             "fallbacks": alice_circuits.fallbacks,
+            "paused": alice_circuits.paused,
         },
         "node_binary": bin.describe(),
     });

@@ -28,6 +28,11 @@ use nightjar_types::AccountKey;
 pub const CIRCUIT_MAX_USE_MS: u64 = 540_000;
 /// How long the client waits for *created*.
 pub const CIRCUIT_BUILD_TIMEOUT_MS: u64 = 2_000;
+/// After an account's circuit failed to build, or failed on a rebuilt
+/// circuit too, its mailbox requests go through v1 layers for this long
+/// (v1 blames the failing hop and changes paths; a circuit cannot tell
+/// which hop is gone).
+pub const CIRCUIT_RETRY_AFTER_MS: u64 = 30_000;
 
 /// Why a circuit cannot take a request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,8 @@
 //! relay's restart by rebuilding; a replayed cell is refused by the node; a
 //! circuit carries one account's requests only (the client refuses before
 //! sending, the exit refuses a forged one); an expired circuit is rebuilt
-//! without the caller noticing.
+//! without the caller noticing; a circuit to a dead member sets the
+//! account's circuits aside for a while, and sends go on through v1 layers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -306,4 +307,41 @@ async fn an_expired_circuit_is_rebuilt_transparently() {
         "the expired one was destroyed: {second:?}"
     );
     assert_eq!(second.fallbacks, 0, "{second:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_to_a_dead_member_sets_the_accounts_circuits_aside_and_sends_go_on() {
+    let devnet = Devnet::up_with(6, &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut alice, _bob, bob_id) = pair(&devnet, tmp.path()).await;
+    let ttl = Duration::from_secs(3600);
+    alice.send(&bob_id, "first", ttl).await.unwrap();
+
+    // Kill the member Alice's circuit for Bob's mailbox ends at: the next
+    // request on it goes unanswered, and no new circuit can reach it.
+    let alice_key = *alice.profile().identity().public_key().as_bytes();
+    let (_, hops, _) = alice
+        .circuits()
+        .into_iter()
+        .find(|(account, _, _)| *account.as_bytes() != alice_key)
+        .expect("a circuit for Bob's mailbox");
+    let exit = hops.last().unwrap();
+    let index = devnet.indices()[&exit.id.0.to_hex()];
+    devnet.cmd(&["stop-node", "--kill", "--index", &index.to_string()]);
+
+    alice.send(&bob_id, "second", ttl).await.unwrap();
+    let failed = alice.circuit_use();
+    assert_eq!(
+        failed.paused, 1,
+        "set aside after the rebuild failed: {failed:?}"
+    );
+    assert!(failed.build_failures >= 1, "{failed:?}");
+
+    // Within the pause, Bob's mailbox requests go straight through v1
+    // layers: no circuit is built or tried for it.
+    alice.send(&bob_id, "third", ttl).await.unwrap();
+    let after = alice.circuit_use();
+    assert_eq!(after.built, failed.built, "{after:?}");
+    assert_eq!(after.build_failures, failed.build_failures, "{after:?}");
+    assert!(after.fallbacks > failed.fallbacks, "{after:?}");
 }

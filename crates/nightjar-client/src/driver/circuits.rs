@@ -15,7 +15,8 @@ use tokio::net::UdpSocket;
 
 use super::{Client, pick};
 use crate::circuit::{
-    CIRCUIT_BUILD_TIMEOUT_MS, CircuitEvent, CircuitRefusal, ClientCircuit, cell_circuit,
+    CIRCUIT_BUILD_TIMEOUT_MS, CIRCUIT_RETRY_AFTER_MS, CircuitEvent, CircuitRefusal, ClientCircuit,
+    cell_circuit,
 };
 use crate::{clock, logic};
 
@@ -34,6 +35,9 @@ pub struct CircuitUse {
     pub aged_out: u64,
     /// Mailbox requests that went through v1 layers after all.
     pub fallbacks: u64,
+    /// Times an account's circuits were set aside for
+    /// [`CIRCUIT_RETRY_AFTER_MS`] after failing.
+    pub paused: u64,
 }
 
 /// Why a request did not get an answer through a circuit.
@@ -86,7 +90,8 @@ impl Client {
     /// `req`, a request for `account`'s mailbox, through the account's
     /// circuit to `dest`; `None` when it must go through v1 layers instead
     /// (no path, no circuit after one rebuild, a refusal, an answer too
-    /// large for circuits).
+    /// large for circuits, or the account's circuits failed less than
+    /// [`CIRCUIT_RETRY_AFTER_MS`] ago).
     pub(super) async fn call_circuit(
         &mut self,
         dest: &NodeEntry,
@@ -94,9 +99,16 @@ impl Client {
         req: &Request,
         work: Duration,
     ) -> Option<Response> {
+        let now = clock::unix_now_ms();
+        self.circuit_pauses.retain(|_, until| *until > now);
+        if self.circuit_pauses.contains_key(&account) {
+            self.circuit_use.fallbacks += 1;
+            return None;
+        }
         let frame = req.to_frame();
-        for _ in 0..2 {
+        for attempt in 0..2 {
             if !self.ensure_circuit(dest, account).await {
+                self.pause_circuits(account);
                 break;
             }
             match self.ask_circuit(account, &frame, work).await {
@@ -108,11 +120,23 @@ impl Client {
                 Err(Miss::Rebuild) => {
                     self.circuit_use.broken += 1;
                     self.drop_circuit(&account).await;
+                    if attempt == 1 {
+                        self.pause_circuits(account);
+                    }
                 }
             }
         }
         self.circuit_use.fallbacks += 1;
         None
+    }
+
+    /// `account`'s mailbox requests go through v1 layers for
+    /// [`CIRCUIT_RETRY_AFTER_MS`]: a circuit that cannot be built or fails
+    /// again cannot say which hop is gone, v1 layers can (and change paths).
+    fn pause_circuits(&mut self, account: AccountKey) {
+        self.circuit_use.paused += 1;
+        self.circuit_pauses
+            .insert(account, clock::unix_now_ms() + CIRCUIT_RETRY_AFTER_MS);
     }
 
     async fn drop_circuit(&mut self, account: &AccountKey) {

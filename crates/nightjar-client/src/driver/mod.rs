@@ -70,6 +70,9 @@ pub struct Client {
     circuits: HashMap<nightjar_types::AccountKey, crate::circuit::ClientCircuit>,
     /// The UDP socket cells go out of (bound on first use).
     cell_socket: Option<tokio::net::UdpSocket>,
+    /// Accounts whose circuits failed, and until when (Unix ms) their
+    /// mailbox requests go through v1 layers instead.
+    circuit_pauses: HashMap<nightjar_types::AccountKey, u64>,
     /// Whether mailbox requests use circuits.
     circuits_enabled: bool,
     /// What the circuits did.
@@ -124,6 +127,7 @@ impl Client {
             device_list_max_age: None,
             circuits: HashMap::new(),
             cell_socket: None,
+            circuit_pauses: HashMap::new(),
             circuits_enabled: true,
             circuit_use: circuits::CircuitUse::default(),
             bind_ip: bind.ip(),

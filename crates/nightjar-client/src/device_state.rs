@@ -380,12 +380,17 @@ impl Profile {
         }
     }
 
-    /// Sets (or with `None` turns off) the conversation's timer.
+    /// Sets (or with `None` turns off) the conversation's timer. Writes
+    /// nothing when the timer is already that (every message carries it, so
+    /// most calls change nothing, and a write is a durable commit).
     pub fn set_timer(
         &mut self,
         account: &PublicKey,
         timer: Option<Timer>,
     ) -> Result<(), ClientError> {
+        if self.timer(account).is_ok_and(|current| current == timer) {
+            return Ok(());
+        }
         let bytes = match timer {
             None => Vec::new(),
             Some(t) => {
@@ -456,6 +461,34 @@ mod tests {
     use nightjar_crypto::dh::DhSecret;
 
     use super::*;
+
+    #[test]
+    fn setting_the_timer_it_already_has_writes_nothing() {
+        use crate::messaging::content::{MIN_TIMER_MS, TimerMode};
+        let dir = tempfile::tempdir().unwrap();
+        let identity = nightjar_crypto::identity::Identity::generate().unwrap();
+        let peer = nightjar_crypto::identity::Identity::generate()
+            .unwrap()
+            .public_key();
+        let mut p = Profile::create(dir.path(), identity, None).unwrap();
+        let timer = Timer {
+            after_ms: MIN_TIMER_MS,
+            mode: TimerMode::Send,
+        };
+        let changes = |p: &Profile| p.db.total_changes();
+        let before = changes(&p);
+        p.set_timer(&peer, None).unwrap();
+        assert_eq!(changes(&p), before, "no timer was set: none to turn off");
+        p.set_timer(&peer, Some(timer)).unwrap();
+        let set = changes(&p);
+        assert!(set > before);
+        p.set_timer(&peer, Some(timer)).unwrap();
+        assert_eq!(changes(&p), set, "the same timer again");
+        assert_eq!(p.timer(&peer).unwrap(), Some(timer));
+        p.set_timer(&peer, None).unwrap();
+        assert!(changes(&p) > set);
+        assert_eq!(p.timer(&peer).unwrap(), None);
+    }
 
     #[test]
     fn known_devices_round_trip_and_damaged_ones_are_refused() {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use nightjar_crypto::identity::PublicKey;
 use nightjar_devices::device_list::MAX_LIST_BYTES;
 use nightjar_devices::{DeviceId, DeviceList, KnownDevices, OwnDevice};
-use nightjar_types::MessageHash;
+use nightjar_types::{MessageHash, NodeKey};
 use rusqlite::{OptionalExtension, params};
 
 use crate::ClientError;
@@ -120,6 +120,10 @@ pub struct Received<'a> {
     pub handshake: Option<[u8; 32]>,
     /// When it was read, Unix ms.
     pub now_ms: u64,
+    /// The read cursor the retrieve that brought it reached (node, mailbox,
+    /// cursor), saved with it when it is the retrieve's last message: one
+    /// durable commit for both.
+    pub cursor: Option<(&'a NodeKey, u16, u64)>,
 }
 
 impl Profile {
@@ -298,6 +302,9 @@ impl Profile {
                 params![h.as_slice(), now],
             )
             .map_err(db_err("insert handshake"))?;
+        }
+        if let Some((node, namespace, cursor)) = r.cursor {
+            crate::profile::save_cursor(&tx, node, namespace, cursor)?;
         }
         tx.commit().map_err(db_err("commit"))
     }

@@ -357,8 +357,6 @@ impl Profile {
         for (hash, record) in received {
             sealed.push((hash, self.seal_record(hash, record)?));
         }
-        let cursor = i64::try_from(cursor)
-            .map_err(|_| ClientError::Protocol("cursor out of range".into()))?;
         let tx = self.db.transaction().map_err(db_err("begin"))?;
         for (hash, blob) in sealed {
             tx.execute(
@@ -374,12 +372,7 @@ impl Profile {
             )
             .map_err(db_err("insert rejected"))?;
         }
-        tx.execute(
-            "INSERT INTO cursors (node_id, namespace, seq) VALUES (?1, ?2, ?3)
-             ON CONFLICT (node_id, namespace) DO UPDATE SET seq = max(seq, excluded.seq)",
-            params![node.as_bytes().as_slice(), namespace, cursor],
-        )
-        .map_err(db_err("update cursor"))?;
+        save_cursor(&tx, node, namespace, cursor)?;
         tx.commit().map_err(db_err("commit"))
     }
 
@@ -513,6 +506,25 @@ impl Profile {
             Some(blob) => self.open_record(hash, &blob).map(Some),
         }
     }
+}
+
+/// Moves the read cursor of `node`'s mailbox `namespace` forward to
+/// `cursor` (never back), inside the caller's transaction.
+pub(crate) fn save_cursor(
+    tx: &rusqlite::Transaction<'_>,
+    node: &NodeKey,
+    namespace: u16,
+    cursor: u64,
+) -> Result<(), ClientError> {
+    let cursor =
+        i64::try_from(cursor).map_err(|_| ClientError::Protocol("cursor out of range".into()))?;
+    tx.execute(
+        "INSERT INTO cursors (node_id, namespace, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT (node_id, namespace) DO UPDATE SET seq = max(seq, excluded.seq)",
+        params![node.as_bytes().as_slice(), namespace, cursor],
+    )
+    .map_err(db_err("update cursor"))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -659,9 +659,12 @@ impl Client {
             let wait_ms = failover::retrieve_wait_ms(paths::millis(remaining));
             let (messages, cursor, more) = self.retrieve_from(node, mailbox, wait_ms).await?;
             brought |= !messages.is_empty();
-            let delete = self.process_v2(device, &messages, mailbox)?;
-            self.profile
-                .record_incoming(&node_key, mailbox, cursor, &[], &[])?;
+            let (delete, cursor_saved) =
+                self.process_v2(device, &messages, mailbox, (&node_key, cursor))?;
+            if !cursor_saved {
+                self.profile
+                    .record_incoming(&node_key, mailbox, cursor, &[], &[])?;
+            }
             if let Err(e) = self.delete_own(mailbox, delete).await {
                 tracing::warn!(error = %e, "could not delete read disappearing messages from the swarm");
             }

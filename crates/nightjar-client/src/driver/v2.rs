@@ -12,7 +12,7 @@ use nightjar_devices::{
     DeviceEntry, DeviceError, DeviceList, KnownDevices, OneTimePrekey, OwnDevice, PrekeyBundle,
 };
 use nightjar_types::namespace::{DEVICE_LIST, ONE_TIME_PREKEYS, PREKEY_BUNDLE};
-use nightjar_types::{MessageHash, StoredMessage};
+use nightjar_types::{MessageHash, NodeKey, StoredMessage};
 use serde::{Deserialize, Serialize};
 
 use super::Client;
@@ -430,21 +430,24 @@ impl Client {
     }
 
     /// Opens the envelopes one retrieve of this device's mailbox brought and
-    /// saves what each changed (one transaction each); marks those that do
-    /// not open as read. Returns the envelopes to delete from the swarm now
-    /// (messages with a timer that runs from reading: the history holds
-    /// them until it runs out).
+    /// saves what each changed (one transaction each, the last one with the
+    /// retrieve's `cursor` at `node`); marks those that do not open as read.
+    /// Returns the envelopes to delete from the swarm now (messages with a
+    /// timer that runs from reading: the history holds them until it runs
+    /// out) and whether the cursor was saved (if not, the caller saves it).
     pub(crate) fn process_v2(
         &mut self,
         device: &mut OwnDevice,
         messages: &[StoredMessage],
         mailbox: u16,
-    ) -> Result<Vec<MessageHash>, ClientError> {
+        (node, cursor): (&NodeKey, u64),
+    ) -> Result<(Vec<MessageHash>, bool), ClientError> {
         let me_key = self.profile.identity().public_key();
         let now = self.now_ms();
         let mut refused = Vec::new();
         let mut delete = Vec::new();
-        for m in messages {
+        let mut cursor_saved = false;
+        for (i, m) in messages.iter().enumerate() {
             let hash = MessageHash::new(nightjar_crypto::hash::message_hash(
                 &me_key, mailbox, &m.data,
             ));
@@ -455,8 +458,10 @@ impl Client {
             if self.profile.knows_envelope(&hash)? {
                 continue;
             }
-            match self.open_one(device, &m.data, hash, now) {
+            let last = (i + 1 == messages.len()).then_some((node, mailbox, cursor));
+            match self.open_one(device, &m.data, hash, now, last) {
                 Ok(read_timer) => {
+                    cursor_saved |= last.is_some();
                     if read_timer {
                         delete.push(hash);
                     }
@@ -468,7 +473,7 @@ impl Client {
             }
         }
         self.profile.record_refused_envelopes(&refused)?;
-        Ok(delete)
+        Ok((delete, cursor_saved))
     }
 
     fn open_one(
@@ -477,6 +482,7 @@ impl Client {
         data: &[u8],
         envelope: MessageHash,
         now: u64,
+        cursor: Option<(&NodeKey, u16, u64)>,
     ) -> Result<bool, ClientError> {
         let identity = self.profile.identity().clone();
         let (sealed, sender_device) = open_sealed(&identity, device, data)?;
@@ -537,6 +543,7 @@ impl Client {
             device: &trial,
             handshake: incoming.new_handshake,
             now_ms: now,
+            cursor,
         })?;
         // The conversation follows the timer of the last message in it, on
         // every device of both sides.

@@ -120,6 +120,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     alice.set_device_list_max_age(max_age);
     bob.set_device_list_max_age(max_age);
 
+    // The recipient publishes its device first, so that every message is a
+    // v2 message to the mailbox it waits on (a send before that would go v1,
+    // to the account's mailbox, which a waiting v2 retrieve does not watch).
+    bob.inbox(None)
+        .await
+        .context("the recipient's first inbox (publishing its device)")?;
+
     // The recipient: waiting retrieves in a loop; every message that arrives
     // goes to the channel with the instant it arrived.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();

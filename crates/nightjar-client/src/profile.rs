@@ -509,7 +509,9 @@ impl Profile {
 }
 
 /// Moves the read cursor of `node`'s mailbox `namespace` forward to
-/// `cursor` (never back), inside the caller's transaction.
+/// `cursor` (never back), inside the caller's transaction; a cursor that
+/// does not move changes no row (a retrieve that brought nothing commits
+/// nothing).
 pub(crate) fn save_cursor(
     tx: &rusqlite::Transaction<'_>,
     node: &NodeKey,
@@ -520,7 +522,8 @@ pub(crate) fn save_cursor(
         i64::try_from(cursor).map_err(|_| ClientError::Protocol("cursor out of range".into()))?;
     tx.execute(
         "INSERT INTO cursors (node_id, namespace, seq) VALUES (?1, ?2, ?3)
-         ON CONFLICT (node_id, namespace) DO UPDATE SET seq = max(seq, excluded.seq)",
+         ON CONFLICT (node_id, namespace) DO UPDATE SET seq = excluded.seq
+         WHERE excluded.seq > cursors.seq",
         params![node.as_bytes().as_slice(), namespace, cursor],
     )
     .map_err(db_err("update cursor"))?;
@@ -539,6 +542,27 @@ mod tests {
             let bytes = std::fs::read(e.unwrap().path()).unwrap();
             bytes.windows(needle.len()).any(|w| w == needle)
         })
+    }
+
+    #[test]
+    fn a_cursor_only_moves_forward_and_one_that_stays_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Profile::create(dir.path(), Identity::generate().unwrap(), None).unwrap();
+        let node = NodeKey::new([7; 32]);
+        p.record_incoming(&node, 3, 10, &[], &[]).unwrap();
+        assert_eq!(p.cursor(&node, 3).unwrap(), 10);
+        let changes = p.db.total_changes();
+        p.record_incoming(&node, 3, 10, &[], &[]).unwrap();
+        p.record_incoming(&node, 3, 4, &[], &[]).unwrap();
+        assert_eq!(
+            p.db.total_changes(),
+            changes,
+            "nothing moved, nothing written"
+        );
+        assert_eq!(p.cursor(&node, 3).unwrap(), 10, "never back");
+        p.record_incoming(&node, 3, 11, &[], &[]).unwrap();
+        assert_eq!(p.cursor(&node, 3).unwrap(), 11);
+        assert_eq!(p.cursor(&node, 4).unwrap(), 0, "per namespace");
     }
 
     #[test]

@@ -1744,6 +1744,57 @@ fn circuit_cells() -> Corpus {
     c
 }
 
+/// Received batches for `cell_demux`: a flag byte, then entries of a
+/// 5-byte header (length, stride, flags) and their bytes.
+fn demux_batches() -> Corpus {
+    fn entry(len: u16, stride: u16, flags: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut e = len.to_be_bytes().to_vec();
+        e.extend_from_slice(&stride.to_be_bytes());
+        e.push(flags);
+        e.extend_from_slice(bytes);
+        e
+    }
+    let mut cell = vec![0x02u8];
+    cell.extend_from_slice(&[0x5a; 63]);
+    let mut quic = vec![0x41u8];
+    quic.extend_from_slice(&[0x57; 63]);
+    let gro: Vec<u8> = [&cell[..], &quic, &cell, &quic[..20]].concat();
+    let mut c = Corpus::new();
+    c.insert(
+        "valid-one-cell".into(),
+        [&[0u8][..], &entry(64, 0, 0, &cell)].concat(),
+    );
+    c.insert(
+        "valid-gro-mixed-mapped-sender".into(),
+        [&[0u8][..], &entry(gro.len() as u16, 64, 1, &gro)].concat(),
+    );
+    c.insert(
+        "valid-three-entries-claiming-four".into(),
+        [
+            &[1u8][..],
+            &entry(64, 0, 0, &quic),
+            &entry(64, 0, 0b100, &cell),
+            &entry(40, 0, 1, &quic[..40]),
+        ]
+        .concat(),
+    );
+    c.insert(
+        "valid-length-beyond-the-buffer".into(),
+        [&[0u8][..], &entry(300, 32, 0, &cell)].concat(),
+    );
+    c.insert(
+        "bad-quic-only".into(),
+        [
+            &[0u8][..],
+            &entry(64, 0, 0, &quic),
+            &entry(64, 16, 1, &quic),
+        ]
+        .concat(),
+    );
+    c.insert("bad-empty".into(), Vec::new());
+    c
+}
+
 fn rpc_requests() -> Corpus {
     let seeds: [(&str, &[u8]); 10] = [
         ("bad-batch", br#"[{"jsonrpc":"2.0","id":1,"method":"status"}]"#),
@@ -1805,6 +1856,7 @@ fn main() {
     corpora.insert("envelope_v2_open", envelopes_v2());
     corpora.insert("client_v2_records", client_v2_records());
     corpora.insert("store_receipt", store_receipts());
+    corpora.insert("cell_demux", demux_batches());
     corpora.insert("rpc_request", rpc_requests());
     corpora.insert("circuit_cell", circuit_cells());
 

@@ -30,6 +30,7 @@ mod account;
 mod chain;
 mod circuit;
 mod client_v2;
+mod demux;
 mod devices;
 mod envelope;
 mod envelope_v2;
@@ -51,6 +52,7 @@ pub use chain::{
 };
 pub use circuit::{CIRCUIT_NODE_SEEDS, circuit_cell, circuit_reference_create};
 pub use client_v2::client_v2_records;
+pub use demux::{cell_demux, cell_demux_has_cell};
 pub use devices::device_records;
 pub use envelope::{ENVELOPE_RECIPIENT_SEED, envelope_open};
 pub use envelope_v2::{
@@ -102,4 +104,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("store_receipt", store_receipt),
     ("rpc_request", rpc_request),
     ("circuit_cell", circuit_cell),
+    ("cell_demux", cell_demux),
 ];

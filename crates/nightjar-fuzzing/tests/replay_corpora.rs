@@ -255,6 +255,7 @@ fn accepts(target: &str, data: &[u8]) -> bool {
         }
         "rpc_request" => nightjar_rpc::decode_request(data).is_ok(),
         "circuit_cell" => nightjar_crypto::circuit::Cell::parse(data).is_ok(),
+        "cell_demux" => nightjar_fuzzing::cell_demux_has_cell(data),
         other => panic!("no acceptance check for target {other}"),
     }
 }

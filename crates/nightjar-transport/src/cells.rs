@@ -215,7 +215,10 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
 /// stay `stride` apart and only the last may be shorter) with `len`
 /// adjusted, and entries left empty moved behind the others. Returns how
 /// many entries hold QUIC data (a dense prefix) and whether any cell was seen.
-fn demux_batch(
+///
+/// Public for the `cell_demux` fuzz target only; a node reaches it through
+/// [`server_endpoint_with_cells`].
+pub fn demux_batch(
     n: usize,
     bufs: &mut [IoSliceMut<'_>],
     metas: &mut [RecvMeta],

@@ -19,20 +19,15 @@ and the relay error) down to the payload or the error.
 Exits non-zero on any mismatch; ends with 'N passed, M failed'.
 """
 
-import json
-import os
 import sys
 
 try:
     import nacl.bindings as sodium
-    import nacl.exceptions
-    import nacl.hashlib
 except ImportError:  # pragma: no cover
     sys.exit("PyNaCl is required: pip install pynacl")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PASSED = 0
-FAILED = 0
+from vectors_common import blake2b, check, fail, finish, load_json, seal
+from vectors_common import open_ as unseal
 
 # §11.10's table and §11.1's buckets.
 CELL_LEN = 1232
@@ -48,41 +43,25 @@ AAD_BACKWARD = bytes([0x01, 0x03])
 
 
 def tally(what, ok, detail=""):
-    """Count one check; print what failed."""
-    global PASSED, FAILED
+    """Count one check that is a condition; print what failed."""
     if ok:
-        PASSED += 1
+        check(what, True, True)
     else:
-        FAILED += 1
-        print(f"FAIL {what} {detail}".rstrip(), file=sys.stderr)
+        fail(what, detail)
 
 
 def same(what, ours, recorded):
-    """Count one byte (or value) comparison of a recomputed value with the file's."""
+    """Count one byte (or value) comparison of a recomputed value with the file's hex."""
     if isinstance(recorded, str) and isinstance(ours, (bytes, bytearray)):
         ours = ours.hex()
-    tally(what, ours == recorded, f"\n  recomputed: {ours!r}\n  vector:     {recorded!r}")
+    check(what, ours, recorded)
 
 
-# --- primitives ------------------------------------------------------------------
+# --- primitives (keyed BLAKE2b and XChaCha20-Poly1305: vectors_common) -------------
 
 def kdf56(label, s, e, y):
     """BLAKE2b, 56-byte output, keyed with the label, over S || E || Y."""
-    state = nacl.hashlib.blake2b(digest_size=56, key=label.encode("ascii"))
-    state.update(s + e + y)
-    return state.digest()
-
-
-def seal(key, nonce, aad, plaintext):
-    return sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, nonce, key)
-
-
-def unseal(key, nonce, aad, sealed):
-    """The plaintext, or None when libsodium refuses."""
-    try:
-        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed, aad, nonce, key)
-    except nacl.exceptions.CryptoError:
-        return None
+    return blake2b(s + e + y, 56, label.encode("ascii"))
 
 
 def nonce_for(base, seq):
@@ -392,9 +371,7 @@ def client_open(hops, cell, seq):
 
 
 def main():
-    path = os.path.join(HERE, "circuit.json")
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
+    data = load_json("circuit.json")
     counts = sorted(len(c["nodes"]) for c in data["cases"])
     tally("cases of 1, 4 and 8 hops", all(k in counts for k in (1, 4, 8)), repr(counts))
     for c in data["cases"]:
@@ -402,8 +379,7 @@ def main():
             check_case(c)
         except Exception as e:  # noqa: BLE001 - any crash is a failed case
             tally(f"{c.get('name')} runs", False, repr(e))
-    print(f"{PASSED} passed, {FAILED} failed")
-    return 1 if FAILED else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Helpers shared by the independent vector checkers of this folder
-(check_libsodium.py, check_v2.py, check_link.py, check_envelope_v2.py).
+(check_libsodium.py, check_v2.py, check_link.py, check_envelope_v2.py,
+check_circuit.py).
 
 What is here: the pass/fail counters and how a comparison or a crash is
 recorded and reported, reading a vector file, hex, and the libsodium

@@ -155,25 +155,16 @@ fn drive(
             f.datagrams_out += out.len();
             out.clear();
         }
-        match mmsg::recv(socket, &mut batch) {
-            Ok(n) => {
-                f.recv_calls += 1;
-                f.datagrams_in += n;
+        let n = mmsg::recv(socket, &mut batch).context("receiving answers")?;
+        if n == 0 {
+            if progress.elapsed() > STALL {
+                f.failed += in_flight;
+                break;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if progress.elapsed() > STALL {
-                    f.failed += in_flight;
-                    break;
-                }
-                continue;
-            }
-            Err(e) => return Err(e).context("receiving answers"),
+            continue;
         }
+        f.recv_calls += 1;
+        f.datagrams_in += n;
         for (_, datagram) in batch.iter() {
             let Some((lane, Some(ok))) = load.answer(datagram) else {
                 continue;
@@ -337,18 +328,7 @@ fn build_circuits(
                 created.iter().filter(|c| !**c).count()
             );
         }
-        match mmsg::recv(socket, &mut batch) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e).context("receiving created cells"),
-        }
+        mmsg::recv(socket, &mut batch).context("receiving created cells")?;
         for (_, d) in batch.iter() {
             if let Ok(Cell::Backward {
                 circuit,
@@ -578,17 +558,8 @@ fn bare_relay(
     let mut prev: Vec<Option<SocketAddr>> = vec![None; hops.len()];
     let mut to_send: Vec<(SocketAddr, usize)> = Vec::with_capacity(mmsg::BATCH);
     while !stop.load(Ordering::Relaxed) {
-        match mmsg::recv(&socket, &mut batch) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e).context("bare relay receive"),
+        if mmsg::recv(&socket, &mut batch).context("bare relay receive")? == 0 {
+            continue;
         }
         to_send.clear();
         for ((from, datagram), out) in batch.iter().zip(outs.iter_mut()) {
@@ -612,17 +583,8 @@ fn bare_exit(socket: UdpSocket, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let mut batch = RecvBatch::default();
     let mut outs = vec![[0u8; mmsg::MAX_DATAGRAM]; mmsg::BATCH];
     while !stop.load(Ordering::Relaxed) {
-        match mmsg::recv(&socket, &mut batch) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e).context("bare exit receive"),
+        if mmsg::recv(&socket, &mut batch).context("bare exit receive")? == 0 {
+            continue;
         }
         let mut msgs: Vec<(SocketAddr, &[u8])> = Vec::with_capacity(mmsg::BATCH);
         for ((from, datagram), out) in batch.iter().zip(outs.iter_mut()) {

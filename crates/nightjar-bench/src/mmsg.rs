@@ -76,9 +76,23 @@ impl RecvBatch {
     }
 }
 
+/// One `mmsghdr` for one datagram: its single iovec and its address.
+fn header(iov: &mut libc::iovec, addr: &mut libc::sockaddr_in) -> libc::mmsghdr {
+    // SAFETY: msghdr is plain old data; all zeros is a valid value.
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_name = (addr as *mut libc::sockaddr_in).cast();
+    hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    hdr.msg_iov = iov;
+    hdr.msg_iovlen = 1;
+    libc::mmsghdr {
+        msg_hdr: hdr,
+        msg_len: 0,
+    }
+}
+
 /// Receives up to [`BATCH`] datagrams in one `recvmmsg`: blocks until one
-/// arrives (or the socket's read timeout passes: `WouldBlock`/`TimedOut`),
-/// then takes what is already queued. Returns how many.
+/// arrives, then takes what is already queued. Returns how many: 0 when the
+/// socket's read timeout passed first.
 pub fn recv(socket: &UdpSocket, batch: &mut RecvBatch) -> io::Result<usize> {
     batch.filled = 0;
     let n = batch.bufs.len();
@@ -95,18 +109,7 @@ pub fn recv(socket: &UdpSocket, batch: &mut RecvBatch) -> io::Result<usize> {
     let mut msgs: Vec<libc::mmsghdr> = iovs
         .iter_mut()
         .zip(addrs.iter_mut())
-        .map(|(iov, addr)| {
-            // SAFETY: msghdr is plain old data; all zeros is a valid value.
-            let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-            hdr.msg_name = (addr as *mut libc::sockaddr_in).cast();
-            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            hdr.msg_iov = iov;
-            hdr.msg_iovlen = 1;
-            libc::mmsghdr {
-                msg_hdr: hdr,
-                msg_len: 0,
-            }
-        })
+        .map(|(iov, addr)| header(iov, addr))
         .collect();
     // SAFETY: `msgs` holds `n` headers whose name and iovec pointers point
     // into `addrs`, `iovs` and `batch.bufs`, all alive and unmoved until the
@@ -121,7 +124,11 @@ pub fn recv(socket: &UdpSocket, batch: &mut RecvBatch) -> io::Result<usize> {
         )
     };
     if got < 0 {
-        return Err(io::Error::last_os_error());
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ok(0),
+            _ => Err(e),
+        };
     }
     let got = usize::try_from(got).unwrap_or(0).min(n);
     for (i, m) in msgs.iter().take(got).enumerate() {
@@ -157,18 +164,7 @@ pub fn send(socket: &UdpSocket, out: &[(SocketAddr, &[u8])]) -> io::Result<usize
         let mut msgs: Vec<libc::mmsghdr> = iovs
             .iter_mut()
             .zip(addrs.iter_mut())
-            .map(|(iov, addr)| {
-                // SAFETY: msghdr is plain old data; all zeros is a valid value.
-                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-                hdr.msg_name = (addr as *mut libc::sockaddr_in).cast();
-                hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-                hdr.msg_iov = iov;
-                hdr.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: hdr,
-                    msg_len: 0,
-                }
-            })
+            .map(|(iov, addr)| header(iov, addr))
             .collect();
         let mut done = 0usize;
         while done < msgs.len() {

@@ -404,6 +404,40 @@ impl CircuitRelay {
         Some(c)
     }
 
+    /// The live circuit a data cell from `from` on `circuit` belongs to
+    /// (`forward`: as its previous hop, else as its next), if `seq` is fresh
+    /// in that direction; an unknown circuit is answered with `destroy`, a
+    /// replay counted and dropped.
+    fn data_cell_circuit(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        circuit: CircuitId,
+        seq: u64,
+        forward: bool,
+    ) -> Option<(u64, &mut Circuit)> {
+        let table = if forward {
+            &self.by_prev
+        } else {
+            &self.by_next
+        };
+        let Some(&key) = table.get(&(from, circuit)) else {
+            self.stats.unknown += 1;
+            self.destroy(from, circuit, DestroyReason::Unknown);
+            return None;
+        };
+        if !self.alive(now_ms, key) {
+            return None;
+        }
+        let c = self.circuits.get_mut(&key)?;
+        let window = if forward { &c.forward } else { &c.backward };
+        if !window.is_fresh(seq) {
+            self.stats.replays += 1;
+            return None;
+        }
+        Some((key, c))
+    }
+
     fn forward(
         &mut self,
         now_ms: u64,
@@ -412,21 +446,9 @@ impl CircuitRelay {
         seq: u64,
         layer: &[u8],
     ) {
-        let Some(&key) = self.by_prev.get(&(from, circuit)) else {
-            self.stats.unknown += 1;
-            self.destroy(from, circuit, DestroyReason::Unknown);
+        let Some((key, c)) = self.data_cell_circuit(now_ms, from, circuit, seq, true) else {
             return;
         };
-        if !self.alive(now_ms, key) {
-            return;
-        }
-        let Some(c) = self.circuits.get_mut(&key) else {
-            return;
-        };
-        if !c.forward.is_fresh(seq) {
-            self.stats.replays += 1;
-            return;
-        }
         if let Some((addr, out_id)) = c.next {
             let mut out = Vec::with_capacity(layer.len() + 1);
             if c.keys.relay_forward(seq, layer, out_id, &mut out).is_err() {
@@ -505,21 +527,9 @@ impl CircuitRelay {
         seq: u64,
         layer: &[u8],
     ) {
-        let Some(&key) = self.by_next.get(&(from, circuit)) else {
-            self.stats.unknown += 1;
-            self.destroy(from, circuit, DestroyReason::Unknown);
+        let Some((_, c)) = self.data_cell_circuit(now_ms, from, circuit, seq, false) else {
             return;
         };
-        if !self.alive(now_ms, key) {
-            return;
-        }
-        let Some(c) = self.circuits.get_mut(&key) else {
-            return;
-        };
-        if !c.backward.is_fresh(seq) {
-            self.stats.replays += 1;
-            return;
-        }
         let mut out = Vec::with_capacity(layer.len() + 33);
         if c.keys
             .seal_backward(seq, layer, c.prev.1, &mut out)

@@ -30,24 +30,12 @@ pub(crate) enum AeadFailure {
     Seal,
 }
 
-/// The ChaCha20-Poly1305 key and nonce that XChaCha20-Poly1305 under `key`
-/// and `nonce` reduces to. The subkey is zeroized as soon as aws-lc-rs
-/// holds it.
-fn reduce(key: &[u8; 32], nonce: &[u8; 24]) -> Result<(LessSafeKey, Nonce), AeadFailure> {
-    let (prefix, suffix) = nonce.split_at(16);
-    let prefix: [u8; 16] = prefix.try_into().map_err(|_| AeadFailure::Open)?;
-    let sub = Zeroizing::new(<[u8; 32]>::from(chacha20::hchacha::<chacha20::R20>(
-        &(*key).into(),
-        &prefix.into(),
-    )));
-    let mut short = [0u8; 12];
-    short[4..].copy_from_slice(suffix);
-    let unbound =
-        UnboundKey::new(&CHACHA20_POLY1305, sub.as_slice()).map_err(|_| AeadFailure::Open)?;
-    Ok((
-        LessSafeKey::new(unbound),
-        Nonce::assume_unique_for_key(short),
-    ))
+/// `key` with the first 16 bytes of `nonce` ([`PrefixKey`]: HChaCha20
+/// once, the subkey zeroized as soon as aws-lc-rs holds it), and the last 8.
+fn reduce(key: &[u8; 32], nonce: &[u8; 24]) -> Result<(PrefixKey, [u8; 8]), AeadFailure> {
+    let (prefix, suffix) = nonce.split_first_chunk::<16>().ok_or(AeadFailure::Open)?;
+    let suffix: [u8; 8] = suffix.try_into().map_err(|_| AeadFailure::Open)?;
+    Ok((PrefixKey::new(key, prefix)?, suffix))
 }
 
 /// Encrypts `plain` in place and returns its tag.
@@ -57,11 +45,8 @@ pub(crate) fn seal_detached(
     aad: &[u8],
     plain: &mut [u8],
 ) -> Result<[u8; TAG_LEN], AeadFailure> {
-    let (k, n) = reduce(key, nonce).map_err(|_| AeadFailure::Seal)?;
-    let tag = k
-        .seal_in_place_separate_tag(n, Aad::from(aad), plain)
-        .map_err(|_| AeadFailure::Seal)?;
-    <[u8; TAG_LEN]>::try_from(tag.as_ref()).map_err(|_| AeadFailure::Seal)
+    let (k, suffix) = reduce(key, nonce).map_err(|_| AeadFailure::Seal)?;
+    k.seal(&suffix, aad, plain)
 }
 
 /// Decrypts `ct` (whose tag is `tag`) into `out`, which must be as long as
@@ -74,12 +59,8 @@ pub(crate) fn open_detached(
     tag: &[u8; TAG_LEN],
     out: &mut [u8],
 ) -> Result<(), AeadFailure> {
-    if ct.len() != out.len() {
-        return Err(AeadFailure::Open);
-    }
-    let (k, n) = reduce(key, nonce)?;
-    k.open_separate_gather(n, Aad::from(aad), ct, tag, out)
-        .map_err(|_| AeadFailure::Open)
+    let (k, suffix) = reduce(key, nonce)?;
+    k.open(&suffix, aad, ct, tag, out)
 }
 
 /// Decrypts `sealed` = `ciphertext ‖ tag` in place; on success the first
@@ -90,13 +71,8 @@ pub(crate) fn open_in_place(
     aad: &[u8],
     sealed: &mut [u8],
 ) -> Result<(), AeadFailure> {
-    if sealed.len() < TAG_LEN {
-        return Err(AeadFailure::Open);
-    }
-    let (k, n) = reduce(key, nonce)?;
-    k.open_in_place(n, Aad::from(aad), sealed)
-        .map(|_| ())
-        .map_err(|_| AeadFailure::Open)
+    let (k, suffix) = reduce(key, nonce)?;
+    k.open_in_place(&suffix, aad, sealed)
 }
 
 /// XChaCha20-Poly1305 under one key and one 16-byte nonce prefix, with the

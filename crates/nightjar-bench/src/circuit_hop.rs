@@ -378,26 +378,15 @@ pub async fn circuits(args: &Args) -> anyhow::Result<CircuitRun> {
     util::empty_registry(&registry_path)?;
     let relay_id = Identity::generate()?;
     let exit_id = Identity::generate()?;
-    let launches = vec![
-        util::launch(
-            &bin,
-            &util::bench_config(
-                util::ANY_PORT,
-                tmp.path().join("relay"),
-                Some(registry_path.clone()),
-            ),
-            &relay_id,
-        )?,
-        util::launch(
-            &bin,
-            &util::bench_config(
-                util::ANY_PORT,
-                tmp.path().join("exit"),
-                Some(registry_path.clone()),
-            ),
-            &exit_id,
-        )?,
-    ];
+    let launch = |name: &str, id: &Identity| {
+        let config = util::bench_config(
+            util::ANY_PORT,
+            tmp.path().join(name),
+            Some(registry_path.clone()),
+        );
+        util::launch(&bin, &config, id)
+    };
+    let launches = vec![launch("relay", &relay_id)?, launch("exit", &exit_id)?];
     let mut nodes = Launch::start_all(launches).await?;
     let (Some(exit), Some(relay)) = (nodes.pop(), nodes.pop()) else {
         bail!("two node processes were started");

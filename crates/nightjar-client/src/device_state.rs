@@ -114,8 +114,9 @@ pub struct Received<'a> {
     pub record: &'a HistoryRecord,
     /// The sender device and the sessions with it after reading.
     pub sessions: (&'a PublicKey, &'a DeviceId, &'a SessionSet),
-    /// This device after reading (a one-time prekey may be gone).
-    pub device: &'a OwnDevice,
+    /// This device after reading, when reading changed it (a one-time
+    /// prekey consumed); `None` leaves the saved device as it is.
+    pub device: Option<&'a OwnDevice>,
     /// The handshake the message started, if any.
     pub handshake: Option<[u8; 32]>,
     /// When it was read, Unix ms.
@@ -258,7 +259,10 @@ impl Profile {
         let sessions_blob = self
             .cipher
             .encrypt(&session_aad(account, device), &sessions.encode())?;
-        let device_blob = self.seal_state(DEVICE_KEY, &r.device.encode())?;
+        let device_blob = match r.device {
+            Some(d) => Some(self.seal_state(DEVICE_KEY, &d.encode())?),
+            None => None,
+        };
         let expires = r.record.expires_at_ms.and_then(|e| i64::try_from(e).ok());
         let now = i64::try_from(r.now_ms).unwrap_or(i64::MAX);
         let direction = match r.record.direction {
@@ -268,45 +272,50 @@ impl Profile {
         // A copy of what another device of this account sent is shown
         // like an incoming message, once.
         let shown = 0;
-        let tx = self.db.transaction().map_err(db_err("begin"))?;
-        tx.execute(
-            "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id.as_bytes().as_slice(), direction, shown, blob, expires],
-        )
-        .map_err(db_err("insert message"))?;
-        tx.execute(
-            "INSERT OR IGNORE INTO envelopes (hash) VALUES (?1)",
-            params![r.envelope.as_bytes().as_slice()],
-        )
-        .map_err(db_err("insert envelope"))?;
-        tx.execute(
-            "INSERT INTO sessions (peer_account, peer_device, state) VALUES (?1, ?2, ?3)
-             ON CONFLICT (peer_account, peer_device) DO UPDATE SET state = excluded.state",
-            params![
-                account.as_bytes().as_slice(),
-                device.as_bytes().as_slice(),
-                sessions_blob
-            ],
-        )
-        .map_err(db_err("write sessions"))?;
-        tx.execute(
-            "INSERT INTO state (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![DEVICE_KEY, device_blob],
-        )
-        .map_err(db_err("write device"))?;
-        if let Some(h) = r.handshake {
+        // Deferred (see `durability`): a power cut takes the cursor back
+        // with the message, and the next retrieve brings it again.
+        self.write_deferred(|tx| {
             tx.execute(
-                "INSERT OR IGNORE INTO handshakes (id, seen_at_ms) VALUES (?1, ?2)",
-                params![h.as_slice(), now],
+                "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id.as_bytes().as_slice(), direction, shown, blob, expires],
             )
-            .map_err(db_err("insert handshake"))?;
-        }
-        if let Some((node, namespace, cursor)) = r.cursor {
-            crate::profile::save_cursor(&tx, node, namespace, cursor)?;
-        }
-        tx.commit().map_err(db_err("commit"))
+            .map_err(db_err("insert message"))?;
+            tx.execute(
+                "INSERT OR IGNORE INTO envelopes (hash) VALUES (?1)",
+                params![r.envelope.as_bytes().as_slice()],
+            )
+            .map_err(db_err("insert envelope"))?;
+            tx.execute(
+                "INSERT INTO sessions (peer_account, peer_device, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (peer_account, peer_device) DO UPDATE SET state = excluded.state",
+                params![
+                    account.as_bytes().as_slice(),
+                    device.as_bytes().as_slice(),
+                    sessions_blob
+                ],
+            )
+            .map_err(db_err("write sessions"))?;
+            if let Some(device_blob) = device_blob {
+                tx.execute(
+                    "INSERT INTO state (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![DEVICE_KEY, device_blob],
+                )
+                .map_err(db_err("write device"))?;
+            }
+            if let Some(h) = r.handshake {
+                tx.execute(
+                    "INSERT OR IGNORE INTO handshakes (id, seen_at_ms) VALUES (?1, ?2)",
+                    params![h.as_slice(), now],
+                )
+                .map_err(db_err("insert handshake"))?;
+            }
+            if let Some((node, namespace, cursor)) = r.cursor {
+                crate::profile::save_cursor(tx, node, namespace, cursor)?;
+            }
+            Ok(())
+        })
     }
 
     /// Marks envelopes that did not open as read, so they are not tried again.

@@ -108,6 +108,7 @@ pub mod contacts;
 mod conversations;
 pub mod device_state;
 mod driver;
+mod durability;
 mod error;
 pub mod failover;
 pub mod logic;

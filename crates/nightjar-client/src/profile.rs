@@ -110,6 +110,16 @@ pub struct Profile {
     identity: Identity,
     pub(crate) cipher: LocalCipher,
     pub(crate) db: Connection,
+    /// A deferred commit has not been synced yet (see `durability`).
+    pub(crate) unsynced: bool,
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        if let Err(e) = self.sync() {
+            tracing::warn!(error = %e, "could not sync the history on close");
+        }
+    }
 }
 
 impl std::fmt::Debug for Profile {
@@ -121,7 +131,7 @@ impl std::fmt::Debug for Profile {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
     move |source| ClientError::Io {
         path: path.to_path_buf(),
         source,
@@ -254,6 +264,7 @@ impl Profile {
             identity,
             cipher,
             db,
+            unsynced: false,
         })
     }
 
@@ -357,23 +368,24 @@ impl Profile {
         for (hash, record) in received {
             sealed.push((hash, self.seal_record(hash, record)?));
         }
-        let tx = self.db.transaction().map_err(db_err("begin"))?;
-        for (hash, blob) in sealed {
-            tx.execute(
-                "INSERT OR IGNORE INTO messages (hash, direction, shown, record) VALUES (?1, 0, 0, ?2)",
-                params![hash.as_bytes().as_slice(), blob],
-            )
-            .map_err(db_err("insert message"))?;
-        }
-        for hash in rejected {
-            tx.execute(
-                "INSERT OR IGNORE INTO messages (hash, direction, shown, record) VALUES (?1, 0, 1, NULL)",
-                params![hash.as_bytes().as_slice()],
-            )
-            .map_err(db_err("insert rejected"))?;
-        }
-        save_cursor(&tx, node, namespace, cursor)?;
-        tx.commit().map_err(db_err("commit"))
+        // Deferred: the cursor goes with the messages (see `durability`).
+        self.write_deferred(|tx| {
+            for (hash, blob) in sealed {
+                tx.execute(
+                    "INSERT OR IGNORE INTO messages (hash, direction, shown, record) VALUES (?1, 0, 0, ?2)",
+                    params![hash.as_bytes().as_slice(), blob],
+                )
+                .map_err(db_err("insert message"))?;
+            }
+            for hash in rejected {
+                tx.execute(
+                    "INSERT OR IGNORE INTO messages (hash, direction, shown, record) VALUES (?1, 0, 1, NULL)",
+                    params![hash.as_bytes().as_slice()],
+                )
+                .map_err(db_err("insert rejected"))?;
+            }
+            save_cursor(tx, node, namespace, cursor)
+        })
     }
 
     /// Record a message this account sent.
@@ -398,7 +410,8 @@ impl Profile {
         self.records("shown = 0 AND record IS NOT NULL")
     }
 
-    /// Mark messages as shown, so `inbox` prints each once.
+    /// Mark messages as shown, so `inbox` prints each once; also makes
+    /// every deferred commit durable ([`Profile::sync`]).
     pub fn mark_shown(&mut self, message_ids: &[String]) -> Result<(), ClientError> {
         let tx = self.db.transaction().map_err(db_err("begin"))?;
         for id in message_ids {
@@ -409,7 +422,9 @@ impl Profile {
             )
             .map_err(db_err("mark shown"))?;
         }
-        tx.commit().map_err(db_err("commit"))
+        tx.commit().map_err(db_err("commit"))?;
+        // Shown, so kept: what the retrieves deferred is synced now.
+        self.sync()
     }
 
     /// The whole conversation history, oldest first.

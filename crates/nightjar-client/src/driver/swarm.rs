@@ -46,6 +46,9 @@ impl Client {
         if hashes.is_empty() {
             return Ok(());
         }
+        // What this device read of them may still be deferred; once the
+        // swarm's copies are gone, a power cut could not bring them back.
+        self.profile.sync()?;
         let me = self.profile.account_id();
         if let Some(node) = self.members_for(&me)?.first().cloned() {
             self.sync_clock(&node).await?;

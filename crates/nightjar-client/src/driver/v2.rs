@@ -540,7 +540,9 @@ impl Client {
             envelope,
             record: &record,
             sessions: (&sender, &sender_device, &sessions),
-            device: &trial,
+            // Most messages leave the device as it was: its prekeys are
+            // written again only when one was consumed.
+            device: (trial.encode() != device.encode()).then_some(&trial),
             handshake: incoming.new_handshake,
             now_ms: now,
             cursor,

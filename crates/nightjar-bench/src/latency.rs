@@ -119,6 +119,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let max_age = Some(args.device_list_max_age).filter(|a| !a.is_zero());
     alice.set_device_list_max_age(max_age);
     bob.set_device_list_max_age(max_age);
+    // As the daemon: sessions kept one key ahead of their saved copy.
+    alice.set_sessions_ahead(true)?;
+    bob.set_sessions_ahead(true)?;
 
     // The recipient publishes its device first, so that every message is a
     // v2 message to the mailbox it waits on (a send before that would go v1,

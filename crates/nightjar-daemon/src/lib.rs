@@ -101,6 +101,9 @@ pub async fn start(opts: DaemonOptions) -> Result<Running, DaemonError> {
     let profile = Profile::open(&opts.profile_dir, opts.passphrase.as_deref())?;
     let mut client = Client::connect(profile, &opts.network, opts.bind).await?;
     client.set_device_list_max_age(Some(DEVICE_LIST_MAX_AGE));
+    // A long-running client: a message leaves without waiting for its
+    // session's save (the saved copy is one key ahead).
+    client.set_sessions_ahead(true)?;
     if let Err(e) = client.warm_paths().await {
         client.close().await;
         return Err(e.into());

@@ -186,6 +186,17 @@ impl Session {
         }
     }
 
+    /// Passes over the next sending message key without using it, so that
+    /// a copy of this session saved now is one key ahead of this one: a
+    /// device that keeps sending from this one after saving that copy never
+    /// needs to save before a message leaves, and a restart from the copy
+    /// cannot use a key twice (docs/PROTOCOL.md §15.6). The peer reads the
+    /// next message as though one had been lost. `Ok(false)`, with nothing
+    /// changed, when the next message starts a new sending chain.
+    pub fn skip_send_key(&mut self) -> Result<bool, RatchetError> {
+        self.ratchet.skip_send_key()
+    }
+
     /// Decrypts a message from the peer: a ratchet message, or an initial
     /// message of this session's own handshake (the initiator repeats it
     /// until it reads a reply).
@@ -618,5 +629,57 @@ mod tests {
         let next = RatchetMessage::decode(&bob.encrypt(&mut rng, b"later").unwrap()).unwrap();
         let aad = body_aad(&stolen.ad, &next);
         assert!(keys.iter().any(|k| k.open(&aad, &next.body).is_ok()));
+    }
+
+    #[test]
+    fn a_copy_saved_one_key_ahead_never_sends_with_a_key_the_session_used() {
+        let (mut alice, mut bob, mut rng) = setup();
+        // A copy saved before a send, restarted from, repeats that send's
+        // number: the peer refuses it (and the key was used twice).
+        let mut not_ahead = alice.clone();
+        bob.decrypt(&alice.encrypt(&mut rng, b"one").unwrap())
+            .unwrap();
+        let repeated = not_ahead.encrypt(&mut rng, b"other").unwrap();
+        assert!(bob.clone().decrypt(&repeated).is_err());
+
+        // A copy one key ahead, while the session sends on from memory.
+        let mut saved = alice.clone();
+        assert!(saved.skip_send_key().unwrap());
+        let two = alice.encrypt(&mut rng, b"two").unwrap();
+        assert_eq!(&*bob.decrypt(&two).unwrap(), b"two");
+        // A restart from the copy sends with the number after "two".
+        let three = saved.encrypt(&mut rng, b"three").unwrap();
+        assert_eq!(&*bob.decrypt(&three).unwrap(), b"three");
+        assert_eq!(bob.skipped_key_count(), 0);
+
+        // When the session stops before using the key its copy passed over
+        // (a crash after the save), the peer keeps that number as skipped.
+        let mut ahead = saved.clone();
+        assert!(ahead.skip_send_key().unwrap());
+        let four = ahead.encrypt(&mut rng, b"four").unwrap();
+        assert_eq!(&*bob.decrypt(&four).unwrap(), b"four");
+        assert_eq!(bob.skipped_key_count(), 1);
+    }
+
+    #[test]
+    fn no_key_is_passed_over_while_the_next_message_starts_a_new_chain() {
+        let (mut alice, mut bob, mut rng) = setup();
+        // Bob has not sent yet: his first message starts his first chain.
+        assert!(!bob.skip_send_key().unwrap());
+        bob.decrypt(&alice.encrypt(&mut rng, b"again").unwrap())
+            .unwrap();
+        let reply = bob.encrypt(&mut rng, b"reply").unwrap();
+        alice.decrypt(&reply).unwrap();
+        // Alice read a new ratchet key: her next message takes a step.
+        let before = alice.to_bytes();
+        assert!(!alice.skip_send_key().unwrap());
+        assert_eq!(alice.to_bytes(), before, "nothing changed");
+        // After she sends, she can pass over the next key.
+        bob.decrypt(&alice.encrypt(&mut rng, b"next").unwrap())
+            .unwrap();
+        assert!(alice.skip_send_key().unwrap());
+        let after = alice.encrypt(&mut rng, b"after").unwrap();
+        assert_eq!(&*bob.decrypt(&after).unwrap(), b"after");
+        assert_eq!(bob.skipped_key_count(), 1, "the number passed over");
     }
 }

@@ -464,3 +464,75 @@ fn a_linked_device_gets_the_account_the_history_and_every_message_after() {
         .unwrap();
     assert!(!out.status.success(), "a used code must not link again");
 }
+
+/// Alice's sessions with Bob's device, as Bob's profile holds them: how many
+/// message numbers of Alice's his active session keeps as skipped.
+fn skipped_at_bob(bob: &TestProfile, alice: &TestProfile) -> usize {
+    let alice = Profile::open(alice.dir.path(), None).unwrap();
+    let (key, device) = (
+        alice.identity().public_key(),
+        alice.own_device().unwrap().unwrap().id(),
+    );
+    let profile = Profile::open(bob.dir.path(), None).unwrap();
+    let sessions: SessionSet = profile.sessions(&key, &device).unwrap();
+    sessions.active().expect("a session").skipped_key_count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_ahead_never_uses_a_message_key_twice_even_when_it_stops_without_closing()
+{
+    use std::str::FromStr;
+    let devnet = Devnet::up(5);
+    let net = devnet.network();
+    let alice = TestProfile::new(&net);
+    let bob = TestProfile::new(&net);
+    let (alice_id, _) = alice.create();
+    let (bob_id, _) = bob.create();
+    assert!(bob.inbox(&[]).is_empty(), "Bob publishes his device");
+    let to = nightjar_crypto::identity::AccountId::from_str(&bob_id).unwrap();
+    let ttl = Duration::from_secs(3600);
+
+    // A long-running client: after the first message, each leaves before
+    // its session is saved (the saved copy is one key ahead).
+    let mut client = client_for(alice.dir.path(), &net).await;
+    client.set_sessions_ahead(true).unwrap();
+    for text in ["one", "two", "three"] {
+        client.send(&to, text, ttl).await.unwrap();
+    }
+    assert_eq!(texts(&bob.inbox(&[])), ["one", "two", "three"]);
+    // A reply is read with the session as kept, not with the copy ahead:
+    // Alice's next chain then counts exactly three messages before it, so
+    // Bob keeps no number of hers as skipped.
+    send_json(&bob, &alice_id, "reply");
+    let got = client.inbox(None).await.unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
+        ["reply"]
+    );
+    for text in ["four", "five"] {
+        client.send(&to, text, ttl).await.unwrap();
+    }
+    // Closed cleanly, it saves what it kept: the next client skips nothing.
+    client.close().await;
+    let mut client = client_for(alice.dir.path(), &net).await;
+    client.send(&to, "six", ttl).await.unwrap();
+    client.close().await;
+    assert_eq!(texts(&bob.inbox(&[])), ["four", "five", "six"]);
+    assert_eq!(skipped_at_bob(&bob, &alice), 0);
+
+    // Stopped without closing (as a crash would: nothing of the client's
+    // runs), it leaves the copy one key ahead; the next client starts from
+    // it, so its message cannot repeat the number of one already sent, and
+    // Bob keeps the number passed over as skipped.
+    let mut client = client_for(alice.dir.path(), &net).await;
+    client.set_sessions_ahead(true).unwrap();
+    for text in ["seven", "eight"] {
+        client.send(&to, text, ttl).await.unwrap();
+    }
+    std::mem::forget(client);
+    let mut client = client_for(alice.dir.path(), &net).await;
+    client.send(&to, "nine", ttl).await.unwrap();
+    client.close().await;
+    assert_eq!(texts(&bob.inbox(&[])), ["seven", "eight", "nine"]);
+    assert_eq!(skipped_at_bob(&bob, &alice), 1);
+}

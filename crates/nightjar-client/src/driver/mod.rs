@@ -8,6 +8,7 @@
 mod circuits;
 mod connections;
 mod link;
+mod sessions_ahead;
 mod swarm;
 mod v2;
 
@@ -79,6 +80,9 @@ pub struct Client {
     circuit_use: circuits::CircuitUse,
     /// The address the client binds its sockets on.
     bind_ip: std::net::IpAddr,
+    /// Sessions kept while their saved copy is one key ahead, when this
+    /// client sends ahead ([`Client::set_sessions_ahead`]).
+    sessions_ahead: Option<sessions_ahead::Kept>,
 }
 
 impl Client {
@@ -131,6 +135,7 @@ impl Client {
             circuits_enabled: true,
             circuit_use: circuits::CircuitUse::default(),
             bind_ip: bind.ip(),
+            sessions_ahead: None,
         };
         if let Some(bytes) = client.profile.load_state(STATE_SEEDS)? {
             client.seeds_asked = bytes

@@ -6,10 +6,12 @@
 
 use std::time::Duration;
 
-use nightjar_crypto::identity::{AccountId, PublicKey};
+use nightjar_crypto::identity::{AccountId, Identity, PublicKey};
+use nightjar_crypto::sealed_sender::Sealed;
 use nightjar_crypto::{OsRandom, RandomSource};
 use nightjar_devices::{
-    DeviceEntry, DeviceError, DeviceList, KnownDevices, OneTimePrekey, OwnDevice, PrekeyBundle,
+    DeviceEntry, DeviceError, DeviceId, DeviceList, KnownDevices, OneTimePrekey, OwnDevice,
+    PrekeyBundle,
 };
 use nightjar_types::namespace::{DEVICE_LIST, ONE_TIME_PREKEYS, PREKEY_BUNDLE};
 use nightjar_types::{MessageHash, NodeKey, StoredMessage};
@@ -19,7 +21,9 @@ use super::Client;
 use crate::device_state::Received;
 use crate::messaging::incoming::open_sealed;
 use crate::messaging::outgoing::FetchedPrekeys;
-use crate::messaging::{ContentV2, Recipient, TimerMode, open_envelope, seal_for_device};
+use crate::messaging::{
+    ContentV2, Recipient, SessionSet, TimerMode, open_envelope, seal_for_device,
+};
 use crate::profile::{Direction, HistoryRecord};
 use crate::{ClientError, clock};
 
@@ -403,7 +407,14 @@ impl Client {
         ttl_ms: u64,
     ) -> Result<(), ClientError> {
         let key = account.public_key();
-        let mut sessions = self.profile.sessions(key, &device.id)?;
+        // A kept session's saved copy is already past the key this message
+        // uses: no save before it leaves (see `sessions_ahead`).
+        let kept = self.take_kept_session(key, device.id);
+        let saved_ahead = kept.is_some();
+        let mut sessions = match kept {
+            Some(s) => s,
+            None => self.profile.sessions(key, &device.id)?,
+        };
         let prekeys = if sessions.is_empty() {
             Some(self.fetch_prekeys(account, device).await?)
         } else {
@@ -421,12 +432,15 @@ impl Client {
             prekeys.as_ref(),
             content,
         )?;
-        // The session must be saved before the envelope leaves: sending two
-        // messages with one message key would be worse than losing one.
-        self.profile.save_sessions(key, &device.id, &sessions)?;
+        // Otherwise the session must be saved before the envelope leaves:
+        // sending two messages with one message key would be worse than
+        // losing one.
+        if !saved_ahead {
+            self.profile.save_sessions(key, &device.id, &sessions)?;
+        }
         self.store_in(account, device.mailbox, envelope, ttl_ms)
             .await?;
-        Ok(())
+        self.keep_session_ahead(key, device.id, sessions)
     }
 
     /// Opens the envelopes one retrieve of this device's mailbox brought and
@@ -492,15 +506,54 @@ impl Client {
             .known_devices(&sender)?
             .removed()
             .contains(&sender_device);
-        let mut sessions = self.profile.sessions(&sender, &sender_device)?;
+        // A session kept ahead is read from as it is in memory (its saved
+        // copy is one key ahead), and put back if this message fails.
+        let kept = self.take_kept_session(&sender, sender_device);
+        let backup = kept.clone();
+        let read = self.read_sealed(
+            &identity,
+            device,
+            &sealed,
+            (sender_device, removed, kept),
+            envelope,
+            now,
+            cursor,
+        );
+        if read.is_err()
+            && let Some(backup) = backup
+        {
+            self.put_back_kept_session(&sender, sender_device, backup);
+        }
+        read
+    }
+
+    /// [`Client::open_one`] once the sealed layer is open: decrypts with the
+    /// sessions of `sender_device` (`kept`, or the saved ones) and saves
+    /// what the message changed.
+    #[allow(clippy::too_many_arguments)]
+    fn read_sealed(
+        &mut self,
+        identity: &Identity,
+        device: &mut OwnDevice,
+        sealed: &Sealed,
+        (sender_device, removed, kept): (DeviceId, bool, Option<SessionSet>),
+        envelope: MessageHash,
+        now: u64,
+        cursor: Option<(&NodeKey, u16, u64)>,
+    ) -> Result<bool, ClientError> {
+        let sender = sealed.sender_account;
+        let mut sessions = match kept {
+            Some(s) => s,
+            None => self.profile.sessions(&sender, &sender_device)?,
+        };
         // Work on a copy of the device: a message that fails must not
         // consume a one-time prekey.
         let mut trial = OwnDevice::decode(&device.encode()).map_err(device_error)?;
         let profile = &self.profile;
         let incoming = open_envelope(
-            &identity,
+            identity,
             &mut trial,
-            &sealed,
+            sealed,
             sender_device,
             &mut sessions,
             removed,

@@ -18,7 +18,7 @@ const FORMAT: u8 = 1;
 /// first) and tried on an incoming message; the one that decrypts becomes
 /// the active one, which sending uses — so both sides settle on the same
 /// session after one round trip.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct SessionSet {
     sessions: Vec<Session>,
 }
@@ -51,8 +51,27 @@ impl SessionSet {
     }
 
     /// The active session (the one sending uses).
+    #[must_use]
+    pub fn active(&self) -> Option<&Session> {
+        self.sessions.first()
+    }
+
+    /// The active session, to change.
     pub fn active_mut(&mut self) -> Option<&mut Session> {
         self.sessions.first_mut()
+    }
+
+    /// Passes over the active session's next sending key
+    /// ([`Session::skip_send_key`]); `Ok(false)`, with nothing changed,
+    /// when there is no active session or its next message starts a new
+    /// chain.
+    pub fn skip_send_key(&mut self) -> Result<bool, ClientError> {
+        match self.sessions.first_mut() {
+            Some(s) => s
+                .skip_send_key()
+                .map_err(|e| ClientError::Protocol(format!("session: {e}"))),
+            None => Ok(false),
+        }
     }
 
     /// Makes `session` the active one, dropping the least recently used

@@ -180,6 +180,25 @@ impl RatchetState {
         Ok(message)
     }
 
+    /// Passes over the next sending message key without using it (erased at
+    /// once): the next message takes the number after it, and the peer
+    /// keeps that key as a skipped one. `false`, with nothing changed, when
+    /// the next message starts a new sending chain (its step draws fresh
+    /// keys, so it cannot be taken ahead of that message).
+    pub(crate) fn skip_send_key(&mut self) -> Result<bool, RatchetError> {
+        if self.send_step_pending {
+            return Ok(false);
+        }
+        let Some(send) = self.send.as_mut() else {
+            return Ok(false);
+        };
+        let next_n = send.n.checked_add(1).ok_or(RatchetError::ChainExhausted)?;
+        let (next_chain, _passed_over) = kdf::chain_kdf(&send.chain);
+        send.chain = next_chain;
+        send.n = next_n;
+        Ok(true)
+    }
+
     /// The sending half of a DH + KEM ratchet step, computed without
     /// changing the state.
     fn send_step(&self, rng: &mut dyn RandomSource) -> Result<SendStep, RatchetError> {

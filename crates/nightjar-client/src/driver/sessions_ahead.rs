@@ -1,0 +1,126 @@
+//! Sessions sent from while their saved copy is one sending key ahead
+//! (docs/PROTOCOL.md §15.6), so that a long-running client's message leaves
+//! without waiting for the disk.
+//!
+//! A send normally saves the session (durably) before its envelope leaves:
+//! a state restored from before a send would use its message keys again.
+//! With sessions ahead, after a send the client saves a copy whose next
+//! sending key is passed over and keeps the unsaved session in memory; the
+//! next send to that device uses the kept session at once (the saved copy is
+//! already past the key it uses) and saves a new copy ahead only after its
+//! envelope has left. A restart from a copy leaves one message number unused,
+//! which the peer skips; a clean close ([`Client::set_sessions_ahead`] off,
+//! or dropping the client) saves the kept sessions as they are, so nothing
+//! is skipped.
+//!
+//! A receive from a device continues from the kept session, not from the
+//! copy, and the send after it saves before leaving again.
+//!
+//! Not here: sealing and opening (see `driver::v2`).
+
+use std::collections::HashMap;
+
+use nightjar_crypto::identity::PublicKey;
+use nightjar_devices::DeviceId;
+
+use super::Client;
+use crate::ClientError;
+use crate::messaging::SessionSet;
+
+/// Where a session is kept: the peer account's key and its device.
+pub(crate) type Slot = ([u8; 32], DeviceId);
+
+/// The kept sessions of a client that sends ahead.
+pub(crate) type Kept = HashMap<Slot, SessionSet>;
+
+impl Client {
+    /// Lets this client send from sessions whose saved copy is one key
+    /// ahead (see the module doc): for a long-running client (the daemon),
+    /// where a message then leaves without waiting for a durable save. Off
+    /// (the default) saves every session before its message leaves; turning
+    /// it off saves the kept sessions first.
+    pub fn set_sessions_ahead(&mut self, on: bool) -> Result<(), ClientError> {
+        match (on, self.sessions_ahead.is_some()) {
+            (true, false) => self.sessions_ahead = Some(Kept::new()),
+            (false, true) => self.save_kept_sessions()?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The kept session with `account`'s `device`, taken out (the caller
+    /// sends or reads with it), if there is one.
+    pub(crate) fn take_kept_session(
+        &mut self,
+        account: &PublicKey,
+        device: DeviceId,
+    ) -> Option<SessionSet> {
+        self.sessions_ahead
+            .as_mut()?
+            .remove(&(account.to_bytes(), device))
+    }
+
+    /// Puts back a session taken with [`Client::take_kept_session`] and not
+    /// changed since.
+    pub(crate) fn put_back_kept_session(
+        &mut self,
+        account: &PublicKey,
+        device: DeviceId,
+        sessions: SessionSet,
+    ) {
+        if let Some(kept) = self.sessions_ahead.as_mut() {
+            kept.insert((account.to_bytes(), device), sessions);
+        }
+    }
+
+    /// After a message to `account`'s `device` left, sent with `sessions`:
+    /// when sending ahead, saves a copy one key ahead and keeps `sessions`
+    /// for the next send. Nothing is kept when the copy cannot be made (the
+    /// next message starts a new chain) or saved: the next send then loads
+    /// the saved state, which is past every key used.
+    pub(crate) fn keep_session_ahead(
+        &mut self,
+        account: &PublicKey,
+        device: DeviceId,
+        sessions: SessionSet,
+    ) -> Result<(), ClientError> {
+        if self.sessions_ahead.is_none() {
+            return Ok(());
+        }
+        let mut copy = sessions.clone();
+        if !copy.skip_send_key()? {
+            return Ok(());
+        }
+        self.profile.save_sessions(account, &device, &copy)?;
+        self.put_back_kept_session(account, device, sessions);
+        Ok(())
+    }
+
+    /// Saves every kept session as it is (its next key unused) and stops
+    /// keeping them.
+    fn save_kept_sessions(&mut self) -> Result<(), ClientError> {
+        let Some(kept) = self.sessions_ahead.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        for ((account, device), sessions) in kept {
+            let saved = PublicKey::from_bytes(&account)
+                .map_err(|_| ClientError::Protocol("a kept session names an invalid key".into()))
+                .and_then(|key| self.profile.save_sessions(&key, &device, &sessions));
+            // One failure leaves that copy one key ahead (a number the peer
+            // skips); the others are still saved.
+            if let Err(e) = saved {
+                result = Err(e);
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Err(e) = self.save_kept_sessions() {
+            tracing::warn!(error = %e, "could not save the sessions kept ahead");
+        }
+    }
+}

@@ -127,6 +127,26 @@ pub struct Received<'a> {
     pub cursor: Option<(&'a NodeKey, u16, u64)>,
 }
 
+/// Writes the encrypted sessions with one peer device (replacing them).
+fn write_sessions(
+    db: &rusqlite::Connection,
+    account: &PublicKey,
+    device: &DeviceId,
+    blob: &[u8],
+) -> Result<(), ClientError> {
+    db.execute(
+        "INSERT INTO sessions (peer_account, peer_device, state) VALUES (?1, ?2, ?3)
+         ON CONFLICT (peer_account, peer_device) DO UPDATE SET state = excluded.state",
+        params![
+            account.as_bytes().as_slice(),
+            device.as_bytes().as_slice(),
+            blob
+        ],
+    )
+    .map_err(db_err("write sessions"))?;
+    Ok(())
+}
+
 impl Profile {
     /// This device, if the profile has made one.
     pub fn own_device(&self) -> Result<Option<OwnDevice>, ClientError> {
@@ -180,18 +200,7 @@ impl Profile {
         let blob = self
             .cipher
             .encrypt(&session_aad(account, device), &sessions.encode())?;
-        self.db
-            .execute(
-                "INSERT INTO sessions (peer_account, peer_device, state) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (peer_account, peer_device) DO UPDATE SET state = excluded.state",
-                params![
-                    account.as_bytes().as_slice(),
-                    device.as_bytes().as_slice(),
-                    blob
-                ],
-            )
-            .map_err(db_err("write sessions"))?;
-        Ok(())
+        write_sessions(&self.db, account, device, &blob)
     }
 
     /// The device list of `account` as this profile last adopted it, with
@@ -286,16 +295,7 @@ impl Profile {
                 params![r.envelope.as_bytes().as_slice()],
             )
             .map_err(db_err("insert envelope"))?;
-            tx.execute(
-                "INSERT INTO sessions (peer_account, peer_device, state) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (peer_account, peer_device) DO UPDATE SET state = excluded.state",
-                params![
-                    account.as_bytes().as_slice(),
-                    device.as_bytes().as_slice(),
-                    sessions_blob
-                ],
-            )
-            .map_err(db_err("write sessions"))?;
+            write_sessions(tx, account, device, &sessions_blob)?;
             if let Some(device_blob) = device_blob {
                 tx.execute(
                     "INSERT INTO state (key, value) VALUES (?1, ?2)
@@ -332,7 +332,15 @@ impl Profile {
     }
 
     /// Records a v2 message this device sent (under its message ID).
-    pub fn record_sent_v2(&mut self, record: &HistoryRecord) -> Result<(), ClientError> {
+    ///
+    /// `sessions` (peer account, device, sessions) are saved in the same
+    /// transaction: the copies one key ahead of the sessions a long-running
+    /// client keeps (`driver::sessions_ahead`), one durable commit for all.
+    pub fn record_sent_v2(
+        &mut self,
+        record: &HistoryRecord,
+        sessions: &[(PublicKey, DeviceId, SessionSet)],
+    ) -> Result<(), ClientError> {
         let id = hex::decode(&record.message_id)
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -340,14 +348,24 @@ impl Profile {
         let id = MessageHash::new(id);
         let blob = self.seal_history_record(&id, record)?;
         let expires = record.expires_at_ms.and_then(|e| i64::try_from(e).ok());
-        self.db
-            .execute(
-                "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)
-                 VALUES (?1, 1, 1, ?2, ?3)",
-                params![id.as_bytes().as_slice(), blob, expires],
-            )
-            .map_err(db_err("insert sent"))?;
-        Ok(())
+        let mut session_blobs = Vec::with_capacity(sessions.len());
+        for (account, device, set) in sessions {
+            let blob = self
+                .cipher
+                .encrypt(&session_aad(account, device), &set.encode())?;
+            session_blobs.push((account, device, blob));
+        }
+        let tx = self.db.transaction().map_err(db_err("begin"))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)
+             VALUES (?1, 1, 1, ?2, ?3)",
+            params![id.as_bytes().as_slice(), blob, expires],
+        )
+        .map_err(db_err("insert sent"))?;
+        for (account, device, blob) in session_blobs {
+            write_sessions(&tx, account, device, &blob)?;
+        }
+        tx.commit().map_err(db_err("commit"))
     }
 
     /// Adds history records a linked device sent (each under its message

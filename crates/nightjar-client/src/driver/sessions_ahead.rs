@@ -8,7 +8,7 @@
 //! sending key is passed over and keeps the unsaved session in memory; the
 //! next send to that device uses the kept session at once (the saved copy is
 //! already past the key it uses) and saves a new copy ahead only after its
-//! envelope has left. A restart from a copy leaves one message number unused,
+//! envelope has left, in the transaction that records the sent message. A restart from a copy leaves one message number unused,
 //! which the peer skips; a clean close ([`Client::set_sessions_ahead`] off,
 //! or dropping the client) saves the kept sessions as they are, so nothing
 //! is skipped.
@@ -32,6 +32,19 @@ pub(crate) type Slot = ([u8; 32], DeviceId);
 
 /// The kept sessions of a client that sends ahead.
 pub(crate) type Kept = HashMap<Slot, SessionSet>;
+
+/// A session a send left, with its copy one key ahead: the copy is saved
+/// (durably, with the sent message's record), then the session is kept.
+pub(crate) struct Ahead {
+    /// The peer account.
+    pub account: PublicKey,
+    /// Its device.
+    pub device: DeviceId,
+    /// The session to keep.
+    pub kept: SessionSet,
+    /// Its copy one key ahead, to save.
+    pub copy: SessionSet,
+}
 
 impl Client {
     /// Lets this client send from sessions whose saved copy is one key
@@ -74,26 +87,38 @@ impl Client {
     }
 
     /// After a message to `account`'s `device` left, sent with `sessions`:
-    /// when sending ahead, saves a copy one key ahead and keeps `sessions`
-    /// for the next send. Nothing is kept when the copy cannot be made (the
-    /// next message starts a new chain) or saved: the next send then loads
-    /// the saved state, which is past every key used.
-    pub(crate) fn keep_session_ahead(
-        &mut self,
+    /// when sending ahead, the copy one key ahead to save, with the session
+    /// to keep once it is saved ([`Client::keep_sessions`]). `None` when
+    /// not sending ahead or when the copy cannot be made (the next message
+    /// starts a new chain): the next send then loads the saved state, which
+    /// is past every key used.
+    pub(crate) fn ahead_of(
+        &self,
         account: &PublicKey,
         device: DeviceId,
         sessions: SessionSet,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Option<Ahead>, ClientError> {
         if self.sessions_ahead.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         let mut copy = sessions.clone();
         if !copy.skip_send_key()? {
-            return Ok(());
+            return Ok(None);
         }
-        self.profile.save_sessions(account, &device, &copy)?;
-        self.put_back_kept_session(account, device, sessions);
-        Ok(())
+        Ok(Some(Ahead {
+            account: *account,
+            device,
+            kept: sessions,
+            copy,
+        }))
+    }
+
+    /// Keeps the sessions of `ahead`, whose copies have been saved
+    /// durably.
+    pub(crate) fn keep_sessions(&mut self, ahead: Vec<Ahead>) {
+        for a in ahead {
+            self.put_back_kept_session(&a.account, a.device, a.kept);
+        }
     }
 
     /// Saves every kept session as it is (its next key unused) and stops

@@ -349,12 +349,17 @@ impl Client {
 
         let mut delivered = 0;
         let mut last_error = None;
+        // Sessions to keep once their copies ahead are saved with the record.
+        let mut ahead = Vec::new();
         for device in &their_devices {
             match self
                 .send_to_device(&own, to, device, &for_them, ttl_ms)
                 .await
             {
-                Ok(()) => delivered += 1,
+                Ok(a) => {
+                    delivered += 1;
+                    ahead.extend(a);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "a recipient device could not be written to");
                     // Its list may have changed: the next send reads it again.
@@ -369,7 +374,10 @@ impl Client {
         let mut own_delivered = 0;
         for device in &own_devices {
             match self.send_to_device(&own, &me, device, &copy, ttl_ms).await {
-                Ok(()) => own_delivered += 1,
+                Ok(a) => {
+                    own_delivered += 1;
+                    ahead.extend(a);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "a copy for another device of this account failed");
                     self.device_lists_read.remove(&me.to_string());
@@ -386,7 +394,12 @@ impl Client {
             timer,
             expires_at_ms,
         };
-        self.profile.record_sent_v2(&record)?;
+        let copies: Vec<_> = ahead
+            .iter()
+            .map(|a| (a.account, a.device, a.copy.clone()))
+            .collect();
+        self.profile.record_sent_v2(&record, &copies)?;
+        self.keep_sessions(ahead);
         Ok(Some(SentV2 {
             message_id: record.message_id,
             devices: delivered,
@@ -396,8 +409,9 @@ impl Client {
     }
 
     /// Encrypts `content` for one device (starting a session if there is
-    /// none), saves the session, then stores the envelope in the device's
-    /// mailbox.
+    /// none), saves the session unless its saved copy is ahead, then stores
+    /// the envelope in the device's mailbox. Returns the session to keep
+    /// with its copy ahead, when this client sends ahead.
     async fn send_to_device(
         &mut self,
         own: &OwnDevice,
@@ -405,7 +419,7 @@ impl Client {
         device: &DeviceEntry,
         content: &[u8],
         ttl_ms: u64,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Option<super::sessions_ahead::Ahead>, ClientError> {
         let key = account.public_key();
         // A kept session's saved copy is already past the key this message
         // uses: no save before it leaves (see `sessions_ahead`).
@@ -440,7 +454,7 @@ impl Client {
         }
         self.store_in(account, device.mailbox, envelope, ttl_ms)
             .await?;
-        self.keep_session_ahead(key, device.id, sessions)
+        self.ahead_of(key, device.id, sessions)
     }
 
     /// Opens the envelopes one retrieve of this device's mailbox brought and

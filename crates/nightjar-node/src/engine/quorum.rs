@@ -6,6 +6,12 @@
 //! is durable), and so does hand-off (only the new owners' receipts count).
 //! A member that answers `stored` without a receipt that verifies is not
 //! counted: a node that acknowledges without storing never causes a loss.
+//! Receipts are verified only when they can decide: once the local copy is
+//! durable, and only as many as the quorum still needs (the others, and
+//! answers after the decision, are never checked). So the signature checks
+//! wait until after the entry node's own commit, the one a reader parked
+//! here waits for, and a store to n members checks about half of their
+//! receipts instead of all.
 //! Not here: sending anything (the core emits the requests) or timers.
 
 use std::collections::HashMap;
@@ -59,6 +65,9 @@ pub(crate) struct Write {
     pub purpose: Purpose,
     members: Vec<NodeEntry>,
     receipts: Vec<Receipt>,
+    /// Members' receipts not checked yet (member index, receipt naming
+    /// that member), in the order they arrived.
+    unchecked: Vec<(usize, Receipt)>,
     need: usize,
     /// The local copy is durable (or not needed: hand-off).
     local_done: bool,
@@ -122,6 +131,7 @@ impl Quorums {
                 purpose,
                 members,
                 receipts: Vec::new(),
+                unchecked: Vec::new(),
                 need,
                 local_done: local_done_deadline.is_some(),
                 already_stored: false,
@@ -152,47 +162,81 @@ impl Quorums {
     }
 
     /// The local copy is durable: `own` is this node's receipt. The write
-    /// must be decided by `deadline_ms`.
+    /// must be decided by `deadline_ms`. Returns the decision if this made
+    /// it, and how many members' receipts failed their check.
     pub fn local_stored(
         &mut self,
         id: WriteId,
         own: Receipt,
         already_stored: bool,
         deadline_ms: u64,
-    ) -> Option<Decision> {
-        let w = self.writes.get_mut(&id)?;
+    ) -> (Option<Decision>, usize) {
+        let Some(w) = self.writes.get_mut(&id) else {
+            return (None, 0);
+        };
         w.receipts.insert(0, own);
         w.local_done = true;
         w.already_stored = already_stored;
         w.deadline_ms = Some(deadline_ms);
-        Self::decide(w)
+        let failed = Self::check_needed(&*self.signatures, w);
+        (Self::decide(w), failed)
     }
 
     /// Member `member` (an index into the write's members) answered the
-    /// peer request `op`; counts its receipt if it verifies. Returns the
-    /// decision if this answer made it, and whether the answer was counted.
+    /// peer request `op`. Its receipt is checked when it can decide (see
+    /// the module doc). Returns the decision if this answer made it, and how
+    /// many answers failed: this one when it carries no receipt of the
+    /// member's for this message, and any receipt whose check failed now.
     pub fn member_answered(
         &mut self,
         id: WriteId,
         op: OpId,
         member: usize,
         answer: Option<&Response>,
-    ) -> (Option<Decision>, bool) {
+    ) -> (Option<Decision>, usize) {
         let Some(w) = self.writes.get_mut(&id) else {
-            return (None, false);
+            return (None, 1);
         };
         w.outstanding.retain(|o| *o != op);
         let receipt = match (w.members.get(member), answer) {
-            (Some(m), Some(resp)) => verified_receipt(&*self.signatures, m, &w.hash, resp),
+            (Some(m), Some(resp)) => claimed_receipt(m, &w.hash, resp),
             _ => None,
         };
-        let counted = receipt.is_some();
+        let mut failed = usize::from(receipt.is_none());
         if let Some(r) = receipt
+            && !w.decided
             && !w.receipts.iter().any(|x| x.node_key == r.node_key)
+            && !w.unchecked.iter().any(|(_, x)| x.node_key == r.node_key)
         {
-            w.receipts.push(r);
+            w.unchecked.push((member, r));
         }
-        (Self::decide(w), counted)
+        failed += Self::check_needed(&*self.signatures, w);
+        (Self::decide(w), failed)
+    }
+
+    /// Checks unchecked receipts, oldest first, while the local copy is
+    /// durable and the quorum still needs receipts (all of them with
+    /// `all`). Returns how many failed.
+    fn check(signatures: &dyn Signatures, w: &mut Write, all: bool) -> usize {
+        let mut failed = 0;
+        while (all || (w.local_done && w.receipts.len() < w.need)) && !w.unchecked.is_empty() {
+            let (member, r) = w.unchecked.remove(0);
+            match w.members.get(member) {
+                Some(m) if receipt_verifies(signatures, &m.id.0, &w.hash, &r) => {
+                    w.receipts.push(r);
+                }
+                _ => failed += 1,
+            }
+        }
+        failed
+    }
+
+    /// [`Quorums::check`] of what the decision needs.
+    fn check_needed(signatures: &dyn Signatures, w: &mut Write) -> usize {
+        if w.decided {
+            return 0;
+        }
+        Self::check(signatures, w, false)
     }
 
     /// The deadline of `id` passed: decide it now if it is still open.
@@ -201,6 +245,8 @@ impl Quorums {
         if w.decided || w.deadline_ms.is_none_or(|d| d > now_ms) {
             return None;
         }
+        // The count reported is of checked copies.
+        Self::check(&*self.signatures, w, true);
         w.decided = true;
         Some(Decision::NotReached {
             count: w.receipts.len(),
@@ -238,10 +284,10 @@ impl Quorums {
     }
 }
 
-/// A receipt from `member` for this message, if its answer carries one that
-/// names the member, the message's hash and a signature by the member's key.
-pub(crate) fn verified_receipt(
-    signatures: &dyn Signatures,
+/// The receipt `member`'s answer claims for this message: a `stored`
+/// answer for its hash carrying a receipt that names the member (not
+/// checked: see [`receipt_verifies`]).
+pub(crate) fn claimed_receipt(
     member: &NodeEntry,
     hash: &MessageHash,
     resp: &Response,
@@ -259,10 +305,7 @@ pub(crate) fn verified_receipt(
     }
     receipts
         .iter()
-        .find(|r| {
-            r.node_key.as_bytes() == member.id.0.as_bytes()
-                && receipt_verifies(signatures, &member.id.0, hash, r)
-        })
+        .find(|r| r.node_key.as_bytes() == member.id.0.as_bytes())
         .cloned()
 }
 
@@ -291,4 +334,136 @@ pub fn receipt_verifies(
         &nightjar_wire::receipt_batch_signed_data(&root, receipt.tree_size),
         &receipt.signature,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use nightjar_crypto::identity::{Identity, Seed};
+    use nightjar_registry::NodeId;
+    use nightjar_types::NodeKey;
+
+    /// Accepts a signature whose first byte is 1; counts the checks.
+    #[derive(Debug, Default)]
+    struct Counting(AtomicUsize);
+
+    impl Signatures for Counting {
+        fn sign(&self, _: &Identity, _: &str, _: &[u8]) -> [u8; 64] {
+            [1; 64]
+        }
+        fn verify(&self, _: &PublicKey, _: &str, _: &[u8], signature: &[u8; 64]) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            signature[0] == 1
+        }
+    }
+
+    fn member(i: u8) -> NodeEntry {
+        let id = Identity::from_seed(Seed::from_bytes([i; 32]));
+        NodeEntry {
+            id: NodeId(id.public_key()),
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 1000 + u16::from(i))),
+        }
+    }
+
+    fn receipt(m: &NodeEntry, good: bool) -> Receipt {
+        Receipt {
+            node_key: NodeKey::new(m.id.0.to_bytes()),
+            expiry_ms: 9,
+            signature: [u8::from(good); 64],
+            leaf_index: 0,
+            tree_size: 1,
+            path: Vec::new(),
+        }
+    }
+
+    fn stored(hash: MessageHash, r: Receipt) -> Response {
+        Response {
+            node_time_ms: 1,
+            body: ResponseBody::Stored {
+                hash,
+                expiry_ms: 9,
+                already_stored: false,
+                receipts: vec![r],
+            },
+        }
+    }
+
+    #[test]
+    fn receipts_are_checked_once_the_local_copy_is_durable_and_only_as_many_as_the_quorum_needs() {
+        let counting = Arc::new(Counting::default());
+        let mut q = Quorums::new(counting.clone());
+        let hash = MessageHash::new([5; 32]);
+        let members: Vec<NodeEntry> = (1..=9).map(member).collect();
+        // Ten copies, six needed: the local one and five members'.
+        let w = q.start(hash, 9, members.clone(), 6, Purpose::HandOff, None);
+        q.get_mut(w).unwrap().outstanding = (0..9).map(OpId).collect();
+        // The second member's receipt does not verify.
+        for (i, m) in members.iter().enumerate() {
+            let (decision, failed) = q.member_answered(
+                w,
+                OpId(i as u64),
+                i,
+                Some(&stored(hash, receipt(m, i != 1))),
+            );
+            assert!(
+                decision.is_none() && failed == 0,
+                "nothing is checked before the local copy"
+            );
+        }
+        assert_eq!(counting.0.load(Ordering::Relaxed), 0);
+        let own = receipt(&member(0), true);
+        let (decision, failed) = q.local_stored(w, own, false, 100);
+        let Some(Decision::Reached { receipts, .. }) = decision else {
+            panic!("the quorum is reached: {decision:?}");
+        };
+        assert_eq!(receipts.len(), 6);
+        assert_eq!(
+            failed, 1,
+            "the bad receipt was found and replaced by the next"
+        );
+        assert_eq!(
+            counting.0.load(Ordering::Relaxed),
+            6,
+            "six checks, not nine"
+        );
+    }
+
+    #[test]
+    fn an_answer_after_the_decision_is_not_checked_and_an_answer_without_a_receipt_fails() {
+        let counting = Arc::new(Counting::default());
+        let mut q = Quorums::new(counting.clone());
+        let hash = MessageHash::new([6; 32]);
+        let members: Vec<NodeEntry> = (1..=4).map(member).collect();
+        let w = q.start(hash, 9, members.clone(), 2, Purpose::HandOff, None);
+        q.get_mut(w).unwrap().outstanding = (0..4).map(OpId).collect();
+        let (d, _) = q.local_stored(w, receipt(&member(0), true), false, 100);
+        assert!(d.is_none());
+        let (d, failed) = q.member_answered(
+            w,
+            OpId(0),
+            0,
+            Some(&stored(hash, receipt(&members[0], true))),
+        );
+        assert!(matches!(d, Some(Decision::Reached { .. })) && failed == 0);
+        assert_eq!(counting.0.load(Ordering::Relaxed), 1);
+        let (d, failed) = q.member_answered(
+            w,
+            OpId(1),
+            1,
+            Some(&stored(hash, receipt(&members[1], false))),
+        );
+        assert!(d.is_none() && failed == 0, "decided: not checked");
+        assert_eq!(counting.0.load(Ordering::Relaxed), 1);
+        let other = MessageHash::new([7; 32]);
+        let (_, failed) = q.member_answered(
+            w,
+            OpId(2),
+            2,
+            Some(&stored(other, receipt(&members[2], true))),
+        );
+        assert_eq!(failed, 1, "a receipt for another message is no receipt");
+    }
 }

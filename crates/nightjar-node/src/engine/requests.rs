@@ -400,9 +400,12 @@ impl NodeCore {
                     continue;
                 };
                 let deadline = now_ms.saturating_add(self.config.quorum_timeout_ms);
-                let decision = self
-                    .quorums
-                    .local_stored(write, own, already_stored, deadline);
+                let (decision, failed) =
+                    self.quorums
+                        .local_stored(write, own, already_stored, deadline);
+                for _ in 0..failed {
+                    self.event(CoreEvent::PeerFailed { what: "replicate" });
+                }
                 self.timers.insert((deadline, Timer::WriteDeadline(write)));
                 self.timers.insert((
                     deadline.saturating_add(self.config.quorum_timeout_ms),
@@ -437,10 +440,10 @@ impl NodeCore {
         member: usize,
         answer: Option<Response>,
     ) {
-        let (decision, counted) = self
+        let (decision, failed) = self
             .quorums
             .member_answered(write, op, member, answer.as_ref());
-        if !counted {
+        for _ in 0..failed {
             self.event(CoreEvent::PeerFailed { what: "replicate" });
         }
         if let Some(d) = decision {

@@ -14,7 +14,7 @@
 //! receipts instead of all.
 //! Not here: sending anything (the core emits the requests) or timers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use nightjar_crypto::identity::PublicKey;
@@ -67,7 +67,7 @@ pub(crate) struct Write {
     receipts: Vec<Receipt>,
     /// Members' receipts not checked yet (member index, receipt naming
     /// that member), in the order they arrived.
-    unchecked: Vec<(usize, Receipt)>,
+    unchecked: VecDeque<(usize, Receipt)>,
     need: usize,
     /// The local copy is durable (or not needed: hand-off).
     local_done: bool,
@@ -131,7 +131,7 @@ impl Quorums {
                 purpose,
                 members,
                 receipts: Vec::new(),
-                unchecked: Vec::new(),
+                unchecked: VecDeque::new(),
                 need,
                 local_done: local_done_deadline.is_some(),
                 already_stored: false,
@@ -208,19 +208,22 @@ impl Quorums {
             && !w.receipts.iter().any(|x| x.node_key == r.node_key)
             && !w.unchecked.iter().any(|(_, x)| x.node_key == r.node_key)
         {
-            w.unchecked.push((member, r));
+            w.unchecked.push_back((member, r));
         }
         failed += Self::check_needed(&*self.signatures, w);
         (Self::decide(w), failed)
     }
 
-    /// Checks unchecked receipts, oldest first, while the local copy is
-    /// durable and the quorum still needs receipts (all of them with
-    /// `all`). Returns how many failed.
-    fn check(signatures: &dyn Signatures, w: &mut Write, all: bool) -> usize {
+    /// Checks unchecked receipts, oldest first, while the write is open,
+    /// its local copy durable and the quorum still short. Returns how many
+    /// failed. (So an open write past its local copy never holds unchecked
+    /// receipts while it is short: its deadline counts checked copies.)
+    fn check_needed(signatures: &dyn Signatures, w: &mut Write) -> usize {
         let mut failed = 0;
-        while (all || (w.local_done && w.receipts.len() < w.need)) && !w.unchecked.is_empty() {
-            let (member, r) = w.unchecked.remove(0);
+        while !w.decided && w.local_done && w.receipts.len() < w.need {
+            let Some((member, r)) = w.unchecked.pop_front() else {
+                break;
+            };
             match w.members.get(member) {
                 Some(m) if receipt_verifies(signatures, &m.id.0, &w.hash, &r) => {
                     w.receipts.push(r);
@@ -231,22 +234,12 @@ impl Quorums {
         failed
     }
 
-    /// [`Quorums::check`] of what the decision needs.
-    fn check_needed(signatures: &dyn Signatures, w: &mut Write) -> usize {
-        if w.decided {
-            return 0;
-        }
-        Self::check(signatures, w, false)
-    }
-
     /// The deadline of `id` passed: decide it now if it is still open.
     pub fn expire(&mut self, id: WriteId, now_ms: u64) -> Option<Decision> {
         let w = self.writes.get_mut(&id)?;
         if w.decided || w.deadline_ms.is_none_or(|d| d > now_ms) {
             return None;
         }
-        // The count reported is of checked copies.
-        Self::check(&*self.signatures, w, true);
         w.decided = true;
         Some(Decision::NotReached {
             count: w.receipts.len(),

@@ -127,6 +127,12 @@ pub struct Received<'a> {
     pub cursor: Option<(&'a NodeKey, u16, u64)>,
 }
 
+/// The sessions with one peer device, named by its account and ID.
+pub type PeerSessions<'a> = (&'a PublicKey, &'a DeviceId, &'a SessionSet);
+
+/// The same, encrypted at rest.
+type SealedSessions<'a> = (&'a PublicKey, &'a DeviceId, Vec<u8>);
+
 /// Writes the encrypted sessions with one peer device (replacing them).
 fn write_sessions(
     db: &rusqlite::Connection,
@@ -197,10 +203,33 @@ impl Profile {
         device: &DeviceId,
         sessions: &SessionSet,
     ) -> Result<(), ClientError> {
-        let blob = self
-            .cipher
-            .encrypt(&session_aad(account, device), &sessions.encode())?;
-        write_sessions(&self.db, account, device, &blob)
+        self.save_many_sessions(&[(account, device, sessions)])
+    }
+
+    /// Saves the sessions with several peer devices in one transaction.
+    pub fn save_many_sessions(&mut self, sessions: &[PeerSessions<'_>]) -> Result<(), ClientError> {
+        let blobs = self.seal_sessions(sessions)?;
+        let tx = self.db.transaction().map_err(db_err("begin"))?;
+        for (account, device, blob) in blobs {
+            write_sessions(&tx, account, device, &blob)?;
+        }
+        tx.commit().map_err(db_err("commit"))
+    }
+
+    /// Each peer device's sessions encrypted at rest, bound to the device.
+    fn seal_sessions<'a>(
+        &self,
+        sessions: &[PeerSessions<'a>],
+    ) -> Result<Vec<SealedSessions<'a>>, ClientError> {
+        sessions
+            .iter()
+            .map(|&(account, device, set)| {
+                let blob = self
+                    .cipher
+                    .encrypt(&session_aad(account, device), &set.encode())?;
+                Ok((account, device, blob))
+            })
+            .collect()
     }
 
     /// The device list of `account` as this profile last adopted it, with
@@ -265,9 +294,7 @@ impl Profile {
         let id = MessageHash::new(id);
         let blob = self.seal_history_record(&id, r.record)?;
         let (account, device, sessions) = r.sessions;
-        let sessions_blob = self
-            .cipher
-            .encrypt(&session_aad(account, device), &sessions.encode())?;
+        let sealed_sessions = self.seal_sessions(&[(account, device, sessions)])?;
         let device_blob = match r.device {
             Some(d) => Some(self.seal_state(DEVICE_KEY, &d.encode())?),
             None => None,
@@ -295,7 +322,9 @@ impl Profile {
                 params![r.envelope.as_bytes().as_slice()],
             )
             .map_err(db_err("insert envelope"))?;
-            write_sessions(tx, account, device, &sessions_blob)?;
+            for (account, device, blob) in &sealed_sessions {
+                write_sessions(tx, account, device, blob)?;
+            }
             if let Some(device_blob) = device_blob {
                 tx.execute(
                     "INSERT INTO state (key, value) VALUES (?1, ?2)
@@ -339,7 +368,7 @@ impl Profile {
     pub fn record_sent_v2(
         &mut self,
         record: &HistoryRecord,
-        sessions: &[(PublicKey, DeviceId, SessionSet)],
+        sessions: &[PeerSessions<'_>],
     ) -> Result<(), ClientError> {
         let id = hex::decode(&record.message_id)
             .ok()
@@ -348,13 +377,7 @@ impl Profile {
         let id = MessageHash::new(id);
         let blob = self.seal_history_record(&id, record)?;
         let expires = record.expires_at_ms.and_then(|e| i64::try_from(e).ok());
-        let mut session_blobs = Vec::with_capacity(sessions.len());
-        for (account, device, set) in sessions {
-            let blob = self
-                .cipher
-                .encrypt(&session_aad(account, device), &set.encode())?;
-            session_blobs.push((account, device, blob));
-        }
+        let session_blobs = self.seal_sessions(sessions)?;
         let tx = self.db.transaction().map_err(db_err("begin"))?;
         tx.execute(
             "INSERT OR IGNORE INTO messages (hash, direction, shown, record, expires_at)

@@ -43,6 +43,7 @@ impl Profile {
         self.db
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err("synchronous"))?;
+        let changes = self.db.total_changes();
         let result = (|| -> Result<T, ClientError> {
             let tx = self.db.transaction().map_err(db_err("begin"))?;
             let out = write(&tx)?;
@@ -54,7 +55,9 @@ impl Profile {
             .pragma_update(None, "synchronous", "FULL")
             .map_err(db_err("synchronous"));
         let out = result?;
-        self.unsynced = true;
+        // A transaction that changed no row (a cursor that did not move)
+        // left nothing to sync.
+        self.unsynced |= self.db.total_changes() != changes;
         restored?;
         Ok(out)
     }
@@ -155,5 +158,10 @@ mod tests {
         assert!(p.has_unsynced(), "a moved cursor is a deferred write");
         p.mark_shown(&[]).unwrap();
         assert!(!p.has_unsynced());
+        p.record_incoming(&node, 0, 5, &[], &[]).unwrap();
+        assert!(
+            !p.has_unsynced(),
+            "a cursor that did not move wrote nothing"
+        );
     }
 }

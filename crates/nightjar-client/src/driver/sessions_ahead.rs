@@ -27,11 +27,9 @@ use super::Client;
 use crate::ClientError;
 use crate::messaging::SessionSet;
 
-/// Where a session is kept: the peer account's key and its device.
-pub(crate) type Slot = ([u8; 32], DeviceId);
-
-/// The kept sessions of a client that sends ahead.
-pub(crate) type Kept = HashMap<Slot, SessionSet>;
+/// The kept sessions of a client that sends ahead, by peer account and
+/// device.
+pub(crate) type Kept = HashMap<(PublicKey, DeviceId), SessionSet>;
 
 /// A session a send left, with its copy one key ahead: the copy is saved
 /// (durably, with the sent message's record), then the session is kept.
@@ -61,29 +59,30 @@ impl Client {
         Ok(())
     }
 
-    /// The kept session with `account`'s `device`, taken out (the caller
-    /// sends or reads with it), if there is one.
+    /// The kept session with `account`'s `device`, taken out to send with
+    /// (its saved copy is past the key the send uses).
     pub(crate) fn take_kept_session(
         &mut self,
         account: &PublicKey,
         device: DeviceId,
     ) -> Option<SessionSet> {
-        self.sessions_ahead
-            .as_mut()?
-            .remove(&(account.to_bytes(), device))
+        self.sessions_ahead.as_mut()?.remove(&(*account, device))
     }
 
-    /// Puts back a session taken with [`Client::take_kept_session`] and not
-    /// changed since.
-    pub(crate) fn put_back_kept_session(
-        &mut self,
-        account: &PublicKey,
-        device: DeviceId,
-        sessions: SessionSet,
-    ) {
-        if let Some(kept) = self.sessions_ahead.as_mut() {
-            kept.insert((account.to_bytes(), device), sessions);
-        }
+    /// A copy of the kept session with `account`'s `device`, to read a
+    /// message with; once what the message changed is saved, the caller
+    /// [forgets](Client::forget_kept_session) it (the saved state is then
+    /// the session's, no longer a copy ahead), and on failure it stays kept.
+    pub(crate) fn kept_session(&self, account: &PublicKey, device: DeviceId) -> Option<SessionSet> {
+        self.sessions_ahead
+            .as_ref()?
+            .get(&(*account, device))
+            .cloned()
+    }
+
+    /// Stops keeping the session with `account`'s `device`.
+    pub(crate) fn forget_kept_session(&mut self, account: &PublicKey, device: DeviceId) {
+        self.take_kept_session(account, device);
     }
 
     /// After a message to `account`'s `device` left, sent with `sessions`:
@@ -116,29 +115,19 @@ impl Client {
     /// Keeps the sessions of `ahead`, whose copies have been saved
     /// durably.
     pub(crate) fn keep_sessions(&mut self, ahead: Vec<Ahead>) {
-        for a in ahead {
-            self.put_back_kept_session(&a.account, a.device, a.kept);
+        if let Some(kept) = self.sessions_ahead.as_mut() {
+            kept.extend(ahead.into_iter().map(|a| ((a.account, a.device), a.kept)));
         }
     }
 
-    /// Saves every kept session as it is (its next key unused) and stops
-    /// keeping them.
+    /// Saves every kept session as it is (its next key unused), in one
+    /// transaction, and stops keeping them.
     fn save_kept_sessions(&mut self) -> Result<(), ClientError> {
         let Some(kept) = self.sessions_ahead.take() else {
             return Ok(());
         };
-        let mut result = Ok(());
-        for ((account, device), sessions) in kept {
-            let saved = PublicKey::from_bytes(&account)
-                .map_err(|_| ClientError::Protocol("a kept session names an invalid key".into()))
-                .and_then(|key| self.profile.save_sessions(&key, &device, &sessions));
-            // One failure leaves that copy one key ahead (a number the peer
-            // skips); the others are still saved.
-            if let Err(e) = saved {
-                result = Err(e);
-            }
-        }
-        result
+        let all: Vec<_> = kept.iter().map(|((a, d), s)| (a, d, s)).collect();
+        self.profile.save_many_sessions(&all)
     }
 }
 

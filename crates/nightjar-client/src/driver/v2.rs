@@ -6,12 +6,10 @@
 
 use std::time::Duration;
 
-use nightjar_crypto::identity::{AccountId, Identity, PublicKey};
-use nightjar_crypto::sealed_sender::Sealed;
+use nightjar_crypto::identity::{AccountId, PublicKey};
 use nightjar_crypto::{OsRandom, RandomSource};
 use nightjar_devices::{
-    DeviceEntry, DeviceError, DeviceId, DeviceList, KnownDevices, OneTimePrekey, OwnDevice,
-    PrekeyBundle,
+    DeviceEntry, DeviceError, DeviceList, KnownDevices, OneTimePrekey, OwnDevice, PrekeyBundle,
 };
 use nightjar_types::namespace::{DEVICE_LIST, ONE_TIME_PREKEYS, PREKEY_BUNDLE};
 use nightjar_types::{MessageHash, NodeKey, StoredMessage};
@@ -21,9 +19,7 @@ use super::Client;
 use crate::device_state::Received;
 use crate::messaging::incoming::open_sealed;
 use crate::messaging::outgoing::FetchedPrekeys;
-use crate::messaging::{
-    ContentV2, Recipient, SessionSet, TimerMode, open_envelope, seal_for_device,
-};
+use crate::messaging::{ContentV2, Recipient, TimerMode, open_envelope, seal_for_device};
 use crate::profile::{Direction, HistoryRecord};
 use crate::{ClientError, clock};
 
@@ -396,7 +392,7 @@ impl Client {
         };
         let copies: Vec<_> = ahead
             .iter()
-            .map(|a| (a.account, a.device, a.copy.clone()))
+            .map(|a| (&a.account, &a.device, &a.copy))
             .collect();
         self.profile.record_sent_v2(&record, &copies)?;
         self.keep_sessions(ahead);
@@ -521,42 +517,8 @@ impl Client {
             .removed()
             .contains(&sender_device);
         // A session kept ahead is read from as it is in memory (its saved
-        // copy is one key ahead), and put back if this message fails.
-        let kept = self.take_kept_session(&sender, sender_device);
-        let backup = kept.clone();
-        let read = self.read_sealed(
-            &identity,
-            device,
-            &sealed,
-            (sender_device, removed, kept),
-            envelope,
-            now,
-            cursor,
-        );
-        if read.is_err()
-            && let Some(backup) = backup
-        {
-            self.put_back_kept_session(&sender, sender_device, backup);
-        }
-        read
-    }
-
-    /// [`Client::open_one`] once the sealed layer is open: decrypts with the
-    /// sessions of `sender_device` (`kept`, or the saved ones) and saves
-    /// what the message changed.
-    #[allow(clippy::too_many_arguments)]
-    fn read_sealed(
-        &mut self,
-        identity: &Identity,
-        device: &mut OwnDevice,
-        sealed: &Sealed,
-        (sender_device, removed, kept): (DeviceId, bool, Option<SessionSet>),
-        envelope: MessageHash,
-        now: u64,
-        cursor: Option<(&NodeKey, u16, u64)>,
-    ) -> Result<bool, ClientError> {
-        let sender = sealed.sender_account;
-        let mut sessions = match kept {
+        // copy is one key ahead); it stays kept if this message fails.
+        let mut sessions = match self.kept_session(&sender, sender_device) {
             Some(s) => s,
             None => self.profile.sessions(&sender, &sender_device)?,
         };
@@ -565,9 +527,9 @@ impl Client {
         let mut trial = OwnDevice::decode(&device.encode()).map_err(device_error)?;
         let profile = &self.profile;
         let incoming = open_envelope(
-            identity,
+            &identity,
             &mut trial,
-            sealed,
+            &sealed,
             sender_device,
             &mut sessions,
             removed,
@@ -607,13 +569,14 @@ impl Client {
             envelope,
             record: &record,
             sessions: (&sender, &sender_device, &sessions),
-            // Most messages leave the device as it was: its prekeys are
-            // written again only when one was consumed.
-            device: (trial.encode() != device.encode()).then_some(&trial),
+            // Only a first message (a handshake answered) can consume a
+            // prekey: the device is written again only then.
+            device: incoming.new_handshake.is_some().then_some(&trial),
             handshake: incoming.new_handshake,
             now_ms: now,
             cursor,
         })?;
+        self.forget_kept_session(&sender, sender_device);
         // The conversation follows the timer of the last message in it, on
         // every device of both sides.
         self.profile.set_timer(&peer, content.timer)?;

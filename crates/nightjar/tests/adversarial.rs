@@ -483,7 +483,15 @@ async fn a_client_vanishing_during_a_waiting_retrieve_is_forgotten() {
         "waiting retrieve freed {:?} after the client vanished",
         vanished.elapsed()
     );
-    assert!(metric(&node, "nightjar_connections").await <= 1.0);
+    // The stream's reset can arrive before the connection's close: the
+    // connection is forgotten when the close lands, moments later.
+    while metric(&node, "nightjar_connections").await > 1.0 {
+        assert!(
+            vanished.elapsed() < Duration::from_secs(10),
+            "the vanished client's connection is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_serving(&good, &owner).await;
 }
 

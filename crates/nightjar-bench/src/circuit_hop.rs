@@ -107,7 +107,7 @@ impl Figures {
 }
 
 /// The requests of a run, cells built beforehand, and how answers are checked.
-trait Load {
+pub(crate) trait Load {
     /// The cells of `lane`'s next request (`None`: none left).
     fn next_request(&mut self, lane: usize) -> Option<Vec<Vec<u8>>>;
     /// A datagram from the relay: the lane it answers and, once the answer
@@ -118,7 +118,7 @@ trait Load {
 /// Sends `quota[lane]` requests on each lane to `target`, one in flight per
 /// lane, batching sends and receives; stops when all are answered or none
 /// was for [`STALL`].
-fn drive(
+pub(crate) fn drive(
     socket: &UdpSocket,
     target: SocketAddr,
     load: &mut dyn Load,
@@ -186,13 +186,13 @@ fn drive(
 }
 
 /// `total` requests split over `lanes`, as even as they go.
-fn split(total: usize, lanes: usize) -> Vec<usize> {
+pub(crate) fn split(total: usize, lanes: usize) -> Vec<usize> {
     (0..lanes)
         .map(|i| total / lanes + usize::from(i < total % lanes))
         .collect()
 }
 
-fn generator_socket() -> anyhow::Result<UdpSocket> {
+pub(crate) fn generator_socket() -> anyhow::Result<UdpSocket> {
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     socket.set_read_timeout(Some(RECV_TIMEOUT))?;
     Ok(socket)
@@ -213,15 +213,38 @@ struct Lane {
 }
 
 /// The generator's circuits: each request's cells are built when it is
-/// sent (two layers sealed, outside the relay's measured CPU).
-struct CircuitLoad {
+/// sent (its layers sealed, outside the measured node's CPU).
+pub(crate) struct CircuitLoad {
     lanes: Vec<Lane>,
-    /// The padded `info` request every request carries.
-    padded: Vec<u8>,
+    /// The padded requests, taken in turn (cycling).
+    padded: Vec<Vec<u8>>,
+    /// The next one.
+    next: usize,
+    /// Whether an answer is the right one.
+    accept: fn(&ResponseBody) -> bool,
 }
 
 impl CircuitLoad {
+    /// Circuits that carry `info` requests.
     fn new(keys: Vec<CircuitKeys>) -> anyhow::Result<CircuitLoad> {
+        CircuitLoad::with_requests(keys, &[Request::Info], |b| {
+            matches!(b, ResponseBody::Info { .. })
+        })
+    }
+
+    /// Circuits that carry `requests` in turn, answers checked by `accept`.
+    pub(crate) fn with_requests(
+        keys: Vec<CircuitKeys>,
+        requests: &[Request],
+        accept: fn(&ResponseBody) -> bool,
+    ) -> anyhow::Result<CircuitLoad> {
+        let padded = requests
+            .iter()
+            .map(|r| pad_request(&r.to_frame()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if padded.is_empty() {
+            bail!("a circuit load needs at least one request");
+        }
         Ok(CircuitLoad {
             lanes: keys
                 .into_iter()
@@ -234,7 +257,9 @@ impl CircuitLoad {
                     parts: None,
                 })
                 .collect(),
-            padded: pad_request(&Request::Info.to_frame())?,
+            padded,
+            next: 0,
+            accept,
         })
     }
 }
@@ -243,8 +268,10 @@ impl Load for CircuitLoad {
     fn next_request(&mut self, lane: usize) -> Option<Vec<Vec<u8>>> {
         let lane = self.lanes.get_mut(lane)?;
         lane.made += 1;
+        let padded = self.padded.get(self.next % self.padded.len())?;
+        self.next += 1;
         let mut cells = Vec::new();
-        for x in fragments(lane.made, &self.padded, lane.keys.payload_len()).ok()? {
+        for x in fragments(lane.made, padded, lane.keys.payload_len()).ok()? {
             cells.push(lane.keys.forward_cell(lane.id, lane.seq, &x).ok()?);
             lane.seq += 1;
         }
@@ -282,15 +309,10 @@ impl Load for CircuitLoad {
                     Ok(None) => return Some((index, None)),
                     Ok(Some(joined)) => {
                         lane.parts = None;
-                        matches!(
-                            unpad_response(&joined, count, chunk_len)
-                                .ok()
-                                .map(|f| Response::from_frame(&f)),
-                            Some(Ok(Response {
-                                body: ResponseBody::Info { .. },
-                                ..
-                            }))
-                        )
+                        unpad_response(&joined, count, chunk_len)
+                            .ok()
+                            .and_then(|f| Response::from_frame(&f).ok())
+                            .is_some_and(|r| (self.accept)(&r.body))
                     }
                     Err(_) => false,
                 }
@@ -303,7 +325,7 @@ impl Load for CircuitLoad {
 
 /// Builds `n` circuits relay → exit from `socket`: sends every `create` at
 /// once and waits for each one's `created`.
-fn build_circuits(
+pub(crate) fn build_circuits(
     socket: &UdpSocket,
     relay: SocketAddr,
     hops: &[nightjar_crypto::identity::PublicKey],

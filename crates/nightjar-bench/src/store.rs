@@ -8,7 +8,13 @@
 //!    and indexes, with the same durability (WAL, `synchronous=FULL`) and
 //!    one commit per `concurrency` rows, the most a node with that many
 //!    stores in flight could share one commit among (`ratio_sqlite`).
-//! 3. Receipt signatures per store, counted from the answers (distinct
+//! 3. The same node, the same requests, arriving as clients send them:
+//!    through circuits (`ratio_sqlite_circuit`, against the same baseline).
+//!    Each circuit has one hop, so the node is guard and exit at once and
+//!    does per request what an exit does (open one layer, reassemble, run
+//!    the store, seal the answer's cells); phase 2's direct QUIC stream per
+//!    store is what a relay's v1 exit or a replicating member sends.
+//! 4. Receipt signatures per store, counted from the answers (distinct
 //!    signatures: a node signs once per batch, §5.4), and WAL bytes per
 //!    stored message, the same rows inserted with checkpoints off into the
 //!    store's schema and into schema version 3's (`wal_bytes_per_message`,
@@ -321,6 +327,54 @@ async fn process_phase(
     ))
 }
 
+/// One node in its own process, the stores arriving as clients send them:
+/// through circuits (one hop each here: the node is guard and exit, its
+/// work per request the exit's), `concurrency` circuits with one request in
+/// flight on each. The same requests as [`process_phase`]; the node's CPU
+/// from `/proc`, circuits built before the clock starts.
+async fn circuit_phase(
+    dir: &Path,
+    bin: &NodeBinary,
+    requests: &[Request],
+    concurrency: usize,
+) -> anyhow::Result<Phase> {
+    let lanes = concurrency.clamp(1, crate::circuit_hop::MAX_CONCURRENCY);
+    let id = Identity::generate()?;
+    let config = util::bench_config(util::ANY_PORT, dir.join("node"), None);
+    let node = util::launch(bin, &config, &id)?.start().await?;
+    let addr = node.addr();
+    let hops = [id.public_key()];
+    let requests = requests.to_vec();
+    let total = requests.len();
+    let (figures, cpu) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        use crate::circuit_hop::{CircuitLoad, build_circuits, drive, generator_socket, split};
+        let socket = generator_socket()?;
+        let keys = build_circuits(&socket, addr, &hops, lanes)?;
+        let mut load = CircuitLoad::with_requests(keys, &requests, |b| {
+            matches!(b, ResponseBody::Stored { .. })
+        })?;
+        let cpu0 = node.cpu_seconds()?;
+        let f = drive(&socket, addr, &mut load, &split(total, lanes))?;
+        let cpu = node.cpu_seconds()? - cpu0;
+        drop(node);
+        Ok((f, cpu))
+    })
+    .await??;
+    if figures.failed > 0 {
+        bail!(
+            "{} of {total} stores through circuits were not acknowledged",
+            figures.failed
+        );
+    }
+    Ok(Phase {
+        acked: figures.relayed,
+        wall: figures.wall,
+        cpu,
+        receipts: 0,
+        signatures: 0,
+    })
+}
+
 /// Run the benchmark and print its JSON.
 pub async fn run(
     nodes: usize,
@@ -343,6 +397,9 @@ pub async fn run(
     let process_dir = tmp.path().join("process");
     std::fs::create_dir_all(&process_dir)?;
     let (process, requests) = process_phase(&process_dir, &bin, messages, concurrency).await?;
+    let circuit_dir = tmp.path().join("circuit");
+    std::fs::create_dir_all(&circuit_dir)?;
+    let circuit = circuit_phase(&circuit_dir, &bin, &requests, concurrency).await?;
     let (rows, sqlite_wall, sqlite_cpu) =
         sqlite_phase(&process_dir.join("bare.sqlite"), &requests, concurrency)?;
     let wal_rows = rows_of(&requests);
@@ -399,6 +456,10 @@ pub async fn run(
         "sqlite_rows_per_commit": concurrency,
         "ratio_sqlite": cpu_rate(&process) / sqlite_cpu_rate.max(f64::MIN_POSITIVE),
         "ratio_sqlite_wall": rate(&process) / sqlite_rate.max(f64::MIN_POSITIVE),
+        "circuit_acked": circuit.acked,
+        "circuit_stores_per_sec": rate(&circuit),
+        "circuit_stores_per_cpu_sec": cpu_rate(&circuit),
+        "ratio_sqlite_circuit": cpu_rate(&circuit) / sqlite_cpu_rate.max(f64::MIN_POSITIVE),
         "node_binary": bin.describe(),
     });
     eprintln!(
@@ -422,6 +483,13 @@ pub async fn run(
         sqlite_rate,
         sqlite_cpu_rate,
         cpu_rate(&process) / sqlite_cpu_rate.max(f64::MIN_POSITIVE),
+    );
+    eprintln!(
+        "one node process, stores through circuits: {:.0} acked stores/s, {:.0} per node \
+         CPU-second; ratio (CPU) {:.2}",
+        rate(&circuit),
+        cpu_rate(&circuit),
+        cpu_rate(&circuit) / sqlite_cpu_rate.max(f64::MIN_POSITIVE),
     );
     println!("{out}");
     Ok(())

@@ -72,6 +72,7 @@ fn store_benchmark_prints_positive_figures() {
     assert_eq!(v["bench"], "store");
     assert_eq!(v["acked"], SMOKE_STORES);
     assert_eq!(v["one_node_process_acked"], SMOKE_STORES);
+    assert_eq!(v["circuit_acked"], SMOKE_STORES);
     assert_positive(
         &v,
         &[
@@ -85,6 +86,9 @@ fn store_benchmark_prints_positive_figures() {
             "sqlite_rows_per_sec",
             "sqlite_rows_per_cpu_sec",
             "ratio_sqlite",
+            "circuit_stores_per_sec",
+            "circuit_stores_per_cpu_sec",
+            "ratio_sqlite_circuit",
             "receipt_signatures_per_store",
             "one_node_process_receipt_signatures_per_store",
             "wal_bytes_per_message",

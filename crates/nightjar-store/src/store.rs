@@ -17,7 +17,7 @@ use crate::types::{
     ClaimOutcome, NewClaim, NewMessage, PositionedEntry, StoreConfig, StoreOutcome, StoreStats,
     Tombstone,
 };
-use crate::writer::{self, CountOp, Op, Settings};
+use crate::writer::{self, CountOp, Op, Reply, Settings};
 use nightjar_types::namespace::is_claimable;
 use nightjar_types::{
     AccountKey, FullMessage, MessageHash, MessageKey, StoredMessage, SyncCursor, SyncEntry,
@@ -28,7 +28,8 @@ use nightjar_types::{
 /// Writes ([`Store::store`], [`Store::delete`], [`Store::add_tombstones`],
 /// [`Store::drop_range`], [`Store::purge_expired`], [`Store::claim`]) are queued to a single
 /// writer thread and answered through a oneshot channel once durably
-/// committed. Reads ([`Store::retrieve`], [`Store::list_range`],
+/// committed ([`Store::store_then`]: by a function the writer thread
+/// calls). Reads ([`Store::retrieve`], [`Store::list_range`],
 /// [`Store::fetch`], [`Store::stats`]) block the calling thread on a separate
 /// read connection; call them from `spawn_blocking` in async code.
 ///
@@ -273,14 +274,31 @@ impl Store {
     /// ([`StoreOutcome::Tombstoned`]).
     /// A `RecvError` on the receiver means [`StoreError::WriterGone`].
     pub fn store(&self, msg: NewMessage) -> oneshot::Receiver<Result<StoreOutcome, StoreError>> {
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = Reply::oneshot();
         self.inner.submit(Op::Store { msg, reply });
         rx
     }
 
+    /// [`Store::store`], answered by calling `then` with what the receiver
+    /// would have resolved to ([`StoreError::WriterGone`] included). `then`
+    /// runs on the writer thread once the batch holding the message has
+    /// committed (or failed), so it must only hand the result on (a channel
+    /// send, no waiting). It saves a caller the task that would wait on the
+    /// receiver, and the hop through it.
+    pub fn store_then(
+        &self,
+        msg: NewMessage,
+        then: impl FnOnce(Result<StoreOutcome, StoreError>) + Send + 'static,
+    ) {
+        self.inner.submit(Op::Store {
+            msg,
+            reply: Reply::to(then),
+        });
+    }
+
     /// Queues a count-returning operation.
     fn submit_count(&self, work: CountOp) -> oneshot::Receiver<Result<u64, StoreError>> {
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = Reply::oneshot();
         self.inner.submit(Op::Count { work, reply });
         rx
     }
@@ -395,7 +413,7 @@ impl Store {
     /// (after removing its expired claims); [`StoreError::ValueOutOfRange`]
     /// if `now_ms` or `now_ms + ttl_ms` exceeds `i64::MAX`.
     pub fn claim(&self, claim: NewClaim) -> oneshot::Receiver<Result<ClaimOutcome, StoreError>> {
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = Reply::oneshot();
         self.inner.submit(Op::Claim { claim, reply });
         rx
     }

@@ -49,6 +49,35 @@ fn store_is_send_sync_clone() {
 }
 
 #[test]
+fn store_then_is_called_once_the_message_is_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = store.clone();
+    store.store_then(msg(1, b"hello", NOW, NOW + 60_000), move |r| {
+        // Called after COMMIT: another connection already sees the row.
+        let seen = all(&reader, NOW + 1).len();
+        let _ = tx.send((r, seen));
+    });
+    let (outcome, seen) = rx.recv().expect("called");
+    assert!(matches!(outcome, Ok(StoreOutcome::Stored { .. })));
+    assert_eq!(seen, 1);
+    assert!(rx.recv().is_err(), "called once");
+}
+
+#[test]
+fn store_then_after_shutdown_says_the_writer_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.shutdown();
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.store_then(msg(1, b"late", NOW, NOW + 60_000), move |r| {
+        let _ = tx.send(r);
+    });
+    assert!(matches!(rx.recv(), Ok(Err(StoreError::WriterGone))));
+}
+
+#[test]
 fn stored_message_is_retrieved_after_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);

@@ -76,8 +76,17 @@ fn run(shared: &Arc<Shared>, effect: Effect) {
             }
         }
         Effect::Store { op, command } => {
-            let reply = submit(&shared.store, command);
             let replies = shared.store_replies.clone();
+            if let StoreCommand::Store(m) = command {
+                // The hot path: the writer thread hands the outcome straight
+                // to the reply loop, no task in between.
+                shared.store.store_then(m, move |r| {
+                    // Fails only once the node is shutting down.
+                    let _ = replies.send((op, StoreReply::Stored(r)));
+                });
+                return;
+            }
+            let reply = submit(&shared.store, command);
             tokio::spawn(async move {
                 // Fails only once the node is shutting down.
                 let _ = replies.send((op, reply.await));
@@ -145,14 +154,9 @@ fn submit(store: &Store, command: StoreCommand) -> impl Future<Output = StoreRep
         let store = store.clone();
         // Submission is synchronous; only the wait is spawned.
         match command {
-            StoreCommand::Store(m) => {
-                let r = store.store(m);
-                tokio::spawn(async move {
-                    let _ = tx.send(StoreReply::Stored(
-                        r.await.unwrap_or(Err(StoreError::WriterGone)),
-                    ));
-                });
-            }
+            StoreCommand::Store(m) => store.store_then(m, move |r| {
+                let _ = tx.send(StoreReply::Stored(r));
+            }),
             StoreCommand::Delete {
                 account,
                 namespace,

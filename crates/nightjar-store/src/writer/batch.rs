@@ -70,13 +70,13 @@ impl Pending {
         }
         match self {
             Pending::Store(reply, r) => {
-                let _ = reply.send(pick(r, failure));
+                reply.send(pick(r, failure));
             }
             Pending::Count(reply, r) => {
-                let _ = reply.send(pick(r, failure));
+                reply.send(pick(r, failure));
             }
             Pending::Claim(reply, r) => {
-                let _ = reply.send(pick(r, failure));
+                reply.send(pick(r, failure));
             }
             Pending::PurgeMore {
                 reply,
@@ -84,7 +84,7 @@ impl Pending {
                 removed,
             } => match failure {
                 Some(f) => {
-                    let _ = reply.send(Err(f.clone()));
+                    reply.send(Err(f.clone()));
                 }
                 None => {
                     return Some(Op::Count {

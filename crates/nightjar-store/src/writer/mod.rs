@@ -34,8 +34,50 @@ use ops::exec_store;
 use purge::exec_purge_step;
 use quotas::WriterState;
 
-/// Where the answer to one operation goes.
-pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+/// Where the answer to one operation goes: a function the writer thread
+/// calls once, after the operation's transaction committed or failed.
+/// Dropped unanswered (the writer thread stopped or panicked first), it
+/// answers [`StoreError::WriterGone`], so no caller waits forever.
+pub(crate) struct Reply<T>(Option<Answer<T>>);
+
+/// The function a [`Reply`] calls.
+type Answer<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
+
+impl<T: Send + 'static> Reply<T> {
+    /// A reply that calls `f`.
+    pub(crate) fn to(f: impl FnOnce(Result<T, StoreError>) + Send + 'static) -> Self {
+        Reply(Some(Box::new(f)))
+    }
+
+    /// A reply through a oneshot channel, and its receiver.
+    pub(crate) fn oneshot() -> (Self, oneshot::Receiver<Result<T, StoreError>>) {
+        let (tx, rx) = oneshot::channel();
+        (
+            Reply::to(move |r| {
+                // A dropped receiver means the caller no longer cares.
+                let _ = tx.send(r);
+            }),
+            rx,
+        )
+    }
+}
+
+impl<T> Reply<T> {
+    /// Answers with `result`.
+    pub(crate) fn send(mut self, result: Result<T, StoreError>) {
+        if let Some(f) = self.0.take() {
+            f(result);
+        }
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(StoreError::WriterGone));
+        }
+    }
+}
 
 /// Most expired messages (then tombstones) one purge step removes. A step
 /// is one operation of one batch; a purge with more to do continues in the
@@ -102,17 +144,10 @@ pub(crate) enum CountOp {
 impl Op {
     /// Answers the operation with `err` without running it.
     pub(crate) fn fail(self, err: StoreError) {
-        // A dropped receiver means the caller no longer cares: ignore.
         match self {
-            Op::Store { reply, .. } => {
-                let _ = reply.send(Err(err));
-            }
-            Op::Count { reply, .. } => {
-                let _ = reply.send(Err(err));
-            }
-            Op::Claim { reply, .. } => {
-                let _ = reply.send(Err(err));
-            }
+            Op::Store { reply, .. } => reply.send(Err(err)),
+            Op::Count { reply, .. } => reply.send(Err(err)),
+            Op::Claim { reply, .. } => reply.send(Err(err)),
         }
     }
 
@@ -168,5 +203,24 @@ impl Op {
                 Pending::Count(reply, result)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_dropped_unanswered_says_the_writer_is_gone() {
+        let (reply, mut rx) = Reply::<u64>::oneshot();
+        drop(reply);
+        assert!(matches!(rx.try_recv(), Ok(Err(StoreError::WriterGone))));
+    }
+
+    #[test]
+    fn a_reply_answers_once() {
+        let (reply, mut rx) = Reply::<u64>::oneshot();
+        reply.send(Ok(7));
+        assert!(matches!(rx.try_recv(), Ok(Ok(7))));
     }
 }

@@ -200,14 +200,36 @@ pub(super) fn submit(
     request: Result<nightjar_wire::Request, nightjar_wire::WireError>,
     started: Instant,
 ) -> (RequestId, tokio::sync::oneshot::Receiver<Response>) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let id = submit_to(
+        shared,
+        peer,
+        request,
+        started,
+        Box::new(move |response| {
+            // A dropped receiver: the stream is gone.
+            let _ = tx.send(response);
+        }),
+    );
+    (id, rx)
+}
+
+/// [`submit`], the reply handed to `reply` by whoever runs the effect
+/// that answers (no task waits for it). The slot is removed as it is used.
+pub(super) fn submit_to(
+    shared: &Arc<Shared>,
+    peer: Option<&PublicKey>,
+    request: Result<nightjar_wire::Request, nightjar_wire::WireError>,
+    started: Instant,
+    reply: super::ReplyTo,
+) -> RequestId {
     let request = shared.pre.check(unix_now_ms(), request);
     let id = RequestId(shared.next_request.fetch_add(1, Ordering::Relaxed));
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    lock(&shared.replies).insert(id, (tx, started));
+    lock(&shared.replies).insert(id, (reply, started));
     effects::input(shared, |core| {
         core.handle_request(unix_now_ms(), id, peer, request)
     });
-    (id, rx)
+    id
 }
 
 /// Count a request that never arrived completely.

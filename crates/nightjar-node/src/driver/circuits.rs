@@ -18,7 +18,8 @@ use tracing::debug;
 
 use super::{Shared, accept, lock, unix_now_ms};
 use crate::circuit::{
-    CircuitConfig, CircuitRelay, CircuitStats, Delivery, NodeDirectory, SWEEP_INTERVAL_MS, Transmit,
+    CircuitConfig, CircuitRelay, CircuitStats, Delivery, ExitHandle, NodeDirectory,
+    SWEEP_INTERVAL_MS, Transmit,
 };
 use crate::engine::RegistryView;
 use crate::metrics::{CircuitLabels, Metrics};
@@ -131,15 +132,16 @@ impl Circuits {
         }
     }
 
-    /// The answer to a delivered request.
-    fn answer(&self, delivery: &Delivery, response: &Response, socket: &CellSocket) {
+    /// The answer to request `request_id` delivered on `circuit`.
+    fn answer(
+        &self,
+        circuit: ExitHandle,
+        request_id: u32,
+        response: &Response,
+        socket: &CellSocket,
+    ) {
         let mut relay = lock(&self.relay);
-        relay.handle_answer(
-            unix_now_ms(),
-            delivery.circuit,
-            delivery.request_id,
-            &response.to_frame(),
-        );
+        relay.handle_answer(unix_now_ms(), circuit, request_id, &response.to_frame());
         self.flush(&mut relay, socket);
     }
 }
@@ -252,19 +254,32 @@ pub(super) async fn delivery_loop(
             d = rx.recv() => d,
             _ = shutdown.changed() => return,
         };
-        let Some(delivery) = delivery else { return };
+        let Some(Delivery {
+            circuit,
+            request_id,
+            request,
+        }) = delivery
+        else {
+            return;
+        };
         let (shared, circuits, socket) = (shared.clone(), circuits.clone(), socket.clone());
+        // The checks run on a task of their own (a signature check must not
+        // hold up the next delivery); the answer is sealed onto the circuit
+        // by whoever runs the effect that answers, no task waits for it.
         tokio::spawn(async move {
             let started = Instant::now();
             if let Some(accounting) = &shared.accounting {
-                lock(accounting).saw_request(&delivery.request);
+                lock(accounting).saw_request(&request);
             }
-            let (id, rx) = accept::submit(&shared, None, Ok(delivery.request.clone()), started);
-            let response = rx.await.ok();
-            lock(&shared.replies).remove(&id);
-            if let Some(response) = response {
-                circuits.answer(&delivery, &response, &socket);
-            }
+            accept::submit_to(
+                &shared,
+                None,
+                Ok(request),
+                started,
+                Box::new(move |response| {
+                    circuits.answer(circuit, request_id, &response, &socket);
+                }),
+            );
         });
     }
 }

@@ -71,8 +71,9 @@ fn run(shared: &Arc<Shared>, effect: Effect) {
             {
                 lock(accounting).saw_onion_answer(blob);
             }
-            if let Some((tx, _)) = lock(&shared.replies).remove(&id) {
-                let _ = tx.send(response);
+            let slot = lock(&shared.replies).remove(&id);
+            if let Some((reply, _)) = slot {
+                reply(response);
             }
         }
         Effect::Store { op, command } => {

@@ -111,11 +111,11 @@ pub fn unix_now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A request waiting for the core's reply: where to send it, and since when.
-type ReplySlot = (
-    tokio::sync::oneshot::Sender<nightjar_wire::Response>,
-    std::time::Instant,
-);
+/// Where the core's reply to one request goes: called once, with it.
+pub(super) type ReplyTo = Box<dyn FnOnce(nightjar_wire::Response) + Send>;
+
+/// A request waiting for the core's reply: where it goes, and since when.
+type ReplySlot = (ReplyTo, std::time::Instant);
 
 struct Shared {
     core: Mutex<NodeCore>,
@@ -123,7 +123,7 @@ struct Shared {
     pre: Arc<Prechecker>,
     store: Store,
     peers: Arc<Peers>,
-    /// Streams waiting for their reply, by request.
+    /// Requests waiting for their reply (streams, circuit deliveries).
     replies: Mutex<HashMap<RequestId, ReplySlot>>,
     /// Peer requests in flight, to abort on `CancelPeer`.
     peer_tasks: Mutex<HashMap<OpId, tokio::task::AbortHandle>>,

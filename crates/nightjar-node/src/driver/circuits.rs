@@ -22,7 +22,8 @@ use crate::circuit::{
     SWEEP_INTERVAL_MS, Transmit,
 };
 use crate::engine::RegistryView;
-use crate::metrics::{CircuitLabels, Metrics};
+use crate::metrics::CircuitLabels;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Requests from exits waiting for the delivery task; beyond this an exit
 /// answers `unavailable` at once.
@@ -66,9 +67,45 @@ impl NodeDirectory for NoNodes {
     }
 }
 
-/// Where the relay's counters go (set once the node's shared state exists).
+/// Where the relay's counters go (set once the node's shared state exists):
+/// the gauges themselves, looked up once, so that publishing after every
+/// flush is ten atomic stores.
 pub(super) struct MetricsSink {
     shared: std::sync::Weak<Shared>,
+    circuits: Gauge,
+    /// One gauge per [`CircuitStats`] counter, in [`stat_values`]' order.
+    events: [Gauge; STAT_COUNT],
+}
+
+/// How many counters [`CircuitStats`] has.
+const STAT_COUNT: usize = 9;
+
+/// The `event` label of each counter, in [`stat_values`]' order.
+const STAT_EVENTS: [&str; STAT_COUNT] = [
+    "created",
+    "expired",
+    "forwarded",
+    "backwarded",
+    "replay",
+    "malformed",
+    "unknown",
+    "full",
+    "delivered",
+];
+
+/// The counters, in [`STAT_EVENTS`]' order.
+fn stat_values(stats: CircuitStats) -> [u64; STAT_COUNT] {
+    [
+        stats.created,
+        stats.expired,
+        stats.forwarded,
+        stats.backwarded,
+        stats.replays,
+        stats.malformed,
+        stats.unknown,
+        stats.full,
+        stats.delivered,
+    ]
 }
 
 impl Circuits {
@@ -96,8 +133,15 @@ impl Circuits {
     }
 
     pub(super) fn set_shared(&self, shared: &Arc<Shared>) {
+        let m = &shared.metrics;
         *lock(&self.metrics) = Some(Arc::new(MetricsSink {
             shared: Arc::downgrade(shared),
+            circuits: m.circuits.clone(),
+            events: STAT_EVENTS.map(|event| {
+                m.circuit_events
+                    .get_or_create(&CircuitLabels { event })
+                    .clone()
+            }),
         }));
     }
 
@@ -125,10 +169,8 @@ impl Circuits {
             }
         }
         send_grouped(socket, out);
-        if let Some(sink) = lock(&self.metrics).as_ref()
-            && let Some(shared) = sink.shared.upgrade()
-        {
-            publish(&shared.metrics, stats, len);
+        if let Some(sink) = lock(&self.metrics).as_ref() {
+            sink.publish(stats, len);
         }
     }
 
@@ -201,23 +243,13 @@ fn send_grouped(socket: &CellSocket, out: Vec<Transmit>) {
     }
 }
 
-fn publish(metrics: &Metrics, stats: CircuitStats, len: usize) {
-    metrics.circuits.set(i64::try_from(len).unwrap_or(i64::MAX));
-    for (event, value) in [
-        ("created", stats.created),
-        ("expired", stats.expired),
-        ("forwarded", stats.forwarded),
-        ("backwarded", stats.backwarded),
-        ("replay", stats.replays),
-        ("malformed", stats.malformed),
-        ("unknown", stats.unknown),
-        ("full", stats.full),
-        ("delivered", stats.delivered),
-    ] {
-        metrics
-            .circuit_events
-            .get_or_create(&CircuitLabels { event })
-            .set(i64::try_from(value).unwrap_or(i64::MAX));
+impl MetricsSink {
+    fn publish(&self, stats: CircuitStats, len: usize) {
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.circuits.set(i64::try_from(len).unwrap_or(i64::MAX));
+        for (g, v) in self.events.iter().zip(stat_values(stats)) {
+            g.set(gauge(v));
+        }
     }
 }
 

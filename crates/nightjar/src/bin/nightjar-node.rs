@@ -12,12 +12,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use nightjar_node::NodeConfig;
 
-/// A node allocates and frees a handful of small buffers per request
-/// (frames, cells, answers, tasks); mimalloc takes less CPU for that than
-/// glibc's allocator (BENCHMARKS.md, "Acknowledged stores").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Run a Nightjar service node. Settings come from `--config FILE` (TOML, see
 /// docs/OPERATING.md); every flag given overrides the file, and a flag given
 /// twice takes its last value.

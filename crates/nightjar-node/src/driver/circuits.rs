@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub(super) struct Circuits {
     view: RwLock<Option<Arc<Directory>>>,
     deliveries: mpsc::Sender<Delivery>,
     metrics: Mutex<Option<Arc<MetricsSink>>>,
+    /// Answers were queued on the relay and not sent yet.
+    answered: AtomicBool,
 }
 
 /// The registry as the relay needs it: nodes by key, and their addresses.
@@ -120,6 +123,7 @@ impl Circuits {
                 view: RwLock::new(None),
                 deliveries: tx,
                 metrics: Mutex::new(None),
+                answered: AtomicBool::new(false),
             }),
             rx,
         )
@@ -174,17 +178,20 @@ impl Circuits {
         }
     }
 
-    /// The answer to request `request_id` delivered on `circuit`.
-    fn answer(
-        &self,
-        circuit: ExitHandle,
-        request_id: u32,
-        response: &Response,
-        socket: &CellSocket,
-    ) {
-        let mut relay = lock(&self.relay);
-        relay.handle_answer(unix_now_ms(), circuit, request_id, &response.to_frame());
-        self.flush(&mut relay, socket);
+    /// The answer to request `request_id` delivered on `circuit`: its cells
+    /// are queued, and leave at the next [`Circuits::flush_answers`] (the
+    /// end of the core input that answered it).
+    fn answer(&self, circuit: ExitHandle, request_id: u32, response: &Response) {
+        lock(&self.relay).handle_answer(unix_now_ms(), circuit, request_id, &response.to_frame());
+        self.answered.store(true, Ordering::Release);
+    }
+
+    /// Sends the cells of the answers queued since the last call, if any.
+    pub(super) fn flush_answers(&self, socket: &CellSocket) {
+        if self.answered.swap(false, Ordering::AcqRel) {
+            let mut relay = lock(&self.relay);
+            self.flush(&mut relay, socket);
+        }
     }
 }
 
@@ -277,7 +284,6 @@ impl CellHandler for Circuits {
 pub(super) async fn delivery_loop(
     shared: Arc<Shared>,
     circuits: Arc<Circuits>,
-    socket: CellSocket,
     mut rx: mpsc::Receiver<Delivery>,
 ) {
     let mut shutdown = shared.shutdown.clone();
@@ -294,7 +300,7 @@ pub(super) async fn delivery_loop(
         else {
             return;
         };
-        let (shared, circuits, socket) = (shared.clone(), circuits.clone(), socket.clone());
+        let (shared, circuits) = (shared.clone(), circuits.clone());
         // The checks run on a task of their own (a signature check must not
         // hold up the next delivery); the answer is sealed onto the circuit
         // by whoever runs the effect that answers, no task waits for it.
@@ -308,9 +314,7 @@ pub(super) async fn delivery_loop(
                 None,
                 Ok(request),
                 started,
-                Box::new(move |response| {
-                    circuits.answer(circuit, request_id, &response, &socket);
-                }),
+                Box::new(move |response| circuits.answer(circuit, request_id, &response)),
             );
         });
     }

@@ -34,6 +34,9 @@ pub(super) fn input(shared: &Arc<Shared>, f: impl FnOnce(&mut NodeCore)) {
     for effect in effects {
         run(shared, effect);
     }
+    // The answers to circuit requests this input produced leave together:
+    // one send per neighbour, not one per answer.
+    shared.circuits.flush_answers(&shared.cell_socket);
 }
 
 /// Hands store replies to the core in groups: each wake-up takes every

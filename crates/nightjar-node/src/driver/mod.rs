@@ -146,6 +146,8 @@ struct Shared {
         tokio::sync::mpsc::UnboundedSender<(crate::engine::OpId, nightjar_store::StoreReply)>,
     /// Circuits relayed or ended here (cells arrive on the endpoint's socket).
     circuits: Arc<circuits::Circuits>,
+    /// The endpoint's socket, for the cells of answers to circuit requests.
+    cell_socket: nightjar_transport::CellSocket,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -281,6 +283,7 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
             .debug_accounting
             .then(|| Mutex::new(Accounting::default())),
         circuits: circuits.clone(),
+        cell_socket: cell_socket.clone(),
     });
     circuits.set_shared(&shared);
     let mut tasks = Vec::new();
@@ -300,7 +303,6 @@ pub async fn start(config: NodeConfig, identity: Identity) -> Result<RunningNode
     tasks.push(tokio::spawn(circuits::delivery_loop(
         shared.clone(),
         circuits.clone(),
-        cell_socket.clone(),
         deliveries,
     )));
     tasks.push(tokio::spawn(circuits::sweep_loop(

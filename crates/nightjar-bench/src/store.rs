@@ -39,14 +39,22 @@ use crate::util::{self, cpu_seconds};
 
 /// A network of `n` in-process nodes forming one registry: each binds port
 /// 0, then the registry listing the ports they bound is written and every
-/// node is waited for until it serves it.
-async fn network(dir: &Path, n: usize) -> anyhow::Result<(Vec<RunningNode>, Vec<NodeEntry>)> {
+/// node is waited for until it serves it. Each has room for `messages`
+/// messages in one account ([`room_for`]).
+async fn network(
+    dir: &Path,
+    n: usize,
+    messages: usize,
+) -> anyhow::Result<(Vec<RunningNode>, Vec<NodeEntry>)> {
     let registry_path = dir.join("registry.toml");
     util::empty_registry(&registry_path)?;
     let mut nodes = Vec::with_capacity(n);
     let mut entries = Vec::with_capacity(n);
     for (i, identity) in util::identities(n)?.into_iter().enumerate() {
-        let mut config = NodeConfig::new(util::ANY_PORT, dir.join(format!("node-{i}")));
+        let mut config = room_for(
+            NodeConfig::new(util::ANY_PORT, dir.join(format!("node-{i}"))),
+            messages,
+        );
         config.registry = Some(registry_path.clone());
         config.log = "warn".into();
         // The load generator is one client pushing as hard as it can.
@@ -57,6 +65,19 @@ async fn network(dir: &Path, n: usize) -> anyhow::Result<(Vec<RunningNode>, Vec<
     }
     util::publish_registry(&registry_path, &entries).await?;
     Ok((nodes, entries))
+}
+
+/// `config` with room for `messages` messages in one account: every phase
+/// stores into one recipient's mailbox, and a store the quota refuses is
+/// not an acknowledged store.
+fn room_for(mut config: NodeConfig, messages: usize) -> NodeConfig {
+    let messages = u64::try_from(messages).unwrap_or(u64::MAX);
+    config.max_messages_per_account = config.max_messages_per_account.max(messages);
+    // Far more than the bench's envelopes need (a few KiB each).
+    config.max_bytes_per_account = config
+        .max_bytes_per_account
+        .max(messages.saturating_mul(16 * 1024));
+    config
 }
 
 /// Result of one phase.
@@ -155,7 +176,7 @@ async fn run_phase(
     messages: usize,
     concurrency: usize,
 ) -> anyhow::Result<Phase> {
-    let (nodes, entries) = network(dir, n).await?;
+    let (nodes, entries) = network(dir, n, messages).await?;
     let requests = sealed_requests(messages)?;
     let requests = Arc::new(requests);
     let (acked, receipts, signatures, wall, cpu) =
@@ -307,7 +328,10 @@ async fn process_phase(
     concurrency: usize,
 ) -> anyhow::Result<(Phase, Vec<Request>)> {
     let id = Identity::generate()?;
-    let config = util::bench_config(util::ANY_PORT, dir.join("node"), None);
+    let config = room_for(
+        util::bench_config(util::ANY_PORT, dir.join("node"), None),
+        messages,
+    );
     let node = util::launch(bin, &config, &id)?.start().await?;
     let entries = vec![util::entry(id.public_key(), node.addr())];
     let requests = sealed_requests(messages)?;
@@ -340,7 +364,10 @@ async fn circuit_phase(
 ) -> anyhow::Result<Phase> {
     let lanes = concurrency.clamp(1, crate::circuit_hop::MAX_CONCURRENCY);
     let id = Identity::generate()?;
-    let config = util::bench_config(util::ANY_PORT, dir.join("node"), None);
+    let config = room_for(
+        util::bench_config(util::ANY_PORT, dir.join("node"), None),
+        requests.len(),
+    );
     let node = util::launch(bin, &config, &id)?.start().await?;
     let addr = node.addr();
     let hops = [id.public_key()];

@@ -79,23 +79,7 @@ fn run(shared: &Arc<Shared>, effect: Effect) {
                 reply(response);
             }
         }
-        Effect::Store { op, command } => {
-            let replies = shared.store_replies.clone();
-            if let StoreCommand::Store(m) = command {
-                // The hot path: the writer thread hands the outcome straight
-                // to the reply loop, no task in between.
-                shared.store.store_then(m, move |r| {
-                    // Fails only once the node is shutting down.
-                    let _ = replies.send((op, StoreReply::Stored(r)));
-                });
-                return;
-            }
-            let reply = submit(&shared.store, command);
-            tokio::spawn(async move {
-                // Fails only once the node is shutting down.
-                let _ = replies.send((op, reply.await));
-            });
-        }
+        Effect::Store { op, command } => dispatch(shared, op, command),
         Effect::SendToPeer {
             op,
             to,
@@ -145,62 +129,79 @@ fn run(shared: &Arc<Shared>, effect: Effect) {
     }
 }
 
-/// Hand a command to the store: writes are queued on the batching writer
-/// at once (so they keep the core's order), reads run on a blocking thread.
-fn submit(store: &Store, command: StoreCommand) -> impl Future<Output = StoreReply> + use<> {
-    enum Queued {
-        Write(tokio::sync::oneshot::Receiver<StoreReply>),
-        Read(tokio::task::JoinHandle<StoreReply>),
-    }
-    let failed = StoreReply::failed(&command, StoreError::WriterGone);
-    let queued = if command.is_write() {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let store = store.clone();
-        // Submission is synchronous; only the wait is spawned.
-        match command {
-            StoreCommand::Store(m) => store.store_then(m, move |r| {
-                let _ = tx.send(StoreReply::Stored(r));
-            }),
-            StoreCommand::Delete {
-                account,
-                namespace,
-                hashes,
-                now_ms,
-                tombstone_ttl_ms,
-            } => count(
-                tx,
-                store.delete(account, namespace, hashes, now_ms, tombstone_ttl_ms),
-            ),
-            StoreCommand::AddTombstones(t) => count(tx, store.add_tombstones(t)),
-            StoreCommand::DropRange { start, end } => count(tx, store.drop_range(start, end)),
-            StoreCommand::Purge { now_ms } => count(tx, store.purge_expired(now_ms)),
-            StoreCommand::Claim(claim) => {
-                let r = store.claim(claim);
-                tokio::spawn(async move {
-                    let _ = tx.send(StoreReply::Claimed(
-                        r.await.unwrap_or(Err(StoreError::WriterGone)),
-                    ));
-                });
-            }
-            // Named, not matched by a catch-all: a new write command must
-            // get its own arm above.
-            read @ (StoreCommand::Retrieve { .. }
-            | StoreCommand::ListRange { .. }
-            | StoreCommand::Fetch { .. }) => {
-                let _ = tx.send(StoreReply::failed(&read, StoreError::WriterGone));
-            }
-        }
-        Queued::Write(rx)
-    } else {
-        let store = store.clone();
-        Queued::Read(tokio::task::spawn_blocking(move || read(&store, command)))
+/// Hand a command to the store; its answer goes to the reply loop
+/// ([`store_reply_loop`]), in the store's order for writes. A store is
+/// answered by the writer thread itself and a read by its blocking thread
+/// (no task waits for either); the other writes by a task waiting on the
+/// writer's answer.
+fn dispatch(shared: &Arc<Shared>, op: crate::engine::OpId, command: StoreCommand) {
+    let replies = shared.store_replies.clone();
+    // Fails only once the node is shutting down.
+    let send = move |reply: StoreReply| {
+        let _ = replies.send((op, reply));
     };
-    async move {
-        match queued {
-            Queued::Write(rx) => rx.await.unwrap_or(failed),
-            Queued::Read(h) => h.await.unwrap_or(failed),
+    match command {
+        StoreCommand::Store(m) => shared
+            .store
+            .store_then(m, move |r| send(StoreReply::Stored(r))),
+        read @ (StoreCommand::Retrieve { .. }
+        | StoreCommand::ListRange { .. }
+        | StoreCommand::Fetch { .. }) => {
+            let store = shared.store.clone();
+            tokio::task::spawn_blocking(move || {
+                // A panic in the read answers as a failed read would.
+                let failed = StoreReply::failed(&read, StoreError::WriterGone);
+                let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    read_now(&store, read)
+                }))
+                .unwrap_or(failed);
+                send(reply);
+            });
+        }
+        write => {
+            let reply = write_reply(&shared.store, write);
+            tokio::spawn(async move { send(reply.await) });
         }
     }
+}
+
+/// Queues a write other than a store on the batching writer at once (so it
+/// keeps the core's order); the future resolves to its answer.
+fn write_reply(store: &Store, command: StoreCommand) -> impl Future<Output = StoreReply> + use<> {
+    let failed = StoreReply::failed(&command, StoreError::WriterGone);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    match command {
+        StoreCommand::Delete {
+            account,
+            namespace,
+            hashes,
+            now_ms,
+            tombstone_ttl_ms,
+        } => count(
+            tx,
+            store.delete(account, namespace, hashes, now_ms, tombstone_ttl_ms),
+        ),
+        StoreCommand::AddTombstones(t) => count(tx, store.add_tombstones(t)),
+        StoreCommand::DropRange { start, end } => count(tx, store.drop_range(start, end)),
+        StoreCommand::Purge { now_ms } => count(tx, store.purge_expired(now_ms)),
+        StoreCommand::Claim(claim) => {
+            let r = store.claim(claim);
+            tokio::spawn(async move {
+                let _ = tx.send(StoreReply::Claimed(
+                    r.await.unwrap_or(Err(StoreError::WriterGone)),
+                ));
+            });
+        }
+        // Named, not matched by a catch-all: a new write command must get
+        // its own arm above. These are dispatched elsewhere.
+        other @ (StoreCommand::Store(_)
+        | StoreCommand::Retrieve { .. }
+        | StoreCommand::ListRange { .. }
+        | StoreCommand::Fetch { .. }) => {
+            let _ = tx.send(StoreReply::failed(&other, StoreError::WriterGone));
+        }
+    }
+    async move { rx.await.unwrap_or(failed) }
 }
 
 fn count(
@@ -214,7 +215,8 @@ fn count(
     });
 }
 
-fn read(store: &Store, command: StoreCommand) -> StoreReply {
+/// Runs a read on the calling (blocking) thread.
+fn read_now(store: &Store, command: StoreCommand) -> StoreReply {
     match command {
         StoreCommand::Retrieve {
             account,

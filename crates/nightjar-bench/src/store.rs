@@ -12,8 +12,9 @@
 //!    through circuits (`ratio_sqlite_circuit`, against the same baseline).
 //!    Each circuit has one hop, so the node is guard and exit at once and
 //!    does per request what an exit does (open one layer, reassemble, run
-//!    the store, seal the answer's cells); phase 2's direct QUIC stream per
-//!    store is what a relay's v1 exit or a replicating member sends.
+//!    the store, seal the answer's cells). Phase 2's QUIC stream per store
+//!    is the transport a v1 onion exit gets a store on (its layer's X25519
+//!    on top) and a member its replicas.
 //! 4. Receipt signatures per store, counted from the answers (distinct
 //!    signatures: a node signs once per batch, §5.4), and WAL bytes per
 //!    stored message, the same rows inserted with checkpoints off into the

@@ -79,6 +79,15 @@ pub enum StoreError {
     #[error("the store's writer thread has stopped")]
     WriterGone,
 
+    /// A read command was handed to [`crate::Store::write_then`], which
+    /// runs writes only.
+    ///
+    /// What to do: run reads through
+    /// [`MessageStore::execute`](crate::MessageStore::execute) on a thread
+    /// that may block.
+    #[error("a read was handed to the writer; reads run on the read connection")]
+    NotAWrite,
+
     /// The database file has a schema version this code does not know
     /// (`PRAGMA user_version`). `0` means the file already contains tables
     /// but is not a Nightjar store.

@@ -22,11 +22,6 @@ fn wait<T>(rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError
     rx.blocking_recv().unwrap_or(Err(StoreError::WriterGone))
 }
 
-/// Awaits a write's receiver; a closed channel means the writer is gone.
-async fn wait_async<T>(rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
-    rx.await.unwrap_or(Err(StoreError::WriterGone))
-}
-
 /// The SQLite store through the trait. Writes block the calling thread until
 /// durably committed (`blocking_recv`: do not call them from inside an async
 /// task; use [`Store::execute_async`] there). Reads block on the read
@@ -118,8 +113,9 @@ impl Store {
     /// Runs one [`StoreCommand`] from async code and gives its
     /// [`StoreReply`], the same reply [`MessageStore::execute`] gives.
     ///
-    /// Writes are queued to the batching writer thread and their oneshot is
-    /// awaited (no extra thread hop); reads run on the read connection in
+    /// Writes are queued to the batching writer thread
+    /// ([`Store::write_then`]) and their answer awaited (no extra thread
+    /// hop); reads run on the read connection in
     /// [`tokio::task::spawn_blocking`], so this must be called inside a tokio
     /// runtime.
     ///
@@ -127,37 +123,13 @@ impl Store {
     /// answers [`StoreError::Io`] with `op: "read task"`.
     pub async fn execute_async(&self, command: StoreCommand) -> StoreReply {
         match command {
-            StoreCommand::Store(msg) => {
-                StoreReply::Stored(wait_async(Store::store(self, msg)).await)
-            }
-            StoreCommand::Delete {
-                account,
-                namespace,
-                hashes,
-                now_ms,
-                tombstone_ttl_ms,
-            } => StoreReply::Count(
-                wait_async(Store::delete(
-                    self,
-                    account,
-                    namespace,
-                    hashes,
-                    now_ms,
-                    tombstone_ttl_ms,
-                ))
-                .await,
-            ),
-            StoreCommand::AddTombstones(t) => {
-                StoreReply::Count(wait_async(Store::add_tombstones(self, t)).await)
-            }
-            StoreCommand::DropRange { start, end } => {
-                StoreReply::Count(wait_async(Store::drop_range(self, start, end)).await)
-            }
-            StoreCommand::Purge { now_ms } => {
-                StoreReply::Count(wait_async(Store::purge_expired(self, now_ms)).await)
-            }
-            StoreCommand::Claim(claim) => {
-                StoreReply::Claimed(wait_async(Store::claim(self, claim)).await)
+            write if write.is_write() => {
+                let failed = StoreReply::failed(&write, StoreError::WriterGone);
+                let (tx, rx) = oneshot::channel();
+                self.write_then(write, move |reply| {
+                    let _ = tx.send(reply);
+                });
+                rx.await.unwrap_or(failed)
             }
             read => {
                 let store = self.clone();

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use crate::command::{StoreCommand, StoreReply};
 use crate::error::{StoreError, from_disk, to_i64};
 use crate::ring::{pos_from_sql, pos_to_sql, sql_intervals};
 use crate::schema;
@@ -28,7 +29,7 @@ use nightjar_types::{
 /// Writes ([`Store::store`], [`Store::delete`], [`Store::add_tombstones`],
 /// [`Store::drop_range`], [`Store::purge_expired`], [`Store::claim`]) are queued to a single
 /// writer thread and answered through a oneshot channel once durably
-/// committed ([`Store::store_then`]: by a function the writer thread
+/// committed ([`Store::write_then`]: by a function the writer thread
 /// calls). Reads ([`Store::retrieve`], [`Store::list_range`],
 /// [`Store::fetch`], [`Store::stats`]) block the calling thread on a separate
 /// read connection; call them from `spawn_blocking` in async code.
@@ -279,21 +280,68 @@ impl Store {
         rx
     }
 
-    /// [`Store::store`], answered by calling `then` with what the receiver
-    /// would have resolved to ([`StoreError::WriterGone`] included). `then`
-    /// runs on the writer thread once the batch holding the message has
-    /// committed (or failed), so it must only hand the result on (a channel
-    /// send, no waiting). It saves a caller the task that would wait on the
-    /// receiver, and the hop through it.
-    pub fn store_then(
+    /// Queues a write command ([`StoreCommand::is_write`]) as the method of
+    /// the same name would, answered by calling `then` with its reply — what
+    /// that method's receiver would have resolved to
+    /// ([`StoreError::WriterGone`] included). `then` runs on the writer
+    /// thread once the batch holding the write has committed (or failed), so
+    /// it must only hand the reply on (a channel send, no waiting); it saves
+    /// a caller the task that would wait on a receiver. The command is queued
+    /// before this returns, so writes keep the order of the calls.
+    ///
+    /// A read command is not run: `then` gets it back as a failed reply
+    /// ([`StoreError::NotAWrite`]); reads go through
+    /// [`MessageStore::execute`](crate::MessageStore::execute) on a thread
+    /// that may block.
+    pub fn write_then(
         &self,
-        msg: NewMessage,
-        then: impl FnOnce(Result<StoreOutcome, StoreError>) + Send + 'static,
+        command: StoreCommand,
+        then: impl FnOnce(StoreReply) + Send + 'static,
     ) {
-        self.inner.submit(Op::Store {
-            msg,
-            reply: Reply::to(then),
-        });
+        fn count(work: CountOp, then: impl FnOnce(StoreReply) + Send + 'static) -> Op {
+            Op::Count {
+                work,
+                reply: Reply::to(move |r| then(StoreReply::Count(r))),
+            }
+        }
+        let op = match command {
+            StoreCommand::Store(msg) => Op::Store {
+                msg,
+                reply: Reply::to(move |r| then(StoreReply::Stored(r))),
+            },
+            StoreCommand::Delete {
+                account,
+                namespace,
+                hashes,
+                now_ms,
+                tombstone_ttl_ms,
+            } => count(
+                CountOp::Delete {
+                    account,
+                    namespace,
+                    hashes,
+                    now_ms,
+                    tombstone_ttl_ms,
+                },
+                then,
+            ),
+            StoreCommand::AddTombstones(t) => count(CountOp::AddTombstones(t), then),
+            StoreCommand::DropRange { start, end } => {
+                count(CountOp::DropRange { start, end }, then)
+            }
+            StoreCommand::Purge { now_ms } => count(CountOp::Purge { now_ms, removed: 0 }, then),
+            StoreCommand::Claim(claim) => Op::Claim {
+                claim,
+                reply: Reply::to(move |r| then(StoreReply::Claimed(r))),
+            },
+            read @ (StoreCommand::Retrieve { .. }
+            | StoreCommand::ListRange { .. }
+            | StoreCommand::Fetch { .. }) => {
+                then(StoreReply::failed(&read, StoreError::NotAWrite));
+                return;
+            }
+        };
+        self.inner.submit(op);
     }
 
     /// Queues a count-returning operation.

@@ -49,32 +49,80 @@ fn store_is_send_sync_clone() {
 }
 
 #[test]
-fn store_then_is_called_once_the_message_is_committed() {
+fn write_then_is_called_once_the_message_is_committed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = store.clone();
-    store.store_then(msg(1, b"hello", NOW, NOW + 60_000), move |r| {
+    let command = StoreCommand::Store(msg(1, b"hello", NOW, NOW + 60_000));
+    store.write_then(command, move |r| {
         // Called after COMMIT: another connection already sees the row.
         let seen = all(&reader, NOW + 1).len();
         let _ = tx.send((r, seen));
     });
     let (outcome, seen) = rx.recv().expect("called");
-    assert!(matches!(outcome, Ok(StoreOutcome::Stored { .. })));
+    assert!(matches!(
+        outcome,
+        StoreReply::Stored(Ok(StoreOutcome::Stored { .. }))
+    ));
     assert_eq!(seen, 1);
     assert!(rx.recv().is_err(), "called once");
 }
 
 #[test]
-fn store_then_after_shutdown_says_the_writer_is_gone() {
+fn write_then_answers_each_write_with_its_kind_of_reply_and_refuses_a_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    put(&store, msg(1, b"hello", NOW, NOW + 60_000)).expect("store");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let answer = |tx: std::sync::mpsc::Sender<StoreReply>| {
+        move |r| {
+            let _ = tx.send(r);
+        }
+    };
+    store.write_then(
+        StoreCommand::Delete {
+            account: ACCOUNT,
+            namespace: 0,
+            hashes: vec![MessageHash::new([1; 32])],
+            now_ms: NOW + 1,
+            tombstone_ttl_ms: 60_000,
+        },
+        answer(tx.clone()),
+    );
+    assert!(matches!(rx.recv(), Ok(StoreReply::Count(Ok(1)))));
+    store.write_then(
+        StoreCommand::Retrieve {
+            account: ACCOUNT,
+            namespace: 0,
+            after_seq: 0,
+            now_ms: NOW,
+            max_messages: 10,
+            max_bytes: 10_000,
+        },
+        answer(tx),
+    );
+    assert!(matches!(
+        rx.recv(),
+        Ok(StoreReply::Messages(Err(StoreError::NotAWrite)))
+    ));
+    assert!(all(&store, NOW + 2).is_empty(), "the delete was committed");
+}
+
+#[test]
+fn write_then_after_shutdown_says_the_writer_is_gone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);
     store.shutdown();
     let (tx, rx) = std::sync::mpsc::channel();
-    store.store_then(msg(1, b"late", NOW, NOW + 60_000), move |r| {
+    let command = StoreCommand::Store(msg(1, b"late", NOW, NOW + 60_000));
+    store.write_then(command, move |r| {
         let _ = tx.send(r);
     });
-    assert!(matches!(rx.recv(), Ok(Err(StoreError::WriterGone))));
+    assert!(matches!(
+        rx.recv(),
+        Ok(StoreReply::Stored(Err(StoreError::WriterGone)))
+    ));
 }
 
 #[test]

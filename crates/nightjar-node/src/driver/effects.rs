@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use nightjar_store::{Store, StoreCommand, StoreError, StoreReply};
+use nightjar_store::{MessageStore, StoreCommand, StoreError, StoreReply};
 use nightjar_wire::ResponseBody;
 use tracing::{debug, info, warn};
 
@@ -130,124 +130,30 @@ fn run(shared: &Arc<Shared>, effect: Effect) {
 }
 
 /// Hand a command to the store; its answer goes to the reply loop
-/// ([`store_reply_loop`]), in the store's order for writes. A store is
-/// answered by the writer thread itself and a read by its blocking thread
-/// (no task waits for either); the other writes by a task waiting on the
-/// writer's answer.
+/// ([`store_reply_loop`]) with no task waiting for it: a write is queued on
+/// the batching writer at once (so writes keep the core's order) and
+/// answered by the writer thread; a read runs on a blocking thread, which
+/// hands its answer on itself.
 fn dispatch(shared: &Arc<Shared>, op: crate::engine::OpId, command: StoreCommand) {
     let replies = shared.store_replies.clone();
     // Fails only once the node is shutting down.
     let send = move |reply: StoreReply| {
         let _ = replies.send((op, reply));
     };
-    match command {
-        StoreCommand::Store(m) => shared
-            .store
-            .store_then(m, move |r| send(StoreReply::Stored(r))),
-        read @ (StoreCommand::Retrieve { .. }
-        | StoreCommand::ListRange { .. }
-        | StoreCommand::Fetch { .. }) => {
-            let store = shared.store.clone();
-            tokio::task::spawn_blocking(move || {
-                // A panic in the read answers as a failed read would.
-                let failed = StoreReply::failed(&read, StoreError::WriterGone);
-                let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    read_now(&store, read)
-                }))
-                .unwrap_or(failed);
-                send(reply);
-            });
-        }
-        write => {
-            let reply = write_reply(&shared.store, write);
-            tokio::spawn(async move { send(reply.await) });
-        }
+    if command.is_write() {
+        shared.store.write_then(command, send);
+        return;
     }
-}
-
-/// Queues a write other than a store on the batching writer at once (so it
-/// keeps the core's order); the future resolves to its answer.
-fn write_reply(store: &Store, command: StoreCommand) -> impl Future<Output = StoreReply> + use<> {
-    let failed = StoreReply::failed(&command, StoreError::WriterGone);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    match command {
-        StoreCommand::Delete {
-            account,
-            namespace,
-            hashes,
-            now_ms,
-            tombstone_ttl_ms,
-        } => count(
-            tx,
-            store.delete(account, namespace, hashes, now_ms, tombstone_ttl_ms),
-        ),
-        StoreCommand::AddTombstones(t) => count(tx, store.add_tombstones(t)),
-        StoreCommand::DropRange { start, end } => count(tx, store.drop_range(start, end)),
-        StoreCommand::Purge { now_ms } => count(tx, store.purge_expired(now_ms)),
-        StoreCommand::Claim(claim) => {
-            let r = store.claim(claim);
-            tokio::spawn(async move {
-                let _ = tx.send(StoreReply::Claimed(
-                    r.await.unwrap_or(Err(StoreError::WriterGone)),
-                ));
-            });
-        }
-        // Named, not matched by a catch-all: a new write command must get
-        // its own arm above. These are dispatched elsewhere.
-        other @ (StoreCommand::Store(_)
-        | StoreCommand::Retrieve { .. }
-        | StoreCommand::ListRange { .. }
-        | StoreCommand::Fetch { .. }) => {
-            let _ = tx.send(StoreReply::failed(&other, StoreError::WriterGone));
-        }
-    }
-    async move { rx.await.unwrap_or(failed) }
-}
-
-fn count(
-    tx: tokio::sync::oneshot::Sender<StoreReply>,
-    rx: tokio::sync::oneshot::Receiver<Result<u64, StoreError>>,
-) {
-    tokio::spawn(async move {
-        let _ = tx.send(StoreReply::Count(
-            rx.await.unwrap_or(Err(StoreError::WriterGone)),
-        ));
+    let store = shared.store.clone();
+    tokio::task::spawn_blocking(move || {
+        // A panic in the read answers as a failed read would.
+        let failed = StoreReply::failed(&command, StoreError::WriterGone);
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            MessageStore::execute(&store, command)
+        }))
+        .unwrap_or(failed);
+        send(reply);
     });
-}
-
-/// Runs a read on the calling (blocking) thread.
-fn read_now(store: &Store, command: StoreCommand) -> StoreReply {
-    match command {
-        StoreCommand::Retrieve {
-            account,
-            namespace,
-            after_seq,
-            now_ms,
-            max_messages,
-            max_bytes,
-        } => StoreReply::Messages(store.retrieve(
-            &account,
-            namespace,
-            after_seq,
-            now_ms,
-            max_messages,
-            max_bytes,
-        )),
-        StoreCommand::ListRange {
-            start,
-            end,
-            now_ms,
-            after,
-            limit,
-        } => StoreReply::Entries(store.list_range_after(start, end, now_ms, after.as_ref(), limit)),
-        StoreCommand::Fetch { keys, now_ms } => StoreReply::Full(store.fetch(&keys, now_ms)),
-        write @ (StoreCommand::Store(_)
-        | StoreCommand::Delete { .. }
-        | StoreCommand::AddTombstones(_)
-        | StoreCommand::DropRange { .. }
-        | StoreCommand::Purge { .. }
-        | StoreCommand::Claim(_)) => StoreReply::failed(&write, StoreError::WriterGone),
-    }
 }
 
 /// Metrics and logs from the core's events.

@@ -384,15 +384,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn receipts_are_checked_once_the_local_copy_is_durable_and_only_as_many_as_the_quorum_needs() {
+    /// A hand-off write of `hash` to members 1..=`n` needing `need` copies,
+    /// a request outstanding to each; with the counter of receipt checks.
+    fn open_write(
+        n: u8,
+        need: usize,
+        hash: MessageHash,
+    ) -> (Arc<Counting>, Quorums, WriteId, Vec<NodeEntry>) {
         let counting = Arc::new(Counting::default());
         let mut q = Quorums::new(counting.clone());
+        let members: Vec<NodeEntry> = (1..=n).map(member).collect();
+        let w = q.start(hash, 9, members.clone(), need, Purpose::HandOff, None);
+        q.get_mut(w).unwrap().outstanding = (0..u64::from(n)).map(OpId).collect();
+        (counting, q, w, members)
+    }
+
+    #[test]
+    fn receipts_are_checked_once_the_local_copy_is_durable_and_only_as_many_as_the_quorum_needs() {
         let hash = MessageHash::new([5; 32]);
-        let members: Vec<NodeEntry> = (1..=9).map(member).collect();
         // Ten copies, six needed: the local one and five members'.
-        let w = q.start(hash, 9, members.clone(), 6, Purpose::HandOff, None);
-        q.get_mut(w).unwrap().outstanding = (0..9).map(OpId).collect();
+        let (counting, mut q, w, members) = open_write(9, 6, hash);
         // The second member's receipt does not verify.
         for (i, m) in members.iter().enumerate() {
             let (decision, failed) = q.member_answered(
@@ -426,12 +437,8 @@ mod tests {
 
     #[test]
     fn an_answer_after_the_decision_is_not_checked_and_an_answer_without_a_receipt_fails() {
-        let counting = Arc::new(Counting::default());
-        let mut q = Quorums::new(counting.clone());
         let hash = MessageHash::new([6; 32]);
-        let members: Vec<NodeEntry> = (1..=4).map(member).collect();
-        let w = q.start(hash, 9, members.clone(), 2, Purpose::HandOff, None);
-        q.get_mut(w).unwrap().outstanding = (0..4).map(OpId).collect();
+        let (counting, mut q, w, members) = open_write(4, 2, hash);
         let (d, _) = q.local_stored(w, receipt(&member(0), true), false, 100);
         assert!(d.is_none());
         let (d, failed) = q.member_answered(

@@ -8,8 +8,9 @@
 //! sending key is passed over and keeps the unsaved session in memory; the
 //! next send to that device uses the kept session at once (the saved copy is
 //! already past the key it uses) and saves a new copy ahead only after its
-//! envelope has left, in the transaction that records the sent message. A restart from a copy leaves one message number unused,
-//! which the peer skips; a clean close ([`Client::set_sessions_ahead`] off,
+//! envelope has left, in the transaction that records the sent message. A
+//! restart from a copy leaves one message number unused, which the peer
+//! skips; a clean close ([`Client::set_sessions_ahead`] off,
 //! or dropping the client) saves the kept sessions as they are, so nothing
 //! is skipped.
 //!

@@ -125,10 +125,16 @@ impl Tmux {
             if check(&screen) {
                 return screen;
             }
-            assert!(
-                !self.pane_dead(name),
-                "{name}'s TUI exited while waiting for {what}:\n{screen}"
-            );
+            if self.pane_dead(name) {
+                // It may have printed its last words between the capture
+                // and this check: read the screen once more.
+                let last = self.capture(name);
+                assert!(
+                    check(&last),
+                    "{name}'s TUI exited while waiting for {what}:\n{last}"
+                );
+                return last;
+            }
             assert!(
                 start.elapsed() < DEADLINE,
                 "{name}'s screen never showed {what} within {DEADLINE:?}:\n{screen}"
